@@ -1,0 +1,20 @@
+# SPDX-License-Identifier: Apache-2.0
+# Turns schemas/registry.txt and the .avsc files it names into a C table
+# (cp_schema_registry[]), so binaries carry the exact schema bytes we ship.
+file(STRINGS ${SCHEMA_DIR}/registry.txt lines)
+set(body "")
+set(entries "")
+foreach(line ${lines})
+  if(line MATCHES "^[ \t]*#" OR line MATCHES "^[ \t]*$")
+    continue()
+  endif()
+  string(REGEX MATCH "^([0-9]+)[ \t]+([^ \t]+)" _ "${line}")
+  set(id ${CMAKE_MATCH_1})
+  set(file ${CMAKE_MATCH_2})
+  file(READ ${SCHEMA_DIR}/${file} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(APPEND body "static const char schema_${id}[] = {${hex} 0x00};\n")
+  string(APPEND entries "    {${id}, \"${file}\", schema_${id}},\n")
+endforeach()
+file(WRITE ${OUT}.tmp "/* Generated from schemas/registry.txt: do not edit. */\n#include \"schemas.h\"\n\n${body}\nconst struct cp_schema_entry cp_schema_registry[] = {\n${entries}    {0, 0, 0},\n};\n")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different ${OUT}.tmp ${OUT})

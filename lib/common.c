@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Return-code names and clocks. */
+#include "common.h"
+
+#include <time.h>
+
+const char *cp_rc_name(cp_rc rc)
+{
+    switch (rc) {
+    case CP_OK: return "CP_OK";
+    case CP_ENOMEM: return "CP_ENOMEM";
+    case CP_ECONFIG: return "CP_ECONFIG";
+    case CP_EDECODE: return "CP_EDECODE";
+    case CP_EREDIS: return "CP_EREDIS";
+    case CP_EKAFKA: return "CP_EKAFKA";
+    case CP_EFENCED: return "CP_EFENCED";
+    case CP_EIO: return "CP_EIO";
+    case CP_ESTOPPED: return "CP_ESTOPPED";
+    }
+    return "CP_E?";
+}
+
+int64_t cp_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t cp_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

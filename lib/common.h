@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Return codes and tiny value types shared by every module. */
+#ifndef CP_COMMON_H
+#define CP_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum cp_rc {
+    CP_OK = 0,
+    CP_ENOMEM,   /* allocation failed or a hard cap was hit */
+    CP_ECONFIG,  /* bad setting */
+    CP_EDECODE,  /* input bytes are not a valid event: goes to the DLQ */
+    CP_EREDIS,   /* Redis unreachable or replied with an error */
+    CP_EKAFKA,   /* Kafka client error or a delivery failed */
+    CP_EFENCED,  /* another worker owns the partition now */
+    CP_EIO,      /* file or socket error */
+    CP_ESTOPPED, /* asked to stop */
+} cp_rc;
+
+/** @brief Short name of a return code ("CP_EREDIS"). */
+const char *cp_rc_name(cp_rc rc);
+
+/** A borrowed byte string; ptr == NULL means absent (Avro null). */
+struct cp_str {
+    const char *ptr; /* borrowed, not NUL-terminated in general */
+    size_t len;
+};
+
+#define CP_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/** @brief Wall clock in milliseconds since the epoch. */
+int64_t cp_now_ms(void);
+/** @brief Monotonic clock in milliseconds. */
+int64_t cp_mono_ms(void);
+
+#endif

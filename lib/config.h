@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Settings: one static table drives parsing, validation, --help and the
+ * masked startup dump. Precedence: defaults < file (-c) < CRMPULSE_* env <
+ * -X key=value. Other kafka.* keys pass through verbatim to librdkafka. */
+#ifndef CP_CONFIG_H
+#define CP_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common.h"
+
+/** A librdkafka property passed through from a kafka.* setting. */
+struct cp_kv {
+    char *key;   /* owned; without the "kafka." prefix, e.g. "security.protocol" */
+    char *value; /* owned */
+};
+
+/** Validated settings; code reads them through a const pointer. */
+struct cp_config {
+    char *kafka_bootstrap;    /* kafka.bootstrap.servers; "embedded" = mock cluster */
+    char *kafka_group_id;     /* kafka.group.id */
+    char *topic_events;       /* topic.events */
+    char *topic_alerts;       /* topic.alerts */
+    char *topic_dlq;          /* topic.dlq */
+    char *redis_url;          /* redis.url: redis://[user:pass@]host[:port][/db] or unix:///path */
+    char *redis_prefix;       /* redis.prefix */
+    int codec_raw;            /* codec.framing: 0 confluent, 1 raw */
+    int batch_max;            /* worker.batch.max: messages per batch */
+    int batch_wait_ms;        /* worker.batch.wait.ms: longest wait to fill a batch */
+    int exit_idle_ms;         /* worker.exit.idle.ms: exit 0 after this long with no input; 0 = never */
+    int64_t cache_max;        /* worker.cache.max: entity states held in memory */
+    int embedded_partitions;  /* embedded.partitions: partitions per topic of the mock cluster */
+    char *embedded_bootstrap_file; /* embedded.bootstrap.file: write the mock bootstrap address here */
+    int log_level;            /* log.level (syslog number) */
+    struct cp_kv *kafka_props; /* owned array: the other kafka.* settings */
+    size_t kafka_prop_cnt;
+};
+
+/**
+ * @brief Builds settings from defaults, then -c FILE, then CRMPULSE_* env
+ *        (CRMPULSE_REDIS_URL -> redis.url: lower-case, '_' -> '.'), then
+ *        each -X key=value of @p argv, then validates.
+ *        argv entries other than -c/-X (and their values) are left for the
+ *        caller and listed in @p rest (argv order), e.g. "--help".
+ * @returns the config or NULL with a message in errstr that names the
+ *          setting and the fix.
+ * Ownership: caller owns the result; free with cp_config_destroy().
+ *            @p rest (may be NULL) receives borrowed argv pointers; it must
+ *            have room for argc entries; *rest_cnt gets their count.
+ */
+struct cp_config *cp_config_load(int argc, char **argv, const char **rest,
+                                 int *rest_cnt, char *errstr,
+                                 size_t errstr_size);
+
+/** @brief Sets one setting by name (as -X does), validating its value. */
+cp_rc cp_config_set(struct cp_config *cfg, const char *name, const char *value,
+                    char *errstr, size_t errstr_size);
+
+/** @brief Prints every setting with its default and doc (for --help). */
+void cp_config_print_help(FILE *out);
+
+/** @brief Prints the effective settings, secrets masked (passwords in
+ *         redis.url, kafka.*password*, kafka.*secret*, ...). */
+void cp_config_dump(const struct cp_config *cfg, FILE *out);
+
+void cp_config_destroy(struct cp_config *cfg);
+
+#endif

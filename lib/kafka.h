@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Everything Kafka: the embedded mock cluster, an acknowledged producer for
+ * side outputs (DLQ, alerts), and the group consumer whose partition
+ * assignment is decided by offsets the caller keeps (in Redis). */
+#ifndef CP_KAFKA_H
+#define CP_KAFKA_H
+
+#include <stdint.h>
+
+#include "common.h"
+#include "config.h"
+
+/* ---- embedded cluster ---- */
+
+struct cp_embedded;
+
+/**
+ * @brief Starts librdkafka's in-process mock cluster (not durable) and
+ *        creates @p topics with @p partitions partitions each.
+ * Ownership: caller owns the result; free with cp_embedded_destroy().
+ */
+struct cp_embedded *cp_embedded_new(int partitions, const char *const *topics,
+                                    size_t topic_cnt, char *errstr,
+                                    size_t errstr_size);
+/** @returns "host:port,..." to connect to; borrowed from @p emb. */
+const char *cp_embedded_bootstrap(const struct cp_embedded *emb);
+void cp_embedded_destroy(struct cp_embedded *emb);
+
+/* ---- producer ---- */
+
+struct cp_producer;
+
+/**
+ * @brief An idempotent producer (acks=all). @p props are passed verbatim to
+ *        librdkafka after our defaults, so users can override them.
+ * Ownership: caller owns the result; free with cp_producer_destroy().
+ */
+struct cp_producer *cp_producer_new(const char *bootstrap,
+                                    const struct cp_kv *props, size_t prop_cnt,
+                                    char *errstr, size_t errstr_size);
+/**
+ * @brief Queues one message (copied). partition -1: by key hash.
+ *        Blocks (serving delivery reports) while the local queue is full.
+ */
+cp_rc cp_producer_send(struct cp_producer *prod, const char *topic,
+                       int32_t partition, const void *key, size_t key_len,
+                       const void *value, size_t value_len);
+/**
+ * @brief Waits until every queued message is acknowledged or failed.
+ * @returns CP_OK when all were acknowledged since the last flush, CP_EKAFKA
+ *          if any failed or @p timeout_ms passed (see cp_producer_errstr()).
+ */
+cp_rc cp_producer_flush(struct cp_producer *prod, int timeout_ms);
+/** @brief Messages acknowledged since creation. */
+int64_t cp_producer_acked_cnt(const struct cp_producer *prod);
+const char *cp_producer_errstr(const struct cp_producer *prod);
+void cp_producer_destroy(struct cp_producer *prod);
+
+/* ---- consumer ---- */
+
+/** One topic partition and where to start reading it. */
+struct cp_partition {
+    const char *topic; /* borrowed from the consumer */
+    int32_t partition;
+    int64_t offset; /* in assign_cb: set it to the next offset to read, or
+                       leave CP_OFFSET_STORED to use the group's committed
+                       offset (else the earliest) */
+};
+#define CP_OFFSET_STORED (-1000) /* = RD_KAFKA_OFFSET_INVALID */
+
+/** One consumed message; a passive view valid until cp_consumer_release(). */
+struct cp_msg {
+    const char *topic; /* borrowed */
+    int32_t partition;
+    int64_t offset;
+    const void *key; /* NULL when the message has no key */
+    size_t key_len;
+    const void *value; /* NULL for a tombstone */
+    size_t value_len;
+    int64_t timestamp_ms; /* Kafka message timestamp, -1 if none */
+};
+
+struct cp_consumer_callbacks {
+    /** Partitions were assigned: fill in each offset. A non-OK return
+     *  means "cannot decide now" (e.g. Redis down): the consumer retries. */
+    cp_rc (*assign)(void *opaque, struct cp_partition *parts, size_t cnt);
+    /** Partitions are being taken away: finish with them now. */
+    void (*revoke)(void *opaque, const struct cp_partition *parts, size_t cnt);
+    void *opaque;
+};
+
+struct cp_consumer;
+
+/**
+ * @brief Joins group @p group_id and subscribes to @p topic.
+ * Ownership: caller owns the result; free with cp_consumer_destroy()
+ *            (which leaves the group).
+ */
+struct cp_consumer *cp_consumer_new(const char *bootstrap, const char *group_id,
+                                    const char *topic,
+                                    const struct cp_kv *props, size_t prop_cnt,
+                                    const struct cp_consumer_callbacks *cbs,
+                                    char *errstr, size_t errstr_size);
+/**
+ * @brief Fills @p msgs with up to @p max messages, waiting at most
+ *        @p timeout_ms. Errors from the client are logged, not returned as
+ *        messages. Rebalance callbacks run inside this call.
+ * @returns the number of messages (0 on timeout).
+ * Ownership: the messages stay valid until cp_consumer_release().
+ */
+size_t cp_consumer_poll(struct cp_consumer *cons, struct cp_msg *msgs,
+                        size_t max, int timeout_ms);
+/** @brief Frees the messages returned by the last poll. */
+void cp_consumer_release(struct cp_consumer *cons);
+/** @brief Commits @p parts (offset = next to read) to Kafka, asynchronously. */
+void cp_consumer_commit_async(struct cp_consumer *cons,
+                              const struct cp_partition *parts, size_t cnt);
+/** @brief Number of times the assignment changed (to spot a rebalance). */
+uint64_t cp_consumer_generation(const struct cp_consumer *cons);
+void cp_consumer_destroy(struct cp_consumer *cons);
+
+#endif
