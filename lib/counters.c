@@ -193,6 +193,37 @@ void cp_counters_write(const struct cp_counters *ctr, struct cp_cmds *cmds)
     }
 }
 
+int64_t cp_counters_get(const struct cp_counters *ctr, const char *key,
+                        const char *field, int *touched)
+{
+    size_t len = strlen(key);
+    const struct cp_map_entry *e =
+        cp_map_find(&ctr->map, key, len, cp_map_hash(key, len));
+    const struct cp_hash_delta *hd = e ? e->value : NULL;
+
+    *touched = 0;
+    if (!hd)
+        return 0;
+    for (int f = 0; f < CP_F_CNT; f++) {
+        const char *name =
+            hd->kind == CP_HASH_RT ? (f < CP_RT_BUCKET_CNT ? rt_names[f] : "")
+                                   : field_names[f];
+
+        if ((hd->touched & ((uint64_t)1 << f)) && !strcmp(name, field)) {
+            *touched = 1;
+            return hd->deltas[f];
+        }
+    }
+    for (const struct named_delta *nd = hd->named; nd; nd = nd->next) {
+        if (nd->field_len == strlen(field) &&
+            !memcmp(nd->field, field, nd->field_len)) {
+            *touched = 1;
+            return nd->delta;
+        }
+    }
+    return 0;
+}
+
 size_t cp_counters_hash_cnt(const struct cp_counters *ctr)
 {
     return ctr->cnt;

@@ -96,6 +96,12 @@ cp_rc cp_hash_add_named(struct cp_counters *ctr, struct cp_hash_delta *hd,
 
 /** @brief Appends HINCRBY (and EXPIRE) commands for every touched field. */
 void cp_counters_write(const struct cp_counters *ctr, struct cp_cmds *cmds);
+/**
+ * @brief The pending delta of @p field in hash @p key (fixed or named
+ *        field), 0 if untouched; *touched tells whether it was touched.
+ */
+int64_t cp_counters_get(const struct cp_counters *ctr, const char *key,
+                        const char *field, int *touched);
 /** @brief Number of Redis hashes touched in this batch. */
 size_t cp_counters_hash_cnt(const struct cp_counters *ctr);
 /** @brief Forgets all deltas, keeping memory for the next batch. */

@@ -2,6 +2,7 @@
 /* crmpulse: the worker. argv -> config -> signals -> cp_worker_run(). */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -45,7 +46,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    const char *rest[argc > 0 ? argc : 1];
+    const char **rest = calloc((size_t)argc + 1, sizeof(*rest));
     int rest_cnt = 0, print_config = 0;
     struct cp_config *cfg;
     struct cp_worker *w;
@@ -53,16 +54,22 @@ int main(int argc, char **argv)
     char errstr[1024];
     cp_rc rc;
 
+    if (!rest) {
+        fprintf(stderr, "crmpulse: out of memory\n");
+        return 1;
+    }
     cfg = cp_config_load(argc, argv, rest, &rest_cnt, errstr, sizeof(errstr));
     for (int i = 0; i < rest_cnt; i++) {
         if (!strcmp(rest[i], "-h") || !strcmp(rest[i], "--help")) {
             usage(stdout);
             cp_config_destroy(cfg);
+            free(rest);
             return 0;
         }
         if (!strcmp(rest[i], "--version")) {
             printf("crmpulse 0.1.0\n");
             cp_config_destroy(cfg);
+            free(rest);
             return 0;
         }
         if (!strcmp(rest[i], "--print-config")) {
@@ -72,8 +79,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "crmpulse: unknown argument \"%s\" (see --help)\n",
                 rest[i]);
         cp_config_destroy(cfg);
+        free(rest);
         return 2;
     }
+    free(rest);
     if (!cfg) {
         fprintf(stderr, "crmpulse: %s\n", errstr);
         return 2;
