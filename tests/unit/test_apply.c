@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Every counter definition of DESIGN.md, applied without Redis: the deltas
  * one batch would write. */
+#define _GNU_SOURCE /* memmem */
 #include <criterion/criterion.h>
 #include <string.h>
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Entity state: what is written at commit reads back as the same state. */
+#define _GNU_SOURCE /* memmem */
 #include <criterion/criterion.h>
 #include <string.h>
 
