@@ -93,6 +93,9 @@ struct cp_embedded *cp_embedded_new(int partitions, const char *const *topics,
         return NULL;
     }
     rd_kafka_conf_set_log_cb(conf, log_cb);
+    /* This handle only hosts the cluster and never connects anywhere: keep
+     * its "no bootstrap.servers" notice out of the log. */
+    rd_kafka_conf_set(conf, "log_level", "4", why, sizeof(why));
     emb->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
     if (!emb->rk) {
         rd_kafka_conf_destroy(conf);

@@ -142,10 +142,15 @@ static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
         slot = &w->parts[parts[i].partition];
         slot->owned = 1;
         slot->next_offset = parts[i].offset >= 0 ? parts[i].offset : -1;
-        cp_log(CP_LOG_INFO, "WORKER", "partition %s [%d]: resume at %s%lld",
-               parts[i].topic, (int)parts[i].partition,
-               parts[i].offset >= 0 ? "" : "the group's committed offset ",
-               parts[i].offset >= 0 ? (long long)parts[i].offset : 0LL);
+        if (parts[i].offset >= 0)
+            cp_log(CP_LOG_INFO, "WORKER", "partition %s [%d]: resume at %lld",
+                   parts[i].topic, (int)parts[i].partition,
+                   (long long)parts[i].offset);
+        else
+            cp_log(CP_LOG_INFO, "WORKER",
+                   "partition %s [%d]: no offset in Redis, start at the "
+                   "group's committed offset (else the earliest)",
+                   parts[i].topic, (int)parts[i].partition);
     }
     return CP_OK;
 }

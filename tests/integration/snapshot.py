@@ -1,0 +1,38 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""Prints every key of a Redis database, sorted, one line per value, so two
+runs can be compared byte for byte. TTLs are left out (they depend on when a
+key was written); the consumer group name in the offsets key is normalised."""
+import sys
+
+import redis
+
+
+def main():
+    url = sys.argv[1]
+    r = redis.Redis.from_url(url, decode_responses=False)
+    out = []
+    for key in sorted(r.scan_iter(count=10000)):
+        kind = r.type(key).decode()
+        name = key.decode("utf-8", "backslashreplace")
+        if name.startswith("crmpulse:offsets:"):
+            name = "crmpulse:offsets:<group>"
+        if kind == "hash":
+            for f, v in sorted(r.hgetall(key).items()):
+                out.append("%s\thash\t%s\t%s" % (name, f.decode("utf-8", "backslashreplace"),
+                                                 v.decode("utf-8", "backslashreplace")))
+        elif kind == "zset":
+            for m, s in sorted(r.zrange(key, 0, -1, withscores=True)):
+                out.append("%s\tzset\t%s\t%r" % (name, m.decode("utf-8", "backslashreplace"), s))
+        elif kind == "string":
+            out.append("%s\tstring\t%s" % (name, r.get(key).decode("utf-8", "backslashreplace")))
+        elif kind == "list":
+            for i, v in enumerate(r.lrange(key, 0, -1)):
+                out.append("%s\tlist\t%d\t%s" % (name, i, v.decode("utf-8", "backslashreplace")))
+        else:
+            out.append("%s\t%s" % (name, kind))
+    sys.stdout.write("\n".join(sorted(out)) + "\n")
+
+
+if __name__ == "__main__":
+    main()

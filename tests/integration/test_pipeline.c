@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* End to end: generated events plus malformed messages on the embedded
+ * Kafka, the real crmpulse binary, a real redis-server. Redis must hold
+ * exactly what an independent implementation of DESIGN.md computes, every
+ * malformed message must be in the DLQ, and kill -9 must change nothing. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "codec.h"
+#include "harness.h"
+#include "kafka.h"
+
+#define EVENTS      "300000"
+#define EVENTS_N    300000
+#define CUSTOMERS   "20000"
+#define INVALID     "5" /* per 1000 events */
+#define PARTITIONS  32
+#define IDLE_EXIT   "worker.exit.idle.ms=4000"
+
+static struct cp_embedded *emb;
+static const char *bootstrap;
+
+static void start_kafka(void)
+{
+    const char *topics[] = {"crm.events", "crm.alerts", "crm.events.dlq"};
+    char errstr[512];
+
+    emb = cp_embedded_new(PARTITIONS, topics, 3, errstr, sizeof(errstr));
+    cr_assert_not_null(emb, "embedded kafka: %s", errstr);
+    bootstrap = cp_embedded_bootstrap(emb);
+}
+
+static void stop_kafka(void)
+{
+    cp_embedded_destroy(emb);
+    emb = NULL;
+}
+
+TestSuite(pipeline, .init = start_kafka, .fini = stop_kafka, .timeout = 1500);
+
+static const char *scratch_file(const char *name)
+{
+    static char path[8][700];
+    static int next;
+    char *out = path[next++ % 8];
+
+    snprintf(out, sizeof(path[0]), "%s/%s", h_scratch_dir(), name);
+    return out;
+}
+
+/* Produces the test stream and keeps a copy for the oracle. */
+static void produce(const char *dump)
+{
+    const char *log = scratch_file("gen.log");
+    const char *argv[] = {h_bin("crmpulse-gen"), "-b", bootstrap,
+                    "-n", EVENTS, "-c", CUSTOMERS, "--tenants", "4",
+                    "-s", "42", "--invalid", INVALID, "-o", dump,
+                    "-q", NULL};
+    int rc = h_run(argv, log, 600);
+
+    if (rc)
+        h_tail(log, 30);
+    cr_assert_eq(rc, 0, "crmpulse-gen exited %d", rc);
+}
+
+static pid_t spawn_worker(const struct h_redis *r, const char *group,
+                          const char *log)
+{
+    char x_boot[300], x_redis[128], x_group[128];
+    const char *argv[] = {h_bin("crmpulse"), "-X", x_boot, "-X", x_redis,
+                    "-X", x_group, "-X", IDLE_EXIT, NULL};
+
+    snprintf(x_boot, sizeof(x_boot), "kafka.bootstrap.servers=%s", bootstrap);
+    snprintf(x_redis, sizeof(x_redis), "redis.url=%s", r->url);
+    snprintf(x_group, sizeof(x_group), "kafka.group.id=%s", group);
+    return h_spawn(argv, log);
+}
+
+static void run_worker_to_idle(const struct h_redis *r, const char *group,
+                               const char *log)
+{
+    int rc = h_wait(spawn_worker(r, group, log), 900);
+
+    if (rc)
+        h_tail(log, 40);
+    cr_assert_eq(rc, 0, "crmpulse exited %d", rc);
+}
+
+/* Reads the whole DLQ topic; every record must decode and carry a reason. */
+static int64_t count_dead_letters(int64_t expected)
+{
+    struct cp_consumer_callbacks cbs = {NULL, NULL, NULL};
+    char errstr[512], reason[256], group[64];
+    struct cp_codec *codec = cp_codec_new(CP_FRAMING_CONFLUENT, errstr,
+                                          sizeof(errstr));
+    struct cp_msg msgs[1000];
+    struct cp_arena arena;
+    struct cp_consumer *cons;
+    int64_t cnt = 0;
+    int quiet_ms = 0;
+
+    cr_assert_not_null(codec, "%s", errstr);
+    snprintf(group, sizeof(group), "dlq-check-%d", (int)getpid());
+    cons = cp_consumer_new(bootstrap, group, "crm.events.dlq", NULL, 0, &cbs,
+                           errstr, sizeof(errstr));
+    cr_assert_not_null(cons, "%s", errstr);
+    cp_arena_init(&arena, 0);
+    /* Stop once the expected count is reached and nothing more arrives. */
+    while (quiet_ms < (cnt >= expected ? 3000 : 30000)) {
+        size_t n = cp_consumer_poll(cons, msgs, 1000, 100);
+
+        quiet_ms = n ? 0 : quiet_ms + 100;
+        for (size_t i = 0; i < n; i++) {
+            struct cp_dead_letter dl;
+
+            cr_assert_eq(cp_codec_decode_dead_letter(codec, msgs[i].value,
+                                                     msgs[i].value_len, &arena,
+                                                     &dl, reason,
+                                                     sizeof(reason)),
+                         CP_OK, "undecodable dead letter: %s", reason);
+            cr_assert_str_eq(dl.topic, "crm.events");
+            cr_assert(dl.reason && dl.reason[0], "dead letter without reason");
+            cnt++;
+        }
+        cp_arena_reset(&arena);
+    }
+    cp_consumer_destroy(cons);
+    cp_arena_cleanup(&arena);
+    cp_codec_destroy(codec);
+    return cnt;
+}
+
+static int64_t invalid_in_dump(const char *dump)
+{
+    FILE *f = fopen(dump, "rb");
+    int64_t invalid = 0;
+    int flag;
+
+    cr_assert_not_null(f);
+    while ((flag = fgetc(f)) != EOF) {
+        for (int part = 0; part < 2; part++) {
+            unsigned char b[4];
+            uint32_t len;
+
+            cr_assert_eq(fread(b, 1, 4, f), 4);
+            len = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+                  (uint32_t)b[2] << 8 | b[3];
+            if (len != 0xFFFFFFFFu)
+                cr_assert_eq(fseek(f, len, SEEK_CUR), 0);
+        }
+        invalid += flag == 1;
+    }
+    fclose(f);
+    return invalid;
+}
+
+static void check_with_oracle(const struct h_redis *r, const char *dump,
+                              int64_t dlq_cnt)
+{
+    const char *log = scratch_file("oracle.log");
+    char dlq[32];
+    const char *argv[] = {"/usr/bin/python3", h_src("tests/integration/oracle.py"),
+                    "--dump", dump, "--schema-dir",
+                    h_src("schemas"), "--redis-url", r->url,
+                    "--dlq-count", dlq, NULL};
+    int rc;
+
+    snprintf(dlq, sizeof(dlq), "%lld", (long long)dlq_cnt);
+    rc = h_run(argv, log, 600);
+    h_tail(log, rc ? 30 : 1);
+    cr_assert_eq(rc, 0, "oracle found mismatches (exit %d)", rc);
+}
+
+static void snapshot(const struct h_redis *r, const char *out)
+{
+    const char *argv[] = {"/usr/bin/python3",
+                    h_src("tests/integration/snapshot.py"),
+                    r->url, NULL};
+    int rc = h_run(argv, out, 300);
+
+    cr_assert_eq(rc, 0, "snapshot of %s failed", r->url);
+}
+
+Test(pipeline, redis_holds_exactly_what_the_input_implies)
+{
+    const char *dump = scratch_file("events.dump");
+    struct h_redis r;
+    int64_t invalid, dlq;
+
+    h_redis_start(&r);
+    produce(dump);
+    invalid = invalid_in_dump(dump);
+    cr_assert_gt(invalid, EVENTS_N / 1000, "the stream must hold bad input");
+    run_worker_to_idle(&r, "exact", scratch_file("worker.log"));
+    dlq = count_dead_letters(invalid);
+    cr_assert_eq(dlq, invalid, "DLQ holds %lld records, %lld were invalid",
+                 (long long)dlq, (long long)invalid);
+    cr_assert_eq(h_redis_hash_sum(&r, "crmpulse:offsets:exact"),
+                 EVENTS_N + invalid, "offsets must cover every message");
+    check_with_oracle(&r, dump, dlq);
+    h_redis_stop(&r);
+}
+
+Test(pipeline, kill_9_mid_stream_changes_nothing)
+{
+    const char *dump = scratch_file("events.dump");
+    const char *log = scratch_file("crashy.log");
+    const char *clean_snap = scratch_file("clean.snapshot");
+    const char *crash_snap = scratch_file("crash.snapshot");
+    const double kill_at[] = {0.15, 0.40, 0.65, 0.85};
+    struct h_redis clean, crashy;
+    int64_t total, invalid;
+    char cmd[2000];
+
+    h_redis_start(&clean);
+    h_redis_start(&crashy);
+    produce(dump);
+    invalid = invalid_in_dump(dump);
+    total = EVENTS_N + invalid;
+
+    run_worker_to_idle(&clean, "clean", scratch_file("clean.log"));
+
+    /* Kill the worker whenever it has committed past the next mark. */
+    for (size_t k = 0; k < CP_ARRAY_SIZE(kill_at); k++) {
+        pid_t pid = spawn_worker(&crashy, "crashy", log);
+        int64_t done = 0;
+
+        for (int waited = 0; waited < 120000; waited += 20) {
+            done = h_redis_hash_sum(&crashy, "crmpulse:offsets:crashy");
+            if (done >= (int64_t)(kill_at[k] * (double)total))
+                break;
+            h_sleep_ms(20);
+        }
+        kill(pid, SIGKILL);
+        cr_assert_eq(h_wait(pid, 30), 128 + SIGKILL);
+        cr_assert_lt(done, total, "kill %zu landed after the end", k);
+        fprintf(stderr, "killed worker at %lld/%lld messages\n",
+                (long long)done, (long long)total);
+    }
+    run_worker_to_idle(&crashy, "crashy", log);
+    cr_assert_eq(h_redis_hash_sum(&crashy, "crmpulse:offsets:crashy"), total);
+
+    snapshot(&clean, clean_snap);
+    snapshot(&crashy, crash_snap);
+    snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s' || diff '%s' '%s' | head -20 >&2",
+             clean_snap, crash_snap, clean_snap, crash_snap);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", clean_snap, crash_snap);
+    cr_assert_eq(system(cmd), 0,
+                 "Redis after kill -9 differs from the uninterrupted run");
+    check_with_oracle(&crashy, dump, invalid);
+    h_redis_stop(&clean);
+    h_redis_stop(&crashy);
+}
