@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The Avro schemas of schemas/*.avsc, compiled in, by Confluent schema id. */
+/* The Avro schemas (the .avsc files in schemas/), compiled in, by
+ * Confluent schema id. */
 #ifndef CP_SCHEMAS_H
 #define CP_SCHEMAS_H
 
