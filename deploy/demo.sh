@@ -39,20 +39,20 @@ worker_pid=
 r() { redis-cli -p "$port" "$@"; }
 echo
 echo "================ crmpulse demo: what is in Redis now ================"
-echo "offsets committed with the state: $(r hvals crmpulse:offsets:crmpulse | paste -sd+ | bc) messages"
+echo "offsets committed with the state: $(r hvals crmpulse:offsets:crmpulse | awk "{s+=\$1} END {print s+0}") messages"
 tenant_key=$(r --scan --pattern 'crm:{*}:d:????-??-??' | sort | tail -1)
 tenant=${tenant_key#crm:\{}; tenant=${tenant%%\}*}
 day=${tenant_key##*:d:}
 echo "tenants: $(r --scan --pattern 'crm:{*}:d:*' | sed 's/^crm:{\([^}]*\)}.*/\1/' | sort -u | paste -sd' ')"
 echo
 echo "-- $tenant_key (tenant $tenant, day $day) --"
-r hgetall "$tenant_key" | paste - - | sort | column -t
+r hgetall "$tenant_key" | paste - - | sort | awk -F'\t' '{printf "%-22s %s\n", $1, $2}'
 echo
 echo "-- funnel (deals entering each stage on $day) --"
-r hgetall "crm:{$tenant}:d:$day:funnel" | paste - - | sort -k2 -nr | column -t
+r hgetall "crm:{$tenant}:d:$day:funnel" | paste - - | sort -k2 -nr | awk -F'\t' '{printf "%-22s %s\n", $1, $2}'
 echo
 echo "-- first-response time histogram on $day --"
-r hgetall "crm:{$tenant}:d:$day:rt" | paste - - | column -t
+r hgetall "crm:{$tenant}:d:$day:rt" | paste - - | awk -F'\t' '{printf "%-22s %s\n", $1, $2}'
 echo
 echo "-- per manager on $day: events, responses, deals won --"
 for k in $(r --scan --pattern "crm:{$tenant}:d:$day:manager:*" | sort | head -8); do
