@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Waits until the worker has committed a whole topic: reads the high
+ * watermarks from Kafka once, then polls the offsets hash in Redis every
+ * few milliseconds until each partition's next offset reaches its end.
+ * Prints wall-clock times, so callers can relate them to the worker's log. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "bench_util.h"
+
+static void usage(void)
+{
+    fprintf(stderr, "Usage: bench_wait_committed -b HOST:PORT -t TOPIC "
+                    "--redis-port PORT -g GROUP [--timeout SECONDS] "
+                    "[--poll-ms MS] [-X key=value ...]\n"
+                    "Prints: committed events= first_ms= done_ms=\n");
+}
+
+int main(int argc, char **argv)
+{
+    static int64_t lo[BENCH_MAX_PARTITIONS], hi[BENCH_MAX_PARTITIONS];
+    static char fields[BENCH_MAX_PARTITIONS][300];
+    static const char *args[BENCH_MAX_PARTITIONS + 2];
+    const char *bootstrap = NULL, *topic = NULL, *group = NULL;
+    struct bench_props props = {0};
+    int redis_port = 0, poll_ms = 5, parts;
+    double timeout_s = 600;
+    int64_t events = 0, first_ms = 0, t_end;
+    redisContext *redis;
+    rd_kafka_t *rk;
+    char errstr[512], key[300];
+
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "-b"))
+            bootstrap = argv[i + 1];
+        else if (!strcmp(argv[i], "-t"))
+            topic = argv[i + 1];
+        else if (!strcmp(argv[i], "-g"))
+            group = argv[i + 1];
+        else if (!strcmp(argv[i], "--redis-port"))
+            redis_port = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--timeout"))
+            timeout_s = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--poll-ms"))
+            poll_ms = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-X") && !bench_props_add(&props, argv[i + 1]))
+            continue;
+        else {
+            usage();
+            return 2;
+        }
+    }
+    if (!bootstrap || !topic || !group || !redis_port || argc % 2 == 0) {
+        usage();
+        return 2;
+    }
+    rk = bench_consumer_new(bootstrap, &props, errstr, sizeof(errstr));
+    if (!rk) {
+        fprintf(stderr, "bench_wait_committed: %s\n", errstr);
+        return 1;
+    }
+    parts = bench_topic_ends(rk, topic, lo, hi, BENCH_MAX_PARTITIONS, errstr,
+                             sizeof(errstr));
+    rd_kafka_destroy(rk);
+    if (parts < 0) {
+        fprintf(stderr, "bench_wait_committed: %s\n", errstr);
+        return 1;
+    }
+    for (int p = 0; p < parts; p++)
+        events += hi[p] - lo[p];
+    redis = redisConnect("127.0.0.1", redis_port);
+    if (!redis || redis->err) {
+        fprintf(stderr, "bench_wait_committed: redis: %s\n",
+                redis ? redis->errstr : "out of memory");
+        return 1;
+    }
+    snprintf(key, sizeof(key), "crmpulse:offsets:%s", group);
+    args[0] = "HMGET";
+    args[1] = key;
+    for (int p = 0; p < parts; p++) {
+        snprintf(fields[p], sizeof(fields[p]), "%s:%d", topic, p);
+        args[p + 2] = fields[p];
+    }
+    t_end = bench_mono_us() + (int64_t)(timeout_s * 1e6);
+    for (;;) {
+        redisReply *reply = redisCommandArgv(redis, parts + 2, args, NULL);
+        int64_t now_ms = bench_wall_ms();
+        int done = 1, any = 0;
+
+        if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+            fprintf(stderr, "bench_wait_committed: HMGET failed\n");
+            freeReplyObject(reply);
+            redisFree(redis);
+            return 1;
+        }
+        for (int p = 0; p < parts; p++) {
+            redisReply *el = reply->element[p];
+            int64_t off = el->type == REDIS_REPLY_STRING
+                              ? strtoll(el->str, NULL, 10)
+                              : -1;
+
+            if (off >= 0)
+                any = 1;
+            if (off < hi[p] && hi[p] > lo[p])
+                done = 0;
+        }
+        freeReplyObject(reply);
+        if (any && !first_ms)
+            first_ms = now_ms;
+        if (done) {
+            printf("committed events=%lld first_ms=%lld done_ms=%lld\n",
+                   (long long)events, (long long)first_ms, (long long)now_ms);
+            break;
+        }
+        if (bench_mono_us() > t_end) {
+            fprintf(stderr, "bench_wait_committed: timeout\n");
+            redisFree(redis);
+            return 1;
+        }
+        struct timespec ts = {0, poll_ms * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    redisFree(redis);
+    return 0;
+}
