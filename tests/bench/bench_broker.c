@@ -109,8 +109,9 @@ int main(int argc, char **argv)
     if (file) {
         FILE *f = fopen(file, "w");
 
-        if (!f || fprintf(f, "%s\n", rd_kafka_mock_cluster_bootstraps(
-                                         mcluster)) < 0 ||
+        if (!f ||
+            fprintf(f, "%s\n", rd_kafka_mock_cluster_bootstraps(mcluster)) <
+                0 ||
             fclose(f)) {
             fprintf(stderr, "bench_broker: cannot write %s\n", file);
             goto out;

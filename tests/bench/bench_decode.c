@@ -21,9 +21,9 @@ struct decode_run {
     int64_t valid;
     int64_t invalid;
     /* Copies of the first messages, for the in-memory pass. */
-    char *keep_data;        /* owned */
+    char *keep_data; /* owned */
     size_t keep_len, keep_cap;
-    size_t *keep_off;       /* owned; keep_cnt + 1 entries */
+    size_t *keep_off; /* owned; keep_cnt + 1 entries */
     size_t keep_cnt, keep_max;
 };
 
@@ -60,9 +60,8 @@ static int on_batch(void *opaque, rd_kafka_message_t **rkms, size_t cnt)
     cp_arena_reset(&run->arena);
     for (size_t i = 0; i < cnt; i++) {
         cp_rc rc = cp_codec_decode_event(run->codec, rkms[i]->payload,
-                                         rkms[i]->len, run->now_ms,
-                                         &run->arena, &run->ev, reason,
-                                         sizeof(reason));
+                                         rkms[i]->len, run->now_ms, &run->arena,
+                                         &run->ev, reason, sizeof(reason));
         if (rc == CP_OK)
             run->valid++;
         else if (rc == CP_EDECODE)
@@ -103,11 +102,10 @@ static double pure_decode(struct decode_run *run, int64_t min_us,
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "Usage: bench_decode -b HOST:PORT [-t TOPIC] [--keep N] "
-            "[--idle-ms MS] [-X key=value ...]\n"
-            "Prints: decode msgs= valid= invalid= seconds= rate= "
-            "pure_ns= pure_rate=\n");
+    fprintf(stderr, "Usage: bench_decode -b HOST:PORT [-t TOPIC] [--keep N] "
+                    "[--idle-ms MS] [-X key=value ...]\n"
+                    "Prints: decode msgs= valid= invalid= seconds= rate= "
+                    "pure_ns= pure_rate=\n");
 }
 
 int main(int argc, char **argv)

@@ -33,7 +33,7 @@ struct seen {
 };
 
 struct probe {
-    struct sent *sent;  /* owned; one per message */
+    struct sent *sent; /* owned; one per message */
     int64_t acked;
     int64_t failed;
     struct seen seen[BENCH_MAX_PARTITIONS];
@@ -80,8 +80,8 @@ static int seen_add(struct seen *sn, int64_t t_us, int64_t offset)
 }
 
 /* One HMGET of every partition's field; records the changes. */
-static int poll_offsets(struct probe *pr, redisContext *redis,
-                        const char *key, const char *topic)
+static int poll_offsets(struct probe *pr, redisContext *redis, const char *key,
+                        const char *topic)
 {
     static char fields[BENCH_MAX_PARTITIONS][300];
     static const char *argv[BENCH_MAX_PARTITIONS + 2];
@@ -258,16 +258,15 @@ int main(int argc, char **argv)
 
     /* Partition count and the current ends (the topic may hold old data). */
     {
-        rd_kafka_t *meta = bench_consumer_new(bootstrap, &props, errstr,
-                                              sizeof(errstr));
+        rd_kafka_t *meta =
+            bench_consumer_new(bootstrap, &props, errstr, sizeof(errstr));
 
         if (!meta) {
             fprintf(stderr, "bench_latency: %s\n", errstr);
             goto out;
         }
-        pr->parts = bench_topic_ends(meta, topic, lo, hi,
-                                     BENCH_MAX_PARTITIONS, errstr,
-                                     sizeof(errstr));
+        pr->parts = bench_topic_ends(meta, topic, lo, hi, BENCH_MAX_PARTITIONS,
+                                     errstr, sizeof(errstr));
         rd_kafka_destroy(meta);
         if (pr->parts < 0) {
             fprintf(stderr, "bench_latency: %s\n", errstr);

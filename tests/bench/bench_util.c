@@ -120,8 +120,8 @@ int bench_topic_ends(rd_kafka_t *rk, const char *topic, int64_t *lo,
         err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo[p], &hi[p],
                                                10000);
         if (err) {
-            snprintf(errstr, errstr_size, "watermarks of %s [%d]: %s", topic,
-                     p, rd_kafka_err2str(err));
+            snprintf(errstr, errstr_size, "watermarks of %s [%d]: %s", topic, p,
+                     rd_kafka_err2str(err));
             cnt = -1;
             goto out;
         }

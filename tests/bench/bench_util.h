@@ -49,7 +49,6 @@ int bench_topic_ends(rd_kafka_t *rk, const char *topic, int64_t *lo,
 int bench_assign_all(rd_kafka_t *rk, const char *topic, const int64_t *lo,
                      int cnt, char *errstr, size_t errstr_size);
 
-
 /** Called with each batch of consumed messages (errors already removed). */
 typedef int (*bench_batch_fn)(void *opaque, rd_kafka_message_t **rkms,
                               size_t cnt);

@@ -47,7 +47,8 @@ int main(int argc, char **argv)
             timeout_s = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--poll-ms"))
             poll_ms = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "-X") && !bench_props_add(&props, argv[i + 1]))
+        else if (!strcmp(argv[i], "-X") &&
+                 !bench_props_add(&props, argv[i + 1]))
             continue;
         else {
             usage();
