@@ -99,6 +99,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Runs a tool in the background and waits for it, so a signal to this
+# script is handled at once (bash runs traps only between commands) and the
+# tool is stopped by cleanup too. Its stdout goes to $work/out.
+run() {
+    local p rc=0
+    "$@" >"$work/out" &
+    p=$!
+    pids+=("$p")
+    wait "$p" || rc=$?
+    return "$rc"
+}
+
 free_port() {
     /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
@@ -254,7 +266,7 @@ log "broker $broker at $boot; crm.events has $partitions partitions"
 gen() { # topic events seed [extra...]
     local t=$1 n=$2 s=$3
     shift 3
-    "$bin/crmpulse-gen" -b "$boot" -t "$t" -n "$n" -c "$customers" \
+    run "$bin/crmpulse-gen" -b "$boot" -t "$t" -n "$n" -c "$customers" \
         --tenants "$tenants" -s "$s" "${kx[@]}" "${wx[@]}" "$@" 2>>"$work/gen.log" ||
         die "crmpulse-gen (see $work/gen.log: $(tail -2 "$work/gen.log"))"
 }
@@ -264,7 +276,11 @@ wx=()
 [ "$broker" = kafka09 ] && wx=(-X kafka.enable.idempotence=false)
 
 t0=$(now_ms)
-gen crm.events "$events" "$seed"
+# Large producer batches: the mock broker returns one record batch per
+# partition per fetch, so a backlog of tiny batches would measure the
+# producer's batching, not the consumers.
+gen crm.events "$events" "$seed" -X kafka.linger.ms=500 \
+    -X kafka.batch.num.messages=100000
 fill_s=$(echo "scale=3; ($(now_ms) - $t0) / 1000" | bc)
 log "filled crm.events with $events events in ${fill_s}s"
 
@@ -308,9 +324,10 @@ pipeline() { # label repeat
     calls0=$(redis_calls)
     cpu0=$(redis_cpu_ticks)
     run_worker "$g" crm.events "$lf"
-    line=$("$bb/bench_wait_committed" -b "$boot" -t crm.events \
-        --redis-port "$redis_port" -g "$g" --timeout 1800 "${kx[@]}") ||
+    run "$bb/bench_wait_committed" -b "$boot" -t crm.events \
+        --redis-port "$redis_port" -g "$g" --timeout 1800 "${kx[@]}" ||
         die "pipeline $label did not commit everything (see $lf)"
+    line=$(<"$work/out")
     cpu1=$(redis_cpu_ticks)
     calls1=$(redis_calls)
     hwm=$(awk '/VmHWM/ {print $2}' "/proc/$worker_pid/status" 2>/dev/null || echo 0)
@@ -334,9 +351,10 @@ latency() { # repeat rate
     rcli flushall >/dev/null
     run_worker "$g" "bench.lat.$r" "$lf"
     assigned_ms "$lf" >/dev/null
-    line=$("$bb/bench_latency" -b "$boot" -t "bench.lat.$r" --redis-port "$redis_port" \
+    run "$bb/bench_latency" -b "$boot" -t "bench.lat.$r" --redis-port "$redis_port" \
         -g "$g" -R "$rate" -d "$latency_s" -c "$customers" --tenants "$tenants" \
-        -s $((seed + r)) "${kx[@]}" "${wx[@]}") || die "bench_latency failed"
+        -s $((seed + r)) "${kx[@]}" "${wx[@]}" || die "bench_latency failed"
+    line=$(<"$work/out")
     add lat_rate "$(kv rate "$line")"
     add lat_p50_ms "$(kv p50_ms "$line")"
     add lat_p99_ms "$(kv p99_ms "$line")"
@@ -357,12 +375,14 @@ mallocs() { # topic events -> mallocs of a whole worker run
 start_redis ""
 for r in $(seq "$repeat"); do
     log "---- repeat $r of $repeat ----"
-    line=$("$bb/bench_raw_consume" -b "$boot" -t crm.events "${kx[@]}") ||
+    run "$bb/bench_raw_consume" -b "$boot" -t crm.events "${kx[@]}" ||
         die "raw consume"
+    line=$(<"$work/out")
     [ "$(kv msgs "$line")" = "$events" ] || die "raw consume read $(kv msgs "$line") of $events"
     add raw_rate "$(kv rate "$line")"
     log "$line"
-    line=$("$bb/bench_decode" -b "$boot" -t crm.events "${kx[@]}") || die "decode"
+    run "$bb/bench_decode" -b "$boot" -t crm.events "${kx[@]}" || die "decode"
+    line=$(<"$work/out")
     add decode_rate "$(kv rate "$line")"
     add decode_pure_ns "$(kv pure_ns "$line")"
     log "$line"
@@ -385,7 +405,8 @@ if [ "$alloc" = 1 ]; then
 fi
 
 if [ "$profile" = 1 ] && command -v perf >/dev/null; then
-    gen bench.prof "$events" "$seed"
+    gen bench.prof "$events" "$seed" -X kafka.linger.ms=500 \
+        -X kafka.batch.num.messages=100000
     rcli flushall >/dev/null
     run_worker "bench-prof-$$" bench.prof "$work/worker-prof.log" \
         perf record -F 499 -g -o "$out_dir/perf.data" --
