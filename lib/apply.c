@@ -1,0 +1,466 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Counter definitions (DESIGN.md "Definitions"). "First" always means first
+ * in processing order; event time only picks the day/minute bucket. */
+#include "apply.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CP_KEY_MAX 512
+
+struct cp_apply {
+    char *prefix;                /* owned */
+    size_t prefix_len;
+    struct cp_state *state;      /* borrowed */
+    struct cp_counters *ctr;     /* borrowed */
+    int64_t cached_day;          /* day index of cached_date, -1: none */
+    char cached_date[11];
+};
+
+/* The hashes one event's counters go to: day, minute, manager, channel. */
+struct targets {
+    struct cp_hash_delta *hd[4];
+    int cnt;
+    struct cp_hash_delta *source; /* only for lead/deal counters, lazily */
+};
+
+struct cp_apply *cp_apply_new(const char *prefix, struct cp_state *state,
+                              struct cp_counters *ctr)
+{
+    struct cp_apply *ap = calloc(1, sizeof(*ap));
+
+    if (!ap)
+        return NULL;
+    ap->prefix = strdup(prefix);
+    if (!ap->prefix) {
+        free(ap);
+        return NULL;
+    }
+    ap->prefix_len = strlen(prefix);
+    ap->state = state;
+    ap->ctr = ctr;
+    ap->cached_day = -1;
+    return ap;
+}
+
+void cp_apply_destroy(struct cp_apply *ap)
+{
+    if (!ap)
+        return;
+    free(ap->prefix);
+    free(ap);
+}
+
+/* Days since 1970-01-01 to a civil date (proleptic Gregorian). */
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+    int64_t era, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    yoe = z - era * 146097;
+    yoe = (yoe - yoe / 1460 + yoe / 36524 - yoe / 146096) / 365;
+    doy = z - era * 146097 - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static void put2(char *p, int v)
+{
+    p[0] = (char)('0' + v / 10 % 10);
+    p[1] = (char)('0' + v % 10);
+}
+
+void cp_format_day(int64_t ms, char out[11])
+{
+    int y, m, d;
+
+    civil_from_days(ms / 86400000, &y, &m, &d);
+    put2(out, y / 100);
+    put2(out + 2, y % 100);
+    out[4] = '-';
+    put2(out + 5, m);
+    out[7] = '-';
+    put2(out + 8, d);
+    out[10] = '\0';
+}
+
+/* ---- key building: P:{T}:... ---- */
+
+struct key {
+    char buf[CP_KEY_MAX];
+    size_t len;
+};
+
+static void key_add(struct key *k, const char *s, size_t len)
+{
+    /* Inputs are validated (names <= 64 bytes), so this never truncates. */
+    if (k->len + len > sizeof(k->buf))
+        len = sizeof(k->buf) - k->len;
+    memcpy(k->buf + k->len, s, len);
+    k->len += len;
+}
+
+static void key_add_str(struct key *k, const char *s)
+{
+    key_add(k, s, strlen(s));
+}
+
+static void key_tenant(struct cp_apply *ap, struct key *k, struct cp_str tenant)
+{
+    k->len = 0;
+    key_add(k, ap->prefix, ap->prefix_len);
+    key_add(k, ":{", 2);
+    key_add(k, tenant.ptr, tenant.len);
+    key_add(k, "}:", 2);
+}
+
+static const char *event_date(struct cp_apply *ap, int64_t ms)
+{
+    int64_t day = ms / 86400000;
+
+    if (day != ap->cached_day) {
+        cp_format_day(ms, ap->cached_date);
+        ap->cached_day = day;
+    }
+    return ap->cached_date;
+}
+
+static struct cp_hash_delta *hash_at(struct cp_apply *ap, const struct key *k,
+                                     enum cp_hash_kind kind)
+{
+    return cp_counters_hash(ap->ctr, k->buf, k->len, kind);
+}
+
+/* P:{T}:d:D then @p suffix parts; NULL on ENOMEM. */
+static struct cp_hash_delta *day_hash(struct cp_apply *ap,
+                                      const struct cp_event *ev,
+                                      const char *kind_name, struct cp_str name,
+                                      enum cp_hash_kind kind)
+{
+    struct key k;
+
+    key_tenant(ap, &k, ev->tenant_id);
+    key_add(&k, "d:", 2);
+    key_add(&k, event_date(ap, ev->occurred_at), 10);
+    if (kind_name) {
+        key_add(&k, ":", 1);
+        key_add_str(&k, kind_name);
+        if (name.ptr) {
+            key_add(&k, ":", 1);
+            key_add(&k, name.ptr, name.len);
+        }
+    }
+    return hash_at(ap, &k, kind);
+}
+
+static int resolve_targets(struct cp_apply *ap, const struct cp_event *ev,
+                           struct targets *t)
+{
+    struct cp_str none = {NULL, 0};
+    struct key k;
+    int64_t minute_of_day = ev->occurred_at % 86400000 / 60000;
+    char hhmm[5];
+
+    t->cnt = 0;
+    t->source = NULL;
+    t->hd[t->cnt++] = day_hash(ap, ev, NULL, none, CP_HASH_COUNTERS);
+    key_tenant(ap, &k, ev->tenant_id);
+    key_add(&k, "m:", 2);
+    key_add(&k, event_date(ap, ev->occurred_at), 10);
+    put2(hhmm, (int)(minute_of_day / 60));
+    put2(hhmm + 2, (int)(minute_of_day % 60));
+    key_add(&k, ":", 1);
+    key_add(&k, hhmm, 4);
+    t->hd[t->cnt++] = hash_at(ap, &k, CP_HASH_MINUTE);
+    if (ev->manager_id.ptr)
+        t->hd[t->cnt++] =
+            day_hash(ap, ev, "manager", ev->manager_id, CP_HASH_COUNTERS);
+    if (ev->channel != CP_CHANNEL_NONE) {
+        const char *ch = cp_channel_key_name(ev->channel);
+        struct cp_str name = {ch, strlen(ch)};
+
+        t->hd[t->cnt++] = day_hash(ap, ev, "channel", name, CP_HASH_COUNTERS);
+    }
+    for (int i = 0; i < t->cnt; i++)
+        if (!t->hd[i])
+            return -1;
+    return 0;
+}
+
+static void inc(struct targets *t, enum cp_field field, int64_t delta)
+{
+    for (int i = 0; i < t->cnt; i++)
+        cp_hash_add(t->hd[i], field, delta);
+}
+
+/* A lead/deal counter: also to the source hash of the deal's lead source. */
+static cp_rc inc_source(struct cp_apply *ap, const struct cp_event *ev,
+                        struct targets *t, const char *source,
+                        enum cp_field field, int64_t delta)
+{
+    inc(t, field, delta);
+    if (!t->source) {
+        struct cp_str name = {source, strlen(source)};
+
+        t->source = day_hash(ap, ev, "source", name, CP_HASH_COUNTERS);
+        if (!t->source)
+            return CP_ENOMEM;
+    }
+    cp_hash_add(t->source, field, delta);
+    return CP_OK;
+}
+
+static cp_rc funnel_add(struct cp_apply *ap, const struct cp_event *ev,
+                        const char *field, size_t field_len)
+{
+    struct cp_str none = {NULL, 0};
+    struct cp_hash_delta *hd = day_hash(ap, ev, "funnel", none, CP_HASH_NAMED);
+
+    if (!hd)
+        return CP_ENOMEM;
+    return cp_hash_add_named(ap->ctr, hd, field, field_len, 1);
+}
+
+static int64_t non_negative(int64_t v)
+{
+    return v < 0 ? 0 : v;
+}
+
+/* ---- the definitions ---- */
+
+static cp_rc apply_lead_created(struct cp_apply *ap, const struct cp_event *ev,
+                                struct targets *t, struct cp_entity *deal)
+{
+    cp_rc rc;
+
+    if (deal->u.deal.known)
+        return CP_OK; /* a repeated LeadCreated counts nothing */
+    deal->u.deal.known = 1;
+    deal->u.deal.has_created = 1;
+    deal->u.deal.created_at = ev->occurred_at;
+    rc = cp_state_deal_set_source(ap->state, deal, ev->label);
+    if (!rc)
+        rc = inc_source(ap, ev, t, deal->u.deal.source, CP_F_LEADS, 1);
+    if (!rc)
+        rc = funnel_add(ap, ev, "lead", 4);
+    cp_state_touch(ap->state, deal);
+    return rc;
+}
+
+static cp_rc apply_stage_changed(struct cp_apply *ap, const struct cp_event *ev,
+                                 struct cp_entity *deal)
+{
+    char field[6 + CP_NAME_MAX];
+    cp_rc rc;
+
+    if (cp_state_deal_has_stage(deal, ev->label))
+        return CP_OK;
+    rc = cp_state_deal_add_stage(ap->state, deal, ev->label);
+    if (rc)
+        return rc;
+    cp_state_touch(ap->state, deal);
+    memcpy(field, "stage:", 6);
+    memcpy(field + 6, ev->label.ptr, ev->label.len);
+    return funnel_add(ap, ev, field, 6 + ev->label.len);
+}
+
+static cp_rc apply_deal_closed(struct cp_apply *ap, const struct cp_event *ev,
+                               struct targets *t, struct cp_entity *deal)
+{
+    const char *source = deal->u.deal.source ? deal->u.deal.source : "unknown";
+    cp_rc rc;
+
+    if (deal->u.deal.closed)
+        return CP_OK; /* the first DealClosed wins */
+    deal->u.deal.closed = 1;
+    cp_state_touch(ap->state, deal);
+    if (!ev->won) {
+        rc = inc_source(ap, ev, t, source, CP_F_DEALS_LOST, 1);
+        return rc ? rc : funnel_add(ap, ev, "lost", 4);
+    }
+    rc = inc_source(ap, ev, t, source, CP_F_DEALS_WON, 1);
+    if (!rc)
+        rc = inc_source(ap, ev, t, source, CP_F_WON_AMOUNT_MINOR, ev->amount);
+    if (rc)
+        return rc;
+    if (deal->u.deal.has_created) {
+        inc(t, CP_F_DEAL_CYCLE_MS_SUM,
+            non_negative(ev->occurred_at - deal->u.deal.created_at));
+        inc(t, CP_F_DEAL_CYCLE_COUNT, 1);
+    }
+    return funnel_add(ap, ev, "won", 3);
+}
+
+static cp_rc apply_message_sent(struct cp_apply *ap, const struct cp_event *ev,
+                                struct targets *t, struct cp_entity *conv)
+{
+    struct cp_str none = {NULL, 0};
+    struct cp_hash_delta *rt;
+    int64_t response_ms;
+
+    inc(t, CP_F_MESSAGES_OUT, 1);
+    if (!conv->u.conv.waiting)
+        return CP_OK;
+    response_ms = non_negative(ev->occurred_at - conv->u.conv.wait_start);
+    inc(t, CP_F_RESPONSES, 1);
+    inc(t, CP_F_RESPONSE_MS_SUM, response_ms);
+    rt = day_hash(ap, ev, "rt", none, CP_HASH_RT);
+    if (!rt)
+        return CP_ENOMEM;
+    cp_hash_add(rt, cp_rt_bucket(response_ms), 1);
+    conv->u.conv.waiting = 0;
+    cp_state_touch(ap->state, conv);
+    return CP_OK;
+}
+
+static void apply_survey(const struct cp_event *ev, struct targets *t)
+{
+    switch (ev->survey_kind) {
+    case CP_SURVEY_NPS:
+        inc(t,
+            ev->score >= 9   ? CP_F_NPS_PROMOTERS
+            : ev->score >= 7 ? CP_F_NPS_PASSIVES
+                             : CP_F_NPS_DETRACTORS,
+            1);
+        break;
+    case CP_SURVEY_CSAT:
+        inc(t, CP_F_CSAT_COUNT, 1);
+        inc(t, CP_F_CSAT_SUM, ev->score);
+        if (ev->score >= 4)
+            inc(t, CP_F_CSAT_SATISFIED, 1);
+        break;
+    case CP_SURVEY_CES:
+        inc(t, CP_F_CES_COUNT, 1);
+        inc(t, CP_F_CES_SUM, ev->score);
+        break;
+    }
+}
+
+static void apply_subscription(const struct cp_event *ev, struct targets *t)
+{
+    switch (ev->sub_action) {
+    case CP_SUB_STARTED:
+        inc(t, CP_F_SUBS_STARTED, 1);
+        break;
+    case CP_SUB_RENEWED:
+        inc(t, CP_F_SUBS_RENEWED, 1);
+        break;
+    case CP_SUB_CANCELLED:
+        inc(t, CP_F_SUBS_CANCELLED, 1);
+        inc(t, CP_F_MRR_CANCELLED_MINOR, ev->amount);
+        break;
+    }
+}
+
+cp_rc cp_apply_prepare(struct cp_apply *ap, const struct cp_event *ev,
+                       struct cp_event_refs *refs)
+{
+    enum cp_entity_kind kind;
+
+    refs->entity = NULL;
+    refs->customer = NULL;
+    switch (ev->kind) {
+    case CP_LEAD_CREATED:
+    case CP_STAGE_CHANGED:
+    case CP_DEAL_CLOSED:
+        kind = CP_ENT_DEAL;
+        break;
+    case CP_MESSAGE_RECEIVED:
+    case CP_MESSAGE_SENT:
+        kind = CP_ENT_CONV;
+        break;
+    case CP_TICKET_OPENED:
+    case CP_TICKET_RESOLVED:
+        kind = CP_ENT_TICKET;
+        break;
+    case CP_ORDER_PLACED:
+        refs->customer = cp_state_get(ap->state, CP_ENT_CUSTOMER, ev->tenant_id,
+                                      ev->customer_id);
+        return refs->customer ? CP_OK : CP_ENOMEM;
+    default:
+        return CP_OK;
+    }
+    refs->entity = cp_state_get(ap->state, kind, ev->tenant_id, ev->entity_id);
+    return refs->entity ? CP_OK : CP_ENOMEM;
+}
+
+cp_rc cp_apply_event(struct cp_apply *ap, const struct cp_event *ev,
+                     const struct cp_event_refs *refs)
+{
+    struct cp_entity *ent = refs->entity;
+    struct targets t;
+
+    if (resolve_targets(ap, ev, &t))
+        return CP_ENOMEM;
+    inc(&t, CP_F_EVENTS, 1);
+    switch (ev->kind) {
+    case CP_LEAD_CREATED:
+        return apply_lead_created(ap, ev, &t, ent);
+    case CP_STAGE_CHANGED:
+        return apply_stage_changed(ap, ev, ent);
+    case CP_DEAL_CLOSED:
+        return apply_deal_closed(ap, ev, &t, ent);
+    case CP_ORDER_PLACED:
+        inc(&t, CP_F_ORDERS, 1);
+        inc(&t, CP_F_ORDER_AMOUNT_MINOR, ev->amount);
+        inc(&t,
+            refs->customer->u.customer.orders ? CP_F_REPEAT_ORDERS
+                                              : CP_F_FIRST_ORDERS,
+            1);
+        refs->customer->u.customer.orders++;
+        cp_state_touch(ap->state, refs->customer);
+        return CP_OK;
+    case CP_MESSAGE_RECEIVED:
+        inc(&t, CP_F_MESSAGES_IN, 1);
+        if (!ent->u.conv.waiting) {
+            /* Later customer messages do not restart the wait. */
+            ent->u.conv.waiting = 1;
+            ent->u.conv.wait_start = ev->occurred_at;
+            cp_state_touch(ap->state, ent);
+        }
+        return CP_OK;
+    case CP_MESSAGE_SENT:
+        return apply_message_sent(ap, ev, &t, ent);
+    case CP_CALL_LOGGED:
+        inc(&t, CP_F_CALLS, 1);
+        inc(&t, CP_F_CALL_MS_SUM, ev->amount);
+        if (ev->inbound) {
+            inc(&t, CP_F_CALLS_INBOUND, 1);
+            if (!ev->answered)
+                inc(&t, CP_F_CALLS_MISSED, 1);
+        }
+        return CP_OK;
+    case CP_TICKET_OPENED:
+        if (!ent->u.ticket.open) {
+            ent->u.ticket.open = 1;
+            ent->u.ticket.opened_at = ev->occurred_at;
+            inc(&t, CP_F_TICKETS_OPENED, 1);
+            cp_state_touch(ap->state, ent);
+        }
+        return CP_OK;
+    case CP_TICKET_RESOLVED:
+        if (ent->u.ticket.open) {
+            inc(&t, CP_F_TICKETS_RESOLVED, 1);
+            inc(&t, CP_F_RESOLUTION_MS_SUM,
+                non_negative(ev->occurred_at - ent->u.ticket.opened_at));
+            ent->u.ticket.open = 0;
+            cp_state_touch(ap->state, ent);
+        }
+        return CP_OK;
+    case CP_SURVEY_ANSWERED:
+        apply_survey(ev, &t);
+        return CP_OK;
+    case CP_SUBSCRIPTION_CHANGED:
+        apply_subscription(ev, &t);
+        return CP_OK;
+    case CP_WEB_VISIT:
+        inc(&t, CP_F_WEB_VISITS, 1);
+        return CP_OK;
+    case CP_PAYLOAD_KIND_CNT:
+        break;
+    }
+    return CP_OK;
+}

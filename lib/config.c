@@ -1,0 +1,1055 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Settings: one static table (settings[]) drives parsing, validation,
+ * --help and the masked startup dump. cp_config_load() layers defaults, the
+ * -c file, CRMPULSE_* environment variables and -X options, in that order;
+ * kafka.* keys the table does not know pass through to librdkafka. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+extern char **environ; /* POSIX; no header declares it without _GNU_SOURCE */
+
+/* ---- the settings table ---- */
+
+enum setting_type {
+    SET_STRING, /* char *, owned */
+    SET_INT,    /* int in [min, max] */
+    SET_INT64,  /* int64_t in [min, max] */
+    SET_ENUM,   /* int: index of the value in choices */
+    SET_BOOL,   /* int 0/1: true/false, yes/no, on/off, 1/0 */
+    SET_LEVEL,  /* int syslog level, via cp_log_level_parse() */
+};
+
+#define SET_SENSITIVE 0x1 /* value holds a secret: masked in dumps */
+
+struct setting {
+    const char *name;
+    enum setting_type type;
+    size_t offset;              /* into struct cp_config */
+    int64_t min, max;           /* numbers: range; strings: length */
+    const char *def;            /* default, parsed like any other value */
+    int flags;                  /* SET_* flags */
+    const char *const *choices; /* SET_ENUM: NULL-terminated names */
+    /* SET_STRING: form check writing "<reason>" into errstr, or NULL */
+    bool (*check)(const char *value, char *errstr, size_t errstr_size);
+    /* SET_SENSITIVE: writes the value with its secret part hidden; NULL
+     * hides the whole value */
+    void (*mask)(const char *value, char *out, size_t out_size);
+    const char *doc;
+};
+
+static bool check_redis_url(const char *url, char *errstr, size_t size);
+static void mask_redis_url(const char *url, char *out, size_t size);
+static bool check_prefix(const char *prefix, char *errstr, size_t size);
+
+static const char *const framing_choices[] = {"confluent", "raw", NULL};
+
+#define REDIS_URL_FORMS                                                        \
+    "redis://[user[:pass]@]host[:port][/db] or unix:///path[?db=N]"
+
+#define URL_USE " (use " REDIS_URL_FORMS ")"
+
+#define OFF(field) offsetof(struct cp_config, field)
+
+static const struct setting settings[] = {
+    {.name = "kafka.bootstrap.servers",
+     .type = SET_STRING,
+     .offset = OFF(kafka_bootstrap),
+     .min = 1,
+     .max = 4096,
+     .def = "embedded",
+     .doc = "Kafka brokers host:port[,...]; 'embedded' starts an in-process "
+            "mock cluster (not durable)"},
+    {.name = "kafka.group.id",
+     .type = SET_STRING,
+     .offset = OFF(kafka_group_id),
+     .min = 1,
+     .max = 255,
+     .def = "crmpulse",
+     .doc = "consumer group of the workers"},
+    {.name = "topic.events",
+     .type = SET_STRING,
+     .offset = OFF(topic_events),
+     .min = 1,
+     .max = 249,
+     .def = "crm.events",
+     .doc = "input topic of CRM events"},
+    {.name = "topic.alerts",
+     .type = SET_STRING,
+     .offset = OFF(topic_alerts),
+     .min = 1,
+     .max = 249,
+     .def = "crm.alerts",
+     .doc = "output topic of churn-risk alerts"},
+    {.name = "topic.dlq",
+     .type = SET_STRING,
+     .offset = OFF(topic_dlq),
+     .min = 1,
+     .max = 249,
+     .def = "crm.events.dlq",
+     .doc = "dead-letter topic for invalid input"},
+    {.name = "redis.url",
+     .type = SET_STRING,
+     .offset = OFF(redis_url),
+     .min = 1,
+     .max = 4096,
+     .def = "redis://127.0.0.1:6379",
+     .flags = SET_SENSITIVE,
+     .check = check_redis_url,
+     .mask = mask_redis_url,
+     .doc = REDIS_URL_FORMS},
+    {.name = "redis.prefix",
+     .type = SET_STRING,
+     .offset = OFF(redis_prefix),
+     .min = 1,
+     .max = 32,
+     .def = "crm",
+     .check = check_prefix,
+     .doc = "first part of every Redis key: 1-32 of [A-Za-z0-9_.-]"},
+    {.name = "codec.framing",
+     .type = SET_ENUM,
+     .offset = OFF(codec_raw),
+     .def = "confluent",
+     .choices = framing_choices,
+     .doc = "confluent: magic byte and schema id before the Avro body; "
+            "raw: the Avro body only"},
+    {.name = "worker.batch.max",
+     .type = SET_INT,
+     .offset = OFF(batch_max),
+     .min = 1,
+     .max = 1000000,
+     .def = "20000",
+     .doc = "messages per batch"},
+    {.name = "worker.batch.wait.ms",
+     .type = SET_INT,
+     .offset = OFF(batch_wait_ms),
+     .min = 0,
+     .max = 10000,
+     .def = "20",
+     .doc = "longest wait to fill a batch"},
+    {.name = "worker.exit.idle.ms",
+     .type = SET_INT,
+     .offset = OFF(exit_idle_ms),
+     .min = 0,
+     .max = 86400000,
+     .def = "0",
+     .doc = "exit 0 after this long without input; 0 = run until SIGTERM"},
+    {.name = "worker.cache.max",
+     .type = SET_INT64,
+     .offset = OFF(cache_max),
+     .min = 1000,
+     .max = 1000000000,
+     .def = "2000000",
+     .doc = "entity states kept in memory"},
+    {.name = "embedded.partitions",
+     .type = SET_INT,
+     .offset = OFF(embedded_partitions),
+     .min = 1,
+     .max = 1024,
+     .def = "16",
+     .doc = "partitions per topic of the embedded mock cluster"},
+    {.name = "embedded.bootstrap.file",
+     .type = SET_STRING,
+     .offset = OFF(embedded_bootstrap_file),
+     .min = 0,
+     .max = 4096,
+     .def = "",
+     .doc = "write the embedded cluster's bootstrap address to this file; "
+            "empty = none"},
+    {.name = "log.level",
+     .type = SET_LEVEL,
+     .offset = OFF(log_level),
+     .min = CP_LOG_ERR,
+     .max = CP_LOG_DEBUG,
+     .def = "info",
+     .doc = "least important messages logged"},
+};
+
+static const char *const level_names[] = {"err", "warning", "notice", "info",
+                                          "debug"};
+
+/* kafka.* passthrough keys containing one of these are masked in dumps. */
+static const char *const kafka_secret_words[] = {
+    "password", "secret", "sasl.oauthbearer.config", "ssl.key"};
+
+#define KAFKA_PREFIX "kafka."
+#define ENV_PREFIX   "CRMPULSE_"
+#define MASK         "***"
+
+/* ---- small helpers ---- */
+
+static const struct setting *find_setting(const char *name)
+{
+    for (size_t i = 0; i < CP_ARRAY_SIZE(settings); i++) {
+        if (!strcmp(settings[i].name, name))
+            return &settings[i];
+    }
+    return NULL;
+}
+
+static void *field_of(struct cp_config *cfg, const struct setting *set)
+{
+    return (char *)cfg + set->offset;
+}
+
+static const void *cfield_of(const struct cp_config *cfg,
+                             const struct setting *set)
+{
+    return (const char *)cfg + set->offset;
+}
+
+/* Levenshtein distance, capped at 255 for long strings. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t row[64];
+
+    if (la > 63 || lb > 63)
+        return 255;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* @returns the closest known name, or NULL when nothing is close. */
+static const char *suggest(const char *name)
+{
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    size_t limit = strlen(name) / 3;
+
+    if (limit < 2)
+        limit = 2;
+    for (size_t i = 0; i < CP_ARRAY_SIZE(settings); i++) {
+        size_t d = edit_distance(name, settings[i].name);
+
+        if (d < best_d) {
+            best_d = d;
+            best = settings[i].name;
+        }
+    }
+    return best_d <= limit ? best : NULL;
+}
+
+static bool kafka_key_is_secret(const char *key)
+{
+    for (size_t i = 0; i < CP_ARRAY_SIZE(kafka_secret_words); i++) {
+        if (strstr(key, kafka_secret_words[i]))
+            return true;
+    }
+    return false;
+}
+
+/* Strict decimal integer: optional sign, digits, nothing else.
+ * @returns 0, or ERANGE / EINVAL. */
+static int parse_int64(const char *s, int64_t *out)
+{
+    const char *p = s;
+    char *end;
+    long long v;
+
+    if (*p == '+' || *p == '-')
+        p++;
+    if (!isdigit((unsigned char)*p))
+        return EINVAL;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (*end != '\0')
+        return EINVAL;
+    if (errno == ERANGE)
+        return ERANGE;
+    *out = (int64_t)v;
+    return 0;
+}
+
+static int parse_bool(const char *s)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+
+    for (size_t i = 0; i < CP_ARRAY_SIZE(yes); i++) {
+        if (!strcmp(s, yes[i]))
+            return 1;
+        if (!strcmp(s, no[i]))
+            return 0;
+    }
+    return -1;
+}
+
+/* ---- redis.url and redis.prefix ---- */
+
+/* Writes @p url with the password (or a user-less secret) replaced by ***.
+ * The secret ends at the last '@': a password may itself contain '@' or
+ * '/', while host, port and db cannot. */
+static void mask_redis_url(const char *url, char *out, size_t size)
+{
+    const char *scheme = "redis://";
+    size_t sl = strlen(scheme);
+    const char *at, *colon;
+
+    if (strncmp(url, scheme, sl) != 0 || !(at = strrchr(url + sl, '@'))) {
+        snprintf(out, size, "%s", url);
+        return;
+    }
+    colon = memchr(url + sl, ':', (size_t)(at - (url + sl)));
+    if (colon) {
+        /* redis://user:***@host... keeps the user name for diagnosis */
+        snprintf(out, size, "%.*s" MASK "%s", (int)(colon + 1 - url), url, at);
+    } else {
+        /* redis://secret@host: a lone userinfo is a password to AUTH */
+        snprintf(out, size, "%s" MASK "%s", scheme, at);
+    }
+}
+
+static bool all_digits(const char *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+    }
+    return true;
+}
+
+/* @returns the value of len decimal digits, or -1 past max. */
+static long digits_value(const char *s, size_t len, long max)
+{
+    long v = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        v = v * 10 + (s[i] - '0');
+        if (v > max)
+            return -1;
+    }
+    return v;
+}
+
+/* A host name (labels of [A-Za-z0-9_-] joined by dots; '_' because container
+ * names often have one) or a dotted IPv4 address. */
+static bool host_ok(const char *h, size_t len)
+{
+    bool numeric = true;
+    size_t label = 0;
+    int labels = 0;
+
+    if (len == 0 || len > 253)
+        return false;
+    for (size_t i = 0; i <= len; i++) {
+        char c = i < len ? h[i] : '.';
+
+        if (c == '.') {
+            if (label == 0 || h[i - 1] == '-' || h[i - label] == '-')
+                return false;
+            if (numeric && digits_value(h + i - label, label, 255) < 0)
+                return false;
+            label = 0;
+            labels++;
+        } else if (isalnum((unsigned char)c) || c == '-' || c == '_') {
+            if (!isdigit((unsigned char)c))
+                numeric = false;
+            label++;
+        } else {
+            return false;
+        }
+    }
+    /* Digits and dots only must be a complete IPv4 address. */
+    return !numeric || labels == 4;
+}
+
+static bool check_redis_url(const char *url, char *errstr, size_t size)
+{
+    const char *p, *at, *host, *end;
+
+    if (!strncmp(url, "unix://", 7)) {
+        const char *path = url + 7;
+        const char *q = strchr(path, '?');
+        size_t plen = q ? (size_t)(q - path) : strlen(path);
+
+        if (path[0] != '/' || plen < 2) {
+            snprintf(errstr, size, "needs an absolute socket path" URL_USE);
+            return false;
+        }
+        if (q &&
+            (strncmp(q, "?db=", 4) != 0 || !all_digits(q + 4, strlen(q + 4)) ||
+             digits_value(q + 4, strlen(q + 4), INT_MAX) < 0)) {
+            snprintf(errstr, size, "the only query allowed is ?db=N" URL_USE);
+            return false;
+        }
+        return true;
+    }
+    if (strncmp(url, "redis://", 8) != 0) {
+        snprintf(errstr, size, "is not a Redis URL" URL_USE);
+        return false;
+    }
+    p = url + 8;
+    at = strrchr(p, '@');
+    if (at) {
+        if (at == p) {
+            snprintf(errstr, size, "has an empty user:password part" URL_USE);
+            return false;
+        }
+        p = at + 1;
+    }
+    host = p;
+    while (*p && *p != ':' && *p != '/')
+        p++;
+    if (!host_ok(host, (size_t)(p - host))) {
+        snprintf(errstr, size, "needs a host name or IPv4 address" URL_USE);
+        return false;
+    }
+    if (*p == ':') {
+        const char *port = ++p;
+
+        while (*p && *p != '/')
+            p++;
+        if (!all_digits(port, (size_t)(p - port)) ||
+            digits_value(port, (size_t)(p - port), 65535) < 1) {
+            snprintf(errstr, size, "port must be 1..65535" URL_USE);
+            return false;
+        }
+    }
+    if (*p == '/') {
+        const char *db = ++p;
+
+        end = db + strlen(db);
+        if (!all_digits(db, (size_t)(end - db)) ||
+            digits_value(db, (size_t)(end - db), INT_MAX) < 0) {
+            snprintf(errstr, size, "database must be a number" URL_USE);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool check_prefix(const char *prefix, char *errstr, size_t size)
+{
+    for (const char *p = prefix; *p; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.' &&
+            *p != '-') {
+            snprintf(errstr, size, "may only hold A-Z a-z 0-9 _ . -");
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- setting values ---- */
+
+/* The value as it may appear in messages and dumps. */
+static void show_value(const struct setting *set, const char *value, char *out,
+                       size_t size)
+{
+    if (!(set->flags & SET_SENSITIVE))
+        snprintf(out, size, "%s", value);
+    else if (set->mask)
+        set->mask(value, out, size);
+    else
+        snprintf(out, size, MASK);
+}
+
+static void format_choices(const struct setting *set, char *out, size_t size)
+{
+    size_t len = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; set->choices[i] && len < size; i++) {
+        int n = snprintf(out + len, size - len, "%s%s", i ? "|" : "",
+                         set->choices[i]);
+
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+}
+
+static cp_rc set_value(struct cp_config *cfg, const struct setting *set,
+                       const char *value, char *errstr, size_t errstr_size)
+{
+    void *field = field_of(cfg, set);
+    char reason[256];
+    int64_t num;
+    int err, v;
+
+    switch (set->type) {
+    case SET_STRING: {
+        size_t len = strlen(value);
+        char *copy;
+
+        if ((int64_t)len < set->min || (int64_t)len > set->max) {
+            char shown[512];
+
+            show_value(set, value, shown, sizeof(shown));
+            snprintf(errstr, errstr_size,
+                     "%s: \"%s\" must be %lld..%lld characters long", set->name,
+                     shown, (long long)set->min, (long long)set->max);
+            return CP_ECONFIG;
+        }
+        if (set->check && !set->check(value, reason, sizeof(reason))) {
+            char shown[512];
+
+            show_value(set, value, shown, sizeof(shown));
+            snprintf(errstr, errstr_size, "%s: \"%s\" %s", set->name, shown,
+                     reason);
+            return CP_ECONFIG;
+        }
+        copy = strdup(value);
+        if (!copy) {
+            snprintf(errstr, errstr_size, "%s: out of memory", set->name);
+            return CP_ENOMEM;
+        }
+        free(*(char **)field);
+        *(char **)field = copy;
+        return CP_OK;
+    }
+    case SET_INT:
+    case SET_INT64:
+        err = parse_int64(value, &num);
+        if (err == EINVAL) {
+            snprintf(errstr, errstr_size,
+                     "%s: \"%s\" is not an integer (%lld..%lld)", set->name,
+                     value, (long long)set->min, (long long)set->max);
+            return CP_ECONFIG;
+        }
+        if (err == ERANGE || num < set->min || num > set->max) {
+            snprintf(errstr, errstr_size,
+                     "%s: \"%s\" is out of range (%lld..%lld)", set->name,
+                     value, (long long)set->min, (long long)set->max);
+            return CP_ECONFIG;
+        }
+        if (set->type == SET_INT)
+            *(int *)field = (int)num;
+        else
+            *(int64_t *)field = num;
+        return CP_OK;
+    case SET_ENUM:
+        for (int i = 0; set->choices[i]; i++) {
+            if (!strcmp(value, set->choices[i])) {
+                *(int *)field = i;
+                return CP_OK;
+            }
+        }
+        format_choices(set, reason, sizeof(reason));
+        snprintf(errstr, errstr_size, "%s: \"%s\" is not one of %s", set->name,
+                 value, reason);
+        return CP_ECONFIG;
+    case SET_BOOL:
+        v = parse_bool(value);
+        if (v < 0) {
+            snprintf(errstr, errstr_size,
+                     "%s: \"%s\" is not a boolean (true|false)", set->name,
+                     value);
+            return CP_ECONFIG;
+        }
+        *(int *)field = v;
+        return CP_OK;
+    case SET_LEVEL:
+        v = cp_log_level_parse(value);
+        if (v < 0) {
+            snprintf(errstr, errstr_size,
+                     "%s: \"%s\" is not a log level "
+                     "(err|warning|notice|info|debug or 3..7)",
+                     set->name, value);
+            return CP_ECONFIG;
+        }
+        *(int *)field = v;
+        return CP_OK;
+    }
+    snprintf(errstr, errstr_size, "%s: unsupported setting type", set->name);
+    return CP_ECONFIG;
+}
+
+/* Adds or replaces kafka_props[key]. */
+static cp_rc set_kafka_prop(struct cp_config *cfg, const char *key,
+                            const char *value, char *errstr, size_t errstr_size)
+{
+    struct cp_kv *props;
+    char *v = strdup(value);
+    char *k = NULL;
+
+    if (!v)
+        goto nomem;
+    for (size_t i = 0; i < cfg->kafka_prop_cnt; i++) {
+        if (!strcmp(cfg->kafka_props[i].key, key)) {
+            free(cfg->kafka_props[i].value);
+            cfg->kafka_props[i].value = v;
+            return CP_OK;
+        }
+    }
+    k = strdup(key);
+    if (!k)
+        goto nomem;
+    props = realloc(cfg->kafka_props,
+                    (cfg->kafka_prop_cnt + 1) * sizeof(*cfg->kafka_props));
+    if (!props)
+        goto nomem;
+    props[cfg->kafka_prop_cnt].key = k;
+    props[cfg->kafka_prop_cnt].value = v;
+    cfg->kafka_props = props;
+    cfg->kafka_prop_cnt++;
+    return CP_OK;
+
+nomem:
+    free(k);
+    free(v);
+    snprintf(errstr, errstr_size, "kafka.%s: out of memory", key);
+    return CP_ENOMEM;
+}
+
+cp_rc cp_config_set(struct cp_config *cfg, const char *name, const char *value,
+                    char *errstr, size_t errstr_size)
+{
+    const struct setting *set = find_setting(name);
+    const char *hint;
+
+    if (set)
+        return set_value(cfg, set, value, errstr, errstr_size);
+
+    if (!strncmp(name, KAFKA_PREFIX, strlen(KAFKA_PREFIX))) {
+        const char *key = name + strlen(KAFKA_PREFIX);
+
+        if (*key == '\0') {
+            snprintf(errstr, errstr_size,
+                     "setting \"%s\" needs a librdkafka property name after "
+                     "\"kafka.\"",
+                     name);
+            return CP_ECONFIG;
+        }
+        return set_kafka_prop(cfg, key, value, errstr, errstr_size);
+    }
+
+    hint = suggest(name);
+    if (hint)
+        snprintf(errstr, errstr_size,
+                 "unknown setting \"%s\" (did you mean \"%s\"? see --help)",
+                 name, hint);
+    else
+        snprintf(errstr, errstr_size, "unknown setting \"%s\" (see --help)",
+                 name);
+    return CP_ECONFIG;
+}
+
+/* ---- sources: file, environment, -X ---- */
+
+static char *trim(char *s)
+{
+    char *end;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        end--;
+    *end = '\0';
+    return s;
+}
+
+/* Applies one "key = value" line (already trimmed, not a comment). */
+static cp_rc apply_line(struct cp_config *cfg, char *line, char *errstr,
+                        size_t errstr_size)
+{
+    char *eq = strchr(line, '=');
+    char *key, *value;
+    size_t len;
+
+    if (!eq) {
+        snprintf(errstr, errstr_size, "expected \"key = value\"");
+        return CP_ECONFIG;
+    }
+    *eq = '\0';
+    key = trim(line);
+    value = trim(eq + 1);
+    if (*key == '\0') {
+        snprintf(errstr, errstr_size, "missing setting name before '='");
+        return CP_ECONFIG;
+    }
+    len = strlen(value);
+    if (len > 0 && (value[0] == '"' || value[0] == '\'')) {
+        if (len < 2 || value[len - 1] != value[0]) {
+            snprintf(errstr, errstr_size, "%s: unterminated quote", key);
+            return CP_ECONFIG;
+        }
+        value[len - 1] = '\0';
+        value++;
+    }
+    return cp_config_set(cfg, key, value, errstr, errstr_size);
+}
+
+static cp_rc load_file(struct cp_config *cfg, const char *path, char *errstr,
+                       size_t errstr_size)
+{
+    FILE *fp = fopen(path, "r");
+    char *line = NULL;
+    size_t line_cap = 0;
+    char why[512];
+    unsigned lineno = 0;
+    cp_rc rc = CP_OK;
+
+    if (!fp) {
+        snprintf(errstr, errstr_size, "open config file %s: %s", path,
+                 strerror(errno));
+        return CP_EIO;
+    }
+    while (getline(&line, &line_cap, fp) >= 0) {
+        char *s = trim(line);
+
+        lineno++;
+        /* Only whole-line comments: '#' may appear inside passwords. */
+        if (*s == '\0' || *s == '#')
+            continue;
+        rc = apply_line(cfg, s, why, sizeof(why));
+        if (rc) {
+            snprintf(errstr, errstr_size, "%s:%u: %s", path, lineno, why);
+            goto out;
+        }
+    }
+    if (ferror(fp)) {
+        snprintf(errstr, errstr_size, "read config file %s: %s", path,
+                 strerror(errno));
+        rc = CP_EIO;
+    }
+out:
+    free(line);
+    fclose(fp);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* CRMPULSE_REDIS_URL=x -> redis.url = x. Variables are applied in name
+ * order so that the result does not depend on the order of environ. */
+static cp_rc load_env(struct cp_config *cfg, char *errstr, size_t errstr_size)
+{
+    size_t plen = strlen(ENV_PREFIX), cnt = 0, n = 0;
+    const char **vars;
+    char why[512];
+    cp_rc rc = CP_OK;
+
+    for (char **e = environ; e && *e; e++)
+        cnt++;
+    if (cnt == 0)
+        return CP_OK;
+    vars = malloc(cnt * sizeof(*vars));
+    if (!vars) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return CP_ENOMEM;
+    }
+    for (char **e = environ; *e; e++) {
+        if (!strncmp(*e, ENV_PREFIX, plen))
+            vars[n++] = *e;
+    }
+    qsort(vars, n, sizeof(*vars), cmp_str);
+
+    for (size_t i = 0; i < n && !rc; i++) {
+        const char *eq = strchr(vars[i], '=');
+        size_t klen;
+        char *name;
+
+        if (!eq)
+            continue;
+        klen = (size_t)(eq - vars[i]) - plen;
+        name = malloc(klen + 1);
+        if (!name) {
+            snprintf(errstr, errstr_size, "out of memory");
+            rc = CP_ENOMEM;
+            break;
+        }
+        for (size_t j = 0; j < klen; j++) {
+            char c = vars[i][plen + j];
+
+            name[j] = c == '_' ? '.' : (char)tolower((unsigned char)c);
+        }
+        name[klen] = '\0';
+        rc = cp_config_set(cfg, name, eq + 1, why, sizeof(why));
+        if (rc)
+            snprintf(errstr, errstr_size, "environment %.*s: %s",
+                     (int)(eq - vars[i]), vars[i], why);
+        free(name);
+    }
+    free(vars);
+    return rc;
+}
+
+/* Applies "key=value" of one -X option. */
+static cp_rc apply_x(struct cp_config *cfg, const char *kv, char *errstr,
+                     size_t errstr_size)
+{
+    const char *eq = strchr(kv, '=');
+    char why[512];
+    char *name;
+    cp_rc rc;
+
+    if (!eq || eq == kv) {
+        snprintf(errstr, errstr_size,
+                 "-X \"%s\": expected -X key=value (see --help)", kv);
+        return CP_ECONFIG;
+    }
+    name = strndup(kv, (size_t)(eq - kv));
+    if (!name) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return CP_ENOMEM;
+    }
+    rc = cp_config_set(cfg, name, eq + 1, why, sizeof(why));
+    if (rc)
+        snprintf(errstr, errstr_size, "-X: %s", why);
+    free(name);
+    return rc;
+}
+
+/* ---- public API ---- */
+
+struct cp_config *cp_config_load(int argc, char **argv, const char **rest,
+                                 int *rest_cnt, char *errstr,
+                                 size_t errstr_size)
+{
+    struct cp_config *cfg = calloc(1, sizeof(*cfg));
+    int nrest = 0;
+    bool verbatim = false;
+
+    if (rest_cnt)
+        *rest_cnt = 0;
+    if (!cfg) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < CP_ARRAY_SIZE(settings); i++) {
+        /* A default that fails its own validation is a bug in the table. */
+        if (set_value(cfg, &settings[i], settings[i].def, errstr, errstr_size))
+            goto fail;
+    }
+
+    /* Pass 1: config files, in argv order; also collects the rest. */
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *path = NULL;
+
+        if (verbatim) {
+            if (rest)
+                rest[nrest] = arg;
+            nrest++;
+            continue;
+        }
+        if (!strcmp(arg, "-c") || !strcmp(arg, "--config")) {
+            if (i + 1 >= argc) {
+                snprintf(errstr, errstr_size, "%s needs a file name", arg);
+                goto fail;
+            }
+            path = argv[++i];
+        } else if (!strncmp(arg, "--config=", 9)) {
+            path = arg + 9;
+        } else if (!strcmp(arg, "-X")) {
+            if (i + 1 >= argc) {
+                snprintf(errstr, errstr_size,
+                         "-X needs key=value (see --help)");
+                goto fail;
+            }
+            i++; /* applied in pass 2 */
+        } else if (!strncmp(arg, "-X", 2)) {
+            /* -Xkey=value: applied in pass 2 */
+        } else {
+            /* Everything after "--" is the caller's, uninterpreted. */
+            if (!strcmp(arg, "--"))
+                verbatim = true;
+            if (rest)
+                rest[nrest] = arg;
+            nrest++;
+        }
+        if (path && load_file(cfg, path, errstr, errstr_size))
+            goto fail;
+    }
+
+    if (load_env(cfg, errstr, errstr_size))
+        goto fail;
+
+    /* Pass 2: -X options override everything, later ones win. */
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+
+        if (!strcmp(arg, "--"))
+            break;
+        if (!strcmp(arg, "-c") || !strcmp(arg, "--config")) {
+            i++;
+        } else if (!strcmp(arg, "-X")) {
+            if (apply_x(cfg, argv[++i], errstr, errstr_size))
+                goto fail;
+        } else if (!strncmp(arg, "-X", 2)) {
+            if (apply_x(cfg, arg + 2, errstr, errstr_size))
+                goto fail;
+        }
+    }
+
+    if (rest_cnt)
+        *rest_cnt = nrest;
+    cp_log_level = cfg->log_level;
+    return cfg;
+
+fail:
+    if (rest_cnt)
+        *rest_cnt = 0;
+    cp_config_destroy(cfg);
+    return NULL;
+}
+
+static void format_default(const struct setting *set, char *out, size_t size)
+{
+    if (set->type == SET_STRING && set->def[0] == '\0')
+        snprintf(out, size, "\"\"");
+    else
+        snprintf(out, size, "%s", set->def);
+}
+
+static void format_range(const struct setting *set, char *out, size_t size)
+{
+    switch (set->type) {
+    case SET_INT:
+    case SET_INT64:
+        snprintf(out, size, "%lld..%lld", (long long)set->min,
+                 (long long)set->max);
+        return;
+    case SET_ENUM:
+        format_choices(set, out, size);
+        return;
+    case SET_BOOL:
+        snprintf(out, size, "true|false");
+        return;
+    case SET_LEVEL:
+        snprintf(out, size, "err|warning|notice|info|debug or 3..7");
+        return;
+    case SET_STRING:
+        break;
+    }
+    out[0] = '\0';
+}
+
+void cp_config_print_help(FILE *out)
+{
+    size_t width = 0;
+    char def[64], range[64];
+    const char *group = NULL;
+    size_t group_len = 0;
+
+    for (size_t i = 0; i < CP_ARRAY_SIZE(settings); i++) {
+        if (strlen(settings[i].name) > width)
+            width = strlen(settings[i].name);
+    }
+    fprintf(out,
+            "Settings: defaults < -c FILE (key = value lines) < environment "
+            "CRMPULSE_<NAME>\n"
+            "(upper case, '.' -> '_') < -X key=value.\n");
+    for (size_t i = 0; i < CP_ARRAY_SIZE(settings); i++) {
+        const struct setting *set = &settings[i];
+        const char *dot = strchr(set->name, '.');
+        size_t glen = dot ? (size_t)(dot - set->name) : strlen(set->name);
+
+        if (!group || glen != group_len || strncmp(group, set->name, glen)) {
+            /* Passthrough keys are listed at the end of the kafka group. */
+            if (group && !strncmp(group, "kafka", group_len))
+                fprintf(out, "  %-*s  any other librdkafka property\n",
+                        (int)width, "kafka.<property>");
+            group = set->name;
+            group_len = glen;
+            fprintf(out, "\n%.*s:\n", (int)glen, set->name);
+        }
+        format_default(set, def, sizeof(def));
+        format_range(set, range, sizeof(range));
+        fprintf(out, "  %-*s  = %s%s%s%s\n      %s\n", (int)width, set->name,
+                def, range[0] ? "  (" : "", range, range[0] ? ")" : "",
+                set->doc);
+    }
+}
+
+void cp_config_dump(const struct cp_config *cfg, FILE *out)
+{
+    for (size_t i = 0; i < CP_ARRAY_SIZE(settings); i++) {
+        const struct setting *set = &settings[i];
+        const void *field = cfield_of(cfg, set);
+
+        fprintf(out, "%s = ", set->name);
+        switch (set->type) {
+        case SET_STRING: {
+            const char *s = *(char *const *)field;
+            char masked[512];
+
+            if (!s || !*s) {
+                fprintf(out, "\"\"\n");
+            } else if (set->flags & SET_SENSITIVE) {
+                show_value(set, s, masked, sizeof(masked));
+                fprintf(out, "%s\n", masked);
+            } else {
+                fprintf(out, "%s\n", s);
+            }
+            break;
+        }
+        case SET_INT:
+            fprintf(out, "%d\n", *(const int *)field);
+            break;
+        case SET_INT64:
+            fprintf(out, "%lld\n", (long long)*(const int64_t *)field);
+            break;
+        case SET_ENUM:
+            fprintf(out, "%s\n", set->choices[*(const int *)field]);
+            break;
+        case SET_BOOL:
+            fprintf(out, "%s\n", *(const int *)field ? "true" : "false");
+            break;
+        case SET_LEVEL: {
+            int lvl = *(const int *)field;
+
+            if (lvl >= CP_LOG_ERR && lvl <= CP_LOG_DEBUG)
+                fprintf(out, "%s\n", level_names[lvl - CP_LOG_ERR]);
+            else
+                fprintf(out, "%d\n", lvl);
+            break;
+        }
+        }
+    }
+    for (size_t i = 0; i < cfg->kafka_prop_cnt; i++) {
+        const struct cp_kv *kv = &cfg->kafka_props[i];
+
+        fprintf(out, "%s%s = %s\n", KAFKA_PREFIX, kv->key,
+                kafka_key_is_secret(kv->key) ? MASK : kv->value);
+    }
+}
+
+void cp_config_destroy(struct cp_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < CP_ARRAY_SIZE(settings); i++) {
+        if (settings[i].type == SET_STRING)
+            free(*(char **)field_of(cfg, &settings[i]));
+    }
+    for (size_t i = 0; i < cfg->kafka_prop_cnt; i++) {
+        free(cfg->kafka_props[i].key);
+        free(cfg->kafka_props[i].value);
+    }
+    free(cfg->kafka_props);
+    free(cfg);
+}

@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Per-batch counter coalescing. */
+#include "counters.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "map.h"
+
+static const char *const field_names[CP_F_CNT] = {
+    "events", "leads", "web_visits", "deals_won", "deals_lost",
+    "won_amount_minor", "deal_cycle_ms_sum", "deal_cycle_count", "orders",
+    "first_orders", "repeat_orders", "order_amount_minor", "messages_in",
+    "messages_out", "responses", "response_ms_sum", "calls", "calls_inbound",
+    "calls_missed", "call_ms_sum", "tickets_opened", "tickets_resolved",
+    "resolution_ms_sum", "nps_promoters", "nps_passives", "nps_detractors",
+    "csat_count", "csat_sum", "csat_satisfied", "ces_count", "ces_sum",
+    "subs_started", "subs_renewed", "subs_cancelled", "mrr_cancelled_minor",
+    "churn_alerts", "sla_breaches",
+};
+
+const int64_t cp_rt_bounds_s[CP_RT_BUCKET_CNT - 1] = {
+    15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400,
+};
+
+static const char *const rt_names[CP_RT_BUCKET_CNT] = {
+    "b15",   "b30",   "b60",   "b120",   "b300",   "b600",   "b900",
+    "b1800", "b3600", "b7200", "b14400", "b28800", "b86400", "binf",
+};
+
+struct named_delta {
+    struct named_delta *next;
+    const char *field; /* in the batch arena */
+    size_t field_len;
+    int64_t delta;
+};
+
+struct cp_hash_delta {
+    const char *key; /* borrowed from the map's arena */
+    size_t key_len;
+    enum cp_hash_kind kind;
+    uint64_t touched;             /* bit per fixed field */
+    int64_t deltas[CP_F_CNT];     /* fixed fields (counters or buckets) */
+    struct named_delta *named;    /* CP_HASH_NAMED fields, in the arena */
+};
+
+struct cp_counters {
+    struct cp_map map;              /* key -> struct cp_hash_delta * */
+    struct cp_arena arena;          /* hash deltas and named fields */
+    struct cp_hash_delta **order;   /* owned array: hashes in first-touch order */
+    size_t cnt;
+    size_t cap;
+};
+
+_Static_assert(CP_F_CNT <= 64, "touched mask holds one bit per field");
+
+const char *cp_field_name(enum cp_field field)
+{
+    return field_names[field];
+}
+
+int cp_rt_bucket(int64_t response_ms)
+{
+    /* Exact: the smallest b with response_ms <= b * 1000. */
+    for (int i = 0; i < CP_RT_BUCKET_CNT - 1; i++)
+        if (response_ms <= cp_rt_bounds_s[i] * 1000)
+            return i;
+    return CP_RT_BUCKET_CNT - 1;
+}
+
+const char *cp_rt_field_name(int bucket)
+{
+    return rt_names[bucket];
+}
+
+struct cp_counters *cp_counters_new(void)
+{
+    struct cp_counters *ctr = calloc(1, sizeof(*ctr));
+
+    if (!ctr)
+        return NULL;
+    cp_map_init(&ctr->map);
+    cp_arena_init(&ctr->arena, 256 * 1024);
+    return ctr;
+}
+
+void cp_counters_destroy(struct cp_counters *ctr)
+{
+    if (!ctr)
+        return;
+    cp_map_cleanup(&ctr->map);
+    cp_arena_cleanup(&ctr->arena);
+    free(ctr->order);
+    free(ctr);
+}
+
+struct cp_hash_delta *cp_counters_hash(struct cp_counters *ctr,
+                                       const char *key, size_t key_len,
+                                       enum cp_hash_kind kind)
+{
+    uint64_t hash = cp_map_hash(key, key_len);
+    struct cp_map_entry *e = cp_map_upsert(&ctr->map, key, key_len, hash);
+    struct cp_hash_delta *hd;
+
+    if (!e)
+        return NULL;
+    if (e->value)
+        return e->value;
+    if (ctr->cnt == ctr->cap) {
+        size_t cap = ctr->cap ? ctr->cap * 2 : 1024;
+        struct cp_hash_delta **order =
+            realloc(ctr->order, cap * sizeof(*order));
+        if (!order)
+            return NULL;
+        ctr->order = order;
+        ctr->cap = cap;
+    }
+    hd = cp_arena_alloc(&ctr->arena, sizeof(*hd));
+    if (!hd)
+        return NULL;
+    memset(hd, 0, sizeof(*hd));
+    hd->key = e->key;
+    hd->key_len = key_len;
+    hd->kind = kind;
+    e->value = hd;
+    ctr->order[ctr->cnt++] = hd;
+    return hd;
+}
+
+void cp_hash_add(struct cp_hash_delta *hd, int field, int64_t delta)
+{
+    hd->touched |= (uint64_t)1 << field;
+    hd->deltas[field] += delta;
+}
+
+cp_rc cp_hash_add_named(struct cp_counters *ctr, struct cp_hash_delta *hd,
+                        const char *field, size_t field_len, int64_t delta)
+{
+    struct named_delta *nd;
+
+    for (nd = hd->named; nd; nd = nd->next)
+        if (nd->field_len == field_len && !memcmp(nd->field, field, field_len))
+            break;
+    if (!nd) {
+        nd = cp_arena_alloc(&ctr->arena, sizeof(*nd));
+        if (!nd)
+            return CP_ENOMEM;
+        nd->field = cp_arena_strndup(&ctr->arena, field, field_len);
+        if (!nd->field)
+            return CP_ENOMEM;
+        nd->field_len = field_len;
+        nd->delta = 0;
+        nd->next = hd->named;
+        hd->named = nd;
+    }
+    nd->delta += delta;
+    return CP_OK;
+}
+
+static void write_hincrby(struct cp_cmds *cmds, const struct cp_hash_delta *hd,
+                          const char *field, size_t field_len, int64_t delta)
+{
+    cp_cmd_begin(cmds, 4);
+    cp_cmd_arg(cmds, "HINCRBY", 7);
+    cp_cmd_arg(cmds, hd->key, hd->key_len);
+    cp_cmd_arg(cmds, field, field_len);
+    cp_cmd_int(cmds, delta);
+}
+
+void cp_counters_write(const struct cp_counters *ctr, struct cp_cmds *cmds)
+{
+    for (size_t i = 0; i < ctr->cnt; i++) {
+        const struct cp_hash_delta *hd = ctr->order[i];
+
+        for (int f = 0; f < CP_F_CNT; f++) {
+            const char *name;
+
+            if (!(hd->touched & ((uint64_t)1 << f)))
+                continue;
+            name = hd->kind == CP_HASH_RT ? rt_names[f] : field_names[f];
+            write_hincrby(cmds, hd, name, strlen(name), hd->deltas[f]);
+        }
+        for (const struct named_delta *nd = hd->named; nd; nd = nd->next)
+            write_hincrby(cmds, hd, nd->field, nd->field_len, nd->delta);
+        if (hd->kind == CP_HASH_MINUTE) {
+            /* TTL counts from the last write: set it again every batch. */
+            cp_cmd_begin(cmds, 3);
+            cp_cmd_arg(cmds, "EXPIRE", 6);
+            cp_cmd_arg(cmds, hd->key, hd->key_len);
+            cp_cmd_int(cmds, CP_MINUTE_TTL_S);
+        }
+    }
+}
+
+int64_t cp_counters_get(const struct cp_counters *ctr, const char *key,
+                        const char *field, int *touched)
+{
+    size_t len = strlen(key);
+    const struct cp_map_entry *e =
+        cp_map_find(&ctr->map, key, len, cp_map_hash(key, len));
+    const struct cp_hash_delta *hd = e ? e->value : NULL;
+
+    *touched = 0;
+    if (!hd)
+        return 0;
+    for (int f = 0; f < CP_F_CNT; f++) {
+        const char *name =
+            hd->kind == CP_HASH_RT ? (f < CP_RT_BUCKET_CNT ? rt_names[f] : "")
+                                   : field_names[f];
+
+        if ((hd->touched & ((uint64_t)1 << f)) && !strcmp(name, field)) {
+            *touched = 1;
+            return hd->deltas[f];
+        }
+    }
+    for (const struct named_delta *nd = hd->named; nd; nd = nd->next) {
+        if (nd->field_len == strlen(field) &&
+            !memcmp(nd->field, field, nd->field_len)) {
+            *touched = 1;
+            return nd->delta;
+        }
+    }
+    return 0;
+}
+
+size_t cp_counters_hash_cnt(const struct cp_counters *ctr)
+{
+    return ctr->cnt;
+}
+
+void cp_counters_reset(struct cp_counters *ctr)
+{
+    cp_map_reset(&ctr->map);
+    cp_arena_reset(&ctr->arena);
+    ctr->cnt = 0;
+}

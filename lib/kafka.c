@@ -1,0 +1,590 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The only module that speaks librdkafka: the embedded mock cluster, the
+ * acknowledged side-output producer and the group consumer. The consumer's
+ * assignment takes its start offsets from the caller (offsets kept in Redis
+ * next to the state), not from Kafka's committed offsets. */
+#include "kafka.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "log.h"
+
+/* ---- shared helpers ---- */
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf)
+{
+    (void)rk;
+    /* librdkafka uses syslog levels too; keep its chatter below ours. */
+    cp_log(level < CP_LOG_ERR ? CP_LOG_ERR : level, "KAFKA", "%s: %s", fac,
+           buf);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    cp_log(err == RD_KAFKA_RESP_ERR__FATAL ? CP_LOG_ERR : CP_LOG_WARNING,
+           "KAFKA", "%s: %s", rd_kafka_err2name(err), reason);
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
+                    char *errstr, size_t errstr_size)
+{
+    char why[256];
+
+    if (rd_kafka_conf_set(conf, key, value, why, sizeof(why)) ==
+        RD_KAFKA_CONF_OK)
+        return 0;
+    snprintf(errstr, errstr_size, "kafka setting kafka.%s: %s", key, why);
+    return -1;
+}
+
+/* Our defaults, then the user's kafka.* settings (which win). */
+static rd_kafka_conf_t *conf_build(const char *bootstrap,
+                                   const char *const defaults[][2],
+                                   const struct cp_kv *props, size_t prop_cnt,
+                                   char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    if (conf_set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size))
+        goto fail;
+    for (size_t i = 0; defaults[i][0]; i++)
+        if (conf_set(conf, defaults[i][0], defaults[i][1], errstr,
+                     errstr_size))
+            goto fail;
+    for (size_t i = 0; i < prop_cnt; i++)
+        if (conf_set(conf, props[i].key, props[i].value, errstr, errstr_size))
+            goto fail;
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+/* ---- embedded cluster ---- */
+
+struct cp_embedded {
+    rd_kafka_t *rk;                    /* owned; the mock cluster's host handle */
+    rd_kafka_mock_cluster_t *mcluster; /* owned */
+    char *bootstrap;                   /* owned */
+};
+
+struct cp_embedded *cp_embedded_new(int partitions, const char *const *topics,
+                                    size_t topic_cnt, char *errstr,
+                                    size_t errstr_size)
+{
+    struct cp_embedded *emb = calloc(1, sizeof(*emb));
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char why[512];
+
+    if (!emb) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    emb->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
+    if (!emb->rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errstr, errstr_size, "start embedded kafka: %s", why);
+        goto fail;
+    }
+    emb->mcluster = rd_kafka_mock_cluster_new(emb->rk, 1);
+    if (!emb->mcluster) {
+        snprintf(errstr, errstr_size, "start embedded kafka: mock cluster");
+        goto fail;
+    }
+    for (size_t i = 0; i < topic_cnt; i++) {
+        rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
+            emb->mcluster, topics[i], partitions, 1);
+        if (err) {
+            snprintf(errstr, errstr_size, "create topic %s: %s", topics[i],
+                     rd_kafka_err2str(err));
+            goto fail;
+        }
+    }
+    emb->bootstrap = strdup(rd_kafka_mock_cluster_bootstraps(emb->mcluster));
+    if (!emb->bootstrap) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    return emb;
+fail:
+    cp_embedded_destroy(emb);
+    return NULL;
+}
+
+const char *cp_embedded_bootstrap(const struct cp_embedded *emb)
+{
+    return emb->bootstrap;
+}
+
+void cp_embedded_destroy(struct cp_embedded *emb)
+{
+    if (!emb)
+        return;
+    if (emb->mcluster)
+        rd_kafka_mock_cluster_destroy(emb->mcluster);
+    if (emb->rk)
+        rd_kafka_destroy(emb->rk);
+    free(emb->bootstrap);
+    free(emb);
+}
+
+/* ---- producer ---- */
+
+struct cp_producer {
+    rd_kafka_t *rk;   /* owned */
+    int64_t queued;   /* messages handed to librdkafka */
+    int64_t acked;    /* delivery reports with success */
+    int64_t failed;   /* delivery reports with an error, since last flush */
+    char errstr[512]; /* first failure since the last flush */
+};
+
+static void delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+                        void *opaque)
+{
+    struct cp_producer *prod = opaque;
+
+    (void)rk;
+    if (!rkm->err) {
+        prod->acked++;
+        return;
+    }
+    if (!prod->failed++)
+        snprintf(prod->errstr, sizeof(prod->errstr), "deliver to %s [%d]: %s",
+                 rd_kafka_topic_name(rkm->rkt), (int)rkm->partition,
+                 rd_kafka_err2str(rkm->err));
+}
+
+struct cp_producer *cp_producer_new(const char *bootstrap,
+                                    const struct cp_kv *props, size_t prop_cnt,
+                                    char *errstr, size_t errstr_size)
+{
+    /* Idempotence keeps retried side outputs free of duplicates and in order;
+     * a bounded timeout turns an outage into a failed flush we can retry. */
+    static const char *const defaults[][2] = {
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"linger.ms", "5"},
+        {"message.timeout.ms", "30000"},
+        {"queue.buffering.max.messages", "1000000"},
+        {"batch.num.messages", "10000"},
+        {NULL, NULL},
+    };
+    struct cp_producer *prod = calloc(1, sizeof(*prod));
+    rd_kafka_conf_t *conf;
+    char why[512];
+
+    if (!prod) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    conf = conf_build(bootstrap, defaults, props, prop_cnt, errstr,
+                      errstr_size);
+    if (!conf)
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(conf, delivery_cb);
+    rd_kafka_conf_set_opaque(conf, prod);
+    prod->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
+    if (!prod->rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errstr, errstr_size, "create kafka producer: %s", why);
+        goto fail;
+    }
+    conf = NULL; /* now owned by rk */
+    return prod;
+fail:
+    cp_producer_destroy(prod);
+    return NULL;
+}
+
+cp_rc cp_producer_send(struct cp_producer *prod, const char *topic,
+                       int32_t partition, const void *key, size_t key_len,
+                       const void *value, size_t value_len)
+{
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            prod->rk, RD_KAFKA_V_TOPIC(topic),
+            RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA
+                                               : partition),
+            RD_KAFKA_V_KEY((void *)key, key_len),
+            RD_KAFKA_V_VALUE((void *)value, value_len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+
+        if (!err) {
+            prod->queued++;
+            rd_kafka_poll(prod->rk, 0);
+            return CP_OK;
+        }
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            snprintf(prod->errstr, sizeof(prod->errstr), "produce to %s: %s",
+                     topic, rd_kafka_err2str(err));
+            return CP_EKAFKA;
+        }
+        /* Local queue full: serve delivery reports until there is room. */
+        rd_kafka_poll(prod->rk, 50);
+    }
+}
+
+cp_rc cp_producer_flush(struct cp_producer *prod, int timeout_ms)
+{
+    rd_kafka_resp_err_t err = rd_kafka_flush(prod->rk, timeout_ms);
+    cp_rc rc = CP_OK;
+
+    if (err) {
+        snprintf(prod->errstr, sizeof(prod->errstr),
+                 "flush: %d messages not acknowledged after %d ms: %s",
+                 rd_kafka_outq_len(prod->rk), timeout_ms,
+                 rd_kafka_err2str(err));
+        rc = CP_EKAFKA;
+    } else if (prod->failed) {
+        rc = CP_EKAFKA;
+    }
+    prod->failed = 0;
+    return rc;
+}
+
+int64_t cp_producer_acked_cnt(const struct cp_producer *prod)
+{
+    return prod->acked;
+}
+
+const char *cp_producer_errstr(const struct cp_producer *prod)
+{
+    return prod->errstr;
+}
+
+void cp_producer_destroy(struct cp_producer *prod)
+{
+    if (!prod)
+        return;
+    if (prod->rk) {
+        rd_kafka_flush(prod->rk, 5000);
+        rd_kafka_destroy(prod->rk);
+    }
+    free(prod);
+}
+
+/* ---- consumer ---- */
+
+#define CP_CONSUMER_MAX_BATCH 100000
+
+struct cp_consumer {
+    rd_kafka_t *rk;                  /* owned */
+    rd_kafka_queue_t *queue;         /* owned; the consumer queue */
+    char *topic;                     /* owned */
+    struct cp_consumer_callbacks cbs;
+    rd_kafka_message_t **rkms;       /* owned array; messages of the last poll */
+    size_t rkm_cnt;
+    size_t rkm_cap;
+    uint64_t generation;             /* assignment changes */
+};
+
+/* Translates a librdkafka list into ours; names borrowed from the list. */
+static struct cp_partition *parts_from_list(
+    const rd_kafka_topic_partition_list_t *list)
+{
+    struct cp_partition *parts = calloc(list->cnt ? (size_t)list->cnt : 1,
+                                        sizeof(*parts));
+
+    if (!parts)
+        return NULL;
+    for (int i = 0; i < list->cnt; i++) {
+        parts[i].topic = list->elems[i].topic;
+        parts[i].partition = list->elems[i].partition;
+        parts[i].offset = CP_OFFSET_STORED;
+    }
+    return parts;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static void on_assign(struct cp_consumer *cons,
+                      rd_kafka_topic_partition_list_t *list, int cooperative)
+{
+    struct cp_partition *parts = parts_from_list(list);
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t err = 0;
+    int backoff_ms = 100;
+
+    if (!parts) {
+        cp_log(CP_LOG_ERR, "KAFKA", "assign: out of memory");
+        return;
+    }
+    /* Where to start must come from the offsets stored with the state: if
+     * that store is down we wait rather than guess (guessing double counts). */
+    while (cons->cbs.assign &&
+           cons->cbs.assign(cons->cbs.opaque, parts, (size_t)list->cnt)) {
+        cp_log(CP_LOG_WARNING, "KAFKA",
+               "assign %d partitions: start offsets unavailable, retrying in "
+               "%d ms",
+               list->cnt, backoff_ms);
+        sleep_ms(backoff_ms);
+        if (backoff_ms < 5000)
+            backoff_ms *= 2;
+    }
+    for (int i = 0; i < list->cnt; i++)
+        list->elems[i].offset = parts[i].offset;
+    free(parts);
+    if (cooperative)
+        error = rd_kafka_incremental_assign(cons->rk, list);
+    else
+        err = rd_kafka_assign(cons->rk, list);
+    if (error) {
+        cp_log(CP_LOG_ERR, "KAFKA", "assign: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (err) {
+        cp_log(CP_LOG_ERR, "KAFKA", "assign: %s", rd_kafka_err2str(err));
+    }
+}
+
+static void on_revoke(struct cp_consumer *cons,
+                      rd_kafka_topic_partition_list_t *list, int cooperative)
+{
+    struct cp_partition *parts = parts_from_list(list);
+
+    if (parts && cons->cbs.revoke)
+        cons->cbs.revoke(cons->cbs.opaque, parts, (size_t)list->cnt);
+    free(parts);
+    if (cooperative) {
+        rd_kafka_error_t *error = rd_kafka_incremental_unassign(cons->rk, list);
+        if (error)
+            rd_kafka_error_destroy(error);
+    } else {
+        rd_kafka_assign(cons->rk, NULL);
+    }
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *list, void *opaque)
+{
+    struct cp_consumer *cons = opaque;
+    int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+
+    cons->generation++;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        cp_log(CP_LOG_INFO, "KAFKA", "assigned %d partitions", list->cnt);
+        on_assign(cons, list, cooperative);
+    } else {
+        cp_log(CP_LOG_INFO, "KAFKA", "revoked %d partitions (%s)", list->cnt,
+               rd_kafka_err2name(err));
+        on_revoke(cons, list, cooperative);
+    }
+}
+
+struct cp_consumer *cp_consumer_new(const char *bootstrap, const char *group_id,
+                                    const char *topic,
+                                    const struct cp_kv *props, size_t prop_cnt,
+                                    const struct cp_consumer_callbacks *cbs,
+                                    char *errstr, size_t errstr_size)
+{
+    /* Offsets are stored by us (in Redis, then committed explicitly), so
+     * librdkafka must neither auto-commit nor auto-store. */
+    static const char *const defaults[][2] = {
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},
+        {"session.timeout.ms", "6000"},
+        {"fetch.wait.max.ms", "10"},
+        {"queued.min.messages", "200000"},
+        {"fetch.message.max.bytes", "4194304"},
+        {NULL, NULL},
+    };
+    struct cp_consumer *cons = calloc(1, sizeof(*cons));
+    rd_kafka_topic_partition_list_t *subscription = NULL;
+    rd_kafka_conf_t *conf = NULL;
+    rd_kafka_resp_err_t err;
+    char why[512];
+
+    if (!cons) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    cons->cbs = *cbs;
+    cons->topic = strdup(topic);
+    if (!cons->topic) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    conf = conf_build(bootstrap, defaults, props, prop_cnt, errstr,
+                      errstr_size);
+    if (!conf)
+        goto fail;
+    if (conf_set(conf, "group.id", group_id, errstr, errstr_size))
+        goto fail;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, cons);
+    cons->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+    if (!cons->rk) {
+        snprintf(errstr, errstr_size, "create kafka consumer: %s", why);
+        goto fail;
+    }
+    conf = NULL; /* now owned by rk */
+    rd_kafka_poll_set_consumer(cons->rk);
+    cons->queue = rd_kafka_queue_get_consumer(cons->rk);
+    subscription = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(subscription, topic,
+                                      RD_KAFKA_PARTITION_UA);
+    err = rd_kafka_subscribe(cons->rk, subscription);
+    rd_kafka_topic_partition_list_destroy(subscription);
+    if (err) {
+        snprintf(errstr, errstr_size, "subscribe to %s: %s", topic,
+                 rd_kafka_err2str(err));
+        goto fail;
+    }
+    return cons;
+fail:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    cp_consumer_destroy(cons);
+    return NULL;
+}
+
+static int ensure_capacity(struct cp_consumer *cons, size_t max)
+{
+    rd_kafka_message_t **rkms;
+
+    if (max <= cons->rkm_cap)
+        return 0;
+    rkms = realloc(cons->rkms, max * sizeof(*rkms));
+    if (!rkms)
+        return -1;
+    cons->rkms = rkms;
+    cons->rkm_cap = max;
+    return 0;
+}
+
+size_t cp_consumer_poll(struct cp_consumer *cons, struct cp_msg *msgs,
+                        size_t max, int timeout_ms)
+{
+    ssize_t got;
+    size_t cnt = 0;
+
+    cp_consumer_release(cons);
+    if (max > CP_CONSUMER_MAX_BATCH)
+        max = CP_CONSUMER_MAX_BATCH;
+    if (ensure_capacity(cons, max))
+        return 0;
+    got = rd_kafka_consume_batch_queue(cons->queue, timeout_ms, cons->rkms,
+                                       max);
+    if (got <= 0)
+        return 0;
+    for (ssize_t i = 0; i < got; i++) {
+        rd_kafka_message_t *rkm = cons->rkms[i];
+        struct cp_msg *msg;
+
+        if (rkm->err) {
+            if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                cp_log(CP_LOG_WARNING, "KAFKA", "consume: %s",
+                       rd_kafka_message_errstr(rkm));
+            rd_kafka_message_destroy(rkm);
+            continue;
+        }
+        cons->rkms[cnt] = rkm;
+        msg = &msgs[cnt++];
+        msg->topic = rd_kafka_topic_name(rkm->rkt);
+        msg->partition = rkm->partition;
+        msg->offset = rkm->offset;
+        msg->key = rkm->key;
+        msg->key_len = rkm->key_len;
+        msg->value = rkm->payload;
+        msg->value_len = rkm->len;
+        msg->timestamp_ms = rd_kafka_message_timestamp(rkm, NULL);
+    }
+    cons->rkm_cnt = cnt;
+    return cnt;
+}
+
+void cp_consumer_release(struct cp_consumer *cons)
+{
+    for (size_t i = 0; i < cons->rkm_cnt; i++)
+        rd_kafka_message_destroy(cons->rkms[i]);
+    cons->rkm_cnt = 0;
+}
+
+static rd_kafka_topic_partition_list_t *
+list_from_parts(const struct cp_partition *parts, size_t cnt)
+{
+    rd_kafka_topic_partition_list_t *list =
+        rd_kafka_topic_partition_list_new((int)cnt);
+
+    for (size_t i = 0; i < cnt; i++)
+        rd_kafka_topic_partition_list_add(list, parts[i].topic,
+                                          parts[i].partition)
+            ->offset = parts[i].offset;
+    return list;
+}
+
+cp_rc cp_consumer_seek(struct cp_consumer *cons, const struct cp_partition *parts,
+                       size_t cnt)
+{
+    rd_kafka_topic_partition_list_t *list = list_from_parts(parts, cnt);
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(cons->rk, list, 5000);
+    cp_rc rc = CP_OK;
+
+    if (error) {
+        cp_log(CP_LOG_ERR, "KAFKA", "seek: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        rc = CP_EKAFKA;
+    }
+    for (int i = 0; i < list->cnt && !rc; i++) {
+        if (list->elems[i].err) {
+            cp_log(CP_LOG_ERR, "KAFKA", "seek %s [%d]: %s",
+                   list->elems[i].topic, (int)list->elems[i].partition,
+                   rd_kafka_err2str(list->elems[i].err));
+            rc = CP_EKAFKA;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return rc;
+}
+
+void cp_consumer_commit_async(struct cp_consumer *cons,
+                              const struct cp_partition *parts, size_t cnt)
+{
+    rd_kafka_topic_partition_list_t *list;
+
+    if (!cnt)
+        return;
+    list = list_from_parts(parts, cnt);
+    /* Only for lag tools: the authoritative offsets are in Redis. */
+    rd_kafka_commit(cons->rk, list, 1);
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+uint64_t cp_consumer_generation(const struct cp_consumer *cons)
+{
+    return cons->generation;
+}
+
+void cp_consumer_destroy(struct cp_consumer *cons)
+{
+    if (!cons)
+        return;
+    if (cons->rk) {
+        cp_consumer_release(cons);
+        if (cons->queue)
+            rd_kafka_queue_destroy(cons->queue);
+        rd_kafka_consumer_close(cons->rk);
+        rd_kafka_destroy(cons->rk);
+    }
+    free(cons->rkms);
+    free(cons->topic);
+    free(cons);
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* RESP command writer. */
+#include "resp.h"
+
+#include <string.h>
+
+/* A buffer whose len exceeds cap marks a failed append (sticky). */
+#define CP_CMDS_MAX ((size_t)512 << 20)
+
+void cp_cmds_init(struct cp_cmds *cmds)
+{
+    cp_buf_init(&cmds->buf, CP_CMDS_MAX);
+    cmds->cnt = 0;
+}
+
+void cp_cmds_reset(struct cp_cmds *cmds)
+{
+    cp_buf_reset(&cmds->buf);
+    cmds->cnt = 0;
+}
+
+void cp_cmds_cleanup(struct cp_cmds *cmds)
+{
+    cp_buf_cleanup(&cmds->buf);
+    cmds->cnt = 0;
+}
+
+int cp_cmds_failed(const struct cp_cmds *cmds)
+{
+    return cmds->buf.len > cmds->buf.cap;
+}
+
+/* Writes decimal @p v followed by \r\n; returns bytes written. */
+static size_t put_int_crlf(char *out, int64_t v)
+{
+    char tmp[24];
+    size_t n = 0, i = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[i++] = '-';
+    while (n)
+        out[i++] = tmp[--n];
+    out[i++] = '\r';
+    out[i++] = '\n';
+    return i;
+}
+
+static void put_header(struct cp_cmds *cmds, char type, int64_t n,
+                       size_t extra)
+{
+    struct cp_buf *buf = &cmds->buf;
+
+    if (cp_cmds_failed(cmds))
+        return;
+    if (cp_buf_reserve(buf, 24 + extra)) {
+        buf->len = buf->cap + 1; /* sticky failure */
+        return;
+    }
+    buf->data[buf->len++] = type;
+    buf->len += put_int_crlf(buf->data + buf->len, n);
+}
+
+void cp_cmd_begin(struct cp_cmds *cmds, int argc)
+{
+    put_header(cmds, '*', argc, 0);
+    cmds->cnt++;
+}
+
+void cp_cmd_arg2(struct cp_cmds *cmds, const void *a, size_t a_len,
+                 const void *b, size_t b_len)
+{
+    struct cp_buf *buf = &cmds->buf;
+
+    put_header(cmds, '$', (int64_t)(a_len + b_len), a_len + b_len + 2);
+    if (cp_cmds_failed(cmds))
+        return;
+    if (a_len)
+        memcpy(buf->data + buf->len, a, a_len);
+    buf->len += a_len;
+    if (b_len)
+        memcpy(buf->data + buf->len, b, b_len);
+    buf->len += b_len;
+    buf->data[buf->len++] = '\r';
+    buf->data[buf->len++] = '\n';
+}
+
+void cp_cmd_arg(struct cp_cmds *cmds, const void *arg, size_t len)
+{
+    cp_cmd_arg2(cmds, arg, len, NULL, 0);
+}
+
+void cp_cmd_str(struct cp_cmds *cmds, const char *arg)
+{
+    cp_cmd_arg(cmds, arg, strlen(arg));
+}
+
+void cp_cmd_int(struct cp_cmds *cmds, int64_t value)
+{
+    char tmp[24];
+    size_t n = put_int_crlf(tmp, value) - 2;
+
+    cp_cmd_arg(cmds, tmp, n);
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Writes Redis commands in RESP form straight into a buffer, so a whole
+ * batch becomes one write without a per-command allocation. */
+#ifndef CP_RESP_H
+#define CP_RESP_H
+
+#include <stdint.h>
+
+#include "buf.h"
+
+/** A batch of commands for one round trip. */
+struct cp_cmds {
+    struct cp_buf buf; /* owned; RESP bytes */
+    size_t cnt;        /* commands in buf */
+};
+
+void cp_cmds_init(struct cp_cmds *cmds);
+void cp_cmds_reset(struct cp_cmds *cmds);
+void cp_cmds_cleanup(struct cp_cmds *cmds);
+
+/* Building one command: begin with its argument count, then each argument.
+ * Errors (only CP_ENOMEM) are sticky in the returned code of the last call;
+ * callers check cp_cmds_failed() once per batch. */
+void cp_cmd_begin(struct cp_cmds *cmds, int argc);
+void cp_cmd_arg(struct cp_cmds *cmds, const void *arg, size_t len);
+/** @brief One argument made of two pieces, without joining them first. */
+void cp_cmd_arg2(struct cp_cmds *cmds, const void *a, size_t a_len,
+                 const void *b, size_t b_len);
+void cp_cmd_str(struct cp_cmds *cmds, const char *arg);
+void cp_cmd_int(struct cp_cmds *cmds, int64_t value);
+/** @returns non-zero if any append ran out of memory since the last reset. */
+int cp_cmds_failed(const struct cp_cmds *cmds);
+
+enum cp_reply_type {
+    CP_REPLY_NIL = 0,
+    CP_REPLY_STRING, /* bulk string */
+    CP_REPLY_STATUS,
+    CP_REPLY_INTEGER,
+    CP_REPLY_ARRAY,
+    CP_REPLY_ERROR,
+};
+
+/** A passive view of one reply; valid only inside the callback it is given to. */
+struct cp_reply {
+    enum cp_reply_type type;
+    const char *str; /* STRING, STATUS, ERROR */
+    size_t len;
+    int64_t integer; /* INTEGER */
+    size_t elements; /* ARRAY */
+};
+
+#endif

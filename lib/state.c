@@ -1,0 +1,429 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Entity state cache and its Redis encoding (see schemas/redis-keys.md). */
+#include "state.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "log.h"
+#include "map.h"
+
+struct ptr_vec {
+    struct cp_entity **items; /* owned array of borrowed entities */
+    size_t cnt;
+    size_t cap;
+};
+
+struct cp_state {
+    char *prefix;            /* owned, e.g. "crm" */
+    struct cp_map map;       /* kind+tenant+id -> struct cp_entity * */
+    struct cp_arena arena;   /* entities and their strings */
+    struct ptr_vec loading;  /* queued for load, in command order */
+    struct ptr_vec dirty;    /* to write at commit */
+    struct cp_buf key;       /* scratch for Redis key names */
+};
+
+static int vec_push(struct ptr_vec *vec, struct cp_entity *ent)
+{
+    if (vec->cnt == vec->cap) {
+        size_t cap = vec->cap ? vec->cap * 2 : 1024;
+        struct cp_entity **items = realloc(vec->items, cap * sizeof(*items));
+
+        if (!items)
+            return -1;
+        vec->items = items;
+        vec->cap = cap;
+    }
+    vec->items[vec->cnt++] = ent;
+    return 0;
+}
+
+struct cp_state *cp_state_new(const char *prefix)
+{
+    struct cp_state *state = calloc(1, sizeof(*state));
+
+    if (!state)
+        return NULL;
+    state->prefix = strdup(prefix);
+    if (!state->prefix) {
+        free(state);
+        return NULL;
+    }
+    cp_map_init(&state->map);
+    cp_arena_init(&state->arena, 1024 * 1024);
+    cp_buf_init(&state->key, 4096);
+    return state;
+}
+
+void cp_state_destroy(struct cp_state *state)
+{
+    if (!state)
+        return;
+    cp_map_cleanup(&state->map);
+    cp_arena_cleanup(&state->arena);
+    cp_buf_cleanup(&state->key);
+    free(state->loading.items);
+    free(state->dirty.items);
+    free(state->prefix);
+    free(state);
+}
+
+struct cp_entity *cp_state_get(struct cp_state *state, enum cp_entity_kind kind,
+                               struct cp_str tenant, struct cp_str id)
+{
+    char stack_key[1 + CP_NAME_MAX_BYTES + 1 + CP_ID_MAX_BYTES];
+    size_t len = 1 + tenant.len + 1 + id.len;
+    struct cp_map_entry *e;
+    struct cp_entity *ent;
+    uint64_t hash;
+
+    if (len > sizeof(stack_key))
+        return NULL; /* validated input never gets here */
+    /* Map key: kind byte, tenant, NUL, id (ids never contain NUL). */
+    stack_key[0] = (char)('0' + kind);
+    memcpy(stack_key + 1, tenant.ptr, tenant.len);
+    stack_key[1 + tenant.len] = '\0';
+    memcpy(stack_key + 2 + tenant.len, id.ptr, id.len);
+    hash = cp_map_hash(stack_key, len);
+    e = cp_map_upsert(&state->map, stack_key, len, hash);
+    if (!e)
+        return NULL;
+    if (e->value)
+        return e->value;
+    ent = cp_arena_alloc(&state->arena, sizeof(*ent));
+    if (!ent)
+        return NULL;
+    memset(ent, 0, sizeof(*ent));
+    ent->kind = (uint8_t)kind;
+    ent->tenant = e->key + 1;
+    ent->tenant_len = tenant.len;
+    ent->id = e->key + 2 + tenant.len;
+    ent->id_len = id.len;
+    if (vec_push(&state->loading, ent))
+        return NULL;
+    e->value = ent;
+    return ent;
+}
+
+/* P:{T}:<suffix> into the scratch buffer (NUL-terminated). */
+static const char *tenant_key(struct cp_state *state, const struct cp_entity *ent,
+                              const char *suffix, size_t *len)
+{
+    struct cp_buf *key = &state->key;
+
+    cp_buf_reset(key);
+    if (cp_buf_printf(key, "%s:{%.*s}:%s", state->prefix, (int)ent->tenant_len,
+                      ent->tenant, suffix))
+        return NULL;
+    if (ent->kind == CP_ENT_CUSTOMER &&
+        (cp_buf_append(key, ent->id, ent->id_len) ||
+         cp_buf_append(key, "", 1)))
+        return NULL;
+    *len = ent->kind == CP_ENT_CUSTOMER ? key->len - 1 : key->len;
+    return key->data;
+}
+
+static const char *const kind_suffix[CP_ENT_KIND_CNT] = {
+    "state:deals", "waiting", "state:tickets", "customer:",
+};
+
+size_t cp_state_load_cmds(struct cp_state *state, struct cp_cmds *cmds)
+{
+    for (size_t i = 0; i < state->loading.cnt; i++) {
+        const struct cp_entity *ent = state->loading.items[i];
+        size_t key_len = 0;
+        const char *key =
+            tenant_key((struct cp_state *)state, ent, kind_suffix[ent->kind],
+                       &key_len);
+
+        if (!key) {
+            cp_cmds_failed(cmds);
+            continue;
+        }
+        cp_cmd_begin(cmds, 3);
+        switch (ent->kind) {
+        case CP_ENT_CONV:
+            cp_cmd_arg(cmds, "ZSCORE", 6);
+            cp_cmd_arg(cmds, key, key_len);
+            cp_cmd_arg(cmds, ent->id, ent->id_len);
+            break;
+        case CP_ENT_CUSTOMER:
+            cp_cmd_arg(cmds, "HGET", 4);
+            cp_cmd_arg(cmds, key, key_len);
+            cp_cmd_arg(cmds, "orders", 6);
+            break;
+        default:
+            cp_cmd_arg(cmds, "HGET", 4);
+            cp_cmd_arg(cmds, key, key_len);
+            cp_cmd_arg(cmds, ent->id, ent->id_len);
+            break;
+        }
+    }
+    return state->loading.cnt;
+}
+
+/* Parses a decimal int64 from a reply string; -1 on junk. */
+static int parse_i64(const char *s, size_t len, int64_t *out)
+{
+    char tmp[32];
+    char *end;
+
+    if (!len || len >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    errno = 0;
+    /* ZSCORE replies in double notation ("1700000000000" or "1.7e+12"). */
+    if (strpbrk(tmp, ".eE")) {
+        double d = strtod(tmp, &end);
+        if (*end || errno)
+            return -1;
+        *out = (int64_t)d;
+        return 0;
+    }
+    *out = strtoll(tmp, &end, 10);
+    return (*end || errno) ? -1 : 0;
+}
+
+/* Deal encoding: "known|closed|created|source|stages", created "-" if
+ * unknown, source and stages possibly empty. */
+static int parse_deal(struct cp_state *state, struct cp_entity *ent,
+                      const char *s, size_t len)
+{
+    const char *fields[5];
+    size_t lens[5];
+    size_t n = 0, start = 0;
+
+    for (size_t i = 0; i <= len && n < 5; i++) {
+        if (i == len || s[i] == '|') {
+            fields[n] = s + start;
+            lens[n++] = i - start;
+            start = i + 1;
+        }
+    }
+    if (n != 5 || lens[0] != 1 || lens[1] != 1)
+        return -1;
+    ent->u.deal.known = fields[0][0] == '1';
+    ent->u.deal.closed = fields[1][0] == '1';
+    if (lens[2] == 1 && fields[2][0] == '-') {
+        ent->u.deal.has_created = 0;
+    } else {
+        if (parse_i64(fields[2], lens[2], &ent->u.deal.created_at))
+            return -1;
+        ent->u.deal.has_created = 1;
+    }
+    ent->u.deal.source =
+        lens[3] ? cp_arena_strndup(&state->arena, fields[3], lens[3]) : NULL;
+    ent->u.deal.stages =
+        lens[4] ? cp_arena_strndup(&state->arena, fields[4], lens[4]) : NULL;
+    if ((lens[3] && !ent->u.deal.source) || (lens[4] && !ent->u.deal.stages))
+        return -1;
+    return 0;
+}
+
+cp_rc cp_state_load_reply(struct cp_state *state, size_t i,
+                          const struct cp_reply *reply)
+{
+    struct cp_entity *ent = state->loading.items[i];
+    int64_t v = 0;
+    int bad = 0;
+
+    if (reply->type == CP_REPLY_ERROR) {
+        cp_log(CP_LOG_ERR, "STATE", "load %.*s/%.*s: %.*s",
+               (int)ent->tenant_len, ent->tenant, (int)ent->id_len, ent->id,
+               (int)reply->len, reply->str);
+        return CP_EREDIS;
+    }
+    ent->loaded = 1;
+    if (reply->type != CP_REPLY_STRING)
+        return CP_OK; /* nil: nothing stored, the zero state is right */
+    switch (ent->kind) {
+    case CP_ENT_DEAL:
+        bad = parse_deal(state, ent, reply->str, reply->len);
+        break;
+    case CP_ENT_CONV:
+        bad = parse_i64(reply->str, reply->len, &v);
+        ent->u.conv.waiting = !bad;
+        ent->u.conv.wait_start = v;
+        break;
+    case CP_ENT_TICKET:
+        bad = parse_i64(reply->str, reply->len, &v);
+        ent->u.ticket.open = !bad;
+        ent->u.ticket.opened_at = v;
+        break;
+    case CP_ENT_CUSTOMER:
+        bad = parse_i64(reply->str, reply->len, &v);
+        ent->u.customer.orders = v;
+        break;
+    }
+    if (bad) {
+        /* Someone else wrote this key: refuse to guess. */
+        cp_log(CP_LOG_ERR, "STATE",
+               "stored state of %s %.*s in tenant %.*s is unreadable: \"%.*s\"",
+               kind_suffix[ent->kind], (int)ent->id_len, ent->id,
+               (int)ent->tenant_len, ent->tenant,
+               (int)(reply->len > 80 ? 80 : reply->len), reply->str);
+        return CP_EREDIS;
+    }
+    return CP_OK;
+}
+
+void cp_state_load_done(struct cp_state *state)
+{
+    state->loading.cnt = 0;
+}
+
+void cp_state_touch(struct cp_state *state, struct cp_entity *ent)
+{
+    if (ent->dirty)
+        return;
+    if (vec_push(&state->dirty, ent))
+        return; /* cp_state_write_dirty reports it through cmds */
+    ent->dirty = 1;
+}
+
+static void write_deal(struct cp_cmds *cmds, const char *key, size_t key_len,
+                       const struct cp_entity *ent)
+{
+    char value[2 * CP_NAME_MAX_BYTES + 64];
+    const char *stages = ent->u.deal.stages ? ent->u.deal.stages : "";
+    int n;
+
+    cp_cmd_begin(cmds, 4);
+    cp_cmd_arg(cmds, "HSET", 4);
+    cp_cmd_arg(cmds, key, key_len);
+    cp_cmd_arg(cmds, ent->id, ent->id_len);
+    n = snprintf(value, sizeof(value), "%c|%c|", ent->u.deal.known ? '1' : '0',
+                 ent->u.deal.closed ? '1' : '0');
+    if (ent->u.deal.has_created)
+        n += snprintf(value + n, sizeof(value) - (size_t)n, "%lld|",
+                      (long long)ent->u.deal.created_at);
+    else
+        n += snprintf(value + n, sizeof(value) - (size_t)n, "-|");
+    n += snprintf(value + n, sizeof(value) - (size_t)n, "%s|",
+                  ent->u.deal.source ? ent->u.deal.source : "");
+    /* The stage list is unbounded: send it as the value's second piece. */
+    cp_cmd_arg2(cmds, value, (size_t)n, stages, strlen(stages));
+}
+
+void cp_state_write_dirty(const struct cp_state *cstate, struct cp_cmds *cmds)
+{
+    struct cp_state *state = (struct cp_state *)cstate; /* scratch key only */
+
+    for (size_t i = 0; i < state->dirty.cnt; i++) {
+        const struct cp_entity *ent = state->dirty.items[i];
+        size_t key_len = 0;
+        const char *key =
+            tenant_key(state, ent, kind_suffix[ent->kind], &key_len);
+
+        if (!key)
+            continue;
+        switch (ent->kind) {
+        case CP_ENT_DEAL:
+            write_deal(cmds, key, key_len, ent);
+            break;
+        case CP_ENT_CONV:
+            if (ent->u.conv.waiting) {
+                cp_cmd_begin(cmds, 4);
+                cp_cmd_arg(cmds, "ZADD", 4);
+                cp_cmd_arg(cmds, key, key_len);
+                cp_cmd_int(cmds, ent->u.conv.wait_start);
+            } else {
+                cp_cmd_begin(cmds, 3);
+                cp_cmd_arg(cmds, "ZREM", 4);
+                cp_cmd_arg(cmds, key, key_len);
+            }
+            cp_cmd_arg(cmds, ent->id, ent->id_len);
+            break;
+        case CP_ENT_TICKET:
+            if (ent->u.ticket.open) {
+                cp_cmd_begin(cmds, 4);
+                cp_cmd_arg(cmds, "HSET", 4);
+                cp_cmd_arg(cmds, key, key_len);
+                cp_cmd_arg(cmds, ent->id, ent->id_len);
+                cp_cmd_int(cmds, ent->u.ticket.opened_at);
+            } else {
+                cp_cmd_begin(cmds, 3);
+                cp_cmd_arg(cmds, "HDEL", 4);
+                cp_cmd_arg(cmds, key, key_len);
+                cp_cmd_arg(cmds, ent->id, ent->id_len);
+            }
+            break;
+        case CP_ENT_CUSTOMER:
+            cp_cmd_begin(cmds, 4);
+            cp_cmd_arg(cmds, "HSET", 4);
+            cp_cmd_arg(cmds, key, key_len);
+            cp_cmd_arg(cmds, "orders", 6);
+            cp_cmd_int(cmds, ent->u.customer.orders);
+            break;
+        }
+    }
+}
+
+void cp_state_commit_done(struct cp_state *state)
+{
+    for (size_t i = 0; i < state->dirty.cnt; i++)
+        state->dirty.items[i]->dirty = 0;
+    state->dirty.cnt = 0;
+}
+
+int cp_state_deal_has_stage(const struct cp_entity *deal, struct cp_str stage)
+{
+    const char *p = deal->u.deal.stages;
+
+    while (p && *p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+        if (len == stage.len && !memcmp(p, stage.ptr, len))
+            return 1;
+        p = comma ? comma + 1 : NULL;
+    }
+    return 0;
+}
+
+cp_rc cp_state_deal_add_stage(struct cp_state *state, struct cp_entity *deal,
+                              struct cp_str stage)
+{
+    const char *old = deal->u.deal.stages;
+    size_t old_len = old ? strlen(old) : 0;
+    char *joined = cp_arena_alloc(&state->arena, old_len + 1 + stage.len + 1);
+
+    if (!joined)
+        return CP_ENOMEM;
+    if (old_len) {
+        memcpy(joined, old, old_len);
+        joined[old_len++] = ',';
+    }
+    memcpy(joined + old_len, stage.ptr, stage.len);
+    joined[old_len + stage.len] = '\0';
+    deal->u.deal.stages = joined;
+    return CP_OK;
+}
+
+cp_rc cp_state_deal_set_source(struct cp_state *state, struct cp_entity *deal,
+                               struct cp_str source)
+{
+    char *copy = cp_arena_strndup(&state->arena, source.ptr, source.len);
+
+    if (!copy)
+        return CP_ENOMEM;
+    deal->u.deal.source = copy;
+    return CP_OK;
+}
+
+size_t cp_state_entity_cnt(const struct cp_state *state)
+{
+    return state->map.cnt;
+}
+
+void cp_state_clear(struct cp_state *state)
+{
+    cp_map_reset(&state->map);
+    cp_arena_reset(&state->arena);
+    state->loading.cnt = 0;
+    state->dirty.cnt = 0;
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Per-tenant entity state the counter definitions need (deals, waiting
+ * conversations, open tickets, customers' order counts): a write-back cache
+ * over Redis. Missing entries are loaded in one pipelined round trip per
+ * batch; dirty entries are written in the batch's transaction. After a
+ * failed commit or a rebalance the cache is dropped and reloads lazily. */
+#ifndef CP_STATE_H
+#define CP_STATE_H
+
+#include <stdint.h>
+
+#include "common.h"
+#include "event.h"
+#include "resp.h"
+
+enum cp_entity_kind {
+    CP_ENT_DEAL = 0, /* hash P:{T}:state:deals, field deal id */
+    CP_ENT_CONV,     /* zset P:{T}:waiting, member conversation id */
+    CP_ENT_TICKET,   /* hash P:{T}:state:tickets, field ticket id (open ones) */
+    CP_ENT_CUSTOMER, /* hash P:{T}:customer:C, field orders */
+    CP_ENT_KIND_CNT
+};
+
+/** One entity's state; apply.c reads and changes it, then marks it dirty. */
+struct cp_entity {
+    uint8_t kind;     /* enum cp_entity_kind */
+    uint8_t loaded;   /* 1 once its stored state (or absence) is known */
+    uint8_t dirty;    /* changed in this batch: written at commit */
+    const char *tenant; /* borrowed from the cache; NUL-terminated */
+    size_t tenant_len;
+    const char *id;   /* borrowed from the cache; NUL-terminated */
+    size_t id_len;
+    union {
+        struct {
+            uint8_t known;       /* its LeadCreated was processed */
+            uint8_t closed;      /* a DealClosed was processed */
+            uint8_t has_created; /* created_at is set */
+            int64_t created_at;  /* LeadCreated occurred_at */
+            const char *source;  /* lead source, NULL if unknown; cache-owned */
+            const char *stages;  /* "a,b,c": stages entered; cache-owned */
+        } deal;
+        struct {
+            uint8_t waiting;    /* a customer message awaits a reply */
+            int64_t wait_start; /* ms */
+        } conv;
+        struct {
+            uint8_t open;
+            int64_t opened_at; /* ms */
+        } ticket;
+        struct {
+            int64_t orders; /* orders seen */
+        } customer;
+    } u;
+};
+
+struct cp_state;
+
+/** Ownership: caller owns the result; free with cp_state_destroy(). */
+struct cp_state *cp_state_new(const char *prefix);
+void cp_state_destroy(struct cp_state *state);
+
+/**
+ * @brief The cached entity, created (not yet loaded) on first use and queued
+ *        for loading.
+ * @returns NULL on ENOMEM. Valid until cp_state_clear().
+ */
+struct cp_entity *cp_state_get(struct cp_state *state, enum cp_entity_kind kind,
+                               struct cp_str tenant, struct cp_str id);
+
+/** @brief Appends one read command per queued entity; returns their count. */
+size_t cp_state_load_cmds(struct cp_state *state, struct cp_cmds *cmds);
+/** @brief Feeds the reply of load command @p i (0-based, in order). */
+cp_rc cp_state_load_reply(struct cp_state *state, size_t i,
+                          const struct cp_reply *reply);
+/** @brief Forgets the load queue (after all replies were fed). */
+void cp_state_load_done(struct cp_state *state);
+
+/** @brief Marks @p ent to be written at commit. */
+void cp_state_touch(struct cp_state *state, struct cp_entity *ent);
+/** @brief Appends the write commands of every dirty entity. */
+void cp_state_write_dirty(const struct cp_state *state, struct cp_cmds *cmds);
+/** @brief The transaction committed: dirty entities are clean now. */
+void cp_state_commit_done(struct cp_state *state);
+
+/** @brief Replaces a deal's stage list with @p stages plus @p stage. */
+cp_rc cp_state_deal_add_stage(struct cp_state *state, struct cp_entity *deal,
+                              struct cp_str stage);
+/** @brief Sets a deal's source (copied). */
+cp_rc cp_state_deal_set_source(struct cp_state *state, struct cp_entity *deal,
+                               struct cp_str source);
+/** @returns 1 if the deal has entered @p stage before. */
+int cp_state_deal_has_stage(const struct cp_entity *deal, struct cp_str stage);
+
+size_t cp_state_entity_cnt(const struct cp_state *state);
+/** @brief Drops every cached entity (they reload from Redis on demand). */
+void cp_state_clear(struct cp_state *state);
+
+#endif

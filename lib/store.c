@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Redis access through hiredis (sync API, pipelined). */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "log.h"
+
+#define CP_REDIS_CONNECT_TIMEOUT_MS 2000
+#define CP_REDIS_IO_TIMEOUT_MS      30000
+
+struct cp_store {
+    redisContext *ctx;    /* owned; NULL while disconnected */
+    char *host;           /* owned; NULL for a unix socket */
+    int port;
+    char *socket_path;    /* owned; NULL for TCP */
+    char *user;           /* owned, may be NULL */
+    char *password;       /* owned, may be NULL; never logged */
+    int db;
+    char address[300];    /* for messages */
+    char errstr[512];
+};
+
+static char *dup_range(const char *s, size_t len)
+{
+    char *copy = malloc(len + 1);
+
+    if (copy) {
+        memcpy(copy, s, len);
+        copy[len] = '\0';
+    }
+    return copy;
+}
+
+static int parse_db(const char *s, int *db)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    if (!*s || *end || v < 0 || v > 100000)
+        return -1;
+    *db = (int)v;
+    return 0;
+}
+
+/* redis://[user[:pass]@]host[:port][/db] or unix:///path[?db=N] */
+static int parse_url(struct cp_store *st, const char *url, char *errstr,
+                     size_t errstr_size)
+{
+    if (!strncmp(url, "unix://", 7)) {
+        const char *path = url + 7;
+        const char *q = strchr(path, '?');
+
+        st->socket_path = dup_range(path, q ? (size_t)(q - path) : strlen(path));
+        if (q && (strncmp(q, "?db=", 4) || parse_db(q + 4, &st->db)))
+            goto bad;
+        if (!st->socket_path || !*st->socket_path)
+            goto bad;
+        snprintf(st->address, sizeof(st->address), "unix:%s", st->socket_path);
+        return 0;
+    }
+    if (!strncmp(url, "redis://", 8)) {
+        const char *p = url + 8;
+        const char *at = strrchr(p, '@');
+        const char *slash, *colon;
+
+        if (at) {
+            const char *sep = memchr(p, ':', (size_t)(at - p));
+
+            if (sep) {
+                if (sep > p)
+                    st->user = dup_range(p, (size_t)(sep - p));
+                st->password = dup_range(sep + 1, (size_t)(at - sep - 1));
+            } else {
+                /* redis://secret@host: a password alone, like redis-cli. */
+                st->password = dup_range(p, (size_t)(at - p));
+            }
+            p = at + 1;
+        }
+        slash = strchr(p, '/');
+        colon = memchr(p, ':', slash ? (size_t)(slash - p) : strlen(p));
+        st->host = dup_range(p, colon ? (size_t)(colon - p)
+                                      : slash ? (size_t)(slash - p)
+                                              : strlen(p));
+        st->port = 6379;
+        if (colon) {
+            char *end;
+            long port = strtol(colon + 1, &end, 10);
+
+            if (end == colon + 1 || (*end && *end != '/') || port < 1 ||
+                port > 65535)
+                goto bad;
+            st->port = (int)port;
+        }
+        if (slash && slash[1] && parse_db(slash + 1, &st->db))
+            goto bad;
+        if (!st->host || !*st->host)
+            goto bad;
+        snprintf(st->address, sizeof(st->address), "%s:%d", st->host,
+                 st->port);
+        return 0;
+    }
+bad:
+    snprintf(errstr, errstr_size,
+             "redis.url: expected redis://[user[:password]@]host[:port][/db] "
+             "or unix:///path[?db=N]");
+    return -1;
+}
+
+static void drop_connection(struct cp_store *st)
+{
+    if (st->ctx)
+        redisFree(st->ctx);
+    st->ctx = NULL;
+}
+
+/* Runs one command synchronously during connection setup. */
+static int setup_command(struct cp_store *st, int argc, const char **argv)
+{
+    redisReply *reply = redisCommandArgv(st->ctx, argc, argv, NULL);
+    int ok = reply && reply->type != REDIS_REPLY_ERROR;
+
+    if (!reply)
+        snprintf(st->errstr, sizeof(st->errstr), "redis %s %s: %s",
+                 st->address, argv[0], st->ctx->errstr);
+    else if (!ok)
+        snprintf(st->errstr, sizeof(st->errstr), "redis %s %s: %s",
+                 st->address, argv[0], reply->str);
+    if (reply)
+        freeReplyObject(reply);
+    return ok ? 0 : -1;
+}
+
+cp_rc cp_store_ensure_connected(struct cp_store *st)
+{
+    struct timeval connect_tv = {CP_REDIS_CONNECT_TIMEOUT_MS / 1000,
+                                 CP_REDIS_CONNECT_TIMEOUT_MS % 1000 * 1000};
+    struct timeval io_tv = {CP_REDIS_IO_TIMEOUT_MS / 1000, 0};
+
+    if (st->ctx)
+        return CP_OK;
+    st->ctx = st->socket_path
+                  ? redisConnectUnixWithTimeout(st->socket_path, connect_tv)
+                  : redisConnectWithTimeout(st->host, st->port, connect_tv);
+    if (!st->ctx || st->ctx->err) {
+        snprintf(st->errstr, sizeof(st->errstr),
+                 "redis connect %s: %s (is redis-server running? set "
+                 "redis.url)",
+                 st->address, st->ctx ? st->ctx->errstr : "out of memory");
+        drop_connection(st);
+        return CP_EREDIS;
+    }
+    redisSetTimeout(st->ctx, io_tv);
+    if (st->password) {
+        const char *argv[3] = {"AUTH", st->user ? st->user : st->password,
+                               st->password};
+
+        if (setup_command(st, st->user ? 3 : 2, argv))
+            goto fail;
+    }
+    if (st->db) {
+        char db[16];
+        const char *argv[2] = {"SELECT", db};
+
+        snprintf(db, sizeof(db), "%d", st->db);
+        if (setup_command(st, 2, argv))
+            goto fail;
+    }
+    cp_log(CP_LOG_INFO, "REDIS", "connected to %s", st->address);
+    return CP_OK;
+fail:
+    drop_connection(st);
+    return CP_EREDIS;
+}
+
+struct cp_store *cp_store_new(const char *url, char *errstr,
+                              size_t errstr_size)
+{
+    struct cp_store *st = calloc(1, sizeof(*st));
+
+    if (!st) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    if (parse_url(st, url, errstr, errstr_size))
+        goto fail;
+    if (cp_store_ensure_connected(st)) {
+        snprintf(errstr, errstr_size, "%s", st->errstr);
+        goto fail;
+    }
+    return st;
+fail:
+    cp_store_destroy(st);
+    return NULL;
+}
+
+static void translate(const redisReply *reply, struct cp_reply *out)
+{
+    memset(out, 0, sizeof(*out));
+    switch (reply->type) {
+    case REDIS_REPLY_STRING:
+        out->type = CP_REPLY_STRING;
+        break;
+    case REDIS_REPLY_STATUS:
+        out->type = CP_REPLY_STATUS;
+        break;
+    case REDIS_REPLY_ERROR:
+        out->type = CP_REPLY_ERROR;
+        break;
+    case REDIS_REPLY_INTEGER:
+        out->type = CP_REPLY_INTEGER;
+        out->integer = reply->integer;
+        return;
+    case REDIS_REPLY_ARRAY:
+        out->type = CP_REPLY_ARRAY;
+        out->elements = reply->elements;
+        /* A transaction's results: surface the first failed command. */
+        for (size_t i = 0; i < reply->elements; i++) {
+            const redisReply *elem = reply->element[i];
+
+            if (elem && elem->type == REDIS_REPLY_ERROR) {
+                out->type = CP_REPLY_ERROR;
+                out->str = elem->str;
+                out->len = elem->len;
+                return;
+            }
+        }
+        return;
+    default:
+        out->type = CP_REPLY_NIL;
+        return;
+    }
+    out->str = reply->str;
+    out->len = reply->len;
+}
+
+cp_rc cp_store_roundtrip(struct cp_store *st, const struct cp_cmds *cmds,
+                         cp_reply_fn fn, void *opaque)
+{
+    cp_rc rc = CP_OK;
+
+    if (!cmds->cnt)
+        return CP_OK;
+    if (cp_cmds_failed(cmds)) {
+        snprintf(st->errstr, sizeof(st->errstr),
+                 "redis batch: out of memory building commands");
+        return CP_ENOMEM;
+    }
+    if (cp_store_ensure_connected(st))
+        return CP_EREDIS;
+    /* The whole batch is already RESP: hand it over as one blob. */
+    if (redisAppendFormattedCommand(st->ctx, cmds->buf.data, cmds->buf.len) !=
+        REDIS_OK)
+        goto io_error;
+    for (size_t i = 0; i < cmds->cnt; i++) {
+        redisReply *reply = NULL;
+        struct cp_reply view;
+
+        if (redisGetReply(st->ctx, (void **)&reply) != REDIS_OK || !reply)
+            goto io_error;
+        translate(reply, &view);
+        if (!rc && fn)
+            rc = fn(opaque, i, &view);
+        else if (!rc && view.type == CP_REPLY_ERROR) {
+            snprintf(st->errstr, sizeof(st->errstr), "redis %s: %.*s",
+                     st->address, (int)view.len, view.str);
+            rc = CP_EREDIS;
+        }
+        /* Keep reading after a failure: the stream must stay in sync. */
+        freeReplyObject(reply);
+    }
+    return rc;
+io_error:
+    snprintf(st->errstr, sizeof(st->errstr), "redis %s: %s", st->address,
+             st->ctx->errstr[0] ? st->ctx->errstr : "connection lost");
+    drop_connection(st);
+    return CP_EREDIS;
+}
+
+const char *cp_store_address(const struct cp_store *st)
+{
+    return st->address;
+}
+
+const char *cp_store_errstr(const struct cp_store *st)
+{
+    return st->errstr;
+}
+
+void cp_store_destroy(struct cp_store *st)
+{
+    if (!st)
+        return;
+    drop_connection(st);
+    free(st->host);
+    free(st->socket_path);
+    free(st->user);
+    if (st->password) {
+        memset(st->password, 0, strlen(st->password));
+        free(st->password);
+    }
+    free(st);
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The only module that speaks hiredis: connects by URL, sends a batch of
+ * RESP commands in one write and reads their replies in one pass. A
+ * connection that failed is dropped and re-made on the next call. */
+#ifndef CP_STORE_H
+#define CP_STORE_H
+
+#include "common.h"
+#include "resp.h"
+
+struct cp_store;
+
+/** Called once per command, in order. A non-OK return stops the batch. */
+typedef cp_rc (*cp_reply_fn)(void *opaque, size_t i,
+                             const struct cp_reply *reply);
+
+/**
+ * @brief Parses @p url (redis://[user[:pass]@]host[:port][/db] or
+ *        unix:///path[?db=N]) and connects.
+ * @returns the store, or NULL with errstr (the password is never printed).
+ * Ownership: caller owns the result; free with cp_store_destroy().
+ */
+struct cp_store *cp_store_new(const char *url, char *errstr,
+                              size_t errstr_size);
+/**
+ * @brief Sends every command of @p cmds, then reads all replies.
+ *        An array reply (EXEC) is passed as ERROR if any element is an
+ *        error, as NIL if the transaction was aborted.
+ * @returns CP_OK, CP_EREDIS on I/O error (connection dropped) or an error
+ *          reply, or what @p fn returned.
+ */
+cp_rc cp_store_roundtrip(struct cp_store *st, const struct cp_cmds *cmds,
+                         cp_reply_fn fn, void *opaque);
+/** @brief Connects if needed; CP_EREDIS if Redis is unreachable. */
+cp_rc cp_store_ensure_connected(struct cp_store *st);
+/** @brief Server-side address for logs ("127.0.0.1:6379"), no secrets. */
+const char *cp_store_address(const struct cp_store *st);
+const char *cp_store_errstr(const struct cp_store *st);
+void cp_store_destroy(struct cp_store *st);
+
+#endif

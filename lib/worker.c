@@ -1,0 +1,594 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The batch loop and its recovery: any failure before EXEC rolls the batch
+ * back (drop cached state, seek to the offsets in Redis) and retries with
+ * backoff, so Redis holds exactly what the input log implies. */
+#include "worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "apply.h"
+#include "arena.h"
+#include "codec.h"
+#include "counters.h"
+#include "kafka.h"
+#include "log.h"
+#include "resp.h"
+#include "state.h"
+#include "store.h"
+
+#define CP_MAX_PARTITIONS  4096
+#define CP_DLQ_FLUSH_MS    30000
+#define CP_BACKOFF_MAX_MS  5000
+#define CP_PROGRESS_MS     10000
+
+/* What we know of one partition of the input topic. */
+struct part_slot {
+    uint8_t owned;       /* assigned to us now */
+    uint8_t touched;     /* consumed in the current batch */
+    int64_t next_offset; /* next offset to apply; -1: take the first seen */
+};
+
+struct cp_worker {
+    const struct cp_config *cfg;  /* borrowed */
+    struct cp_embedded *emb;      /* owned, NULL unless embedded */
+    const char *bootstrap;        /* borrowed from cfg or emb */
+    struct cp_codec *codec;       /* owned */
+    struct cp_store *store;       /* owned */
+    struct cp_producer *prod;     /* owned; DLQ (and alerts later) */
+    struct cp_consumer *cons;     /* owned */
+    struct cp_state *state;       /* owned */
+    struct cp_counters *ctr;      /* owned */
+    struct cp_apply *ap;          /* owned */
+
+    /* Per-batch scratch, allocated once. */
+    struct cp_msg *msgs;          /* owned, batch_max */
+    struct cp_event *events;      /* owned, batch_max */
+    struct cp_event_refs *refs;   /* owned, batch_max */
+    struct cp_arena arena;        /* decoded strings */
+    struct cp_cmds cmds;          /* Redis commands of one round trip */
+    struct cp_buf dlq_buf;        /* one encoded dead letter */
+    struct cp_partition *commit_parts; /* owned, CP_MAX_PARTITIONS */
+    char offsets_key[300];        /* crmpulse:offsets:<group> */
+
+    struct part_slot parts[CP_MAX_PARTITIONS];
+    struct cp_worker_stats stats;
+    int backoff_ms;
+};
+
+/* ---- offsets in Redis ---- */
+
+static void append_offset_field(struct cp_cmds *cmds, const char *topic,
+                                int32_t partition)
+{
+    char field[300];
+    int n = snprintf(field, sizeof(field), "%s:%d", topic, (int)partition);
+
+    cp_cmd_arg(cmds, field, (size_t)n);
+}
+
+struct offsets_read {
+    struct cp_partition *parts;
+};
+
+static cp_rc on_offset_reply(void *opaque, size_t i,
+                             const struct cp_reply *reply)
+{
+    struct offsets_read *rd = opaque;
+    char tmp[32];
+    char *end;
+    long long v;
+
+    if (reply->type == CP_REPLY_ERROR)
+        return CP_EREDIS;
+    if (reply->type != CP_REPLY_STRING) {
+        rd->parts[i].offset = CP_OFFSET_STORED;
+        return CP_OK;
+    }
+    if (reply->len == 0 || reply->len >= sizeof(tmp))
+        return CP_EREDIS;
+    memcpy(tmp, reply->str, reply->len);
+    tmp[reply->len] = '\0';
+    v = strtoll(tmp, &end, 10);
+    if (*end || v < 0)
+        return CP_EREDIS;
+    rd->parts[i].offset = v;
+    return CP_OK;
+}
+
+/* Fills parts[].offset from crmpulse:offsets:<group> (CP_OFFSET_STORED when
+ * Redis has none). */
+static cp_rc read_offsets(struct cp_worker *w, struct cp_partition *parts,
+                          size_t cnt)
+{
+    struct offsets_read rd = {parts};
+    cp_rc rc;
+
+    cp_cmds_reset(&w->cmds);
+    for (size_t i = 0; i < cnt; i++) {
+        cp_cmd_begin(&w->cmds, 3);
+        cp_cmd_arg(&w->cmds, "HGET", 4);
+        cp_cmd_str(&w->cmds, w->offsets_key);
+        append_offset_field(&w->cmds, parts[i].topic, parts[i].partition);
+    }
+    rc = cp_store_roundtrip(w->store, &w->cmds, on_offset_reply, &rd);
+    if (rc)
+        cp_log(CP_LOG_WARNING, "REDIS", "read offsets: %s",
+               cp_store_errstr(w->store));
+    return rc;
+}
+
+/* ---- rebalance ---- */
+
+static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
+{
+    struct cp_worker *w = opaque;
+    cp_rc rc = read_offsets(w, parts, cnt);
+
+    if (rc)
+        return rc;
+    /* Other workers may have changed the state of these customers. */
+    cp_state_clear(w->state);
+    for (size_t i = 0; i < cnt; i++) {
+        struct part_slot *slot;
+
+        if (parts[i].partition < 0 || parts[i].partition >= CP_MAX_PARTITIONS) {
+            cp_log(CP_LOG_ERR, "WORKER", "partition %d above the limit %d",
+                   (int)parts[i].partition, CP_MAX_PARTITIONS);
+            continue;
+        }
+        slot = &w->parts[parts[i].partition];
+        slot->owned = 1;
+        slot->next_offset = parts[i].offset >= 0 ? parts[i].offset : -1;
+        cp_log(CP_LOG_INFO, "WORKER", "partition %s [%d]: resume at %s%lld",
+               parts[i].topic, (int)parts[i].partition,
+               parts[i].offset >= 0 ? "" : "the group's committed offset ",
+               parts[i].offset >= 0 ? (long long)parts[i].offset : 0LL);
+    }
+    return CP_OK;
+}
+
+static void on_revoke(void *opaque, const struct cp_partition *parts,
+                      size_t cnt)
+{
+    struct cp_worker *w = opaque;
+
+    for (size_t i = 0; i < cnt; i++)
+        if (parts[i].partition >= 0 && parts[i].partition < CP_MAX_PARTITIONS)
+            w->parts[parts[i].partition].owned = 0;
+    cp_state_clear(w->state);
+}
+
+/* ---- one batch ---- */
+
+static cp_rc send_dead_letter(struct cp_worker *w, const struct cp_msg *msg,
+                              const char *reason)
+{
+    struct cp_dead_letter dl = {
+        .topic = msg->topic,
+        .partition = msg->partition,
+        .offset = msg->offset,
+        .key = msg->key,
+        .key_len = msg->key_len,
+        .value = msg->value,
+        .value_len = msg->value_len,
+        .reason = reason,
+        .failed_at = cp_now_ms(),
+    };
+    cp_rc rc;
+
+    cp_buf_reset(&w->dlq_buf);
+    rc = cp_codec_encode_dead_letter(w->codec, &dl, &w->dlq_buf);
+    if (rc)
+        return rc;
+    cp_log(CP_LOG_DEBUG, "WORKER", "%s [%d] @%lld to DLQ: %s", msg->topic,
+           (int)msg->partition, (long long)msg->offset, reason);
+    return cp_producer_send(w->prod, w->cfg->topic_dlq, -1, msg->key,
+                            msg->key_len, w->dlq_buf.data, w->dlq_buf.len);
+}
+
+static cp_rc on_load_reply(void *opaque, size_t i, const struct cp_reply *reply)
+{
+    return cp_state_load_reply(opaque, i, reply);
+}
+
+static cp_rc load_state(struct cp_worker *w)
+{
+    cp_rc rc;
+
+    cp_cmds_reset(&w->cmds);
+    if (!cp_state_load_cmds(w->state, &w->cmds))
+        return CP_OK;
+    rc = cp_store_roundtrip(w->store, &w->cmds, on_load_reply, w->state);
+    cp_state_load_done(w->state);
+    return rc;
+}
+
+struct exec_check {
+    size_t last; /* index of EXEC */
+    char error[256];
+};
+
+static cp_rc on_exec_reply(void *opaque, size_t i, const struct cp_reply *reply)
+{
+    struct exec_check *chk = opaque;
+
+    if (reply->type == CP_REPLY_ERROR) {
+        snprintf(chk->error, sizeof(chk->error), "%.*s", (int)reply->len,
+                 reply->str);
+        return CP_EREDIS;
+    }
+    if (i == chk->last && reply->type != CP_REPLY_ARRAY) {
+        snprintf(chk->error, sizeof(chk->error), "transaction aborted");
+        return CP_EFENCED;
+    }
+    return CP_OK;
+}
+
+/* Counters + state + next offsets: all or nothing. */
+static cp_rc commit_batch(struct cp_worker *w, size_t *commit_cnt)
+{
+    struct exec_check chk = {0, ""};
+    size_t n = 0;
+    cp_rc rc;
+
+    cp_cmds_reset(&w->cmds);
+    cp_cmd_begin(&w->cmds, 1);
+    cp_cmd_arg(&w->cmds, "MULTI", 5);
+    cp_counters_write(w->ctr, &w->cmds);
+    cp_state_write_dirty(w->state, &w->cmds);
+    for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++) {
+        struct part_slot *slot = &w->parts[p];
+
+        if (!slot->touched)
+            continue;
+        cp_cmd_begin(&w->cmds, 4);
+        cp_cmd_arg(&w->cmds, "HSET", 4);
+        cp_cmd_str(&w->cmds, w->offsets_key);
+        append_offset_field(&w->cmds, w->cfg->topic_events, p);
+        cp_cmd_int(&w->cmds, slot->next_offset);
+        w->commit_parts[n].topic = w->cfg->topic_events;
+        w->commit_parts[n].partition = p;
+        w->commit_parts[n].offset = slot->next_offset;
+        n++;
+    }
+    cp_cmd_begin(&w->cmds, 1);
+    cp_cmd_arg(&w->cmds, "EXEC", 4);
+    chk.last = w->cmds.cnt - 1;
+    rc = cp_store_roundtrip(w->store, &w->cmds, on_exec_reply, &chk);
+    if (rc && chk.error[0])
+        cp_log(CP_LOG_ERR, "REDIS", "commit: %s", chk.error);
+    else if (rc)
+        cp_log(CP_LOG_WARNING, "REDIS", "commit: %s",
+               cp_store_errstr(w->store));
+    *commit_cnt = n;
+    return rc;
+}
+
+static cp_rc process_batch(struct cp_worker *w, size_t cnt)
+{
+    int64_t now = cp_now_ms();
+    size_t valid = 0, dlq = 0, commit_cnt = 0;
+    char reason[256];
+    cp_rc rc;
+
+    cp_arena_reset(&w->arena);
+    cp_counters_reset(w->ctr);
+    /* Everything cached is committed now: dropping it is always safe. */
+    if ((int64_t)cp_state_entity_cnt(w->state) > w->cfg->cache_max)
+        cp_state_clear(w->state);
+    for (size_t i = 0; i < cnt; i++) {
+        const struct cp_msg *msg = &w->msgs[i];
+        struct part_slot *slot;
+
+        if (msg->partition < 0 || msg->partition >= CP_MAX_PARTITIONS)
+            continue;
+        slot = &w->parts[msg->partition];
+        /* A message fetched before a rebalance or a rewind: not ours now, or
+         * already applied. */
+        if (!slot->owned ||
+            (slot->next_offset >= 0 && msg->offset < slot->next_offset)) {
+            w->stats.skipped++;
+            continue;
+        }
+        slot->next_offset = msg->offset + 1;
+        slot->touched = 1;
+        rc = cp_codec_decode_event(w->codec, msg->value, msg->value_len, now,
+                                   &w->arena, &w->events[valid], reason,
+                                   sizeof(reason));
+        if (rc == CP_EDECODE) {
+            rc = send_dead_letter(w, msg, reason);
+            if (rc)
+                return rc;
+            dlq++;
+            continue;
+        }
+        if (rc)
+            return rc;
+        rc = cp_apply_prepare(w->ap, &w->events[valid], &w->refs[valid]);
+        if (rc)
+            return rc;
+        valid++;
+    }
+    rc = load_state(w);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < valid; i++) {
+        rc = cp_apply_event(w->ap, &w->events[i], &w->refs[i]);
+        if (rc)
+            return rc;
+    }
+    /* Dead letters must be durable before the offsets move past them. */
+    if (dlq) {
+        rc = cp_producer_flush(w->prod, CP_DLQ_FLUSH_MS);
+        if (rc) {
+            cp_log(CP_LOG_WARNING, "KAFKA", "DLQ not acknowledged: %s",
+                   cp_producer_errstr(w->prod));
+            return rc;
+        }
+    }
+    rc = commit_batch(w, &commit_cnt);
+    if (rc)
+        return rc;
+    cp_state_commit_done(w->state);
+    cp_consumer_commit_async(w->cons, w->commit_parts, commit_cnt);
+    for (size_t i = 0; i < commit_cnt; i++)
+        w->parts[w->commit_parts[i].partition].touched = 0;
+    w->stats.batches++;
+    w->stats.events += (int64_t)valid;
+    w->stats.dlq += (int64_t)dlq;
+    return CP_OK;
+}
+
+/* ---- recovery ---- */
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+/* Forget the failed batch and read again from the offsets in Redis. */
+static cp_rc rewind_to_committed(struct cp_worker *w)
+{
+    struct cp_partition *parts = w->commit_parts;
+    size_t n = 0;
+    cp_rc rc;
+
+    cp_state_clear(w->state);
+    cp_counters_reset(w->ctr);
+    for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++) {
+        if (!w->parts[p].owned)
+            continue;
+        w->parts[p].touched = 0;
+        parts[n].topic = w->cfg->topic_events;
+        parts[n].partition = p;
+        parts[n].offset = CP_OFFSET_STORED;
+        n++;
+    }
+    if (!n)
+        return CP_OK;
+    rc = read_offsets(w, parts, n);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        struct part_slot *slot = &w->parts[parts[i].partition];
+
+        if (parts[i].offset < 0) {
+            /* Nothing committed yet: restart where this assignment began. */
+            parts[i].offset = CP_OFFSET_STORED;
+            slot->next_offset = -1;
+        } else {
+            slot->next_offset = parts[i].offset;
+        }
+    }
+    return cp_consumer_seek(w->cons, parts, n);
+}
+
+static void recover(struct cp_worker *w, cp_rc cause,
+                    volatile sig_atomic_t *stop)
+{
+    w->stats.retries++;
+    cp_log(CP_LOG_WARNING, "WORKER",
+           "batch failed (%s): rolled back, retrying in %d ms", cp_rc_name(cause),
+           w->backoff_ms);
+    while (!*stop) {
+        sleep_ms(w->backoff_ms);
+        if (w->backoff_ms < CP_BACKOFF_MAX_MS)
+            w->backoff_ms *= 2;
+        if (!rewind_to_committed(w))
+            return;
+        cp_log(CP_LOG_WARNING, "WORKER", "still not ready: %s; retrying in %d ms",
+               cp_store_errstr(w->store), w->backoff_ms);
+    }
+}
+
+/* ---- lifecycle ---- */
+
+static cp_rc start_embedded(struct cp_worker *w, char *errstr,
+                            size_t errstr_size)
+{
+    const struct cp_config *cfg = w->cfg;
+    const char *topics[3] = {cfg->topic_events, cfg->topic_alerts,
+                             cfg->topic_dlq};
+
+    w->emb = cp_embedded_new(cfg->embedded_partitions, topics, 3, errstr,
+                             errstr_size);
+    if (!w->emb)
+        return CP_EKAFKA;
+    w->bootstrap = cp_embedded_bootstrap(w->emb);
+    cp_log(CP_LOG_WARNING, "KAFKA",
+           "EMBEDDED KAFKA (librdkafka mock cluster): in memory only, NOT "
+           "DURABLE, lost when crmpulse exits. Bootstrap %s, topics %s %s %s "
+           "with %d partitions. Set kafka.bootstrap.servers for a real "
+           "cluster.",
+           w->bootstrap, cfg->topic_events, cfg->topic_alerts, cfg->topic_dlq,
+           cfg->embedded_partitions);
+    if (cfg->embedded_bootstrap_file && cfg->embedded_bootstrap_file[0]) {
+        FILE *f = fopen(cfg->embedded_bootstrap_file, "w");
+
+        if (!f || fprintf(f, "%s\n", w->bootstrap) < 0 || fclose(f)) {
+            snprintf(errstr, errstr_size, "write embedded.bootstrap.file %s",
+                     cfg->embedded_bootstrap_file);
+            return CP_EIO;
+        }
+    }
+    return CP_OK;
+}
+
+struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
+                                size_t errstr_size)
+{
+    struct cp_worker *w = calloc(1, sizeof(*w));
+    struct cp_consumer_callbacks cbs = {on_assign, on_revoke, NULL};
+    size_t n = (size_t)cfg->batch_max;
+
+    if (!w) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    w->cfg = cfg;
+    w->backoff_ms = 100;
+    cp_arena_init(&w->arena, 1024 * 1024);
+    cp_cmds_init(&w->cmds);
+    cp_buf_init(&w->dlq_buf, 0);
+    snprintf(w->offsets_key, sizeof(w->offsets_key), "crmpulse:offsets:%s",
+             cfg->kafka_group_id);
+    w->msgs = calloc(n, sizeof(*w->msgs));
+    w->events = calloc(n, sizeof(*w->events));
+    w->refs = calloc(n, sizeof(*w->refs));
+    w->commit_parts = calloc(CP_MAX_PARTITIONS, sizeof(*w->commit_parts));
+    w->state = cp_state_new(cfg->redis_prefix);
+    w->ctr = cp_counters_new();
+    if (!w->msgs || !w->events || !w->refs || !w->commit_parts || !w->state ||
+        !w->ctr) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    w->ap = cp_apply_new(cfg->redis_prefix, w->state, w->ctr);
+    w->codec = cp_codec_new(cfg->codec_raw ? CP_FRAMING_RAW
+                                           : CP_FRAMING_CONFLUENT,
+                            errstr, errstr_size);
+    if (!w->ap || !w->codec)
+        goto fail;
+    w->store = cp_store_new(cfg->redis_url, errstr, errstr_size);
+    if (!w->store)
+        goto fail;
+    if (!strcmp(cfg->kafka_bootstrap, "embedded") || !cfg->kafka_bootstrap[0]) {
+        if (start_embedded(w, errstr, errstr_size))
+            goto fail;
+    } else {
+        w->bootstrap = cfg->kafka_bootstrap;
+    }
+    w->prod = cp_producer_new(w->bootstrap, cfg->kafka_props,
+                              cfg->kafka_prop_cnt, errstr, errstr_size);
+    if (!w->prod)
+        goto fail;
+    cbs.opaque = w;
+    w->cons = cp_consumer_new(w->bootstrap, cfg->kafka_group_id,
+                              cfg->topic_events, cfg->kafka_props,
+                              cfg->kafka_prop_cnt, &cbs, errstr, errstr_size);
+    if (!w->cons)
+        goto fail;
+    return w;
+fail:
+    cp_worker_destroy(w);
+    return NULL;
+}
+
+static void log_progress(struct cp_worker *w, int64_t *last_ms,
+                         int64_t *last_events)
+{
+    int64_t now = cp_mono_ms();
+
+    if (now - *last_ms < CP_PROGRESS_MS)
+        return;
+    cp_log(CP_LOG_INFO, "WORKER",
+           "%lld events applied (%.0f/s), %lld to DLQ, %lld batches, %lld "
+           "retries",
+           (long long)w->stats.events,
+           (double)(w->stats.events - *last_events) * 1000.0 /
+               (double)(now - *last_ms),
+           (long long)w->stats.dlq, (long long)w->stats.batches,
+           (long long)w->stats.retries);
+    *last_ms = now;
+    *last_events = w->stats.events;
+}
+
+cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
+{
+    int64_t idle_since = cp_mono_ms();
+    int64_t progress_ms = idle_since, progress_events = 0;
+
+    while (!*stop) {
+        size_t cnt = cp_consumer_poll(w->cons, w->msgs,
+                                      (size_t)w->cfg->batch_max,
+                                      w->cfg->batch_wait_ms);
+        cp_rc rc;
+
+        if (!cnt) {
+            cp_consumer_release(w->cons);
+            /* Idle exit only counts once we own partitions (joining takes
+             * a few seconds). */
+            if (w->cfg->exit_idle_ms > 0 && cp_consumer_generation(w->cons) &&
+                cp_mono_ms() - idle_since >= w->cfg->exit_idle_ms) {
+                cp_log(CP_LOG_NOTICE, "WORKER",
+                       "no input for %d ms (worker.exit.idle.ms): exiting",
+                       w->cfg->exit_idle_ms);
+                break;
+            }
+            if (!cp_consumer_generation(w->cons))
+                idle_since = cp_mono_ms();
+            log_progress(w, &progress_ms, &progress_events);
+            continue;
+        }
+        idle_since = cp_mono_ms();
+        rc = process_batch(w, cnt);
+        cp_consumer_release(w->cons);
+        if (rc == CP_ENOMEM) {
+            cp_log(CP_LOG_ERR, "WORKER", "out of memory: stopping");
+            return rc;
+        }
+        if (rc) {
+            recover(w, rc, stop);
+            continue;
+        }
+        w->backoff_ms = 100;
+        log_progress(w, &progress_ms, &progress_events);
+    }
+    cp_log(CP_LOG_NOTICE, "WORKER",
+           "stopped: %lld events applied, %lld to DLQ in %lld batches",
+           (long long)w->stats.events, (long long)w->stats.dlq,
+           (long long)w->stats.batches);
+    return CP_OK;
+}
+
+const struct cp_worker_stats *cp_worker_stats(const struct cp_worker *w)
+{
+    return &w->stats;
+}
+
+void cp_worker_destroy(struct cp_worker *w)
+{
+    if (!w)
+        return;
+    cp_consumer_destroy(w->cons); /* leaves the group */
+    cp_producer_destroy(w->prod);
+    cp_embedded_destroy(w->emb);
+    cp_store_destroy(w->store);
+    cp_codec_destroy(w->codec);
+    cp_apply_destroy(w->ap);
+    cp_counters_destroy(w->ctr);
+    cp_state_destroy(w->state);
+    cp_arena_cleanup(&w->arena);
+    cp_cmds_cleanup(&w->cmds);
+    cp_buf_cleanup(&w->dlq_buf);
+    free(w->msgs);
+    free(w->events);
+    free(w->refs);
+    free(w->commit_parts);
+    free(w);
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The worker: consume a batch -> decode+validate (invalid -> DLQ) -> load
+ * the state it needs -> apply -> DLQ acknowledged -> ONE Redis transaction
+ * with counters, state and next offsets -> async Kafka offset commit. */
+#ifndef CP_WORKER_H
+#define CP_WORKER_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "config.h"
+
+struct cp_worker_stats {
+    int64_t batches;  /* committed batches */
+    int64_t events;   /* events applied (committed) */
+    int64_t dlq;      /* messages sent to the DLQ (committed) */
+    int64_t skipped;  /* messages of partitions not owned, or replays */
+    int64_t retries;  /* batches rolled back and read again */
+};
+
+struct cp_worker;
+
+/**
+ * @brief Starts embedded Kafka if configured, connects to Redis, joins the
+ *        consumer group.
+ * Ownership: @p cfg is borrowed and must outlive the worker; caller owns
+ *            the result; free with cp_worker_destroy().
+ */
+struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
+                                size_t errstr_size);
+/**
+ * @brief Runs until *@p stop is set (then finishes the batch, commits and
+ *        returns CP_OK) or worker.exit.idle.ms passes without input.
+ */
+cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop);
+const struct cp_worker_stats *cp_worker_stats(const struct cp_worker *w);
+/** @brief Leaves the group and frees everything; accepts NULL. */
+void cp_worker_destroy(struct cp_worker *w);
+
+#endif

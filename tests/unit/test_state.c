@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Entity state: what is written at commit reads back as the same state. */
+#define _GNU_SOURCE /* memmem */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "state.h"
+
+static struct cp_str s(const char *text)
+{
+    struct cp_str str = {text, strlen(text)};
+    return str;
+}
+
+/* Pulls the last bulk string argument out of the RESP in @p cmds. */
+static void last_arg(const struct cp_cmds *cmds, char *out, size_t size)
+{
+    const char *end = cmds->buf.data + cmds->buf.len - 2; /* before \r\n */
+    const char *p = end;
+
+    while (p > cmds->buf.data && p[-1] != '\n')
+        p--;
+    cr_assert((size_t)(end - p) < size);
+    memcpy(out, p, (size_t)(end - p));
+    out[end - p] = '\0';
+}
+
+Test(state, deal_state_round_trips_through_its_encoding)
+{
+    struct cp_state *state = cp_state_new("crm");
+    struct cp_entity *deal =
+        cp_state_get(state, CP_ENT_DEAL, s("acme"), s("deal-1"));
+    struct cp_cmds cmds;
+    struct cp_reply reply;
+    char value[256];
+
+    cr_assert_not_null(deal);
+    deal->u.deal.known = 1;
+    deal->u.deal.has_created = 1;
+    deal->u.deal.created_at = 1795342530000LL;
+    cr_assert_eq(cp_state_deal_set_source(state, deal, s("google_ads")), CP_OK);
+    cr_assert_eq(cp_state_deal_add_stage(state, deal, s("qualified")), CP_OK);
+    cr_assert_eq(cp_state_deal_add_stage(state, deal, s("meeting")), CP_OK);
+    cp_state_touch(state, deal);
+    cp_cmds_init(&cmds);
+    cp_state_write_dirty(state, &cmds);
+    cr_assert_eq(cmds.cnt, 1);
+    cr_assert(memmem(cmds.buf.data, cmds.buf.len, "crm:{acme}:state:deals", 22));
+    last_arg(&cmds, value, sizeof(value));
+    cr_assert_str_eq(value, "1|0|1795342530000|google_ads|qualified,meeting");
+
+    /* A fresh cache loads the same state back. */
+    cp_state_clear(state);
+    deal = cp_state_get(state, CP_ENT_DEAL, s("acme"), s("deal-1"));
+    cp_cmds_reset(&cmds);
+    cr_assert_eq(cp_state_load_cmds(state, &cmds), 1);
+    reply = (struct cp_reply){.type = CP_REPLY_STRING, .str = value,
+                              .len = strlen(value)};
+    cr_assert_eq(cp_state_load_reply(state, 0, &reply), CP_OK);
+    cp_state_load_done(state);
+    cr_assert(deal->loaded && deal->u.deal.known && !deal->u.deal.closed);
+    cr_assert_eq(deal->u.deal.created_at, 1795342530000LL);
+    cr_assert_str_eq(deal->u.deal.source, "google_ads");
+    cr_assert(cp_state_deal_has_stage(deal, s("meeting")));
+    cr_assert(cp_state_deal_has_stage(deal, s("qualified")));
+    cr_assert(!cp_state_deal_has_stage(deal, s("qualif")));
+    cp_cmds_cleanup(&cmds);
+    cp_state_destroy(state);
+}
+
+Test(state, unreadable_stored_state_is_an_error_not_a_guess)
+{
+    struct cp_state *state = cp_state_new("crm");
+    struct cp_cmds cmds;
+    struct cp_reply junk = {.type = CP_REPLY_STRING, .str = "x|y", .len = 3};
+
+    cp_state_get(state, CP_ENT_DEAL, s("acme"), s("d"));
+    cp_cmds_init(&cmds);
+    cp_state_load_cmds(state, &cmds);
+    cr_assert_eq(cp_state_load_reply(state, 0, &junk), CP_EREDIS);
+    cp_cmds_cleanup(&cmds);
+    cp_state_destroy(state);
+}
+
+Test(state, missing_state_loads_as_zero)
+{
+    struct cp_state *state = cp_state_new("crm");
+    struct cp_entity *conv =
+        cp_state_get(state, CP_ENT_CONV, s("acme"), s("conv"));
+    struct cp_cmds cmds;
+    struct cp_reply nil = {.type = CP_REPLY_NIL};
+
+    cp_cmds_init(&cmds);
+    cr_assert_eq(cp_state_load_cmds(state, &cmds), 1);
+    cr_assert(memmem(cmds.buf.data, cmds.buf.len, "ZSCORE", 6));
+    cr_assert_eq(cp_state_load_reply(state, 0, &nil), CP_OK);
+    cr_assert(conv->loaded && !conv->u.conv.waiting);
+    /* Same entity again: cached, nothing more to load. */
+    cp_state_load_done(state);
+    cr_assert_eq(cp_state_get(state, CP_ENT_CONV, s("acme"), s("conv")), conv);
+    cp_cmds_reset(&cmds);
+    cr_assert_eq(cp_state_load_cmds(state, &cmds), 0);
+    cp_cmds_cleanup(&cmds);
+    cp_state_destroy(state);
+}
