@@ -176,6 +176,7 @@ struct cp_gen {
     uint32_t heap_cnt;
     uint32_t heap_cap;
     uint64_t hot;     /* customers [0, hot) are picked more often */
+    int64_t step_us;  /* event-time advance per event */
     size_t mem_bytes; /* everything allocated by cp_gen_new */
     char managers[GEN_MANAGERS_MAX][8]; /* "mgr-07" */
     struct gen_strs s;                  /* strings of the last cp_gen_next() */
@@ -252,12 +253,13 @@ struct cp_gen *cp_gen_new(const struct cp_gen_config *gcfg)
 
     if (!gcfg || gcfg->customers < 1 || gcfg->customers > UINT32_MAX ||
         gcfg->tenants < 1 || gcfg->tenants > GEN_TENANTS_MAX ||
-        gcfg->step_ms < 0)
+        gcfg->step_ms < 0 || gcfg->step_us < 0)
         return NULL;
     gen = calloc(1, sizeof(*gen));
     if (!gen)
         return NULL;
     gen->cfg = *gcfg;
+    gen->step_us = gcfg->step_us > 0 ? gcfg->step_us : gcfg->step_ms * 1000;
     gen->mem_bytes = sizeof(*gen);
     rng_seed(&gen->rng, gcfg->seed);
     rng_seed(&gen->inv_rng, gcfg->seed ^ 0x6c8e9cf570932bd5ULL);
@@ -343,6 +345,16 @@ size_t cp_gen_mem_bytes(const struct cp_gen *gen)
     for (size_t i = 0; i < CP_ARRAY_SIZE(gen->scratch); i++)
         n += gen->scratch[i].cap;
     return n;
+}
+
+/* Event time of the stream position: start + index x step. */
+static int64_t stream_time(const struct cp_gen *gen)
+{
+    int64_t i = (int64_t)gen->idx;
+
+    if (gen->step_us % 1000 == 0)
+        return gen->cfg.start_ms + i * (gen->step_us / 1000);
+    return gen->cfg.start_ms + i * gen->step_us / 1000;
 }
 
 /* ---- follow-up heap ---- */
@@ -818,7 +830,7 @@ static void next_natural(struct cp_gen *gen, struct cp_event *ev, int64_t base)
         cu = &gen->custs[c];
         churned = is_churned(gen, cu, c);
     }
-    if (gen->cfg.step_ms > 0)
+    if (gen->step_us > 0)
         t += rng_range(r, -GEN_JITTER_MS, GEN_JITTER_MS);
     ev->occurred_at = t = event_time(cu, t);
     if (rng_pm(r, 5))
@@ -864,7 +876,7 @@ static void next_natural(struct cp_gen *gen, struct cp_event *ev, int64_t base)
 
 void cp_gen_next(struct cp_gen *gen, struct cp_event *ev)
 {
-    int64_t base = gen->cfg.start_ms + (int64_t)gen->idx * gen->cfg.step_ms;
+    int64_t base = stream_time(gen);
     int done = 0;
 
     /* Follow-ups that are due go first; their event time is when they were
@@ -976,7 +988,7 @@ static void invalid_base(struct cp_gen *gen, struct cp_event *ev,
 {
     struct gen_rng *r = &gen->inv_rng;
     uint64_t c = rng_below(r, gen->cfg.customers);
-    int64_t t = gen->cfg.start_ms + (int64_t)gen->idx * gen->cfg.step_ms;
+    int64_t t = stream_time(gen);
 
     memset(ev, 0, sizeof(*ev));
     ev->kind = kind;

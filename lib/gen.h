@@ -19,6 +19,8 @@ struct cp_gen_config {
     int tenants;        /* >= 1 */
     int64_t start_ms;   /* event time of the first event */
     int64_t step_ms;    /* mean event-time advance per event (0: all at start_ms) */
+    int64_t step_us;    /* if > 0: the advance in microseconds, instead of
+                           step_ms (for more than 1000 events/s) */
 };
 
 struct cp_gen;
