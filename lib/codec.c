@@ -437,6 +437,12 @@ static int walk_varint(struct walker *w, int max_bytes, int64_t *out)
     const uint8_t *start = w->p;
     uint64_t u = 0;
 
+    /* Most varints (lengths, indexes, small ints) are one byte. */
+    if (w->p < w->end && *w->p < 0x80) {
+        u = *w->p++;
+        *out = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+        return 0;
+    }
     for (int i = 0; i < max_bytes; i++) {
         uint8_t b;
 

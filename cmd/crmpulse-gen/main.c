@@ -1,0 +1,639 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* crmpulse-gen: produces synthetic CRM events (lib/gen.c) as Avro to Kafka,
+ * optionally interleaved with malformed messages, for load tests, demos and
+ * end-to-end checks. argv -> settings -> generator + codec + producer ->
+ * produce loop -> flush -> exit code (0 only if every message was acked).
+ *
+ * Dump format of --out FILE: one record per produced message, in production
+ * order, nothing else in the file:
+ *   u8      flag       0 = valid event, 1 = deliberately invalid message
+ *   u32 BE  key_len    0xFFFFFFFF = null key (then no key bytes)
+ *   key_len bytes      the Kafka key
+ *   u32 BE  value_len
+ *   value_len bytes    the Kafka value (framed Avro, or the damaged bytes)
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "codec.h"
+#include "common.h"
+#include "config.h"
+#include "gen.h"
+#include "kafka.h"
+#include "log.h"
+
+#define PROG         "crmpulse-gen"
+#define WEEK_MS      (7LL * 86400 * 1000)
+#define FLUSH_MS     90000 /* > the producer's message.timeout.ms (30 s) */
+#define NO_ACK_MS    15000 /* nothing acknowledged this long: give up */
+#define NULL_KEY_LEN 0xffffffffu
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+struct opts {
+    const char *bootstrap; /* borrowed from argv; NULL: from settings */
+    const char *topic;     /* borrowed from argv; NULL: from settings */
+    const char *out_path;  /* borrowed from argv */
+    uint64_t events;
+    uint64_t customers;
+    int tenants;
+    uint64_t seed;
+    int64_t rate;
+    int64_t invalid_pm;
+    int64_t start_ms;
+    int start_set;
+    int64_t step_ms;
+    int step_set;
+    int raw;
+    int dry_run;
+    int quiet;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(
+        out,
+        "Usage: " PROG " [options]\n"
+        "Produces synthetic CRM events (crm.v1.CrmEvent, Avro) to Kafka.\n"
+        "\n"
+        "  -b, --bootstrap HOSTS  Kafka bootstrap servers (or -X "
+        "kafka.bootstrap.servers=...)\n"
+        "                         required unless --dry-run\n"
+        "  -t, --topic NAME       topic (default crm.events)\n"
+        "  -n, --events N         valid events to produce (default 100000)\n"
+        "  -c, --customers N      customers over all tenants (default 10000)\n"
+        "      --tenants N        tenants (default 3)\n"
+        "  -s, --seed N           same seed, same events (default 1)\n"
+        "  -r, --rate N           events/s, 0 = as fast as possible "
+        "(default 0)\n"
+        "      --invalid N        malformed messages per 1000 valid events "
+        "(default 0),\n"
+        "                         interleaved deterministically\n"
+        "      --start-ms MS      event time of the first event (default: "
+        "now - 7 days\n"
+        "                         when --rate is 0, else now)\n"
+        "      --step-ms MS       event-time advance per event (default: the "
+        "events\n"
+        "                         spread up to now when --rate is 0; 1000/rate "
+        "otherwise)\n"
+        "      --raw              raw Avro framing instead of Confluent "
+        "(0x00, schema id)\n"
+        "  -o, --out FILE         also write every produced message to FILE "
+        "(format below)\n"
+        "      --dry-run          write --out only, no Kafka\n"
+        "  -X kafka.KEY=VALUE     librdkafka property (security.protocol, "
+        "sasl.*, ...);\n"
+        "                         CRMPULSE_KAFKA_* environment variables work "
+        "too\n"
+        "  -q, --quiet            no progress lines\n"
+        "  -h, --help             this help\n"
+        "\n"
+        "Kafka key: tenant_id:customer_id. Malformed messages carry the key "
+        "of a generated\n"
+        "customer, every fifth one a null key.\n"
+        "\n"
+        "--out FILE format: per message, in production order:\n"
+        "  1 byte flag (0 = valid event, 1 = deliberately invalid),\n"
+        "  u32 big-endian key length (0xFFFFFFFF = null key) + key bytes,\n"
+        "  u32 big-endian value length + value bytes.\n"
+        "\n"
+        "Exit status: 0 when every message was acknowledged by Kafka (or "
+        "written, with\n"
+        "--dry-run), 1 otherwise, 2 for bad usage.\n");
+}
+
+/* ---- argument parsing ---- */
+
+static int parse_i64(const char *opt, const char *s, int64_t min, int64_t max,
+                     int64_t *out)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max) {
+        fprintf(stderr,
+                PROG ": %s \"%s\": expected a whole number in [%lld, %lld]\n",
+                opt, s, (long long)min, (long long)max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Matches "-x VALUE", "--long VALUE" and "--long=VALUE"; moves *i past the
+ * value. @returns 1 and sets *val when argv[*i] is this option, 0 when it is
+ * another one, -1 when the value is missing. */
+static int opt_value(int argc, char **argv, int *i, const char *shrt,
+                     const char *lng, const char **val)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(lng);
+
+    if (!strncmp(a, lng, n) && a[n] == '=') {
+        *val = a + n + 1;
+        return 1;
+    }
+    if (strcmp(a, lng) != 0 && (!shrt || strcmp(a, shrt) != 0))
+        return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, PROG ": %s needs a value (see --help)\n", a);
+        return -1;
+    }
+    *val = argv[++*i];
+    return 1;
+}
+
+/* Parses a number option's value into @p out. @returns 1 when argv[*i] is
+ * this option, 0 when not, -1 on a missing or bad value. */
+static int opt_num(int argc, char **argv, int *i, const char *shrt,
+                   const char *lng, int64_t min, int64_t max, int64_t *out)
+{
+    const char *val;
+    int r = opt_value(argc, argv, i, shrt, lng, &val);
+
+    if (r == 1 && parse_i64(lng, val, min, max, out))
+        return -1;
+    return r;
+}
+
+/* Parses our options; -X arguments are collected in @p xargv (for
+ * cp_config_load()). @returns 0, 1 for --help, -1 on bad usage (message
+ * printed). */
+static int parse_args(int argc, char **argv, struct opts *o, const char **xargv,
+                      int *xargc)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int64_t v = 0;
+        int r;
+
+        if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+            return 1;
+        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            o->quiet = 1;
+            continue;
+        }
+        if (!strcmp(a, "--raw")) {
+            o->raw = 1;
+            continue;
+        }
+        if (!strcmp(a, "--dry-run")) {
+            o->dry_run = 1;
+            continue;
+        }
+        if (!strncmp(a, "-X", 2)) {
+            xargv[(*xargc)++] = a;
+            if (a[2])
+                continue; /* -Xkey=value */
+            if (i + 1 >= argc) {
+                fprintf(stderr, PROG ": -X needs key=value (see --help)\n");
+                return -1;
+            }
+            xargv[(*xargc)++] = argv[++i];
+            continue;
+        }
+        if ((r = opt_value(argc, argv, &i, "-b", "--bootstrap",
+                           &o->bootstrap)) != 0 ||
+            (r = opt_value(argc, argv, &i, "-t", "--topic", &o->topic)) != 0 ||
+            (r = opt_value(argc, argv, &i, "-o", "--out", &o->out_path)) != 0) {
+            if (r < 0)
+                return -1;
+            continue;
+        }
+        if ((r = opt_num(argc, argv, &i, "-n", "--events", 0, INT64_MAX, &v)) !=
+            0) {
+            o->events = (uint64_t)v;
+        } else if ((r = opt_num(argc, argv, &i, "-c", "--customers", 1,
+                                UINT32_MAX, &v)) != 0) {
+            o->customers = (uint64_t)v;
+        } else if ((r = opt_num(argc, argv, &i, NULL, "--tenants", 1, 100000,
+                                &v)) != 0) {
+            o->tenants = (int)v;
+        } else if ((r = opt_num(argc, argv, &i, "-s", "--seed", 0, INT64_MAX,
+                                &v)) != 0) {
+            o->seed = (uint64_t)v;
+        } else if ((r = opt_num(argc, argv, &i, "-r", "--rate", 0, 100000000,
+                                &v)) != 0) {
+            o->rate = v;
+        } else if ((r = opt_num(argc, argv, &i, NULL, "--invalid", 0, 1000000,
+                                &v)) != 0) {
+            o->invalid_pm = v;
+        } else if ((r = opt_num(argc, argv, &i, NULL, "--start-ms",
+                                CP_MIN_OCCURRED_AT_MS, 253402300799999LL,
+                                &v)) != 0) {
+            o->start_ms = v;
+            o->start_set = 1;
+        } else if ((r = opt_num(argc, argv, &i, NULL, "--step-ms", 0,
+                                365LL * 86400000, &v)) != 0) {
+            o->step_ms = v;
+            o->step_set = 1;
+        } else {
+            fprintf(stderr, PROG ": unknown argument \"%s\" (see --help)\n", a);
+            return -1;
+        }
+        if (r < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- output ---- */
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+/* One dump record; @p key NULL: null key. @returns 0, or -1 (errno). */
+static int dump_write(FILE *f, int invalid, const void *key, size_t key_len,
+                      const void *value, size_t value_len)
+{
+    unsigned char hdr[5];
+
+    hdr[0] = invalid ? 1 : 0;
+    put_be32(hdr + 1, key ? (uint32_t)key_len : NULL_KEY_LEN);
+    if (fwrite(hdr, 1, 5, f) != 5 ||
+        (key && key_len && fwrite(key, 1, key_len, f) != key_len))
+        return -1;
+    put_be32(hdr, (uint32_t)value_len);
+    if (fwrite(hdr, 1, 4, f) != 4 ||
+        (value_len && fwrite(value, 1, value_len, f) != value_len))
+        return -1;
+    return 0;
+}
+
+struct run {
+    struct opts *o;
+    const char *topic;        /* borrowed from the settings */
+    const char *bootstrap;    /* borrowed from the settings */
+    struct cp_gen *gen;       /* owned */
+    struct cp_codec *codec;   /* owned */
+    struct cp_producer *prod; /* owned; NULL with --dry-run */
+    FILE *out;                /* owned; NULL without --out */
+    struct cp_buf key;
+    struct cp_buf value;
+    uint64_t valid;   /* valid events produced */
+    uint64_t invalid; /* malformed messages produced */
+    int64_t first_send_mono;
+};
+
+/* Hands one message to Kafka and to the dump. */
+static int emit(struct run *rn, int invalid, const void *key, size_t key_len)
+{
+    if (rn->prod && cp_producer_send(rn->prod, rn->topic, -1, key, key_len,
+                                     rn->value.data, rn->value.len)) {
+        fprintf(stderr, PROG ": %s\n", cp_producer_errstr(rn->prod));
+        return -1;
+    }
+    if (rn->out && dump_write(rn->out, invalid, key, key_len, rn->value.data,
+                              rn->value.len)) {
+        fprintf(stderr, PROG ": write %s: %s\n", rn->o->out_path,
+                strerror(errno));
+        return -1;
+    }
+    if (invalid)
+        rn->invalid++;
+    else
+        rn->valid++;
+    return 0;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
+                          .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static void progress(const struct run *rn, uint64_t interval_events,
+                     int64_t interval_ms)
+{
+    uint64_t n = rn->o->events;
+
+    fprintf(stderr,
+            PROG ": %llu/%llu events (%llu%%) %llu ev/s, %llu invalid\n",
+            (unsigned long long)rn->valid, (unsigned long long)n,
+            (unsigned long long)(n ? rn->valid * 100 / n : 100),
+            (unsigned long long)(interval_ms > 0 ? interval_events * 1000 /
+                                                       (uint64_t)interval_ms
+                                                 : 0),
+            (unsigned long long)rn->invalid);
+}
+
+static void summary(const struct run *rn, int64_t ms)
+{
+    unsigned long long rate =
+        (unsigned long long)(ms > 0 ? rn->valid * 1000 / (uint64_t)ms
+                                    : rn->valid);
+
+    if (!rn->prod)
+        fprintf(stderr,
+                PROG ": %s %llu events + %llu invalid written to %s in "
+                     "%.1f s (%llu ev/s)\n",
+                stop_requested ? "interrupted:" : "done:",
+                (unsigned long long)rn->valid, (unsigned long long)rn->invalid,
+                rn->o->out_path, (double)ms / 1000, rate);
+    else
+        fprintf(stderr,
+                PROG ": %s %llu events + %llu invalid produced to %s, all "
+                     "acknowledged, in %.1f s (%llu ev/s)\n",
+                stop_requested ? "interrupted:" : "done:",
+                (unsigned long long)rn->valid, (unsigned long long)rn->invalid,
+                rn->topic, (double)ms / 1000, rate);
+}
+
+static void no_ack_hint(const struct run *rn, const char *why)
+{
+    fprintf(stderr,
+            PROG ": no message acknowledged by Kafka within %d s (%s): is "
+                 "Kafka reachable at %s? check --bootstrap and -X kafka.*\n",
+            NO_ACK_MS / 1000, why, rn->bootstrap);
+}
+
+/* The produce loop. @returns 0, or -1 with a message printed. */
+static int produce(struct run *rn)
+{
+    struct opts *o = rn->o;
+    int64_t t0 = cp_mono_ms();
+    int64_t last_report = t0;
+    uint64_t last_valid = 0;
+    struct cp_event ev;
+
+    for (uint64_t i = 0; i < o->events && !stop_requested; i++) {
+        uint64_t inv_due;
+
+        if (o->rate > 0) {
+            /* Pace by the wall clock: event i is due at t0 + i / rate. */
+            int64_t due = t0 + (int64_t)(i * 1000 / (uint64_t)o->rate);
+            int64_t now;
+
+            while (!stop_requested && (now = cp_mono_ms()) < due)
+                sleep_ms(due - now < 20 ? due - now : 20);
+            if (stop_requested)
+                break;
+        }
+
+        cp_gen_next(rn->gen, &ev);
+        if (cp_gen_key(&ev, &rn->key)) {
+            fprintf(stderr, PROG ": out of memory\n");
+            return -1;
+        }
+        cp_buf_reset(&rn->value);
+        if (cp_codec_encode_event(rn->codec, &ev, &rn->value)) {
+            fprintf(stderr, PROG ": encode event %llu: failed\n",
+                    (unsigned long long)i);
+            return -1;
+        }
+        if (emit(rn, 0, rn->key.data, rn->key.len))
+            return -1;
+
+        /* Malformed messages: after the (i+1)-th valid event, as many as
+         * bring the total to floor((i+1) * N / 1000). */
+        inv_due = (i + 1) * (uint64_t)o->invalid_pm / 1000;
+        while (rn->invalid < inv_due) {
+            int null_key = rn->invalid % 5 == 4;
+
+            cp_buf_reset(&rn->value);
+            (void)cp_gen_invalid(rn->gen, rn->codec, &rn->value);
+            if (emit(rn, 1, null_key ? NULL : rn->key.data,
+                     null_key ? 0 : rn->key.len))
+                return -1;
+        }
+
+        if (rn->prod && rn->first_send_mono == 0)
+            rn->first_send_mono = cp_mono_ms();
+        if ((i & 1023) == 0 || o->rate > 0) {
+            int64_t now = cp_mono_ms();
+
+            if (rn->prod && cp_producer_acked_cnt(rn->prod) == 0 &&
+                now - rn->first_send_mono > NO_ACK_MS) {
+                const char *err = cp_producer_errstr(rn->prod);
+
+                no_ack_hint(rn, err[0] ? err : "no reply");
+                return -1;
+            }
+            if (!o->quiet && now - last_report >= 1000) {
+                progress(rn, rn->valid - last_valid, now - last_report);
+                last_report = now;
+                last_valid = rn->valid;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Waits until Kafka acknowledged every message. Short flushes in a loop so
+ * that a dead cluster is reported early and progress stays visible.
+ * @returns 0 when all were acknowledged, else -1 with a message printed. */
+static int flush_all(struct run *rn)
+{
+    int64_t sent = (int64_t)(rn->valid + rn->invalid);
+    int64_t deadline = cp_mono_ms() + FLUSH_MS;
+    char failure[512] = "";
+
+    for (;;) {
+        cp_rc rc = cp_producer_flush(rn->prod, 1000);
+        const char *err = cp_producer_errstr(rn->prod);
+        int64_t acked = cp_producer_acked_cnt(rn->prod);
+        int64_t now = cp_mono_ms();
+
+        /* Keep the first delivery failure; timeouts of our own short
+         * flushes say less. */
+        if (rc && !failure[0] && strncmp(err, "flush:", 6) != 0)
+            snprintf(failure, sizeof(failure), "%s", err);
+        if (rc == CP_OK && acked == sent)
+            return 0;
+        if (rc == CP_OK || now >= deadline) {
+            fprintf(stderr,
+                    PROG ": %lld of %lld messages acknowledged: %s (is Kafka "
+                         "reachable at %s? check --bootstrap)\n",
+                    (long long)acked, (long long)sent,
+                    failure[0] ? failure : err, rn->bootstrap);
+            return -1;
+        }
+        if (acked == 0 && now - rn->first_send_mono > NO_ACK_MS) {
+            no_ack_hint(rn, failure[0] ? failure : "no reply");
+            return -1;
+        }
+        if (!rn->o->quiet)
+            fprintf(stderr,
+                    PROG ": waiting for Kafka: %lld/%lld "
+                         "acknowledged\n",
+                    (long long)acked, (long long)sent);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = {
+        .events = 100000,
+        .customers = 10000,
+        .tenants = 3,
+        .seed = 1,
+    };
+    const char **xargv = calloc((size_t)argc + 8, sizeof(*xargv));
+    const char **uxargv = calloc((size_t)argc + 1, sizeof(*uxargv));
+    struct cp_config *cfg = NULL;
+    struct run rn = {.o = &o};
+    struct cp_gen_config gc;
+    struct sigaction sa;
+    char errstr[1024];
+    int xargc = 0, uxargc = 0, r, status = 1;
+    char xb[4200], xt[300];
+    int64_t now, t0;
+
+    cp_buf_init(&rn.key, 1 << 16);
+    cp_buf_init(&rn.value, 1 << 20);
+    if (!xargv || !uxargv) {
+        fprintf(stderr, PROG ": out of memory\n");
+        goto out;
+    }
+    r = parse_args(argc, argv, &o, uxargv, &uxargc);
+    if (r) {
+        if (r > 0)
+            usage(stdout);
+        status = r > 0 ? 0 : 2;
+        goto out;
+    }
+    /* -b, -t and --raw are shorthands for settings; they go first so that
+     * an explicit -X wins. The settings layer adds CRMPULSE_* variables and
+     * validates everything. */
+    xargv[xargc++] = argv[0];
+    if (o.bootstrap) {
+        snprintf(xb, sizeof(xb), "kafka.bootstrap.servers=%s", o.bootstrap);
+        xargv[xargc++] = "-X";
+        xargv[xargc++] = xb;
+    }
+    if (o.topic) {
+        snprintf(xt, sizeof(xt), "topic.events=%s", o.topic);
+        xargv[xargc++] = "-X";
+        xargv[xargc++] = xt;
+    }
+    if (o.raw) {
+        xargv[xargc++] = "-X";
+        xargv[xargc++] = "codec.framing=raw";
+    }
+    for (int i = 0; i < uxargc; i++)
+        xargv[xargc++] = uxargv[i];
+    cfg = cp_config_load(xargc, (char **)xargv, NULL, NULL, errstr,
+                         sizeof(errstr));
+    if (!cfg) {
+        fprintf(stderr, PROG ": %s\n", errstr);
+        status = 2;
+        goto out;
+    }
+    rn.topic = cfg->topic_events;
+    rn.bootstrap = cfg->kafka_bootstrap;
+    if (o.dry_run && !o.out_path) {
+        fprintf(stderr, PROG ": --dry-run writes only --out FILE: give one\n");
+        status = 2;
+        goto out;
+    }
+    if (!o.dry_run && !strcmp(cfg->kafka_bootstrap, "embedded")) {
+        fprintf(stderr, PROG ": --bootstrap HOSTS is required (or "
+                             "-X kafka.bootstrap.servers=HOSTS, or "
+                             "--dry-run with --out FILE)\n");
+        status = 2;
+        goto out;
+    }
+
+    now = cp_now_ms();
+    if (!o.start_set)
+        o.start_ms = o.rate > 0 ? now : now - WEEK_MS;
+    memset(&gc, 0, sizeof(gc));
+    gc.seed = o.seed;
+    gc.customers = o.customers;
+    gc.tenants = o.tenants;
+    gc.start_ms = o.start_ms;
+    if (o.step_set)
+        gc.step_ms = o.step_ms;
+    else if (o.rate > 0)
+        gc.step_us = 1000000 / o.rate > 0 ? 1000000 / o.rate : 1;
+    else if (o.events > 0 && o.start_ms < now)
+        gc.step_us = (int64_t)((uint64_t)(now - o.start_ms) * 1000 / o.events);
+    rn.gen = cp_gen_new(&gc);
+    if (!rn.gen) {
+        fprintf(stderr, PROG ": create generator: out of memory or bad "
+                             "--customers/--tenants\n");
+        goto out;
+    }
+    rn.codec =
+        cp_codec_new(cfg->codec_raw ? CP_FRAMING_RAW : CP_FRAMING_CONFLUENT,
+                     errstr, sizeof(errstr));
+    if (!rn.codec) {
+        fprintf(stderr, PROG ": create codec: %s\n", errstr);
+        goto out;
+    }
+    if (o.out_path) {
+        rn.out = fopen(o.out_path, "wb");
+        if (!rn.out) {
+            fprintf(stderr, PROG ": open %s: %s\n", o.out_path,
+                    strerror(errno));
+            goto out;
+        }
+        setvbuf(rn.out, NULL, _IOFBF, 1 << 20);
+    }
+    if (!o.dry_run) {
+        rn.prod = cp_producer_new(cfg->kafka_bootstrap, cfg->kafka_props,
+                                  cfg->kafka_prop_cnt, errstr, sizeof(errstr));
+        if (!rn.prod) {
+            fprintf(stderr, PROG ": %s (check --bootstrap and -X kafka.*)\n",
+                    errstr);
+            goto out;
+        }
+    }
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    t0 = cp_mono_ms();
+    if (produce(&rn))
+        goto out;
+    if (rn.out) {
+        FILE *f = rn.out;
+
+        rn.out = NULL;
+        if (fclose(f)) {
+            fprintf(stderr, PROG ": write %s: %s\n", o.out_path,
+                    strerror(errno));
+            goto out;
+        }
+    }
+    if (rn.prod && flush_all(&rn))
+        goto out;
+    if (!o.quiet || stop_requested)
+        summary(&rn, cp_mono_ms() - t0);
+    status = stop_requested ? 1 : 0;
+
+out:
+    if (rn.out)
+        fclose(rn.out);
+    cp_producer_destroy(rn.prod);
+    cp_codec_destroy(rn.codec);
+    cp_gen_destroy(rn.gen);
+    cp_buf_cleanup(&rn.key);
+    cp_buf_cleanup(&rn.value);
+    cp_config_destroy(cfg);
+    free(xargv);
+    free(uxargv);
+    return status;
+}
