@@ -25,6 +25,11 @@ void cp_cmds_cleanup(struct cp_cmds *cmds)
     cmds->cnt = 0;
 }
 
+void cp_cmds_poison(struct cp_cmds *cmds)
+{
+    cmds->buf.len = cmds->buf.cap + 1;
+}
+
 int cp_cmds_failed(const struct cp_cmds *cmds)
 {
     return cmds->buf.len > cmds->buf.cap;

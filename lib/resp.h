@@ -28,6 +28,8 @@ void cp_cmd_arg2(struct cp_cmds *cmds, const void *a, size_t a_len,
                  const void *b, size_t b_len);
 void cp_cmd_str(struct cp_cmds *cmds, const char *arg);
 void cp_cmd_int(struct cp_cmds *cmds, int64_t value);
+/** @brief Marks the batch as failed (a caller ran out of memory). */
+void cp_cmds_poison(struct cp_cmds *cmds);
 /** @returns non-zero if any append ran out of memory since the last reset. */
 int cp_cmds_failed(const struct cp_cmds *cmds);
 
@@ -47,6 +49,7 @@ struct cp_reply {
     size_t len;
     int64_t integer; /* INTEGER */
     size_t elements; /* ARRAY */
+    const void *impl; /* the client library's reply, for cp_store_reply_element() */
 };
 
 #endif

@@ -10,9 +10,24 @@
 #include "arena.h"
 #include "log.h"
 #include "map.h"
+#include "store.h"
 
 struct ptr_vec {
     struct cp_entity **items; /* owned array of borrowed entities */
+    size_t cnt;
+    size_t cap;
+};
+
+/* A run of entities written or read by one Redis command. */
+struct group {
+    size_t start; /* index into the sorted vector */
+    size_t cnt;
+    uint8_t kind;
+    uint8_t op; /* what to write: see write_op() */
+};
+
+struct group_vec {
+    struct group *items; /* owned */
     size_t cnt;
     size_t cap;
 };
@@ -23,6 +38,10 @@ struct cp_state {
     struct cp_arena arena;   /* entities and their strings */
     struct ptr_vec loading;  /* queued for load, in command order */
     struct ptr_vec dirty;    /* to write at commit */
+    int dirty_failed;        /* a touch ran out of memory */
+    struct group *load_groups; /* owned; one per load command */
+    size_t load_group_cnt;
+    size_t load_group_cap;
     struct cp_buf key;       /* scratch for Redis key names */
 };
 
@@ -67,6 +86,7 @@ void cp_state_destroy(struct cp_state *state)
     cp_buf_cleanup(&state->key);
     free(state->loading.items);
     free(state->dirty.items);
+    free(state->load_groups);
     free(state->prefix);
     free(state);
 }
@@ -130,39 +150,130 @@ static const char *const kind_suffix[CP_ENT_KIND_CNT] = {
     "state:deals", "waiting", "state:tickets", "customer:",
 };
 
+/* What a dirty entity's write is: entities with the same kind, op and
+ * tenant share one command. */
+enum write_op { OP_SET = 0, OP_DEL = 1 };
+
+static int write_op(const struct cp_entity *ent)
+{
+    if (ent->kind == CP_ENT_CONV)
+        return ent->u.conv.waiting ? OP_SET : OP_DEL;
+    if (ent->kind == CP_ENT_TICKET)
+        return ent->u.ticket.open ? OP_SET : OP_DEL;
+    return OP_SET;
+}
+
+static int cmp_tenant(const struct cp_entity *a, const struct cp_entity *b)
+{
+    if (a->tenant_len != b->tenant_len)
+        return a->tenant_len < b->tenant_len ? -1 : 1;
+    return memcmp(a->tenant, b->tenant, a->tenant_len);
+}
+
+/* Customers have a key each; everything else a key per tenant. */
+static int same_key(const struct cp_entity *a, const struct cp_entity *b)
+{
+    if (a->kind != b->kind || cmp_tenant(a, b))
+        return 0;
+    return a->kind != CP_ENT_CUSTOMER ||
+           (a->id_len == b->id_len && !memcmp(a->id, b->id, a->id_len));
+}
+
+static int cmp_for_load(const void *pa, const void *pb)
+{
+    const struct cp_entity *a = *(struct cp_entity *const *)pa;
+    const struct cp_entity *b = *(struct cp_entity *const *)pb;
+
+    if (a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
+    return cmp_tenant(a, b);
+}
+
+static int cmp_for_write(const void *pa, const void *pb)
+{
+    const struct cp_entity *a = *(struct cp_entity *const *)pa;
+    const struct cp_entity *b = *(struct cp_entity *const *)pb;
+    int oa = write_op(a), ob = write_op(b);
+
+    if (a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
+    if (oa != ob)
+        return oa < ob ? -1 : 1;
+    return cmp_tenant(a, b);
+}
+
+/* Splits a sorted vector into runs that share a key (and write op). */
+static int next_group(struct cp_entity **items, size_t cnt, size_t start,
+                      int by_op, struct group *g)
+{
+    size_t end = start + 1;
+
+    if (start >= cnt)
+        return 0;
+    while (end < cnt && same_key(items[start], items[end]) &&
+           (!by_op || write_op(items[start]) == write_op(items[end])))
+        end++;
+    g->start = start;
+    g->cnt = end - start;
+    g->kind = items[start]->kind;
+    g->op = (uint8_t)write_op(items[start]);
+    return 1;
+}
+
+static int push_load_group(struct cp_state *state, const struct group *g)
+{
+    if (state->load_group_cnt == state->load_group_cap) {
+        size_t cap = state->load_group_cap ? state->load_group_cap * 2 : 256;
+        struct group *items =
+            realloc(state->load_groups, cap * sizeof(*items));
+
+        if (!items)
+            return -1;
+        state->load_groups = items;
+        state->load_group_cap = cap;
+    }
+    state->load_groups[state->load_group_cnt++] = *g;
+    return 0;
+}
+
 size_t cp_state_load_cmds(struct cp_state *state, struct cp_cmds *cmds)
 {
-    for (size_t i = 0; i < state->loading.cnt; i++) {
-        const struct cp_entity *ent = state->loading.items[i];
-        size_t key_len = 0;
-        const char *key =
-            tenant_key((struct cp_state *)state, ent, kind_suffix[ent->kind],
-                       &key_len);
+    struct cp_entity **items = state->loading.items;
+    struct group g;
 
-        if (!key) {
-            cp_cmds_failed(cmds);
-            continue;
+    state->load_group_cnt = 0;
+    if (!state->loading.cnt)
+        return 0;
+    qsort(items, state->loading.cnt, sizeof(*items), cmp_for_load);
+    for (size_t at = 0; next_group(items, state->loading.cnt, at, 0, &g);
+         at += g.cnt) {
+        const struct cp_entity *first = items[g.start];
+        size_t key_len = 0;
+        const char *key = tenant_key(state, first, kind_suffix[g.kind],
+                                     &key_len);
+
+        if (!key || push_load_group(state, &g)) {
+            cp_cmds_poison(cmds);
+            return 0;
         }
-        cp_cmd_begin(cmds, 3);
-        switch (ent->kind) {
-        case CP_ENT_CONV:
-            cp_cmd_arg(cmds, "ZSCORE", 6);
-            cp_cmd_arg(cmds, key, key_len);
-            cp_cmd_arg(cmds, ent->id, ent->id_len);
-            break;
-        case CP_ENT_CUSTOMER:
+        if (g.kind == CP_ENT_CUSTOMER) {
+            cp_cmd_begin(cmds, 3);
             cp_cmd_arg(cmds, "HGET", 4);
             cp_cmd_arg(cmds, key, key_len);
             cp_cmd_arg(cmds, "orders", 6);
-            break;
-        default:
-            cp_cmd_arg(cmds, "HGET", 4);
-            cp_cmd_arg(cmds, key, key_len);
-            cp_cmd_arg(cmds, ent->id, ent->id_len);
-            break;
+            continue;
         }
+        /* One read per tenant and kind: HMGET / ZMSCORE of all its ids. */
+        cp_cmd_begin(cmds, 2 + (int)g.cnt);
+        if (g.kind == CP_ENT_CONV)
+            cp_cmd_arg(cmds, "ZMSCORE", 7);
+        else
+            cp_cmd_arg(cmds, "HMGET", 5);
+        cp_cmd_arg(cmds, key, key_len);
+        for (size_t j = 0; j < g.cnt; j++)
+            cp_cmd_arg(cmds, items[g.start + j]->id, items[g.start + j]->id_len);
     }
-    return state->loading.cnt;
+    return state->load_group_cnt;
 }
 
 /* Parses a decimal int64 from a reply string; -1 on junk. */
@@ -224,10 +335,10 @@ static int parse_deal(struct cp_state *state, struct cp_entity *ent,
     return 0;
 }
 
-cp_rc cp_state_load_reply(struct cp_state *state, size_t i,
-                          const struct cp_reply *reply)
+/* Applies one stored value (or nil) to a queued entity. */
+static cp_rc load_one(struct cp_state *state, struct cp_entity *ent,
+                      const struct cp_reply *reply)
 {
-    struct cp_entity *ent = state->loading.items[i];
     int64_t v = 0;
     int bad = 0;
 
@@ -271,6 +382,28 @@ cp_rc cp_state_load_reply(struct cp_state *state, size_t i,
     return CP_OK;
 }
 
+cp_rc cp_state_load_reply(struct cp_state *state, size_t i,
+                          const struct cp_reply *reply)
+{
+    const struct group *g = &state->load_groups[i];
+    cp_rc rc = CP_OK;
+
+    if (g->kind == CP_ENT_CUSTOMER)
+        return load_one(state, state->loading.items[g->start], reply);
+    if (reply->type != CP_REPLY_ARRAY || reply->elements != g->cnt) {
+        cp_log(CP_LOG_ERR, "STATE", "load: expected %zu values, got reply type %d",
+               g->cnt, (int)reply->type);
+        return CP_EREDIS;
+    }
+    for (size_t j = 0; j < g->cnt && !rc; j++) {
+        struct cp_reply elem;
+
+        cp_store_reply_element(reply, j, &elem);
+        rc = load_one(state, state->loading.items[g->start + j], &elem);
+    }
+    return rc;
+}
+
 void cp_state_load_done(struct cp_state *state)
 {
     state->loading.cnt = 0;
@@ -280,87 +413,91 @@ void cp_state_touch(struct cp_state *state, struct cp_entity *ent)
 {
     if (ent->dirty)
         return;
-    if (vec_push(&state->dirty, ent))
-        return; /* cp_state_write_dirty reports it through cmds */
+    if (vec_push(&state->dirty, ent)) {
+        state->dirty_failed = 1; /* reported by cp_state_write_dirty */
+        return;
+    }
     ent->dirty = 1;
 }
 
-static void write_deal(struct cp_cmds *cmds, const char *key, size_t key_len,
-                       const struct cp_entity *ent)
+/* Deal encoding (see parse_deal) as one argument, without joining. */
+static void write_deal_value(struct cp_cmds *cmds, const struct cp_entity *ent)
 {
-    char value[2 * CP_NAME_MAX_BYTES + 64];
+    char head[CP_NAME_MAX_BYTES + 64];
     const char *stages = ent->u.deal.stages ? ent->u.deal.stages : "";
     int n;
 
-    cp_cmd_begin(cmds, 4);
-    cp_cmd_arg(cmds, "HSET", 4);
-    cp_cmd_arg(cmds, key, key_len);
-    cp_cmd_arg(cmds, ent->id, ent->id_len);
-    n = snprintf(value, sizeof(value), "%c|%c|", ent->u.deal.known ? '1' : '0',
+    n = snprintf(head, sizeof(head), "%c|%c|", ent->u.deal.known ? '1' : '0',
                  ent->u.deal.closed ? '1' : '0');
     if (ent->u.deal.has_created)
-        n += snprintf(value + n, sizeof(value) - (size_t)n, "%lld|",
+        n += snprintf(head + n, sizeof(head) - (size_t)n, "%lld|",
                       (long long)ent->u.deal.created_at);
     else
-        n += snprintf(value + n, sizeof(value) - (size_t)n, "-|");
-    n += snprintf(value + n, sizeof(value) - (size_t)n, "%s|",
+        n += snprintf(head + n, sizeof(head) - (size_t)n, "-|");
+    n += snprintf(head + n, sizeof(head) - (size_t)n, "%s|",
                   ent->u.deal.source ? ent->u.deal.source : "");
     /* The stage list is unbounded: send it as the value's second piece. */
-    cp_cmd_arg2(cmds, value, (size_t)n, stages, strlen(stages));
+    cp_cmd_arg2(cmds, head, (size_t)n, stages, strlen(stages));
 }
 
-void cp_state_write_dirty(const struct cp_state *cstate, struct cp_cmds *cmds)
+static void write_group(struct cp_state *state, struct cp_cmds *cmds,
+                        struct cp_entity *const *items, const struct group *g)
 {
-    struct cp_state *state = (struct cp_state *)cstate; /* scratch key only */
+    size_t key_len = 0;
+    const char *key =
+        tenant_key(state, items[0], kind_suffix[g->kind], &key_len);
+    int per_entity = g->op == OP_DEL ? 1 : 2;
 
-    for (size_t i = 0; i < state->dirty.cnt; i++) {
-        const struct cp_entity *ent = state->dirty.items[i];
-        size_t key_len = 0;
-        const char *key =
-            tenant_key(state, ent, kind_suffix[ent->kind], &key_len);
-
-        if (!key)
-            continue;
-        switch (ent->kind) {
-        case CP_ENT_DEAL:
-            write_deal(cmds, key, key_len, ent);
-            break;
-        case CP_ENT_CONV:
-            if (ent->u.conv.waiting) {
-                cp_cmd_begin(cmds, 4);
-                cp_cmd_arg(cmds, "ZADD", 4);
-                cp_cmd_arg(cmds, key, key_len);
-                cp_cmd_int(cmds, ent->u.conv.wait_start);
-            } else {
-                cp_cmd_begin(cmds, 3);
-                cp_cmd_arg(cmds, "ZREM", 4);
-                cp_cmd_arg(cmds, key, key_len);
-            }
-            cp_cmd_arg(cmds, ent->id, ent->id_len);
-            break;
-        case CP_ENT_TICKET:
-            if (ent->u.ticket.open) {
-                cp_cmd_begin(cmds, 4);
-                cp_cmd_arg(cmds, "HSET", 4);
-                cp_cmd_arg(cmds, key, key_len);
-                cp_cmd_arg(cmds, ent->id, ent->id_len);
-                cp_cmd_int(cmds, ent->u.ticket.opened_at);
-            } else {
-                cp_cmd_begin(cmds, 3);
-                cp_cmd_arg(cmds, "HDEL", 4);
-                cp_cmd_arg(cmds, key, key_len);
-                cp_cmd_arg(cmds, ent->id, ent->id_len);
-            }
-            break;
-        case CP_ENT_CUSTOMER:
-            cp_cmd_begin(cmds, 4);
-            cp_cmd_arg(cmds, "HSET", 4);
-            cp_cmd_arg(cmds, key, key_len);
-            cp_cmd_arg(cmds, "orders", 6);
-            cp_cmd_int(cmds, ent->u.customer.orders);
-            break;
-        }
+    if (!key) {
+        cp_cmds_poison(cmds);
+        return;
     }
+    if (g->kind == CP_ENT_CUSTOMER) {
+        cp_cmd_begin(cmds, 4);
+        cp_cmd_arg(cmds, "HSET", 4);
+        cp_cmd_arg(cmds, key, key_len);
+        cp_cmd_arg(cmds, "orders", 6);
+        cp_cmd_int(cmds, items[0]->u.customer.orders);
+        return;
+    }
+    cp_cmd_begin(cmds, 2 + per_entity * (int)g->cnt);
+    if (g->kind == CP_ENT_CONV)
+        cp_cmd_str(cmds, g->op == OP_DEL ? "ZREM" : "ZADD");
+    else
+        cp_cmd_str(cmds, g->op == OP_DEL ? "HDEL" : "HSET");
+    cp_cmd_arg(cmds, key, key_len);
+    for (size_t j = 0; j < g->cnt; j++) {
+        const struct cp_entity *ent = items[j];
+
+        if (g->kind == CP_ENT_CONV) {
+            if (g->op == OP_SET)
+                cp_cmd_int(cmds, ent->u.conv.wait_start);
+            cp_cmd_arg(cmds, ent->id, ent->id_len);
+            continue;
+        }
+        cp_cmd_arg(cmds, ent->id, ent->id_len);
+        if (g->op == OP_DEL)
+            continue;
+        if (g->kind == CP_ENT_DEAL)
+            write_deal_value(cmds, ent);
+        else
+            cp_cmd_int(cmds, ent->u.ticket.opened_at);
+    }
+}
+
+void cp_state_write_dirty(struct cp_state *state, struct cp_cmds *cmds)
+{
+    struct cp_entity **items = state->dirty.items;
+    struct group g;
+
+    if (state->dirty_failed) {
+        cp_cmds_poison(cmds);
+        return;
+    }
+    qsort(items, state->dirty.cnt, sizeof(*items), cmp_for_write);
+    for (size_t at = 0; next_group(items, state->dirty.cnt, at, 1, &g);
+         at += g.cnt)
+        write_group(state, cmds, items + g.start, &g);
 }
 
 void cp_state_commit_done(struct cp_state *state)
@@ -368,6 +505,7 @@ void cp_state_commit_done(struct cp_state *state)
     for (size_t i = 0; i < state->dirty.cnt; i++)
         state->dirty.items[i]->dirty = 0;
     state->dirty.cnt = 0;
+    state->dirty_failed = 0;
 }
 
 int cp_state_deal_has_stage(const struct cp_entity *deal, struct cp_str stage)
@@ -426,4 +564,5 @@ void cp_state_clear(struct cp_state *state)
     cp_arena_reset(&state->arena);
     state->loading.cnt = 0;
     state->dirty.cnt = 0;
+    state->dirty_failed = 0;
 }

@@ -67,7 +67,8 @@ void cp_state_destroy(struct cp_state *state);
 struct cp_entity *cp_state_get(struct cp_state *state, enum cp_entity_kind kind,
                                struct cp_str tenant, struct cp_str id);
 
-/** @brief Appends one read command per queued entity; returns their count. */
+/** @brief Appends the read commands for the queued entities (one per
+ *         tenant and kind; one per customer); returns their count. */
 size_t cp_state_load_cmds(struct cp_state *state, struct cp_cmds *cmds);
 /** @brief Feeds the reply of load command @p i (0-based, in order). */
 cp_rc cp_state_load_reply(struct cp_state *state, size_t i,
@@ -77,8 +78,9 @@ void cp_state_load_done(struct cp_state *state);
 
 /** @brief Marks @p ent to be written at commit. */
 void cp_state_touch(struct cp_state *state, struct cp_entity *ent);
-/** @brief Appends the write commands of every dirty entity. */
-void cp_state_write_dirty(const struct cp_state *state, struct cp_cmds *cmds);
+/** @brief Appends the write commands of every dirty entity, one per
+ *         tenant, kind and operation (one per customer). */
+void cp_state_write_dirty(struct cp_state *state, struct cp_cmds *cmds);
 /** @brief The transaction committed: dirty entities are clean now. */
 void cp_state_commit_done(struct cp_state *state);
 

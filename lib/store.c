@@ -202,6 +202,7 @@ fail:
 static void translate(const redisReply *reply, struct cp_reply *out)
 {
     memset(out, 0, sizeof(*out));
+    out->impl = reply;
     switch (reply->type) {
     case REDIS_REPLY_STRING:
         out->type = CP_REPLY_STRING;
@@ -237,6 +238,19 @@ static void translate(const redisReply *reply, struct cp_reply *out)
     }
     out->str = reply->str;
     out->len = reply->len;
+}
+
+void cp_store_reply_element(const struct cp_reply *reply, size_t i,
+                            struct cp_reply *out)
+{
+    const redisReply *r = reply->impl;
+
+    if (!r || r->type != REDIS_REPLY_ARRAY || i >= r->elements ||
+        !r->element[i]) {
+        memset(out, 0, sizeof(*out));
+        return;
+    }
+    translate(r->element[i], out);
 }
 
 cp_rc cp_store_roundtrip(struct cp_store *st, const struct cp_cmds *cmds,

@@ -31,6 +31,9 @@ struct cp_store *cp_store_new(const char *url, char *errstr,
  */
 cp_rc cp_store_roundtrip(struct cp_store *st, const struct cp_cmds *cmds,
                          cp_reply_fn fn, void *opaque);
+/** @brief Element @p i of an ARRAY reply (inside a cp_reply_fn only). */
+void cp_store_reply_element(const struct cp_reply *reply, size_t i,
+                            struct cp_reply *out);
 /** @brief Connects if needed; CP_EREDIS if Redis is unreachable. */
 cp_rc cp_store_ensure_connected(struct cp_store *st);
 /** @brief Server-side address for logs ("127.0.0.1:6379"), no secrets. */

@@ -4,7 +4,28 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h>
+
 #include "state.h"
+
+/* An array reply as hiredis would hand it over, for the load path. */
+static void array_reply(redisReply *arr, redisReply **elems, size_t n,
+                        struct cp_reply *out)
+{
+    memset(arr, 0, sizeof(*arr));
+    arr->type = REDIS_REPLY_ARRAY;
+    arr->elements = n;
+    arr->element = elems;
+    memset(out, 0, sizeof(*out));
+    out->type = CP_REPLY_ARRAY;
+    out->elements = n;
+    out->impl = arr;
+}
+
+static int contains(const struct cp_cmds *cmds, const char *text)
+{
+    return memmem(cmds->buf.data, cmds->buf.len, text, strlen(text)) != NULL;
+}
 
 static struct cp_str s(const char *text)
 {
@@ -54,9 +75,16 @@ Test(state, deal_state_round_trips_through_its_encoding)
     deal = cp_state_get(state, CP_ENT_DEAL, s("acme"), s("deal-1"));
     cp_cmds_reset(&cmds);
     cr_assert_eq(cp_state_load_cmds(state, &cmds), 1);
-    reply = (struct cp_reply){.type = CP_REPLY_STRING, .str = value,
-                              .len = strlen(value)};
-    cr_assert_eq(cp_state_load_reply(state, 0, &reply), CP_OK);
+    cr_assert(memmem(cmds.buf.data, cmds.buf.len, "HMGET", 5));
+    {
+        redisReply elem = {.type = REDIS_REPLY_STRING, .str = value,
+                           .len = strlen(value)};
+        redisReply *elems[] = {&elem};
+        redisReply arr;
+
+        array_reply(&arr, elems, 1, &reply);
+        cr_assert_eq(cp_state_load_reply(state, 0, &reply), CP_OK);
+    }
     cp_state_load_done(state);
     cr_assert(deal->loaded && deal->u.deal.known && !deal->u.deal.closed);
     cr_assert_eq(deal->u.deal.created_at, 1795342530000LL);
@@ -72,11 +100,16 @@ Test(state, unreadable_stored_state_is_an_error_not_a_guess)
 {
     struct cp_state *state = cp_state_new("crm");
     struct cp_cmds cmds;
-    struct cp_reply junk = {.type = CP_REPLY_STRING, .str = "x|y", .len = 3};
+    char junk_value[] = "x|y";
+    redisReply elem = {.type = REDIS_REPLY_STRING, .str = junk_value, .len = 3};
+    redisReply *elems[] = {&elem};
+    redisReply arr;
+    struct cp_reply junk;
 
     cp_state_get(state, CP_ENT_DEAL, s("acme"), s("d"));
     cp_cmds_init(&cmds);
     cp_state_load_cmds(state, &cmds);
+    array_reply(&arr, elems, 1, &junk);
     cr_assert_eq(cp_state_load_reply(state, 0, &junk), CP_EREDIS);
     cp_cmds_cleanup(&cmds);
     cp_state_destroy(state);
@@ -88,11 +121,15 @@ Test(state, missing_state_loads_as_zero)
     struct cp_entity *conv =
         cp_state_get(state, CP_ENT_CONV, s("acme"), s("conv"));
     struct cp_cmds cmds;
-    struct cp_reply nil = {.type = CP_REPLY_NIL};
+    redisReply elem = {.type = REDIS_REPLY_NIL};
+    redisReply *elems[] = {&elem};
+    redisReply arr;
+    struct cp_reply nil;
 
     cp_cmds_init(&cmds);
     cr_assert_eq(cp_state_load_cmds(state, &cmds), 1);
-    cr_assert(memmem(cmds.buf.data, cmds.buf.len, "ZSCORE", 6));
+    cr_assert(memmem(cmds.buf.data, cmds.buf.len, "ZMSCORE", 7));
+    array_reply(&arr, elems, 1, &nil);
     cr_assert_eq(cp_state_load_reply(state, 0, &nil), CP_OK);
     cr_assert(conv->loaded && !conv->u.conv.waiting);
     /* Same entity again: cached, nothing more to load. */
@@ -100,6 +137,37 @@ Test(state, missing_state_loads_as_zero)
     cr_assert_eq(cp_state_get(state, CP_ENT_CONV, s("acme"), s("conv")), conv);
     cp_cmds_reset(&cmds);
     cr_assert_eq(cp_state_load_cmds(state, &cmds), 0);
+    cp_cmds_cleanup(&cmds);
+    cp_state_destroy(state);
+}
+
+Test(state, one_command_per_tenant_and_kind)
+{
+    struct cp_state *state = cp_state_new("crm");
+    const char *ids[] = {"d1", "d2", "d3"};
+    struct cp_cmds cmds;
+
+    for (size_t i = 0; i < 3; i++) {
+        struct cp_entity *deal =
+            cp_state_get(state, CP_ENT_DEAL, s("acme"), s(ids[i]));
+        struct cp_entity *conv =
+            cp_state_get(state, CP_ENT_CONV, s(i ? "beta" : "acme"), s(ids[i]));
+
+        deal->u.deal.known = 1;
+        conv->u.conv.waiting = i != 1;
+        conv->u.conv.wait_start = 1000;
+        cp_state_touch(state, deal);
+        cp_state_touch(state, conv);
+    }
+    cp_cmds_init(&cmds);
+    /* deals: acme; conversations: acme, beta */
+    cr_assert_eq(cp_state_load_cmds(state, &cmds), 3);
+    cp_cmds_reset(&cmds);
+    cp_state_write_dirty(state, &cmds);
+    /* HSET deals(acme), ZADD acme, ZADD beta (d3), ZREM beta (d2) */
+    cr_assert_eq(cmds.cnt, 4);
+    cr_assert(contains(&cmds, "*8\r\n$4\r\nHSET\r\n$22\r\ncrm:{acme}:state:deals"));
+    cr_assert(contains(&cmds, "*3\r\n$4\r\nZREM\r\n$18\r\ncrm:{beta}:waiting\r\n$2\r\nd2"));
     cp_cmds_cleanup(&cmds);
     cp_state_destroy(state);
 }
