@@ -33,5 +33,7 @@ struct cp_str {
 int64_t cp_now_ms(void);
 /** @brief Monotonic clock in milliseconds. */
 int64_t cp_mono_ms(void);
+/** @brief Monotonic clock in microseconds. */
+int64_t cp_mono_us(void);
 
 #endif

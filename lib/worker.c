@@ -275,6 +275,7 @@ static cp_rc commit_batch(struct cp_worker *w, size_t *commit_cnt)
 static cp_rc process_batch(struct cp_worker *w, size_t cnt)
 {
     int64_t now = cp_now_ms();
+    int64_t t0 = cp_mono_us(), t1, t2, t3;
     size_t valid = 0, dlq = 0, commit_cnt = 0;
     char reason[256];
     cp_rc rc;
@@ -317,14 +318,17 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
             return rc;
         valid++;
     }
+    t1 = cp_mono_us();
     rc = load_state(w);
     if (rc)
         return rc;
+    t2 = cp_mono_us();
     for (size_t i = 0; i < valid; i++) {
         rc = cp_apply_event(w->ap, &w->events[i], &w->refs[i]);
         if (rc)
             return rc;
     }
+    t3 = cp_mono_us();
     /* Dead letters must be durable before the offsets move past them. */
     if (dlq) {
         rc = cp_producer_flush(w->prod, CP_DLQ_FLUSH_MS);
@@ -341,6 +345,10 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
     cp_consumer_commit_async(w->cons, w->commit_parts, commit_cnt);
     for (size_t i = 0; i < commit_cnt; i++)
         w->parts[w->commit_parts[i].partition].touched = 0;
+    w->stats.decode_us += t1 - t0;
+    w->stats.load_us += t2 - t1;
+    w->stats.apply_us += t3 - t2;
+    w->stats.commit_us += cp_mono_us() - t3;
     w->stats.batches++;
     w->stats.events += (int64_t)valid;
     w->stats.dlq += (int64_t)dlq;
@@ -513,12 +521,17 @@ static void log_progress(struct cp_worker *w, int64_t *last_ms,
         return;
     cp_log(CP_LOG_INFO, "WORKER",
            "%lld events applied (%.0f/s), %lld to DLQ, %lld batches, %lld "
-           "retries",
+           "retries; ms in poll %lld decode %lld load %lld apply %lld commit "
+           "%lld",
            (long long)w->stats.events,
            (double)(w->stats.events - *last_events) * 1000.0 /
                (double)(now - *last_ms),
            (long long)w->stats.dlq, (long long)w->stats.batches,
-           (long long)w->stats.retries);
+           (long long)w->stats.retries, (long long)w->stats.poll_us / 1000,
+           (long long)w->stats.decode_us / 1000,
+           (long long)w->stats.load_us / 1000,
+           (long long)w->stats.apply_us / 1000,
+           (long long)w->stats.commit_us / 1000);
     *last_ms = now;
     *last_events = w->stats.events;
 }
@@ -529,11 +542,13 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
     int64_t progress_ms = idle_since, progress_events = 0;
 
     while (!*stop) {
+        int64_t poll_start = cp_mono_us();
         size_t cnt = cp_consumer_poll(w->cons, w->msgs,
                                       (size_t)w->cfg->batch_max,
                                       w->cfg->batch_wait_ms);
         cp_rc rc;
 
+        w->stats.poll_us += cp_mono_us() - poll_start;
         if (!cnt) {
             cp_consumer_release(w->cons);
             /* Idle exit only counts once we own partitions (joining takes
@@ -565,9 +580,14 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
         log_progress(w, &progress_ms, &progress_events);
     }
     cp_log(CP_LOG_NOTICE, "WORKER",
-           "stopped: %lld events applied, %lld to DLQ in %lld batches",
+           "stopped: %lld events applied, %lld to DLQ in %lld batches; ms in "
+           "poll %lld decode %lld load %lld apply %lld commit %lld",
            (long long)w->stats.events, (long long)w->stats.dlq,
-           (long long)w->stats.batches);
+           (long long)w->stats.batches, (long long)w->stats.poll_us / 1000,
+           (long long)w->stats.decode_us / 1000,
+           (long long)w->stats.load_us / 1000,
+           (long long)w->stats.apply_us / 1000,
+           (long long)w->stats.commit_us / 1000);
     return CP_OK;
 }
 

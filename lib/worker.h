@@ -17,6 +17,12 @@ struct cp_worker_stats {
     int64_t dlq;      /* messages sent to the DLQ (committed) */
     int64_t skipped;  /* messages of partitions not owned, or replays */
     int64_t retries;  /* batches rolled back and read again */
+    /* Time spent per phase, microseconds (monotonic clock). */
+    int64_t poll_us;   /* waiting for and fetching messages */
+    int64_t decode_us; /* decode, validate, DLQ hand-off, resolve state */
+    int64_t load_us;   /* state round trip to Redis */
+    int64_t apply_us;  /* counter definitions */
+    int64_t commit_us; /* DLQ acks, the transaction, the offset commit */
 };
 
 struct cp_worker;
