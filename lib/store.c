@@ -22,6 +22,7 @@ struct cp_store {
     char *user;           /* owned, may be NULL */
     char *password;       /* owned, may be NULL; never logged */
     int db;
+    size_t pending;       /* replies sent for but not read yet */
     char address[300];    /* for messages */
     char errstr[512];
 };
@@ -253,11 +254,26 @@ void cp_store_reply_element(const struct cp_reply *reply, size_t i,
     translate(r->element[i], out);
 }
 
-cp_rc cp_store_roundtrip(struct cp_store *st, const struct cp_cmds *cmds,
-                         cp_reply_fn fn, void *opaque)
+static cp_rc io_error(struct cp_store *st)
 {
-    cp_rc rc = CP_OK;
+    snprintf(st->errstr, sizeof(st->errstr), "redis %s: %s", st->address,
+             st->ctx && st->ctx->errstr[0] ? st->ctx->errstr
+                                           : "connection lost");
+    drop_connection(st);
+    st->pending = 0;
+    return CP_EREDIS;
+}
 
+cp_rc cp_store_send(struct cp_store *st, const struct cp_cmds *cmds)
+{
+    int done = 0;
+
+    if (st->pending) {
+        snprintf(st->errstr, sizeof(st->errstr),
+                 "redis %s: %zu replies not read yet", st->address,
+                 st->pending);
+        return CP_EREDIS;
+    }
     if (!cmds->cnt)
         return CP_OK;
     if (cp_cmds_failed(cmds)) {
@@ -267,16 +283,30 @@ cp_rc cp_store_roundtrip(struct cp_store *st, const struct cp_cmds *cmds,
     }
     if (cp_store_ensure_connected(st))
         return CP_EREDIS;
-    /* The whole batch is already RESP: hand it over as one blob. */
+    /* The whole batch is already RESP: hand it over as one blob and write
+     * it all now, so Redis can run it while we do other work. */
     if (redisAppendFormattedCommand(st->ctx, cmds->buf.data, cmds->buf.len) !=
         REDIS_OK)
-        goto io_error;
-    for (size_t i = 0; i < cmds->cnt; i++) {
+        return io_error(st);
+    while (!done)
+        if (redisBufferWrite(st->ctx, &done) != REDIS_OK)
+            return io_error(st);
+    st->pending = cmds->cnt;
+    return CP_OK;
+}
+
+cp_rc cp_store_finish(struct cp_store *st, cp_reply_fn fn, void *opaque)
+{
+    size_t cnt = st->pending;
+    cp_rc rc = CP_OK;
+
+    for (size_t i = 0; i < cnt; i++) {
         redisReply *reply = NULL;
         struct cp_reply view;
 
         if (redisGetReply(st->ctx, (void **)&reply) != REDIS_OK || !reply)
-            goto io_error;
+            return io_error(st);
+        st->pending--;
         translate(reply, &view);
         if (!rc && fn)
             rc = fn(opaque, i, &view);
@@ -289,11 +319,19 @@ cp_rc cp_store_roundtrip(struct cp_store *st, const struct cp_cmds *cmds,
         freeReplyObject(reply);
     }
     return rc;
-io_error:
-    snprintf(st->errstr, sizeof(st->errstr), "redis %s: %s", st->address,
-             st->ctx->errstr[0] ? st->ctx->errstr : "connection lost");
-    drop_connection(st);
-    return CP_EREDIS;
+}
+
+size_t cp_store_pending(const struct cp_store *st)
+{
+    return st->pending;
+}
+
+cp_rc cp_store_roundtrip(struct cp_store *st, const struct cp_cmds *cmds,
+                         cp_reply_fn fn, void *opaque)
+{
+    cp_rc rc = cp_store_send(st, cmds);
+
+    return rc ? rc : cp_store_finish(st, fn, opaque);
 }
 
 const char *cp_store_address(const struct cp_store *st)

@@ -31,6 +31,16 @@ struct cp_store *cp_store_new(const char *url, char *errstr,
  */
 cp_rc cp_store_roundtrip(struct cp_store *st, const struct cp_cmds *cmds,
                          cp_reply_fn fn, void *opaque);
+/**
+ * @brief Sends every command of @p cmds without waiting for the replies,
+ *        so the caller can work while Redis executes them.
+ *        cp_store_finish() must read them before the next send/roundtrip.
+ */
+cp_rc cp_store_send(struct cp_store *st, const struct cp_cmds *cmds);
+/** @brief Reads the replies of the last cp_store_send(), as roundtrip does. */
+cp_rc cp_store_finish(struct cp_store *st, cp_reply_fn fn, void *opaque);
+/** @brief Replies still to read from a cp_store_send(). */
+size_t cp_store_pending(const struct cp_store *st);
 /** @brief Element @p i of an ARRAY reply (inside a cp_reply_fn only). */
 void cp_store_reply_element(const struct cp_reply *reply, size_t i,
                             struct cp_reply *out);

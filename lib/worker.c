@@ -51,12 +51,26 @@ struct cp_worker {
     struct cp_cmds cmds;          /* Redis commands of one round trip */
     struct cp_buf dlq_buf;        /* one encoded dead letter */
     struct cp_partition *commit_parts; /* owned, CP_MAX_PARTITIONS */
+
+    /* The transaction sent but not yet acknowledged: Redis runs it while we
+     * fetch and decode the next batch. */
+    struct {
+        int active;
+        struct cp_partition *parts; /* owned, CP_MAX_PARTITIONS */
+        size_t part_cnt;
+        size_t exec_index;          /* reply index of EXEC */
+        int64_t events, dlq;        /* what it commits, for the stats */
+        int64_t sent_us;
+    } inflight;
     char offsets_key[300];        /* crmpulse:offsets:<group> */
 
     struct part_slot parts[CP_MAX_PARTITIONS];
     struct cp_worker_stats stats;
     int backoff_ms;
+    int rewind_needed; /* a commit failed inside a rebalance callback */
 };
+
+static cp_rc finish_inflight(struct cp_worker *w);
 
 /* ---- offsets in Redis ---- */
 
@@ -125,7 +139,11 @@ static cp_rc read_offsets(struct cp_worker *w, struct cp_partition *parts,
 static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
 {
     struct cp_worker *w = opaque;
-    cp_rc rc = read_offsets(w, parts, cnt);
+    cp_rc rc;
+
+    if (w->inflight.active && finish_inflight(w))
+        w->rewind_needed = 1; /* its partitions re-read from Redis offsets */
+    rc = read_offsets(w, parts, cnt);
 
     if (rc)
         return rc;
@@ -160,6 +178,10 @@ static void on_revoke(void *opaque, const struct cp_partition *parts,
 {
     struct cp_worker *w = opaque;
 
+    /* Our last transaction must land (or fail) before the partitions go to
+     * another worker, which will start from the offsets in Redis. */
+    if (w->inflight.active && finish_inflight(w))
+        w->rewind_needed = 1;
     for (size_t i = 0; i < cnt; i++)
         if (parts[i].partition >= 0 && parts[i].partition < CP_MAX_PARTITIONS)
             w->parts[parts[i].partition].owned = 0;
@@ -232,10 +254,40 @@ static cp_rc on_exec_reply(void *opaque, size_t i, const struct cp_reply *reply)
     return CP_OK;
 }
 
-/* Counters + state + next offsets: all or nothing. */
-static cp_rc commit_batch(struct cp_worker *w, size_t *commit_cnt)
+/* Reads the acknowledgement of the transaction in flight, if any. Until it
+ * succeeded, nothing of its batch counts as done. */
+static cp_rc finish_inflight(struct cp_worker *w)
 {
-    struct exec_check chk = {0, ""};
+    struct exec_check chk = {w->inflight.exec_index, ""};
+    cp_rc rc;
+
+    if (!w->inflight.active)
+        return CP_OK;
+    w->inflight.active = 0;
+    rc = cp_store_finish(w->store, on_exec_reply, &chk);
+    w->stats.commit_us += cp_mono_us() - w->inflight.sent_us;
+    if (rc) {
+        if (chk.error[0])
+            cp_log(CP_LOG_ERR, "REDIS", "commit: %s", chk.error);
+        else
+            cp_log(CP_LOG_WARNING, "REDIS", "commit: %s",
+                   cp_store_errstr(w->store));
+        return rc;
+    }
+    cp_state_commit_done(w->state);
+    cp_consumer_commit_async(w->cons, w->inflight.parts,
+                             w->inflight.part_cnt);
+    w->stats.batches++;
+    w->stats.events += w->inflight.events;
+    w->stats.dlq += w->inflight.dlq;
+    return CP_OK;
+}
+
+/* Counters + state + next offsets in ONE transaction: a crash before EXEC
+ * replays the batch, a crash after it skips the batch. Sent, not awaited. */
+static cp_rc send_commit(struct cp_worker *w, int64_t events, int64_t dlq)
+{
+    struct cp_partition *parts = w->inflight.parts;
     size_t n = 0;
     cp_rc rc;
 
@@ -254,37 +306,46 @@ static cp_rc commit_batch(struct cp_worker *w, size_t *commit_cnt)
         cp_cmd_str(&w->cmds, w->offsets_key);
         append_offset_field(&w->cmds, w->cfg->topic_events, p);
         cp_cmd_int(&w->cmds, slot->next_offset);
-        w->commit_parts[n].topic = w->cfg->topic_events;
-        w->commit_parts[n].partition = p;
-        w->commit_parts[n].offset = slot->next_offset;
+        parts[n].topic = w->cfg->topic_events;
+        parts[n].partition = p;
+        parts[n].offset = slot->next_offset;
+        slot->touched = 0;
         n++;
     }
     cp_cmd_begin(&w->cmds, 1);
     cp_cmd_arg(&w->cmds, "EXEC", 4);
-    chk.last = w->cmds.cnt - 1;
-    rc = cp_store_roundtrip(w->store, &w->cmds, on_exec_reply, &chk);
-    if (rc && chk.error[0])
-        cp_log(CP_LOG_ERR, "REDIS", "commit: %s", chk.error);
-    else if (rc)
+    w->inflight.sent_us = cp_mono_us();
+    rc = cp_store_send(w->store, &w->cmds);
+    if (rc) {
         cp_log(CP_LOG_WARNING, "REDIS", "commit: %s",
                cp_store_errstr(w->store));
-    *commit_cnt = n;
-    return rc;
+        return rc;
+    }
+    w->inflight.active = 1;
+    w->inflight.part_cnt = n;
+    w->inflight.exec_index = w->cmds.cnt - 1;
+    w->inflight.events = events;
+    w->inflight.dlq = dlq;
+    return CP_OK;
 }
 
 static cp_rc process_batch(struct cp_worker *w, size_t cnt)
 {
     int64_t now = cp_now_ms();
-    int64_t t0 = cp_mono_us(), t1, t2, t3;
-    size_t valid = 0, dlq = 0, commit_cnt = 0;
+    int64_t t0 = cp_mono_us(), t_decoded, t1, t2, t3;
+    size_t valid = 0, dlq = 0;
     char reason[256];
     cp_rc rc;
 
     cp_arena_reset(&w->arena);
     cp_counters_reset(w->ctr);
-    /* Everything cached is committed now: dropping it is always safe. */
-    if ((int64_t)cp_state_entity_cnt(w->state) > w->cfg->cache_max)
+    if ((int64_t)cp_state_entity_cnt(w->state) > w->cfg->cache_max) {
+        /* Dropping the cache is safe once everything in it is committed. */
+        rc = finish_inflight(w);
+        if (rc)
+            return rc;
         cp_state_clear(w->state);
+    }
     for (size_t i = 0; i < cnt; i++) {
         const struct cp_msg *msg = &w->msgs[i];
         struct part_slot *slot;
@@ -318,6 +379,12 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
             return rc;
         valid++;
     }
+    t_decoded = cp_mono_us();
+    /* The previous batch must be committed before this one changes the
+     * state it wrote (and before the connection carries other replies). */
+    rc = finish_inflight(w);
+    if (rc)
+        return rc;
     t1 = cp_mono_us();
     rc = load_state(w);
     if (rc)
@@ -338,21 +405,10 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
             return rc;
         }
     }
-    rc = commit_batch(w, &commit_cnt);
-    if (rc)
-        return rc;
-    cp_state_commit_done(w->state);
-    cp_consumer_commit_async(w->cons, w->commit_parts, commit_cnt);
-    for (size_t i = 0; i < commit_cnt; i++)
-        w->parts[w->commit_parts[i].partition].touched = 0;
-    w->stats.decode_us += t1 - t0;
+    w->stats.decode_us += t_decoded - t0;
     w->stats.load_us += t2 - t1;
     w->stats.apply_us += t3 - t2;
-    w->stats.commit_us += cp_mono_us() - t3;
-    w->stats.batches++;
-    w->stats.events += (int64_t)valid;
-    w->stats.dlq += (int64_t)dlq;
-    return CP_OK;
+    return send_commit(w, (int64_t)valid, (int64_t)dlq);
 }
 
 /* ---- recovery ---- */
@@ -404,6 +460,11 @@ static cp_rc rewind_to_committed(struct cp_worker *w)
 static void recover(struct cp_worker *w, cp_rc cause,
                     volatile sig_atomic_t *stop)
 {
+    /* Whatever the batch in flight did is in Redis or not, atomically; the
+     * offsets read back below tell which. */
+    if (w->inflight.active)
+        finish_inflight(w);
+    w->rewind_needed = 0;
     w->stats.retries++;
     cp_log(CP_LOG_WARNING, "WORKER",
            "batch failed (%s): rolled back, retrying in %d ms", cp_rc_name(cause),
@@ -474,10 +535,11 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
     w->events = calloc(n, sizeof(*w->events));
     w->refs = calloc(n, sizeof(*w->refs));
     w->commit_parts = calloc(CP_MAX_PARTITIONS, sizeof(*w->commit_parts));
+    w->inflight.parts = calloc(CP_MAX_PARTITIONS, sizeof(*w->inflight.parts));
     w->state = cp_state_new(cfg->redis_prefix);
     w->ctr = cp_counters_new();
-    if (!w->msgs || !w->events || !w->refs || !w->commit_parts || !w->state ||
-        !w->ctr) {
+    if (!w->msgs || !w->events || !w->refs || !w->commit_parts ||
+        !w->inflight.parts || !w->state || !w->ctr) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -549,8 +611,17 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
         cp_rc rc;
 
         w->stats.poll_us += cp_mono_us() - poll_start;
+        if (w->rewind_needed) {
+            recover(w, CP_EREDIS, stop);
+            continue;
+        }
         if (!cnt) {
             cp_consumer_release(w->cons);
+            /* Nothing to overlap with: settle the commit in flight now. */
+            if (finish_inflight(w)) {
+                recover(w, CP_EREDIS, stop);
+                continue;
+            }
             /* Idle exit only counts once we own partitions (joining takes
              * a few seconds). */
             if (w->cfg->exit_idle_ms > 0 && cp_consumer_generation(w->cons) &&
@@ -579,6 +650,9 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
         w->backoff_ms = 100;
         log_progress(w, &progress_ms, &progress_events);
     }
+    if (finish_inflight(w))
+        cp_log(CP_LOG_WARNING, "WORKER",
+               "last batch not committed: it will be read again on restart");
     cp_log(CP_LOG_NOTICE, "WORKER",
            "stopped: %lld events applied, %lld to DLQ in %lld batches; ms in "
            "poll %lld decode %lld load %lld apply %lld commit %lld",
@@ -615,5 +689,6 @@ void cp_worker_destroy(struct cp_worker *w)
     free(w->events);
     free(w->refs);
     free(w->commit_parts);
+    free(w->inflight.parts);
     free(w);
 }
