@@ -34,7 +34,7 @@ enum wop {
     W_LONG,
     W_FLOAT,
     W_DOUBLE,
-    W_BYTES, /* string or bytes */
+    W_BYTES, /* string (cnt 0) or bytes (cnt 1) */
     W_FIXED,
     W_ENUM,
     W_RECORD,
@@ -324,6 +324,7 @@ static long prog_compile(struct wprog *prog, avro_schema_t schema, int depth,
     case AVRO_STRING:
     case AVRO_BYTES:
         node.op = W_BYTES;
+        node.cnt = avro_typeof(schema) == AVRO_BYTES; /* for reasons */
         break;
     case AVRO_FIXED:
         node.op = W_FIXED;
@@ -566,12 +567,12 @@ static int walk_node(struct walker *w, uint32_t ni, int depth)
                                           : node->cnt;
 
         if ((size_t)(w->end - w->p) < n)
-            return walk_fail(w, "truncated at byte %td", w->end - w->base);
+            return walk_fail(w, "truncated at byte %td", w->p - w->base);
         w->p += n;
         return 0;
     }
     case W_BYTES:
-        return walk_len(w, "string");
+        return walk_len(w, node->cnt ? "bytes" : "string");
     case W_ENUM:
         if (walk_long(w, &v))
             return -1;
@@ -635,6 +636,20 @@ static cp_rc walk_value(const struct slot *slot, const uint8_t *base,
 
 /* ---- projection set-up ---- */
 
+static const char *type_name(avro_type_t type)
+{
+    switch (type) {
+    case AVRO_STRING:
+        return "string";
+    case AVRO_BYTES:
+        return "bytes";
+    case AVRO_ENUM:
+        return "an enum";
+    default:
+        return "the expected type";
+    }
+}
+
 static int record_field(avro_schema_t rec, const char *name, avro_type_t type,
                         avro_schema_t *fs, char *errstr, size_t errstr_size)
 {
@@ -692,8 +707,8 @@ static int optional_field(avro_schema_t rec, const char *name, avro_type_t type,
         if (of->null_branch >= 0 && of->val_branch >= 0)
             return 0;
     }
-    snprintf(errstr, errstr_size, "%s.%s: expected %s or [null, %s]",
-             avro_schema_name(rec), name, "a value", "value");
+    snprintf(errstr, errstr_size, "%s.%s: neither %s nor [null, %s]",
+             avro_schema_name(rec), name, type_name(type), type_name(type));
     return -1;
 }
 

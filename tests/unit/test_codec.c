@@ -966,3 +966,57 @@ Test(codec, dead_letter_prefixes_rejected)
         free(p);
     }
 }
+
+Test(codec, dead_letter_hostile_lengths)
+{
+    struct cp_dead_letter got;
+    struct msg m;
+
+    put_header(&m, 3);
+    put_str(&m, "crm.events");
+    put_long(&m, 1);  /* partition */
+    put_long(&m, 10); /* offset */
+    put_long(&m, 0);  /* key: null */
+    put_long(&m, (int64_t)1 << 30);
+    put_raw(&m, "abc", 3);
+    cr_assert(eq(int,
+                 cp_codec_decode_dead_letter(conf, m.b, m.len, &arena, &got,
+                                             reason, sizeof(reason)),
+                 CP_EDECODE));
+    cr_assert(eq(str, reason,
+                 (char *)"avro: bytes length 1073741824 at byte 19 exceeds "
+                         "the 3 bytes left (value)"));
+
+    put_header(&m, 3);
+    put_str(&m, "crm.events");
+    put_long(&m, 1);
+    put_long(&m, 10);
+    put_long(&m, 2); /* key: union index out of range */
+    cr_assert(eq(int,
+                 cp_codec_decode_dead_letter(conf, m.b, m.len, &arena, &got,
+                                             reason, sizeof(reason)),
+                 CP_EDECODE));
+    cr_assert(strstr(reason, "union index 2") != NULL, "%s", reason);
+    cr_assert(strstr(reason, "(key)") != NULL, "%s", reason);
+}
+
+Test(codec, dead_letter_with_nul_in_reason_rejected)
+{
+    struct cp_dead_letter got;
+    struct msg m;
+
+    put_header(&m, 3);
+    put_str(&m, "t");
+    put_long(&m, 0);
+    put_long(&m, 0);
+    put_long(&m, 0);
+    put_long(&m, 0); /* value: empty */
+    put_long(&m, 3); /* reason: "a\0b" */
+    put_raw(&m, "a\0b", 3);
+    put_long(&m, NOW);
+    cr_assert(eq(int,
+                 cp_codec_decode_dead_letter(conf, m.b, m.len, &arena, &got,
+                                             reason, sizeof(reason)),
+                 CP_EDECODE));
+    cr_assert(eq(str, reason, (char *)"dead letter: NUL byte in reason"));
+}
