@@ -17,6 +17,7 @@
 
 #include <avro.h>
 
+#include "codec_int.h"
 #include "schemas.h"
 
 #define CONFLUENT_HDR  5
@@ -1097,6 +1098,22 @@ static cp_rc read_value(struct cp_codec *codec, struct slot *slot,
         /* avro_strerror() is a process-wide buffer: not used here. */
         return fail(reason, reason_size, "avro: read failed (error %d)", err);
     return CP_OK;
+}
+
+cp_rc cp__codec_check(struct cp_codec *codec, int schema_id, const void *body,
+                      size_t len, char *reason, size_t reason_size)
+{
+    struct slot *slot = slot_by_id(codec, (uint32_t)schema_id);
+    cp_rc rc;
+
+    if (!slot)
+        return fail(reason, reason_size, "unknown schema id %d", schema_id);
+    if (!body)
+        body = empty_bytes; /* an empty body is still walked */
+    rc = read_value(codec, slot, body, body, len, reason, reason_size);
+    if (!rc)
+        avro_value_reset(&slot->value);
+    return rc;
 }
 
 static cp_rc copy_string(avro_value_t *v, struct cp_arena *arena,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target for the codec: any bytes go through event decoding in
- * both framings and dead-letter decoding. Besides crashes, leaks and
+ * both framings, dead-letter decoding, and the validation walk plus avro-c
+ * read of an alert (the only schema with arrays). Besides crashes, leaks and
  * sanitizer reports it checks that whatever is accepted is a valid event
  * whose re-encoding is byte-identical to the input. */
 #include <stddef.h>
@@ -12,7 +13,9 @@
 #include "arena.h"
 #include "buf.h"
 #include "codec.h"
+#include "codec_int.h"
 #include "event.h"
+#include "schemas.h"
 
 #define FUZZ_NOW_MS 1700000000000LL /* fixed clock: reproducible runs */
 
@@ -55,6 +58,8 @@ static void check_event(struct cp_codec *codec, const uint8_t *data,
     if (rc == CP_EDECODE) {
         if (!reason[0])
             die("rejected", "empty reason");
+        if (strstr(reason, "avro: read failed"))
+            die("walk accepted what avro-c cannot read", reason);
         for (const char *p = reason; *p; p++)
             if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
                 die("rejected", "raw byte in the reason");
@@ -80,6 +85,8 @@ static void check_dead_letter(struct cp_codec *codec, const uint8_t *data,
 
     rc = cp_codec_decode_dead_letter(codec, data, size, &arena, &dl, reason,
                                      sizeof(reason));
+    if (rc == CP_EDECODE && strstr(reason, "avro: read failed"))
+        die("walk accepted what avro-c cannot read", reason);
     if (rc == CP_EDECODE)
         return;
     if (rc)
@@ -91,6 +98,21 @@ static void check_dead_letter(struct cp_codec *codec, const uint8_t *data,
         die("re-encode dead letter", "bytes differ from the accepted input");
 }
 
+/* No alert decoder exists: a walk that accepts bytes avro-c then fails to
+ * read would show up here. */
+static void check_alert(const uint8_t *data, size_t size)
+{
+    char reason[256];
+    cp_rc rc;
+
+    rc = cp__codec_check(conf, CP_SCHEMA_ID_ALERT, data, size, reason,
+                         sizeof(reason));
+    if (rc == CP_EDECODE && strstr(reason, "avro: read failed"))
+        die("walk accepted what avro-c cannot read", reason);
+    if (rc && rc != CP_EDECODE)
+        die("check alert", cp_rc_name(rc));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     init_once();
@@ -98,6 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_event(raw, data, size);
     check_dead_letter(conf, data, size);
     check_dead_letter(raw, data, size);
+    check_alert(data, size);
     cp_arena_reset(&arena);
     return 0;
 }

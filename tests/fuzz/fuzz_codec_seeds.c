@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Writes a starting corpus for fuzz_codec into a directory: one valid
- * event per payload kind in each framing, and dead letters. */
+ * event per payload kind in each framing, dead letters, and a raw alert
+ * written by hand (the codec has no alert encoder). */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +30,59 @@ static int write_file(const char *dir, const char *name, int n,
 static struct cp_str str(const char *s)
 {
     return (struct cp_str){s, strlen(s)};
+}
+
+static void put_long(struct cp_buf *buf, int64_t v)
+{
+    uint64_t u = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    unsigned char c;
+
+    while (u >= 0x80) {
+        c = (unsigned char)(u | 0x80);
+        cp_buf_append(buf, &c, 1);
+        u >>= 7;
+    }
+    c = (unsigned char)u;
+    cp_buf_append(buf, &c, 1);
+}
+
+static void put_str(struct cp_buf *buf, const char *s)
+{
+    put_long(buf, (int64_t)strlen(s));
+    cp_buf_append(buf, s, strlen(s));
+}
+
+/* 0.5 as a little-endian IEEE double */
+static void put_half(struct cp_buf *buf)
+{
+    cp_buf_append(buf, "\0\0\0\0\0\0\xe0\x3f", 8);
+}
+
+static void make_alert(struct cp_buf *buf)
+{
+    cp_buf_reset(buf);
+    put_str(buf, "alert-1");
+    put_long(buf, 0); /* CHURN_RISK */
+    put_str(buf, "acme");
+    put_str(buf, "cust-1");
+    put_long(buf, 1); /* manager_id: string */
+    put_str(buf, "mgr-1");
+    put_long(buf, 0); /* HIGH */
+    put_half(buf);
+    put_half(buf);
+    put_long(buf, -2); /* two reasons, with the block's byte size */
+    put_long(buf, 2 * (1 + 5 + 8 + 1 + 3));
+    for (int i = 0; i < 2; i++) {
+        put_str(buf, "nps_x");
+        put_half(buf);
+        put_str(buf, "low");
+    }
+    put_long(buf, 0);
+    put_long(buf, 1); /* triggered_by: string */
+    put_str(buf, "ev-1");
+    put_long(buf, 1700000000000LL);
+    put_long(buf, 1700000000001LL);
+    put_str(buf, "m1");
 }
 
 int main(int argc, char **argv)
@@ -102,6 +157,9 @@ int main(int argc, char **argv)
         }
         cp_codec_destroy(codec);
     }
+    make_alert(&buf);
+    if (write_file(argv[1], "alert-raw", 0, &buf))
+        goto out;
     rc = 0;
 out:
     cp_buf_cleanup(&buf);
