@@ -17,6 +17,7 @@
 
 #include <avro.h>
 
+#include "codec_int.h"
 #include "schemas.h"
 
 #define CONFLUENT_HDR  5
@@ -34,7 +35,7 @@ enum wop {
     W_LONG,
     W_FLOAT,
     W_DOUBLE,
-    W_BYTES, /* string or bytes */
+    W_BYTES, /* string (cnt 0) or bytes (cnt 1) */
     W_FIXED,
     W_ENUM,
     W_RECORD,
@@ -171,7 +172,6 @@ struct cp_codec {
     struct slot *dead_letter_slot; /* borrowed from slots: schema id 3 */
     avro_reader_t reader;          /* owned, re-pointed per message */
     avro_writer_t writer;          /* owned, re-pointed per message */
-    struct cp_buf scratch;         /* NUL-terminated copies for avro-c */
 };
 
 static const char empty_bytes[1] = "";
@@ -325,6 +325,7 @@ static long prog_compile(struct wprog *prog, avro_schema_t schema, int depth,
     case AVRO_STRING:
     case AVRO_BYTES:
         node.op = W_BYTES;
+        node.cnt = avro_typeof(schema) == AVRO_BYTES; /* for reasons */
         break;
     case AVRO_FIXED:
         node.op = W_FIXED;
@@ -567,12 +568,12 @@ static int walk_node(struct walker *w, uint32_t ni, int depth)
                                           : node->cnt;
 
         if ((size_t)(w->end - w->p) < n)
-            return walk_fail(w, "truncated at byte %td", w->end - w->base);
+            return walk_fail(w, "truncated at byte %td", w->p - w->base);
         w->p += n;
         return 0;
     }
     case W_BYTES:
-        return walk_len(w, "string");
+        return walk_len(w, node->cnt ? "bytes" : "string");
     case W_ENUM:
         if (walk_long(w, &v))
             return -1;
@@ -636,6 +637,20 @@ static cp_rc walk_value(const struct slot *slot, const uint8_t *base,
 
 /* ---- projection set-up ---- */
 
+static const char *type_name(avro_type_t type)
+{
+    switch (type) {
+    case AVRO_STRING:
+        return "string";
+    case AVRO_BYTES:
+        return "bytes";
+    case AVRO_ENUM:
+        return "an enum";
+    default:
+        return "the expected type";
+    }
+}
+
 static int record_field(avro_schema_t rec, const char *name, avro_type_t type,
                         avro_schema_t *fs, char *errstr, size_t errstr_size)
 {
@@ -693,8 +708,8 @@ static int optional_field(avro_schema_t rec, const char *name, avro_type_t type,
         if (of->null_branch >= 0 && of->val_branch >= 0)
             return 0;
     }
-    snprintf(errstr, errstr_size, "%s.%s: expected %s or [null, %s]",
-             avro_schema_name(rec), name, "a value", "value");
+    snprintf(errstr, errstr_size, "%s.%s: neither %s nor [null, %s]",
+             avro_schema_name(rec), name, type_name(type), type_name(type));
     return -1;
 }
 
@@ -955,7 +970,6 @@ struct cp_codec *cp_codec_new(enum cp_framing framing, char *errstr,
         return NULL;
     }
     codec->framing = framing;
-    cp_buf_init(&codec->scratch, 0);
     while (cp_schema_registry[n].id)
         n++;
     codec->slots = calloc(n ? n : 1, sizeof(*codec->slots));
@@ -1007,7 +1021,6 @@ void cp_codec_destroy(struct cp_codec *codec)
         avro_reader_free(codec->reader);
     if (codec->writer)
         avro_writer_free(codec->writer);
-    cp_buf_cleanup(&codec->scratch);
     free(codec);
 }
 
@@ -1077,12 +1090,30 @@ static cp_rc read_value(struct cp_codec *codec, struct slot *slot,
     avro_reader_memory_set_source(codec->reader, (const char *)body,
                                   (int64_t)body_len);
     err = avro_value_read(codec->reader, &slot->value);
+    if (err)
+        avro_value_reset(&slot->value); /* drop a partial read */
     if (err == ENOMEM)
         return CP_ENOMEM;
     if (err)
         /* avro_strerror() is a process-wide buffer: not used here. */
         return fail(reason, reason_size, "avro: read failed (error %d)", err);
     return CP_OK;
+}
+
+cp_rc cp__codec_check(struct cp_codec *codec, int schema_id, const void *body,
+                      size_t len, char *reason, size_t reason_size)
+{
+    struct slot *slot = slot_by_id(codec, (uint32_t)schema_id);
+    cp_rc rc;
+
+    if (!slot)
+        return fail(reason, reason_size, "unknown schema id %d", schema_id);
+    if (!body)
+        body = empty_bytes; /* an empty body is still walked */
+    rc = read_value(codec, slot, body, body, len, reason, reason_size);
+    if (!rc)
+        avro_value_reset(&slot->value);
+    return rc;
 }
 
 static cp_rc copy_string(avro_value_t *v, struct cp_arena *arena,
@@ -1298,68 +1329,61 @@ cp_rc cp_codec_decode_event(struct cp_codec *codec, const void *value,
     if (rc)
         return rc;
     rc = project_event(slot->ev, &slot->value, arena, ev, reason, reason_size);
+    /* Our copies are in the arena: free avro-c's now rather than at the
+     * next read, so an idle codec holds no message data. */
+    avro_value_reset(&slot->value);
     if (rc)
         return rc;
     return cp_event_validate(ev, now_ms, reason, reason_size);
 }
 
-cp_rc cp_codec_decode_dead_letter(struct cp_codec *codec, const void *value,
-                                  size_t len, struct cp_arena *arena,
-                                  struct cp_dead_letter *dl, char *reason,
-                                  size_t reason_size)
+static cp_rc project_dead_letter(const struct dl_proj *dp, avro_value_t *root,
+                                 struct cp_arena *arena,
+                                 struct cp_dead_letter *dl, char *reason,
+                                 size_t reason_size)
 {
-    struct slot *slot = NULL;
-    const struct dl_proj *dp;
-    const uint8_t *body = NULL;
-    size_t body_len = 0;
     struct cp_str s;
     avro_value_t v;
     bool is_null;
     cp_rc rc;
 
-    rc = unframe(codec, value, len, codec->dead_letter_slot, false, &slot,
-                 &body, &body_len, reason, reason_size);
-    if (rc)
-        return rc;
-    rc = read_value(codec, slot, value, body, body_len, reason, reason_size);
-    if (rc)
-        return rc;
-    dp = slot->dl;
     memset(dl, 0, sizeof(*dl));
-
-    if (avro_value_get_by_index(&slot->value, (size_t)dp->f_topic, &v, NULL))
+    if (avro_value_get_by_index(root, (size_t)dp->f_topic, &v, NULL))
         goto bad;
     rc = copy_string(&v, arena, &s);
     if (rc)
         goto out;
+    /* topic and reason are C strings in struct cp_dead_letter */
+    if (memchr(s.ptr, '\0', s.len))
+        return fail(reason, reason_size, "dead letter: NUL byte in topic");
     dl->topic = s.ptr;
-    if (avro_value_get_by_index(&slot->value, (size_t)dp->f_partition, &v,
-                                NULL) ||
+    if (avro_value_get_by_index(root, (size_t)dp->f_partition, &v, NULL) ||
         avro_value_get_int(&v, &dl->partition))
         goto bad;
-    if (avro_value_get_by_index(&slot->value, (size_t)dp->f_offset, &v, NULL) ||
+    if (avro_value_get_by_index(root, (size_t)dp->f_offset, &v, NULL) ||
         avro_value_get_long(&v, &dl->offset))
         goto bad;
-    if (get_optional(&slot->value, &dp->key, &v, &is_null))
+    if (get_optional(root, &dp->key, &v, &is_null))
         goto bad;
     if (!is_null) {
         rc = copy_bytes(&v, arena, &dl->key, &dl->key_len);
         if (rc)
             goto out;
     }
-    if (avro_value_get_by_index(&slot->value, (size_t)dp->f_value, &v, NULL))
+    if (avro_value_get_by_index(root, (size_t)dp->f_value, &v, NULL))
         goto bad;
     rc = copy_bytes(&v, arena, &dl->value, &dl->value_len);
     if (rc)
         goto out;
-    if (avro_value_get_by_index(&slot->value, (size_t)dp->f_reason, &v, NULL))
+    if (avro_value_get_by_index(root, (size_t)dp->f_reason, &v, NULL))
         goto bad;
     rc = copy_string(&v, arena, &s);
     if (rc)
         goto out;
+    if (memchr(s.ptr, '\0', s.len))
+        return fail(reason, reason_size, "dead letter: NUL byte in reason");
     dl->reason = s.ptr;
-    if (avro_value_get_by_index(&slot->value, (size_t)dp->f_failed_at, &v,
-                                NULL) ||
+    if (avro_value_get_by_index(root, (size_t)dp->f_failed_at, &v, NULL) ||
         avro_value_get_long(&v, &dl->failed_at))
         goto bad;
     return CP_OK;
@@ -1372,30 +1396,65 @@ out:
     return rc;
 }
 
-/* ---- encoding ---- */
-
-/* avro-c copies size bytes and wants the NUL counted: hand it a
- * NUL-terminated copy of @p s from the scratch buffer. */
-static int set_string(struct cp_codec *codec, avro_value_t *v, const char *ptr,
-                      size_t len)
+cp_rc cp_codec_decode_dead_letter(struct cp_codec *codec, const void *value,
+                                  size_t len, struct cp_arena *arena,
+                                  struct cp_dead_letter *dl, char *reason,
+                                  size_t reason_size)
 {
-    cp_buf_reset(&codec->scratch);
-    if (cp_buf_reserve(&codec->scratch, len + 1))
-        return ENOMEM;
-    if (len)
-        memcpy(codec->scratch.data, ptr, len);
-    codec->scratch.data[len] = '\0';
-    return avro_value_set_string_len(v, codec->scratch.data, len + 1);
+    struct slot *slot = NULL;
+    const uint8_t *body = NULL;
+    size_t body_len = 0;
+    cp_rc rc;
+
+    rc = unframe(codec, value, len, codec->dead_letter_slot, false, &slot,
+                 &body, &body_len, reason, reason_size);
+    if (rc)
+        return rc;
+    rc = read_value(codec, slot, value, body, body_len, reason, reason_size);
+    if (rc)
+        return rc;
+    rc = project_dead_letter(slot->dl, &slot->value, arena, dl, reason,
+                             reason_size);
+    avro_value_reset(&slot->value); /* free avro-c's copies now */
+    return rc;
 }
 
-static int set_string_at(struct cp_codec *codec, avro_value_t *rec, int index,
-                         const char *ptr, size_t len)
+/* ---- encoding ---- */
+
+/* Lends [ptr, ptr + len) to a string or bytes value without a copy. avro-c
+ * only reads size - 1 bytes of a string (the NUL it counts is never
+ * touched) and never frees a buffer without a free function. Ownership:
+ * borrowed until the value is reset, which every encode does on its way
+ * out. */
+static int give(avro_value_t *v, bool is_string, const char *ptr, size_t len)
+{
+    avro_wrapped_buffer_t wb;
+
+    if (!ptr)
+        len = 0;
+    wb.buf = len ? ptr : empty_bytes;
+    wb.size = is_string ? len + 1 : len;
+    wb.user_data = NULL;
+    wb.free = NULL; /* borrowed: nothing to free */
+    wb.copy = NULL;
+    wb.slice = NULL;
+    return is_string ? avro_value_give_string_len(v, &wb)
+                     : avro_value_give_bytes(v, &wb);
+}
+
+static int give_string(avro_value_t *v, const char *ptr, size_t len)
+{
+    return give(v, true, ptr, len);
+}
+
+static int give_string_at(avro_value_t *rec, int index, const char *ptr,
+                          size_t len)
 {
     avro_value_t v;
 
     if (avro_value_get_by_index(rec, (size_t)index, &v, NULL))
         return EINVAL;
-    return set_string(codec, &v, ptr, ptr ? len : 0);
+    return give_string(&v, ptr, len);
 }
 
 static int set_long_at(avro_value_t *rec, int index, int64_t x)
@@ -1407,16 +1466,14 @@ static int set_long_at(avro_value_t *rec, int index, int64_t x)
     return avro_value_set_long(&v, x);
 }
 
-static int set_bytes_at(avro_value_t *rec, int index, const void *ptr,
-                        size_t len)
+static int give_bytes_at(avro_value_t *rec, int index, const void *ptr,
+                         size_t len)
 {
     avro_value_t v;
 
     if (avro_value_get_by_index(rec, (size_t)index, &v, NULL))
         return EINVAL;
-    /* avro-c refuses a NULL buffer even for zero bytes */
-    return avro_value_set_bytes(&v, (void *)(ptr && len ? ptr : empty_bytes),
-                                ptr ? len : 0);
+    return give(&v, false, ptr, len);
 }
 
 /* Returns the value to fill for an optional field, or sets it to null. */
@@ -1470,8 +1527,8 @@ static cp_rc write_framed(struct cp_codec *codec, struct slot *slot,
     return CP_OK;
 }
 
-static int fill_payload(struct cp_codec *codec, const struct event_proj *ep,
-                        avro_value_t *root, const struct cp_event *ev)
+static int fill_payload(const struct event_proj *ep, avro_value_t *root,
+                        const struct cp_event *ev)
 {
     const struct kind_proj *kp;
     avro_value_t field, rec;
@@ -1493,12 +1550,12 @@ static int fill_payload(struct cp_codec *codec, const struct event_proj *ep,
             return EINVAL;
         switch (kp->fields[i].role) {
         case R_ENTITY:
-            err = set_string(codec, &v, ev->entity_id.ptr,
-                             ev->entity_id.ptr ? ev->entity_id.len : 0);
+            err = give_string(&v, ev->entity_id.ptr,
+                              ev->entity_id.ptr ? ev->entity_id.len : 0);
             break;
         case R_LABEL:
-            err = set_string(codec, &v, ev->label.ptr,
-                             ev->label.ptr ? ev->label.len : 0);
+            err = give_string(&v, ev->label.ptr,
+                              ev->label.ptr ? ev->label.len : 0);
             break;
         case R_STAGE_ORDER:
             err = avro_value_set_int(&v, ev->stage_order);
@@ -1542,35 +1599,37 @@ cp_rc cp_codec_encode_event(struct cp_codec *codec, const struct cp_event *ev,
     bool no_channel = ev->channel == CP_CHANNEL_NONE;
     avro_value_t v;
     int err;
+    cp_rc rc;
 
     if (!no_channel && ((int)ev->channel < 0 || ev->channel >= CP_CHANNEL_CNT ||
                         ep->channels.theirs[ev->channel] < 0))
         return CP_EDECODE;
     err = avro_value_reset(root);
     if (!err)
-        err = set_string_at(codec, root, ep->f_event_id, ev->event_id.ptr,
-                            ev->event_id.len);
+        err = give_string_at(root, ep->f_event_id, ev->event_id.ptr,
+                             ev->event_id.len);
     if (!err)
-        err = set_string_at(codec, root, ep->f_tenant_id, ev->tenant_id.ptr,
-                            ev->tenant_id.len);
+        err = give_string_at(root, ep->f_tenant_id, ev->tenant_id.ptr,
+                             ev->tenant_id.len);
     if (!err)
-        err = set_string_at(codec, root, ep->f_customer_id, ev->customer_id.ptr,
-                            ev->customer_id.len);
+        err = give_string_at(root, ep->f_customer_id, ev->customer_id.ptr,
+                             ev->customer_id.len);
     if (!err)
         err = set_long_at(root, ep->f_occurred_at, ev->occurred_at);
     if (!err)
         err = set_optional(root, &ep->manager_id, !ev->manager_id.ptr, &v);
     if (!err && ev->manager_id.ptr)
-        err = set_string(codec, &v, ev->manager_id.ptr, ev->manager_id.len);
+        err = give_string(&v, ev->manager_id.ptr, ev->manager_id.len);
     if (!err)
         err = set_optional(root, &ep->channel, no_channel, &v);
     if (!err && !no_channel)
         err = avro_value_set_enum(&v, ep->channels.theirs[ev->channel]);
     if (!err)
-        err = fill_payload(codec, ep, root, ev);
-    if (err)
-        return err == ENOMEM ? CP_ENOMEM : CP_EDECODE;
-    return write_framed(codec, slot, out);
+        err = fill_payload(ep, root, ev);
+    rc = err ? (err == ENOMEM ? CP_ENOMEM : CP_EDECODE)
+             : write_framed(codec, slot, out);
+    avro_value_reset(root); /* drop the borrowed buffers */
+    return rc;
 }
 
 cp_rc cp_codec_encode_dead_letter(struct cp_codec *codec,
@@ -1584,10 +1643,11 @@ cp_rc cp_codec_encode_dead_letter(struct cp_codec *codec,
     const char *why = dl->reason ? dl->reason : "";
     avro_value_t v;
     int err;
+    cp_rc rc;
 
     err = avro_value_reset(root);
     if (!err)
-        err = set_string_at(codec, root, dp->f_topic, topic, strlen(topic));
+        err = give_string_at(root, dp->f_topic, topic, strlen(topic));
     if (!err)
         err = avro_value_get_by_index(root, (size_t)dp->f_partition, &v, NULL);
     if (!err)
@@ -1597,15 +1657,15 @@ cp_rc cp_codec_encode_dead_letter(struct cp_codec *codec,
     if (!err)
         err = set_optional(root, &dp->key, !dl->key, &v);
     if (!err && dl->key)
-        err = avro_value_set_bytes(
-            &v, (void *)(dl->key_len ? dl->key : empty_bytes), dl->key_len);
+        err = give(&v, false, dl->key, dl->key_len);
     if (!err)
-        err = set_bytes_at(root, dp->f_value, dl->value, dl->value_len);
+        err = give_bytes_at(root, dp->f_value, dl->value, dl->value_len);
     if (!err)
-        err = set_string_at(codec, root, dp->f_reason, why, strlen(why));
+        err = give_string_at(root, dp->f_reason, why, strlen(why));
     if (!err)
         err = set_long_at(root, dp->f_failed_at, dl->failed_at);
-    if (err)
-        return err == ENOMEM ? CP_ENOMEM : CP_EDECODE;
-    return write_framed(codec, slot, out);
+    rc = err ? (err == ENOMEM ? CP_ENOMEM : CP_EDECODE)
+             : write_framed(codec, slot, out);
+    avro_value_reset(root); /* drop the borrowed buffers */
+    return rc;
 }

@@ -27,6 +27,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "codec.h"
+#include "codec_int.h"
 #include "event.h"
 
 #define NOW 1700000000000LL /* 2023-11-14T22:13:20Z */
@@ -965,4 +966,228 @@ Test(codec, dead_letter_prefixes_rejected)
                   "prefix %zu accepted", n);
         free(p);
     }
+}
+
+Test(codec, dead_letter_hostile_lengths)
+{
+    struct cp_dead_letter got;
+    struct msg m;
+
+    put_header(&m, 3);
+    put_str(&m, "crm.events");
+    put_long(&m, 1);  /* partition */
+    put_long(&m, 10); /* offset */
+    put_long(&m, 0);  /* key: null */
+    put_long(&m, (int64_t)1 << 30);
+    put_raw(&m, "abc", 3);
+    cr_assert(eq(int,
+                 cp_codec_decode_dead_letter(conf, m.b, m.len, &arena, &got,
+                                             reason, sizeof(reason)),
+                 CP_EDECODE));
+    cr_assert(eq(str, reason,
+                 (char *)"avro: bytes length 1073741824 at byte 19 exceeds "
+                         "the 3 bytes left (value)"));
+
+    put_header(&m, 3);
+    put_str(&m, "crm.events");
+    put_long(&m, 1);
+    put_long(&m, 10);
+    put_long(&m, 2); /* key: union index out of range */
+    cr_assert(eq(int,
+                 cp_codec_decode_dead_letter(conf, m.b, m.len, &arena, &got,
+                                             reason, sizeof(reason)),
+                 CP_EDECODE));
+    cr_assert(strstr(reason, "union index 2") != NULL, "%s", reason);
+    cr_assert(strstr(reason, "(key)") != NULL, "%s", reason);
+}
+
+Test(codec, dead_letter_with_nul_in_reason_rejected)
+{
+    struct cp_dead_letter got;
+    struct msg m;
+
+    put_header(&m, 3);
+    put_str(&m, "t");
+    put_long(&m, 0);
+    put_long(&m, 0);
+    put_long(&m, 0);
+    put_long(&m, 0); /* value: empty */
+    put_long(&m, 3); /* reason: "a\0b" */
+    put_raw(&m, "a\0b", 3);
+    put_long(&m, NOW);
+    cr_assert(eq(int,
+                 cp_codec_decode_dead_letter(conf, m.b, m.len, &arena, &got,
+                                             reason, sizeof(reason)),
+                 CP_EDECODE));
+    cr_assert(eq(str, reason, (char *)"dead letter: NUL byte in reason"));
+}
+
+/* ---- the walk over arrays and doubles (alerts) ---- */
+
+static void put_double(struct msg *m, double d)
+{
+    uint64_t u;
+
+    memcpy(&u, &d, sizeof(u));
+    for (int i = 0; i < 8; i++)
+        put_byte(m, (uint8_t)(u >> (8 * i)));
+}
+
+/* Alert fields before reasons; then the caller writes the array. */
+static void put_alert_head(struct msg *m)
+{
+    m->len = 0;
+    put_str(m, "a-1");
+    put_long(m, 0); /* CHURN_RISK */
+    put_str(m, "acme");
+    put_str(m, "c-1");
+    put_long(m, 1); /* manager_id: string */
+    put_str(m, "m-1");
+    put_long(m, 1); /* CRITICAL */
+    put_double(m, 0.91);
+    put_double(m, 0.42);
+}
+
+static void put_reason(struct msg *m)
+{
+    put_str(m, "overdue_purchase");
+    put_double(m, 0.5);
+    put_str(m, "no order for 40 days");
+}
+
+static void put_alert_tail(struct msg *m)
+{
+    put_long(m, 0); /* triggered_by: null */
+    put_long(m, NOW);
+    put_long(m, NOW + 5);
+    put_str(m, "v1");
+}
+
+static cp_rc check_alert(const struct msg *m)
+{
+    reason[0] = '\0';
+    return cp__codec_check(conf, 2, m->b, m->len, reason, sizeof(reason));
+}
+
+Test(codec, alert_arrays_walked)
+{
+    struct msg m;
+    size_t at;
+
+    put_alert_head(&m); /* two reasons in one block */
+    put_long(&m, 2);
+    put_reason(&m);
+    put_reason(&m);
+    put_long(&m, 0);
+    put_alert_tail(&m);
+    cr_assert(eq(int, check_alert(&m), CP_OK), "%s", reason);
+
+    put_alert_head(&m); /* empty array */
+    put_long(&m, 0);
+    put_alert_tail(&m);
+    cr_assert(eq(int, check_alert(&m), CP_OK), "%s", reason);
+
+    put_alert_head(&m); /* two blocks, the second with a byte size */
+    put_long(&m, 1);
+    put_reason(&m);
+    put_long(&m, -1);
+    put_long(&m, 17 + 8 + 21);
+    put_reason(&m);
+    put_long(&m, 0);
+    put_alert_tail(&m);
+    cr_assert(eq(int, check_alert(&m), CP_OK), "%s", reason);
+
+    put_alert_head(&m); /* a byte size that does not match the items */
+    put_long(&m, -1);
+    put_long(&m, 17 + 8 + 20);
+    put_reason(&m);
+    put_long(&m, 0);
+    put_alert_tail(&m);
+    cr_assert(eq(int, check_alert(&m), CP_EDECODE));
+    cr_assert(strstr(reason, "size 45 but items take 46 bytes") != NULL, "%s",
+              reason);
+
+    put_alert_head(&m); /* more items than bytes */
+    at = m.len;
+    put_long(&m, (int64_t)1 << 40);
+    put_reason(&m);
+    put_long(&m, 0);
+    put_alert_tail(&m);
+    cr_assert(eq(int, check_alert(&m), CP_EDECODE));
+    cr_assert(strstr(reason, "block count 1099511627776 at byte") != NULL, "%s",
+              reason);
+    cr_assert(strstr(reason, "too large (reasons)") != NULL, "%s", reason);
+
+    m.len = at; /* block count INT64_MIN cannot be negated */
+    put_raw(&m, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10);
+    put_long(&m, 0);
+    put_alert_tail(&m);
+    cr_assert(eq(int, check_alert(&m), CP_EDECODE));
+    cr_assert(strstr(reason, "bad block count") != NULL, "%s", reason);
+
+    m.len = at; /* negative byte size */
+    put_long(&m, -1);
+    put_long(&m, -5);
+    put_reason(&m);
+    put_long(&m, 0);
+    put_alert_tail(&m);
+    cr_assert(eq(int, check_alert(&m), CP_EDECODE));
+    cr_assert(strstr(reason, "bad block size -5") != NULL, "%s", reason);
+
+    put_alert_head(&m); /* array never terminated */
+    put_long(&m, 1);
+    put_reason(&m);
+    cr_assert(eq(int, check_alert(&m), CP_EDECODE));
+    cr_assert(strstr(reason, "truncated") != NULL, "%s", reason);
+
+    put_alert_head(&m); /* a double cut short */
+    m.len -= 3;
+    cr_assert(eq(int, check_alert(&m), CP_EDECODE));
+    cr_assert(strstr(reason, "truncated at byte") != NULL, "%s", reason);
+    cr_assert(strstr(reason, "(previous_score)") != NULL, "%s", reason);
+}
+
+Test(codec, alert_every_prefix_rejected)
+{
+    struct msg m;
+
+    put_alert_head(&m);
+    put_long(&m, -2);
+    put_long(&m, 2 * (17 + 8 + 21));
+    put_reason(&m);
+    put_reason(&m);
+    put_long(&m, 0);
+    put_alert_tail(&m);
+    cr_assert(eq(int, check_alert(&m), CP_OK), "%s", reason);
+    for (size_t n = 0; n < m.len; n++) {
+        uint8_t *p = malloc(n ? n : 1);
+
+        memcpy(p, m.b, n);
+        cr_assert(eq(int,
+                     cp__codec_check(conf, 2, p, n, reason, sizeof(reason)),
+                     CP_EDECODE),
+                  "prefix %zu accepted", n);
+        free(p);
+    }
+}
+
+Test(codec, check_knows_every_schema_id)
+{
+    struct cp_event ev = make(CP_CALL_LOGGED);
+
+    encode(raw, &ev);
+    cr_assert(
+        eq(int,
+           cp__codec_check(conf, 1, out.data, out.len, reason, sizeof(reason)),
+           CP_OK),
+        "%s", reason);
+    cr_assert(
+        eq(int,
+           cp__codec_check(conf, 3, out.data, out.len, reason, sizeof(reason)),
+           CP_EDECODE));
+    cr_assert(
+        eq(int,
+           cp__codec_check(conf, 4, out.data, out.len, reason, sizeof(reason)),
+           CP_EDECODE));
+    cr_assert(eq(str, reason, (char *)"unknown schema id 4"));
 }
