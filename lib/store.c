@@ -2,10 +2,12 @@
 /* Redis access through hiredis (sync API, pipelined). */
 #include "store.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
@@ -266,8 +268,6 @@ static cp_rc io_error(struct cp_store *st)
 
 cp_rc cp_store_send(struct cp_store *st, const struct cp_cmds *cmds)
 {
-    int done = 0;
-
     if (st->pending) {
         snprintf(st->errstr, sizeof(st->errstr),
                  "redis %s: %zu replies not read yet", st->address,
@@ -283,14 +283,22 @@ cp_rc cp_store_send(struct cp_store *st, const struct cp_cmds *cmds)
     }
     if (cp_store_ensure_connected(st))
         return CP_EREDIS;
-    /* The whole batch is already RESP: hand it over as one blob and write
-     * it all now, so Redis can run it while we do other work. */
-    if (redisAppendFormattedCommand(st->ctx, cmds->buf.data, cmds->buf.len) !=
-        REDIS_OK)
-        return io_error(st);
-    while (!done)
-        if (redisBufferWrite(st->ctx, &done) != REDIS_OK)
+    /* The whole batch is already RESP: write it to the socket ourselves
+     * (hiredis would copy it into its own buffer first), all of it now, so
+     * Redis runs it while we do other work. */
+    for (size_t off = 0; off < cmds->buf.len;) {
+        ssize_t n = write(st->ctx->fd, cmds->buf.data + off,
+                          cmds->buf.len - off);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            snprintf(st->ctx->errstr, sizeof(st->ctx->errstr), "write: %s",
+                     n < 0 ? strerror(errno) : "closed");
             return io_error(st);
+        }
+        off += (size_t)n;
+    }
     st->pending = cmds->cnt;
     return CP_OK;
 }
@@ -319,6 +327,81 @@ cp_rc cp_store_finish(struct cp_store *st, cp_reply_fn fn, void *opaque)
         freeReplyObject(reply);
     }
     return rc;
+}
+
+/* ---- transaction replies without reply objects ---- */
+
+static char tally_token; /* what every "object" of the tally reader is */
+
+static void *tally_note(const redisReadTask *task, int type)
+{
+    struct cp_tx_result *res = task->privdata;
+
+    /* Only EXEC's own reply (top level, last) can be nil or an array. */
+    if (!task->parent)
+        res->aborted = type == REDIS_REPLY_NIL;
+    return &tally_token;
+}
+
+static void *tally_string(const redisReadTask *task, char *str, size_t len)
+{
+    struct cp_tx_result *res = task->privdata;
+
+    if (task->type == REDIS_REPLY_ERROR && !res->errors++)
+        snprintf(res->error, sizeof(res->error), "%.*s", (int)len, str);
+    return tally_note(task, task->type);
+}
+
+static void *tally_array(const redisReadTask *task, int elements)
+{
+    (void)elements;
+    return tally_note(task, REDIS_REPLY_ARRAY);
+}
+
+static void *tally_integer(const redisReadTask *task, long long value)
+{
+    (void)value;
+    return tally_note(task, REDIS_REPLY_INTEGER);
+}
+
+static void *tally_nil(const redisReadTask *task)
+{
+    return tally_note(task, REDIS_REPLY_NIL);
+}
+
+static void tally_free(void *obj)
+{
+    (void)obj;
+}
+
+static redisReplyObjectFunctions tally_fns = {
+    tally_string, tally_array, tally_integer, tally_nil, tally_free,
+};
+
+cp_rc cp_store_finish_tx(struct cp_store *st, struct cp_tx_result *res)
+{
+    redisReader *reader;
+    redisReplyObjectFunctions *saved_fn;
+    void *saved_privdata;
+
+    memset(res, 0, sizeof(*res));
+    if (!st->pending)
+        return CP_OK;
+    reader = st->ctx->reader;
+    saved_fn = reader->fn;
+    saved_privdata = reader->privdata;
+    reader->fn = &tally_fns;
+    reader->privdata = res;
+    while (st->pending) {
+        void *reply = NULL;
+
+        if (redisGetReply(st->ctx, &reply) != REDIS_OK || !reply)
+            return io_error(st); /* frees with tally_fns still set */
+        st->pending--;
+    }
+    reader->fn = saved_fn;
+    reader->privdata = saved_privdata;
+    return CP_OK;
 }
 
 size_t cp_store_pending(const struct cp_store *st)

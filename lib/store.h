@@ -39,6 +39,20 @@ cp_rc cp_store_roundtrip(struct cp_store *st, const struct cp_cmds *cmds,
 cp_rc cp_store_send(struct cp_store *st, const struct cp_cmds *cmds);
 /** @brief Reads the replies of the last cp_store_send(), as roundtrip does. */
 cp_rc cp_store_finish(struct cp_store *st, cp_reply_fn fn, void *opaque);
+/** What a transaction's replies amounted to (see cp_store_finish_tx). */
+struct cp_tx_result {
+    int aborted;        /* EXEC replied nil (a WATCHed key changed) */
+    size_t errors;      /* error replies, queued or inside EXEC's result */
+    char error[256];    /* the first of them */
+};
+
+/**
+ * @brief Reads the replies of a sent MULTI ... EXEC without building reply
+ *        objects: only errors and the EXEC outcome are kept, so a large
+ *        transaction costs no allocation per command.
+ * @returns CP_OK (inspect @p res), or CP_EREDIS on I/O error.
+ */
+cp_rc cp_store_finish_tx(struct cp_store *st, struct cp_tx_result *res);
 /** @brief Replies still to read from a cp_store_send(). */
 size_t cp_store_pending(const struct cp_store *st);
 /** @brief Element @p i of an ARRAY reply (inside a cp_reply_fn only). */

@@ -58,7 +58,6 @@ struct cp_worker {
         int active;
         struct cp_partition *parts; /* owned, CP_MAX_PARTITIONS */
         size_t part_cnt;
-        size_t exec_index;          /* reply index of EXEC */
         int64_t events, dlq;        /* what it commits, for the stats */
         int64_t sent_us;
     } inflight;
@@ -233,46 +232,33 @@ static cp_rc load_state(struct cp_worker *w)
     return rc;
 }
 
-struct exec_check {
-    size_t last; /* index of EXEC */
-    char error[256];
-};
-
-static cp_rc on_exec_reply(void *opaque, size_t i, const struct cp_reply *reply)
-{
-    struct exec_check *chk = opaque;
-
-    if (reply->type == CP_REPLY_ERROR) {
-        snprintf(chk->error, sizeof(chk->error), "%.*s", (int)reply->len,
-                 reply->str);
-        return CP_EREDIS;
-    }
-    if (i == chk->last && reply->type != CP_REPLY_ARRAY) {
-        snprintf(chk->error, sizeof(chk->error), "transaction aborted");
-        return CP_EFENCED;
-    }
-    return CP_OK;
-}
-
-/* Reads the acknowledgement of the transaction in flight, if any. Until it
- * succeeded, nothing of its batch counts as done. */
 static cp_rc finish_inflight(struct cp_worker *w)
 {
-    struct exec_check chk = {w->inflight.exec_index, ""};
+    struct cp_tx_result res;
     cp_rc rc;
 
     if (!w->inflight.active)
         return CP_OK;
     w->inflight.active = 0;
-    rc = cp_store_finish(w->store, on_exec_reply, &chk);
+    rc = cp_store_finish_tx(w->store, &res);
     w->stats.commit_us += cp_mono_us() - w->inflight.sent_us;
     if (rc) {
-        if (chk.error[0])
-            cp_log(CP_LOG_ERR, "REDIS", "commit: %s", chk.error);
-        else
-            cp_log(CP_LOG_WARNING, "REDIS", "commit: %s",
-                   cp_store_errstr(w->store));
+        cp_log(CP_LOG_WARNING, "REDIS", "commit: %s",
+               cp_store_errstr(w->store));
         return rc;
+    }
+    if (res.aborted) {
+        cp_log(CP_LOG_ERR, "REDIS", "commit: transaction aborted");
+        return CP_EFENCED;
+    }
+    if (res.errors) {
+        /* Redis does not roll back: some keys were not what we expect
+         * (e.g. another program wrote a key of another type). */
+        cp_log(CP_LOG_ERR, "REDIS",
+               "commit: %zu commands failed, first: %s (a key has a type "
+               "crmpulse does not write? see schemas/redis-keys.md)",
+               res.errors, res.error);
+        return CP_EREDIS;
     }
     cp_state_commit_done(w->state);
     cp_consumer_commit_async(w->cons, w->inflight.parts,
@@ -323,7 +309,6 @@ static cp_rc send_commit(struct cp_worker *w, int64_t events, int64_t dlq)
     }
     w->inflight.active = 1;
     w->inflight.part_cnt = n;
-    w->inflight.exec_index = w->cmds.cnt - 1;
     w->inflight.events = events;
     w->inflight.dlq = dlq;
     return CP_OK;

@@ -30,7 +30,7 @@ usage() {
     cat <<EOF
 Usage: $0 [--small] [--events N] [--customers N] [--tenants N]
           [--partitions P] [--repeat N] [--broker mock|kafka09] [--no-aof]
-          [--latency-seconds S] [--no-alloc] [--profile] [--seed S]
+          [--latency-seconds S] [--latency-rate R] [--no-alloc] [--profile] [--seed S]
           [--build-dir DIR] [--out-dir DIR]
   --small      50k events, 10k customers, 16 partitions, no AOF pass: a quick
                check that the benchmark works (CI)
@@ -50,6 +50,7 @@ while [ $# -gt 0 ]; do
     --broker) broker=$2; shift ;;
     --no-aof) aof=0 ;;
     --latency-seconds) latency_s=$2; shift ;;
+    --latency-rate) latency_rate=$2; shift ;;
     --no-alloc) alloc=0 ;;
     --profile) profile=1 ;;
     --seed) seed=$2; shift ;;
@@ -393,6 +394,9 @@ for r in $(seq "$repeat"); do
         start_redis ""
     fi
     rate=$(echo "${vals[pipe_rate_noaof]}" | awk '{print int($NF / 2)}')
+    # The embedded broker serves live (small-batch) traffic far slower than
+    # a backlog; --latency-rate measures below that limit instead.
+    [ -n "${latency_rate:-}" ] && rate=$latency_rate
     latency "$r" "$rate"
 done
 
@@ -429,7 +433,7 @@ rows=(
 [ "$aof" = 1 ] && rows+=("pipeline, Redis AOF everysec|$(med pipe_rate_aof)|events/s")
 rows+=(
     "pipeline / raw consume|$ratio|"
-    "latency input rate (1/2 pipeline)|$(med lat_rate)|events/s"
+    "latency input rate|$(med lat_rate)|events/s"
     "latency p50|$(med lat_p50_ms)|ms"
     "latency p99|$(med lat_p99_ms)|ms"
     "latency max|$(med lat_max_ms)|ms"
