@@ -17,6 +17,7 @@
 
 #include <avro.h>
 
+#include "avro_alloc.h"
 #include "codec_int.h"
 #include "schemas.h"
 
@@ -962,9 +963,13 @@ static void slot_cleanup(struct slot *slot)
 struct cp_codec *cp_codec_new(enum cp_framing framing, char *errstr,
                               size_t errstr_size)
 {
-    struct cp_codec *codec = calloc(1, sizeof(*codec));
+    struct cp_codec *codec;
     size_t n = 0;
 
+    /* Normally done before main(); this call also keeps the allocator's
+     * object (and its constructor) linked in with the codec. */
+    cp__avro_alloc_install();
+    codec = calloc(1, sizeof(*codec));
     if (!codec) {
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
