@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The allocator the codec gives avro-c: per-thread free lists of
+/* The allocator the codec gives avro-c (it lives in codec.c, so every
+ * program with the codec has it): per-thread free lists of
  * power-of-two size classes, so the few small buffers avro-c frees and
  * allocates again for every record it reads become list pops and pushes
  * instead of malloc/free. Not installed in sanitizer builds, so leaks and

@@ -25,6 +25,9 @@
 #define CP_SANITIZED 1
 #endif
 #endif
+#ifdef CP_SANITIZED
+#include <sanitizer/lsan_interface.h>
+#endif
 
 TestSuite(avro_alloc, .timeout = 60);
 
@@ -244,6 +247,11 @@ Test(avro_alloc, blocks_cross_threads)
         cr_assert_eq(res, xt, "a block changed between threads");
     }
     free(xt);
+#ifdef CP_SANITIZED
+    /* Exited threads must have given their cached blocks back. */
+    cr_assert_eq(__lsan_do_recoverable_leak_check(), 0,
+                 "leaked (LeakSanitizer report above)");
+#endif
 }
 
 /* ---- the codec over it ---- */
