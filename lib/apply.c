@@ -9,11 +9,11 @@
 #define CP_KEY_MAX 512
 
 struct cp_apply {
-    char *prefix;                /* owned */
+    char *prefix; /* owned */
     size_t prefix_len;
-    struct cp_state *state;      /* borrowed */
-    struct cp_counters *ctr;     /* borrowed */
-    int64_t cached_day;          /* day index of cached_date, -1: none */
+    struct cp_state *state;  /* borrowed */
+    struct cp_counters *ctr; /* borrowed */
+    int64_t cached_day;      /* day index of cached_date, -1: none */
     char cached_date[11];
 };
 

@@ -68,6 +68,15 @@ char *cp_arena_strndup(struct cp_arena *arena, const char *s, size_t len)
     return copy;
 }
 
+size_t cp_arena_bytes(const struct cp_arena *arena)
+{
+    size_t bytes = 0;
+
+    for (const struct cp_arena_chunk *c = arena->head; c; c = c->next)
+        bytes += sizeof(*c) + c->size;
+    return bytes;
+}
+
 void cp_arena_reset(struct cp_arena *arena)
 {
     for (struct cp_arena_chunk *c = arena->head; c; c = c->next)

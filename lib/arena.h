@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* A bump allocator for one batch: decoded strings live here until the batch
- * is committed, then cp_arena_reset() recycles the chunks (no free per event). */
+ * is committed, then cp_arena_reset() recycles the chunks (no free per event).
+ */
 #ifndef CP_ARENA_H
 #define CP_ARENA_H
 
@@ -19,6 +20,8 @@ void cp_arena_init(struct cp_arena *arena, size_t chunk_size);
 void *cp_arena_alloc(struct cp_arena *arena, size_t size);
 /** @returns a NUL-terminated copy of s[0..len), or NULL. */
 char *cp_arena_strndup(struct cp_arena *arena, const char *s, size_t len);
+/** @brief Bytes of all chunks (held memory, used or not). */
+size_t cp_arena_bytes(const struct cp_arena *arena);
 /** @brief Forgets every allocation but keeps the chunks for reuse. */
 void cp_arena_reset(struct cp_arena *arena);
 void cp_arena_cleanup(struct cp_arena *arena);

@@ -9,14 +9,15 @@
 #include "common.h"
 
 struct cp_buf {
-    char *data;  /* owned; NULL until the first append */
-    size_t len;  /* bytes in use */
-    size_t cap;  /* bytes allocated */
-    size_t max;  /* hard cap on cap; 0 = 1 GiB */
+    char *data; /* owned; NULL until the first append */
+    size_t len; /* bytes in use */
+    size_t cap; /* bytes allocated */
+    size_t max; /* hard cap on cap; 0 = 1 GiB */
 };
 
 void cp_buf_init(struct cp_buf *buf, size_t max);
-/** @returns CP_OK, or CP_ENOMEM when growing would pass the cap or malloc failed. */
+/** @returns CP_OK, or CP_ENOMEM when growing would pass the cap or malloc
+ * failed. */
 cp_rc cp_buf_reserve(struct cp_buf *buf, size_t extra);
 cp_rc cp_buf_append(struct cp_buf *buf, const void *bytes, size_t len);
 /** @brief printf-append; CP_ENOMEM past the cap. */

@@ -21,15 +21,15 @@ enum cp_framing {
 
 /** Passive: what goes to the dead-letter topic. */
 struct cp_dead_letter {
-    const char *topic;   /* source topic, borrowed */
+    const char *topic; /* source topic, borrowed */
     int32_t partition;
     int64_t offset;
-    const void *key;     /* borrowed; NULL: null */
+    const void *key; /* borrowed; NULL: null */
     size_t key_len;
-    const void *value;   /* borrowed; the original bytes (may be NULL if len 0) */
+    const void *value; /* borrowed; the original bytes (may be NULL if len 0) */
     size_t value_len;
-    const char *reason;  /* borrowed, NUL-terminated */
-    int64_t failed_at;   /* ms since epoch */
+    const char *reason; /* borrowed, NUL-terminated */
+    int64_t failed_at;  /* ms since epoch */
 };
 
 struct cp_codec;

@@ -7,15 +7,24 @@
 const char *cp_rc_name(cp_rc rc)
 {
     switch (rc) {
-    case CP_OK: return "CP_OK";
-    case CP_ENOMEM: return "CP_ENOMEM";
-    case CP_ECONFIG: return "CP_ECONFIG";
-    case CP_EDECODE: return "CP_EDECODE";
-    case CP_EREDIS: return "CP_EREDIS";
-    case CP_EKAFKA: return "CP_EKAFKA";
-    case CP_EFENCED: return "CP_EFENCED";
-    case CP_EIO: return "CP_EIO";
-    case CP_ESTOPPED: return "CP_ESTOPPED";
+    case CP_OK:
+        return "CP_OK";
+    case CP_ENOMEM:
+        return "CP_ENOMEM";
+    case CP_ECONFIG:
+        return "CP_ECONFIG";
+    case CP_EDECODE:
+        return "CP_EDECODE";
+    case CP_EREDIS:
+        return "CP_EREDIS";
+    case CP_EKAFKA:
+        return "CP_EKAFKA";
+    case CP_EFENCED:
+        return "CP_EFENCED";
+    case CP_EIO:
+        return "CP_EIO";
+    case CP_ESTOPPED:
+        return "CP_ESTOPPED";
     }
     return "CP_E?";
 }

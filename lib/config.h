@@ -12,28 +12,34 @@
 
 /** A librdkafka property passed through from a kafka.* setting. */
 struct cp_kv {
-    char *key;   /* owned; without the "kafka." prefix, e.g. "security.protocol" */
+    char
+        *key; /* owned; without the "kafka." prefix, e.g. "security.protocol" */
     char *value; /* owned */
 };
 
 /** Validated settings; code reads them through a const pointer. */
 struct cp_config {
-    char *kafka_bootstrap;    /* kafka.bootstrap.servers; "embedded" = mock cluster */
-    char *kafka_group_id;     /* kafka.group.id */
-    char *topic_events;       /* topic.events */
-    char *topic_alerts;       /* topic.alerts */
-    char *topic_dlq;          /* topic.dlq */
-    char *redis_url;          /* redis.url: redis://[user:pass@]host[:port][/db] or unix:///path */
-    char *redis_prefix;       /* redis.prefix */
-    int codec_raw;            /* codec.framing: 0 confluent, 1 raw */
-    int batch_max;            /* worker.batch.max: messages per batch */
-    int batch_wait_ms;        /* worker.batch.wait.ms: longest wait to fill a batch */
-    int exit_idle_ms;         /* worker.exit.idle.ms: exit 0 after this long with no input; 0 = never */
-    int64_t cache_max;        /* worker.cache.max: entity states held in memory */
-    int embedded_partitions;  /* embedded.partitions: partitions per topic of the mock cluster */
-    char *embedded_bootstrap_file; /* embedded.bootstrap.file: write the mock bootstrap address here */
-    int log_level;            /* log.level (syslog number) */
-    struct cp_kv *kafka_props; /* owned array: the other kafka.* settings */
+    char *kafka_bootstrap; /* kafka.bootstrap.servers; "embedded" = mock cluster
+                            */
+    char *kafka_group_id;  /* kafka.group.id */
+    char *topic_events;    /* topic.events */
+    char *topic_alerts;    /* topic.alerts */
+    char *topic_dlq;       /* topic.dlq */
+    char *redis_url;       /* redis.url: redis://[user:pass@]host[:port][/db] or
+                              unix:///path */
+    char *redis_prefix;    /* redis.prefix */
+    int codec_raw;         /* codec.framing: 0 confluent, 1 raw */
+    int batch_max;         /* worker.batch.max: messages per batch */
+    int batch_wait_ms; /* worker.batch.wait.ms: longest wait to fill a batch */
+    int exit_idle_ms;  /* worker.exit.idle.ms: exit 0 after this long with no
+                          input; 0 = never */
+    int64_t cache_max; /* worker.cache.max: entity states held in memory */
+    int embedded_partitions; /* embedded.partitions: partitions per topic of the
+                                mock cluster */
+    char *embedded_bootstrap_file; /* embedded.bootstrap.file: write the mock
+                                      bootstrap address here */
+    int log_level;                 /* log.level (syslog number) */
+    struct cp_kv *kafka_props;     /* owned array: the other kafka.* settings */
     size_t kafka_prop_cnt;
 };
 

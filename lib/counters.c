@@ -9,15 +9,43 @@
 #include "map.h"
 
 static const char *const field_names[CP_F_CNT] = {
-    "events", "leads", "web_visits", "deals_won", "deals_lost",
-    "won_amount_minor", "deal_cycle_ms_sum", "deal_cycle_count", "orders",
-    "first_orders", "repeat_orders", "order_amount_minor", "messages_in",
-    "messages_out", "responses", "response_ms_sum", "calls", "calls_inbound",
-    "calls_missed", "call_ms_sum", "tickets_opened", "tickets_resolved",
-    "resolution_ms_sum", "nps_promoters", "nps_passives", "nps_detractors",
-    "csat_count", "csat_sum", "csat_satisfied", "ces_count", "ces_sum",
-    "subs_started", "subs_renewed", "subs_cancelled", "mrr_cancelled_minor",
-    "churn_alerts", "sla_breaches",
+    "events",
+    "leads",
+    "web_visits",
+    "deals_won",
+    "deals_lost",
+    "won_amount_minor",
+    "deal_cycle_ms_sum",
+    "deal_cycle_count",
+    "orders",
+    "first_orders",
+    "repeat_orders",
+    "order_amount_minor",
+    "messages_in",
+    "messages_out",
+    "responses",
+    "response_ms_sum",
+    "calls",
+    "calls_inbound",
+    "calls_missed",
+    "call_ms_sum",
+    "tickets_opened",
+    "tickets_resolved",
+    "resolution_ms_sum",
+    "nps_promoters",
+    "nps_passives",
+    "nps_detractors",
+    "csat_count",
+    "csat_sum",
+    "csat_satisfied",
+    "ces_count",
+    "ces_sum",
+    "subs_started",
+    "subs_renewed",
+    "subs_cancelled",
+    "mrr_cancelled_minor",
+    "churn_alerts",
+    "sla_breaches",
 };
 
 const int64_t cp_rt_bounds_s[CP_RT_BUCKET_CNT - 1] = {
@@ -40,15 +68,15 @@ struct cp_hash_delta {
     const char *key; /* borrowed from the map's arena */
     size_t key_len;
     enum cp_hash_kind kind;
-    uint64_t touched;             /* bit per fixed field */
-    int64_t deltas[CP_F_CNT];     /* fixed fields (counters or buckets) */
-    struct named_delta *named;    /* CP_HASH_NAMED fields, in the arena */
+    uint64_t touched;          /* bit per fixed field */
+    int64_t deltas[CP_F_CNT];  /* fixed fields (counters or buckets) */
+    struct named_delta *named; /* CP_HASH_NAMED fields, in the arena */
 };
 
 struct cp_counters {
-    struct cp_map map;              /* key -> struct cp_hash_delta * */
-    struct cp_arena arena;          /* hash deltas and named fields */
-    struct cp_hash_delta **order;   /* owned array: hashes in first-touch order */
+    struct cp_map map;            /* key -> struct cp_hash_delta * */
+    struct cp_arena arena;        /* hash deltas and named fields */
+    struct cp_hash_delta **order; /* owned array: hashes in first-touch order */
     size_t cnt;
     size_t cap;
 };
@@ -95,9 +123,8 @@ void cp_counters_destroy(struct cp_counters *ctr)
     free(ctr);
 }
 
-struct cp_hash_delta *cp_counters_hash(struct cp_counters *ctr,
-                                       const char *key, size_t key_len,
-                                       enum cp_hash_kind kind)
+struct cp_hash_delta *cp_counters_hash(struct cp_counters *ctr, const char *key,
+                                       size_t key_len, enum cp_hash_kind kind)
 {
     uint64_t hash = cp_map_hash(key, key_len);
     struct cp_map_entry *e = cp_map_upsert(&ctr->map, key, key_len, hash);
@@ -205,9 +232,9 @@ int64_t cp_counters_get(const struct cp_counters *ctr, const char *key,
     if (!hd)
         return 0;
     for (int f = 0; f < CP_F_CNT; f++) {
-        const char *name =
-            hd->kind == CP_HASH_RT ? (f < CP_RT_BUCKET_CNT ? rt_names[f] : "")
-                                   : field_names[f];
+        const char *name = hd->kind == CP_HASH_RT
+                               ? (f < CP_RT_BUCKET_CNT ? rt_names[f] : "")
+                               : field_names[f];
 
         if ((hd->touched & ((uint64_t)1 << f)) && !strcmp(name, field)) {
             *touched = 1;

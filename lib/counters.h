@@ -85,9 +85,8 @@ void cp_counters_destroy(struct cp_counters *ctr);
  * @brief The delta slot of Redis hash @p key, created on first use.
  * @returns NULL on ENOMEM. Valid until cp_counters_reset().
  */
-struct cp_hash_delta *cp_counters_hash(struct cp_counters *ctr,
-                                       const char *key, size_t key_len,
-                                       enum cp_hash_kind kind);
+struct cp_hash_delta *cp_counters_hash(struct cp_counters *ctr, const char *key,
+                                       size_t key_len, enum cp_hash_kind kind);
 /** @brief Adds @p delta to fixed field @p field (enum cp_field or bucket). */
 void cp_hash_add(struct cp_hash_delta *hd, int field, int64_t delta);
 /** @brief Adds @p delta to a named field of a CP_HASH_NAMED hash. */

@@ -43,7 +43,7 @@ enum cp_sub_action { CP_SUB_STARTED = 0, CP_SUB_RENEWED, CP_SUB_CANCELLED };
 /* Bounds of the input contract (DESIGN.md). */
 #define CP_MIN_OCCURRED_AT_MS 946684800000LL /* 2000-01-01T00:00:00Z */
 #define CP_MAX_FUTURE_MS      (24LL * 3600 * 1000)
-#define CP_NAME_MAX           64  /* tenant, customer, manager, stage, source */
+#define CP_NAME_MAX           64 /* tenant, customer, manager, stage, source */
 #define CP_NAME_MAX_BYTES     CP_NAME_MAX
 #define CP_ID_MAX_BYTES       CP_ID_MAX
 #define CP_ID_MAX             128 /* event id and entity ids, in bytes */
@@ -59,13 +59,15 @@ struct cp_event {
     enum cp_channel channel;  /* CP_CHANNEL_NONE: null */
     enum cp_payload_kind kind;
     /* Payload, by kind: */
-    struct cp_str entity_id; /* deal/order/conversation/call/ticket/subscription/session id */
-    struct cp_str label;     /* LeadCreated.source or StageChanged.stage */
-    int32_t stage_order;     /* StageChanged */
-    int64_t amount;          /* amount_minor (DealClosed, OrderPlaced), mrr_minor, duration_ms */
-    bool won;                /* DealClosed */
-    bool inbound;            /* CallLogged */
-    bool answered;           /* CallLogged */
+    struct cp_str entity_id; /* deal/order/conversation/call/ticket/subscription/session
+                                id */
+    struct cp_str label; /* LeadCreated.source or StageChanged.stage */
+    int32_t stage_order; /* StageChanged */
+    int64_t amount;      /* amount_minor (DealClosed, OrderPlaced), mrr_minor,
+                            duration_ms */
+    bool won;            /* DealClosed */
+    bool inbound;        /* CallLogged */
+    bool answered;       /* CallLogged */
     enum cp_survey_kind survey_kind; /* SurveyAnswered */
     int32_t score;                   /* SurveyAnswered */
     enum cp_sub_action sub_action;   /* SubscriptionChanged */
@@ -87,7 +89,7 @@ const char *cp_channel_key_name(enum cp_channel channel);
  * @returns CP_OK, or CP_EDECODE with a one-line reason naming the field,
  *          e.g. "customer_id: character 0x20 not in [A-Za-z0-9._-]".
  */
-cp_rc cp_event_validate(const struct cp_event *ev, int64_t now_ms,
-                        char *reason, size_t reason_size);
+cp_rc cp_event_validate(const struct cp_event *ev, int64_t now_ms, char *reason,
+                        size_t reason_size);
 
 #endif

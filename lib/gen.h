@@ -18,9 +18,10 @@ struct cp_gen_config {
     uint64_t customers; /* distinct customers over all tenants (>= 1) */
     int tenants;        /* >= 1 */
     int64_t start_ms;   /* event time of the first event */
-    int64_t step_ms;    /* mean event-time advance per event (0: all at start_ms) */
-    int64_t step_us;    /* if > 0: the advance in microseconds, instead of
-                           step_ms (for more than 1000 events/s) */
+    int64_t
+        step_ms; /* mean event-time advance per event (0: all at start_ms) */
+    int64_t step_us; /* if > 0: the advance in microseconds, instead of
+                        step_ms (for more than 1000 events/s) */
 };
 
 struct cp_gen;
@@ -50,7 +51,8 @@ const char *cp_gen_invalid(struct cp_gen *gen, struct cp_codec *codec,
  *         scratch buffers); constant after cp_gen_new() but for scratch. */
 size_t cp_gen_mem_bytes(const struct cp_gen *gen);
 
-/** @brief Writes the Kafka key "tenant:customer" of @p ev into @p out (reset first). */
+/** @brief Writes the Kafka key "tenant:customer" of @p ev into @p out (reset
+ * first). */
 cp_rc cp_gen_key(const struct cp_event *ev, struct cp_buf *out);
 
 #endif

@@ -59,8 +59,7 @@ static rd_kafka_conf_t *conf_build(const char *bootstrap,
     if (conf_set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size))
         goto fail;
     for (size_t i = 0; defaults[i][0]; i++)
-        if (conf_set(conf, defaults[i][0], defaults[i][1], errstr,
-                     errstr_size))
+        if (conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size))
             goto fail;
     for (size_t i = 0; i < prop_cnt; i++)
         if (conf_set(conf, props[i].key, props[i].value, errstr, errstr_size))
@@ -74,7 +73,7 @@ fail:
 /* ---- embedded cluster ---- */
 
 struct cp_embedded {
-    rd_kafka_t *rk;                    /* owned; the mock cluster's host handle */
+    rd_kafka_t *rk; /* owned; the mock cluster's host handle */
     rd_kafka_mock_cluster_t *mcluster; /* owned */
     char *bootstrap;                   /* owned */
 };
@@ -108,8 +107,8 @@ struct cp_embedded *cp_embedded_new(int partitions, const char *const *topics,
         goto fail;
     }
     for (size_t i = 0; i < topic_cnt; i++) {
-        rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
-            emb->mcluster, topics[i], partitions, 1);
+        rd_kafka_resp_err_t err =
+            rd_kafka_mock_topic_create(emb->mcluster, topics[i], partitions, 1);
         if (err) {
             snprintf(errstr, errstr_size, "create topic %s: %s", topics[i],
                      rd_kafka_err2str(err));
@@ -193,8 +192,8 @@ struct cp_producer *cp_producer_new(const char *bootstrap,
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    conf = conf_build(bootstrap, defaults, props, prop_cnt, errstr,
-                      errstr_size);
+    conf =
+        conf_build(bootstrap, defaults, props, prop_cnt, errstr, errstr_size);
     if (!conf)
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(conf, delivery_cb);
@@ -284,22 +283,22 @@ void cp_producer_destroy(struct cp_producer *prod)
 #define CP_CONSUMER_MAX_BATCH 100000
 
 struct cp_consumer {
-    rd_kafka_t *rk;                  /* owned */
-    rd_kafka_queue_t *queue;         /* owned; the consumer queue */
-    char *topic;                     /* owned */
+    rd_kafka_t *rk;          /* owned */
+    rd_kafka_queue_t *queue; /* owned; the consumer queue */
+    char *topic;             /* owned */
     struct cp_consumer_callbacks cbs;
-    rd_kafka_message_t **rkms;       /* owned array; messages of the last poll */
+    rd_kafka_message_t **rkms; /* owned array; messages of the last poll */
     size_t rkm_cnt;
     size_t rkm_cap;
-    uint64_t generation;             /* assignment changes */
+    uint64_t generation; /* assignment changes */
 };
 
 /* Translates a librdkafka list into ours; names borrowed from the list. */
-static struct cp_partition *parts_from_list(
-    const rd_kafka_topic_partition_list_t *list)
+static struct cp_partition *
+parts_from_list(const rd_kafka_topic_partition_list_t *list)
 {
-    struct cp_partition *parts = calloc(list->cnt ? (size_t)list->cnt : 1,
-                                        sizeof(*parts));
+    struct cp_partition *parts =
+        calloc(list->cnt ? (size_t)list->cnt : 1, sizeof(*parts));
 
     if (!parts)
         return NULL;
@@ -405,7 +404,10 @@ struct cp_consumer *cp_consumer_new(const char *bootstrap, const char *group_id,
         {"auto.offset.reset", "earliest"},
         {"session.timeout.ms", "6000"},
         {"fetch.wait.max.ms", "10"},
-        {"queued.min.messages", "200000"},
+        /* Enough prefetch for several batches, bounded so a backlog does
+         * not turn into hundreds of MB of queued messages. */
+        {"queued.min.messages", "50000"},
+        {"queued.max.messages.kbytes", "32768"},
         {"fetch.message.max.bytes", "4194304"},
         {NULL, NULL},
     };
@@ -425,8 +427,8 @@ struct cp_consumer *cp_consumer_new(const char *bootstrap, const char *group_id,
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
-    conf = conf_build(bootstrap, defaults, props, prop_cnt, errstr,
-                      errstr_size);
+    conf =
+        conf_build(bootstrap, defaults, props, prop_cnt, errstr, errstr_size);
     if (!conf)
         goto fail;
     if (conf_set(conf, "group.id", group_id, errstr, errstr_size))
@@ -484,8 +486,8 @@ size_t cp_consumer_poll(struct cp_consumer *cons, struct cp_msg *msgs,
         max = CP_CONSUMER_MAX_BATCH;
     if (ensure_capacity(cons, max))
         return 0;
-    got = rd_kafka_consume_batch_queue(cons->queue, timeout_ms, cons->rkms,
-                                       max);
+    got =
+        rd_kafka_consume_batch_queue(cons->queue, timeout_ms, cons->rkms, max);
     if (got <= 0)
         return 0;
     for (ssize_t i = 0; i < got; i++) {
@@ -534,8 +536,8 @@ list_from_parts(const struct cp_partition *parts, size_t cnt)
     return list;
 }
 
-cp_rc cp_consumer_seek(struct cp_consumer *cons, const struct cp_partition *parts,
-                       size_t cnt)
+cp_rc cp_consumer_seek(struct cp_consumer *cons,
+                       const struct cp_partition *parts, size_t cnt)
 {
     rd_kafka_topic_partition_list_t *list = list_from_parts(parts, cnt);
     rd_kafka_error_t *error = rd_kafka_seek_partitions(cons->rk, list, 5000);

@@ -116,8 +116,8 @@ void cp_consumer_release(struct cp_consumer *cons);
  * @brief Moves the read position of owned partitions (after a failed batch,
  *        to re-read from the offsets the caller last committed).
  */
-cp_rc cp_consumer_seek(struct cp_consumer *cons, const struct cp_partition *parts,
-                       size_t cnt);
+cp_rc cp_consumer_seek(struct cp_consumer *cons,
+                       const struct cp_partition *parts, size_t cnt);
 /** @brief Commits @p parts (offset = next to read) to Kafka, asynchronously. */
 void cp_consumer_commit_async(struct cp_consumer *cons,
                               const struct cp_partition *parts, size_t cnt);

@@ -21,7 +21,8 @@ void cp__log(int level, const char *fac, const char *fmt, ...)
             cp__log((level), (fac), __VA_ARGS__);                              \
     } while (0)
 
-/** @brief "err", "warning", "notice", "info", "debug" or 3..7; -1 if unknown. */
+/** @brief "err", "warning", "notice", "info", "debug" or 3..7; -1 if unknown.
+ */
 int cp_log_level_parse(const char *name);
 
 #endif

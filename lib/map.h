@@ -14,14 +14,14 @@ struct cp_map_entry {
     uint64_t hash;
     const char *key; /* owned by the map's arena; NUL-terminated copy */
     size_t key_len;
-    void *value;     /* the caller's; NULL until set */
+    void *value; /* the caller's; NULL until set */
 };
 
 struct cp_map {
     struct cp_map_entry *slots; /* owned; cap entries, key == NULL: empty */
     size_t cap;                 /* power of two */
     size_t cnt;
-    struct cp_arena keys;       /* owned key copies */
+    struct cp_arena keys; /* owned key copies */
 };
 
 void cp_map_init(struct cp_map *map);

@@ -55,8 +55,7 @@ static size_t put_int_crlf(char *out, int64_t v)
     return i;
 }
 
-static void put_header(struct cp_cmds *cmds, char type, int64_t n,
-                       size_t extra)
+static void put_header(struct cp_cmds *cmds, char type, int64_t n, size_t extra)
 {
     struct cp_buf *buf = &cmds->buf;
 

@@ -42,14 +42,16 @@ enum cp_reply_type {
     CP_REPLY_ERROR,
 };
 
-/** A passive view of one reply; valid only inside the callback it is given to. */
+/** A passive view of one reply; valid only inside the callback it is given to.
+ */
 struct cp_reply {
     enum cp_reply_type type;
     const char *str; /* STRING, STATUS, ERROR */
     size_t len;
     int64_t integer; /* INTEGER */
     size_t elements; /* ARRAY */
-    const void *impl; /* the client library's reply, for cp_store_reply_element() */
+    const void
+        *impl; /* the client library's reply, for cp_store_reply_element() */
 };
 
 #endif

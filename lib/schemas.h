@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The Avro schemas of the schemas/ folder, compiled in, by Confluent schema id. */
+/* The Avro schemas of the schemas/ folder, compiled in, by Confluent schema id.
+ */
 #ifndef CP_SCHEMAS_H
 #define CP_SCHEMAS_H
 

@@ -33,16 +33,16 @@ struct group_vec {
 };
 
 struct cp_state {
-    char *prefix;            /* owned, e.g. "crm" */
-    struct cp_map map;       /* kind+tenant+id -> struct cp_entity * */
-    struct cp_arena arena;   /* entities and their strings */
-    struct ptr_vec loading;  /* queued for load, in command order */
-    struct ptr_vec dirty;    /* to write at commit */
-    int dirty_failed;        /* a touch ran out of memory */
+    char *prefix;              /* owned, e.g. "crm" */
+    struct cp_map map;         /* kind+tenant+id -> struct cp_entity * */
+    struct cp_arena arena;     /* entities and their strings */
+    struct ptr_vec loading;    /* queued for load, in command order */
+    struct ptr_vec dirty;      /* to write at commit */
+    int dirty_failed;          /* a touch ran out of memory */
     struct group *load_groups; /* owned; one per load command */
     size_t load_group_cnt;
     size_t load_group_cap;
-    struct cp_buf key;       /* scratch for Redis key names */
+    struct cp_buf key; /* scratch for Redis key names */
 };
 
 static int vec_push(struct ptr_vec *vec, struct cp_entity *ent)
@@ -118,10 +118,9 @@ struct cp_entity *cp_state_get(struct cp_state *state, enum cp_entity_kind kind,
         return NULL;
     memset(ent, 0, sizeof(*ent));
     ent->kind = (uint8_t)kind;
-    ent->tenant = e->key + 1;
-    ent->tenant_len = tenant.len;
-    ent->id = e->key + 2 + tenant.len;
-    ent->id_len = id.len;
+    ent->key = e->key;
+    ent->tenant_len = (uint8_t)tenant.len;
+    ent->id_len = (uint8_t)id.len;
     if (vec_push(&state->loading, ent))
         return NULL;
     e->value = ent;
@@ -129,17 +128,18 @@ struct cp_entity *cp_state_get(struct cp_state *state, enum cp_entity_kind kind,
 }
 
 /* P:{T}:<suffix> into the scratch buffer (NUL-terminated). */
-static const char *tenant_key(struct cp_state *state, const struct cp_entity *ent,
-                              const char *suffix, size_t *len)
+static const char *tenant_key(struct cp_state *state,
+                              const struct cp_entity *ent, const char *suffix,
+                              size_t *len)
 {
     struct cp_buf *key = &state->key;
 
     cp_buf_reset(key);
     if (cp_buf_printf(key, "%s:{%.*s}:%s", state->prefix, (int)ent->tenant_len,
-                      ent->tenant, suffix))
+                      cp_entity_tenant(ent), suffix))
         return NULL;
     if (ent->kind == CP_ENT_CUSTOMER &&
-        (cp_buf_append(key, ent->id, ent->id_len) ||
+        (cp_buf_append(key, cp_entity_id(ent), ent->id_len) ||
          cp_buf_append(key, "", 1)))
         return NULL;
     *len = ent->kind == CP_ENT_CUSTOMER ? key->len - 1 : key->len;
@@ -147,7 +147,10 @@ static const char *tenant_key(struct cp_state *state, const struct cp_entity *en
 }
 
 static const char *const kind_suffix[CP_ENT_KIND_CNT] = {
-    "state:deals", "waiting", "state:tickets", "customer:",
+    "state:deals",
+    "waiting",
+    "state:tickets",
+    "customer:",
 };
 
 /* What a dirty entity's write is: entities with the same kind, op and
@@ -167,7 +170,7 @@ static int cmp_tenant(const struct cp_entity *a, const struct cp_entity *b)
 {
     if (a->tenant_len != b->tenant_len)
         return a->tenant_len < b->tenant_len ? -1 : 1;
-    return memcmp(a->tenant, b->tenant, a->tenant_len);
+    return memcmp(cp_entity_tenant(a), cp_entity_tenant(b), a->tenant_len);
 }
 
 /* Customers have a key each; everything else a key per tenant. */
@@ -176,7 +179,8 @@ static int same_key(const struct cp_entity *a, const struct cp_entity *b)
     if (a->kind != b->kind || cmp_tenant(a, b))
         return 0;
     return a->kind != CP_ENT_CUSTOMER ||
-           (a->id_len == b->id_len && !memcmp(a->id, b->id, a->id_len));
+           (a->id_len == b->id_len &&
+            !memcmp(cp_entity_id(a), cp_entity_id(b), a->id_len));
 }
 
 static int cmp_for_load(const void *pa, const void *pb)
@@ -224,8 +228,7 @@ static int push_load_group(struct cp_state *state, const struct group *g)
 {
     if (state->load_group_cnt == state->load_group_cap) {
         size_t cap = state->load_group_cap ? state->load_group_cap * 2 : 256;
-        struct group *items =
-            realloc(state->load_groups, cap * sizeof(*items));
+        struct group *items = realloc(state->load_groups, cap * sizeof(*items));
 
         if (!items)
             return -1;
@@ -249,8 +252,8 @@ size_t cp_state_load_cmds(struct cp_state *state, struct cp_cmds *cmds)
          at += g.cnt) {
         const struct cp_entity *first = items[g.start];
         size_t key_len = 0;
-        const char *key = tenant_key(state, first, kind_suffix[g.kind],
-                                     &key_len);
+        const char *key =
+            tenant_key(state, first, kind_suffix[g.kind], &key_len);
 
         if (!key || push_load_group(state, &g)) {
             cp_cmds_poison(cmds);
@@ -271,7 +274,8 @@ size_t cp_state_load_cmds(struct cp_state *state, struct cp_cmds *cmds)
             cp_cmd_arg(cmds, "HMGET", 5);
         cp_cmd_arg(cmds, key, key_len);
         for (size_t j = 0; j < g.cnt; j++)
-            cp_cmd_arg(cmds, items[g.start + j]->id, items[g.start + j]->id_len);
+            cp_cmd_arg(cmds, cp_entity_id(items[g.start + j]),
+                       items[g.start + j]->id_len);
     }
     return state->load_group_cnt;
 }
@@ -344,8 +348,8 @@ static cp_rc load_one(struct cp_state *state, struct cp_entity *ent,
 
     if (reply->type == CP_REPLY_ERROR) {
         cp_log(CP_LOG_ERR, "STATE", "load %.*s/%.*s: %.*s",
-               (int)ent->tenant_len, ent->tenant, (int)ent->id_len, ent->id,
-               (int)reply->len, reply->str);
+               (int)ent->tenant_len, cp_entity_tenant(ent), (int)ent->id_len,
+               cp_entity_id(ent), (int)reply->len, reply->str);
         return CP_EREDIS;
     }
     ent->loaded = 1;
@@ -374,8 +378,8 @@ static cp_rc load_one(struct cp_state *state, struct cp_entity *ent,
         /* Someone else wrote this key: refuse to guess. */
         cp_log(CP_LOG_ERR, "STATE",
                "stored state of %s %.*s in tenant %.*s is unreadable: \"%.*s\"",
-               kind_suffix[ent->kind], (int)ent->id_len, ent->id,
-               (int)ent->tenant_len, ent->tenant,
+               kind_suffix[ent->kind], (int)ent->id_len, cp_entity_id(ent),
+               (int)ent->tenant_len, cp_entity_tenant(ent),
                (int)(reply->len > 80 ? 80 : reply->len), reply->str);
         return CP_EREDIS;
     }
@@ -391,8 +395,9 @@ cp_rc cp_state_load_reply(struct cp_state *state, size_t i,
     if (g->kind == CP_ENT_CUSTOMER)
         return load_one(state, state->loading.items[g->start], reply);
     if (reply->type != CP_REPLY_ARRAY || reply->elements != g->cnt) {
-        cp_log(CP_LOG_ERR, "STATE", "load: expected %zu values, got reply type %d",
-               g->cnt, (int)reply->type);
+        cp_log(CP_LOG_ERR, "STATE",
+               "load: expected %zu values, got reply type %d", g->cnt,
+               (int)reply->type);
         return CP_EREDIS;
     }
     for (size_t j = 0; j < g->cnt && !rc; j++) {
@@ -472,10 +477,10 @@ static void write_group(struct cp_state *state, struct cp_cmds *cmds,
         if (g->kind == CP_ENT_CONV) {
             if (g->op == OP_SET)
                 cp_cmd_int(cmds, ent->u.conv.wait_start);
-            cp_cmd_arg(cmds, ent->id, ent->id_len);
+            cp_cmd_arg(cmds, cp_entity_id(ent), ent->id_len);
             continue;
         }
-        cp_cmd_arg(cmds, ent->id, ent->id_len);
+        cp_cmd_arg(cmds, cp_entity_id(ent), ent->id_len);
         if (g->op == OP_DEL)
             continue;
         if (g->kind == CP_ENT_DEAL)
@@ -556,6 +561,12 @@ cp_rc cp_state_deal_set_source(struct cp_state *state, struct cp_entity *deal,
 size_t cp_state_entity_cnt(const struct cp_state *state)
 {
     return state->map.cnt;
+}
+
+size_t cp_state_mem_bytes(const struct cp_state *state)
+{
+    return state->map.cap * sizeof(*state->map.slots) +
+           cp_arena_bytes(&state->map.keys) + cp_arena_bytes(&state->arena);
 }
 
 void cp_state_clear(struct cp_state *state)

@@ -23,13 +23,12 @@ enum cp_entity_kind {
 
 /** One entity's state; apply.c reads and changes it, then marks it dirty. */
 struct cp_entity {
-    uint8_t kind;     /* enum cp_entity_kind */
-    uint8_t loaded;   /* 1 once its stored state (or absence) is known */
-    uint8_t dirty;    /* changed in this batch: written at commit */
-    const char *tenant; /* borrowed from the cache; NUL-terminated */
-    size_t tenant_len;
-    const char *id;   /* borrowed from the cache; NUL-terminated */
-    size_t id_len;
+    uint8_t kind;       /* enum cp_entity_kind */
+    uint8_t loaded;     /* 1 once its stored state (or absence) is known */
+    uint8_t dirty;      /* changed in this batch: written at commit */
+    uint8_t tenant_len; /* <= CP_NAME_MAX */
+    uint8_t id_len;     /* <= CP_ID_MAX */
+    const char *key; /* borrowed from the cache: kind, tenant, NUL, id, NUL */
     union {
         struct {
             uint8_t known;       /* its LeadCreated was processed */
@@ -52,6 +51,18 @@ struct cp_entity {
         } customer;
     } u;
 };
+
+/** @brief The entity's tenant (NUL-terminated, borrowed from the cache). */
+static inline const char *cp_entity_tenant(const struct cp_entity *ent)
+{
+    return ent->key + 1;
+}
+
+/** @brief The entity's id (NUL-terminated, borrowed from the cache). */
+static inline const char *cp_entity_id(const struct cp_entity *ent)
+{
+    return ent->key + 2 + ent->tenant_len;
+}
 
 struct cp_state;
 
@@ -94,6 +105,8 @@ cp_rc cp_state_deal_set_source(struct cp_state *state, struct cp_entity *deal,
 int cp_state_deal_has_stage(const struct cp_entity *deal, struct cp_str stage);
 
 size_t cp_state_entity_cnt(const struct cp_state *state);
+/** @brief Bytes the cache holds (table, keys, entities), for metrics. */
+size_t cp_state_mem_bytes(const struct cp_state *state);
 /** @brief Drops every cached entity (they reload from Redis on demand). */
 void cp_state_clear(struct cp_state *state);
 

@@ -17,15 +17,15 @@
 #define CP_REDIS_IO_TIMEOUT_MS      30000
 
 struct cp_store {
-    redisContext *ctx;    /* owned; NULL while disconnected */
-    char *host;           /* owned; NULL for a unix socket */
+    redisContext *ctx; /* owned; NULL while disconnected */
+    char *host;        /* owned; NULL for a unix socket */
     int port;
-    char *socket_path;    /* owned; NULL for TCP */
-    char *user;           /* owned, may be NULL */
-    char *password;       /* owned, may be NULL; never logged */
+    char *socket_path; /* owned; NULL for TCP */
+    char *user;        /* owned, may be NULL */
+    char *password;    /* owned, may be NULL; never logged */
     int db;
-    size_t pending;       /* replies sent for but not read yet */
-    char address[300];    /* for messages */
+    size_t pending;    /* replies sent for but not read yet */
+    char address[300]; /* for messages */
     char errstr[512];
 };
 
@@ -59,7 +59,8 @@ static int parse_url(struct cp_store *st, const char *url, char *errstr,
         const char *path = url + 7;
         const char *q = strchr(path, '?');
 
-        st->socket_path = dup_range(path, q ? (size_t)(q - path) : strlen(path));
+        st->socket_path =
+            dup_range(path, q ? (size_t)(q - path) : strlen(path));
         if (q && (strncmp(q, "?db=", 4) || parse_db(q + 4, &st->db)))
             goto bad;
         if (!st->socket_path || !*st->socket_path)
@@ -87,9 +88,9 @@ static int parse_url(struct cp_store *st, const char *url, char *errstr,
         }
         slash = strchr(p, '/');
         colon = memchr(p, ':', slash ? (size_t)(slash - p) : strlen(p));
-        st->host = dup_range(p, colon ? (size_t)(colon - p)
-                                      : slash ? (size_t)(slash - p)
-                                              : strlen(p));
+        st->host = dup_range(p, colon   ? (size_t)(colon - p)
+                                : slash ? (size_t)(slash - p)
+                                        : strlen(p));
         st->port = 6379;
         if (colon) {
             char *end;
@@ -104,8 +105,7 @@ static int parse_url(struct cp_store *st, const char *url, char *errstr,
             goto bad;
         if (!st->host || !*st->host)
             goto bad;
-        snprintf(st->address, sizeof(st->address), "%s:%d", st->host,
-                 st->port);
+        snprintf(st->address, sizeof(st->address), "%s:%d", st->host, st->port);
         return 0;
     }
 bad:
@@ -129,11 +129,11 @@ static int setup_command(struct cp_store *st, int argc, const char **argv)
     int ok = reply && reply->type != REDIS_REPLY_ERROR;
 
     if (!reply)
-        snprintf(st->errstr, sizeof(st->errstr), "redis %s %s: %s",
-                 st->address, argv[0], st->ctx->errstr);
+        snprintf(st->errstr, sizeof(st->errstr), "redis %s %s: %s", st->address,
+                 argv[0], st->ctx->errstr);
     else if (!ok)
-        snprintf(st->errstr, sizeof(st->errstr), "redis %s %s: %s",
-                 st->address, argv[0], reply->str);
+        snprintf(st->errstr, sizeof(st->errstr), "redis %s %s: %s", st->address,
+                 argv[0], reply->str);
     if (reply)
         freeReplyObject(reply);
     return ok ? 0 : -1;
@@ -181,8 +181,7 @@ fail:
     return CP_EREDIS;
 }
 
-struct cp_store *cp_store_new(const char *url, char *errstr,
-                              size_t errstr_size)
+struct cp_store *cp_store_new(const char *url, char *errstr, size_t errstr_size)
 {
     struct cp_store *st = calloc(1, sizeof(*st));
 
@@ -287,8 +286,8 @@ cp_rc cp_store_send(struct cp_store *st, const struct cp_cmds *cmds)
      * (hiredis would copy it into its own buffer first), all of it now, so
      * Redis runs it while we do other work. */
     for (size_t off = 0; off < cmds->buf.len;) {
-        ssize_t n = write(st->ctx->fd, cmds->buf.data + off,
-                          cmds->buf.len - off);
+        ssize_t n =
+            write(st->ctx->fd, cmds->buf.data + off, cmds->buf.len - off);
 
         if (n < 0 && errno == EINTR)
             continue;

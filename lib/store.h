@@ -41,9 +41,9 @@ cp_rc cp_store_send(struct cp_store *st, const struct cp_cmds *cmds);
 cp_rc cp_store_finish(struct cp_store *st, cp_reply_fn fn, void *opaque);
 /** What a transaction's replies amounted to (see cp_store_finish_tx). */
 struct cp_tx_result {
-    int aborted;        /* EXEC replied nil (a WATCHed key changed) */
-    size_t errors;      /* error replies, queued or inside EXEC's result */
-    char error[256];    /* the first of them */
+    int aborted;     /* EXEC replied nil (a WATCHed key changed) */
+    size_t errors;   /* error replies, queued or inside EXEC's result */
+    char error[256]; /* the first of them */
 };
 
 /**

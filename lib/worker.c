@@ -19,10 +19,10 @@
 #include "state.h"
 #include "store.h"
 
-#define CP_MAX_PARTITIONS  4096
-#define CP_DLQ_FLUSH_MS    30000
-#define CP_BACKOFF_MAX_MS  5000
-#define CP_PROGRESS_MS     10000
+#define CP_MAX_PARTITIONS 4096
+#define CP_DLQ_FLUSH_MS   30000
+#define CP_BACKOFF_MAX_MS 5000
+#define CP_PROGRESS_MS    10000
 
 /* What we know of one partition of the input topic. */
 struct part_slot {
@@ -32,24 +32,24 @@ struct part_slot {
 };
 
 struct cp_worker {
-    const struct cp_config *cfg;  /* borrowed */
-    struct cp_embedded *emb;      /* owned, NULL unless embedded */
-    const char *bootstrap;        /* borrowed from cfg or emb */
-    struct cp_codec *codec;       /* owned */
-    struct cp_store *store;       /* owned */
-    struct cp_producer *prod;     /* owned; DLQ (and alerts later) */
-    struct cp_consumer *cons;     /* owned */
-    struct cp_state *state;       /* owned */
-    struct cp_counters *ctr;      /* owned */
-    struct cp_apply *ap;          /* owned */
+    const struct cp_config *cfg; /* borrowed */
+    struct cp_embedded *emb;     /* owned, NULL unless embedded */
+    const char *bootstrap;       /* borrowed from cfg or emb */
+    struct cp_codec *codec;      /* owned */
+    struct cp_store *store;      /* owned */
+    struct cp_producer *prod;    /* owned; DLQ (and alerts later) */
+    struct cp_consumer *cons;    /* owned */
+    struct cp_state *state;      /* owned */
+    struct cp_counters *ctr;     /* owned */
+    struct cp_apply *ap;         /* owned */
 
     /* Per-batch scratch, allocated once. */
-    struct cp_msg *msgs;          /* owned, batch_max */
-    struct cp_event *events;      /* owned, batch_max */
-    struct cp_event_refs *refs;   /* owned, batch_max */
-    struct cp_arena arena;        /* decoded strings */
-    struct cp_cmds cmds;          /* Redis commands of one round trip */
-    struct cp_buf dlq_buf;        /* one encoded dead letter */
+    struct cp_msg *msgs;               /* owned, batch_max */
+    struct cp_event *events;           /* owned, batch_max */
+    struct cp_event_refs *refs;        /* owned, batch_max */
+    struct cp_arena arena;             /* decoded strings */
+    struct cp_cmds cmds;               /* Redis commands of one round trip */
+    struct cp_buf dlq_buf;             /* one encoded dead letter */
     struct cp_partition *commit_parts; /* owned, CP_MAX_PARTITIONS */
 
     /* The transaction sent but not yet acknowledged: Redis runs it while we
@@ -58,10 +58,10 @@ struct cp_worker {
         int active;
         struct cp_partition *parts; /* owned, CP_MAX_PARTITIONS */
         size_t part_cnt;
-        int64_t events, dlq;        /* what it commits, for the stats */
+        int64_t events, dlq; /* what it commits, for the stats */
         int64_t sent_us;
     } inflight;
-    char offsets_key[300];        /* crmpulse:offsets:<group> */
+    char offsets_key[300]; /* crmpulse:offsets:<group> */
 
     struct part_slot parts[CP_MAX_PARTITIONS];
     struct cp_worker_stats stats;
@@ -261,8 +261,7 @@ static cp_rc finish_inflight(struct cp_worker *w)
         return CP_EREDIS;
     }
     cp_state_commit_done(w->state);
-    cp_consumer_commit_async(w->cons, w->inflight.parts,
-                             w->inflight.part_cnt);
+    cp_consumer_commit_async(w->cons, w->inflight.parts, w->inflight.part_cnt);
     w->stats.batches++;
     w->stats.events += w->inflight.events;
     w->stats.dlq += w->inflight.dlq;
@@ -452,15 +451,16 @@ static void recover(struct cp_worker *w, cp_rc cause,
     w->rewind_needed = 0;
     w->stats.retries++;
     cp_log(CP_LOG_WARNING, "WORKER",
-           "batch failed (%s): rolled back, retrying in %d ms", cp_rc_name(cause),
-           w->backoff_ms);
+           "batch failed (%s): rolled back, retrying in %d ms",
+           cp_rc_name(cause), w->backoff_ms);
     while (!*stop) {
         sleep_ms(w->backoff_ms);
         if (w->backoff_ms < CP_BACKOFF_MAX_MS)
             w->backoff_ms *= 2;
         if (!rewind_to_committed(w))
             return;
-        cp_log(CP_LOG_WARNING, "WORKER", "still not ready: %s; retrying in %d ms",
+        cp_log(CP_LOG_WARNING, "WORKER",
+               "still not ready: %s; retrying in %d ms",
                cp_store_errstr(w->store), w->backoff_ms);
     }
 }
@@ -529,9 +529,9 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
         goto fail;
     }
     w->ap = cp_apply_new(cfg->redis_prefix, w->state, w->ctr);
-    w->codec = cp_codec_new(cfg->codec_raw ? CP_FRAMING_RAW
-                                           : CP_FRAMING_CONFLUENT,
-                            errstr, errstr_size);
+    w->codec =
+        cp_codec_new(cfg->codec_raw ? CP_FRAMING_RAW : CP_FRAMING_CONFLUENT,
+                     errstr, errstr_size);
     if (!w->ap || !w->codec)
         goto fail;
     w->store = cp_store_new(cfg->redis_url, errstr, errstr_size);
@@ -590,9 +590,8 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
 
     while (!*stop) {
         int64_t poll_start = cp_mono_us();
-        size_t cnt = cp_consumer_poll(w->cons, w->msgs,
-                                      (size_t)w->cfg->batch_max,
-                                      w->cfg->batch_wait_ms);
+        size_t cnt = cp_consumer_poll(
+            w->cons, w->msgs, (size_t)w->cfg->batch_max, w->cfg->batch_wait_ms);
         cp_rc rc;
 
         w->stats.poll_us += cp_mono_us() - poll_start;
@@ -638,6 +637,13 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
     if (finish_inflight(w))
         cp_log(CP_LOG_WARNING, "WORKER",
                "last batch not committed: it will be read again on restart");
+    cp_log(CP_LOG_INFO, "WORKER",
+           "state cache: %zu entities in %zu bytes (%.0f bytes each)",
+           cp_state_entity_cnt(w->state), cp_state_mem_bytes(w->state),
+           cp_state_entity_cnt(w->state)
+               ? (double)cp_state_mem_bytes(w->state) /
+                     (double)cp_state_entity_cnt(w->state)
+               : 0.0);
     cp_log(CP_LOG_NOTICE, "WORKER",
            "stopped: %lld events applied, %lld to DLQ in %lld batches; ms in "
            "poll %lld decode %lld load %lld apply %lld commit %lld",

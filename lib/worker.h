@@ -12,11 +12,11 @@
 #include "config.h"
 
 struct cp_worker_stats {
-    int64_t batches;  /* committed batches */
-    int64_t events;   /* events applied (committed) */
-    int64_t dlq;      /* messages sent to the DLQ (committed) */
-    int64_t skipped;  /* messages of partitions not owned, or replays */
-    int64_t retries;  /* batches rolled back and read again */
+    int64_t batches; /* committed batches */
+    int64_t events;  /* events applied (committed) */
+    int64_t dlq;     /* messages sent to the DLQ (committed) */
+    int64_t skipped; /* messages of partitions not owned, or replays */
+    int64_t retries; /* batches rolled back and read again */
     /* Time spent per phase, microseconds (monotonic clock). */
     int64_t poll_us;   /* waiting for and fetching messages */
     int64_t decode_us; /* decode, validate, DLQ hand-off, resolve state */

@@ -161,9 +161,9 @@ void h_redis_start(struct h_redis *r)
     snprintf(log, sizeof(log), "%s/redis-%d.log", h_scratch_dir(), r->port);
     snprintf(r->url, sizeof(r->url), "redis://127.0.0.1:%d", r->port);
     {
-        const char *argv[] = {"redis-server", "--port", port, "--bind", "127.0.0.1",
-                        "--save", "", "--appendonly", "no", "--dir", dir,
-                        NULL};
+        const char *argv[] = {"redis-server", "--port", port, "--bind",
+                              "127.0.0.1",    "--save", "",   "--appendonly",
+                              "no",           "--dir",  dir,  NULL};
         r->pid = h_spawn(argv, log);
     }
     for (int i = 0; i < 100; i++) {

@@ -15,7 +15,8 @@ struct h_redis {
 
 /** @brief A fresh scratch directory for this test (under $TMPDIR). */
 const char *h_scratch_dir(void);
-/** @brief Path of a built binary (CP_BIN_DIR) or source file (CP_SOURCE_DIR). */
+/** @brief Path of a built binary (CP_BIN_DIR) or source file (CP_SOURCE_DIR).
+ */
 const char *h_bin(const char *name);
 const char *h_src(const char *rel);
 

@@ -16,12 +16,12 @@
 #include "harness.h"
 #include "kafka.h"
 
-#define EVENTS      "300000"
-#define EVENTS_N    300000
-#define CUSTOMERS   "20000"
-#define INVALID     "5" /* per 1000 events */
-#define PARTITIONS  32
-#define IDLE_EXIT   "worker.exit.idle.ms=4000"
+#define EVENTS     "300000"
+#define EVENTS_N   300000
+#define CUSTOMERS  "20000"
+#define INVALID    "5" /* per 1000 events */
+#define PARTITIONS 32
+#define IDLE_EXIT  "worker.exit.idle.ms=4000"
 
 static struct cp_embedded *emb;
 static const char *bootstrap;
@@ -58,10 +58,23 @@ static const char *scratch_file(const char *name)
 static void produce(const char *dump)
 {
     const char *log = scratch_file("gen.log");
-    const char *argv[] = {h_bin("crmpulse-gen"), "-b", bootstrap,
-                    "-n", EVENTS, "-c", CUSTOMERS, "--tenants", "4",
-                    "-s", "42", "--invalid", INVALID, "-o", dump,
-                    "-q", NULL};
+    const char *argv[] = {h_bin("crmpulse-gen"),
+                          "-b",
+                          bootstrap,
+                          "-n",
+                          EVENTS,
+                          "-c",
+                          CUSTOMERS,
+                          "--tenants",
+                          "4",
+                          "-s",
+                          "42",
+                          "--invalid",
+                          INVALID,
+                          "-o",
+                          dump,
+                          "-q",
+                          NULL};
     int rc = h_run(argv, log, 600);
 
     if (rc)
@@ -73,8 +86,9 @@ static pid_t spawn_worker(const struct h_redis *r, const char *group,
                           const char *log)
 {
     char x_boot[300], x_redis[128], x_group[128];
-    const char *argv[] = {h_bin("crmpulse"), "-X", x_boot, "-X", x_redis,
-                    "-X", x_group, "-X", IDLE_EXIT, NULL};
+    const char *argv[] = {h_bin("crmpulse"), "-X", x_boot,  "-X",
+                          x_redis,           "-X", x_group, "-X",
+                          IDLE_EXIT,         NULL};
 
     snprintf(x_boot, sizeof(x_boot), "kafka.bootstrap.servers=%s", bootstrap);
     snprintf(x_redis, sizeof(x_redis), "redis.url=%s", r->url);
@@ -97,8 +111,8 @@ static int64_t count_dead_letters(int64_t expected)
 {
     struct cp_consumer_callbacks cbs = {NULL, NULL, NULL};
     char errstr[512], reason[256], group[64];
-    struct cp_codec *codec = cp_codec_new(CP_FRAMING_CONFLUENT, errstr,
-                                          sizeof(errstr));
+    struct cp_codec *codec =
+        cp_codec_new(CP_FRAMING_CONFLUENT, errstr, sizeof(errstr));
     struct cp_msg msgs[1000];
     struct cp_arena arena;
     struct cp_consumer *cons;
@@ -119,10 +133,9 @@ static int64_t count_dead_letters(int64_t expected)
         for (size_t i = 0; i < n; i++) {
             struct cp_dead_letter dl;
 
-            cr_assert_eq(cp_codec_decode_dead_letter(codec, msgs[i].value,
-                                                     msgs[i].value_len, &arena,
-                                                     &dl, reason,
-                                                     sizeof(reason)),
+            cr_assert_eq(cp_codec_decode_dead_letter(
+                             codec, msgs[i].value, msgs[i].value_len, &arena,
+                             &dl, reason, sizeof(reason)),
                          CP_OK, "undecodable dead letter: %s", reason);
             cr_assert_str_eq(dl.topic, "crm.events");
             cr_assert(dl.reason && dl.reason[0], "dead letter without reason");
@@ -165,10 +178,17 @@ static void check_with_oracle(const struct h_redis *r, const char *dump,
 {
     const char *log = scratch_file("oracle.log");
     char dlq[32];
-    const char *argv[] = {"/usr/bin/python3", h_src("tests/integration/oracle.py"),
-                    "--dump", dump, "--schema-dir",
-                    h_src("schemas"), "--redis-url", r->url,
-                    "--dlq-count", dlq, NULL};
+    const char *argv[] = {"/usr/bin/python3",
+                          h_src("tests/integration/oracle.py"),
+                          "--dump",
+                          dump,
+                          "--schema-dir",
+                          h_src("schemas"),
+                          "--redis-url",
+                          r->url,
+                          "--dlq-count",
+                          dlq,
+                          NULL};
     int rc;
 
     snprintf(dlq, sizeof(dlq), "%lld", (long long)dlq_cnt);
@@ -180,8 +200,7 @@ static void check_with_oracle(const struct h_redis *r, const char *dump,
 static void snapshot(const struct h_redis *r, const char *out)
 {
     const char *argv[] = {"/usr/bin/python3",
-                    h_src("tests/integration/snapshot.py"),
-                    r->url, NULL};
+                          h_src("tests/integration/snapshot.py"), r->url, NULL};
     int rc = h_run(argv, out, 300);
 
     cr_assert_eq(rc, 0, "snapshot of %s failed", r->url);
@@ -248,8 +267,9 @@ Test(pipeline, kill_9_mid_stream_changes_nothing)
 
     snapshot(&clean, clean_snap);
     snapshot(&crashy, crash_snap);
-    snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s' || diff '%s' '%s' | head -20 >&2",
-             clean_snap, crash_snap, clean_snap, crash_snap);
+    snprintf(cmd, sizeof(cmd),
+             "cmp -s '%s' '%s' || diff '%s' '%s' | head -20 >&2", clean_snap,
+             crash_snap, clean_snap, crash_snap);
     cr_assert_eq(system(cmd), 0);
     snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", clean_snap, crash_snap);
     cr_assert_eq(system(cmd), 0,

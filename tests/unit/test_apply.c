@@ -343,10 +343,11 @@ Test(apply, surveys_classify_scores)
     static const struct {
         enum cp_survey_kind kind;
         int score;
-    } answers[] = {{CP_SURVEY_NPS, 10}, {CP_SURVEY_NPS, 9}, {CP_SURVEY_NPS, 8},
-                   {CP_SURVEY_NPS, 7},  {CP_SURVEY_NPS, 6}, {CP_SURVEY_NPS, 0},
-                   {CP_SURVEY_CSAT, 3}, {CP_SURVEY_CSAT, 4}, {CP_SURVEY_CSAT, 5},
-                   {CP_SURVEY_CES, 1},  {CP_SURVEY_CES, 7}};
+    } answers[] = {
+        {CP_SURVEY_NPS, 10}, {CP_SURVEY_NPS, 9},  {CP_SURVEY_NPS, 8},
+        {CP_SURVEY_NPS, 7},  {CP_SURVEY_NPS, 6},  {CP_SURVEY_NPS, 0},
+        {CP_SURVEY_CSAT, 3}, {CP_SURVEY_CSAT, 4}, {CP_SURVEY_CSAT, 5},
+        {CP_SURVEY_CES, 1},  {CP_SURVEY_CES, 7}};
 
     for (size_t i = 0; i < CP_ARRAY_SIZE(answers); i++) {
         struct cp_event ev = ev_of(CP_SURVEY_ANSWERED, NULL, T0);

@@ -66,7 +66,8 @@ Test(state, deal_state_round_trips_through_its_encoding)
     cp_cmds_init(&cmds);
     cp_state_write_dirty(state, &cmds);
     cr_assert_eq(cmds.cnt, 1);
-    cr_assert(memmem(cmds.buf.data, cmds.buf.len, "crm:{acme}:state:deals", 22));
+    cr_assert(
+        memmem(cmds.buf.data, cmds.buf.len, "crm:{acme}:state:deals", 22));
     last_arg(&cmds, value, sizeof(value));
     cr_assert_str_eq(value, "1|0|1795342530000|google_ads|qualified,meeting");
 
@@ -77,8 +78,8 @@ Test(state, deal_state_round_trips_through_its_encoding)
     cr_assert_eq(cp_state_load_cmds(state, &cmds), 1);
     cr_assert(memmem(cmds.buf.data, cmds.buf.len, "HMGET", 5));
     {
-        redisReply elem = {.type = REDIS_REPLY_STRING, .str = value,
-                           .len = strlen(value)};
+        redisReply elem = {
+            .type = REDIS_REPLY_STRING, .str = value, .len = strlen(value)};
         redisReply *elems[] = {&elem};
         redisReply arr;
 
@@ -166,8 +167,10 @@ Test(state, one_command_per_tenant_and_kind)
     cp_state_write_dirty(state, &cmds);
     /* HSET deals(acme), ZADD acme, ZADD beta (d3), ZREM beta (d2) */
     cr_assert_eq(cmds.cnt, 4);
-    cr_assert(contains(&cmds, "*8\r\n$4\r\nHSET\r\n$22\r\ncrm:{acme}:state:deals"));
-    cr_assert(contains(&cmds, "*3\r\n$4\r\nZREM\r\n$18\r\ncrm:{beta}:waiting\r\n$2\r\nd2"));
+    cr_assert(
+        contains(&cmds, "*8\r\n$4\r\nHSET\r\n$22\r\ncrm:{acme}:state:deals"));
+    cr_assert(contains(
+        &cmds, "*3\r\n$4\r\nZREM\r\n$18\r\ncrm:{beta}:waiting\r\n$2\r\nd2"));
     cp_cmds_cleanup(&cmds);
     cp_state_destroy(state);
 }
