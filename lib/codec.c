@@ -181,21 +181,6 @@ static const char empty_bytes[1] = "";
 
 /* ---- reasons ---- */
 
-static cp_rc fail(char *reason, size_t reason_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static cp_rc fail(char *reason, size_t reason_size, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (reason && reason_size) {
-        va_start(ap, fmt);
-        vsnprintf(reason, reason_size, fmt, ap);
-        va_end(ap);
-    }
-    return CP_EDECODE;
-}
-
 /* ---- schema compilation ---- */
 
 static avro_schema_t resolve_link(avro_schema_t schema)
@@ -430,7 +415,7 @@ static int walk_fail(struct walker *w, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    fail(w->reason, w->reason_size, "avro: %s (%s)", what, wfield(w));
+    cp_decode_fail(w->reason, w->reason_size, "avro: %s (%s)", what, wfield(w));
     return -1;
 }
 
@@ -632,9 +617,10 @@ static cp_rc walk_value(const struct slot *slot, const uint8_t *base,
     if (walk_node(&w, 0, 0))
         return CP_EDECODE;
     if (w.p != w.end)
-        return fail(reason, reason_size,
-                    "avro: %td trailing bytes after the record at byte %td",
-                    w.end - w.p, w.p - w.base);
+        return cp_decode_fail(
+            reason, reason_size,
+            "avro: %td trailing bytes after the record at byte %td",
+            w.end - w.p, w.p - w.base);
     return CP_OK;
 }
 
@@ -1301,7 +1287,7 @@ static cp_rc unframe(struct cp_codec *codec, const void *value, size_t len,
     struct slot *s;
 
     if (!value || len == 0)
-        return fail(reason, reason_size, "empty message (tombstone)");
+        return cp_decode_fail(reason, reason_size, "empty message (tombstone)");
     if (codec->framing == CP_FRAMING_RAW) {
         *slot = raw_slot;
         *body = p;
@@ -1309,22 +1295,24 @@ static cp_rc unframe(struct cp_codec *codec, const void *value, size_t len,
         return CP_OK;
     }
     if (len < CONFLUENT_HDR)
-        return fail(reason, reason_size,
-                    "bad framing: %zu bytes, shorter than the 5-byte "
-                    "Confluent header",
-                    len);
+        return cp_decode_fail(reason, reason_size,
+                              "bad framing: %zu bytes, shorter than the 5-byte "
+                              "Confluent header",
+                              len);
     if (p[0] != 0)
-        return fail(reason, reason_size,
-                    "bad framing: magic byte 0x%02x, expected 0x00", p[0]);
+        return cp_decode_fail(reason, reason_size,
+                              "bad framing: magic byte 0x%02x, expected 0x00",
+                              p[0]);
     id = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 |
          (uint32_t)p[4];
     s = slot_by_id(codec, id);
     if (!s)
-        return fail(reason, reason_size, "unknown schema id %" PRIu32, id);
+        return cp_decode_fail(reason, reason_size, "unknown schema id %" PRIu32,
+                              id);
     if (want_event ? !s->ev : !s->dl)
-        return fail(reason, reason_size,
-                    "schema id %" PRIu32 " is %s, not a %s", id, s->fullname,
-                    want_event ? "CrmEvent" : "DeadLetter");
+        return cp_decode_fail(
+            reason, reason_size, "schema id %" PRIu32 " is %s, not a %s", id,
+            s->fullname, want_event ? "CrmEvent" : "DeadLetter");
     *slot = s;
     *body = p + CONFLUENT_HDR;
     *body_len = len - CONFLUENT_HDR;
@@ -1350,7 +1338,8 @@ static cp_rc read_value(struct cp_codec *codec, struct slot *slot,
         return CP_ENOMEM;
     if (err)
         /* avro_strerror() is a process-wide buffer: not used here. */
-        return fail(reason, reason_size, "avro: read failed (error %d)", err);
+        return cp_decode_fail(reason, reason_size,
+                              "avro: read failed (error %d)", err);
     return CP_OK;
 }
 
@@ -1361,7 +1350,8 @@ cp_rc cp__codec_check(struct cp_codec *codec, int schema_id, const void *body,
     cp_rc rc;
 
     if (!slot)
-        return fail(reason, reason_size, "unknown schema id %d", schema_id);
+        return cp_decode_fail(reason, reason_size, "unknown schema id %d",
+                              schema_id);
     if (!body)
         body = empty_bytes; /* an empty body is still walked */
     rc = read_value(codec, slot, body, body, len, reason, reason_size);
@@ -1439,12 +1429,13 @@ static cp_rc project_payload(const struct event_proj *ep, avro_value_t *root,
     if (avro_value_get_by_index(root, (size_t)ep->f_payload, &field, NULL) ||
         avro_value_get_discriminant(&field, &disc) ||
         avro_value_get_current_branch(&field, &rec))
-        return fail(reason, reason_size, "payload: cannot read the union");
+        return cp_decode_fail(reason, reason_size,
+                              "payload: cannot read the union");
     if (disc < 0 || disc >= ep->payload_branches || ep->branch_kind[disc] < 0)
-        return fail(reason, reason_size, "payload: unknown record %s",
-                    disc >= 0 && disc < ep->payload_branches
-                        ? ep->branch_name[disc]
-                        : "?");
+        return cp_decode_fail(reason, reason_size, "payload: unknown record %s",
+                              disc >= 0 && disc < ep->payload_branches
+                                  ? ep->branch_name[disc]
+                                  : "?");
     ev->kind = (enum cp_payload_kind)ep->branch_kind[disc];
     kp = &ep->kinds[ev->kind];
     for (int i = 0; i < kp->field_cnt; i++) {
@@ -1455,7 +1446,8 @@ static cp_rc project_payload(const struct event_proj *ep, avro_value_t *root,
 
         if (avro_value_get_by_index(&rec, (size_t)kp->fields[i].index, &v,
                                     NULL))
-            return fail(reason, reason_size, "payload: cannot read field");
+            return cp_decode_fail(reason, reason_size,
+                                  "payload: cannot read field");
         switch (kp->fields[i].role) {
         case R_ENTITY:
             rc = copy_string(&v, arena, &ev->entity_id);
@@ -1490,11 +1482,13 @@ static cp_rc project_payload(const struct event_proj *ep, avro_value_t *root,
             const struct enum_map *map = kp->fields[i].map;
 
             if (avro_value_get_enum(&v, &sym))
-                return fail(reason, reason_size, "payload: cannot read enum");
+                return cp_decode_fail(reason, reason_size,
+                                      "payload: cannot read enum");
             if (sym < 0 || sym >= map->cnt || map->ours[sym] < 0)
-                return fail(reason, reason_size, "%s: unknown symbol %s",
-                            kp->fields[i].role == R_ACTION ? "action" : "kind",
-                            sym >= 0 && sym < map->cnt ? map->syms[sym] : "?");
+                return cp_decode_fail(
+                    reason, reason_size, "%s: unknown symbol %s",
+                    kp->fields[i].role == R_ACTION ? "action" : "kind",
+                    sym >= 0 && sym < map->cnt ? map->syms[sym] : "?");
             if (kp->fields[i].role == R_ACTION)
                 ev->sub_action = (enum cp_sub_action)map->ours[sym];
             else
@@ -1505,7 +1499,8 @@ static cp_rc project_payload(const struct event_proj *ep, avro_value_t *root,
         if (rc == CP_ENOMEM)
             return rc;
         if (rc)
-            return fail(reason, reason_size, "payload: cannot read field");
+            return cp_decode_fail(reason, reason_size,
+                                  "payload: cannot read field");
     }
     return CP_OK;
 }
@@ -1531,35 +1526,38 @@ static cp_rc project_event(const struct event_proj *ep, avro_value_t *root,
     ev->channel = CP_CHANNEL_NONE;
     for (size_t i = 0; i < CP_ARRAY_SIZE(strs); i++) {
         if (avro_value_get_by_index(root, (size_t)strs[i].index, &v, NULL))
-            return fail(reason, reason_size, "cannot read a string field");
+            return cp_decode_fail(reason, reason_size,
+                                  "cannot read a string field");
         rc = copy_string(&v, arena, strs[i].out);
         if (rc == CP_ENOMEM)
             return rc;
         if (rc)
-            return fail(reason, reason_size, "cannot read a string field");
+            return cp_decode_fail(reason, reason_size,
+                                  "cannot read a string field");
     }
     if (avro_value_get_by_index(root, (size_t)ep->f_occurred_at, &v, NULL) ||
         avro_value_get_long(&v, &ev->occurred_at))
-        return fail(reason, reason_size, "occurred_at: cannot read");
+        return cp_decode_fail(reason, reason_size, "occurred_at: cannot read");
     if (get_optional(root, &ep->manager_id, &v, &is_null))
-        return fail(reason, reason_size, "manager_id: cannot read");
+        return cp_decode_fail(reason, reason_size, "manager_id: cannot read");
     if (!is_null) {
         rc = copy_string(&v, arena, &ev->manager_id);
         if (rc == CP_ENOMEM)
             return rc;
         if (rc)
-            return fail(reason, reason_size, "manager_id: cannot read");
+            return cp_decode_fail(reason, reason_size,
+                                  "manager_id: cannot read");
     }
     if (get_optional(root, &ep->channel, &v, &is_null))
-        return fail(reason, reason_size, "channel: cannot read");
+        return cp_decode_fail(reason, reason_size, "channel: cannot read");
     if (!is_null) {
         if (avro_value_get_enum(&v, &sym))
-            return fail(reason, reason_size, "channel: cannot read");
+            return cp_decode_fail(reason, reason_size, "channel: cannot read");
         if (sym < 0 || sym >= ep->channels.cnt || ep->channels.ours[sym] < 0)
-            return fail(reason, reason_size, "channel: unknown symbol %s",
-                        sym >= 0 && sym < ep->channels.cnt
-                            ? ep->channels.syms[sym]
-                            : "?");
+            return cp_decode_fail(
+                reason, reason_size, "channel: unknown symbol %s",
+                sym >= 0 && sym < ep->channels.cnt ? ep->channels.syms[sym]
+                                                   : "?");
         ev->channel = (enum cp_channel)ep->channels.ours[sym];
     }
     return project_payload(ep, root, arena, ev, reason, reason_size);
@@ -1609,7 +1607,8 @@ static cp_rc project_dead_letter(const struct dl_proj *dp, avro_value_t *root,
         goto out;
     /* topic and reason are C strings in struct cp_dead_letter */
     if (memchr(s.ptr, '\0', s.len))
-        return fail(reason, reason_size, "dead letter: NUL byte in topic");
+        return cp_decode_fail(reason, reason_size,
+                              "dead letter: NUL byte in topic");
     dl->topic = s.ptr;
     if (avro_value_get_by_index(root, (size_t)dp->f_partition, &v, NULL) ||
         avro_value_get_int(&v, &dl->partition))
@@ -1635,7 +1634,8 @@ static cp_rc project_dead_letter(const struct dl_proj *dp, avro_value_t *root,
     if (rc)
         goto out;
     if (memchr(s.ptr, '\0', s.len))
-        return fail(reason, reason_size, "dead letter: NUL byte in reason");
+        return cp_decode_fail(reason, reason_size,
+                              "dead letter: NUL byte in reason");
     dl->reason = s.ptr;
     if (avro_value_get_by_index(root, (size_t)dp->f_failed_at, &v, NULL) ||
         avro_value_get_long(&v, &dl->failed_at))
@@ -1646,7 +1646,7 @@ bad:
     rc = CP_EDECODE;
 out:
     if (rc == CP_EDECODE)
-        fail(reason, reason_size, "dead letter: cannot read a field");
+        cp_decode_fail(reason, reason_size, "dead letter: cannot read a field");
     return rc;
 }
 

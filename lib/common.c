@@ -2,6 +2,8 @@
 /* Return-code names and clocks. */
 #include "common.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <time.h>
 
 const char *cp_rc_name(cp_rc rc)
@@ -51,4 +53,16 @@ int64_t cp_mono_us(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+cp_rc cp_decode_fail(char *reason, size_t reason_size, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (reason && reason_size) {
+        va_start(ap, fmt);
+        vsnprintf(reason, reason_size, fmt, ap);
+        va_end(ap);
+    }
+    return CP_EDECODE;
 }

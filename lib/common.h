@@ -21,6 +21,13 @@ typedef enum cp_rc {
 /** @brief Short name of a return code ("CP_EREDIS"). */
 const char *cp_rc_name(cp_rc rc);
 
+/**
+ * @brief Writes a printf-style reason (if @p reason is not NULL) and
+ *        returns CP_EDECODE: the one way decoders report bad input.
+ */
+cp_rc cp_decode_fail(char *reason, size_t reason_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /** A borrowed byte string; ptr == NULL means absent (Avro null). */
 struct cp_str {
     const char *ptr; /* borrowed, not NUL-terminated in general */

@@ -77,21 +77,6 @@ const char *cp_channel_key_name(enum cp_channel channel)
 
 /* ---- reasons ---- */
 
-static cp_rc fail(char *reason, size_t reason_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static cp_rc fail(char *reason, size_t reason_size, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (reason && reason_size) {
-        va_start(ap, fmt);
-        vsnprintf(reason, reason_size, fmt, ap);
-        va_end(ap);
-    }
-    return CP_EDECODE;
-}
-
 /* Formats ms since the epoch as 2000-01-01T00:00:00.000Z for any int64,
  * proleptic Gregorian calendar (gmtime_r fails on far-out years). */
 static void format_ms(int64_t ms, char *out, size_t out_size)
@@ -147,16 +132,18 @@ static cp_rc check_name(const char *field, struct cp_str s, bool allow_dot,
     unsigned char mask = allow_dot ? 2 : 1;
 
     if (!s.ptr || s.len == 0)
-        return fail(reason, reason_size, "%s: empty", field);
+        return cp_decode_fail(reason, reason_size, "%s: empty", field);
     if (s.len > CP_NAME_MAX)
-        return fail(reason, reason_size, "%s: %zu bytes, longer than %d", field,
-                    s.len, CP_NAME_MAX);
+        return cp_decode_fail(reason, reason_size,
+                              "%s: %zu bytes, longer than %d", field, s.len,
+                              CP_NAME_MAX);
     for (size_t i = 0; i < s.len; i++) {
         unsigned char c = (unsigned char)s.ptr[i];
 
         if (!(name_class[c] & mask))
-            return fail(reason, reason_size, "%s: byte 0x%02x at %zu not in %s",
-                        field, c, i, set);
+            return cp_decode_fail(reason, reason_size,
+                                  "%s: byte 0x%02x at %zu not in %s", field, c,
+                                  i, set);
     }
     return CP_OK;
 }
@@ -170,10 +157,11 @@ static cp_rc check_id(const char *field, struct cp_str s, char *reason,
     size_t i = 0;
 
     if (!s.ptr || s.len == 0)
-        return fail(reason, reason_size, "%s: empty", field);
+        return cp_decode_fail(reason, reason_size, "%s: empty", field);
     if (s.len > CP_ID_MAX)
-        return fail(reason, reason_size, "%s: %zu bytes, longer than %d", field,
-                    s.len, CP_ID_MAX);
+        return cp_decode_fail(reason, reason_size,
+                              "%s: %zu bytes, longer than %d", field, s.len,
+                              CP_ID_MAX);
     while (i < s.len) {
         unsigned char c = p[i];
         uint32_t cp;
@@ -181,8 +169,9 @@ static cp_rc check_id(const char *field, struct cp_str s, char *reason,
 
         if (c < 0x80) {
             if (c < 0x20 || c == 0x7f)
-                return fail(reason, reason_size,
-                            "%s: control byte 0x%02x at %zu", field, c, i);
+                return cp_decode_fail(reason, reason_size,
+                                      "%s: control byte 0x%02x at %zu", field,
+                                      c, i);
             i++;
             continue;
         }
@@ -198,37 +187,41 @@ static cp_rc check_id(const char *field, struct cp_str s, char *reason,
         } else {
             /* 0x80-0xbf: stray continuation; 0xc0, 0xc1: always overlong;
              * 0xf5-0xff: beyond U+10FFFF or not UTF-8 at all. */
-            return fail(reason, reason_size,
-                        "%s: invalid UTF-8 lead byte 0x%02x at %zu", field, c,
-                        i);
+            return cp_decode_fail(reason, reason_size,
+                                  "%s: invalid UTF-8 lead byte 0x%02x at %zu",
+                                  field, c, i);
         }
         if (s.len - i < n)
-            return fail(reason, reason_size,
-                        "%s: truncated UTF-8 sequence at %zu", field, i);
+            return cp_decode_fail(reason, reason_size,
+                                  "%s: truncated UTF-8 sequence at %zu", field,
+                                  i);
         for (size_t k = 1; k < n; k++) {
             unsigned char cc = p[i + k];
 
             if ((cc & 0xc0) != 0x80)
-                return fail(reason, reason_size,
-                            "%s: invalid UTF-8 continuation byte 0x%02x at %zu",
-                            field, cc, i + k);
+                return cp_decode_fail(
+                    reason, reason_size,
+                    "%s: invalid UTF-8 continuation byte 0x%02x at %zu", field,
+                    cc, i + k);
             cp = (cp << 6) | (cc & 0x3f);
         }
         if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000))
-            return fail(reason, reason_size,
-                        "%s: overlong UTF-8 sequence at %zu", field, i);
+            return cp_decode_fail(reason, reason_size,
+                                  "%s: overlong UTF-8 sequence at %zu", field,
+                                  i);
         if (cp >= 0xd800 && cp <= 0xdfff)
-            return fail(reason, reason_size,
-                        "%s: UTF-16 surrogate U+%04" PRIX32 " at %zu", field,
-                        cp, i);
+            return cp_decode_fail(reason, reason_size,
+                                  "%s: UTF-16 surrogate U+%04" PRIX32 " at %zu",
+                                  field, cp, i);
         if (cp > 0x10ffff)
-            return fail(reason, reason_size,
-                        "%s: code point U+%" PRIX32 " above U+10FFFF at %zu",
-                        field, cp, i);
+            return cp_decode_fail(reason, reason_size,
+                                  "%s: code point U+%" PRIX32
+                                  " above U+10FFFF at %zu",
+                                  field, cp, i);
         if (cp >= 0x80 && cp <= 0x9f)
-            return fail(reason, reason_size,
-                        "%s: control character U+%04" PRIX32 " at %zu", field,
-                        cp, i);
+            return cp_decode_fail(
+                reason, reason_size,
+                "%s: control character U+%04" PRIX32 " at %zu", field, cp, i);
         i += n;
     }
     return CP_OK;
@@ -238,7 +231,8 @@ static cp_rc check_non_negative(const char *field, int64_t v, char *reason,
                                 size_t reason_size)
 {
     if (v < 0)
-        return fail(reason, reason_size, "%s %" PRId64 " negative", field, v);
+        return cp_decode_fail(reason, reason_size, "%s %" PRId64 " negative",
+                              field, v);
     return CP_OK;
 }
 
@@ -256,15 +250,15 @@ static cp_rc check_survey(const struct cp_event *ev, char *reason,
 
     if ((int)ev->survey_kind < 0 ||
         (size_t)ev->survey_kind >= CP_ARRAY_SIZE(ranges))
-        return fail(reason, reason_size, "survey: unknown kind %d",
-                    (int)ev->survey_kind);
+        return cp_decode_fail(reason, reason_size, "survey: unknown kind %d",
+                              (int)ev->survey_kind);
     if (ev->score < ranges[ev->survey_kind].lo ||
         ev->score > ranges[ev->survey_kind].hi)
-        return fail(reason, reason_size,
-                    "survey %s score %" PRId32 " out of range %" PRId32
-                    "-%" PRId32,
-                    ranges[ev->survey_kind].name, ev->score,
-                    ranges[ev->survey_kind].lo, ranges[ev->survey_kind].hi);
+        return cp_decode_fail(
+            reason, reason_size,
+            "survey %s score %" PRId32 " out of range %" PRId32 "-%" PRId32,
+            ranges[ev->survey_kind].name, ev->score, ranges[ev->survey_kind].lo,
+            ranges[ev->survey_kind].hi);
     return CP_OK;
 }
 
@@ -287,9 +281,9 @@ static cp_rc check_payload(const struct cp_event *ev, char *reason,
         if (rc)
             return rc;
         if (ev->stage_order < 0 || ev->stage_order > 63)
-            return fail(reason, reason_size,
-                        "stage_order %" PRId32 " out of range 0-63",
-                        ev->stage_order);
+            return cp_decode_fail(reason, reason_size,
+                                  "stage_order %" PRId32 " out of range 0-63",
+                                  ev->stage_order);
         return CP_OK;
     case CP_DEAL_CLOSED:
     case CP_ORDER_PLACED:
@@ -303,9 +297,9 @@ static cp_rc check_payload(const struct cp_event *ev, char *reason,
     case CP_SUBSCRIPTION_CHANGED:
         if ((int)ev->sub_action < CP_SUB_STARTED ||
             ev->sub_action > CP_SUB_CANCELLED)
-            return fail(reason, reason_size,
-                        "subscription action: unknown value %d",
-                        (int)ev->sub_action);
+            return cp_decode_fail(reason, reason_size,
+                                  "subscription action: unknown value %d",
+                                  (int)ev->sub_action);
         return check_non_negative("mrr_minor", ev->amount, reason, reason_size);
     case CP_MESSAGE_RECEIVED:
     case CP_MESSAGE_SENT:
@@ -316,7 +310,8 @@ static cp_rc check_payload(const struct cp_event *ev, char *reason,
     case CP_PAYLOAD_KIND_CNT:
         break;
     }
-    return fail(reason, reason_size, "payload: unknown kind %d", (int)ev->kind);
+    return cp_decode_fail(reason, reason_size, "payload: unknown kind %d",
+                          (int)ev->kind);
 }
 
 cp_rc cp_event_validate(const struct cp_event *ev, int64_t now_ms, char *reason,
@@ -327,8 +322,8 @@ cp_rc cp_event_validate(const struct cp_event *ev, int64_t now_ms, char *reason,
     cp_rc rc;
 
     if ((int)ev->kind < 0 || ev->kind >= CP_PAYLOAD_KIND_CNT)
-        return fail(reason, reason_size, "payload: unknown kind %d",
-                    (int)ev->kind);
+        return cp_decode_fail(reason, reason_size, "payload: unknown kind %d",
+                              (int)ev->kind);
     rc = check_id("event_id", ev->event_id, reason, reason_size);
     if (rc)
         return rc;
@@ -346,8 +341,8 @@ cp_rc cp_event_validate(const struct cp_event *ev, int64_t now_ms, char *reason,
     }
     if (ev->occurred_at < CP_MIN_OCCURRED_AT_MS) {
         format_ms(ev->occurred_at, t1, sizeof(t1));
-        return fail(reason, reason_size, "occurred_at %s before 2000-01-01",
-                    t1);
+        return cp_decode_fail(reason, reason_size,
+                              "occurred_at %s before 2000-01-01", t1);
     }
     /* now_ms + 24 h saturates instead of overflowing on a hostile clock. */
     limit = now_ms > INT64_MAX - CP_MAX_FUTURE_MS ? INT64_MAX
@@ -355,11 +350,12 @@ cp_rc cp_event_validate(const struct cp_event *ev, int64_t now_ms, char *reason,
     if (ev->occurred_at > limit) {
         format_ms(ev->occurred_at, t1, sizeof(t1));
         format_ms(now_ms, t2, sizeof(t2));
-        return fail(reason, reason_size,
-                    "occurred_at %s more than 24 h after now %s", t1, t2);
+        return cp_decode_fail(reason, reason_size,
+                              "occurred_at %s more than 24 h after now %s", t1,
+                              t2);
     }
     if ((int)ev->channel < CP_CHANNEL_NONE || ev->channel >= CP_CHANNEL_CNT)
-        return fail(reason, reason_size, "channel: unknown value %d",
-                    (int)ev->channel);
+        return cp_decode_fail(reason, reason_size, "channel: unknown value %d",
+                              (int)ev->channel);
     return check_payload(ev, reason, reason_size);
 }
