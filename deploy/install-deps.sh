@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config librdkafka-dev libavro-dev
           libhiredis-dev libcriterion-dev redis-server redis-tools
-          python3 python3-avro python3-redis)
+          python3 python3-avro python3-redis bc)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
