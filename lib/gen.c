@@ -937,6 +937,9 @@ enum inv_kind {
     INV_KIND_CNT
 };
 
+_Static_assert(INV_KIND_CNT <= sizeof(((struct cp_gen *)0)->deck),
+               "the deck holds every kind");
+
 static const char *const inv_labels[INV_KIND_CNT] = {
     [INV_EMPTY] = "empty",
     [INV_BAD_MAGIC] = "bad-magic",
