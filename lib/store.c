@@ -24,8 +24,9 @@ struct cp_store {
     char *user;        /* owned, may be NULL */
     char *password;    /* owned, may be NULL; never logged */
     int db;
-    size_t pending;    /* replies sent for but not read yet */
-    char address[300]; /* for messages */
+    size_t pending;         /* replies sent for but not read yet */
+    uint64_t connection_id; /* bumped by every successful connect */
+    char address[300];      /* for messages */
     char errstr[512];
 };
 
@@ -174,6 +175,7 @@ cp_rc cp_store_ensure_connected(struct cp_store *st)
         if (setup_command(st, 2, argv))
             goto fail;
     }
+    st->connection_id++;
     cp_log(CP_LOG_INFO, "REDIS", "connected to %s", st->address);
     return CP_OK;
 fail:
@@ -401,6 +403,11 @@ cp_rc cp_store_finish_tx(struct cp_store *st, struct cp_tx_result *res)
     reader->fn = saved_fn;
     reader->privdata = saved_privdata;
     return CP_OK;
+}
+
+uint64_t cp_store_connection_id(const struct cp_store *st)
+{
+    return st->connection_id;
 }
 
 size_t cp_store_pending(const struct cp_store *st)

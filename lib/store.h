@@ -5,6 +5,8 @@
 #ifndef CP_STORE_H
 #define CP_STORE_H
 
+#include <stdint.h>
+
 #include "common.h"
 #include "resp.h"
 
@@ -53,6 +55,8 @@ struct cp_tx_result {
  * @returns CP_OK (inspect @p res), or CP_EREDIS on I/O error.
  */
 cp_rc cp_store_finish_tx(struct cp_store *st, struct cp_tx_result *res);
+/** @brief Changes whenever a new connection was made (WATCHes are gone). */
+uint64_t cp_store_connection_id(const struct cp_store *st);
 /** @brief Replies still to read from a cp_store_send(). */
 size_t cp_store_pending(const struct cp_store *st);
 /** @brief Element @p i of an ARRAY reply (inside a cp_reply_fn only). */

@@ -29,6 +29,7 @@ struct part_slot {
     uint8_t owned;       /* assigned to us now */
     uint8_t touched;     /* consumed in the current batch */
     int64_t next_offset; /* next offset to apply; -1: take the first seen */
+    int64_t epoch;       /* our fence epoch for it (see arm_fences) */
 };
 
 struct cp_worker {
@@ -66,7 +67,9 @@ struct cp_worker {
     struct part_slot parts[CP_MAX_PARTITIONS];
     struct cp_worker_stats stats;
     int backoff_ms;
-    int rewind_needed; /* a commit failed inside a rebalance callback */
+    int rewind_needed;         /* a commit failed inside a rebalance callback */
+    uint64_t armed_connection; /* connection whose WATCH covers our fences */
+    int32_t *fence_parts;      /* owned, CP_MAX_PARTITIONS: MGET order */
 };
 
 static cp_rc finish_inflight(struct cp_worker *w);
@@ -133,6 +136,128 @@ static cp_rc read_offsets(struct cp_worker *w, struct cp_partition *parts,
     return rc;
 }
 
+/* ---- fencing ----
+ * Each partition has a fence key whose value is bumped (INCR) by every
+ * worker that is assigned the partition; the worker keeps the value it got.
+ * Before its transactions it WATCHes the fence keys of all its partitions
+ * and reads them back: a value that is not ours means another worker owns
+ * the partition now, and a bump after the WATCH aborts our next EXEC. So a
+ * worker that lost a partition (paused past its session, cut off) can never
+ * overwrite what the new owner wrote. */
+
+static void append_fence_key(struct cp_worker *w, int32_t p)
+{
+    char key[600];
+    int n = snprintf(key, sizeof(key), "crmpulse:fence:%s:%s:%d",
+                     w->cfg->kafka_group_id, w->cfg->topic_events, (int)p);
+
+    cp_cmd_arg(&w->cmds, key, (size_t)n);
+}
+
+struct fence_read {
+    struct cp_worker *w;
+    size_t cnt;
+};
+
+static cp_rc on_fence_reply(void *opaque, size_t i,
+                            const struct cp_reply *reply)
+{
+    struct fence_read *rd = opaque;
+    struct cp_worker *w = rd->w;
+
+    if (reply->type == CP_REPLY_ERROR)
+        return CP_EREDIS;
+    if (i < 2)
+        return CP_OK; /* UNWATCH, WATCH */
+    if (reply->type != CP_REPLY_ARRAY || reply->elements != rd->cnt)
+        return CP_EREDIS;
+    for (size_t j = 0; j < rd->cnt; j++) {
+        struct part_slot *slot = &w->parts[w->fence_parts[j]];
+        struct cp_reply elem;
+        int64_t now_epoch = -1;
+
+        cp_store_reply_element(reply, j, &elem);
+        if (elem.type == CP_REPLY_STRING && elem.len < 32) {
+            char tmp[32];
+
+            memcpy(tmp, elem.str, elem.len);
+            tmp[elem.len] = '\0';
+            now_epoch = strtoll(tmp, NULL, 10);
+        }
+        if (now_epoch != slot->epoch) {
+            cp_log(CP_LOG_WARNING, "WORKER",
+                   "partition %s [%d] belongs to another worker now (fence "
+                   "%lld, ours %lld): no more writes for it",
+                   w->cfg->topic_events, (int)w->fence_parts[j],
+                   (long long)now_epoch, (long long)slot->epoch);
+            slot->owned = 0;
+        }
+    }
+    return CP_OK;
+}
+
+/* WATCH the fence keys of every owned partition (only those: UNWATCH
+ * first) and check they still hold our epochs. One round trip. */
+static cp_rc arm_fences(struct cp_worker *w)
+{
+    struct fence_read rd = {w, 0};
+    cp_rc rc;
+
+    for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++)
+        if (w->parts[p].owned)
+            w->fence_parts[rd.cnt++] = p;
+    cp_cmds_reset(&w->cmds);
+    cp_cmd_begin(&w->cmds, 1);
+    cp_cmd_arg(&w->cmds, "UNWATCH", 7);
+    if (rd.cnt) {
+        cp_cmd_begin(&w->cmds, 1 + (int)rd.cnt);
+        cp_cmd_arg(&w->cmds, "WATCH", 5);
+        for (size_t j = 0; j < rd.cnt; j++)
+            append_fence_key(w, w->fence_parts[j]);
+        cp_cmd_begin(&w->cmds, 1 + (int)rd.cnt);
+        cp_cmd_arg(&w->cmds, "MGET", 4);
+        for (size_t j = 0; j < rd.cnt; j++)
+            append_fence_key(w, w->fence_parts[j]);
+    }
+    rc = cp_store_roundtrip(w->store, &w->cmds, on_fence_reply, &rd);
+    if (rc)
+        cp_log(CP_LOG_WARNING, "REDIS", "arm fences: %s",
+               cp_store_errstr(w->store));
+    else
+        w->armed_connection = cp_store_connection_id(w->store);
+    return rc;
+}
+
+struct epoch_read {
+    struct cp_worker *w;
+    const struct cp_partition *parts;
+};
+
+static cp_rc on_incr_reply(void *opaque, size_t i, const struct cp_reply *reply)
+{
+    struct epoch_read *rd = opaque;
+
+    if (reply->type != CP_REPLY_INTEGER)
+        return CP_EREDIS;
+    rd->w->parts[rd->parts[i].partition].epoch = reply->integer;
+    return CP_OK;
+}
+
+/* Takes the partitions over: bump their fences, remember our epochs. */
+static cp_rc claim_fences(struct cp_worker *w, const struct cp_partition *parts,
+                          size_t cnt)
+{
+    struct epoch_read rd = {w, parts};
+
+    cp_cmds_reset(&w->cmds);
+    for (size_t i = 0; i < cnt; i++) {
+        cp_cmd_begin(&w->cmds, 2);
+        cp_cmd_arg(&w->cmds, "INCR", 4);
+        append_fence_key(w, parts[i].partition);
+    }
+    return cp_store_roundtrip(w->store, &w->cmds, on_incr_reply, &rd);
+}
+
 /* ---- rebalance ---- */
 
 static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
@@ -142,21 +267,22 @@ static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
 
     if (w->inflight.active && finish_inflight(w))
         w->rewind_needed = 1; /* its partitions re-read from Redis offsets */
-    rc = read_offsets(w, parts, cnt);
-
+    for (size_t i = 0; i < cnt; i++)
+        if (parts[i].partition < 0 || parts[i].partition >= CP_MAX_PARTITIONS) {
+            cp_log(CP_LOG_ERR, "WORKER", "partition %d above the limit %d",
+                   (int)parts[i].partition, CP_MAX_PARTITIONS);
+            return CP_ECONFIG;
+        }
+    rc = claim_fences(w, parts, cnt);
+    if (!rc)
+        rc = read_offsets(w, parts, cnt);
     if (rc)
         return rc;
     /* Other workers may have changed the state of these customers. */
     cp_state_clear(w->state);
     for (size_t i = 0; i < cnt; i++) {
-        struct part_slot *slot;
+        struct part_slot *slot = &w->parts[parts[i].partition];
 
-        if (parts[i].partition < 0 || parts[i].partition >= CP_MAX_PARTITIONS) {
-            cp_log(CP_LOG_ERR, "WORKER", "partition %d above the limit %d",
-                   (int)parts[i].partition, CP_MAX_PARTITIONS);
-            continue;
-        }
-        slot = &w->parts[parts[i].partition];
         slot->owned = 1;
         slot->next_offset = parts[i].offset >= 0 ? parts[i].offset : -1;
         if (parts[i].offset >= 0)
@@ -169,7 +295,7 @@ static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
                    "group's committed offset (else the earliest)",
                    parts[i].topic, (int)parts[i].partition);
     }
-    return CP_OK;
+    return arm_fences(w);
 }
 
 static void on_revoke(void *opaque, const struct cp_partition *parts,
@@ -185,6 +311,9 @@ static void on_revoke(void *opaque, const struct cp_partition *parts,
         if (parts[i].partition >= 0 && parts[i].partition < CP_MAX_PARTITIONS)
             w->parts[parts[i].partition].owned = 0;
     cp_state_clear(w->state);
+    /* Keep watching only what we still own (a failure re-arms later). */
+    if (arm_fences(w))
+        w->armed_connection = 0;
 }
 
 /* ---- one batch ---- */
@@ -262,6 +391,9 @@ static cp_rc finish_inflight(struct cp_worker *w)
     }
     cp_state_commit_done(w->state);
     cp_consumer_commit_async(w->cons, w->inflight.parts, w->inflight.part_cnt);
+    /* EXEC dropped our WATCH: arm it again for the next transaction. */
+    if (arm_fences(w))
+        w->armed_connection = 0;
     w->stats.batches++;
     w->stats.events += w->inflight.events;
     w->stats.dlq += w->inflight.dlq;
@@ -275,6 +407,22 @@ static cp_rc send_commit(struct cp_worker *w, int64_t events, int64_t dlq)
     struct cp_partition *parts = w->inflight.parts;
     size_t n = 0;
     cp_rc rc;
+
+    /* A new connection has no WATCH: arm it before writing anything. */
+    if (w->armed_connection != cp_store_connection_id(w->store) ||
+        !w->armed_connection) {
+        rc = arm_fences(w);
+        if (rc)
+            return rc;
+    }
+    for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++) {
+        if (w->parts[p].touched && !w->parts[p].owned)
+            return CP_EFENCED; /* fenced while we worked on the batch */
+        n += w->parts[p].touched;
+    }
+    if (!n)
+        return CP_OK; /* only messages of partitions that are not ours */
+    n = 0;
 
     cp_cmds_reset(&w->cmds);
     cp_cmd_begin(&w->cmds, 1);
@@ -449,6 +597,7 @@ static void recover(struct cp_worker *w, cp_rc cause,
     if (w->inflight.active)
         finish_inflight(w);
     w->rewind_needed = 0;
+    w->armed_connection = 0; /* an aborted EXEC dropped the WATCH */
     w->stats.retries++;
     cp_log(CP_LOG_WARNING, "WORKER",
            "batch failed (%s): rolled back, retrying in %d ms",
@@ -521,10 +670,11 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
     w->refs = calloc(n, sizeof(*w->refs));
     w->commit_parts = calloc(CP_MAX_PARTITIONS, sizeof(*w->commit_parts));
     w->inflight.parts = calloc(CP_MAX_PARTITIONS, sizeof(*w->inflight.parts));
+    w->fence_parts = calloc(CP_MAX_PARTITIONS, sizeof(*w->fence_parts));
     w->state = cp_state_new(cfg->redis_prefix);
     w->ctr = cp_counters_new();
     if (!w->msgs || !w->events || !w->refs || !w->commit_parts ||
-        !w->inflight.parts || !w->state || !w->ctr) {
+        !w->inflight.parts || !w->fence_parts || !w->state || !w->ctr) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -681,5 +831,6 @@ void cp_worker_destroy(struct cp_worker *w)
     free(w->refs);
     free(w->commit_parts);
     free(w->inflight.parts);
+    free(w->fence_parts);
     free(w);
 }

@@ -17,6 +17,10 @@ def main():
         name = key.decode("utf-8", "backslashreplace")
         if name.startswith("crmpulse:offsets:"):
             name = "crmpulse:offsets:<group>"
+        if name.startswith("crmpulse:fence:"):
+            # Fence epochs count assignments, which differ run to run.
+            out.append("crmpulse:fence:<group>:%s\tepoch" % name.rsplit(":", 1)[1])
+            continue
         if kind == "hash":
             for f, v in sorted(r.hgetall(key).items()):
                 out.append("%s\thash\t%s\t%s" % (name, f.decode("utf-8", "backslashreplace"),

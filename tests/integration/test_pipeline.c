@@ -315,3 +315,42 @@ Test(pipeline, sigterm_commits_and_exits_zero_within_seconds)
     check_with_oracle(&r, dump, invalid_in_dump(dump));
     h_redis_stop(&r);
 }
+
+/* A worker whose partitions were taken over must stop writing at once. The
+ * takeover is made the way a new owner makes it: by bumping the fences. */
+Test(pipeline, fenced_worker_stops_writing)
+{
+    const char *dump = scratch_file("events.dump");
+    const char *log = scratch_file("fenced.log");
+    char cmd[1200];
+    struct h_redis r;
+    int64_t total, done = 0, frozen;
+    pid_t pid;
+
+    h_redis_start(&r);
+    produce(dump);
+    total = EVENTS_N + invalid_in_dump(dump);
+    pid = spawn_worker(&r, "fenced", log);
+    for (int waited = 0; waited < 120000 && done < total / 4; waited += 20) {
+        done = h_redis_hash_sum(&r, "crmpulse:offsets:fenced");
+        h_sleep_ms(20);
+    }
+    for (int p = 0; p < PARTITIONS; p++)
+        h_redis_int(&r, "INCR crmpulse:fence:fenced:crm.events:%d", p);
+    h_sleep_ms(500); /* a transaction already executing may still land */
+    frozen = h_redis_hash_sum(&r, "crmpulse:offsets:fenced");
+    h_sleep_ms(3000);
+    cr_assert_eq(h_redis_hash_sum(&r, "crmpulse:offsets:fenced"), frozen,
+                 "a fenced worker kept committing");
+    cr_assert_lt(frozen, total, "finished before the fence: test too slow");
+    snprintf(cmd, sizeof(cmd), "grep -q 'belongs to another worker' '%s'", log);
+    cr_assert_eq(system(cmd), 0, "the worker did not notice the fence");
+    kill(pid, SIGTERM);
+    cr_assert_eq(h_wait(pid, 30), 0);
+
+    /* The next owner finishes the stream exactly. */
+    run_worker_to_idle(&r, "fenced", scratch_file("fenced-next.log"));
+    cr_assert_eq(h_redis_hash_sum(&r, "crmpulse:offsets:fenced"), total);
+    check_with_oracle(&r, dump, invalid_in_dump(dump));
+    h_redis_stop(&r);
+}
