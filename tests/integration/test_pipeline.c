@@ -207,6 +207,24 @@ static void snapshot(const struct h_redis *r, const char *out)
     cr_assert_eq(rc, 0, "snapshot of %s failed", r->url);
 }
 
+/* Waits (up to 2 min) until group @p group has committed @p target
+ * messages; returns what it has committed. */
+static int64_t wait_for_commits(const struct h_redis *r, const char *group,
+                                int64_t target)
+{
+    char key[128];
+    int64_t done = 0;
+
+    snprintf(key, sizeof(key), "crmpulse:offsets:%s", group);
+    for (int waited = 0; waited < 120000; waited += 20) {
+        done = h_redis_hash_sum(r, key);
+        if (done >= target)
+            break;
+        h_sleep_ms(20);
+    }
+    return done;
+}
+
 Test(pipeline, redis_holds_exactly_what_the_input_implies)
 {
     const char *dump = scratch_file("events.dump");
@@ -249,14 +267,9 @@ Test(pipeline, kill_9_mid_stream_changes_nothing)
     /* Kill the worker whenever it has committed past the next mark. */
     for (size_t k = 0; k < CP_ARRAY_SIZE(kill_at); k++) {
         pid_t pid = spawn_worker(&crashy, "crashy", log);
-        int64_t done = 0;
+        int64_t done = wait_for_commits(&crashy, "crashy",
+                                        (int64_t)(kill_at[k] * (double)total));
 
-        for (int waited = 0; waited < 120000; waited += 20) {
-            done = h_redis_hash_sum(&crashy, "crmpulse:offsets:crashy");
-            if (done >= (int64_t)(kill_at[k] * (double)total))
-                break;
-            h_sleep_ms(20);
-        }
         kill(pid, SIGKILL);
         cr_assert_eq(h_wait(pid, 30), 128 + SIGKILL);
         cr_assert_lt(done, total, "kill %zu landed after the end", k);
@@ -285,7 +298,7 @@ Test(pipeline, sigterm_commits_and_exits_zero_within_seconds)
     const char *dump = scratch_file("events.dump");
     const char *log = scratch_file("term.log");
     struct h_redis r;
-    int64_t total, done = 0;
+    int64_t total, done;
     struct timespec t0, t1;
     pid_t pid;
     int rc;
@@ -294,10 +307,7 @@ Test(pipeline, sigterm_commits_and_exits_zero_within_seconds)
     produce(dump);
     total = EVENTS_N + invalid_in_dump(dump);
     pid = spawn_worker(&r, "term", log);
-    for (int waited = 0; waited < 120000 && done < total / 3; waited += 20) {
-        done = h_redis_hash_sum(&r, "crmpulse:offsets:term");
-        h_sleep_ms(20);
-    }
+    wait_for_commits(&r, "term", total / 3);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     kill(pid, SIGTERM);
     rc = h_wait(pid, 30);
@@ -324,17 +334,14 @@ Test(pipeline, fenced_worker_stops_writing)
     const char *log = scratch_file("fenced.log");
     char cmd[1200];
     struct h_redis r;
-    int64_t total, done = 0, frozen;
+    int64_t total, frozen;
     pid_t pid;
 
     h_redis_start(&r);
     produce(dump);
     total = EVENTS_N + invalid_in_dump(dump);
     pid = spawn_worker(&r, "fenced", log);
-    for (int waited = 0; waited < 120000 && done < total / 4; waited += 20) {
-        done = h_redis_hash_sum(&r, "crmpulse:offsets:fenced");
-        h_sleep_ms(20);
-    }
+    wait_for_commits(&r, "fenced", total / 4);
     for (int p = 0; p < PARTITIONS; p++)
         h_redis_int(&r, "INCR crmpulse:fence:fenced:crm.events:%d", p);
     h_sleep_ms(500); /* a transaction already executing may still land */
