@@ -59,8 +59,9 @@ struct cp_event {
     enum cp_channel channel;  /* CP_CHANNEL_NONE: null */
     enum cp_payload_kind kind;
     /* Payload, by kind: */
-    struct cp_str entity_id; /* deal/order/conversation/call/ticket/subscription/session
-                                id */
+    struct cp_str
+        entity_id; /* deal/order/conversation/call/ticket/subscription/session
+                      id */
     struct cp_str label; /* LeadCreated.source or StageChanged.stage */
     int32_t stage_order; /* StageChanged */
     int64_t amount;      /* amount_minor (DealClosed, OrderPlaced), mrr_minor,
