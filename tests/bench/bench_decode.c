@@ -78,7 +78,7 @@ static int on_batch(void *opaque, rd_kafka_message_t **rkms, size_t cnt)
 static double pure_decode(struct decode_run *run, int64_t min_us,
                           int64_t *decoded)
 {
-    int64_t t0 = bench_mono_us(), t1;
+    int64_t t0 = cp_mono_us(), t1;
     char reason[256];
 
     *decoded = 0;
@@ -95,7 +95,7 @@ static double pure_decode(struct decode_run *run, int64_t min_us,
                 &run->arena, &run->ev, reason, sizeof(reason));
         }
         *decoded += (int64_t)run->keep_cnt;
-        t1 = bench_mono_us();
+        t1 = cp_mono_us();
     } while (t1 - t0 < min_us);
     return (double)(t1 - t0) * 1000.0 / (double)*decoded;
 }

@@ -97,7 +97,7 @@ static int poll_offsets(struct probe *pr, redisContext *redis, const char *key,
         argv[p + 2] = fields[p];
     }
     reply = redisCommandArgv(redis, pr->parts + 2, argv, NULL);
-    now = bench_mono_us();
+    now = cp_mono_us();
     if (!reply || reply->type != REDIS_REPLY_ARRAY ||
         reply->elements != (size_t)pr->parts) {
         fprintf(stderr, "bench_latency: HMGET failed: %s\n",
@@ -297,9 +297,9 @@ int main(int argc, char **argv)
     if (poll_offsets(pr, redis, okey, topic))
         goto out;
 
-    t0 = bench_mono_us();
+    t0 = cp_mono_us();
     for (;;) {
-        int64_t now = bench_mono_us();
+        int64_t now = cp_mono_us();
         int64_t due = (int64_t)((double)(now - t0) * rate / 1e6);
         int busy = 0;
 
@@ -317,7 +317,7 @@ int main(int argc, char **argv)
                 goto out;
             }
             pr->sent[sent].offset = -1;
-            pr->sent[sent].t_us = bench_mono_us();
+            pr->sent[sent].t_us = cp_mono_us();
             err = rd_kafka_producev(
                 rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key.data, key.len),
                 RD_KAFKA_V_VALUE(value.data, value.len),

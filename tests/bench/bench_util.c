@@ -21,22 +21,6 @@ int bench_props_add(struct bench_props *props, char *kv)
     return 0;
 }
 
-int64_t bench_mono_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t bench_wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 rd_kafka_t *bench_consumer_new(const char *bootstrap,
                                const struct bench_props *props, char *errstr,
                                size_t errstr_size)
@@ -178,7 +162,7 @@ int bench_consume_all(const char *bootstrap, const char *topic,
     for (int p = 0; p < cnt; p++)
         res->expected += hi[p] - lo[p];
     queue = rd_kafka_queue_get_consumer(rk);
-    t_start = t_last = t_seen = bench_mono_us();
+    t_start = t_last = t_seen = cp_mono_us();
     if (bench_assign_all(rk, topic, lo, cnt, errstr, errstr_size))
         goto out;
     while (res->msgs < res->expected) {
@@ -204,7 +188,7 @@ int bench_consume_all(const char *bootstrap, const char *topic,
         }
         if (good) {
             res->msgs += (int64_t)good;
-            t_last = bench_mono_us();
+            t_last = cp_mono_us();
             t_seen = t_last;
             if (fn && fn(opaque, rkms, good)) {
                 snprintf(errstr, errstr_size, "batch handler failed");
@@ -215,7 +199,7 @@ int bench_consume_all(const char *bootstrap, const char *topic,
         }
         for (size_t i = 0; i < good; i++)
             rd_kafka_message_destroy(rkms[i]);
-        if (bench_mono_us() - t_seen > (int64_t)idle_ms * 1000) {
+        if (cp_mono_us() - t_seen > (int64_t)idle_ms * 1000) {
             snprintf(errstr, errstr_size,
                      "%lld of %lld messages, then nothing for %d ms (dropped "
                      "by broker retention?)",

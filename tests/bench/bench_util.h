@@ -11,6 +11,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "common.h" /* cp_mono_us(), cp_now_ms() */
+
 #define BENCH_MAX_PROPS      64
 #define BENCH_MAX_PARTITIONS 4096
 
@@ -23,11 +25,6 @@ struct bench_props {
 
 /** @returns 0, or -1 if @p kv is not key=value or the list is full. */
 int bench_props_add(struct bench_props *props, char *kv);
-
-/** @brief Monotonic clock in microseconds. */
-int64_t bench_mono_us(void);
-/** @brief Wall clock in milliseconds since the epoch. */
-int64_t bench_wall_ms(void);
 
 /**
  * @brief A consumer for reading topics from the beginning by assignment:

@@ -86,10 +86,10 @@ int main(int argc, char **argv)
         snprintf(fields[p], sizeof(fields[p]), "%s:%d", topic, p);
         args[p + 2] = fields[p];
     }
-    t_end = bench_mono_us() + (int64_t)(timeout_s * 1e6);
+    t_end = cp_mono_us() + (int64_t)(timeout_s * 1e6);
     for (;;) {
         redisReply *reply = redisCommandArgv(redis, parts + 2, args, NULL);
-        int64_t now_ms = bench_wall_ms();
+        int64_t now_ms = cp_now_ms();
         int done = 1, any = 0;
 
         if (!reply || reply->type != REDIS_REPLY_ARRAY) {
@@ -117,7 +117,7 @@ int main(int argc, char **argv)
                    (long long)events, (long long)first_ms, (long long)now_ms);
             break;
         }
-        if (bench_mono_us() > t_end) {
+        if (cp_mono_us() > t_end) {
             fprintf(stderr, "bench_wait_committed: timeout\n");
             redisFree(redis);
             return 1;
