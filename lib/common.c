@@ -66,3 +66,10 @@ cp_rc cp_decode_fail(char *reason, size_t reason_size, const char *fmt, ...)
     }
     return CP_EDECODE;
 }
+
+void cp_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}

@@ -40,6 +40,8 @@ struct cp_str {
 int64_t cp_now_ms(void);
 /** @brief Monotonic clock in milliseconds. */
 int64_t cp_mono_ms(void);
+/** @brief Sleeps @p ms milliseconds (a signal may cut it short). */
+void cp_sleep_ms(int ms);
 /** @brief Monotonic clock in microseconds. */
 int64_t cp_mono_us(void);
 

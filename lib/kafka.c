@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -310,13 +309,6 @@ parts_from_list(const rd_kafka_topic_partition_list_t *list)
     return parts;
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
 static void on_assign(struct cp_consumer *cons,
                       rd_kafka_topic_partition_list_t *list, int cooperative)
 {
@@ -337,7 +329,7 @@ static void on_assign(struct cp_consumer *cons,
                "assign %d partitions: start offsets unavailable, retrying in "
                "%d ms",
                list->cnt, backoff_ms);
-        sleep_ms(backoff_ms);
+        cp_sleep_ms(backoff_ms);
         if (backoff_ms < 5000)
             backoff_ms *= 2;
     }

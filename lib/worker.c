@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "apply.h"
 #include "arena.h"
@@ -545,13 +544,6 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
 
 /* ---- recovery ---- */
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
 /* Forget the failed batch and read again from the offsets in Redis. */
 static cp_rc rewind_to_committed(struct cp_worker *w)
 {
@@ -603,7 +595,7 @@ static void recover(struct cp_worker *w, cp_rc cause,
            "batch failed (%s): rolled back, retrying in %d ms",
            cp_rc_name(cause), w->backoff_ms);
     while (!*stop) {
-        sleep_ms(w->backoff_ms);
+        cp_sleep_ms(w->backoff_ms);
         if (w->backoff_ms < CP_BACKOFF_MAX_MS)
             w->backoff_ms *= 2;
         if (!rewind_to_committed(w))
