@@ -50,7 +50,7 @@ struct cp_worker {
     struct cp_arena arena;             /* decoded strings */
     struct cp_cmds cmds;               /* Redis commands of one round trip */
     struct cp_buf dlq_buf;             /* one encoded dead letter */
-    struct cp_partition *commit_parts; /* owned, CP_MAX_PARTITIONS */
+    struct cp_partition *rewind_parts; /* owned, CP_MAX_PARTITIONS: scratch */
 
     /* The transaction sent but not yet acknowledged: Redis runs it while we
      * fetch and decode the next batch. */
@@ -408,8 +408,8 @@ static cp_rc send_commit(struct cp_worker *w, int64_t events, int64_t dlq)
     cp_rc rc;
 
     /* A new connection has no WATCH: arm it before writing anything. */
-    if (w->armed_connection != cp_store_connection_id(w->store) ||
-        !w->armed_connection) {
+    /* Connection ids start at 1, so 0 (disarmed) never matches. */
+    if (w->armed_connection != cp_store_connection_id(w->store)) {
         rc = arm_fences(w);
         if (rc)
             return rc;
@@ -547,7 +547,7 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
 /* Forget the failed batch and read again from the offsets in Redis. */
 static cp_rc rewind_to_committed(struct cp_worker *w)
 {
-    struct cp_partition *parts = w->commit_parts;
+    struct cp_partition *parts = w->rewind_parts;
     size_t n = 0;
     cp_rc rc;
 
@@ -660,12 +660,12 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
     w->msgs = calloc(n, sizeof(*w->msgs));
     w->events = calloc(n, sizeof(*w->events));
     w->refs = calloc(n, sizeof(*w->refs));
-    w->commit_parts = calloc(CP_MAX_PARTITIONS, sizeof(*w->commit_parts));
+    w->rewind_parts = calloc(CP_MAX_PARTITIONS, sizeof(*w->rewind_parts));
     w->inflight.parts = calloc(CP_MAX_PARTITIONS, sizeof(*w->inflight.parts));
     w->fence_parts = calloc(CP_MAX_PARTITIONS, sizeof(*w->fence_parts));
     w->state = cp_state_new(cfg->redis_prefix);
     w->ctr = cp_counters_new();
-    if (!w->msgs || !w->events || !w->refs || !w->commit_parts ||
+    if (!w->msgs || !w->events || !w->refs || !w->rewind_parts ||
         !w->inflight.parts || !w->fence_parts || !w->state || !w->ctr) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
@@ -821,7 +821,7 @@ void cp_worker_destroy(struct cp_worker *w)
     free(w->msgs);
     free(w->events);
     free(w->refs);
-    free(w->commit_parts);
+    free(w->rewind_parts);
     free(w->inflight.parts);
     free(w->fence_parts);
     free(w);
