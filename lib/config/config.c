@@ -164,6 +164,51 @@ static const struct setting settings[] = {
      .def = "",
      .doc = "write the embedded cluster's bootstrap address to this file; "
             "empty = none"},
+    {.name = "minute.retention",
+     .type = SET_INT64,
+     .offset = OFF(minute_retention_ms),
+     .min = 60000,
+     .max = 366LL * 86400000,
+     .def = "172800000",
+     .doc = "ms a minute key lives after its minute's start (EXPIREAT); "
+            "events of older minutes write no minute key"},
+    {.name = "time.allowed_lateness",
+     .type = SET_INT64,
+     .offset = OFF(allowed_lateness_ms),
+     .min = 0,
+     .max = 30LL * 86400000,
+     .def = "300000",
+     .doc = "ms: a partition's watermark is its largest occurred_at minus this"},
+    {.name = "time.idle_advance",
+     .type = SET_INT64,
+     .offset = OFF(idle_advance_ms),
+     .min = 0,
+     .max = 86400000,
+     .def = "30000",
+     .doc = "ms: a caught-up, idle partition's watermark follows the wall "
+            "clock after this long; 0 = off (replays of history)"},
+    {.name = "model.file",
+     .type = SET_STRING,
+     .offset = OFF(model_file),
+     .min = 0,
+     .max = 4096,
+     .def = "",
+     .doc = "churn model file (see deploy/model.conf); empty = the built-in "
+            "default model"},
+    {.name = "http.listen",
+     .type = SET_STRING,
+     .offset = OFF(http_listen),
+     .min = 0,
+     .max = 255,
+     .def = "127.0.0.1:9464",
+     .doc = "worker's /metrics /healthz /readyz as host:port; empty = off"},
+    {.name = "board.listen",
+     .type = SET_STRING,
+     .offset = OFF(board_listen),
+     .min = 0,
+     .max = 255,
+     .def = "127.0.0.1:8080",
+     .doc = "crmpulse-board's web page and API as host:port"},
     {.name = "log.level",
      .type = SET_LEVEL,
      .offset = OFF(log_level),
@@ -186,12 +231,26 @@ static const char *const kafka_secret_words[] = {
 
 /* ---- small helpers ---- */
 
+/* Setting names compare with '_' and '.' as equals, so the environment
+ * form (CRMPULSE_TIME_ALLOWED_LATENESS -> time.allowed.lateness) finds
+ * time.allowed_lateness. */
+static bool same_name(const char *table_name, const char *name)
+{
+    for (; *table_name && *name; table_name++, name++) {
+        bool sep_a = *table_name == '_' || *table_name == '.';
+        bool sep_b = *name == '_' || *name == '.';
+
+        if (sep_a != sep_b || (!sep_a && *table_name != *name))
+            return false;
+    }
+    return *table_name == *name;
+}
+
 static const struct setting *find_setting(const char *name)
 {
-    for (size_t i = 0; i < CP_ARRAY_SIZE(settings); i++) {
-        if (!strcmp(settings[i].name, name))
+    for (size_t i = 0; i < CP_ARRAY_SIZE(settings); i++)
+        if (same_name(settings[i].name, name))
             return &settings[i];
-    }
     return NULL;
 }
 
