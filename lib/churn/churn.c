@@ -1,0 +1,1803 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Churn-risk model: features, score, reasons, alert rule, silence timer.
+ * The math is specified in schemas/churn-model.md. */
+#include "churn.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "churn_int.h"
+
+#define CP_LN2      0.69314718055994530942
+#define MS_PER_DAY  86400000.0
+#define MS_PER_HOUR 3600000LL
+#define MS_PER_MIN  60000LL
+/* Event times are clamped to [0, 2^32 s): seconds fit a uint32 and every
+ * date from 1970 to 2106 is representable. */
+#define AT_MAX_MS (4294967295LL * 1000)
+/* Forward-decay weights are 2^((t - landmark) / halflife): the landmark is
+ * moved once a weight would pass 2^RENORM_HALVES, so float sums stay far
+ * from overflow for any span of time. */
+#define RENORM_HALVES 32.0
+/* How far cp_churn_next_due() looks ahead. */
+#define DUE_HORIZON_MS (3LL * 365 * 86400000)
+
+#define PACK_VERSION 1
+
+const char *const cp__churn_factor_names[CP_F_CNT] = {
+    [CP_F_HORIZON_SILENCE] = "horizon_silence",
+    [CP_F_ORDER_SILENCE] = "order_silence",
+    [CP_F_ORDERS_RECENT] = "orders_recent",
+    [CP_F_ORDERS_LONG] = "orders_long",
+    [CP_F_ORDER_DROP] = "order_drop",
+    [CP_F_FREQUENCY] = "frequency",
+    [CP_F_MONETARY] = "monetary",
+    [CP_F_NO_ORDERS] = "no_orders",
+    [CP_F_TENURE] = "tenure",
+    [CP_F_OPEN_TICKETS] = "open_tickets",
+    [CP_F_TICKET_AGE] = "ticket_age",
+    [CP_F_TICKETS_RECENT] = "tickets_recent",
+    [CP_F_NPS_LOW] = "nps_low",
+    [CP_F_CSAT_LOW] = "csat_low",
+    [CP_F_CES_HIGH] = "ces_high",
+    [CP_F_RESPONSE_WAIT] = "response_wait",
+    [CP_F_MISSED_CALLS] = "missed_calls",
+    [CP_F_DEALS_LOST] = "deals_lost",
+    [CP_F_DEALS_WON] = "deals_won",
+    [CP_F_CANCELLATIONS] = "cancellations",
+    [CP_F_MRR_LOST] = "mrr_lost",
+    [CP_F_RENEWALS] = "renewals",
+    [CP_F_ENGAGEMENT_DROP] = "engagement_drop",
+};
+
+static const char *const obs_names[CP_OBS_CNT] = {
+    [CP_OBS_ACTIVITY] = "activity",
+    [CP_OBS_ORDER] = "order",
+    [CP_OBS_TICKET_OPENED] = "ticket_opened",
+    [CP_OBS_TICKET_RESOLVED] = "ticket_resolved",
+    [CP_OBS_NPS] = "nps",
+    [CP_OBS_CSAT] = "csat",
+    [CP_OBS_CES] = "ces",
+    [CP_OBS_RESPONSE] = "response",
+    [CP_OBS_CALL_MISSED] = "call_missed",
+    [CP_OBS_DEAL_WON] = "deal_won",
+    [CP_OBS_DEAL_LOST] = "deal_lost",
+    [CP_OBS_SUB_STARTED] = "sub_started",
+    [CP_OBS_SUB_RENEWED] = "sub_renewed",
+    [CP_OBS_SUB_CANCELLED] = "sub_cancelled",
+    [CP_OBS_WEB_VISIT] = "web_visit",
+    [CP_OBS_MESSAGE_IN] = "message_in",
+};
+
+static const char *const sla_names[8] = {
+    "none", "phone", "email", "chat", "messenger", "web", "social", "in_person",
+};
+
+const char *cp_churn_obs_name(enum cp_churn_obs obs)
+{
+    if ((int)obs < 0 || obs >= CP_OBS_CNT)
+        return NULL;
+    return obs_names[obs];
+}
+
+int cp_churn_obs_parse(const char *name)
+{
+    for (int i = 0; i < CP_OBS_CNT; i++)
+        if (!strcmp(name, obs_names[i]))
+            return i;
+    return -1;
+}
+
+const char *cp_churn_level_name(enum cp_churn_level level)
+{
+    switch (level) {
+    case CP_LEVEL_HIGH:
+        return "high";
+    case CP_LEVEL_CRITICAL:
+        return "critical";
+    default:
+        return "none";
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Model file                                                          */
+
+enum key_kind { K_NUM, K_STR, K_TRANSFORM, K_CLIP };
+
+struct keydef {
+    const char *name;
+    enum key_kind kind;
+    size_t off; /* of the double (or char[64]) in struct cp_churn_model */
+    double lo, hi;
+    const char *fix; /* what a valid value looks like */
+};
+
+#define MOFF(field) offsetof(struct cp_churn_model, field)
+
+static const struct keydef scalar_keys[] = {
+    {"version", K_STR, MOFF(version), 0, 0,
+     "1 to 63 characters of A-Z a-z 0-9 . _ -"},
+    {"halflife.short_days", K_NUM, MOFF(hl_short_days), 1, 3650,
+     "days, 1..3650, e.g. 30"},
+    {"halflife.long_days", K_NUM, MOFF(hl_long_days), 1, 3650,
+     "days, 1..3650, e.g. 180"},
+    {"halflife.signal_days", K_NUM, MOFF(hl_signal_days), 1, 3650,
+     "days, 1..3650, e.g. 30"},
+    {"interval.prior_days", K_NUM, MOFF(prior_interval_days), 1, 3650,
+     "days, 1..3650, the usual interval of a new customer"},
+    {"interval.prior_weight", K_NUM, MOFF(prior_weight), 0, 1000,
+     "0..1000 pseudo-intervals"},
+    {"bgnbd.r", K_NUM, MOFF(r), 1e-4, 1e4, "a positive number, 1e-4..1e4"},
+    {"bgnbd.alpha_days", K_NUM, MOFF(alpha_days), 1e-4, 1e6,
+     "a positive number of days, 1e-4..1e6"},
+    {"bgnbd.a", K_NUM, MOFF(a), 1e-4, 1e4, "a positive number, 1e-4..1e4"},
+    {"bgnbd.b", K_NUM, MOFF(b), 1e-4, 1e4, "a positive number, 1e-4..1e4"},
+    {"horizon_days", K_NUM, MOFF(horizon_days), 1, 3650,
+     "days, 1..3650, e.g. 90"},
+    {"bias", K_NUM, MOFF(bias), -100, 100, "a number, -100..100"},
+    {"level.high", K_NUM, MOFF(thr_high), 0.001, 0.999,
+     "a score 0.001..0.999 below level.critical"},
+    {"level.critical", K_NUM, MOFF(thr_critical), 0.001, 0.999,
+     "a score 0.001..0.999 above level.high"},
+    {"level.hysteresis", K_NUM, MOFF(hysteresis), 0, 0.5,
+     "0..0.5, below level.high"},
+    {"alert.cooldown_days", K_NUM, MOFF(cooldown_days), 0, 3650,
+     "days, 0..3650"},
+};
+
+#define SCALAR_CNT   CP_ARRAY_SIZE(scalar_keys)
+#define FACTOR_KEYS  4 /* weight, ref, transform, clip */
+#define SLA_KEY_BASE (SCALAR_CNT + CP_F_CNT * FACTOR_KEYS)
+#define KEY_CNT      (SLA_KEY_BASE + 8)
+
+static const char *const factor_key_prefix[FACTOR_KEYS] = {
+    "weight.", "ref.", "transform.", "clip."};
+
+static const char *const factor_key_fix[FACTOR_KEYS] = {
+    "a number, -100..100", "a number, -1e6..1e6", "none, log1p or logit",
+    "two numbers LO HI with LO < HI, within -1e6..1e6"};
+
+struct parser {
+    const char *name;
+    int line;
+    char *errstr;
+    size_t errstr_size;
+};
+
+static void perr(struct parser *p, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void perr(struct parser *p, const char *key, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (!p->errstr || !p->errstr_size)
+        return;
+    if (key)
+        snprintf(p->errstr, p->errstr_size, "%s:%d: %s: %s", p->name, p->line,
+                 key, msg);
+    else if (p->line)
+        snprintf(p->errstr, p->errstr_size, "%s:%d: %s", p->name, p->line, msg);
+    else
+        snprintf(p->errstr, p->errstr_size, "%s: %s", p->name, msg);
+}
+
+/* Parses a whole token as a finite double. */
+static int parse_num(const char *s, double *out)
+{
+    char *end;
+
+    if (!*s)
+        return -1;
+    errno = 0;
+    *out = strtod(s, &end);
+    if (*end || errno == ERANGE || !isfinite(*out))
+        return -1;
+    return 0;
+}
+
+static int key_index(const char *key)
+{
+    for (size_t i = 0; i < SCALAR_CNT; i++)
+        if (!strcmp(key, scalar_keys[i].name))
+            return (int)i;
+    for (int k = 0; k < FACTOR_KEYS; k++) {
+        size_t pl = strlen(factor_key_prefix[k]);
+
+        if (strncmp(key, factor_key_prefix[k], pl))
+            continue;
+        for (int f = 0; f < CP_F_CNT; f++)
+            if (!strcmp(key + pl, cp__churn_factor_names[f]))
+                return (int)(SCALAR_CNT + (size_t)f * FACTOR_KEYS + (size_t)k);
+    }
+    if (!strncmp(key, "sla.", 4)) {
+        for (int c = 0; c < 8; c++) {
+            size_t nl = strlen(sla_names[c]);
+
+            if (!strncmp(key + 4, sla_names[c], nl) &&
+                !strcmp(key + 4 + nl, "_minutes"))
+                return (int)(SLA_KEY_BASE + (size_t)c);
+        }
+    }
+    return -1;
+}
+
+/* Key name of index @p idx into @p buf (for "missing key" messages). */
+static const char *key_name(size_t idx, char *buf, size_t cap)
+{
+    if (idx < SCALAR_CNT)
+        return scalar_keys[idx].name;
+    if (idx < SLA_KEY_BASE) {
+        size_t f = (idx - SCALAR_CNT) / FACTOR_KEYS;
+        size_t k = (idx - SCALAR_CNT) % FACTOR_KEYS;
+
+        snprintf(buf, cap, "%s%s", factor_key_prefix[k],
+                 cp__churn_factor_names[f]);
+        return buf;
+    }
+    snprintf(buf, cap, "sla.%s_minutes", sla_names[idx - SLA_KEY_BASE]);
+    return buf;
+}
+
+static int set_value(struct parser *p, struct cp_churn_model *m, size_t idx,
+                     const char *key, char *val)
+{
+    double d;
+
+    if (idx < SCALAR_CNT) {
+        const struct keydef *kd = &scalar_keys[idx];
+
+        if (kd->kind == K_STR) {
+            size_t n = strlen(val);
+
+            if (n == 0 || n >= sizeof(m->version))
+                goto bad_str;
+            for (size_t i = 0; i < n; i++)
+                if (!isalnum((unsigned char)val[i]) && val[i] != '.' &&
+                    val[i] != '_' && val[i] != '-')
+                    goto bad_str;
+            memcpy(m->version, val, n + 1);
+            return 0;
+        bad_str:
+            perr(p, key, "invalid value '%s' (fix: %s)", val, kd->fix);
+            return -1;
+        }
+        if (parse_num(val, &d)) {
+            perr(p, key, "expected a number, got '%s' (fix: %s)", val, kd->fix);
+            return -1;
+        }
+        if (d < kd->lo || d > kd->hi) {
+            perr(p, key, "%s is out of range (fix: %s)", val, kd->fix);
+            return -1;
+        }
+        *(double *)(void *)((char *)m + kd->off) = d;
+        return 0;
+    }
+    if (idx < SLA_KEY_BASE) {
+        size_t f = (idx - SCALAR_CNT) / FACTOR_KEYS;
+        size_t k = (idx - SCALAR_CNT) % FACTOR_KEYS;
+        struct cp_churn_factor_param *fp = &m->f[f];
+
+        switch (k) {
+        case 0:
+        case 1:
+            if (parse_num(val, &d)) {
+                perr(p, key, "expected a number, got '%s' (fix: %s)", val,
+                     factor_key_fix[k]);
+                return -1;
+            }
+            if (fabs(d) > (k == 0 ? 100 : 1e6)) {
+                perr(p, key, "%s is out of range (fix: %s)", val,
+                     factor_key_fix[k]);
+                return -1;
+            }
+            if (k == 0)
+                fp->weight = d;
+            else
+                fp->ref = d;
+            return 0;
+        case 2:
+            if (!strcmp(val, "none"))
+                fp->transform = CP_TR_NONE;
+            else if (!strcmp(val, "log1p"))
+                fp->transform = CP_TR_LOG1P;
+            else if (!strcmp(val, "logit"))
+                fp->transform = CP_TR_LOGIT;
+            else {
+                perr(p, key, "unknown transform '%s' (fix: %s)", val,
+                     factor_key_fix[k]);
+                return -1;
+            }
+            return 0;
+        default: {
+            char *sp = val + strcspn(val, " \t");
+            double lo, hi;
+
+            if (!*sp)
+                goto bad_clip;
+            *sp++ = '\0';
+            sp += strspn(sp, " \t");
+            if (parse_num(val, &lo) || parse_num(sp, &hi) || !(lo < hi) ||
+                fabs(lo) > 1e6 || fabs(hi) > 1e6)
+                goto bad_clip;
+            fp->lo = lo;
+            fp->hi = hi;
+            return 0;
+        bad_clip:
+            perr(p, key, "expected 'LO HI', got '%s%s%s' (fix: %s)", val,
+                 *sp ? " " : "", sp, factor_key_fix[k]);
+            return -1;
+        }
+        }
+    }
+    if (parse_num(val, &d) || d < 0 || d > 525600) {
+        perr(p, key,
+             "expected minutes 0..525600, got '%s' (fix: 0 means "
+             "no SLA, e.g. 60)",
+             val);
+        return -1;
+    }
+    m->sla_ms[idx - SLA_KEY_BASE] = (int64_t)llround(d * MS_PER_MIN);
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    char *e;
+
+    while (*s == ' ' || *s == '\t' || *s == '\r')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+        *--e = '\0';
+    return s;
+}
+
+struct cp_churn_model *cp_churn_model_parse(const char *text, size_t len,
+                                            const char *name, char *errstr,
+                                            size_t errstr_size)
+{
+    struct parser p = {name ? name : "model", 0, errstr, errstr_size};
+    struct cp_churn_model *m = calloc(1, sizeof(*m));
+    unsigned char seen[KEY_CNT] = {0};
+    char line[1024];
+    size_t pos = 0;
+
+    if (!m) {
+        perr(&p, NULL, "out of memory");
+        return NULL;
+    }
+    while (pos < len) {
+        size_t end = pos, n;
+        char *s, *eq, *key, *val;
+        int idx;
+
+        while (end < len && text[end] != '\n')
+            end++;
+        n = end - pos;
+        p.line++;
+        if (n >= sizeof(line)) {
+            perr(&p, NULL, "line longer than %zu bytes (fix: shorten it)",
+                 sizeof(line) - 1);
+            goto fail;
+        }
+        memcpy(line, text + pos, n);
+        line[n] = '\0';
+        pos = end + 1;
+        if (memchr(line, '\0', n)) {
+            perr(&p, NULL,
+                 "NUL byte in line (fix: the model is a text "
+                 "file)");
+            goto fail;
+        }
+        s = trim(line);
+        if (!*s || *s == '#')
+            continue;
+        eq = strchr(s, '=');
+        if (!eq) {
+            perr(&p, NULL,
+                 "expected 'key = value', got '%.60s' (fix: add "
+                 "'=' or comment the line with '#')",
+                 s);
+            goto fail;
+        }
+        *eq = '\0';
+        key = trim(s);
+        val = trim(eq + 1);
+        idx = key_index(key);
+        if (idx < 0) {
+            perr(&p, key,
+                 "unknown key (fix: see schemas/churn-model.md "
+                 "for the keys)");
+            goto fail;
+        }
+        if (seen[idx]) {
+            perr(&p, key, "given twice (fix: keep one line)");
+            goto fail;
+        }
+        seen[idx] = 1;
+        if (set_value(&p, m, (size_t)idx, key, val))
+            goto fail;
+    }
+    p.line = 0;
+    for (size_t i = 0; i < KEY_CNT; i++) {
+        char buf[64];
+
+        if (!seen[i]) {
+            perr(&p, NULL, "missing key '%s' (fix: add a line '%s = ...')",
+                 key_name(i, buf, sizeof(buf)), key_name(i, buf, sizeof(buf)));
+            goto fail;
+        }
+    }
+    if (!(m->thr_high < m->thr_critical)) {
+        perr(&p, NULL,
+             "level.high %g must be below level.critical %g (fix: "
+             "swap or lower level.high)",
+             m->thr_high, m->thr_critical);
+        goto fail;
+    }
+    if (!(m->hysteresis < m->thr_high)) {
+        perr(&p, NULL,
+             "level.hysteresis %g must be below level.high %g "
+             "(fix: lower it, e.g. 0.05)",
+             m->hysteresis, m->thr_high);
+        goto fail;
+    }
+    return m;
+fail:
+    free(m);
+    return NULL;
+}
+
+struct cp_churn_model *cp_churn_model_load(const char *path, char *errstr,
+                                           size_t errstr_size)
+{
+    struct cp_churn_model *m = NULL;
+    FILE *fp = fopen(path, "rb");
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    const char *base = strrchr(path, '/');
+
+    base = base ? base + 1 : path;
+    if (!fp) {
+        snprintf(errstr, errstr_size,
+                 "open model %s: %s (fix: set "
+                 "model.file to a readable file)",
+                 path, strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        size_t got;
+
+        if (cap - len < 4096) {
+            char *nt;
+
+            if (cap >= (1u << 20)) {
+                snprintf(errstr, errstr_size,
+                         "read model %s: larger than "
+                         "1 MiB (fix: is this a model file?)",
+                         path);
+                goto out;
+            }
+            nt = realloc(text, cap + 8192);
+            if (!nt) {
+                snprintf(errstr, errstr_size, "read model %s: out of memory",
+                         path);
+                goto out;
+            }
+            text = nt;
+            cap += 8192;
+        }
+        got = fread(text + len, 1, cap - len, fp);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(fp)) {
+        snprintf(errstr, errstr_size, "read model %s: %s", path,
+                 strerror(errno));
+        goto out;
+    }
+    m = cp_churn_model_parse(text ? text : "", len, base, errstr, errstr_size);
+out:
+    free(text);
+    fclose(fp);
+    return m;
+}
+
+struct cp_churn_model *cp_churn_model_default(void)
+{
+    return cp_churn_model_parse(cp__churn_default_model,
+                                cp__churn_default_model_len,
+                                "model.conf (built in)", NULL, 0);
+}
+
+void cp_churn_model_destroy(struct cp_churn_model *m)
+{
+    free(m);
+}
+
+struct cp_churn_model *cp__churn_model_dup(const struct cp_churn_model *m)
+{
+    struct cp_churn_model *c = malloc(sizeof(*c));
+
+    if (c)
+        memcpy(c, m, sizeof(*c));
+    return c;
+}
+
+const char *cp_churn_model_version(const struct cp_churn_model *m)
+{
+    return m->version;
+}
+
+int64_t cp_churn_model_sla_ms(const struct cp_churn_model *m, int channel)
+{
+    if (channel < -1 || channel > 6)
+        return 0;
+    return m->sla_ms[channel + 1];
+}
+
+double cp_churn_model_threshold(const struct cp_churn_model *m, int level)
+{
+    return level >= CP_LEVEL_CRITICAL ? m->thr_critical : m->thr_high;
+}
+
+/* Comments the writer puts before a group of keys. */
+static const char *scalar_comment(const char *key)
+{
+    static const struct {
+        const char *key, *text;
+    } c[] = {
+        {"halflife.short_days", "Half-lives in days: recent orders; "
+                                "long-run orders, amounts,\n# renewals and "
+                                "engagement; support, service, sales, "
+                                "subscriptions, surveys."},
+        {"interval.prior_days", "Usual inter-order interval of a new "
+                                "customer (days) and how many\n# intervals "
+                                "that prior weighs against the customer's "
+                                "own."},
+        {"bgnbd.r", "BG/NBD population parameters (alpha in days) and the "
+                    "horizon of\n# horizon_silence = P(no order in the next "
+                    "horizon_days)."},
+        {"bias", "Intercept of the logistic score."},
+        {"level.high", "Levels by score; a latched level re-arms below its "
+                       "threshold minus the\n# hysteresis; a repeat alert "
+                       "waits out the cooldown (days, event time)."},
+    };
+
+    for (size_t i = 0; i < CP_ARRAY_SIZE(c); i++)
+        if (!strcmp(c[i].key, key))
+            return c[i].text;
+    return NULL;
+}
+
+static const char *const factor_comment[CP_F_CNT] = {
+    [CP_F_HORIZON_SILENCE] = "BG/NBD P(no order within horizon_days)",
+    [CP_F_ORDER_SILENCE] = "days since the last order / usual interval",
+    [CP_F_ORDERS_RECENT] = "orders, decayed with halflife.short_days",
+    [CP_F_ORDERS_LONG] = "orders, decayed with halflife.long_days",
+    [CP_F_ORDER_DROP] = "ln(long-run order rate / recent order rate)",
+    [CP_F_FREQUENCY] = "orders, all time",
+    [CP_F_MONETARY] = "average check, major units",
+    [CP_F_NO_ORDERS] = "1 when the customer never ordered",
+    [CP_F_TENURE] = "days since first seen",
+    [CP_F_OPEN_TICKETS] = "tickets open now",
+    [CP_F_TICKET_AGE] = "mean age of the open tickets, days",
+    [CP_F_TICKETS_RECENT] = "tickets opened, decayed (signal half-life)",
+    [CP_F_NPS_LOW] = "(10 - last NPS) / 10, fading with its age",
+    [CP_F_CSAT_LOW] = "(5 - last CSAT) / 4, fading with its age",
+    [CP_F_CES_HIGH] = "(last CES - 1) / 6, fading with its age",
+    [CP_F_RESPONSE_WAIT] = "hours waited for first replies, decayed",
+    [CP_F_MISSED_CALLS] = "missed inbound calls, decayed",
+    [CP_F_DEALS_LOST] = "lost deals, decayed",
+    [CP_F_DEALS_WON] = "won deals, decayed",
+    [CP_F_CANCELLATIONS] = "subscription cancellations, decayed",
+    [CP_F_MRR_LOST] = "MRR cancelled (major units), decayed",
+    [CP_F_RENEWALS] = "subscription starts and renewals, long half-life",
+    [CP_F_ENGAGEMENT_DROP] = "ln(long-run / recent web visits + messages)",
+};
+
+cp_rc cp__churn_model_write(const struct cp_churn_model *m, const char *header,
+                            FILE *out)
+{
+    if (header) {
+        const char *s = header;
+
+        while (*s) {
+            size_t n = strcspn(s, "\n");
+
+            fprintf(out, "# %.*s\n", (int)n, s);
+            s += n;
+            if (*s)
+                s++;
+        }
+        fputc('\n', out);
+    }
+    fprintf(out,
+            "# Every key is required; formulas and ranges: "
+            "schemas/churn-model.md.\n"
+            "# Model version, copied into every alert.\n"
+            "version = %s\n",
+            m->version);
+    for (size_t i = 1; i < SCALAR_CNT; i++) {
+        const char *c = scalar_comment(scalar_keys[i].name);
+
+        if (c)
+            fprintf(out, "\n# %s\n", c);
+        fprintf(out, "%s = %.10g\n", scalar_keys[i].name,
+                *(const double *)(const void *)((const char *)m +
+                                                scalar_keys[i].off));
+    }
+    fprintf(out, "\n# Factors: score = sigma(bias + sum weight * x), x = "
+                 "clip(transform(raw));\n# reasons = top 3 of weight * "
+                 "(x - ref) > 0.\n");
+    for (int f = 0; f < CP_F_CNT; f++) {
+        const struct cp_churn_factor_param *fp = &m->f[f];
+        const char *n = cp__churn_factor_names[f];
+
+        fprintf(out, "\n# %s: %s\n", n, factor_comment[f]);
+        fprintf(out, "weight.%s = %.10g\n", n, fp->weight);
+        fprintf(out, "ref.%s = %.10g\n", n, fp->ref);
+        fprintf(out, "transform.%s = %s\n", n,
+                fp->transform == CP_TR_LOG1P   ? "log1p"
+                : fp->transform == CP_TR_LOGIT ? "logit"
+                                               : "none");
+        fprintf(out, "clip.%s = %.10g %.10g\n", n, fp->lo, fp->hi);
+    }
+    fprintf(out, "\n# First-response SLA per channel in minutes (none = no "
+                 "channel); 0 = no SLA.\n");
+    for (int c = 0; c < 8; c++)
+        fprintf(out, "sla.%s_minutes = %.10g\n", sla_names[c],
+                (double)m->sla_ms[c] / MS_PER_MIN);
+    return ferror(out) ? CP_EIO : CP_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* State and observations                                              */
+
+void cp_churn_state_init(struct cp_churn_state *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->landmark_ms = INT64_MIN;
+    st->first_seen_ms = INT64_MIN;
+    st->last_seen_ms = INT64_MIN;
+    st->first_order_ms = INT64_MIN;
+    st->last_order_ms = INT64_MIN;
+    st->last_alert_ms = INT64_MIN;
+    st->last_cancel_ms = INT64_MIN;
+    st->last_nps = -1;
+    st->last_csat = -1;
+    st->last_ces = -1;
+}
+
+enum hl_class { HL_SHORT, HL_LONG, HL_SIGNAL };
+
+/* Every decayed sum and its half-life class. */
+static const struct {
+    size_t off;
+    enum hl_class hl;
+} decayed[] = {
+    {offsetof(struct cp_churn_state, ord_short), HL_SHORT},
+    {offsetof(struct cp_churn_state, ord_long), HL_LONG},
+    {offsetof(struct cp_churn_state, amt_long), HL_LONG},
+    {offsetof(struct cp_churn_state, tickets), HL_SIGNAL},
+    {offsetof(struct cp_churn_state, wait_h), HL_SIGNAL},
+    {offsetof(struct cp_churn_state, waits), HL_SIGNAL},
+    {offsetof(struct cp_churn_state, missed), HL_SIGNAL},
+    {offsetof(struct cp_churn_state, lost), HL_SIGNAL},
+    {offsetof(struct cp_churn_state, won), HL_SIGNAL},
+    {offsetof(struct cp_churn_state, cancels), HL_SIGNAL},
+    {offsetof(struct cp_churn_state, mrr_lost), HL_SIGNAL},
+    {offsetof(struct cp_churn_state, renewals), HL_LONG},
+    {offsetof(struct cp_churn_state, eng_short), HL_SIGNAL},
+    {offsetof(struct cp_churn_state, eng_long), HL_LONG},
+};
+
+static double hl_days(const struct cp_churn_model *m, enum hl_class c)
+{
+    switch (c) {
+    case HL_SHORT:
+        return m->hl_short_days;
+    case HL_LONG:
+        return m->hl_long_days;
+    default:
+        return m->hl_signal_days;
+    }
+}
+
+static float *sum_at(struct cp_churn_state *st, size_t off)
+{
+    return (float *)(void *)((char *)st + off);
+}
+
+/* Moves the landmark to @p at_ms when a weight at @p at_ms would pass
+ * 2^RENORM_HALVES, rescaling every sum: values at any later time are
+ * unchanged, only where the numbers sit in the float range moves. */
+static void landmark_fit(struct cp_churn_state *st,
+                         const struct cp_churn_model *m, int64_t at_ms)
+{
+    double min_hl =
+        fmin(m->hl_short_days, fmin(m->hl_long_days, m->hl_signal_days));
+
+    if (st->landmark_ms == INT64_MIN) {
+        st->landmark_ms = at_ms;
+        return;
+    }
+    if ((double)(at_ms - st->landmark_ms) / MS_PER_DAY <=
+        RENORM_HALVES * min_hl)
+        return;
+    for (size_t i = 0; i < CP_ARRAY_SIZE(decayed); i++) {
+        float *s = sum_at(st, decayed[i].off);
+        double halves = (double)(at_ms - st->landmark_ms) / MS_PER_DAY /
+                        hl_days(m, decayed[i].hl);
+
+        *s = (float)(*s * exp2(-halves));
+    }
+    st->landmark_ms = at_ms;
+}
+
+/* Adds @p amount observed at @p at_ms to the sum at @p off. */
+static void decay_add(struct cp_churn_state *st, const struct cp_churn_model *m,
+                      size_t off, int64_t at_ms, double amount)
+{
+    enum hl_class c = HL_SIGNAL;
+    float *s = sum_at(st, off);
+    double v;
+
+    for (size_t i = 0; i < CP_ARRAY_SIZE(decayed); i++)
+        if (decayed[i].off == off)
+            c = decayed[i].hl;
+    v = *s + amount * exp2((double)(at_ms - st->landmark_ms) / MS_PER_DAY /
+                           hl_days(m, c));
+    /* Only reachable with absurd amounts: keep the sum finite. */
+    *s = (float)fmin(v, FLT_MAX / 4);
+}
+
+#define ADD(field, amount)                                                     \
+    decay_add(st, m, offsetof(struct cp_churn_state, field), at_ms, (amount))
+
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Keeps the latest answer; of two at the same second the worse one, so the
+ * result does not depend on arrival order. */
+static void survey(int8_t *score, uint32_t *at_s, int64_t at_ms, int64_t value,
+                   int lo, int hi, int worse_is_high)
+{
+    uint32_t s = (uint32_t)(at_ms / 1000);
+
+    if (s == 0)
+        s = 1; /* 0 means "none" */
+    value = clamp64(value, lo, hi);
+    if (*score >= 0) {
+        if (s < *at_s)
+            return;
+        if (s == *at_s && (worse_is_high ? value <= *score : value >= *score))
+            return;
+    }
+    *score = (int8_t)value;
+    *at_s = s;
+}
+
+void cp_churn_observe(struct cp_churn_state *st, const struct cp_churn_model *m,
+                      enum cp_churn_obs obs, int64_t at_ms, int64_t value)
+{
+    at_ms = clamp64(at_ms, 0, AT_MAX_MS);
+    st->first_seen_ms = st->first_seen_ms == INT64_MIN
+                            ? at_ms
+                            : min64(st->first_seen_ms, at_ms);
+    st->last_seen_ms = max64(st->last_seen_ms, at_ms);
+    if (obs != CP_OBS_ACTIVITY && obs != CP_OBS_NPS && obs != CP_OBS_CSAT &&
+        obs != CP_OBS_CES && obs != CP_OBS_TICKET_RESOLVED)
+        landmark_fit(st, m, at_ms);
+
+    switch (obs) {
+    case CP_OBS_ORDER:
+        /* Several orders on one day are one purchase occasion for the
+         * purchase process (BG/NBD counts repeat transactions by day). */
+        if ((st->orders == 0 ||
+             at_ms / 86400000 != st->last_order_ms / 86400000) &&
+            st->order_days < UINT32_MAX)
+            st->order_days++;
+        if (st->orders < UINT32_MAX)
+            st->orders++;
+        st->first_order_ms = st->first_order_ms == INT64_MIN
+                                 ? at_ms
+                                 : min64(st->first_order_ms, at_ms);
+        st->last_order_ms = max64(st->last_order_ms, at_ms);
+        ADD(ord_short, 1);
+        ADD(ord_long, 1);
+        ADD(amt_long, (double)clamp64(value, 0, INT64_C(1) << 50) / 100.0);
+        break;
+    case CP_OBS_TICKET_OPENED:
+        if (st->open_tickets < UINT16_MAX) {
+            st->open_tickets++;
+            st->open_sum_ms += at_ms;
+        }
+        ADD(tickets, 1);
+        break;
+    case CP_OBS_TICKET_RESOLVED:
+        if (st->open_tickets > 0) {
+            st->open_tickets--;
+            st->open_sum_ms -= clamp64(value, 0, AT_MAX_MS);
+            /* An opened_at that was never added leaves an impossible sum:
+             * fall back to "opened now" rather than carry garbage. */
+            if (st->open_tickets == 0)
+                st->open_sum_ms = 0;
+            else if (st->open_sum_ms < 0 ||
+                     st->open_sum_ms > (int64_t)st->open_tickets * AT_MAX_MS)
+                st->open_sum_ms = (int64_t)st->open_tickets * at_ms;
+        }
+        break;
+    case CP_OBS_NPS:
+        survey(&st->last_nps, &st->nps_at_s, at_ms, value, 0, 10, 0);
+        break;
+    case CP_OBS_CSAT:
+        survey(&st->last_csat, &st->csat_at_s, at_ms, value, 1, 5, 0);
+        break;
+    case CP_OBS_CES:
+        /* CES 1..7 with 7 the most effort (the worst). */
+        survey(&st->last_ces, &st->ces_at_s, at_ms, value, 1, 7, 1);
+        break;
+    case CP_OBS_RESPONSE:
+        ADD(wait_h, (double)clamp64(value, 0, 365 * 86400000LL) / 3600000.0);
+        ADD(waits, 1);
+        break;
+    case CP_OBS_CALL_MISSED:
+        ADD(missed, 1);
+        break;
+    case CP_OBS_DEAL_WON:
+        ADD(won, 1);
+        break;
+    case CP_OBS_DEAL_LOST:
+        ADD(lost, 1);
+        break;
+    case CP_OBS_SUB_STARTED:
+    case CP_OBS_SUB_RENEWED:
+        ADD(renewals, 1);
+        break;
+    case CP_OBS_SUB_CANCELLED:
+        ADD(cancels, 1);
+        ADD(mrr_lost, (double)clamp64(value, 0, INT64_C(1) << 50) / 100.0);
+        st->last_cancel_ms = max64(st->last_cancel_ms, at_ms);
+        break;
+    case CP_OBS_WEB_VISIT:
+    case CP_OBS_MESSAGE_IN:
+        ADD(eng_short, 1);
+        ADD(eng_long, 1);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Features                                                            */
+
+double cp__churn_bgnbd_palive(double r, double alpha, double a, double b,
+                              double x, double t_x, double T)
+{
+    double lt;
+
+    if (x <= 0)
+        return 1.0;
+    /* 1 / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + t_x))^(r + x)),
+     * in logs so large x or T cannot overflow. */
+    lt =
+        log(a) - log(b + x - 1) + (r + x) * (log(alpha + T) - log(alpha + t_x));
+    if (lt > 700)
+        return 0.0;
+    return 1.0 / (1.0 + exp(lt));
+}
+
+double cp__churn_bgnbd_pnone(double r, double alpha, double a, double b,
+                             double x, double t_x, double T, double h)
+{
+    double pa = cp__churn_bgnbd_palive(r, alpha, a, b, x, t_x, T);
+    /* Alive, the rate's posterior is Gamma(r + x, alpha + T) and nobody
+     * drops out without buying, so P(no order in h | alive) is the gamma
+     * mixture of exp(-lambda h). */
+    double quiet = exp((r + x) * (log(alpha + T) - log(alpha + T + h)));
+
+    return (1.0 - pa) + pa * quiet;
+}
+
+static double lbeta(double p, double q)
+{
+    return lgamma(p) + lgamma(q) - lgamma(p + q);
+}
+
+double cp__churn_bgnbd_ll(double r, double alpha, double a, double b, double x,
+                          double t_x, double T)
+{
+    double ll = lbeta(a, b + x) - lbeta(a, b) + lgamma(r + x) - lgamma(r) +
+                r * log(alpha) - (r + x) * log(alpha + T);
+
+    if (x > 0) {
+        double lt = log(a) - log(b + x - 1) +
+                    (r + x) * (log(alpha + T) - log(alpha + t_x));
+
+        ll += lt > 0 ? lt + log1p(exp(-lt)) : log1p(exp(lt));
+    }
+    return ll;
+}
+
+double cp__churn_usual_interval(const struct cp_churn_model *m,
+                                const struct cp_churn_state *st)
+{
+    double gaps = st->order_days > 1 ? (double)st->order_days - 1 : 0;
+    double span =
+        gaps > 0 ? (double)(st->last_order_ms - st->first_order_ms) / MS_PER_DAY
+                 : 0;
+    double k = m->prior_weight;
+    double v;
+
+    /* The mean gap (span / gaps) shrunk toward the prior: k pseudo-gaps of
+     * the prior's length, so one or two orders say little and many say a
+     * lot. */
+    if (gaps + k <= 0)
+        return m->prior_interval_days;
+    v = (span + k * m->prior_interval_days) / (gaps + k);
+    return fmax(v, 1.0 / 24);
+}
+
+/* BG/NBD's x: repeat purchase days (0 for a state from before order_days
+ * was kept consistent, never negative). */
+static double repeat_days(const struct cp_churn_state *st)
+{
+    return st->order_days > 1 ? (double)st->order_days - 1 : 0;
+}
+
+/* Value of a forward-decayed sum at @p now_ms. Before the landmark the sum
+ * is read at the landmark (later observations cannot be taken back). */
+static double decayed_at(const struct cp_churn_state *st, float sum, double hl,
+                         int64_t now_ms)
+{
+    double halves;
+
+    if (st->landmark_ms == INT64_MIN || sum <= 0)
+        return 0;
+    halves = (double)(now_ms - st->landmark_ms) / MS_PER_DAY / hl;
+    return (double)sum * exp2(-fmax(halves, 0));
+}
+
+static double age_days(int64_t now_ms, int64_t at_ms)
+{
+    if (at_ms == INT64_MIN)
+        return 0;
+    return fmax(0, (double)(now_ms - at_ms) / MS_PER_DAY);
+}
+
+/* Raw (untransformed) factor values plus what the details need. */
+struct raw {
+    double v[CP_F_CNT];
+    double usual, recency, rate_s, rate_l, eng_s, eng_l, waits;
+};
+
+static void raw_features(const struct cp_churn_model *m,
+                         const struct cp_churn_state *st, int64_t now_ms,
+                         struct raw *rw)
+{
+    double *v = rw->v;
+    double hs = m->hl_short_days, hl = m->hl_long_days;
+    double hg = m->hl_signal_days;
+    double floor_rate = 0.1 / m->prior_interval_days;
+
+    memset(rw, 0, sizeof(*rw));
+    now_ms = clamp64(now_ms, 0, AT_MAX_MS);
+    if (st->orders > 0 && st->first_order_ms != INT64_MIN) {
+        double T = age_days(now_ms, st->first_order_ms);
+        double t_x =
+            fmin(T, fmax(0, (double)(st->last_order_ms - st->first_order_ms) /
+                                MS_PER_DAY));
+        double ord_l;
+
+        v[CP_F_HORIZON_SILENCE] =
+            cp__churn_bgnbd_pnone(m->r, m->alpha_days, m->a, m->b,
+                                  repeat_days(st), t_x, T, m->horizon_days);
+        rw->usual = cp__churn_usual_interval(m, st);
+        rw->recency = age_days(now_ms, st->last_order_ms);
+        v[CP_F_ORDER_SILENCE] = rw->recency / rw->usual;
+        v[CP_F_ORDERS_RECENT] = decayed_at(st, st->ord_short, hs, now_ms);
+        ord_l = decayed_at(st, st->ord_long, hl, now_ms);
+        v[CP_F_ORDERS_LONG] = ord_l;
+        /* A decayed count over half-life h estimates rate * h / ln 2. */
+        rw->rate_s = v[CP_F_ORDERS_RECENT] * CP_LN2 / hs;
+        rw->rate_l = ord_l * CP_LN2 / hl;
+        v[CP_F_ORDER_DROP] =
+            log((rw->rate_l + floor_rate) / (rw->rate_s + floor_rate));
+        v[CP_F_FREQUENCY] = st->orders;
+        v[CP_F_MONETARY] =
+            ord_l > 1e-30 ? decayed_at(st, st->amt_long, hl, now_ms) / ord_l
+                          : 0;
+    } else {
+        v[CP_F_NO_ORDERS] = 1;
+    }
+    v[CP_F_TENURE] = age_days(now_ms, st->first_seen_ms);
+    v[CP_F_OPEN_TICKETS] = st->open_tickets;
+    if (st->open_tickets > 0)
+        v[CP_F_TICKET_AGE] =
+            fmin(3650, age_days(now_ms, st->open_sum_ms / st->open_tickets));
+    v[CP_F_TICKETS_RECENT] = decayed_at(st, st->tickets, hg, now_ms);
+    if (st->last_nps >= 0)
+        v[CP_F_NPS_LOW] = (10 - st->last_nps) / 10.0 *
+                          exp2(-age_days(now_ms, st->nps_at_s * 1000LL) / hg);
+    if (st->last_csat >= 0)
+        v[CP_F_CSAT_LOW] = (5 - st->last_csat) / 4.0 *
+                           exp2(-age_days(now_ms, st->csat_at_s * 1000LL) / hg);
+    if (st->last_ces >= 0)
+        v[CP_F_CES_HIGH] = (st->last_ces - 1) / 6.0 *
+                           exp2(-age_days(now_ms, st->ces_at_s * 1000LL) / hg);
+    v[CP_F_RESPONSE_WAIT] = decayed_at(st, st->wait_h, hg, now_ms);
+    rw->waits = decayed_at(st, st->waits, hg, now_ms);
+    v[CP_F_MISSED_CALLS] = decayed_at(st, st->missed, hg, now_ms);
+    v[CP_F_DEALS_LOST] = decayed_at(st, st->lost, hg, now_ms);
+    v[CP_F_DEALS_WON] = decayed_at(st, st->won, hg, now_ms);
+    v[CP_F_CANCELLATIONS] = decayed_at(st, st->cancels, hg, now_ms);
+    v[CP_F_MRR_LOST] = decayed_at(st, st->mrr_lost, hg, now_ms);
+    v[CP_F_RENEWALS] = decayed_at(st, st->renewals, hl, now_ms);
+    rw->eng_s = decayed_at(st, st->eng_short, hg, now_ms) * CP_LN2 / hg;
+    rw->eng_l = decayed_at(st, st->eng_long, hl, now_ms) * CP_LN2 / hl;
+    if (st->eng_long > 0)
+        v[CP_F_ENGAGEMENT_DROP] = log((rw->eng_l + 0.02) / (rw->eng_s + 0.02));
+}
+
+static double transform(const struct cp_churn_factor_param *fp, double v)
+{
+    if (isnan(v))
+        v = 0;
+    if (v == 0 && fp->transform != CP_TR_LOGIT) {
+        /* log1p(0) = 0: the common case of a signal never seen. */
+    } else if (fp->transform == CP_TR_LOG1P) {
+        v = v >= 0 ? log1p(v) : -log1p(-v); /* odd, so signs survive */
+    } else if (fp->transform == CP_TR_LOGIT) {
+        /* Log-odds of a probability; the clamp keeps 0 and 1 finite. */
+        v = v < 1e-9 ? 1e-9 : v > 1 - 1e-9 ? 1 - 1e-9 : v;
+        v = log(v / (1 - v));
+    }
+    return v < fp->lo ? fp->lo : v > fp->hi ? fp->hi : v;
+}
+
+static void features_from_raw(const struct cp_churn_model *m,
+                              const struct raw *rw, double x[CP_F_CNT])
+{
+    int no_orders = rw->v[CP_F_NO_ORDERS] > 0.5;
+
+    for (int i = 0; i < CP_F_CNT; i++) {
+        /* Order factors mean nothing without orders: the typical value,
+         * so no_orders alone carries that case. */
+        if (no_orders && i < CP_F_ORDER_GROUP_END && i != CP_F_NO_ORDERS &&
+            i != CP_F_TENURE)
+            x[i] = m->f[i].ref;
+        else
+            x[i] = transform(&m->f[i], rw->v[i]);
+    }
+}
+
+void cp__churn_features(const struct cp_churn_model *m,
+                        const struct cp_churn_state *st, int64_t now_ms,
+                        double x[CP_F_CNT])
+{
+    struct raw rw;
+
+    raw_features(m, st, now_ms, &rw);
+    features_from_raw(m, &rw, x);
+}
+
+/* ------------------------------------------------------------------ */
+/* Score and reasons                                                   */
+
+/* YYYY-MM-DD of @p s seconds since the epoch (proleptic Gregorian, UTC). */
+static void fmt_date(char *buf, size_t cap, int64_t s)
+{
+    int64_t z = (s >= 0 ? s : s - 86399) / 86400 + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = yoe + era * 400;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t mo = mp < 10 ? mp + 3 : mp - 9;
+
+    snprintf(buf, cap, "%04d-%02d-%02d", (int)(y + (mo <= 2)), (int)mo, (int)d);
+}
+
+static int iround(double v)
+{
+    if (!(v > -1e9))
+        return -1000000000;
+    if (v > 1e9)
+        return 1000000000;
+    return (int)lround(v);
+}
+
+static const char *plural(double n)
+{
+    return iround(n) == 1 ? "" : "s";
+}
+
+static void detail(const struct cp_churn_model *m,
+                   const struct cp_churn_state *st, const struct raw *rw, int f,
+                   int64_t now_ms, char *buf, size_t cap)
+{
+    const double *v = rw->v;
+    int win_s = iround(m->hl_short_days / CP_LN2);
+    int win_l = iround(m->hl_long_days / CP_LN2);
+    int win_g = iround(m->hl_signal_days / CP_LN2);
+    char date[48]; /* room for any int fields, to please -Wformat-truncation */
+    int n;
+
+    switch (f) {
+    case CP_F_HORIZON_SILENCE:
+        snprintf(buf, cap, "%d%% chance of no order in the next %d days",
+                 iround(100 * v[f]), iround(m->horizon_days));
+        break;
+    case CP_F_ORDER_SILENCE:
+        snprintf(buf, cap, "no order for %d days; usually every %d days",
+                 iround(rw->recency), iround(fmax(1, rw->usual)));
+        break;
+    case CP_F_ORDERS_RECENT:
+        snprintf(buf, cap,
+                 "few recent orders: about %.1f in the last %d "
+                 "days",
+                 v[f], win_s);
+        break;
+    case CP_F_ORDERS_LONG:
+        snprintf(buf, cap,
+                 "few orders over time: about %.1f in the last %d "
+                 "days",
+                 v[f], win_l);
+        break;
+    case CP_F_ORDER_DROP:
+        snprintf(buf, cap, "orders down %d%% vs. usual",
+                 iround(100 * (1 - exp(-v[f]))));
+        break;
+    case CP_F_FREQUENCY:
+        snprintf(buf, cap, "only %u order%s so far", st->orders,
+                 st->orders == 1 ? "" : "s");
+        break;
+    case CP_F_MONETARY:
+        snprintf(buf, cap, "small average check: %.2f", v[f]);
+        break;
+    case CP_F_NO_ORDERS:
+        snprintf(buf, cap, "no order yet");
+        break;
+    case CP_F_TENURE:
+        snprintf(buf, cap, "customer for %d days", iround(v[f]));
+        break;
+    case CP_F_OPEN_TICKETS:
+    case CP_F_TICKET_AGE:
+        if (st->open_tickets == 1)
+            snprintf(buf, cap, "1 ticket open for %d days",
+                     iround(v[CP_F_TICKET_AGE]));
+        else
+            snprintf(buf, cap, "%u tickets open, %d days on average",
+                     st->open_tickets, iround(v[CP_F_TICKET_AGE]));
+        break;
+    case CP_F_TICKETS_RECENT:
+        snprintf(buf, cap, "%d ticket%s opened in the last %d days",
+                 iround(v[f]), plural(v[f]), win_g);
+        break;
+    case CP_F_NPS_LOW:
+        fmt_date(date, sizeof(date), st->nps_at_s);
+        snprintf(buf, cap, "NPS %d on %s", st->last_nps, date);
+        break;
+    case CP_F_CSAT_LOW:
+        fmt_date(date, sizeof(date), st->csat_at_s);
+        snprintf(buf, cap, "CSAT %d of 5 on %s", st->last_csat, date);
+        break;
+    case CP_F_CES_HIGH:
+        fmt_date(date, sizeof(date), st->ces_at_s);
+        snprintf(buf, cap, "effort score CES %d of 7 on %s", st->last_ces,
+                 date);
+        break;
+    case CP_F_RESPONSE_WAIT:
+        n = iround(rw->waits);
+        snprintf(buf, cap,
+                 "waited %.1f hours for first replies in the last "
+                 "%d days (%d conversation%s)",
+                 v[f], win_g, n, n == 1 ? "" : "s");
+        break;
+    case CP_F_MISSED_CALLS:
+        snprintf(buf, cap, "%d missed call%s in the last %d days", iround(v[f]),
+                 plural(v[f]), win_g);
+        break;
+    case CP_F_DEALS_LOST:
+        snprintf(buf, cap, "%d lost deal%s in the last %d days", iround(v[f]),
+                 plural(v[f]), win_g);
+        break;
+    case CP_F_DEALS_WON:
+        snprintf(buf, cap, "no deal won in the last %d days", win_g);
+        break;
+    case CP_F_CANCELLATIONS:
+        fmt_date(date, sizeof(date),
+                 st->last_cancel_ms == INT64_MIN ? 0
+                                                 : st->last_cancel_ms / 1000);
+        snprintf(buf, cap, "cancelled a subscription on %s", date);
+        break;
+    case CP_F_MRR_LOST:
+        snprintf(buf, cap,
+                 "%.2f of monthly revenue cancelled in the last %d "
+                 "days",
+                 v[f], win_g);
+        break;
+    case CP_F_RENEWALS:
+        snprintf(buf, cap, "no subscription renewed in the last %d days",
+                 win_l);
+        break;
+    case CP_F_ENGAGEMENT_DROP:
+        snprintf(buf, cap, "web visits and messages down %d%% vs. usual",
+                 iround(100 * (1 - exp(-v[f]))));
+        break;
+    default:
+        snprintf(buf, cap, "%s", cp__churn_factor_names[f]);
+        break;
+    }
+    (void)now_ms;
+}
+
+static double sigmoid(double z)
+{
+    z = fmin(50, fmax(-50, z));
+    return 1.0 / (1.0 + exp(-z));
+}
+
+static enum cp_churn_level level_of(const struct cp_churn_model *m, double s)
+{
+    if (s >= m->thr_critical)
+        return CP_LEVEL_CRITICAL;
+    if (s >= m->thr_high)
+        return CP_LEVEL_HIGH;
+    return CP_LEVEL_NONE;
+}
+
+/* Score only (no reasons): what the timer search evaluates many times. */
+static double score_only(const struct cp_churn_model *m,
+                         const struct cp_churn_state *st, int64_t now_ms)
+{
+    double x[CP_F_CNT];
+    double z = m->bias;
+
+    cp__churn_features(m, st, now_ms, x);
+    for (int i = 0; i < CP_F_CNT; i++)
+        z += m->f[i].weight * x[i];
+    return sigmoid(z);
+}
+
+void cp_churn_evaluate(const struct cp_churn_model *m,
+                       const struct cp_churn_state *st, int64_t now_ms,
+                       struct cp_churn_score *out)
+{
+    struct raw rw;
+    double x[CP_F_CNT], c[CP_F_CNT];
+    double z = m->bias;
+    int used[CP_F_CNT] = {0};
+
+    raw_features(m, st, now_ms, &rw);
+    features_from_raw(m, &rw, x);
+    for (int i = 0; i < CP_F_CNT; i++) {
+        z += m->f[i].weight * x[i];
+        c[i] = m->f[i].weight * (x[i] - m->f[i].ref);
+    }
+    memset(out, 0, sizeof(*out));
+    out->score = sigmoid(z);
+    out->level = level_of(m, out->score);
+    /* open_tickets and ticket_age share one sentence: one reason for both,
+     * under the larger contribution's name. */
+    if (c[CP_F_OPEN_TICKETS] > 0 && c[CP_F_TICKET_AGE] > 0) {
+        int lo = c[CP_F_OPEN_TICKETS] < c[CP_F_TICKET_AGE] ? CP_F_OPEN_TICKETS
+                                                           : CP_F_TICKET_AGE;
+
+        c[CP_F_OPEN_TICKETS + CP_F_TICKET_AGE - lo] += c[lo];
+        c[lo] = 0;
+    }
+    while (out->reason_cnt < 3) {
+        int best = -1;
+
+        for (int i = 0; i < CP_F_CNT; i++)
+            if (!used[i] && c[i] > 1e-6 && (best < 0 || c[i] > c[best]))
+                best = i;
+        if (best < 0)
+            break;
+        used[best] = 1;
+        struct cp_churn_reason *r = &out->reasons[out->reason_cnt++];
+
+        snprintf(r->factor, sizeof(r->factor), "%s",
+                 cp__churn_factor_names[best]);
+        r->contribution = c[best];
+        detail(m, st, &rw, best, now_ms, r->detail, sizeof(r->detail));
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Alerts and the silence timer                                        */
+
+enum cp_churn_level cp_churn_decide(const struct cp_churn_model *m,
+                                    struct cp_churn_state *st,
+                                    const struct cp_churn_score *sc,
+                                    int64_t now_ms)
+{
+    double s = isfinite(sc->score) ? sc->score : 0;
+    enum cp_churn_level lvl = level_of(m, s);
+    int64_t cooldown_ms = (int64_t)llround(m->cooldown_days * MS_PER_DAY);
+
+    now_ms = clamp64(now_ms, 0, AT_MAX_MS);
+    st->last_score = (float)s;
+    /* Release latched levels the score has clearly left. */
+    while (st->alert_level > CP_LEVEL_NONE &&
+           s < cp_churn_model_threshold(m, st->alert_level) - m->hysteresis)
+        st->alert_level--;
+    if ((int)lvl <= st->alert_level)
+        return CP_LEVEL_NONE;
+    /* Not an escalation past the last alert: wait out the cooldown. */
+    if (st->last_alert_ms != INT64_MIN && (int)lvl <= st->last_alert_lvl &&
+        now_ms < st->last_alert_ms + cooldown_ms)
+        return CP_LEVEL_NONE;
+    st->alert_level = (uint8_t)lvl;
+    st->last_alert_lvl = (uint8_t)lvl;
+    st->last_alert_ms = now_ms;
+    return lvl;
+}
+
+/*
+ * The score along a silence: from @p now_ms on with no new observation,
+ * every factor is a cheap function of the elapsed time (decayed sums scale
+ * by 2^(-d/h), ages grow by d, BG/NBD moves T), so the timer search need
+ * not rebuild the features from the state at every probe.
+ */
+struct silence {
+    const struct cp_churn_model *m;
+    const struct cp_churn_state *st;
+    struct raw r0;  /* raw factors at now */
+    double z_const; /* bias + contributions that silence does not change */
+    double x_rep, t_x, T0; /* BG/NBD inputs at now */
+    int no_orders;
+    int exact; /* fall back to the full evaluation */
+};
+
+static void silence_init(struct silence *sl, const struct cp_churn_model *m,
+                         const struct cp_churn_state *st, int64_t now_ms)
+{
+    static const int moving[] = {
+        CP_F_HORIZON_SILENCE, CP_F_ORDER_SILENCE,  CP_F_ORDERS_RECENT,
+        CP_F_ORDERS_LONG,     CP_F_ORDER_DROP,     CP_F_TENURE,
+        CP_F_TICKET_AGE,      CP_F_TICKETS_RECENT, CP_F_NPS_LOW,
+        CP_F_CSAT_LOW,        CP_F_CES_HIGH,       CP_F_RESPONSE_WAIT,
+        CP_F_MISSED_CALLS,    CP_F_DEALS_LOST,     CP_F_DEALS_WON,
+        CP_F_CANCELLATIONS,   CP_F_MRR_LOST,       CP_F_RENEWALS,
+        CP_F_ENGAGEMENT_DROP};
+    double x[CP_F_CNT];
+    int is_moving[CP_F_CNT] = {0};
+
+    sl->m = m;
+    sl->st = st;
+    /* Before the landmark sums are read at the landmark: not a simple
+     * function of time, so probe exactly. */
+    sl->exact = st->landmark_ms != INT64_MIN && now_ms < st->landmark_ms;
+    raw_features(m, st, now_ms, &sl->r0);
+    features_from_raw(m, &sl->r0, x);
+    sl->no_orders = sl->r0.v[CP_F_NO_ORDERS] > 0.5;
+    if (!sl->no_orders) {
+        sl->T0 = age_days(now_ms, st->first_order_ms);
+        sl->t_x = fmin(
+            sl->T0, fmax(0, (double)(st->last_order_ms - st->first_order_ms) /
+                                MS_PER_DAY));
+        sl->x_rep = repeat_days(st);
+    }
+    for (size_t i = 0; i < CP_ARRAY_SIZE(moving); i++)
+        is_moving[moving[i]] = 1;
+    if (sl->no_orders)
+        for (int i = 0; i < CP_F_ORDER_GROUP_END; i++)
+            if (i != CP_F_TENURE)
+                is_moving[i] = 0;
+    sl->z_const = m->bias;
+    for (int i = 0; i < CP_F_CNT; i++)
+        if (!is_moving[i])
+            sl->z_const += m->f[i].weight * x[i];
+}
+
+/* Adds w * transform(v) of a moving factor (skipped when it cannot count). */
+static double term(const struct cp_churn_model *m, int f, double v)
+{
+    if (m->f[f].weight == 0)
+        return 0;
+    return m->f[f].weight * transform(&m->f[f], v);
+}
+
+static double silence_score(const struct silence *sl, int64_t t, int64_t now)
+{
+    const struct cp_churn_model *m = sl->m;
+    const double *v = sl->r0.v;
+    double d = (double)(t - now) / MS_PER_DAY;
+    double gs = exp2(-d / m->hl_short_days), gl = exp2(-d / m->hl_long_days);
+    double gg = exp2(-d / m->hl_signal_days);
+    double z = sl->z_const;
+
+    if (sl->exact)
+        return score_only(m, sl->st, t);
+    if (!sl->no_orders) {
+        double floor_rate = 0.1 / m->prior_interval_days;
+
+        z += term(m, CP_F_HORIZON_SILENCE,
+                  cp__churn_bgnbd_pnone(m->r, m->alpha_days, m->a, m->b,
+                                        sl->x_rep, sl->t_x, sl->T0 + d,
+                                        m->horizon_days));
+        z += term(m, CP_F_ORDER_SILENCE, (sl->r0.recency + d) / sl->r0.usual);
+        z += term(m, CP_F_ORDERS_RECENT, v[CP_F_ORDERS_RECENT] * gs);
+        z += term(m, CP_F_ORDERS_LONG, v[CP_F_ORDERS_LONG] * gl);
+        z += term(m, CP_F_ORDER_DROP,
+                  log((sl->r0.rate_l * gl + floor_rate) /
+                      (sl->r0.rate_s * gs + floor_rate)));
+    }
+    z += term(m, CP_F_TENURE,
+              sl->st->first_seen_ms == INT64_MIN ? 0 : v[CP_F_TENURE] + d);
+    z += term(m, CP_F_TICKET_AGE,
+              sl->st->open_tickets ? fmin(3650, v[CP_F_TICKET_AGE] + d) : 0);
+    /* Signal sums and the fading survey answers share the signal
+     * half-life. */
+    for (int f = CP_F_TICKETS_RECENT; f <= CP_F_MRR_LOST; f++)
+        z += term(m, f, v[f] * gg);
+    z += term(m, CP_F_RENEWALS, v[CP_F_RENEWALS] * gl);
+    z += term(m, CP_F_ENGAGEMENT_DROP,
+              sl->st->eng_long > 0
+                  ? log((sl->r0.eng_l * gl + 0.02) / (sl->r0.eng_s * gg + 0.02))
+                  : 0);
+    return sigmoid(z);
+}
+
+/* Would cp_churn_decide() at @p t alert or release a latch? */
+static int decide_changes(const struct cp_churn_model *m,
+                          const struct cp_churn_state *st, double score,
+                          int64_t t)
+{
+    struct cp_churn_state cp = *st;
+    struct cp_churn_score sc;
+
+    sc.score = score;
+    if (cp_churn_decide(m, &cp, &sc, t) != CP_LEVEL_NONE)
+        return 1;
+    return cp.alert_level != st->alert_level;
+}
+
+int64_t cp_churn_next_due(const struct cp_churn_model *m,
+                          const struct cp_churn_state *st, int64_t now_ms)
+{
+    struct silence sl;
+    int64_t lo = now_ms, hi = -1, end;
+
+    if (st->first_seen_ms == INT64_MIN)
+        return INT64_MAX; /* nothing known: silence changes nothing */
+    if (now_ms < 0 || now_ms > AT_MAX_MS - DUE_HORIZON_MS)
+        return INT64_MAX;
+    silence_init(&sl, m, st, now_ms);
+    end = now_ms + DUE_HORIZON_MS;
+    /* Coarse scan with steps of half the time elapsed (1 h .. 60 days),
+     * then bisection down to a minute. */
+    while (lo < end) {
+        int64_t step =
+            clamp64((lo - now_ms) / 2, MS_PER_HOUR, 60 * 24 * MS_PER_HOUR);
+        int64_t t = min64(lo + step, end);
+
+        if (decide_changes(m, st, silence_score(&sl, t, now_ms), t)) {
+            hi = t;
+            break;
+        }
+        lo = t;
+    }
+    if (hi < 0)
+        return INT64_MAX;
+    while (hi - lo > MS_PER_MIN) {
+        int64_t mid = lo + (hi - lo) / 2;
+
+        if (decide_changes(m, st, silence_score(&sl, mid, now_ms), mid))
+            hi = mid;
+        else
+            lo = mid;
+    }
+    /* The full evaluation at the due time must agree (rounding of the
+     * shortcut above may differ in the last bits near a threshold). */
+    for (int i = 0; i < 10 && hi < end; i++, hi += MS_PER_MIN)
+        if (decide_changes(m, st, score_only(m, st, hi), hi))
+            break;
+    return hi;
+}
+
+/* ------------------------------------------------------------------ */
+/* Packing                                                             */
+
+static uint8_t *put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        *p++ = (uint8_t)(v >> (8 * i));
+    return p;
+}
+
+static uint8_t *put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        *p++ = (uint8_t)(v >> (8 * i));
+    return p;
+}
+
+static uint8_t *put_f32(uint8_t *p, float f)
+{
+    uint32_t v;
+
+    memcpy(&v, &f, 4);
+    return put_u32(p, v);
+}
+
+static const uint8_t *get_u64(const uint8_t *p, uint64_t *v)
+{
+    *v = 0;
+    for (int i = 0; i < 8; i++)
+        *v |= (uint64_t)p[i] << (8 * i);
+    return p + 8;
+}
+
+static const uint8_t *get_u32(const uint8_t *p, uint32_t *v)
+{
+    *v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+    return p + 4;
+}
+
+static const uint8_t *get_f32(const uint8_t *p, float *f)
+{
+    uint32_t v;
+
+    p = get_u32(p, &v);
+    memcpy(f, &v, 4);
+    return p;
+}
+
+/* Field order of format version 1 (never reorder; add a version). */
+#define I64_FIELDS(X)                                                          \
+    X(landmark_ms)                                                             \
+    X(first_seen_ms) X(last_seen_ms) X(first_order_ms) X(last_order_ms)        \
+        X(open_sum_ms) X(last_alert_ms) X(last_cancel_ms)
+#define U32_FIELDS(X)                                                          \
+    X(orders) X(order_days) X(nps_at_s) X(csat_at_s) X(ces_at_s)
+#define F32_FIELDS(X)                                                          \
+    X(ord_short)                                                               \
+    X(ord_long) X(amt_long) X(tickets) X(wait_h) X(waits) X(missed) X(lost)    \
+        X(won) X(cancels) X(mrr_lost) X(renewals) X(eng_short) X(eng_long)     \
+            X(last_score)
+
+size_t cp_churn_state_pack(const struct cp_churn_state *st, uint8_t *buf,
+                           size_t cap)
+{
+    uint8_t *p = buf;
+
+    if (cap < CP_CHURN_PACKED_MAX)
+        return 0;
+    *p++ = PACK_VERSION;
+#define X(f) p = put_u64(p, (uint64_t)st->f);
+    I64_FIELDS(X)
+#undef X
+#define X(f) p = put_u32(p, st->f);
+    U32_FIELDS(X)
+#undef X
+#define X(f) p = put_f32(p, st->f);
+    F32_FIELDS(X)
+#undef X
+    *p++ = (uint8_t)(st->open_tickets & 0xff);
+    *p++ = (uint8_t)(st->open_tickets >> 8);
+    *p++ = (uint8_t)st->last_nps;
+    *p++ = (uint8_t)st->last_csat;
+    *p++ = (uint8_t)st->last_ces;
+    *p++ = st->alert_level;
+    *p++ = st->last_alert_lvl;
+    return (size_t)(p - buf);
+}
+
+static int time_ok(int64_t t)
+{
+    return t == INT64_MIN || (t >= 0 && t <= AT_MAX_MS);
+}
+
+cp_rc cp_churn_state_unpack(struct cp_churn_state *st, const uint8_t *buf,
+                            size_t len)
+{
+    struct cp_churn_state s;
+    const uint8_t *p = buf;
+
+    cp_churn_state_init(st);
+    if (!buf || len != CP_CHURN_PACKED_MAX || *p++ != PACK_VERSION)
+        return CP_EDECODE;
+    cp_churn_state_init(&s);
+#define X(f)                                                                   \
+    {                                                                          \
+        uint64_t u;                                                            \
+        p = get_u64(p, &u);                                                    \
+        s.f = (int64_t)u;                                                      \
+    }
+    I64_FIELDS(X)
+#undef X
+#define X(f) p = get_u32(p, &s.f);
+    U32_FIELDS(X)
+#undef X
+#define X(f)                                                                   \
+    p = get_f32(p, &s.f);                                                      \
+    if (!isfinite(s.f) || s.f < 0)                                             \
+        return CP_EDECODE;
+    F32_FIELDS(X)
+#undef X
+    s.open_tickets = (uint16_t)(p[0] | p[1] << 8);
+    s.last_nps = (int8_t)p[2];
+    s.last_csat = (int8_t)p[3];
+    s.last_ces = (int8_t)p[4];
+    s.alert_level = p[5];
+    s.last_alert_lvl = p[6];
+
+    if (!time_ok(s.landmark_ms) || !time_ok(s.first_seen_ms) ||
+        !time_ok(s.last_seen_ms) || !time_ok(s.first_order_ms) ||
+        !time_ok(s.last_order_ms) || !time_ok(s.last_alert_ms) ||
+        !time_ok(s.last_cancel_ms))
+        return CP_EDECODE;
+    if ((s.first_seen_ms == INT64_MIN) != (s.last_seen_ms == INT64_MIN) ||
+        s.first_seen_ms > s.last_seen_ms)
+        return CP_EDECODE;
+    if ((s.orders == 0) != (s.first_order_ms == INT64_MIN) ||
+        (s.orders == 0) != (s.order_days == 0) || s.order_days > s.orders ||
+        (s.first_order_ms == INT64_MIN) != (s.last_order_ms == INT64_MIN) ||
+        s.first_order_ms > s.last_order_ms)
+        return CP_EDECODE;
+    if (s.open_sum_ms < 0 ||
+        s.open_sum_ms > (int64_t)s.open_tickets * AT_MAX_MS ||
+        (s.open_tickets == 0 && s.open_sum_ms != 0))
+        return CP_EDECODE;
+    if (s.last_score > 1 || s.last_nps < -1 || s.last_nps > 10 ||
+        (s.last_csat != -1 && (s.last_csat < 1 || s.last_csat > 5)) ||
+        (s.last_ces != -1 && (s.last_ces < 1 || s.last_ces > 7)) ||
+        (s.last_nps < 0) != (s.nps_at_s == 0) ||
+        (s.last_csat < 0) != (s.csat_at_s == 0) ||
+        (s.last_ces < 0) != (s.ces_at_s == 0))
+        return CP_EDECODE;
+    if (s.alert_level > CP_LEVEL_CRITICAL ||
+        s.last_alert_lvl > CP_LEVEL_CRITICAL)
+        return CP_EDECODE;
+    *st = s;
+    return CP_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON and alert ids                                                  */
+
+struct jw {
+    char *buf;
+    size_t cap, len;
+};
+
+static void jw_put(struct jw *w, const char *s, size_t n)
+{
+    if (w->len + n < w->cap)
+        memcpy(w->buf + w->len, s, n);
+    w->len += n;
+}
+
+static void jw_str(struct jw *w, const char *s)
+{
+    jw_put(w, "\"", 1);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        char esc[8];
+
+        if (ch == '"' || ch == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)ch;
+            jw_put(w, esc, 2);
+        } else if (ch < 0x20) {
+            snprintf(esc, sizeof(esc), "\\u%04x", ch);
+            jw_put(w, esc, 6);
+        } else {
+            jw_put(w, (const char *)&ch, 1);
+        }
+    }
+    jw_put(w, "\"", 1);
+}
+
+size_t cp_churn_reasons_json(const struct cp_churn_score *sc, char *buf,
+                             size_t cap)
+{
+    struct jw w = {buf, cap, 0};
+    int n = sc->reason_cnt < 0 ? 0 : sc->reason_cnt > 3 ? 3 : sc->reason_cnt;
+
+    jw_put(&w, "[", 1);
+    for (int i = 0; i < n; i++) {
+        const struct cp_churn_reason *r = &sc->reasons[i];
+        char num[64];
+        char factor[sizeof(r->factor)], det[sizeof(r->detail)];
+        double c = isfinite(r->contribution) ? r->contribution : 0;
+
+        /* The fields may not be NUL-terminated in a caller's struct. */
+        snprintf(factor, sizeof(factor), "%.*s", (int)sizeof(r->factor) - 1,
+                 r->factor);
+        snprintf(det, sizeof(det), "%.*s", (int)sizeof(r->detail) - 1,
+                 r->detail);
+        if (i)
+            jw_put(&w, ",", 1);
+        jw_put(&w, "{\"factor\":", 10);
+        jw_str(&w, factor);
+        snprintf(num, sizeof(num), ",\"contribution\":%.4f,\"detail\":", c);
+        jw_put(&w, num, strlen(num));
+        jw_str(&w, det);
+        jw_put(&w, "}", 1);
+    }
+    jw_put(&w, "]", 1);
+    if (w.len < cap) {
+        buf[w.len] = '\0';
+    } else if (cap >= 3) {
+        memcpy(buf, "[]", 3);
+    } else if (cap > 0) {
+        buf[0] = '\0';
+    }
+    return w.len;
+}
+
+static void fnv_field(uint64_t h[2], const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    uint8_t pre[4] = {(uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16),
+                      (uint8_t)(n >> 24)};
+
+    /* Length-prefixed, so ("ab","c") and ("a","bc") differ. */
+    for (int i = 0; i < 4; i++) {
+        h[0] = (h[0] ^ pre[i]) * 0x100000001b3ULL;
+        h[1] = (h[1] ^ (uint8_t)(pre[i] ^ 0xa5)) * 0x100000001b3ULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = (uint8_t)s[i];
+
+        h[0] = (h[0] ^ c) * 0x100000001b3ULL;
+        h[1] = (h[1] ^ (uint8_t)(c ^ 0xa5)) * 0x100000001b3ULL;
+    }
+}
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void cp_churn_alert_id(const char *tenant, const char *customer,
+                       const char *kind, enum cp_churn_level level,
+                       const char *trigger, char out[33])
+{
+    uint64_t h[2] = {0xcbf29ce484222325ULL, 0x6c62272e07bb0142ULL};
+
+    fnv_field(h, tenant);
+    fnv_field(h, customer);
+    fnv_field(h, kind);
+    fnv_field(h, cp_churn_level_name(level));
+    fnv_field(h, trigger);
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)mix64(h[0]),
+             (unsigned long long)mix64(h[1]));
+}

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Churn model internals shared with crmpulse-fit and the tests: the model's
+ * fields, the factor table, the raw feature vector and the model writer. */
+#ifndef CP_CHURN_INT_H
+#define CP_CHURN_INT_H
+
+#include <stdio.h>
+
+#include "churn.h"
+
+/* The factors, in model-file order. Keep cp__churn_factor_names[] and the
+ * feature code in churn.c in step. */
+enum cp_churn_factor {
+    CP_F_HORIZON_SILENCE, /* BG/NBD P(no order within the horizon) */
+    CP_F_ORDER_SILENCE,   /* days since last order / usual interval */
+    CP_F_ORDERS_RECENT,   /* decayed order count, short half-life */
+    CP_F_ORDERS_LONG,     /* decayed order count, long half-life */
+    CP_F_ORDER_DROP,      /* log(long-run rate / recent rate) */
+    CP_F_FREQUENCY,       /* orders, all time */
+    CP_F_MONETARY,        /* average check, major units */
+    CP_F_NO_ORDERS,       /* 1 when the customer never ordered */
+    CP_F_TENURE,          /* days since first seen */
+    CP_F_OPEN_TICKETS,    /* tickets open now */
+    CP_F_TICKET_AGE,      /* mean age of the open tickets, days */
+    CP_F_TICKETS_RECENT,  /* decayed tickets opened */
+    CP_F_NPS_LOW,         /* (10 - NPS) / 10, fading with its age */
+    CP_F_CSAT_LOW,        /* (5 - CSAT) / 4, fading with its age */
+    CP_F_CES_HIGH,        /* (CES - 1) / 6, fading with its age */
+    CP_F_RESPONSE_WAIT,   /* decayed mean first-response wait, hours */
+    CP_F_MISSED_CALLS,    /* decayed missed inbound calls */
+    CP_F_DEALS_LOST,      /* decayed lost deals */
+    CP_F_DEALS_WON,       /* decayed won deals */
+    CP_F_CANCELLATIONS,   /* decayed subscription cancellations */
+    CP_F_MRR_LOST,        /* decayed MRR cancelled, major units */
+    CP_F_RENEWALS,        /* decayed subscription starts and renewals */
+    CP_F_ENGAGEMENT_DROP, /* log(long-run / recent visits + messages) */
+    CP_F_CNT
+};
+
+/* Factors computed from orders alone (crmpulse-fit fits them first). */
+#define CP_F_ORDER_GROUP_END CP_F_OPEN_TICKETS
+
+extern const char *const cp__churn_factor_names[CP_F_CNT];
+
+enum cp_churn_transform { CP_TR_NONE = 0, CP_TR_LOG1P = 1, CP_TR_LOGIT = 2 };
+
+struct cp_churn_factor_param {
+    double weight; /* w_i */
+    double ref;    /* typical value: reasons are w_i * (x_i - ref_i) */
+    int transform; /* enum cp_churn_transform, applied before the clip */
+    double lo, hi; /* clip of the transformed value */
+};
+
+struct cp_churn_model {
+    char version[64];
+    double hl_short_days;  /* orders, recent */
+    double hl_long_days;   /* orders and engagement, long run */
+    double hl_signal_days; /* support, service, sales, subs, surveys */
+    double prior_interval_days;
+    double prior_weight;        /* pseudo-intervals of the prior */
+    double r, alpha_days, a, b; /* BG/NBD population parameters */
+    double horizon_days;
+    double bias;
+    struct cp_churn_factor_param f[CP_F_CNT];
+    double thr_high, thr_critical, hysteresis;
+    double cooldown_days;
+    int64_t sla_ms[8]; /* [0] no channel, [1 + c] channel c */
+};
+
+/**
+ * @brief The transformed, clipped feature vector of @p st at @p now_ms (the
+ *        x_i of the score). A customer with no orders gets ref_i for the
+ *        order factors other than no_orders.
+ */
+void cp__churn_features(const struct cp_churn_model *m,
+                        const struct cp_churn_state *st, int64_t now_ms,
+                        double x[CP_F_CNT]);
+
+/** @brief BG/NBD P(alive | x repeat orders, t_x, T), times in days. */
+double cp__churn_bgnbd_palive(double r, double alpha, double a, double b,
+                              double x, double t_x, double T);
+
+/** @brief BG/NBD P(no order in (T, T + h] | x, t_x, T), times in days. */
+double cp__churn_bgnbd_pnone(double r, double alpha, double a, double b,
+                             double x, double t_x, double T, double h);
+
+/** @brief BG/NBD log-likelihood of one customer (x, t_x, T in days). */
+double cp__churn_bgnbd_ll(double r, double alpha, double a, double b, double x,
+                          double t_x, double T);
+
+/** @brief Usual inter-order interval in days, shrunk toward the prior. */
+double cp__churn_usual_interval(const struct cp_churn_model *m,
+                                const struct cp_churn_state *st);
+
+/* deploy/model.conf, compiled in (model_default.c, generated). */
+extern const char cp__churn_default_model[];
+extern const size_t cp__churn_default_model_len;
+
+/** @brief A copy of @p m the caller owns (NULL when out of memory). */
+struct cp_churn_model *cp__churn_model_dup(const struct cp_churn_model *m);
+
+/**
+ * @brief Writes @p m in the model-file format, @p header (may be NULL)
+ *        first as '#' comment lines. Parsing the output gives @p m back.
+ * @returns CP_OK or CP_EIO.
+ */
+cp_rc cp__churn_model_write(const struct cp_churn_model *m, const char *header,
+                            FILE *out);
+
+#endif

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Churn model benchmarks, no servers needed.
+ *
+ *   bench_churn speed [N]
+ *       ns per cp_churn_observe / cp_churn_evaluate / cp_churn_next_due /
+ *       pack + unpack, on a realistic customer (N iterations).
+ *   bench_churn alerts MODEL EVENTS.csv TRUTH.csv FROM_MS CUTOFF_MS
+ *       Replays each customer's observations in event time the way the
+ *       worker does (evaluate + decide at every observation, and at the
+ *       silence timer cp_churn_next_due() sets) and scores the CHURN_RISK
+ *       alerts raised in [FROM_MS, CUTOFF_MS) against the generator's
+ *       truth (tests/bench/churn_cohort.py): an alert is right when the
+ *       customer had started to churn by then; recall counts customers whose
+ *       churn started in [FROM_MS, CUTOFF_MS - 30 days) and who were alerted
+ *       after that start, before the cutoff. Prints precision, recall and
+ *       the median delay from churn start to the first right alert.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "churn.h"
+#include "common.h"
+#include "map.h"
+
+#define DAY 86400000LL
+
+static volatile double sink;
+
+static int speed(long n)
+{
+    struct cp_churn_model *m = cp_churn_model_default();
+    struct cp_churn_state st;
+    struct cp_churn_score sc;
+    uint8_t buf[CP_CHURN_PACKED_MAX];
+    int64_t t0 = 1767225600000LL, u0, u1;
+    double acc = 0;
+
+    if (!m) {
+        fprintf(stderr, "bench_churn: default model does not load\n");
+        return 1;
+    }
+    cp_churn_state_init(&st);
+    u0 = cp_mono_us();
+    for (long i = 0; i < n; i++)
+        cp_churn_observe(&st, m, (enum cp_churn_obs)(i % CP_OBS_CNT),
+                         t0 + i * 60000, 1000);
+    u1 = cp_mono_us();
+    printf("observe      %8.1f ns\n", (double)(u1 - u0) * 1000 / (double)n);
+    u0 = cp_mono_us();
+    for (long i = 0; i < n; i++) {
+        cp_churn_evaluate(m, &st, t0 + n * 60000 + i * 1000, &sc);
+        acc += sc.score;
+    }
+    u1 = cp_mono_us();
+    printf("evaluate     %8.1f ns  (with reasons)\n",
+           (double)(u1 - u0) * 1000 / (double)n);
+    {
+        long k = n / 100 > 0 ? n / 100 : 1;
+        struct cp_churn_state reg;
+
+        /* A weekly buyer: the timer search has a crossing to find. */
+        cp_churn_state_init(&reg);
+        for (int i = 0; i < 30; i++)
+            cp_churn_observe(&reg, m, CP_OBS_ORDER, t0 + i * 7 * DAY, 4000);
+        u0 = cp_mono_us();
+        for (long i = 0; i < k; i++)
+            acc += (double)cp_churn_next_due(m, &reg, t0 + 29 * 7 * DAY + i);
+        u1 = cp_mono_us();
+        printf("next_due     %8.1f ns  (weekly buyer, crossing found)\n",
+               (double)(u1 - u0) * 1000 / (double)k);
+        cp_churn_evaluate(m, &reg, t0 + 400 * 7 * DAY, &sc);
+        cp_churn_decide(m, &reg, &sc, t0 + 400 * 7 * DAY);
+        u0 = cp_mono_us();
+        for (long i = 0; i < k; i++)
+            acc += (double)cp_churn_next_due(m, &reg, t0 + 400 * 7 * DAY + i);
+        u1 = cp_mono_us();
+        printf("next_due     %8.1f ns  (already critical: full scan)\n",
+               (double)(u1 - u0) * 1000 / (double)k);
+    }
+    u0 = cp_mono_us();
+    for (long i = 0; i < n; i++) {
+        size_t len = cp_churn_state_pack(&st, buf, sizeof(buf));
+
+        acc += cp_churn_state_unpack(&st, buf, len);
+    }
+    u1 = cp_mono_us();
+    printf("pack+unpack  %8.1f ns  (%d bytes, struct %zu bytes)\n",
+           (double)(u1 - u0) * 1000 / (double)n, CP_CHURN_PACKED_MAX,
+           sizeof(struct cp_churn_state));
+    sink = acc;
+    cp_churn_model_destroy(m);
+    return 0;
+}
+
+struct ev {
+    uint32_t cust;
+    int obs;
+    int64_t at, value;
+};
+
+static int cmp_ev(const void *a, const void *b)
+{
+    const struct ev *x = a, *y = b;
+
+    if (x->cust != y->cust)
+        return x->cust < y->cust ? -1 : 1;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static struct cp_map ids;
+static int64_t *churn_start; /* per customer; INT64_MAX: never */
+static size_t cust_cnt, cust_cap;
+
+static uint32_t cust_index(const char *id)
+{
+    size_t len = strlen(id);
+    struct cp_map_entry *e = cp_map_upsert(&ids, id, len, cp_map_hash(id, len));
+
+    if (!e)
+        exit(1);
+    if (!e->value) {
+        if (cust_cnt == cust_cap) {
+            cust_cap = cust_cap ? cust_cap * 2 : 4096;
+            churn_start = realloc(churn_start, cust_cap * sizeof(int64_t));
+            if (!churn_start)
+                exit(1);
+        }
+        churn_start[cust_cnt] = INT64_MAX;
+        e->value = (void *)(uintptr_t)++cust_cnt;
+    }
+    return (uint32_t)((uintptr_t)e->value - 1);
+}
+
+static char *field(char **s)
+{
+    char *f = *s, *c = strchr(f, ',');
+
+    if (c) {
+        *c = '\0';
+        *s = c + 1;
+    } else {
+        f[strcspn(f, "\r\n")] = '\0';
+        *s = f + strlen(f);
+    }
+    return f;
+}
+
+static int alerts(const char *model, const char *events, const char *truth,
+                  int64_t from, int64_t cutoff)
+{
+    char err[512], line[1024];
+    struct cp_churn_model *m = cp_churn_model_load(model, err, sizeof(err));
+    FILE *fp;
+    struct ev *ev = NULL;
+    size_t n = 0, cap = 0;
+    long right = 0, wrong = 0, churners = 0, caught = 0, healthy_alerted = 0;
+    int64_t *delays;
+    size_t nd = 0;
+    /* BENCH_CHURN_DUMP=FILE: every alert as CSV, for a closer look. */
+    const char *dump_path = getenv("BENCH_CHURN_DUMP");
+    FILE *dump = dump_path ? fopen(dump_path, "w") : NULL;
+
+    if (!m) {
+        fprintf(stderr, "bench_churn: %s\n", err);
+        return 1;
+    }
+    cp_map_init(&ids);
+    fp = fopen(events, "r");
+    if (!fp)
+        return perror(events), 1;
+    while (fgets(line, sizeof(line), fp)) {
+        char *s = line, *cust, *obs;
+        int o;
+
+        field(&s);
+        cust = field(&s);
+        if (!strcmp(cust, "customer_id"))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 65536;
+            ev = realloc(ev, cap * sizeof(*ev));
+            if (!ev)
+                return 1;
+        }
+        ev[n].cust = cust_index(cust);
+        ev[n].at = strtoll(field(&s), NULL, 10);
+        obs = field(&s);
+        o = cp_churn_obs_parse(obs);
+        ev[n].obs = o;
+        ev[n].value = strtoll(field(&s), NULL, 10);
+        if (o >= 0 && ev[n].at < cutoff)
+            n++;
+    }
+    fclose(fp);
+    fp = fopen(truth, "r");
+    if (!fp)
+        return perror(truth), 1;
+    while (fgets(line, sizeof(line), fp)) {
+        char *s = line, *cust, *start;
+
+        cust = field(&s);
+        field(&s);
+        start = field(&s);
+        if (!strcmp(cust, "customer_id"))
+            continue;
+        churn_start[cust_index(cust)] =
+            *start ? strtoll(start, NULL, 10) : INT64_MAX;
+    }
+    fclose(fp);
+    qsort(ev, n, sizeof(*ev), cmp_ev);
+    delays = malloc(sizeof(int64_t) * (cust_cnt + 1));
+    if (!delays)
+        return 1;
+
+    for (size_t i = 0; i < n;) {
+        uint32_t c = ev[i].cust;
+        struct cp_churn_state st;
+        struct cp_churn_score sc;
+        int64_t due = INT64_MAX, first_right = INT64_MAX, cs = churn_start[c];
+        int any_wrong = 0;
+
+        cp_churn_state_init(&st);
+        /* Observations in event time; the timer fires when event time (the
+         * next observation, or the cutoff) passes it. */
+        for (;;) {
+            int64_t next = i < n && ev[i].cust == c ? ev[i].at : cutoff;
+            int64_t at;
+            enum cp_churn_level lvl;
+
+            if (due <= next && due < cutoff) {
+                at = due;
+            } else if (i < n && ev[i].cust == c) {
+                at = ev[i].at;
+                cp_churn_observe(&st, m, (enum cp_churn_obs)ev[i].obs, at,
+                                 ev[i].value);
+                i++;
+                /* Same instant: one evaluation after all of them. */
+                if (i < n && ev[i].cust == c && ev[i].at == at)
+                    continue;
+            } else {
+                break;
+            }
+            cp_churn_evaluate(m, &st, at, &sc);
+            lvl = cp_churn_decide(m, &st, &sc, at);
+            if (lvl != CP_LEVEL_NONE && at >= from && dump)
+                fprintf(dump, "%u,%lld,%d,%d,%u,%.3f,%s\n", c, (long long)at,
+                        (int)lvl, at >= cs, st.orders, sc.score,
+                        sc.reason_cnt ? sc.reasons[0].factor : "");
+            if (lvl != CP_LEVEL_NONE && at >= from) {
+                if (at >= cs) {
+                    right++;
+                    if (first_right == INT64_MAX)
+                        first_right = at;
+                } else {
+                    wrong++;
+                    any_wrong = 1;
+                }
+            }
+            due = cp_churn_next_due(m, &st, at);
+        }
+        if (cs >= from && cs < cutoff - 30 * DAY) {
+            churners++;
+            if (first_right != INT64_MAX) {
+                caught++;
+                delays[nd++] = first_right - cs;
+            }
+        }
+        if (cs == INT64_MAX && any_wrong)
+            healthy_alerted++;
+    }
+    qsort(delays, nd, sizeof(int64_t), cmp_i64);
+    printf("alerts in window: %ld (right %ld, wrong %ld; %ld never-churning "
+           "customers alerted)\n",
+           right + wrong, right, wrong, healthy_alerted);
+    printf("precision %.3f  recall %.3f (%ld of %ld churners)  median delay "
+           "%.1f days\n",
+           right + wrong ? (double)right / (double)(right + wrong) : 0,
+           churners ? (double)caught / (double)churners : 0, caught, churners,
+           nd ? (double)delays[nd / 2] / DAY : 0);
+    if (dump)
+        fclose(dump);
+    free(delays);
+    free(ev);
+    free(churn_start);
+    cp_map_cleanup(&ids);
+    cp_churn_model_destroy(m);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "speed"))
+        return speed(argc > 2 ? atol(argv[2]) : 200000);
+    if (argc == 7 && !strcmp(argv[1], "alerts"))
+        return alerts(argv[2], argv[3], argv[4], strtoll(argv[5], NULL, 10),
+                      strtoll(argv[6], NULL, 10));
+    fprintf(stderr, "usage: bench_churn speed [N]\n"
+                    "       bench_churn alerts MODEL EVENTS.csv TRUTH.csv "
+                    "FROM_MS CUTOFF_MS\n");
+    return 2;
+}

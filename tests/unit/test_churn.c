@@ -1,0 +1,933 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Churn model: the math of each feature (decay, order-insensitivity,
+ * interval shrinkage, BG/NBD), score and reasons, the alert rule
+ * (hysteresis, cooldown), the silence timer, state packing, model parsing
+ * and writing, reasons JSON and alert ids. */
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "churn.h"
+#include "churn_int.h"
+
+#define DAY  86400000LL
+#define HOUR 3600000LL
+/* 2026-01-01T00:00:00Z */
+#define T0 1767225600000LL
+
+static struct cp_churn_model *model(void)
+{
+    struct cp_churn_model *m = cp_churn_model_default();
+
+    cr_assert(m != NULL, "the built-in model must load");
+    return m;
+}
+
+/* A model whose factors are the raw values (no transform, no clip). */
+static struct cp_churn_model *raw_model(void)
+{
+    struct cp_churn_model *m = model();
+
+    for (int i = 0; i < CP_F_CNT; i++) {
+        m->f[i].transform = CP_TR_NONE;
+        m->f[i].lo = -1e6;
+        m->f[i].hi = 1e6;
+    }
+    return m;
+}
+
+static int close_rel(double a, double b, double rel)
+{
+    return fabs(a - b) <= rel * fmax(1e-12, fmax(fabs(a), fabs(b)));
+}
+
+/* ---------------------------------------------------------------- */
+
+Test(churn_model, default_loads)
+{
+    struct cp_churn_model *m = model();
+
+    cr_assert(strlen(cp_churn_model_version(m)) > 0);
+    cr_assert(cp_churn_model_threshold(m, CP_LEVEL_HIGH) <
+              cp_churn_model_threshold(m, CP_LEVEL_CRITICAL));
+    cr_assert(cp_churn_model_sla_ms(m, 0) > 0, "phone has an SLA");
+    cr_assert_eq(cp_churn_model_sla_ms(m, 7), 0, "out of range: no SLA");
+    cr_assert_eq(cp_churn_model_sla_ms(m, -2), 0);
+    cp_churn_model_destroy(m);
+}
+
+Test(churn_model, load_file_and_missing_file)
+{
+    char err[256] = "";
+    struct cp_churn_model *m =
+        cp_churn_model_load("/nonexistent/model.conf", err, sizeof(err));
+
+    cr_assert(m == NULL);
+    cr_assert(strstr(err, "/nonexistent/model.conf") != NULL, "%s", err);
+}
+
+/* The default model's text with line @p lineno (1-based) replaced. */
+static char *replace_line(int lineno, const char *with)
+{
+    const char *t = cp__churn_default_model;
+    size_t n = cp__churn_default_model_len;
+    char *out = malloc(n + strlen(with) + 2);
+    size_t o = 0, i = 0;
+    int line = 1;
+
+    cr_assert(out);
+    while (i < n) {
+        size_t e = i;
+
+        while (e < n && t[e] != '\n')
+            e++;
+        if (line == lineno) {
+            memcpy(out + o, with, strlen(with));
+            o += strlen(with);
+        } else {
+            memcpy(out + o, t + i, e - i);
+            o += e - i;
+        }
+        out[o++] = '\n';
+        i = e + 1;
+        line++;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Line number of the first line starting with @p prefix in the default. */
+static int line_of(const char *prefix)
+{
+    const char *t = cp__churn_default_model;
+    int line = 1;
+
+    for (const char *p = t; *p; p++) {
+        if ((p == t || p[-1] == '\n') && !strncmp(p, prefix, strlen(prefix)))
+            return line;
+        if (*p == '\n')
+            line++;
+    }
+    cr_assert_fail("no line %s", prefix);
+    return -1;
+}
+
+static void expect_error(const char *text, const char *want1, const char *want2)
+{
+    char err[512] = "";
+    struct cp_churn_model *m = cp_churn_model_parse(
+        text, strlen(text), "model.conf", err, sizeof(err));
+
+    cr_assert(m == NULL, "accepted; wanted error %s", want1);
+    cr_assert(strstr(err, want1) != NULL, "error '%s' lacks '%s'", err, want1);
+    if (want2)
+        cr_assert(strstr(err, want2) != NULL, "error '%s' lacks '%s'", err,
+                  want2);
+    cr_assert(strstr(err, "fix") != NULL, "error '%s' gives no fix", err);
+}
+
+Test(churn_model, errors_name_the_line)
+{
+    int l = line_of("weight.order_silence");
+    char want[64], *t;
+
+    snprintf(want, sizeof(want), "model.conf:%d: weight.order_silence", l);
+    t = replace_line(l, "weight.order_silence = abc");
+    expect_error(t, want, "expected a number, got 'abc'");
+    free(t);
+
+    l = line_of("bgnbd.r");
+    snprintf(want, sizeof(want), "model.conf:%d: bgnbd.r", l);
+    t = replace_line(l, "bgnbd.r = -1");
+    expect_error(t, want, "out of range");
+    free(t);
+
+    l = line_of("horizon_days");
+    snprintf(want, sizeof(want), "model.conf:%d: weight.colour", l);
+    t = replace_line(l, "weight.colour = 1");
+    expect_error(t, want, "unknown key");
+    free(t);
+
+    l = line_of("level.high");
+    snprintf(want, sizeof(want), "model.conf:%d:", l);
+    t = replace_line(l, "level.high 0.5");
+    expect_error(t, want, "expected 'key = value'");
+    free(t);
+
+    l = line_of("clip.monetary");
+    snprintf(want, sizeof(want), "model.conf:%d: clip.monetary", l);
+    t = replace_line(l, "clip.monetary = 5 1");
+    expect_error(t, want, "LO HI");
+    free(t);
+
+    l = line_of("transform.tenure");
+    snprintf(want, sizeof(want), "model.conf:%d: transform.tenure", l);
+    t = replace_line(l, "transform.tenure = sqrt");
+    expect_error(t, want, "unknown transform");
+    free(t);
+}
+
+Test(churn_model, missing_duplicate_and_inconsistent)
+{
+    int l = line_of("alert.cooldown_days");
+    char *t = replace_line(l, "# removed");
+    char want[64];
+
+    expect_error(t, "missing key 'alert.cooldown_days'", NULL);
+    free(t);
+
+    l = line_of("bias");
+    t = replace_line(l, "version = again");
+    snprintf(want, sizeof(want), "model.conf:%d: version", l);
+    expect_error(t, want, "given twice");
+    free(t);
+
+    l = line_of("level.high");
+    t = replace_line(l, "level.high = 0.95");
+    expect_error(t, "level.high 0.95 must be below level.critical", NULL);
+    free(t);
+
+    expect_error("", "missing key 'version'", NULL);
+}
+
+Test(churn_model, write_then_parse_round_trip)
+{
+    struct cp_churn_model *m = model(), *back;
+    char *text = NULL, err[256] = "";
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+
+    cr_assert(mem);
+    m->f[CP_F_NPS_LOW].weight = 1.234567;
+    m->sla_ms[3] = 90 * 60000;
+    cr_assert_eq(cp__churn_model_write(m, "a header\nof two lines", mem),
+                 CP_OK);
+    fclose(mem);
+    cr_assert(strncmp(text, "# a header\n# of two lines\n", 26) == 0);
+    back = cp_churn_model_parse(text, len, "written", err, sizeof(err));
+    cr_assert(back != NULL, "%s", err);
+    cr_assert(close_rel(back->f[CP_F_NPS_LOW].weight, 1.234567, 1e-9));
+    cr_assert_eq(cp_churn_model_sla_ms(back, 2), 90 * 60000);
+    cr_assert(close_rel(back->r, m->r, 1e-9));
+    cr_assert_eq(back->f[CP_F_ORDER_SILENCE].transform,
+                 m->f[CP_F_ORDER_SILENCE].transform);
+    free(text);
+    cp_churn_model_destroy(back);
+    cp_churn_model_destroy(m);
+}
+
+/* ---------------------------------------------------------------- */
+
+Test(churn_features, decay_halves_per_half_life)
+{
+    struct cp_churn_model *m = raw_model();
+    struct cp_churn_state st;
+    double x0[CP_F_CNT], x1[CP_F_CNT], x2[CP_F_CNT];
+    int64_t hs = (int64_t)(m->hl_short_days * DAY);
+    int64_t hl = (int64_t)(m->hl_long_days * DAY);
+
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_ORDER, T0, 1000);
+    cp__churn_features(m, &st, T0, x0);
+    cp__churn_features(m, &st, T0 + hs, x1);
+    cp__churn_features(m, &st, T0 + 2 * hs, x2);
+    cr_assert(close_rel(x0[CP_F_ORDERS_RECENT], 1.0, 1e-6));
+    cr_assert(close_rel(x1[CP_F_ORDERS_RECENT], 0.5, 1e-6));
+    cr_assert(close_rel(x2[CP_F_ORDERS_RECENT], 0.25, 1e-6));
+    cp__churn_features(m, &st, T0 + hl, x1);
+    cr_assert(close_rel(x1[CP_F_ORDERS_LONG], 0.5, 1e-6));
+    /* The average check is a ratio of two sums of one half-life: it does
+     * not decay. */
+    cr_assert(close_rel(x1[CP_F_MONETARY], 10.0, 1e-6));
+    cp_churn_model_destroy(m);
+}
+
+/* Deterministic xorshift for the shuffles. */
+static uint64_t rnd(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+struct ob {
+    enum cp_churn_obs obs;
+    int64_t at, value;
+};
+
+static void replay(const struct cp_churn_model *m, struct cp_churn_state *st,
+                   const struct ob *v, size_t n)
+{
+    cp_churn_state_init(st);
+    for (size_t i = 0; i < n; i++)
+        cp_churn_observe(st, m, v[i].obs, v[i].at, v[i].value);
+}
+
+static void order_insensitive(int64_t from, int64_t span, uint64_t seed)
+{
+    struct cp_churn_model *m = raw_model();
+    struct ob v[150];
+    struct cp_churn_state a, b, c;
+    double xa[CP_F_CNT], xb[CP_F_CNT], xc[CP_F_CNT];
+    uint64_t s = seed;
+    int64_t last = from;
+    size_t n = CP_ARRAY_SIZE(v);
+
+    for (size_t i = 0; i < n; i++) {
+        v[i].obs = (enum cp_churn_obs)(rnd(&s) % CP_OBS_CNT);
+        if (v[i].obs == CP_OBS_TICKET_OPENED ||
+            v[i].obs == CP_OBS_TICKET_RESOLVED)
+            v[i].obs = CP_OBS_ORDER; /* pairs are order-dependent by nature */
+        /* One observation per slot of span / n (> 2 days), in the first
+         * half of it: no two orders share a UTC day, where arrival order
+         * would legitimately matter (order_days). */
+        v[i].at = from + (int64_t)i * (span / (int64_t)n) +
+                  (int64_t)(rnd(&s) % (uint64_t)(span / (int64_t)n / 2));
+        v[i].value = (int64_t)(rnd(&s) % 10);
+        if (v[i].at > last)
+            last = v[i].at;
+    }
+    replay(m, &a, v, n);
+    for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
+        size_t j = rnd(&s) % (i + 1);
+        struct ob t = v[i];
+
+        v[i] = v[j];
+        v[j] = t;
+    }
+    replay(m, &b, v, n);
+    for (size_t i = 0; i < n / 2; i++) { /* reversed */
+        struct ob t = v[i];
+
+        v[i] = v[n - 1 - i];
+        v[n - 1 - i] = t;
+    }
+    replay(m, &c, v, n);
+    for (int k = 0; k < 3; k++) {
+        int64_t now = last + k * 40 * DAY;
+
+        cp__churn_features(m, &a, now, xa);
+        cp__churn_features(m, &b, now, xb);
+        cp__churn_features(m, &c, now, xc);
+        for (int i = 0; i < CP_F_CNT; i++) {
+            cr_assert(isfinite(xa[i]), "%s not finite",
+                      cp__churn_factor_names[i]);
+            cr_assert(fabs(xa[i] - xb[i]) <= 1e-4 * fmax(1, fabs(xa[i])),
+                      "%s: %g in order, %g shuffled", cp__churn_factor_names[i],
+                      xa[i], xb[i]);
+            cr_assert(fabs(xa[i] - xc[i]) <= 1e-4 * fmax(1, fabs(xa[i])),
+                      "%s: %g in order, %g reversed", cp__churn_factor_names[i],
+                      xa[i], xc[i]);
+        }
+    }
+    cr_assert_eq(a.orders, b.orders);
+    cr_assert_eq(a.first_order_ms, c.first_order_ms);
+    cr_assert_eq(a.last_order_ms, c.last_order_ms);
+    cr_assert_eq(a.last_nps, b.last_nps);
+    cr_assert_eq(a.last_ces, c.last_ces);
+    cp_churn_model_destroy(m);
+}
+
+Test(churn_features, decayed_sums_order_insensitive_one_year)
+{
+    order_insensitive(T0, 365 * DAY, 42);
+}
+
+Test(churn_features, decayed_sums_order_insensitive_2000_to_2100)
+{
+    /* 2000-01-01 .. 2100-01-01: forces landmark moves in every order. */
+    order_insensitive(946684800000LL, 4102444800000LL - 946684800000LL, 7);
+}
+
+Test(churn_features, century_of_orders_stays_finite)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+    struct cp_churn_score sc;
+
+    cp_churn_state_init(&st);
+    for (int64_t t = 946684800000LL; t < 4102444800000LL; t += 3 * DAY)
+        cp_churn_observe(&st, m, CP_OBS_ORDER, t, 5000);
+    cr_assert(isfinite(st.ord_short) && isfinite(st.ord_long));
+    cp_churn_evaluate(m, &st, 4102444800000LL, &sc);
+    cr_assert(isfinite(sc.score) && sc.score >= 0 && sc.score <= 1);
+    /* Every third day for a century: the decayed count is its steady
+     * state rate * h / ln 2 = h / (3 ln 2). */
+    {
+        double x[CP_F_CNT];
+        struct cp_churn_model *r = raw_model();
+
+        cp__churn_features(r, &st, 4102444800000LL, x);
+        cr_assert(close_rel(x[CP_F_ORDERS_LONG],
+                            r->hl_long_days / (3 * 0.693147), 0.02),
+                  "%g", x[CP_F_ORDERS_LONG]);
+        cp_churn_model_destroy(r);
+    }
+    cp_churn_model_destroy(m);
+}
+
+Test(churn_features, usual_interval_shrinks_toward_prior)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+
+    m->prior_interval_days = 30;
+    m->prior_weight = 2;
+    cp_churn_state_init(&st);
+    cr_assert(close_rel(cp__churn_usual_interval(m, &st), 30, 1e-12),
+              "no orders: the prior");
+    cp_churn_observe(&st, m, CP_OBS_ORDER, T0, 100);
+    cr_assert(close_rel(cp__churn_usual_interval(m, &st), 30, 1e-12));
+    cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + 20 * DAY, 100);
+    cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + 10 * DAY, 100);
+    /* gaps 2, span 20 days: (20 + 2 * 30) / (2 + 2) = 20 */
+    cr_assert(close_rel(cp__churn_usual_interval(m, &st), 20, 1e-12));
+    for (int i = 3; i <= 100; i++)
+        cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + i * 10 * DAY, 100);
+    /* 100 gaps of 10 days: (1000 + 60) / 102, close to the data */
+    cr_assert(close_rel(cp__churn_usual_interval(m, &st), 1060.0 / 102, 1e-12));
+    {
+        double x[CP_F_CNT];
+        struct cp_churn_model *r = raw_model();
+
+        r->prior_interval_days = 30;
+        r->prior_weight = 2;
+        cp__churn_features(r, &st, T0 + 1000 * DAY + 52 * DAY, x);
+        cr_assert(close_rel(x[CP_F_ORDER_SILENCE], 52 / (1060.0 / 102), 1e-9));
+        cp_churn_model_destroy(r);
+    }
+    cp_churn_model_destroy(m);
+}
+
+Test(churn_features, bgnbd_against_closed_form)
+{
+    /* FHL 2005's CDNOW parameters (weeks) and their example customer. */
+    double r = 0.243, al = 4.414, a = 0.793, b = 2.426;
+
+    cr_assert(close_rel(cp__churn_bgnbd_palive(r, al, a, b, 2, 30.43, 38.86),
+                        0.726578570080673, 1e-12));
+    cr_assert(close_rel(cp__churn_bgnbd_pnone(r, al, a, b, 2, 30.43, 38.86, 39),
+                        0.44537286208299554, 1e-12));
+    cr_assert(close_rel(cp__churn_bgnbd_ll(r, al, a, b, 2, 30.43, 38.86),
+                        -9.458606307066272, 1e-12));
+    /* No repeat order: alive for sure, P(none) is the NBD term. */
+    cr_assert_eq(cp__churn_bgnbd_palive(r, al, a, b, 0, 0, 38.86), 1.0);
+    cr_assert(close_rel(cp__churn_bgnbd_pnone(r, al, a, b, 0, 0, 38.86, 39),
+                        0.8554494592166816, 1e-12));
+    /* Long silence after many orders: P(alive) -> 0 without NaN. */
+    {
+        double p = cp__churn_bgnbd_palive(r, al, a, b, 5000, 10, 1e6);
+
+        cr_assert(p >= 0 && p < 1e-9);
+        cr_assert_eq(cp__churn_bgnbd_pnone(r, al, a, b, 5000, 10, 1e6, 39),
+                     1.0);
+    }
+}
+
+Test(churn_features, orders_of_one_day_are_one_occasion)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+
+    m->prior_weight = 0;
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + HOUR, 100);
+    cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + 2 * HOUR, 100);
+    cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + 20 * HOUR, 100);
+    cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + 10 * DAY + HOUR, 100);
+    cr_assert_eq(st.orders, 4, "every order counts as an order");
+    cr_assert_eq(st.order_days, 2, "but two purchase days");
+    /* One gap of 10 days - 0 h (first order 01:00, last 10 days later). */
+    cr_assert(close_rel(cp__churn_usual_interval(m, &st), 10, 1e-12));
+    cp_churn_model_destroy(m);
+}
+
+Test(churn_features, horizon_silence_uses_bgnbd_in_days)
+{
+    struct cp_churn_model *m = raw_model();
+    struct cp_churn_state st;
+    double x[CP_F_CNT];
+
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_ORDER, T0, 100);
+    cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + 10 * DAY, 100);
+    cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + 30 * DAY, 100);
+    cp__churn_features(m, &st, T0 + 50 * DAY, x);
+    cr_assert(close_rel(x[CP_F_HORIZON_SILENCE],
+                        cp__churn_bgnbd_pnone(m->r, m->alpha_days, m->a, m->b,
+                                              2, 30, 50, m->horizon_days),
+                        1e-12));
+    cp_churn_model_destroy(m);
+}
+
+/* ---------------------------------------------------------------- */
+
+Test(churn_score, reasons_top3_descending_positive)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+    struct cp_churn_score sc;
+    int64_t now = T0 + 300 * DAY;
+    /* 2026-10-27 */
+    int64_t nps_at = T0 + 299 * DAY;
+
+    cp_churn_state_init(&st);
+    for (int i = 0; i < 20; i++)
+        cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + i * 7 * DAY, 5000);
+    cp_churn_observe(&st, m, CP_OBS_TICKET_OPENED, now - 9 * DAY, 0);
+    cp_churn_observe(&st, m, CP_OBS_TICKET_OPENED, now - 9 * DAY, 0);
+    cp_churn_observe(&st, m, CP_OBS_NPS, nps_at, 1);
+    cp_churn_observe(&st, m, CP_OBS_SUB_CANCELLED, now - DAY, 9900);
+    cp_churn_evaluate(m, &st, now, &sc);
+    cr_assert(sc.score > 0.5 && sc.score <= 1, "%g", sc.score);
+    cr_assert_eq(sc.reason_cnt, 3);
+    for (int i = 0; i < sc.reason_cnt; i++) {
+        cr_assert(sc.reasons[i].contribution > 0);
+        cr_assert(strlen(sc.reasons[i].detail) > 0);
+        if (i)
+            cr_assert(sc.reasons[i].contribution <=
+                      sc.reasons[i - 1].contribution);
+    }
+    /* Reasons match w_i * (x_i - ref_i) of their factor. */
+    {
+        double x[CP_F_CNT];
+
+        cp__churn_features(m, &st, now, x);
+        for (int i = 0; i < sc.reason_cnt; i++)
+            for (int f = 0; f < CP_F_CNT; f++)
+                if (!strcmp(sc.reasons[i].factor, cp__churn_factor_names[f]) &&
+                    f != CP_F_OPEN_TICKETS && f != CP_F_TICKET_AGE)
+                    cr_assert(close_rel(sc.reasons[i].contribution,
+                                        m->f[f].weight * (x[f] - m->f[f].ref),
+                                        1e-9));
+    }
+    cp_churn_model_destroy(m);
+}
+
+/* Finds the reason of @p factor in @p sc, or NULL. */
+static const struct cp_churn_reason *reason(const struct cp_churn_score *sc,
+                                            const char *factor)
+{
+    for (int i = 0; i < sc->reason_cnt; i++)
+        if (!strcmp(sc->reasons[i].factor, factor))
+            return &sc->reasons[i];
+    return NULL;
+}
+
+Test(churn_score, details_are_sentences)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+    struct cp_churn_score sc;
+    const struct cp_churn_reason *r;
+
+    /* Only the factor under test contributes. */
+    for (int i = 0; i < CP_F_CNT; i++)
+        m->f[i].weight = 0;
+    m->f[CP_F_ORDER_SILENCE].weight = 1;
+    m->f[CP_F_ORDER_SILENCE].ref = 0;
+    m->f[CP_F_NPS_LOW].weight = 1;
+    m->f[CP_F_NPS_LOW].ref = 0;
+    m->f[CP_F_OPEN_TICKETS].weight = 1;
+    m->f[CP_F_OPEN_TICKETS].ref = 0;
+    m->prior_weight = 0;
+    cp_churn_state_init(&st);
+    for (int i = 0; i < 5; i++)
+        cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + i * 12 * DAY, 100);
+    /* 2026-04-01 */
+    cp_churn_observe(&st, m, CP_OBS_NPS, T0 + 90 * DAY + 5 * HOUR, 3);
+    cp_churn_observe(&st, m, CP_OBS_TICKET_OPENED, T0 + 48 * DAY, 0);
+    cp_churn_observe(&st, m, CP_OBS_TICKET_OPENED, T0 + 50 * DAY, 0);
+    cp_churn_evaluate(m, &st, T0 + 96 * DAY, &sc);
+    r = reason(&sc, "order_silence");
+    cr_assert(r != NULL);
+    cr_assert_str_eq(r->detail, "no order for 48 days; usually every 12 days");
+    r = reason(&sc, "nps_low");
+    cr_assert(r != NULL);
+    cr_assert_str_eq(r->detail, "NPS 3 on 2026-04-01");
+    r = reason(&sc, "open_tickets");
+    cr_assert(r != NULL);
+    cr_assert_str_eq(r->detail, "2 tickets open, 47 days on average");
+    cp_churn_model_destroy(m);
+}
+
+Test(churn_score, no_orders_and_empty_state_are_finite)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+    struct cp_churn_score sc;
+
+    cp_churn_state_init(&st);
+    cp_churn_evaluate(m, &st, T0, &sc);
+    cr_assert(isfinite(sc.score) && sc.score > 0 && sc.score < 1);
+    cp_churn_observe(&st, m, CP_OBS_NPS, T0, 0);
+    cp_churn_observe(&st, m, CP_OBS_TICKET_OPENED, T0, 0);
+    cp_churn_evaluate(m, &st, T0 + DAY, &sc);
+    cr_assert(isfinite(sc.score) && sc.score > 0 && sc.score < 1);
+    for (int i = 0; i < sc.reason_cnt; i++)
+        cr_assert(strcmp(sc.reasons[i].factor, "order_silence"),
+                  "no order factor explains a customer without orders");
+    cp_churn_model_destroy(m);
+}
+
+Test(churn_pack, observed_states_always_unpack)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st, back;
+    uint8_t buf[CP_CHURN_PACKED_MAX];
+    uint64_t s = 5;
+
+    for (int round = 0; round < 200; round++) {
+        cp_churn_state_init(&st);
+        for (int i = 0; i < 50; i++) {
+            int64_t vals[] = {INT64_MIN, 0, T0, 4294967295000LL, INT64_MAX};
+
+            cp_churn_observe(&st, m, (enum cp_churn_obs)(rnd(&s) % CP_OBS_CNT),
+                             vals[rnd(&s) % 5], vals[rnd(&s) % 5]);
+        }
+        cr_assert_eq(
+            cp_churn_state_unpack(&back, buf,
+                                  cp_churn_state_pack(&st, buf, sizeof(buf))),
+            CP_OK, "round %d", round);
+    }
+    cp_churn_model_destroy(m);
+}
+
+Test(churn_score, hostile_inputs_stay_finite)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+    struct cp_churn_score sc;
+    const int64_t vals[] = {INT64_MIN, -1, 0, 1, INT64_MAX};
+    double x[CP_F_CNT];
+
+    cp_churn_state_init(&st);
+    for (int o = 0; o < CP_OBS_CNT; o++)
+        for (size_t t = 0; t < CP_ARRAY_SIZE(vals); t++)
+            for (size_t v = 0; v < CP_ARRAY_SIZE(vals); v++)
+                cp_churn_observe(&st, m, (enum cp_churn_obs)o, vals[t],
+                                 vals[v]);
+    cp_churn_observe(&st, m, (enum cp_churn_obs)99, T0, 1);
+    for (size_t t = 0; t < CP_ARRAY_SIZE(vals); t++) {
+        cp_churn_evaluate(m, &st, vals[t], &sc);
+        cr_assert(isfinite(sc.score) && sc.score >= 0 && sc.score <= 1);
+        for (int i = 0; i < sc.reason_cnt; i++)
+            cr_assert(isfinite(sc.reasons[i].contribution));
+        cp__churn_features(m, &st, vals[t], x);
+        for (int i = 0; i < CP_F_CNT; i++)
+            cr_assert(isfinite(x[i]), "%s", cp__churn_factor_names[i]);
+        cr_assert(cp_churn_next_due(m, &st, vals[t]) > vals[t] ||
+                  vals[t] == INT64_MAX);
+        cp_churn_decide(m, &st, &sc, vals[t]);
+    }
+    /* Whatever observe and decide did, the state packs and unpacks. */
+    {
+        uint8_t buf[CP_CHURN_PACKED_MAX];
+        struct cp_churn_state back;
+        size_t n = cp_churn_state_pack(&st, buf, sizeof(buf));
+
+        cr_assert_eq(cp_churn_state_unpack(&back, buf, n), CP_OK);
+    }
+    cp_churn_model_destroy(m);
+}
+
+/* ---------------------------------------------------------------- */
+
+static struct cp_churn_score score_of(double s)
+{
+    struct cp_churn_score sc;
+
+    memset(&sc, 0, sizeof(sc));
+    sc.score = s;
+    return sc;
+}
+
+static enum cp_churn_level decide(const struct cp_churn_model *m,
+                                  struct cp_churn_state *st, double s,
+                                  int64_t at)
+{
+    struct cp_churn_score sc = score_of(s);
+
+    return cp_churn_decide(m, st, &sc, at);
+}
+
+Test(churn_alerts, rises_hysteresis_and_cooldown)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+    double hi, cr, hy;
+    int64_t cd;
+
+    m->thr_high = 0.6;
+    m->thr_critical = 0.8;
+    m->hysteresis = 0.05;
+    m->cooldown_days = 7;
+    hi = m->thr_high;
+    cr = m->thr_critical;
+    hy = m->hysteresis;
+    cd = 7 * DAY;
+    cp_churn_state_init(&st);
+
+    cr_assert_eq(decide(m, &st, 0.3, T0), CP_LEVEL_NONE);
+    cr_assert_eq(decide(m, &st, hi, T0 + 1), CP_LEVEL_HIGH, "none->HIGH");
+    cr_assert_eq(decide(m, &st, hi + 0.05, T0 + 2), CP_LEVEL_NONE,
+                 "still HIGH: nothing");
+    /* Dips inside the hysteresis band do not re-arm. */
+    cr_assert_eq(decide(m, &st, hi - hy + 0.01, T0 + 3), CP_LEVEL_NONE);
+    cr_assert_eq(decide(m, &st, hi + 0.01, T0 + cd + 10), CP_LEVEL_NONE,
+                 "never left the band: no second alert");
+    cr_assert_eq(decide(m, &st, cr, T0 + 5), CP_LEVEL_CRITICAL,
+                 "HIGH->CRITICAL escalates at once, cooldown or not");
+    cr_assert_eq(st.last_score, (float)cr);
+    /* Falls well below, rises within the cooldown: suppressed ... */
+    cr_assert_eq(decide(m, &st, 0.1, T0 + DAY), CP_LEVEL_NONE);
+    cr_assert_eq(st.alert_level, CP_LEVEL_NONE);
+    cr_assert_eq(decide(m, &st, cr + 0.1, T0 + 2 * DAY), CP_LEVEL_NONE,
+                 "re-alert within the cooldown");
+    cr_assert_eq(decide(m, &st, hi, T0 + 3 * DAY), CP_LEVEL_NONE);
+    /* ... and alerts once the cooldown (from the last alert) passed. */
+    cr_assert_eq(decide(m, &st, cr + 0.1, T0 + 5 + cd), CP_LEVEL_CRITICAL);
+    cp_churn_model_destroy(m);
+}
+
+Test(churn_alerts, critical_release_to_high_then_again)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+
+    m->thr_high = 0.6;
+    m->thr_critical = 0.8;
+    m->hysteresis = 0.05;
+    m->cooldown_days = 1;
+    cp_churn_state_init(&st);
+    cr_assert_eq(decide(m, &st, 0.9, T0), CP_LEVEL_CRITICAL, "none->CRIT");
+    /* Down to HIGH: CRITICAL released, HIGH stays latched. */
+    cr_assert_eq(decide(m, &st, 0.7, T0 + 2 * DAY), CP_LEVEL_NONE);
+    cr_assert_eq(st.alert_level, CP_LEVEL_HIGH);
+    cr_assert_eq(decide(m, &st, 0.85, T0 + 3 * DAY), CP_LEVEL_CRITICAL);
+    cp_churn_model_destroy(m);
+}
+
+/* A weekly buyer who then goes silent. */
+static void weekly_buyer(const struct cp_churn_model *m,
+                         struct cp_churn_state *st, int64_t *last)
+{
+    cp_churn_state_init(st);
+    for (int i = 0; i < 30; i++)
+        cp_churn_observe(st, m, CP_OBS_ORDER, T0 + i * 7 * DAY, 4000);
+    *last = T0 + 29 * 7 * DAY;
+}
+
+Test(churn_timer, next_due_is_the_crossing)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+    struct cp_churn_score sc;
+    int64_t last, due;
+
+    weekly_buyer(m, &st, &last);
+    cp_churn_evaluate(m, &st, last, &sc);
+    cr_assert_eq(sc.level, CP_LEVEL_NONE, "a regular buyer is fine: %g",
+                 sc.score);
+    cr_assert_eq(cp_churn_decide(m, &st, &sc, last), CP_LEVEL_NONE);
+    due = cp_churn_next_due(m, &st, last);
+    cr_assert(due > last && due < last + 365 * DAY, "due %lld",
+              (long long)(due - last));
+    cp_churn_evaluate(m, &st, due, &sc);
+    cr_assert(sc.level >= CP_LEVEL_HIGH, "at due %g", sc.score);
+    cr_assert_eq(cp_churn_decide(m, &st, &sc, due), sc.level,
+                 "the timer's evaluation alerts");
+    cp_churn_evaluate(m, &st, due - HOUR, &sc);
+    cr_assert_eq(sc.level, CP_LEVEL_NONE, "an hour before: %g", sc.score);
+    /* Deterministic. */
+    {
+        struct cp_churn_state st2;
+
+        weekly_buyer(m, &st2, &last);
+        cr_assert_eq(cp_churn_next_due(m, &st2, last),
+                     cp_churn_next_due(m, &st2, last));
+    }
+    cp_churn_model_destroy(m);
+}
+
+Test(churn_timer, nothing_to_wait_for)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+    struct cp_churn_score sc;
+    int64_t last;
+
+    cp_churn_state_init(&st);
+    cr_assert_eq(cp_churn_next_due(m, &st, T0), INT64_MAX, "unknown");
+    /* Already alerted CRITICAL and silence only keeps it there. */
+    weekly_buyer(m, &st, &last);
+    cp_churn_evaluate(m, &st, last + 400 * DAY, &sc);
+    cr_assert_eq(sc.level, CP_LEVEL_CRITICAL, "%g", sc.score);
+    cp_churn_decide(m, &st, &sc, last + 400 * DAY);
+    cr_assert_eq(st.alert_level, CP_LEVEL_CRITICAL);
+    cr_assert_eq(cp_churn_next_due(m, &st, last + 400 * DAY), INT64_MAX);
+    cp_churn_model_destroy(m);
+}
+
+/* ---------------------------------------------------------------- */
+
+static void busy_state(const struct cp_churn_model *m,
+                       struct cp_churn_state *st)
+{
+    struct cp_churn_score sc;
+
+    cp_churn_state_init(st);
+    for (int o = 0; o < CP_OBS_CNT; o++)
+        cp_churn_observe(st, m, (enum cp_churn_obs)o, T0 + o * DAY,
+                         o == CP_OBS_TICKET_RESOLVED ? T0 : 3);
+    cp_churn_observe(st, m, CP_OBS_TICKET_OPENED, T0 + 30 * DAY, 0);
+    cp_churn_evaluate(m, st, T0 + 200 * DAY, &sc);
+    cp_churn_decide(m, st, &sc, T0 + 200 * DAY);
+}
+
+Test(churn_pack, round_trip)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st, back;
+    uint8_t buf[CP_CHURN_PACKED_MAX + 8], buf2[CP_CHURN_PACKED_MAX];
+    size_t n;
+
+    cr_assert(sizeof(struct cp_churn_state) <= 160);
+    busy_state(m, &st);
+    cr_assert_eq(cp_churn_state_pack(&st, buf, CP_CHURN_PACKED_MAX - 1), 0);
+    n = cp_churn_state_pack(&st, buf, sizeof(buf));
+    cr_assert_eq(n, CP_CHURN_PACKED_MAX);
+    cr_assert_eq(buf[0], 1, "version byte first");
+    cr_assert_eq(cp_churn_state_unpack(&back, buf, n), CP_OK);
+    cr_assert_eq(cp_churn_state_pack(&back, buf2, sizeof(buf2)), n);
+    cr_assert(memcmp(buf, buf2, n) == 0);
+    cr_assert_eq(back.orders, st.orders);
+    cr_assert_eq(back.landmark_ms, st.landmark_ms);
+    cr_assert_eq(back.open_tickets, st.open_tickets);
+    cr_assert_eq(back.last_ces, st.last_ces);
+    cr_assert_eq(back.alert_level, st.alert_level);
+    cr_assert_eq(back.eng_long, st.eng_long);
+    /* Same state, same score. */
+    {
+        struct cp_churn_score a, b;
+
+        cp_churn_evaluate(m, &st, T0 + 300 * DAY, &a);
+        cp_churn_evaluate(m, &back, T0 + 300 * DAY, &b);
+        cr_assert_eq(a.score, b.score);
+    }
+    /* An empty state round-trips too. */
+    cp_churn_state_init(&st);
+    n = cp_churn_state_pack(&st, buf, sizeof(buf));
+    cr_assert_eq(cp_churn_state_unpack(&back, buf, n), CP_OK);
+    cr_assert_eq(back.first_seen_ms, INT64_MIN);
+    cp_churn_model_destroy(m);
+}
+
+Test(churn_pack, rejects_garbage)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st, back;
+    uint8_t buf[CP_CHURN_PACKED_MAX], bad[CP_CHURN_PACKED_MAX];
+    size_t n;
+    uint64_t s = 99;
+    int accepted = 0;
+    float nan_f = NAN;
+
+    busy_state(m, &st);
+    n = cp_churn_state_pack(&st, buf, sizeof(buf));
+    cr_assert_eq(cp_churn_state_unpack(&back, buf, n - 1), CP_EDECODE);
+    cr_assert_eq(cp_churn_state_unpack(&back, NULL, 0), CP_EDECODE);
+    memcpy(bad, buf, n);
+    bad[0] = 2;
+    cr_assert_eq(cp_churn_state_unpack(&back, bad, n), CP_EDECODE,
+                 "unknown version");
+    cr_assert_eq(back.orders, 0, "a rejected unpack leaves an empty state");
+    /* A NaN in the first float (ord_short, after 1 + 8*8 + 5*4 bytes). */
+    memcpy(bad, buf, n);
+    memcpy(bad + 1 + 64 + 20, &nan_f, 4);
+    cr_assert_eq(cp_churn_state_unpack(&back, bad, n), CP_EDECODE);
+    /* Alert level 3. */
+    memcpy(bad, buf, n);
+    bad[n - 2] = 3;
+    cr_assert_eq(cp_churn_state_unpack(&back, bad, n), CP_EDECODE);
+    /* Random bytes: no crash, and (almost) all rejected. */
+    for (int i = 0; i < 2000; i++) {
+        for (size_t j = 0; j < n; j++)
+            bad[j] = (uint8_t)rnd(&s);
+        bad[0] = 1;
+        if (cp_churn_state_unpack(&back, bad, n) == CP_OK) {
+            struct cp_churn_score sc;
+
+            accepted++;
+            cp_churn_evaluate(m, &back, T0, &sc);
+            cr_assert(isfinite(sc.score));
+        }
+    }
+    cr_assert(accepted < 5, "%d random states accepted", accepted);
+    cp_churn_model_destroy(m);
+}
+
+/* ---------------------------------------------------------------- */
+
+Test(churn_json, escaped_and_sized)
+{
+    struct cp_churn_score sc;
+    char buf[CP_CHURN_REASONS_JSON_MAX], small[16];
+    size_t n;
+
+    memset(&sc, 0, sizeof(sc));
+    n = cp_churn_reasons_json(&sc, buf, sizeof(buf));
+    cr_assert_str_eq(buf, "[]");
+    cr_assert_eq(n, 2);
+    sc.reason_cnt = 2;
+    strcpy(sc.reasons[0].factor, "nps_low");
+    sc.reasons[0].contribution = 0.42;
+    strcpy(sc.reasons[0].detail, "say \"hi\"\\\n\x01");
+    strcpy(sc.reasons[1].factor, "order_silence");
+    sc.reasons[1].contribution = 0.1;
+    strcpy(sc.reasons[1].detail, "no order for 48 days");
+    n = cp_churn_reasons_json(&sc, buf, sizeof(buf));
+    cr_assert_str_eq(buf,
+                     "[{\"factor\":\"nps_low\",\"contribution\":0.4200,"
+                     "\"detail\":\"say \\\"hi\\\"\\\\\\u000a\\u0001\"},"
+                     "{\"factor\":\"order_silence\",\"contribution\":0.1000,"
+                     "\"detail\":\"no order for 48 days\"}]");
+    cr_assert_eq(n, strlen(buf));
+    cr_assert_eq(cp_churn_reasons_json(&sc, small, sizeof(small)), n,
+                 "returns the size needed");
+    cr_assert_str_eq(small, "[]", "truncated output is still valid JSON");
+    /* Worst case fits the documented maximum. */
+    for (int i = 0; i < 3; i++) {
+        memset(sc.reasons[i].factor, '"', sizeof(sc.reasons[i].factor) - 1);
+        sc.reasons[i].factor[sizeof(sc.reasons[i].factor) - 1] = '\0';
+        memset(sc.reasons[i].detail, 1, sizeof(sc.reasons[i].detail) - 1);
+        sc.reasons[i].detail[sizeof(sc.reasons[i].detail) - 1] = '\0';
+        sc.reasons[i].contribution = -DBL_MAX;
+    }
+    sc.reason_cnt = 3;
+    cr_assert(cp_churn_reasons_json(&sc, buf, sizeof(buf)) < sizeof(buf));
+}
+
+Test(churn_alert_id, deterministic_and_distinct)
+{
+    char a[33], b[33], c[33], d[33];
+
+    cp_churn_alert_id("t1", "c1", "CHURN_RISK", CP_LEVEL_HIGH, "ev-1", a);
+    cp_churn_alert_id("t1", "c1", "CHURN_RISK", CP_LEVEL_HIGH, "ev-1", b);
+    cr_assert_str_eq(a, b);
+    cr_assert_eq(strlen(a), 32);
+    cr_assert_eq(strspn(a, "0123456789abcdef"), 32);
+    cp_churn_alert_id("t1", "c1", "CHURN_RISK", CP_LEVEL_CRITICAL, "ev-1", c);
+    cr_assert_str_neq(a, c);
+    /* Field boundaries matter: ("t1","c1") vs ("t1c","1"). */
+    cp_churn_alert_id("t1c", "1", "CHURN_RISK", CP_LEVEL_HIGH, "ev-1", d);
+    cr_assert_str_neq(a, d);
+    /* Pinned: ids must not change between releases (replays compare). */
+    cr_assert_str_eq(a, "94ebc953eda64795b1729b611822fb7b");
+}
