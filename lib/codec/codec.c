@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Kafka message values <-> struct cp_event / struct cp_dead_letter with
- * avro-c. Decoding is the first step after the consumer: framing, a
- * schema-driven walk over the raw bytes that proves them well-formed without
- * allocating (avro-c leaks or mallocs huge sizes on hostile input), then
- * avro_value_read with the writer schema, projection by field and symbol
- * name, and cp_event_validate(). Encoding serves the generator, tests and
- * the dead-letter path. avro-c allocates through our size-class free lists
- * (avro_alloc.h), so steady-state decoding never calls malloc. */
+/* Kafka message values <-> struct cp_event / struct cp_dead_letter /
+ * struct cp_alert with avro-c. Decoding is the first step after the
+ * consumer: framing, a schema-driven walk over the raw bytes that proves
+ * them well-formed without allocating (avro-c leaks or mallocs huge sizes on
+ * hostile input), then avro_value_read with the writer schema, projection by
+ * field and symbol name, and cp_event_validate(). Encoding serves the
+ * generator, tests, the dead-letter path and alerts. avro-c allocates
+ * through our size-class free lists (avro_alloc.h), so steady-state decoding
+ * never calls malloc. */
 #include "codec.h"
 
 #include <inttypes.h>
@@ -155,6 +156,17 @@ struct dl_proj {
     struct opt_field key;
 };
 
+struct alert_proj {
+    int f_alert_id, f_kind, f_tenant_id, f_customer_id, f_level;
+    int f_risk_score, f_previous_score, f_reasons, f_event_time;
+    int f_emitted_at, f_model_version;
+    int r_factor, r_contribution, r_detail; /* in the Reason record */
+    struct opt_field manager_id;
+    struct opt_field triggered_by;
+    struct enum_map kinds;
+    struct enum_map levels;
+};
+
 /* One compiled-in schema id. */
 struct slot {
     int id;
@@ -165,6 +177,7 @@ struct slot {
     struct wprog prog;         /* root is node 0 */
     struct event_proj *ev;     /* owned; NULL: not a CrmEvent */
     struct dl_proj *dl;        /* owned; NULL: not a DeadLetter */
+    struct alert_proj *al;     /* owned; NULL: not an Alert */
 };
 
 struct cp_codec {
@@ -173,6 +186,7 @@ struct cp_codec {
     size_t slot_cnt;
     struct slot *event_slot;       /* borrowed from slots: schema id 1 */
     struct slot *dead_letter_slot; /* borrowed from slots: schema id 3 */
+    struct slot *alert_slot;       /* borrowed from slots: schema id 2 */
     avro_reader_t reader;          /* owned, re-pointed per message */
     avro_writer_t writer;          /* owned, re-pointed per message */
 };
@@ -879,6 +893,88 @@ fail:
     return NULL;
 }
 
+static struct alert_proj *alert_proj_new(avro_schema_t rec, char *errstr,
+                                         size_t errstr_size)
+{
+    struct alert_proj *ap = calloc(1, sizeof(*ap));
+    const char *kind_syms[CP_ALERT_KIND_CNT];
+    const char *level_syms[CP_ALERT_LEVEL_CNT];
+    avro_schema_t s, items;
+
+    if (!ap) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < CP_ALERT_KIND_CNT; i++)
+        kind_syms[i] = cp_alert_kind_symbol((enum cp_alert_kind)i);
+    for (int i = 0; i < CP_ALERT_LEVEL_CNT; i++)
+        level_syms[i] = cp_alert_level_symbol((enum cp_alert_level)i);
+    {
+        const struct {
+            int *index;
+            const char *name;
+            avro_type_t type;
+        } fields[] = {
+            {&ap->f_alert_id, "alert_id", AVRO_STRING},
+            {&ap->f_tenant_id, "tenant_id", AVRO_STRING},
+            {&ap->f_customer_id, "customer_id", AVRO_STRING},
+            {&ap->f_risk_score, "risk_score", AVRO_DOUBLE},
+            {&ap->f_previous_score, "previous_score", AVRO_DOUBLE},
+            {&ap->f_event_time, "event_time", AVRO_INT64},
+            {&ap->f_emitted_at, "emitted_at", AVRO_INT64},
+            {&ap->f_model_version, "model_version", AVRO_STRING},
+        };
+
+        for (size_t i = 0; i < CP_ARRAY_SIZE(fields); i++) {
+            *fields[i].index = record_field(rec, fields[i].name, fields[i].type,
+                                            NULL, errstr, errstr_size);
+            if (*fields[i].index < 0)
+                goto fail;
+        }
+    }
+    ap->f_kind = record_field(rec, "kind", AVRO_ENUM, &s, errstr, errstr_size);
+    if (ap->f_kind < 0 || map_enum(s, kind_syms, CP_ALERT_KIND_CNT, &ap->kinds,
+                                   errstr, errstr_size))
+        goto fail;
+    ap->f_level =
+        record_field(rec, "level", AVRO_ENUM, &s, errstr, errstr_size);
+    if (ap->f_level < 0 || map_enum(s, level_syms, CP_ALERT_LEVEL_CNT,
+                                    &ap->levels, errstr, errstr_size))
+        goto fail;
+    if (optional_field(rec, "manager_id", AVRO_STRING, &ap->manager_id, &s,
+                       errstr, errstr_size) ||
+        optional_field(rec, "triggered_by", AVRO_STRING, &ap->triggered_by, &s,
+                       errstr, errstr_size))
+        goto fail;
+    ap->f_reasons =
+        record_field(rec, "reasons", AVRO_ARRAY, &s, errstr, errstr_size);
+    if (ap->f_reasons < 0)
+        goto fail;
+    items = resolve_link(avro_schema_array_items(s));
+    if (!items || !is_avro_record(items)) {
+        snprintf(errstr, errstr_size, "%s.reasons: items are not a record",
+                 avro_schema_name(rec));
+        goto fail;
+    }
+    ap->r_factor =
+        record_field(items, "factor", AVRO_STRING, NULL, errstr, errstr_size);
+    ap->r_contribution = ap->r_factor < 0
+                             ? -1
+                             : record_field(items, "contribution", AVRO_DOUBLE,
+                                            NULL, errstr, errstr_size);
+    ap->r_detail = ap->r_contribution < 0
+                       ? -1
+                       : record_field(items, "detail", AVRO_STRING, NULL,
+                                      errstr, errstr_size);
+    if (ap->r_detail < 0)
+        goto fail;
+    return ap;
+
+fail:
+    free(ap);
+    return NULL;
+}
+
 /* ---- avro-c allocator ---- */
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -1173,6 +1269,10 @@ static int slot_init(struct slot *slot, const struct cp_schema_entry *entry,
         slot->dl = dl_proj_new(slot->schema, why, sizeof(why));
         if (!slot->dl)
             goto bad_proj;
+    } else if (strcmp(slot->fullname, "crm.v1.Alert") == 0) {
+        slot->al = alert_proj_new(slot->schema, why, sizeof(why));
+        if (!slot->al)
+            goto bad_proj;
     }
     return 0;
 
@@ -1193,6 +1293,7 @@ static void slot_cleanup(struct slot *slot)
     prog_free(&slot->prog);
     free(slot->ev);
     free(slot->dl);
+    free(slot->al);
     memset(slot, 0, sizeof(*slot));
 }
 
@@ -1226,6 +1327,8 @@ struct cp_codec *cp_codec_new(enum cp_framing framing, char *errstr,
             codec->event_slot = &codec->slots[i];
         if (codec->slots[i].id == CP_SCHEMA_ID_DEAD_LETTER)
             codec->dead_letter_slot = &codec->slots[i];
+        if (codec->slots[i].id == CP_SCHEMA_ID_ALERT)
+            codec->alert_slot = &codec->slots[i];
     }
     if (!codec->event_slot || !codec->event_slot->ev) {
         snprintf(errstr, errstr_size, "schema id %d is not a crm.v1.CrmEvent",
@@ -1235,6 +1338,11 @@ struct cp_codec *cp_codec_new(enum cp_framing framing, char *errstr,
     if (!codec->dead_letter_slot || !codec->dead_letter_slot->dl) {
         snprintf(errstr, errstr_size, "schema id %d is not a crm.v1.DeadLetter",
                  CP_SCHEMA_ID_DEAD_LETTER);
+        goto fail;
+    }
+    if (!codec->alert_slot || !codec->alert_slot->al) {
+        snprintf(errstr, errstr_size, "schema id %d is not a crm.v1.Alert",
+                 CP_SCHEMA_ID_ALERT);
         goto fail;
     }
     codec->reader = avro_reader_memory(empty_bytes, 0);
@@ -1274,11 +1382,37 @@ static struct slot *slot_by_id(struct cp_codec *codec, uint32_t id)
     return NULL;
 }
 
+/* The record a decoder expects; several schema ids may carry one. */
+enum want {
+    WANT_EVENT,
+    WANT_DEAD_LETTER,
+    WANT_ALERT,
+};
+
+static bool slot_is(const struct slot *s, enum want want)
+{
+    switch (want) {
+    case WANT_EVENT:
+        return s->ev != NULL;
+    case WANT_DEAD_LETTER:
+        return s->dl != NULL;
+    case WANT_ALERT:
+        return s->al != NULL;
+    }
+    return false;
+}
+
+static const char *want_name(enum want want)
+{
+    return want == WANT_EVENT         ? "CrmEvent"
+           : want == WANT_DEAD_LETTER ? "DeadLetter"
+                                      : "Alert";
+}
+
 /* Picks the writer schema from the framing: @p raw_slot for raw framing,
- * else the Confluent id, which must name an event (@p want_event) or a
- * dead letter. */
+ * else the Confluent id, which must name a record of kind @p want. */
 static cp_rc unframe(struct cp_codec *codec, const void *value, size_t len,
-                     struct slot *raw_slot, bool want_event, struct slot **slot,
+                     struct slot *raw_slot, enum want want, struct slot **slot,
                      const uint8_t **body, size_t *body_len, char *reason,
                      size_t reason_size)
 {
@@ -1309,10 +1443,10 @@ static cp_rc unframe(struct cp_codec *codec, const void *value, size_t len,
     if (!s)
         return cp_decode_fail(reason, reason_size, "unknown schema id %" PRIu32,
                               id);
-    if (want_event ? !s->ev : !s->dl)
+    if (!slot_is(s, want))
         return cp_decode_fail(
-            reason, reason_size, "schema id %" PRIu32 " is %s, not a %s", id,
-            s->fullname, want_event ? "CrmEvent" : "DeadLetter");
+            reason, reason_size, "schema id %" PRIu32 " is %s, not a%s %s", id,
+            s->fullname, want == WANT_ALERT ? "n" : "", want_name(want));
     *slot = s;
     *body = p + CONFLUENT_HDR;
     *body_len = len - CONFLUENT_HDR;
@@ -1573,7 +1707,7 @@ cp_rc cp_codec_decode_event(struct cp_codec *codec, const void *value,
     size_t body_len = 0;
     cp_rc rc;
 
-    rc = unframe(codec, value, len, codec->event_slot, true, &slot, &body,
+    rc = unframe(codec, value, len, codec->event_slot, WANT_EVENT, &slot, &body,
                  &body_len, reason, reason_size);
     if (rc)
         return rc;
@@ -1660,8 +1794,8 @@ cp_rc cp_codec_decode_dead_letter(struct cp_codec *codec, const void *value,
     size_t body_len = 0;
     cp_rc rc;
 
-    rc = unframe(codec, value, len, codec->dead_letter_slot, false, &slot,
-                 &body, &body_len, reason, reason_size);
+    rc = unframe(codec, value, len, codec->dead_letter_slot, WANT_DEAD_LETTER,
+                 &slot, &body, &body_len, reason, reason_size);
     if (rc)
         return rc;
     rc = read_value(codec, slot, value, body, body_len, reason, reason_size);
@@ -1669,6 +1803,220 @@ cp_rc cp_codec_decode_dead_letter(struct cp_codec *codec, const void *value,
         return rc;
     rc = project_dead_letter(slot->dl, &slot->value, arena, dl, reason,
                              reason_size);
+    avro_value_reset(&slot->value); /* free avro-c's copies now */
+    return rc;
+}
+
+/* Copies string field @p index of @p rec into @p arena as a C string. */
+static cp_rc alert_cstring(avro_value_t *rec, int index, const char *name,
+                           struct cp_arena *arena, const char **out,
+                           char *reason, size_t reason_size)
+{
+    struct cp_str s;
+    avro_value_t v;
+    cp_rc rc;
+
+    if (avro_value_get_by_index(rec, (size_t)index, &v, NULL))
+        return cp_decode_fail(reason, reason_size, "alert: cannot read %s",
+                              name);
+    rc = copy_string(&v, arena, &s);
+    if (rc == CP_ENOMEM)
+        return rc;
+    if (rc)
+        return cp_decode_fail(reason, reason_size, "alert: cannot read %s",
+                              name);
+    if (memchr(s.ptr, '\0', s.len))
+        return cp_decode_fail(reason, reason_size, "alert: NUL byte in %s",
+                              name);
+    *out = s.ptr;
+    return CP_OK;
+}
+
+static cp_rc alert_optional(avro_value_t *rec, const struct opt_field *of,
+                            const char *name, struct cp_arena *arena,
+                            const char **out, char *reason, size_t reason_size)
+{
+    avro_value_t v;
+    bool is_null;
+    cp_rc rc;
+    struct cp_str s;
+
+    *out = NULL;
+    if (get_optional(rec, of, &v, &is_null))
+        return cp_decode_fail(reason, reason_size, "alert: cannot read %s",
+                              name);
+    if (is_null)
+        return CP_OK;
+    rc = copy_string(&v, arena, &s);
+    if (rc == CP_ENOMEM)
+        return rc;
+    if (rc)
+        return cp_decode_fail(reason, reason_size, "alert: cannot read %s",
+                              name);
+    if (memchr(s.ptr, '\0', s.len))
+        return cp_decode_fail(reason, reason_size, "alert: NUL byte in %s",
+                              name);
+    *out = s.ptr;
+    return CP_OK;
+}
+
+/* Reads enum field @p index and maps its symbol through @p map. */
+static cp_rc alert_enum(avro_value_t *rec, int index, const char *name,
+                        const struct enum_map *map, int *out, char *reason,
+                        size_t reason_size)
+{
+    avro_value_t v;
+    int sym;
+
+    if (avro_value_get_by_index(rec, (size_t)index, &v, NULL) ||
+        avro_value_get_enum(&v, &sym))
+        return cp_decode_fail(reason, reason_size, "alert: cannot read %s",
+                              name);
+    if (sym < 0 || sym >= map->cnt || map->ours[sym] < 0)
+        return cp_decode_fail(
+            reason, reason_size, "alert: %s: unknown symbol %s", name,
+            sym >= 0 && sym < map->cnt ? map->syms[sym] : "?");
+    *out = map->ours[sym];
+    return CP_OK;
+}
+
+static cp_rc alert_double(avro_value_t *rec, int index, const char *name,
+                          double *out, char *reason, size_t reason_size)
+{
+    avro_value_t v;
+
+    if (avro_value_get_by_index(rec, (size_t)index, &v, NULL) ||
+        avro_value_get_double(&v, out))
+        return cp_decode_fail(reason, reason_size, "alert: cannot read %s",
+                              name);
+    return CP_OK;
+}
+
+static cp_rc alert_long(avro_value_t *rec, int index, const char *name,
+                        int64_t *out, char *reason, size_t reason_size)
+{
+    avro_value_t v;
+
+    if (avro_value_get_by_index(rec, (size_t)index, &v, NULL) ||
+        avro_value_get_long(&v, out))
+        return cp_decode_fail(reason, reason_size, "alert: cannot read %s",
+                              name);
+    return CP_OK;
+}
+
+static cp_rc project_reasons(const struct alert_proj *ap, avro_value_t *root,
+                             struct cp_arena *arena, struct cp_alert *a,
+                             struct cp_alert_reason *reasons,
+                             size_t reasons_cap, char *reason,
+                             size_t reason_size)
+{
+    avro_value_t arr;
+    size_t n = 0;
+    cp_rc rc;
+
+    if (avro_value_get_by_index(root, (size_t)ap->f_reasons, &arr, NULL) ||
+        avro_value_get_size(&arr, &n))
+        return cp_decode_fail(reason, reason_size,
+                              "alert: cannot read reasons");
+    if (n > reasons_cap || (n && !reasons))
+        return cp_decode_fail(reason, reason_size,
+                              "alert: %zu reasons, room for %zu", n,
+                              reasons_cap);
+    for (size_t i = 0; i < n; i++) {
+        struct cp_alert_reason *r = &reasons[i];
+        avro_value_t item;
+
+        if (avro_value_get_by_index(&arr, i, &item, NULL))
+            return cp_decode_fail(reason, reason_size,
+                                  "alert: cannot read reasons");
+        rc = alert_cstring(&item, ap->r_factor, "reasons.factor", arena,
+                           &r->factor, reason, reason_size);
+        if (!rc)
+            rc = alert_double(&item, ap->r_contribution, "reasons.contribution",
+                              &r->contribution, reason, reason_size);
+        if (!rc)
+            rc = alert_cstring(&item, ap->r_detail, "reasons.detail", arena,
+                               &r->detail, reason, reason_size);
+        if (rc)
+            return rc;
+    }
+    a->reasons = reasons;
+    a->reason_cnt = n;
+    return CP_OK;
+}
+
+static cp_rc project_alert(const struct alert_proj *ap, avro_value_t *root,
+                           struct cp_arena *arena, struct cp_alert *a,
+                           struct cp_alert_reason *reasons, size_t reasons_cap,
+                           char *reason, size_t reason_size)
+{
+    int kind = 0, level = 0;
+    cp_rc rc;
+
+    memset(a, 0, sizeof(*a));
+    rc = alert_cstring(root, ap->f_alert_id, "alert_id", arena, &a->alert_id,
+                       reason, reason_size);
+    if (!rc)
+        rc = alert_enum(root, ap->f_kind, "kind", &ap->kinds, &kind, reason,
+                        reason_size);
+    if (!rc)
+        rc = alert_cstring(root, ap->f_tenant_id, "tenant_id", arena,
+                           &a->tenant_id, reason, reason_size);
+    if (!rc)
+        rc = alert_cstring(root, ap->f_customer_id, "customer_id", arena,
+                           &a->customer_id, reason, reason_size);
+    if (!rc)
+        rc = alert_optional(root, &ap->manager_id, "manager_id", arena,
+                            &a->manager_id, reason, reason_size);
+    if (!rc)
+        rc = alert_enum(root, ap->f_level, "level", &ap->levels, &level, reason,
+                        reason_size);
+    if (!rc)
+        rc = alert_double(root, ap->f_risk_score, "risk_score", &a->risk_score,
+                          reason, reason_size);
+    if (!rc)
+        rc = alert_double(root, ap->f_previous_score, "previous_score",
+                          &a->previous_score, reason, reason_size);
+    if (!rc)
+        rc = project_reasons(ap, root, arena, a, reasons, reasons_cap, reason,
+                             reason_size);
+    if (!rc)
+        rc = alert_optional(root, &ap->triggered_by, "triggered_by", arena,
+                            &a->triggered_by, reason, reason_size);
+    if (!rc)
+        rc = alert_long(root, ap->f_event_time, "event_time", &a->event_time,
+                        reason, reason_size);
+    if (!rc)
+        rc = alert_long(root, ap->f_emitted_at, "emitted_at", &a->emitted_at,
+                        reason, reason_size);
+    if (!rc)
+        rc = alert_cstring(root, ap->f_model_version, "model_version", arena,
+                           &a->model_version, reason, reason_size);
+    a->kind = (enum cp_alert_kind)kind;
+    a->level = (enum cp_alert_level)level;
+    return rc;
+}
+
+cp_rc cp_codec_decode_alert(struct cp_codec *codec, const void *value,
+                            size_t len, struct cp_arena *arena,
+                            struct cp_alert *a, struct cp_alert_reason *reasons,
+                            size_t reasons_cap, char *reason,
+                            size_t reason_size)
+{
+    struct slot *slot = NULL;
+    const uint8_t *body = NULL;
+    size_t body_len = 0;
+    cp_rc rc;
+
+    rc = unframe(codec, value, len, codec->alert_slot, WANT_ALERT, &slot, &body,
+                 &body_len, reason, reason_size);
+    if (rc)
+        return rc;
+    rc = read_value(codec, slot, value, body, body_len, reason, reason_size);
+    if (rc)
+        return rc;
+    rc = project_alert(slot->al, &slot->value, arena, a, reasons, reasons_cap,
+                       reason, reason_size);
     avro_value_reset(&slot->value); /* free avro-c's copies now */
     return rc;
 }
@@ -1918,6 +2266,113 @@ cp_rc cp_codec_encode_dead_letter(struct cp_codec *codec,
         err = give_string_at(root, dp->f_reason, why, strlen(why));
     if (!err)
         err = set_long_at(root, dp->f_failed_at, dl->failed_at);
+    rc = err ? (err == ENOMEM ? CP_ENOMEM : CP_EDECODE)
+             : write_framed(codec, slot, out);
+    avro_value_reset(root); /* drop the borrowed buffers */
+    return rc;
+}
+
+static int set_double_at(avro_value_t *rec, int index, double x)
+{
+    avro_value_t v;
+
+    if (avro_value_get_by_index(rec, (size_t)index, &v, NULL))
+        return EINVAL;
+    return avro_value_set_double(&v, x);
+}
+
+static int set_enum_at(avro_value_t *rec, int index, const struct enum_map *map,
+                       int ours)
+{
+    avro_value_t v;
+
+    if (avro_value_get_by_index(rec, (size_t)index, &v, NULL))
+        return EINVAL;
+    return avro_value_set_enum(&v, map->theirs[ours]);
+}
+
+/* A required string; NULL is written as "", like the dead letter's. */
+static int give_cstring_at(avro_value_t *rec, int index, const char *s)
+{
+    if (!s)
+        s = "";
+    return give_string_at(rec, index, s, strlen(s));
+}
+
+static int set_nullable_string(avro_value_t *rec, const struct opt_field *of,
+                               const char *s)
+{
+    avro_value_t v;
+    int err = set_optional(rec, of, !s, &v);
+
+    if (!err && s)
+        err = give_string(&v, s, strlen(s));
+    return err;
+}
+
+static int fill_reasons(const struct alert_proj *ap, avro_value_t *root,
+                        const struct cp_alert *a)
+{
+    avro_value_t arr;
+    int err;
+
+    err = avro_value_get_by_index(root, (size_t)ap->f_reasons, &arr, NULL);
+    for (size_t i = 0; !err && i < a->reason_cnt; i++) {
+        const struct cp_alert_reason *r = &a->reasons[i];
+        avro_value_t item;
+
+        err = avro_value_append(&arr, &item, NULL);
+        if (!err)
+            err = give_cstring_at(&item, ap->r_factor, r->factor);
+        if (!err)
+            err = set_double_at(&item, ap->r_contribution, r->contribution);
+        if (!err)
+            err = give_cstring_at(&item, ap->r_detail, r->detail);
+    }
+    return err;
+}
+
+cp_rc cp_codec_encode_alert(struct cp_codec *codec, const struct cp_alert *a,
+                            struct cp_buf *out)
+{
+    struct slot *slot = codec->alert_slot;
+    const struct alert_proj *ap = slot->al;
+    avro_value_t *root = &slot->value;
+    int kind = (int)a->kind, level = (int)a->level;
+    int err;
+    cp_rc rc;
+
+    if (kind < 0 || kind >= CP_ALERT_KIND_CNT || ap->kinds.theirs[kind] < 0 ||
+        level < 0 || level >= CP_ALERT_LEVEL_CNT ||
+        ap->levels.theirs[level] < 0 || (a->reason_cnt && !a->reasons))
+        return CP_EDECODE;
+    err = avro_value_reset(root);
+    if (!err)
+        err = give_cstring_at(root, ap->f_alert_id, a->alert_id);
+    if (!err)
+        err = set_enum_at(root, ap->f_kind, &ap->kinds, kind);
+    if (!err)
+        err = give_cstring_at(root, ap->f_tenant_id, a->tenant_id);
+    if (!err)
+        err = give_cstring_at(root, ap->f_customer_id, a->customer_id);
+    if (!err)
+        err = set_nullable_string(root, &ap->manager_id, a->manager_id);
+    if (!err)
+        err = set_enum_at(root, ap->f_level, &ap->levels, level);
+    if (!err)
+        err = set_double_at(root, ap->f_risk_score, a->risk_score);
+    if (!err)
+        err = set_double_at(root, ap->f_previous_score, a->previous_score);
+    if (!err)
+        err = fill_reasons(ap, root, a);
+    if (!err)
+        err = set_nullable_string(root, &ap->triggered_by, a->triggered_by);
+    if (!err)
+        err = set_long_at(root, ap->f_event_time, a->event_time);
+    if (!err)
+        err = set_long_at(root, ap->f_emitted_at, a->emitted_at);
+    if (!err)
+        err = give_cstring_at(root, ap->f_model_version, a->model_version);
     rc = err ? (err == ENOMEM ? CP_ENOMEM : CP_EDECODE)
              : write_framed(codec, slot, out);
     avro_value_reset(root); /* drop the borrowed buffers */

@@ -3,7 +3,8 @@
  * 4-byte big-endian schema id, or raw Avro), an allocation-free validation
  * walk of the bytes against the writer schema, avro_value_read, projection
  * by field name into struct cp_event, then cp_event_validate(). Encoding:
- * events (for the generator and tests) and dead letters, same framing. */
+ * events (for the generator and tests), dead letters and alerts, same
+ * framing; alerts and dead letters decode too, for tests and tools. */
 #ifndef CP_CODEC_H
 #define CP_CODEC_H
 
@@ -11,12 +12,13 @@
 
 #include "arena.h"
 #include "buf.h"
+#include "alert.h"
 #include "common.h"
 #include "event.h"
 
 enum cp_framing {
     CP_FRAMING_CONFLUENT = 0, /* 0x00, schema id (BE32), Avro binary */
-    CP_FRAMING_RAW,           /* Avro binary of CrmEvent v1 only */
+    CP_FRAMING_RAW,           /* Avro binary of the record's v1 schema */
 };
 
 /** Passive: what goes to the dead-letter topic. */
@@ -72,5 +74,32 @@ cp_rc cp_codec_decode_dead_letter(struct cp_codec *codec, const void *value,
                                   size_t len, struct cp_arena *arena,
                                   struct cp_dead_letter *dl, char *reason,
                                   size_t reason_size);
+
+/**
+ * @brief Appends the framed encoding of @p a (crm.v1.Alert, schema id 2 in
+ *        Confluent framing) to @p out. kind and level are written by symbol
+ *        name; a NULL required string is written as "".
+ * @returns CP_OK; CP_EDECODE (kind or level out of range, reasons NULL
+ *          with a count) or CP_ENOMEM with @p out left as it was.
+ * Ownership: borrows @p a only for the call.
+ */
+cp_rc cp_codec_encode_alert(struct cp_codec *codec, const struct cp_alert *a,
+                            struct cp_buf *out);
+
+/**
+ * @brief Decodes a framed crm.v1.Alert (tests and tools read crm.alerts
+ *        with it). The bytes are walked against the writer schema before
+ *        avro-c sees them, like events.
+ * @param reasons room for @p reasons_cap reasons; more is CP_EDECODE.
+ * @returns CP_OK with @p a filled (a->reasons = @p reasons), CP_EDECODE
+ *          with a reason (bad bytes, an unknown symbol, a NUL inside a
+ *          string, too many reasons), or CP_ENOMEM.
+ * Ownership: the strings of @p a and @p reasons point into @p arena.
+ */
+cp_rc cp_codec_decode_alert(struct cp_codec *codec, const void *value,
+                            size_t len, struct cp_arena *arena,
+                            struct cp_alert *a, struct cp_alert_reason *reasons,
+                            size_t reasons_cap, char *reason,
+                            size_t reason_size);
 
 #endif
