@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* crmpulse-gen: produces synthetic CRM events (lib/gen.c) as Avro to Kafka,
  * optionally interleaved with malformed messages, for load tests, demos and
- * end-to-end checks. argv -> settings -> generator + codec + producer ->
- * produce loop -> flush -> exit code (0 only if every message was acked).
+ * end-to-end checks; or, with --churn-cohort, a labelled history of
+ * customers who stay or churn, with their labels and the churn model's
+ * observations as CSV, so the model can be fitted and judged.
+ * argv -> settings -> generator + codec + producer -> produce loop ->
+ * flush -> exit code (0 only if every message was acked).
  *
  * Dump format of --out FILE: one record per produced message, in production
  * order, nothing else in the file:
@@ -11,6 +14,11 @@
  *   key_len bytes      the Kafka key
  *   u32 BE  value_len
  *   value_len bytes    the Kafka value (framed Avro, or the damaged bytes)
+ *
+ * --labels FILE (cohort): header, then one row per customer:
+ *   tenant_id,customer_id,profile,churned,churn_start_ms
+ * --events-csv FILE (cohort): header, then one row per event, in order:
+ *   tenant_id,customer_id,occurred_at_ms,obs,value
  */
 #include <errno.h>
 #include <signal.h>
@@ -32,6 +40,7 @@
 #define FLUSH_MS     90000 /* > the producer's message.timeout.ms (30 s) */
 #define NO_ACK_MS    15000 /* nothing acknowledged this long: give up */
 #define NULL_KEY_LEN 0xffffffffu
+#define DAY_MS       (86400LL * 1000)
 
 static volatile sig_atomic_t stop_requested;
 
@@ -58,6 +67,16 @@ struct opts {
     int raw;
     int dry_run;
     int quiet;
+    int events_set;
+    int tenants_set;
+    /* --churn-cohort */
+    int cohort;
+    int64_t days;
+    int64_t end_ms;
+    int end_set;
+    const char *labels_path; /* borrowed from argv */
+    const char *csv_path;    /* borrowed from argv */
+    const char *mix;         /* borrowed from argv */
 };
 
 static void usage(FILE *out)
@@ -91,13 +110,71 @@ static void usage(FILE *out)
         "(0x00, schema id)\n"
         "  -o, --out FILE         also write every produced message to FILE "
         "(format below)\n"
-        "      --dry-run          write --out only, no Kafka\n"
+        "      --dry-run          write the files only, no Kafka\n"
         "  -X kafka.KEY=VALUE     librdkafka property (security.protocol, "
         "sasl.*, ...);\n"
         "                         CRMPULSE_KAFKA_* environment variables work "
         "too\n"
         "  -q, --quiet            no progress lines\n"
         "  -h, --help             this help\n"
+        "\n"
+        "Labelled churn cohort (instead of the default stream):\n"
+        "      --churn-cohort     a history of --customers customers of known "
+        "profiles:\n"
+        "                         healthy (steady orders at their own "
+        "interval, good NPS),\n"
+        "                         casual (rare but steady), fading (orders "
+        "thin out and\n"
+        "                         shrink, then stop), complaining (open "
+        "tickets, bad\n"
+        "                         NPS/CSAT, slow replies, missed calls, then "
+        "stop),\n"
+        "                         cancelling (subscription cancelled, bad "
+        "NPS, stop),\n"
+        "                         silent (regular buyers who stop: no event "
+        "at all).\n"
+        "                         Each churner's decline begins at its churn "
+        "start.\n"
+        "                         Events in event-time order; -n caps them "
+        "(default:\n"
+        "                         the whole history); --tenants defaults to "
+        "1\n"
+        "      --days N           history length in days (default 365, "
+        "30..3650)\n"
+        "      --end MS           event time the history ends at (default "
+        "now)\n"
+        "      --mix H,C,F,X,N,S  relative shares of healthy, casual, fading, "
+        "complaining,\n"
+        "                         cancelling, silent (default "
+        "40,18,12,10,8,12)\n"
+        "      --labels FILE      write one row per customer:\n"
+        "                         tenant_id,customer_id,profile,churned,"
+        "churn_start_ms\n"
+        "                         churned = 1 for a churner whose churn start "
+        "is <= --end;\n"
+        "                         churn_start_ms is empty for healthy and "
+        "casual, and may\n"
+        "                         lie after --end (churned 0: not yet). "
+        "crmpulse-fit's\n"
+        "                         customer_id,churned: cut -d, -f2,4 FILE\n"
+        "      --events-csv FILE  write every event as the churn model's "
+        "observation:\n"
+        "                         tenant_id,customer_id,occurred_at_ms,obs,"
+        "value\n"
+        "                         (obs: order amount_minor, nps/csat/ces "
+        "score,\n"
+        "                         ticket_opened, ticket_resolved opened_at_ms, "
+        "response\n"
+        "                         wait ms, call_missed, deal_won, deal_lost, "
+        "sub_started,\n"
+        "                         sub_renewed, sub_cancelled mrr_minor, "
+        "web_visit,\n"
+        "                         message_in; activity for any other event). "
+        "Waits and\n"
+        "                         ticket ages are known by construction here; "
+        "the worker\n"
+        "                         pairs the messages and tickets itself.\n"
+        "  With --dry-run, --out, --labels or --events-csv is enough.\n"
         "\n"
         "Kafka key: tenant_id:customer_id. Malformed messages carry the key "
         "of a generated\n"
@@ -194,6 +271,10 @@ static int parse_args(int argc, char **argv, struct opts *o, const char **xargv,
             o->dry_run = 1;
             continue;
         }
+        if (!strcmp(a, "--churn-cohort")) {
+            o->cohort = 1;
+            continue;
+        }
         if (!strncmp(a, "-X", 2)) {
             xargv[(*xargc)++] = a;
             if (a[2])
@@ -208,7 +289,12 @@ static int parse_args(int argc, char **argv, struct opts *o, const char **xargv,
         if ((r = opt_value(argc, argv, &i, "-b", "--bootstrap",
                            &o->bootstrap)) != 0 ||
             (r = opt_value(argc, argv, &i, "-t", "--topic", &o->topic)) != 0 ||
-            (r = opt_value(argc, argv, &i, "-o", "--out", &o->out_path)) != 0) {
+            (r = opt_value(argc, argv, &i, "-o", "--out", &o->out_path)) != 0 ||
+            (r = opt_value(argc, argv, &i, NULL, "--labels",
+                           &o->labels_path)) != 0 ||
+            (r = opt_value(argc, argv, &i, NULL, "--events-csv",
+                           &o->csv_path)) != 0 ||
+            (r = opt_value(argc, argv, &i, NULL, "--mix", &o->mix)) != 0) {
             if (r < 0)
                 return -1;
             continue;
@@ -216,12 +302,14 @@ static int parse_args(int argc, char **argv, struct opts *o, const char **xargv,
         if ((r = opt_num(argc, argv, &i, "-n", "--events", 0, INT64_MAX, &v)) !=
             0) {
             o->events = (uint64_t)v;
+            o->events_set = 1;
         } else if ((r = opt_num(argc, argv, &i, "-c", "--customers", 1,
                                 UINT32_MAX, &v)) != 0) {
             o->customers = (uint64_t)v;
         } else if ((r = opt_num(argc, argv, &i, NULL, "--tenants", 1, 100000,
                                 &v)) != 0) {
             o->tenants = (int)v;
+            o->tenants_set = 1;
         } else if ((r = opt_num(argc, argv, &i, "-s", "--seed", 0, INT64_MAX,
                                 &v)) != 0) {
             o->seed = (uint64_t)v;
@@ -240,12 +328,94 @@ static int parse_args(int argc, char **argv, struct opts *o, const char **xargv,
                                 365LL * 86400000, &v)) != 0) {
             o->step_ms = v;
             o->step_set = 1;
+        } else if ((r = opt_num(argc, argv, &i, NULL, "--days",
+                                CP_COHORT_DAYS_MIN, CP_COHORT_DAYS_MAX, &v)) !=
+                   0) {
+            o->days = v;
+        } else if ((r = opt_num(argc, argv, &i, NULL, "--end",
+                                CP_MIN_OCCURRED_AT_MS, 253402300799999LL,
+                                &v)) != 0) {
+            o->end_ms = v;
+            o->end_set = 1;
         } else {
             fprintf(stderr, PROG ": unknown argument \"%s\" (see --help)\n", a);
             return -1;
         }
         if (r < 0)
             return -1;
+    }
+    return 0;
+}
+
+/* Parses --mix "H,C,F,X,N,S" into @p mix. @returns 0, or -1 (printed). */
+static int parse_mix(const char *s, unsigned mix[CP_PROFILE_CNT])
+{
+    const char *p = s;
+    unsigned total = 0;
+
+    for (int i = 0; i < CP_PROFILE_CNT; i++) {
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(p, &end, 10);
+        if (errno || end == p || *p == '-' || v > 1000000 ||
+            (i + 1 < CP_PROFILE_CNT ? *end != ',' : *end != '\0')) {
+            fprintf(stderr,
+                    PROG ": --mix \"%s\": expected %d whole numbers "
+                         "0..1000000 separated by commas (healthy, casual, "
+                         "fading, complaining, cancelling, silent)\n",
+                    s, CP_PROFILE_CNT);
+            return -1;
+        }
+        mix[i] = (unsigned)v;
+        total += mix[i];
+        p = end + 1;
+    }
+    if (total == 0) {
+        fprintf(stderr,
+                PROG ": --mix \"%s\": at least one share must be "
+                     "above 0\n",
+                s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Options of one mode given in the other. @returns 0, or -1 (printed). */
+static int check_mode(const struct opts *o)
+{
+    const char *bad = NULL;
+
+    if (o->cohort) {
+        if (o->invalid_pm)
+            bad = "--invalid";
+        else if (o->start_set)
+            bad = "--start-ms";
+        else if (o->step_set)
+            bad = "--step-ms";
+        if (bad) {
+            fprintf(stderr,
+                    PROG ": %s does not apply to --churn-cohort (its "
+                         "history ends at --end and spans --days)\n",
+                    bad);
+            return -1;
+        }
+        return 0;
+    }
+    if (o->days)
+        bad = "--days";
+    else if (o->end_set)
+        bad = "--end";
+    else if (o->labels_path)
+        bad = "--labels";
+    else if (o->csv_path)
+        bad = "--events-csv";
+    else if (o->mix)
+        bad = "--mix";
+    if (bad) {
+        fprintf(stderr, PROG ": %s needs --churn-cohort\n", bad);
+        return -1;
     }
     return 0;
 }
@@ -282,7 +452,9 @@ struct run {
     struct opts *o;
     const char *topic;        /* borrowed from the settings */
     const char *bootstrap;    /* borrowed from the settings */
-    struct cp_gen *gen;       /* owned */
+    struct cp_gen *gen;       /* owned; NULL with --churn-cohort */
+    struct cp_cohort *cohort; /* owned; NULL without --churn-cohort */
+    FILE *csv;                /* owned; NULL without --events-csv */
     struct cp_codec *codec;   /* owned */
     struct cp_producer *prod; /* owned; NULL with --dry-run */
     FILE *out;                /* owned; NULL without --out */
@@ -327,6 +499,14 @@ static void progress(const struct run *rn, uint64_t interval_events,
 {
     uint64_t n = rn->o->events;
 
+    if (rn->cohort) {
+        fprintf(stderr, PROG ": %llu events %llu ev/s\n",
+                (unsigned long long)rn->valid,
+                (unsigned long long)(interval_ms > 0 ? interval_events * 1000 /
+                                                           (uint64_t)interval_ms
+                                                     : 0));
+        return;
+    }
     fprintf(stderr,
             PROG ": %llu/%llu events (%llu%%) %llu ev/s, %llu invalid\n",
             (unsigned long long)rn->valid, (unsigned long long)n,
@@ -349,7 +529,11 @@ static void summary(const struct run *rn, int64_t ms)
                      "%.1f s (%llu ev/s)\n",
                 stop_requested ? "interrupted:" : "done:",
                 (unsigned long long)rn->valid, (unsigned long long)rn->invalid,
-                rn->o->out_path, (double)ms / 1000, rate);
+                rn->o->out_path      ? rn->o->out_path
+                : rn->o->csv_path    ? rn->o->csv_path
+                : rn->o->labels_path ? rn->o->labels_path
+                                     : "-",
+                (double)ms / 1000, rate);
     else
         fprintf(stderr,
                 PROG ": %s %llu events + %llu invalid produced to %s, all "
@@ -439,6 +623,105 @@ static int produce(struct run *rn)
     return 0;
 }
 
+/* Writes the labels file. @returns 0, or -1 with a message printed. */
+static int write_labels(const struct run *rn)
+{
+    const char *path = rn->o->labels_path;
+    FILE *f = fopen(path, "w");
+    uint64_t n = cp_cohort_customers(rn->cohort);
+    struct cp_cohort_label lb;
+
+    if (!f) {
+        fprintf(stderr, PROG ": open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    setvbuf(f, NULL, _IOFBF, 1 << 20);
+    fprintf(f, "tenant_id,customer_id,profile,churned,churn_start_ms\n");
+    for (uint64_t i = 0; i < n; i++) {
+        cp_cohort_label(rn->cohort, i, &lb);
+        fprintf(f, "%s,%s,%s,%d,", lb.tenant_id, lb.customer_id,
+                cp_cohort_profile_name(lb.profile), lb.churned);
+        if (lb.churn_start_ms != INT64_MAX)
+            fprintf(f, "%lld", (long long)lb.churn_start_ms);
+        fputc('\n', f);
+    }
+    if (ferror(f) | fclose(f)) { /* both, always */
+        fprintf(stderr, PROG ": write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The produce loop of --churn-cohort: the whole history (or -n events), in
+ * event-time order, paced like the default stream, each event also as an
+ * observation row. @returns 0, or -1 with a message printed. */
+static int produce_cohort(struct run *rn)
+{
+    struct opts *o = rn->o;
+    int64_t t0 = cp_mono_ms();
+    int64_t last_report = t0;
+    uint64_t last_valid = 0;
+    struct cp_event ev;
+    struct cp_cohort_obs obs;
+
+    if (rn->csv)
+        fprintf(rn->csv, "tenant_id,customer_id,occurred_at_ms,obs,value\n");
+    for (uint64_t i = 0; (!o->events_set || i < o->events) && !stop_requested;
+         i++) {
+        if (o->rate > 0) {
+            int64_t due = t0 + (int64_t)(i * 1000 / (uint64_t)o->rate);
+            int64_t now;
+
+            while (!stop_requested && (now = cp_mono_ms()) < due)
+                sleep_ms(due - now < 20 ? due - now : 20);
+            if (stop_requested)
+                break;
+        }
+        if (!cp_cohort_next(rn->cohort, &ev, &obs))
+            break;
+        if (cp_gen_key(&ev, &rn->key)) {
+            fprintf(stderr, PROG ": out of memory\n");
+            return -1;
+        }
+        cp_buf_reset(&rn->value);
+        if (cp_codec_encode_event(rn->codec, &ev, &rn->value)) {
+            fprintf(stderr, PROG ": encode event %llu: failed\n",
+                    (unsigned long long)i);
+            return -1;
+        }
+        if (emit(rn, 0, rn->key.data, rn->key.len))
+            return -1;
+        if (rn->csv &&
+            fprintf(rn->csv, "%.*s,%.*s,%lld,%s,%lld\n", (int)ev.tenant_id.len,
+                    ev.tenant_id.ptr, (int)ev.customer_id.len,
+                    ev.customer_id.ptr, (long long)ev.occurred_at, obs.name,
+                    (long long)obs.value) < 0) {
+            fprintf(stderr, PROG ": write %s: %s\n", o->csv_path,
+                    strerror(errno));
+            return -1;
+        }
+        if (rn->prod && rn->first_send_mono == 0)
+            rn->first_send_mono = cp_mono_ms();
+        if ((i & 1023) == 0 || o->rate > 0) {
+            int64_t now = cp_mono_ms();
+
+            if (rn->prod && cp_producer_acked_cnt(rn->prod) == 0 &&
+                now - rn->first_send_mono > NO_ACK_MS) {
+                const char *err = cp_producer_errstr(rn->prod);
+
+                no_ack_hint(rn, err[0] ? err : "no reply");
+                return -1;
+            }
+            if (!o->quiet && now - last_report >= 1000) {
+                progress(rn, rn->valid - last_valid, now - last_report);
+                last_report = now;
+                last_valid = rn->valid;
+            }
+        }
+    }
+    return 0;
+}
+
 /* Waits until Kafka acknowledged every message. Short flushes in a loop so
  * that a dead cluster is reported early and progress stays visible.
  * @returns 0 when all were acknowledged, else -1 with a message printed. */
@@ -480,6 +763,89 @@ static int flush_all(struct run *rn)
     }
 }
 
+/* The default stream's generator. @returns 0, or 1 (printed). */
+static int setup_stream(struct run *rn, int64_t now)
+{
+    struct opts *o = rn->o;
+    struct cp_gen_config gc;
+
+    if (!o->start_set)
+        o->start_ms = o->rate > 0 ? now : now - WEEK_MS;
+    memset(&gc, 0, sizeof(gc));
+    gc.seed = o->seed;
+    gc.customers = o->customers;
+    gc.tenants = o->tenants;
+    gc.start_ms = o->start_ms;
+    if (o->step_set)
+        gc.step_ms = o->step_ms;
+    else if (o->rate > 0)
+        gc.step_us = 1000000 / o->rate > 0 ? 1000000 / o->rate : 1;
+    else if (o->events > 0 && o->start_ms < now)
+        gc.step_us =
+            (int64_t)((uint64_t)(now - o->start_ms) * 1000 / o->events);
+    rn->gen = cp_gen_new(&gc);
+    if (!rn->gen) {
+        fprintf(stderr, PROG ": create generator: out of memory or bad "
+                             "--customers/--tenants\n");
+        return 1;
+    }
+    return 0;
+}
+
+/* --churn-cohort: the cohort, its labels file, the observations file.
+ * @returns 0, 1 (failure) or 2 (bad usage), with a message printed. */
+static int setup_cohort(struct run *rn, const unsigned *mix, int64_t now)
+{
+    struct opts *o = rn->o;
+    struct cp_cohort_config cc;
+    char errstr[512];
+
+    memset(&cc, 0, sizeof(cc));
+    cc.seed = o->seed;
+    cc.customers = o->customers;
+    cc.tenants = o->tenants;
+    cc.days = o->days ? (int)o->days : 365;
+    cc.end_ms = o->end_set ? o->end_ms : now;
+    memcpy(cc.mix, mix, sizeof(cc.mix));
+    if (!o->dry_run && cc.end_ms > now + DAY_MS) {
+        /* the worker sends events dated more than a day ahead to the DLQ */
+        fprintf(stderr, PROG ": --end is more than a day ahead of now: the "
+                             "worker would reject those events (use "
+                             "--dry-run for files only)\n");
+        return 2;
+    }
+    rn->cohort = cp_cohort_new(&cc, errstr, sizeof(errstr));
+    if (!rn->cohort) {
+        fprintf(stderr, PROG ": churn cohort: %s\n", errstr);
+        return 2;
+    }
+    if (!o->quiet) {
+        fprintf(stderr,
+                PROG ": churn cohort of %llu customers over %d days up to "
+                     "%lld:",
+                (unsigned long long)cc.customers, cc.days,
+                (long long)cc.end_ms);
+        for (int p = 0; p < CP_PROFILE_CNT; p++)
+            fprintf(stderr, " %s %llu",
+                    cp_cohort_profile_name((enum cp_cohort_profile)p),
+                    (unsigned long long)cp_cohort_profile_count(
+                        rn->cohort, (enum cp_cohort_profile)p));
+        fprintf(stderr, "\n");
+    }
+    if (o->labels_path && write_labels(rn))
+        return 1;
+    if (o->csv_path) {
+        rn->csv = fopen(o->csv_path, "w");
+        if (!rn->csv) {
+            fprintf(stderr, PROG ": open %s: %s\n", o->csv_path,
+                    strerror(errno));
+            return 1;
+        }
+        setvbuf(rn->csv, NULL, _IOFBF, 1 << 20);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct opts o = {
@@ -492,7 +858,7 @@ int main(int argc, char **argv)
     const char **uxargv = calloc((size_t)argc + 1, sizeof(*uxargv));
     struct cp_config *cfg = NULL;
     struct run rn = {.o = &o};
-    struct cp_gen_config gc;
+    unsigned mix[CP_PROFILE_CNT] = {0};
     struct sigaction sa;
     char errstr[1024];
     int xargc = 0, uxargc = 0, r, status = 1;
@@ -512,6 +878,12 @@ int main(int argc, char **argv)
         status = r > 0 ? 0 : 2;
         goto out;
     }
+    if (check_mode(&o) || (o.mix && parse_mix(o.mix, mix))) {
+        status = 2;
+        goto out;
+    }
+    if (o.cohort && !o.tenants_set)
+        o.tenants = 1;
     /* -b, -t and --raw are shorthands for settings; they go first so that
      * an explicit -X wins. The settings layer adds CRMPULSE_* variables and
      * validates everything. */
@@ -541,8 +913,10 @@ int main(int argc, char **argv)
     }
     rn.topic = cfg->topic_events;
     rn.bootstrap = cfg->kafka_bootstrap;
-    if (o.dry_run && !o.out_path) {
-        fprintf(stderr, PROG ": --dry-run writes only --out FILE: give one\n");
+    if (o.dry_run && !o.out_path && !o.labels_path && !o.csv_path) {
+        fprintf(stderr, PROG ": --dry-run writes only --out FILE (or, with "
+                             "--churn-cohort, --labels/--events-csv): give "
+                             "one\n");
         status = 2;
         goto out;
     }
@@ -555,23 +929,12 @@ int main(int argc, char **argv)
     }
 
     now = cp_now_ms();
-    if (!o.start_set)
-        o.start_ms = o.rate > 0 ? now : now - WEEK_MS;
-    memset(&gc, 0, sizeof(gc));
-    gc.seed = o.seed;
-    gc.customers = o.customers;
-    gc.tenants = o.tenants;
-    gc.start_ms = o.start_ms;
-    if (o.step_set)
-        gc.step_ms = o.step_ms;
-    else if (o.rate > 0)
-        gc.step_us = 1000000 / o.rate > 0 ? 1000000 / o.rate : 1;
-    else if (o.events > 0 && o.start_ms < now)
-        gc.step_us = (int64_t)((uint64_t)(now - o.start_ms) * 1000 / o.events);
-    rn.gen = cp_gen_new(&gc);
-    if (!rn.gen) {
-        fprintf(stderr, PROG ": create generator: out of memory or bad "
-                             "--customers/--tenants\n");
+    if (o.cohort)
+        r = setup_cohort(&rn, mix, now);
+    else
+        r = setup_stream(&rn, now);
+    if (r) {
+        status = r;
         goto out;
     }
     rn.codec =
@@ -606,8 +969,18 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     t0 = cp_mono_ms();
-    if (produce(&rn))
+    if (rn.cohort ? produce_cohort(&rn) : produce(&rn))
         goto out;
+    if (rn.csv) {
+        FILE *f = rn.csv;
+
+        rn.csv = NULL;
+        if (ferror(f) | fclose(f)) { /* both, always */
+            fprintf(stderr, PROG ": write %s: %s\n", o.csv_path,
+                    strerror(errno));
+            goto out;
+        }
+    }
     if (rn.out) {
         FILE *f = rn.out;
 
@@ -627,9 +1000,12 @@ int main(int argc, char **argv)
 out:
     if (rn.out)
         fclose(rn.out);
+    if (rn.csv)
+        fclose(rn.csv);
     cp_producer_destroy(rn.prod);
     cp_codec_destroy(rn.codec);
     cp_gen_destroy(rn.gen);
+    cp_cohort_destroy(rn.cohort);
     cp_buf_cleanup(&rn.key);
     cp_buf_cleanup(&rn.value);
     cp_config_destroy(cfg);

@@ -2,7 +2,10 @@
 /* Synthetic CRM event streams: tenants, managers, channels, lead sources,
  * deal funnels, orders, conversations, calls, tickets, surveys,
  * subscriptions and web visits, deterministic for a seed. Also malformed
- * messages, for DLQ tests. */
+ * messages, for DLQ tests, and a labelled churn cohort: a history of
+ * customers of known profiles (healthy, casual, fading, complaining,
+ * cancelling, silent) with the time each churner's decline began, so the
+ * churn model's quality can be measured. */
 #ifndef CP_GEN_H
 #define CP_GEN_H
 
@@ -54,5 +57,109 @@ size_t cp_gen_mem_bytes(const struct cp_gen *gen);
 /** @brief Writes the Kafka key "tenant:customer" of @p ev into @p out (reset
  * first). */
 cp_rc cp_gen_key(const struct cp_event *ev, struct cp_buf *out);
+
+/* ---- labelled churn cohort ---- */
+
+/** What a cohort customer does. The last four churn: from their churn start
+ * on they decline and then stop for good. */
+enum cp_cohort_profile {
+    CP_PROFILE_HEALTHY = 0, /* steady orders at its own interval, good NPS */
+    CP_PROFILE_CASUAL,      /* rare but steady orders */
+    CP_PROFILE_FADING,      /* orders thin out and shrink, then stop */
+    CP_PROFILE_COMPLAINING, /* open tickets, bad surveys, slow replies,
+                               missed calls, then stop */
+    CP_PROFILE_CANCELLING,  /* cancels its subscription, bad NPS, stops */
+    CP_PROFILE_SILENT,      /* a regular who stops: no event at all after */
+    CP_PROFILE_CNT
+};
+
+struct cp_cohort_config {
+    uint64_t seed;      /* same seed, same history */
+    uint64_t customers; /* 1 .. CP_COHORT_CUSTOMERS_MAX, over all tenants */
+    int tenants;        /* >= 1; customer i belongs to tenant i % tenants */
+    int64_t end_ms;     /* no event after this event time */
+    int days;           /* history length: CP_COHORT_DAYS_MIN .. _MAX */
+    /* Relative shares of the profiles; all zero: the default mix (healthy
+     * 40, casual 18, fading 12, complaining 10, cancelling 8, silent 12). */
+    unsigned mix[CP_PROFILE_CNT];
+};
+
+#define CP_COHORT_CUSTOMERS_MAX 2000000
+#define CP_COHORT_DAYS_MIN      30
+#define CP_COHORT_DAYS_MAX      3650
+
+/** One observation of the churn model, derived from one generated event. */
+struct cp_cohort_obs {
+    /** Observation name as the churn model spells it ("order", "nps",
+     *  "response", ..., "activity" for an event that only shows the
+     *  customer is there). Static string. */
+    const char *name;
+    /** order: amount_minor; nps/csat/ces: score; response: the wait in ms
+     *  (reply time minus the first unanswered message, known here by
+     *  construction where the worker pairs the messages);
+     *  ticket_resolved: opened_at ms of the ticket; sub_cancelled:
+     *  mrr_minor; else 0. */
+    int64_t value;
+};
+
+/** The label of one cohort customer. */
+struct cp_cohort_label {
+    const char *tenant_id; /* borrowed from the cohort, NUL-terminated */
+    char customer_id[16];  /* "cust-000123" */
+    enum cp_cohort_profile profile;
+    int churned;            /* a churner whose churn start is <= end_ms */
+    int64_t churn_start_ms; /* the decline begins (churners, also when after
+                               end_ms); INT64_MAX for healthy and casual */
+    int64_t first_ms;       /* its first event (an order) */
+    int64_t interval_ms;    /* its usual time between orders (pre-decline) */
+};
+
+struct cp_cohort;
+
+/**
+ * @brief Plans a cohort: every customer's profile, rhythm and churn start
+ *        are drawn here; events come from cp_cohort_next().
+ * @returns a cohort the caller owns (cp_cohort_destroy()), or NULL with a
+ *          message in @p errstr (bad config, out of memory).
+ */
+struct cp_cohort *cp_cohort_new(const struct cp_cohort_config *ccfg,
+                                char *errstr, size_t errstr_size);
+
+/** @brief Frees @p co; NULL is a no-op. */
+void cp_cohort_destroy(struct cp_cohort *co);
+
+/**
+ * @brief The next event of the history, in event-time order over all
+ *        customers (so also per customer), every event valid per the input
+ *        contract when judged at a clock >= end_ms; and the observation the
+ *        churn model makes of it.
+ * Ownership: strings in @p ev are borrowed from @p co, valid until the next
+ *            call.
+ * @returns 1 with an event, 0 when the history is complete (and on every
+ *          later call).
+ */
+int cp_cohort_next(struct cp_cohort *co, struct cp_event *ev,
+                   struct cp_cohort_obs *obs);
+
+/** @brief Customers of the cohort (the config's count). */
+uint64_t cp_cohort_customers(const struct cp_cohort *co);
+
+/** @brief Customers of profile @p p. */
+uint64_t cp_cohort_profile_count(const struct cp_cohort *co,
+                                 enum cp_cohort_profile p);
+
+/** @brief First instant of the history (end_ms - days). */
+int64_t cp_cohort_start_ms(const struct cp_cohort *co);
+
+/**
+ * @brief The label of customer @p i (0 <= i < cp_cohort_customers()); known
+ *        from cp_cohort_new() on, whatever the events read so far.
+ */
+void cp_cohort_label(const struct cp_cohort *co, uint64_t i,
+                     struct cp_cohort_label *out);
+
+/** @brief "healthy", "casual", "fading", "complaining", "cancelling",
+ *         "silent"; NULL when out of range. */
+const char *cp_cohort_profile_name(enum cp_cohort_profile p);
 
 #endif

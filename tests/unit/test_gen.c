@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The synthetic event generator: deterministic, valid, covering every
  * payload kind and response-time bucket, consistent entity ids, bounded
- * memory, and malformed messages that the codec rejects. */
+ * memory, and malformed messages that the codec rejects. The labelled churn
+ * cohort: deterministic, valid, in event-time order, labels that match the
+ * events, observations that match what the worker would derive, and each
+ * profile showing its signs. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 
@@ -9,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "churn.h"
 #include "codec.h"
 #include "gen.h"
 
@@ -714,4 +718,592 @@ Test(gen, generated_events_survive_the_codec)
     cp_arena_cleanup(&arena);
     cp_gen_destroy(gen);
     cp_codec_destroy(codec);
+}
+
+/* ---- labelled churn cohort ---- */
+
+#define DAY_MS     86400000LL
+#define COHORT_END 1764000000000LL /* 2025-11-24T16:00:00Z */
+
+static struct cp_cohort *new_cohort(uint64_t seed, uint64_t customers,
+                                    int tenants, int days)
+{
+    struct cp_cohort_config cc = {
+        .seed = seed,
+        .customers = customers,
+        .tenants = tenants,
+        .end_ms = COHORT_END,
+        .days = days,
+    };
+    char errstr[256] = "";
+    struct cp_cohort *co = cp_cohort_new(&cc, errstr, sizeof(errstr));
+
+    cr_assert(co != NULL, "cohort: %s", errstr);
+    return co;
+}
+
+/* Index of "cust-000123". */
+static uint64_t cust_index(struct cp_str id)
+{
+    char buf[32];
+
+    str_of(buf, sizeof(buf), id);
+    cr_assert(strncmp(buf, "cust-", 5) == 0, "customer id %s", buf);
+    return strtoull(buf + 5, NULL, 10);
+}
+
+static int is_churner_profile(enum cp_cohort_profile p)
+{
+    return p == CP_PROFILE_FADING || p == CP_PROFILE_COMPLAINING ||
+           p == CP_PROFILE_CANCELLING || p == CP_PROFILE_SILENT;
+}
+
+Test(gen, cohort_same_seed_same_history_other_seed_differs)
+{
+    struct cp_cohort *a = new_cohort(11, 400, 2, 120);
+    struct cp_cohort *b = new_cohort(11, 400, 2, 120);
+    struct cp_cohort *c = new_cohort(12, 400, 2, 120);
+    struct cp_event ea, eb, ec;
+    struct cp_cohort_obs oa, ob, oc;
+    struct cp_cohort_label la, lb, lc;
+    int n = 0, differ = 0, labels_differ = 0;
+
+    for (uint64_t i = 0; i < 400; i++) {
+        cp_cohort_label(a, i, &la);
+        cp_cohort_label(b, i, &lb);
+        cp_cohort_label(c, i, &lc);
+        cr_assert_str_eq(la.tenant_id, lb.tenant_id);
+        cr_assert_str_eq(la.customer_id, lb.customer_id);
+        cr_assert(la.profile == lb.profile && la.churned == lb.churned &&
+                      la.churn_start_ms == lb.churn_start_ms &&
+                      la.first_ms == lb.first_ms &&
+                      la.interval_ms == lb.interval_ms,
+                  "label %d", (int)i);
+        labels_differ +=
+            la.profile != lc.profile || la.churn_start_ms != lc.churn_start_ms;
+    }
+    cr_assert_gt(labels_differ, 200);
+    for (;;) {
+        int ra = cp_cohort_next(a, &ea, &oa);
+        int rb = cp_cohort_next(b, &eb, &ob);
+        int rc = cp_cohort_next(c, &ec, &oc);
+
+        cr_assert_eq(ra, rb);
+        if (!ra)
+            break;
+        cr_assert(events_equal(&ea, &eb), "event %d differs for one seed", n);
+        cr_assert_str_eq(oa.name, ob.name);
+        cr_assert_eq(oa.value, ob.value);
+        differ += !rc || !events_equal(&ea, &ec);
+        n++;
+    }
+    cr_assert_gt(n, 5000);
+    cr_assert_gt(differ, n * 99 / 100);
+    /* done stays done */
+    cr_assert_eq(cp_cohort_next(a, &ea, &oa), 0);
+    cp_cohort_destroy(a);
+    cp_cohort_destroy(b);
+    cp_cohort_destroy(c);
+}
+
+Test(gen, cohort_rejects_bad_config)
+{
+    struct cp_cohort_config cc = {.seed = 1,
+                                  .customers = 10,
+                                  .tenants = 1,
+                                  .end_ms = COHORT_END,
+                                  .days = 365};
+    char errstr[256];
+    struct cp_cohort *co;
+
+    errstr[0] = '\0';
+    cc.customers = 0;
+    cr_assert_null(cp_cohort_new(&cc, errstr, sizeof(errstr)));
+    cr_assert(strstr(errstr, "customers") != NULL, "%s", errstr);
+    cc.customers = CP_COHORT_CUSTOMERS_MAX + 1ULL;
+    cr_assert_null(cp_cohort_new(&cc, errstr, sizeof(errstr)));
+    cc.customers = 10;
+    cc.tenants = 0;
+    cr_assert_null(cp_cohort_new(&cc, errstr, sizeof(errstr)));
+    cr_assert(strstr(errstr, "tenants") != NULL, "%s", errstr);
+    cc.tenants = 1;
+    cc.days = CP_COHORT_DAYS_MIN - 1;
+    cr_assert_null(cp_cohort_new(&cc, errstr, sizeof(errstr)));
+    cr_assert(strstr(errstr, "days") != NULL, "%s", errstr);
+    cc.days = 365;
+    cc.end_ms = CP_MIN_OCCURRED_AT_MS + 364 * DAY_MS; /* starts in 1999 */
+    cr_assert_null(cp_cohort_new(&cc, errstr, sizeof(errstr)));
+    cr_assert(strstr(errstr, "end") != NULL, "%s", errstr);
+    cc.end_ms = COHORT_END;
+    cc.mix[0] = 1000001;
+    cr_assert_null(cp_cohort_new(&cc, errstr, sizeof(errstr)));
+    cr_assert(strstr(errstr, "mix") != NULL, "%s", errstr);
+    cc.mix[0] = 0;
+    co = cp_cohort_new(&cc, errstr, sizeof(errstr));
+    cr_assert(co != NULL, "%s", errstr);
+    cp_cohort_destroy(co);
+}
+
+Test(gen, cohort_mix_is_exact)
+{
+    struct cp_cohort_config cc = {.seed = 5,
+                                  .customers = 1001,
+                                  .tenants = 1,
+                                  .end_ms = COHORT_END,
+                                  .days = 60,
+                                  .mix = {1, 0, 0, 0, 0, 2}};
+    char errstr[256];
+    struct cp_cohort *co = cp_cohort_new(&cc, errstr, sizeof(errstr));
+    struct cp_cohort *dflt = new_cohort(5, 3000, 3, 60);
+    static const uint64_t want[CP_PROFILE_CNT] = {1200, 540, 360,
+                                                  300,  240, 360};
+    uint64_t seen[CP_PROFILE_CNT] = {0};
+    struct cp_cohort_label lb;
+
+    cr_assert(co != NULL, "%s", errstr);
+    cr_assert_eq(cp_cohort_profile_count(co, CP_PROFILE_HEALTHY), 334);
+    cr_assert_eq(cp_cohort_profile_count(co, CP_PROFILE_SILENT), 667);
+    cr_assert_eq(cp_cohort_profile_count(co, CP_PROFILE_CASUAL), 0);
+    for (int p = 0; p < CP_PROFILE_CNT; p++)
+        cr_assert_eq(cp_cohort_profile_count(dflt, (enum cp_cohort_profile)p),
+                     want[p], "profile %s", cp_cohort_profile_name(p));
+    for (uint64_t i = 0; i < 3000; i++) {
+        cp_cohort_label(dflt, i, &lb);
+        seen[lb.profile]++;
+    }
+    for (int p = 0; p < CP_PROFILE_CNT; p++)
+        cr_assert_eq(seen[p], want[p]);
+    cr_assert_str_eq(cp_cohort_profile_name(CP_PROFILE_COMPLAINING),
+                     "complaining");
+    cr_assert_null(cp_cohort_profile_name(CP_PROFILE_CNT));
+    cp_cohort_destroy(co);
+    cp_cohort_destroy(dflt);
+}
+
+Test(gen, cohort_events_are_valid_ordered_and_survive_the_codec)
+{
+    char errstr[256], reason[512], want[160], t[80], c[80];
+    struct cp_codec *codec =
+        cp_codec_new(CP_FRAMING_CONFLUENT, errstr, sizeof(errstr));
+    struct cp_cohort *co = new_cohort(21, 600, 3, 180);
+    int64_t start = cp_cohort_start_ms(co), prev = INT64_MIN;
+    struct cp_arena arena;
+    struct cp_buf out, key;
+    struct cp_event ev, back;
+    struct cp_cohort_obs obs;
+    struct cp_cohort_label lb;
+    int kinds[CP_PAYLOAD_KIND_CNT] = {0};
+    int n = 0;
+
+    cr_assert(codec != NULL, "codec: %s", errstr);
+    cr_assert_eq(start, COHORT_END - 180 * DAY_MS);
+    cp_arena_init(&arena, 4096);
+    cp_buf_init(&out, 0);
+    cp_buf_init(&key, 0);
+    while (cp_cohort_next(co, &ev, &obs)) {
+        cr_assert_eq(cp_event_validate(&ev, COHORT_END, reason, sizeof(reason)),
+                     CP_OK, "event %d: %s", n, reason);
+        cr_assert_geq(ev.occurred_at, start, "event %d", n);
+        cr_assert_leq(ev.occurred_at, COHORT_END, "event %d", n);
+        cr_assert_geq(ev.occurred_at, prev, "event %d goes back in time", n);
+        prev = ev.occurred_at;
+        kinds[ev.kind]++;
+
+        /* the key names the labelled customer's tenant */
+        cp_cohort_label(co, cust_index(ev.customer_id), &lb);
+        str_of(t, sizeof(t), ev.tenant_id);
+        str_of(c, sizeof(c), ev.customer_id);
+        cr_assert_str_eq(t, lb.tenant_id);
+        cr_assert_str_eq(c, lb.customer_id);
+        cr_assert_eq(cp_gen_key(&ev, &key), CP_OK);
+        snprintf(want, sizeof(want), "%s:%s", t, c);
+        cr_assert(key.len == strlen(want) && !memcmp(key.data, want, key.len));
+
+        if (n % 5 == 0) {
+            cp_buf_reset(&out);
+            cr_assert_eq(cp_codec_encode_event(codec, &ev, &out), CP_OK);
+            cr_assert_eq(cp_codec_decode_event(codec, out.data, out.len,
+                                               COHORT_END, &arena, &back,
+                                               reason, sizeof(reason)),
+                         CP_OK, "event %d: %s", n, reason);
+            cr_assert(events_equal(&ev, &back), "event %d changed", n);
+            cp_arena_reset(&arena);
+        }
+        n++;
+    }
+    cr_assert_gt(n, 10000);
+    for (int k = 0; k < CP_PAYLOAD_KIND_CNT; k++)
+        cr_assert_gt(kinds[k], 0, "no %s", cp_payload_kind_name(k));
+    cp_buf_cleanup(&out);
+    cp_buf_cleanup(&key);
+    cp_arena_cleanup(&arena);
+    cp_cohort_destroy(co);
+    cp_codec_destroy(codec);
+}
+
+/* What the test remembers of one customer's events. */
+struct seen {
+    int64_t first_ms, last_ms, last_order_ms;
+    int first_is_order;
+    uint32_t events;
+    uint32_t orders_after_start; /* at or after the churn start */
+    uint32_t events_after_start;
+    int64_t cancel_ms;      /* first sub_cancelled after the start */
+    int first_survey_after; /* score; -1: none */
+    int first_survey_kind;
+    double amt_before, amt_after; /* order amounts, before/after the start */
+    uint32_t n_before, n_after;
+    int64_t first_after_ms, last_before_ms; /* orders around the start */
+    uint32_t trouble_after; /* tickets opened, missed calls, bad scores */
+    uint32_t trouble_all;
+    uint32_t nps_sum, nps_cnt;
+    uint32_t bad_scores;
+};
+
+static int bad_score(const struct cp_event *ev)
+{
+    return ev->kind == CP_SURVEY_ANSWERED &&
+           ((ev->survey_kind == CP_SURVEY_NPS && ev->score <= 4) ||
+            (ev->survey_kind == CP_SURVEY_CSAT && ev->score <= 2) ||
+            (ev->survey_kind == CP_SURVEY_CES && ev->score >= 6));
+}
+
+static int trouble(const struct cp_event *ev)
+{
+    return ev->kind == CP_TICKET_OPENED ||
+           (ev->kind == CP_CALL_LOGGED && ev->inbound && !ev->answered) ||
+           bad_score(ev);
+}
+
+/* Reads a whole cohort into per-customer summaries (owned by the caller,
+ * free()) and its labels. */
+static struct seen *read_cohort(struct cp_cohort *co,
+                                struct cp_cohort_label *labels)
+{
+    uint64_t n = cp_cohort_customers(co);
+    struct seen *s = calloc(n, sizeof(*s));
+    struct cp_event ev;
+    struct cp_cohort_obs obs;
+
+    cr_assert(s != NULL);
+    for (uint64_t i = 0; i < n; i++) {
+        cp_cohort_label(co, i, &labels[i]);
+        s[i].first_ms = INT64_MAX;
+        s[i].last_ms = s[i].last_order_ms = INT64_MIN;
+        s[i].cancel_ms = INT64_MAX;
+        s[i].first_survey_after = -1;
+        s[i].first_after_ms = INT64_MAX;
+        s[i].last_before_ms = INT64_MIN;
+    }
+    while (cp_cohort_next(co, &ev, &obs)) {
+        uint64_t c = cust_index(ev.customer_id);
+        struct seen *x = &s[c];
+        int64_t cs = labels[c].churn_start_ms;
+        int after = ev.occurred_at >= cs;
+
+        cr_assert_lt(c, n);
+        if (x->events++ == 0) {
+            x->first_ms = ev.occurred_at;
+            x->first_is_order = ev.kind == CP_ORDER_PLACED;
+        }
+        x->last_ms = ev.occurred_at;
+        x->events_after_start += after;
+        x->trouble_all += trouble(&ev);
+        x->bad_scores += bad_score(&ev);
+        x->trouble_after += after && trouble(&ev);
+        if (ev.kind == CP_ORDER_PLACED) {
+            x->last_order_ms = ev.occurred_at;
+            if (after) {
+                x->orders_after_start++;
+                x->amt_after += (double)ev.amount;
+                x->n_after++;
+                if (x->first_after_ms == INT64_MAX)
+                    x->first_after_ms = ev.occurred_at;
+            } else {
+                x->amt_before += (double)ev.amount;
+                x->n_before++;
+                x->last_before_ms = ev.occurred_at;
+            }
+        } else if (ev.kind == CP_SUBSCRIPTION_CHANGED &&
+                   ev.sub_action == CP_SUB_CANCELLED && after &&
+                   x->cancel_ms == INT64_MAX) {
+            x->cancel_ms = ev.occurred_at;
+        } else if (ev.kind == CP_SURVEY_ANSWERED) {
+            if (after && x->first_survey_after < 0) {
+                x->first_survey_after = ev.score;
+                x->first_survey_kind = (int)ev.survey_kind;
+            }
+            if (ev.survey_kind == CP_SURVEY_NPS) {
+                x->nps_sum += (uint32_t)ev.score;
+                x->nps_cnt++;
+            }
+        }
+    }
+    return s;
+}
+
+Test(gen, cohort_labels_match_the_events)
+{
+    uint64_t n = 3000;
+    struct cp_cohort *co = new_cohort(33, n, 3, 365);
+    struct cp_cohort_label *lb = calloc(n, sizeof(*lb));
+    struct seen *s;
+    int churned = 0, pending = 0, late_joiners = 0;
+
+    cr_assert(lb != NULL);
+    s = read_cohort(co, lb);
+    for (uint64_t i = 0; i < n; i++) {
+        const struct cp_cohort_label *l = &lb[i];
+        const struct seen *x = &s[i];
+        int churner = is_churner_profile(l->profile);
+
+        /* every labelled customer is in the events, first with an order */
+        cr_assert_gt(x->events, 0, "%s has no event", l->customer_id);
+        cr_assert(x->first_is_order, "%s", l->customer_id);
+        cr_assert_eq(x->first_ms, l->first_ms, "%s", l->customer_id);
+        cr_assert_eq(l->churned, churner && l->churn_start_ms <= COHORT_END,
+                     "%s", l->customer_id);
+        churned += l->churned;
+        pending += churner && !l->churned;
+        late_joiners += l->first_ms > COHORT_END - 365 * DAY_MS / 2;
+        if (!churner) {
+            cr_assert_eq(l->churn_start_ms, INT64_MAX);
+            /* steady to the end: the last gap is at most a long vacation */
+            cr_assert_geq(x->last_order_ms,
+                          COHORT_END - (l->profile == CP_PROFILE_HEALTHY
+                                            ? 9 * l->interval_ms / 2
+                                            : 6 * l->interval_ms),
+                          "%s (%s) stopped ordering", l->customer_id,
+                          cp_cohort_profile_name(l->profile));
+            continue;
+        }
+        /* a churner starts declining after a few regular orders */
+        cr_assert_gt(l->churn_start_ms, l->first_ms + 2 * l->interval_ms);
+        switch (l->profile) {
+        case CP_PROFILE_SILENT:
+            cr_assert_eq(x->events_after_start, 0,
+                         "silent %s has %u events after its churn start",
+                         l->customer_id, x->events_after_start);
+            cr_assert_lt(x->last_ms, l->churn_start_ms);
+            break;
+        case CP_PROFILE_COMPLAINING:
+            cr_assert_lt(x->last_ms, l->churn_start_ms + 60 * DAY_MS, "%s",
+                         l->customer_id);
+            break;
+        case CP_PROFILE_CANCELLING:
+            cr_assert_lt(x->last_ms, l->churn_start_ms + 30 * DAY_MS, "%s",
+                         l->customer_id);
+            break;
+        default: /* fading: a few thinner orders, then nothing */
+            cr_assert_leq(x->orders_after_start, 4, "%s", l->customer_id);
+            break;
+        }
+        if (!l->churned) /* not yet: nothing of the decline shows */
+            cr_assert_eq(x->events_after_start, 0);
+    }
+    /* customers join all through the history, not just at its start */
+    cr_assert_gt(late_joiners, (int)n / 20);
+    /* the default mix: 42% churners; most of them churned by the end */
+    cr_assert_gt(churned, 900);
+    cr_assert_gt(pending, 50);
+    free(s);
+    free(lb);
+    cp_cohort_destroy(co);
+}
+
+Test(gen, cohort_profiles_show_their_signs)
+{
+    uint64_t n = 3000;
+    struct cp_cohort *co = new_cohort(44, n, 1, 365);
+    struct cp_cohort_label *lb = calloc(n, sizeof(*lb));
+    struct seen *s;
+    int cancel_n = 0, cancel_ok = 0, exit_bad = 0, exit_n = 0;
+    int fade_n = 0, fade_smaller = 0, fade_slower = 0;
+    int healthy = 0, healthy_happy = 0, healthy_trouble = 0;
+    double compl_rate = 0, healthy_rate = 0;
+    int compl_n = 0;
+
+    cr_assert(lb != NULL);
+    s = read_cohort(co, lb);
+    for (uint64_t i = 0; i < n; i++) {
+        const struct cp_cohort_label *l = &lb[i];
+        const struct seen *x = &s[i];
+
+        switch (l->profile) {
+        case CP_PROFILE_HEALTHY: {
+            double days = (double)(COHORT_END - x->first_ms) / DAY_MS + 1;
+
+            healthy++;
+            healthy_rate += x->trouble_all / days;
+            healthy_trouble += x->bad_scores > 0;
+            if (x->nps_cnt)
+                healthy_happy += x->nps_sum >= 7 * x->nps_cnt;
+            else
+                healthy_happy++;
+            break;
+        }
+        case CP_PROFILE_COMPLAINING:
+            if (l->churn_start_ms > COHORT_END - 30 * DAY_MS)
+                break;
+            compl_n++;
+            compl_rate +=
+                x->trouble_after /
+                ((double)(x->last_ms - l->churn_start_ms) / DAY_MS + 1);
+            break;
+        case CP_PROFILE_CANCELLING:
+            if (l->churn_start_ms > COHORT_END - 3 * DAY_MS)
+                break;
+            /* every cancelling churner has a subscription: it goes */
+            cancel_n++;
+            cancel_ok += x->cancel_ms < l->churn_start_ms + 2 * DAY_MS;
+            if (x->first_survey_after >= 0) {
+                exit_n++;
+                exit_bad += x->first_survey_kind == CP_SURVEY_NPS
+                                ? x->first_survey_after <= 6
+                                : x->first_survey_after <= 3;
+            }
+            break;
+        case CP_PROFILE_FADING:
+            if (!l->churned || x->n_after < 2 || x->n_before < 3)
+                break;
+            fade_n++;
+            fade_smaller +=
+                x->amt_after / x->n_after < 0.9 * x->amt_before / x->n_before;
+            /* the gap after the churn start beats the usual one */
+            fade_slower += (x->last_order_ms - x->first_after_ms) /
+                               (int64_t)(x->n_after - 1) >
+                           l->interval_ms;
+            break;
+        default:
+            break;
+        }
+    }
+    cr_assert_gt(healthy, 1000);
+    /* healthy: mostly happy, but some have bad spells (noise) */
+    cr_assert_gt(healthy_happy, healthy * 8 / 10);
+    cr_assert_gt(healthy_trouble, healthy / 10, "%d of %d", healthy_trouble,
+                 healthy);
+    cr_assert_lt(healthy_trouble, healthy / 2, "%d of %d", healthy_trouble,
+                 healthy);
+    /* complaining: trouble many times as often as a healthy customer */
+    cr_assert_gt(compl_n, 100);
+    cr_assert_gt(compl_rate / compl_n, 4 * healthy_rate / healthy,
+                 "complaining %.3f/day vs healthy %.3f/day",
+                 compl_rate / compl_n, healthy_rate / healthy);
+    /* cancelling: the subscription goes within two days; a bad exit
+     * survey follows */
+    cr_assert_gt(cancel_n, 100);
+    cr_assert_eq(cancel_ok, cancel_n);
+    cr_assert_gt(exit_n, cancel_n * 9 / 10);
+    cr_assert_gt(exit_bad, exit_n * 8 / 10);
+    /* fading: smaller checks, longer gaps */
+    cr_assert_gt(fade_n, 50);
+    cr_assert_gt(fade_smaller, fade_n * 8 / 10);
+    cr_assert_gt(fade_slower, fade_n * 8 / 10);
+    free(s);
+    free(lb);
+    cp_cohort_destroy(co);
+}
+
+/* Pairs messages and tickets the way the worker does and checks each
+ * observation against that. */
+Test(gen, cohort_observations_follow_the_events)
+{
+    struct cp_cohort *co = new_cohort(55, 400, 2, 365);
+    struct smap convs, tickets;
+    struct cp_event ev;
+    struct cp_cohort_obs obs;
+    char key[256], cust[80], ent[160];
+    int names[CP_OBS_CNT] = {0};
+    int n = 0;
+
+    smap_init(&convs, 1 << 17);
+    smap_init(&tickets, 1 << 16);
+    while (cp_cohort_next(co, &ev, &obs)) {
+        int o = cp_churn_obs_parse(obs.name);
+        const char *want = "activity";
+        int64_t value = 0;
+        struct smap_ent *e;
+        int fresh;
+
+        cr_assert_geq(o, 0, "event %d: unknown observation %s", n, obs.name);
+        names[o]++;
+        str_of(cust, sizeof(cust), ev.customer_id);
+        if (ev.entity_id.ptr) {
+            str_of(ent, sizeof(ent), ev.entity_id);
+            /* entity ids embed their customer */
+            cr_assert(strstr(ent, cust) != NULL, "%s of %s", ent, cust);
+        }
+        snprintf(key, sizeof(key), "%s/%s", cust, ev.entity_id.ptr ? ent : "");
+        switch (ev.kind) {
+        case CP_ORDER_PLACED:
+            want = "order";
+            value = ev.amount;
+            break;
+        case CP_SURVEY_ANSWERED:
+            want = ev.survey_kind == CP_SURVEY_NPS    ? "nps"
+                   : ev.survey_kind == CP_SURVEY_CSAT ? "csat"
+                                                      : "ces";
+            value = ev.score;
+            break;
+        case CP_MESSAGE_RECEIVED:
+            want = "message_in";
+            e = smap_get(&convs, key, &fresh);
+            if (!e->a) { /* a = waiting, b = since */
+                e->a = 1;
+                e->b = ev.occurred_at;
+            }
+            break;
+        case CP_MESSAGE_SENT:
+            e = smap_get(&convs, key, &fresh);
+            if (e->a) {
+                want = "response";
+                value = ev.occurred_at - e->b;
+                e->a = 0;
+            }
+            break;
+        case CP_TICKET_OPENED:
+            want = "ticket_opened";
+            e = smap_get(&tickets, key, &fresh);
+            cr_assert(fresh, "ticket %s opened twice", key);
+            e->a = 1;
+            e->b = ev.occurred_at;
+            break;
+        case CP_TICKET_RESOLVED:
+            want = "ticket_resolved";
+            e = smap_get(&tickets, key, &fresh);
+            cr_assert(e->a == 1 && !fresh, "ticket %s not open", key);
+            e->a = 2;
+            value = e->b;
+            break;
+        case CP_CALL_LOGGED:
+            if (ev.inbound && !ev.answered)
+                want = "call_missed";
+            break;
+        case CP_DEAL_CLOSED:
+            want = ev.won ? "deal_won" : "deal_lost";
+            break;
+        case CP_SUBSCRIPTION_CHANGED:
+            want = ev.sub_action == CP_SUB_STARTED   ? "sub_started"
+                   : ev.sub_action == CP_SUB_RENEWED ? "sub_renewed"
+                                                     : "sub_cancelled";
+            value = ev.sub_action == CP_SUB_CANCELLED ? ev.amount : 0;
+            break;
+        case CP_WEB_VISIT:
+            want = "web_visit";
+            break;
+        default:
+            break;
+        }
+        cr_assert_str_eq(obs.name, want, "event %d (%s)", n,
+                         cp_payload_kind_name(ev.kind));
+        cr_assert_eq(obs.value, value, "event %d (%s)", n, obs.name);
+        n++;
+    }
+    /* every observation the model knows occurs */
+    for (int o = 0; o < CP_OBS_CNT; o++)
+        cr_assert_gt(names[o], 0, "no %s", cp_churn_obs_name(o));
+    smap_free(&convs);
+    smap_free(&tickets);
+    cp_cohort_destroy(co);
 }
