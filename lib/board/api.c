@@ -1,0 +1,1103 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The wallboard's JSON API: reads the public Redis keys with pipelined
+ * commands on one connection and renders them with jansson. Answers are
+ * cached per (what, tenant, day) for cache_ms. The tenant list and the
+ * manager and source names of recent days come from a SCAN that a
+ * background thread repeats on its own connection (the key contract has no
+ * index of them and KEYS would block Redis), so no request waits for it. */
+#include "board_api.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "board_int.h"
+#include "log.h"
+
+#define CACHE_SLOTS     128       /* distinct answers kept */
+#define STALE_MAX_MS    5000      /* oldest answer served during a render */
+#define INDEX_MIN_MS    5000      /* rescan pause: 20x the last scan's time, */
+#define INDEX_MAX_MS    60000     /* ... within these bounds */
+#define INDEX_WAIT_MS   2000      /* a request waits this long for the 1st */
+#define INDEX_DAYS      35        /* days back whose names are indexed */
+#define INDEX_MAX       200000    /* names kept, a hard cap */
+#define SCAN_MAX_ROUNDS 100000    /* SCAN calls per rescan, a hard cap */
+#define TOP_RISK        10        /* customers in the at-risk list */
+#define TOP_WAITING     10        /* oldest waiting conversations listed */
+#define RECENT_ALERTS   30        /* alerts in the ticker */
+#define REDIS_TIMEOUT   2000      /* ms per Redis read or write */
+#define RETRY_MS        1000      /* reconnect at most this often */
+#define BODY_MAX        (4 << 20) /* an answer larger than this is an error */
+
+/* Channel names of the key contract (lower case). */
+static const char *const channels[] = {
+    "phone", "email", "chat", "messenger", "web", "social", "in_person"};
+
+struct cache_entry {
+    char *key;     /* owned; "what|tenant|day"; NULL = free slot */
+    char *body;    /* owned JSON */
+    int64_t at_ms; /* monotonic time it was rendered */
+};
+
+/* A manager or source name seen in a day hash key of a recent day. */
+struct idx_entry {
+    char *tenant; /* owned */
+    char day[11]; /* YYYY-MM-DD */
+    char kind;    /* 'm' manager, 's' source */
+    char *name;   /* owned */
+};
+
+/* What one full SCAN found. */
+struct index {
+    char **tenants; /* owned, sorted */
+    size_t tcnt, tcap;
+    struct idx_entry *e; /* owned */
+    size_t cnt, cap;
+};
+
+struct cp_board_api {
+    struct cp__redis_addr addr;
+    char *prefix; /* owned */
+    int cache_ms;
+
+    pthread_mutex_t redis_mu; /* guards everything down to `commands` */
+    redisContext *ctx;        /* NULL while disconnected */
+    size_t pending;           /* appended commands whose replies are unread */
+    int64_t retry_at_ms;      /* no reconnect attempt before this */
+    int warned;               /* this outage was logged already */
+    uint64_t commands;
+
+    pthread_mutex_t idx_mu;  /* guards everything down to `scan_commands` */
+    pthread_cond_t idx_cond; /* index ready, or the indexer must stop */
+    struct index ix;         /* the last complete scan */
+    int idx_tried;           /* the first scan finished or failed */
+    int idx_started;         /* the indexer thread runs */
+    int idx_stop;
+    pthread_t indexer;
+    uint64_t scan_commands;
+
+    pthread_mutex_t cache_mu; /* guards cache[] */
+    struct cache_entry cache[CACHE_SLOTS];
+};
+
+/* ---- dates ---- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, char out[11])
+{
+    int64_t era, doe, yoe, y, doy, mp, d, m;
+    char tmp[48];
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    y = yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp + (mp < 10 ? 3 : -9);
+    y += m <= 2;
+    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d", (int)(y % 10000), (int)m,
+             (int)d);
+    memcpy(out, tmp, 10);
+    out[10] = '\0';
+}
+
+/* Parses a strict YYYY-MM-DD into days since the epoch; -1 if invalid. */
+static int parse_date(const char *s, int64_t *days)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y, m, d;
+    char back[11];
+
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+        return -1;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+            return -1;
+    y = atoi(s);
+    m = atoi(s + 5);
+    d = atoi(s + 8);
+    if (y < 2000 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+        return -1;
+    *days = days_from_civil(y, m, d);
+    civil_from_days(*days, back); /* rejects 02-29 of a common year */
+    return strcmp(back, s) ? -1 : 0;
+}
+
+static int64_t today_days(void)
+{
+    int64_t ms = cp_now_ms();
+
+    return (ms >= 0 ? ms : ms - 86399999) / 86400000;
+}
+
+/* The key contract's id rule: 1-64 of [A-Za-z0-9._-]. */
+static int valid_tenant(const char *s, size_t len)
+{
+    if (len < 1 || len > 64)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- Redis ---- */
+
+static void drop_connection(struct cp_board_api *api)
+{
+    if (api->ctx)
+        redisFree(api->ctx);
+    api->ctx = NULL;
+    api->pending = 0;
+    api->retry_at_ms = cp_mono_ms() + RETRY_MS;
+}
+
+static int ensure_connected(struct cp_board_api *api)
+{
+    char errstr[512];
+
+    if (api->ctx)
+        return 0;
+    if (cp_mono_ms() < api->retry_at_ms)
+        return -1;
+    api->ctx =
+        cp__redis_connect(&api->addr, REDIS_TIMEOUT, errstr, sizeof(errstr));
+    if (!api->ctx) {
+        api->retry_at_ms = cp_mono_ms() + RETRY_MS;
+        if (!api->warned++) /* once per outage, not once per second */
+            cp_log(CP_LOG_WARNING, "BOARD", "%s; API answers 503 meanwhile",
+                   errstr);
+        return -1;
+    }
+    api->warned = 0;
+    cp_log(CP_LOG_INFO, "BOARD", "redis connected to %s", api->addr.address);
+    return 0;
+}
+
+/* Appends one command to the pipeline (hiredis format: each %s is one
+ * whole or partial argument, spaces inside it included; %b takes a
+ * pointer and a size_t, hence no printf format attribute). */
+static void cmd(struct cp_board_api *api, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (redisvAppendCommand(api->ctx, fmt, ap) == REDIS_OK) {
+        api->pending++;
+        api->commands++;
+    }
+    va_end(ap);
+}
+
+/* Reads the replies of every appended command into out[0..n). On an I/O
+ * error the connection is dropped and every reply freed.
+ * Returns the reply count, or -1. */
+static long collect(struct cp_board_api *api, redisReply **out, size_t cap)
+{
+    size_t n = api->pending, i;
+
+    api->pending = 0;
+    if (n > cap) {
+        drop_connection(api); /* a caller bug; never leave replies unread */
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        void *reply = NULL;
+
+        if (redisGetReply(api->ctx, &reply) != REDIS_OK || !reply) {
+            cp_log(CP_LOG_WARNING, "BOARD", "redis read %s: %s",
+                   api->addr.address, api->ctx->errstr);
+            while (i > 0)
+                freeReplyObject(out[--i]);
+            drop_connection(api);
+            return -1;
+        }
+        out[i] = reply;
+    }
+    return (long)n;
+}
+
+static void free_replies(redisReply **r, long n)
+{
+    for (long i = 0; i < n; i++)
+        freeReplyObject(r[i]);
+}
+
+/* ---- reply -> JSON ---- */
+
+/* A Redis value as the most specific JSON scalar: integer, real, else
+ * string (a counter hash holds integers only; a customer hash mixes). */
+static json_t *typed_value(const char *s, size_t len)
+{
+    char *end;
+
+    if (len > 0 && len < 32) {
+        long long v;
+        double d;
+
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (!errno && end == s + len)
+            return json_integer(v);
+        errno = 0;
+        d = strtod(s, &end);
+        if (!errno && end == s + len && d == d)
+            return json_real(d);
+    }
+    return json_stringn(s, len);
+}
+
+/* HGETALL reply -> object; `reasons` (a JSON array in customer hashes) is
+ * embedded as JSON, not as a string. */
+static json_t *hash_object(const redisReply *r)
+{
+    json_t *obj = json_object();
+
+    if (!obj || !r || r->type != REDIS_REPLY_ARRAY)
+        return obj;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *k = r->element[i], *v = r->element[i + 1];
+        json_t *val = NULL;
+        char name[256];
+
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
+            k->len >= sizeof(name))
+            continue;
+        memcpy(name, k->str, k->len);
+        name[k->len] = '\0';
+        if (!strcmp(name, "reasons"))
+            val = json_loadb(v->str, v->len, JSON_DECODE_ANY, NULL);
+        if (!val)
+            val = typed_value(v->str, v->len);
+        json_object_set_new(obj, name, val);
+    }
+    return obj;
+}
+
+static int reply_is_error(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR;
+}
+
+/* ---- the tenant index (SCAN) ---- */
+
+static void index_free(struct index *ix)
+{
+    for (size_t i = 0; i < ix->tcnt; i++)
+        free(ix->tenants[i]);
+    free(ix->tenants);
+    for (size_t i = 0; i < ix->cnt; i++) {
+        free(ix->e[i].tenant);
+        free(ix->e[i].name);
+    }
+    free(ix->e);
+    memset(ix, 0, sizeof(*ix));
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int add_tenant(struct index *ix, const char *t, size_t len)
+{
+    for (size_t i = 0; i < ix->tcnt; i++)
+        if (strlen(ix->tenants[i]) == len && !memcmp(ix->tenants[i], t, len))
+            return 0;
+    if (ix->tcnt == ix->tcap) {
+        size_t ncap = ix->tcap ? ix->tcap * 2 : 16;
+        char **n = realloc(ix->tenants, ncap * sizeof(*n));
+
+        if (!n)
+            return -1;
+        ix->tenants = n;
+        ix->tcap = ncap;
+    }
+    ix->tenants[ix->tcnt] = strndup(t, len);
+    if (!ix->tenants[ix->tcnt])
+        return -1;
+    ix->tcnt++;
+    return 0;
+}
+
+/* One key of `P:{T}:d:D[:manager:M|:source:S|...]`: records T, and M or S
+ * when D is a recent day. Returns -1 when out of memory. */
+static int index_key(const char *prefix, struct index *ix, const char *key,
+                     size_t len, int64_t oldest_day)
+{
+    size_t plen = strlen(prefix);
+    const char *t, *close, *rest, *end = key + len;
+    struct idx_entry *e;
+    int64_t day;
+    char date[11];
+    size_t tlen;
+
+    if (len < plen + 2 || memcmp(key, prefix, plen) || key[plen] != ':' ||
+        key[plen + 1] != '{')
+        return 0;
+    t = key + plen + 2;
+    close = memchr(t, '}', (size_t)(end - t));
+    if (!close || !valid_tenant(t, (size_t)(close - t)))
+        return 0;
+    tlen = (size_t)(close - t);
+    rest = close + 1;
+    if (end - rest < 13 || memcmp(rest, ":d:", 3))
+        return 0;
+    memcpy(date, rest + 3, 10);
+    date[10] = '\0';
+    if (parse_date(date, &day))
+        return 0;
+    if (add_tenant(ix, t, tlen))
+        return -1;
+    rest += 13;
+    if (day < oldest_day || rest == end || ix->cnt >= INDEX_MAX)
+        return 0;
+    if ((size_t)(end - rest) > 9 && !memcmp(rest, ":manager:", 9))
+        rest += 9;
+    else if ((size_t)(end - rest) > 8 && !memcmp(rest, ":source:", 8))
+        rest += 8;
+    else
+        return 0;
+    if (ix->cnt == ix->cap) {
+        size_t ncap = ix->cap ? ix->cap * 2 : 64;
+        struct idx_entry *n = realloc(ix->e, ncap * sizeof(*n));
+
+        if (!n)
+            return -1;
+        ix->e = n;
+        ix->cap = ncap;
+    }
+    e = &ix->e[ix->cnt];
+    e->kind = rest[-2] == 'r' ? 'm' : 's'; /* ":manager:" vs ":source:" */
+    memcpy(e->day, date, sizeof(e->day));
+    e->tenant = strndup(t, tlen);
+    e->name = strndup(rest, (size_t)(end - rest));
+    if (!e->tenant || !e->name) {
+        free(e->tenant);
+        free(e->name);
+        return -1;
+    }
+    ix->cnt++;
+    return 0;
+}
+
+static int indexer_stopping(struct cp_board_api *api)
+{
+    int stop;
+
+    pthread_mutex_lock(&api->idx_mu);
+    stop = api->idx_stop;
+    pthread_mutex_unlock(&api->idx_mu);
+    return stop;
+}
+
+/* One full SCAN of `P:{*}:d:*` into @p ix. Returns -1 on a Redis error. */
+static int scan_all(struct cp_board_api *api, redisContext *ctx,
+                    struct index *ix)
+{
+    int64_t oldest = today_days() - INDEX_DAYS;
+    char cursor[32] = "0";
+    int rounds = 0;
+
+    do {
+        redisReply *r = redisCommand(ctx, "SCAN %s MATCH %s:{*}:d:* COUNT 1000",
+                                     cursor, api->prefix);
+        const redisReply *keys;
+
+        pthread_mutex_lock(&api->idx_mu);
+        api->scan_commands++;
+        pthread_mutex_unlock(&api->idx_mu);
+        if (!r)
+            return -1;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING ||
+            r->element[0]->len >= sizeof(cursor)) {
+            freeReplyObject(r);
+            return -1;
+        }
+        memcpy(cursor, r->element[0]->str, r->element[0]->len);
+        cursor[r->element[0]->len] = '\0';
+        keys = r->element[1];
+        for (size_t i = 0;
+             keys->type == REDIS_REPLY_ARRAY && i < keys->elements; i++) {
+            const redisReply *k = keys->element[i];
+
+            if (k->type == REDIS_REPLY_STRING &&
+                index_key(api->prefix, ix, k->str, k->len, oldest)) {
+                freeReplyObject(r);
+                return -1;
+            }
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") && ++rounds < SCAN_MAX_ROUNDS &&
+             !indexer_stopping(api));
+    if (ix->tcnt)
+        qsort(ix->tenants, ix->tcnt, sizeof(*ix->tenants), cmp_str);
+    return 0;
+}
+
+/* Rescans until the API is destroyed, on its own connection; pauses 20x
+ * as long as a scan took, so SCAN keeps Redis busy at most ~5% of the time
+ * however large the keyspace. A failed scan keeps the previous index. */
+static void *indexer(void *arg)
+{
+    struct cp_board_api *api = arg;
+    redisContext *ctx = NULL;
+    char errstr[512];
+
+    while (!indexer_stopping(api)) {
+        struct index ix = {0}, old;
+        int64_t t0 = cp_mono_ms(), pause = RETRY_MS;
+        struct timespec ts;
+
+        if (!ctx)
+            ctx = cp__redis_connect(&api->addr, REDIS_TIMEOUT, errstr,
+                                    sizeof(errstr));
+        if (ctx && scan_all(api, ctx, &ix) == 0) {
+            pthread_mutex_lock(&api->idx_mu);
+            old = api->ix;
+            api->ix = ix;
+            pthread_mutex_unlock(&api->idx_mu);
+            index_free(&old);
+            pause = (cp_mono_ms() - t0) * 20;
+            pause = pause < INDEX_MIN_MS   ? INDEX_MIN_MS
+                    : pause > INDEX_MAX_MS ? INDEX_MAX_MS
+                                           : pause;
+        } else {
+            index_free(&ix);
+            if (ctx)
+                redisFree(ctx); /* a failed context is dead: replace it */
+            ctx = NULL;
+        }
+        /* Requests waiting for the first scan go on, whatever came of it
+         * (while Redis is down they answer 503 at once). */
+        pthread_mutex_lock(&api->idx_mu);
+        api->idx_tried = 1;
+        pthread_cond_broadcast(&api->idx_cond);
+        pthread_mutex_unlock(&api->idx_mu);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += pause / 1000;
+        ts.tv_nsec += (long)(pause % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&api->idx_mu);
+        while (!api->idx_stop &&
+               pthread_cond_timedwait(&api->idx_cond, &api->idx_mu, &ts) !=
+                   ETIMEDOUT)
+            ;
+        pthread_mutex_unlock(&api->idx_mu);
+    }
+    if (ctx)
+        redisFree(ctx);
+    return NULL;
+}
+
+/* Starts the indexer on first use (a board nobody asks costs Redis
+ * nothing) and waits up to INDEX_WAIT_MS for its first scan. */
+static void ensure_index(struct cp_board_api *api)
+{
+    struct timespec ts;
+
+    pthread_mutex_lock(&api->idx_mu);
+    if (!api->idx_started && !api->idx_stop &&
+        !pthread_create(&api->indexer, NULL, indexer, api))
+        api->idx_started = 1;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += INDEX_WAIT_MS / 1000;
+    while (api->idx_started && !api->idx_tried &&
+           pthread_cond_timedwait(&api->idx_cond, &api->idx_mu, &ts) !=
+               ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&api->idx_mu);
+}
+
+/* Copies the indexed manager and source names of (@p t, @p date). */
+static size_t index_names(struct cp_board_api *api, const char *t,
+                          const char *date, char *kinds, char **names,
+                          size_t cap)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&api->idx_mu);
+    for (size_t i = 0; i < api->ix.cnt && n < cap; i++) {
+        const struct idx_entry *e = &api->ix.e[i];
+
+        if (strcmp(e->tenant, t) || strcmp(e->day, date))
+            continue;
+        names[n] = strdup(e->name);
+        if (!names[n])
+            break;
+        kinds[n++] = e->kind;
+    }
+    pthread_mutex_unlock(&api->idx_mu);
+    return n;
+}
+
+/* ---- answers ---- */
+
+/* The day hashes of tenant @p t on @p date: counters, funnel, histogram,
+ * channels, managers and sources. NULL on a Redis error. */
+static json_t *render_day(struct cp_board_api *api, const char *t,
+                          const char *date)
+{
+    const char *p = api->prefix;
+    enum { NAMES_MAX = 1024 }; /* managers + sources shown for one day */
+    char **names = malloc(NAMES_MAX * sizeof(*names)), kinds[NAMES_MAX];
+    size_t name_cnt = 0;
+    redisReply **r = NULL;
+    json_t *day = NULL, *chans, *mgrs, *srcs;
+    size_t nchan = CP_ARRAY_SIZE(channels);
+    long n = 0;
+
+    if (names)
+        name_cnt = index_names(api, t, date, kinds, names, NAMES_MAX);
+    r = malloc((3 + nchan + name_cnt) * sizeof(*r));
+    if (!r || !names)
+        goto out;
+    cmd(api, "HGETALL %s:{%s}:d:%s", p, t, date);
+    cmd(api, "HGETALL %s:{%s}:d:%s:funnel", p, t, date);
+    cmd(api, "HGETALL %s:{%s}:d:%s:rt", p, t, date);
+    for (size_t i = 0; i < nchan; i++)
+        cmd(api, "HGETALL %s:{%s}:d:%s:channel:%s", p, t, date, channels[i]);
+    for (size_t i = 0; i < name_cnt; i++)
+        cmd(api, "HGETALL %s:{%s}:d:%s:%s:%s", p, t, date,
+            kinds[i] == 'm' ? "manager" : "source", names[i]);
+    n = collect(api, r, 3 + nchan + name_cnt);
+    if (n < 0)
+        goto out;
+    for (long i = 0; i < n; i++)
+        if (reply_is_error(r[i]))
+            goto out;
+    day = json_pack("{s:s, s:s, s:o, s:o, s:o}", "tenant", t, "day", date,
+                    "counters", hash_object(r[0]), "funnel", hash_object(r[1]),
+                    "rt", hash_object(r[2]));
+    chans = json_object();
+    mgrs = json_object();
+    srcs = json_object();
+    if (!day || !chans || !mgrs || !srcs) {
+        json_decref(chans);
+        json_decref(mgrs);
+        json_decref(srcs);
+        json_decref(day);
+        day = NULL;
+        goto out;
+    }
+    for (size_t i = 0; i < nchan; i++)
+        if (r[3 + i]->elements) /* absent channels are left out */
+            json_object_set_new(chans, channels[i], hash_object(r[3 + i]));
+    for (size_t i = 0; i < name_cnt; i++)
+        json_object_set_new(kinds[i] == 'm' ? mgrs : srcs, names[i],
+                            hash_object(r[3 + nchan + i]));
+    json_object_set_new(day, "channels", chans);
+    json_object_set_new(day, "managers", mgrs);
+    json_object_set_new(day, "sources", srcs);
+out:
+    if (n > 0)
+        free_replies(r, n);
+    free(r);
+    for (size_t i = 0; i < name_cnt; i++)
+        free(names[i]);
+    free(names);
+    return day;
+}
+
+/* Counters of @p date and of the same weekday a week before. */
+static json_t *render_compare(struct cp_board_api *api, const char *t,
+                              const char *date, int64_t days)
+{
+    char before[11];
+    redisReply *r[3];
+    json_t *out = NULL;
+    long n;
+
+    civil_from_days(days - 7, before);
+    cmd(api, "HGETALL %s:{%s}:d:%s", api->prefix, t, date);
+    cmd(api, "HGETALL %s:{%s}:d:%s", api->prefix, t, before);
+    cmd(api, "HGETALL %s:{%s}:d:%s:funnel", api->prefix, t, before);
+    n = collect(api, r, 3);
+    if (n < 0)
+        return NULL;
+    if (!reply_is_error(r[0]) && !reply_is_error(r[1]) && !reply_is_error(r[2]))
+        out = json_pack("{s:s, s:s, s:o, s:{s:s, s:o, s:o}}", "tenant", t,
+                        "day", date, "counters", hash_object(r[0]), "week_ago",
+                        "day", before, "counters", hash_object(r[1]), "funnel",
+                        hash_object(r[2]));
+    free_replies(r, n);
+    return out;
+}
+
+/* Conversations waiting for a first reply: how many, the oldest ones. */
+static json_t *render_waiting(struct cp_board_api *api, const char *t)
+{
+    redisReply *r[2];
+    json_t *out = NULL, *oldest;
+    long n;
+
+    cmd(api, "ZCARD %s:{%s}:waiting", api->prefix, t);
+    cmd(api, "ZRANGE %s:{%s}:waiting 0 %d WITHSCORES", api->prefix, t,
+        TOP_WAITING - 1);
+    n = collect(api, r, 2);
+    if (n < 0)
+        return NULL;
+    if (r[0]->type != REDIS_REPLY_INTEGER || r[1]->type != REDIS_REPLY_ARRAY)
+        goto out;
+    oldest = json_array();
+    for (size_t i = 0; oldest && i + 1 < r[1]->elements; i += 2) {
+        const redisReply *m = r[1]->element[i], *s = r[1]->element[i + 1];
+
+        json_array_append_new(oldest,
+                              json_pack("{s:s#, s:I}", "conversation", m->str,
+                                        (int)m->len, "since_ms",
+                                        (json_int_t)strtod(s->str, NULL)));
+    }
+    out = json_pack("{s:s, s:I, s:o}", "tenant", t, "count",
+                    (json_int_t)r[0]->integer, "oldest", oldest);
+out:
+    free_replies(r, n);
+    return out;
+}
+
+/* The top at-risk customers: the risk zset, then each customer's hash. */
+static json_t *render_risk(struct cp_board_api *api, const char *t)
+{
+    redisReply *top[1], *r[TOP_RISK];
+    json_t *out = NULL, *list;
+    size_t cnt;
+    long n;
+
+    cmd(api, "ZREVRANGE %s:{%s}:risk 0 %d WITHSCORES", api->prefix, t,
+        TOP_RISK - 1);
+    if (collect(api, top, 1) != 1)
+        return NULL;
+    if (top[0]->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(top[0]);
+        return NULL;
+    }
+    cnt = top[0]->elements / 2;
+    for (size_t i = 0; i < cnt; i++)
+        cmd(api, "HGETALL %s:{%s}:customer:%b", api->prefix, t,
+            top[0]->element[2 * i]->str, top[0]->element[2 * i]->len);
+    n = collect(api, r, TOP_RISK);
+    if (n < 0) {
+        freeReplyObject(top[0]);
+        return NULL;
+    }
+    list = json_array();
+    for (long i = 0; list && i < n; i++) {
+        const redisReply *m = top[0]->element[2 * i];
+        const redisReply *s = top[0]->element[2 * i + 1];
+        json_t *c = hash_object(r[i]);
+
+        json_object_set_new(c, "customer", json_stringn(m->str, m->len));
+        json_object_set_new(c, "risk", json_real(strtod(s->str, NULL)));
+        json_array_append_new(list, c);
+    }
+    out = json_pack("{s:s, s:o}", "tenant", t, "customers", list);
+    free_replies(r, n);
+    freeReplyObject(top[0]);
+    return out;
+}
+
+/* The ticker: alerts:recent, newest first, each parsed back into JSON. */
+static json_t *render_alerts(struct cp_board_api *api, const char *t)
+{
+    redisReply *r[1];
+    json_t *out = NULL, *list;
+
+    cmd(api, "LRANGE %s:{%s}:alerts:recent 0 %d", api->prefix, t,
+        RECENT_ALERTS - 1);
+    if (collect(api, r, 1) != 1)
+        return NULL;
+    if (r[0]->type == REDIS_REPLY_ARRAY) {
+        list = json_array();
+        for (size_t i = 0; list && i < r[0]->elements; i++) {
+            const redisReply *a = r[0]->element[i];
+            json_t *v = a->type == REDIS_REPLY_STRING
+                            ? json_loadb(a->str, a->len, 0, NULL)
+                            : NULL;
+
+            if (v) /* a malformed entry is skipped, not fatal */
+                json_array_append_new(list, v);
+        }
+        out = json_pack("{s:s, s:o}", "tenant", t, "alerts", list);
+    }
+    freeReplyObject(r[0]);
+    return out;
+}
+
+static json_t *render_tenants(struct cp_board_api *api)
+{
+    json_t *list = json_array();
+
+    pthread_mutex_lock(&api->idx_mu);
+    for (size_t i = 0; list && i < api->ix.tcnt; i++)
+        json_array_append_new(list, json_string(api->ix.tenants[i]));
+    pthread_mutex_unlock(&api->idx_mu);
+    return json_pack("{s:o, s:I}", "tenants", list, "now_ms",
+                     (json_int_t)cp_now_ms());
+}
+
+/* Moves @p key of @p from into a new answer {tenant, day, key}. */
+static json_t *pick(json_t *from, const char *key)
+{
+    json_t *out = NULL;
+
+    if (from)
+        out = json_pack(
+            "{s:O, s:O, s:O}", "tenant", json_object_get(from, "tenant"), "day",
+            json_object_get(from, "day"), key, json_object_get(from, key));
+    json_decref(from);
+    return out;
+}
+
+/* Everything the page shows, in one answer. */
+static json_t *render_board(struct cp_board_api *api, const char *t,
+                            const char *date, int64_t days)
+{
+    json_t *out = json_object();
+
+    if (!out)
+        return NULL;
+    json_object_set_new(out, "tenant", json_string(t));
+    json_object_set_new(out, "day", json_string(date));
+    json_object_set_new(out, "now_ms", json_integer(cp_now_ms()));
+    json_object_set_new(out, "today", render_day(api, t, date));
+    json_object_set_new(out, "compare", render_compare(api, t, date, days));
+    json_object_set_new(out, "waiting", render_waiting(api, t));
+    json_object_set_new(out, "risk", render_risk(api, t));
+    json_object_set_new(out, "alerts", render_alerts(api, t));
+    /* set_new of NULL fails: a missing part means a Redis error. */
+    if (json_object_size(out) != 8) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* ---- routing and cache ---- */
+
+static char *error_body(const char *msg)
+{
+    json_t *j = json_pack("{s:s}", "error", msg);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+    json_decref(j);
+    return s;
+}
+
+/* Looks @p key up; a hit no older than @p max_age_ms is copied to *body. */
+static int cache_get(struct cp_board_api *api, const char *key,
+                     int64_t max_age_ms, char **body)
+{
+    int64_t now = cp_mono_ms();
+    int hit = 0;
+
+    if (api->cache_ms <= 0)
+        return 0;
+    pthread_mutex_lock(&api->cache_mu);
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        struct cache_entry *e = &api->cache[i];
+
+        if (e->key && !strcmp(e->key, key) && now - e->at_ms < max_age_ms) {
+            *body = strdup(e->body);
+            hit = *body != NULL;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&api->cache_mu);
+    return hit;
+}
+
+/* Stores a copy of @p body under @p key, replacing the same key or the
+ * oldest slot. */
+static void cache_put(struct cp_board_api *api, const char *key,
+                      const char *body, int64_t at_ms)
+{
+    struct cache_entry *slot = NULL;
+    char *k, *b;
+
+    if (api->cache_ms <= 0)
+        return;
+    k = strdup(key);
+    b = strdup(body);
+    if (!k || !b) {
+        free(k);
+        free(b);
+        return;
+    }
+    pthread_mutex_lock(&api->cache_mu);
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        struct cache_entry *e = &api->cache[i];
+
+        if (e->key && !strcmp(e->key, key)) {
+            slot = e;
+            break;
+        }
+        if (!slot || !e->key || (slot->key && e->at_ms < slot->at_ms))
+            slot = e;
+    }
+    free(slot->key);
+    free(slot->body);
+    slot->key = k;
+    slot->body = b;
+    slot->at_ms = at_ms;
+    pthread_mutex_unlock(&api->cache_mu);
+}
+
+enum what {
+    W_TENANTS,
+    W_BOARD,
+    W_TODAY,
+    W_DAY,
+    W_COMPARE,
+    W_FUNNEL,
+    W_RT,
+    W_CHANNELS,
+    W_MANAGERS,
+    W_SOURCES,
+    W_WAITING,
+    W_RISK,
+    W_ALERTS,
+};
+
+static const struct {
+    const char *name;
+    enum what what;
+} routes[] = {
+    {"board", W_BOARD},       {"today", W_TODAY},       {"day", W_DAY},
+    {"compare", W_COMPARE},   {"funnel", W_FUNNEL},     {"rt", W_RT},
+    {"channels", W_CHANNELS}, {"managers", W_MANAGERS}, {"sources", W_SOURCES},
+    {"waiting", W_WAITING},   {"risk", W_RISK},         {"alerts", W_ALERTS},
+};
+
+static json_t *render(struct cp_board_api *api, enum what what, const char *t,
+                      const char *date, int64_t days)
+{
+    switch (what) {
+    case W_TENANTS:
+        return render_tenants(api);
+    case W_BOARD:
+        return render_board(api, t, date, days);
+    case W_TODAY:
+    case W_DAY:
+        return render_day(api, t, date);
+    case W_COMPARE:
+        return render_compare(api, t, date, days);
+    case W_FUNNEL:
+        return pick(render_day(api, t, date), "funnel");
+    case W_RT:
+        return pick(render_day(api, t, date), "rt");
+    case W_CHANNELS:
+        return pick(render_day(api, t, date), "channels");
+    case W_MANAGERS:
+        return pick(render_day(api, t, date), "managers");
+    case W_SOURCES:
+        return pick(render_day(api, t, date), "sources");
+    case W_WAITING:
+        return render_waiting(api, t);
+    case W_RISK:
+        return render_risk(api, t);
+    case W_ALERTS:
+        return render_alerts(api, t);
+    }
+    return NULL;
+}
+
+int cp_board_api_get(struct cp_board_api *api, const char *path,
+                     const char *date, char **body)
+{
+    static const char base[] = "/api/tenants";
+    char tenant[65] = "", day[11], key[128];
+    enum what what = W_TENANTS;
+    int64_t days, at;
+    json_t *j;
+    int status = 200;
+
+    *body = NULL;
+    if (strncmp(path, base, sizeof(base) - 1))
+        goto not_found;
+    path += sizeof(base) - 1;
+    if (*path && strcmp(path, "/")) {
+        const char *slash;
+        size_t i;
+
+        if (*path++ != '/')
+            goto not_found;
+        slash = strchr(path, '/');
+        if (!slash)
+            goto not_found;
+        if (!valid_tenant(path, (size_t)(slash - path))) {
+            *body = error_body("tenant: expected 1-64 of [A-Za-z0-9._-]");
+            return 400;
+        }
+        memcpy(tenant, path, (size_t)(slash - path));
+        tenant[slash - path] = '\0';
+        for (i = 0; i < CP_ARRAY_SIZE(routes); i++)
+            if (!strcmp(slash + 1, routes[i].name))
+                break;
+        if (i == CP_ARRAY_SIZE(routes))
+            goto not_found;
+        what = routes[i].what;
+    }
+    if (what == W_TODAY || !date || !*date) {
+        days = today_days();
+        civil_from_days(days, day);
+    } else if (parse_date(date, &days)) {
+        *body = error_body("date: expected YYYY-MM-DD (UTC)");
+        return 400;
+    } else {
+        memcpy(day, date, sizeof(day));
+    }
+    snprintf(key, sizeof(key), "%d|%s|%s", (int)what, tenant, day);
+    if (cache_get(api, key, api->cache_ms, body))
+        return 200;
+    if (what == W_TENANTS || what == W_BOARD || what == W_TODAY ||
+        what == W_DAY || (what >= W_FUNNEL && what <= W_SOURCES))
+        ensure_index(api);
+    /* While another request is reading Redis, an expired answer is served
+     * rather than queueing behind it: latency stays flat when many answers
+     * expire in the same second, and Redis still sees one render per
+     * answer per cache_ms. Pages check "now_ms" to ask again if needed. */
+    if (pthread_mutex_trylock(&api->redis_mu)) {
+        if (cache_get(api, key, STALE_MAX_MS, body))
+            return 200;
+        pthread_mutex_lock(&api->redis_mu);
+    }
+    /* Whoever held the lock may just have rendered the same answer. */
+    if (cache_get(api, key, api->cache_ms, body)) {
+        pthread_mutex_unlock(&api->redis_mu);
+        return 200;
+    }
+    at = cp_mono_ms();
+    j = NULL;
+    if (!ensure_connected(api))
+        j = render(api, what, tenant, day, days);
+    if (j) {
+        *body = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        if (*body && strlen(*body) > BODY_MAX) {
+            free(*body);
+            *body = NULL;
+        }
+        if (*body)
+            cache_put(api, key, *body, at);
+        else
+            status = 500;
+    } else {
+        status = api->ctx ? 500 : 503;
+    }
+    pthread_mutex_unlock(&api->redis_mu);
+    if (status == 503)
+        *body = error_body("redis unavailable");
+    else if (status == 500 && !*body)
+        *body = error_body("internal error");
+    return status;
+
+not_found:
+    *body = error_body("not found; see /api/tenants and "
+                       "/api/tenants/T/{board,today,day,compare,funnel,rt,"
+                       "channels,managers,sources,waiting,risk,alerts}");
+    return 404;
+}
+
+uint64_t cp_board_api_redis_commands(struct cp_board_api *api)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&api->redis_mu);
+    n = api->commands;
+    pthread_mutex_unlock(&api->redis_mu);
+    pthread_mutex_lock(&api->idx_mu);
+    n += api->scan_commands;
+    pthread_mutex_unlock(&api->idx_mu);
+    return n;
+}
+
+struct cp_board_api *cp_board_api_new(const char *redis_url, const char *prefix,
+                                      int cache_ms, char *errstr,
+                                      size_t errstr_size)
+{
+    struct cp_board_api *api = calloc(1, sizeof(*api));
+
+    if (!api) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&api->redis_mu, NULL);
+    pthread_mutex_init(&api->cache_mu, NULL);
+    pthread_mutex_init(&api->idx_mu, NULL);
+    {
+        pthread_condattr_t attr;
+
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&api->idx_cond, &attr);
+        pthread_condattr_destroy(&attr);
+    }
+    api->cache_ms = cache_ms;
+    api->prefix = strdup(prefix);
+    if (!api->prefix) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    if (cp__redis_addr_parse(&api->addr, redis_url, errstr, errstr_size))
+        goto fail;
+    return api;
+
+fail:
+    cp_board_api_destroy(api);
+    return NULL;
+}
+
+void cp_board_api_destroy(struct cp_board_api *api)
+{
+    if (!api)
+        return;
+    pthread_mutex_lock(&api->idx_mu);
+    api->idx_stop = 1;
+    pthread_cond_broadcast(&api->idx_cond);
+    pthread_mutex_unlock(&api->idx_mu);
+    if (api->idx_started)
+        pthread_join(api->indexer, NULL);
+    if (api->ctx)
+        redisFree(api->ctx);
+    index_free(&api->ix);
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        free(api->cache[i].key);
+        free(api->cache[i].body);
+    }
+    cp__redis_addr_cleanup(&api->addr);
+    free(api->prefix);
+    pthread_mutex_destroy(&api->redis_mu);
+    pthread_mutex_destroy(&api->cache_mu);
+    pthread_mutex_destroy(&api->idx_mu);
+    pthread_cond_destroy(&api->idx_cond);
+    free(api);
+}

@@ -1,0 +1,451 @@
+// SPDX-License-Identifier: Apache-2.0
+// crmpulse wallboard: reads /api/tenants/T/board, renders it, and follows
+// /api/events (SSE). A `live` message moves today's counters at once and
+// schedules a re-read of the hashes (the truth); an `alert` joins the
+// ticker; a (re)connect or `resync` re-reads everything. No libraries.
+(function () {
+  "use strict";
+
+  var params = new URLSearchParams(location.search);
+  var pinned = params.get("tenant");            // ?tenant=T pins a tenant
+  var rotateS = parseInt(params.get("rotate") || "45", 10); // TV rotation
+  // freshAfter: server time (ms) an answer must be read after to include
+  // what the last live message / reconnect announced.
+  var state = { tenant: null, tenants: [], board: null, offsetMs: 0, freshAfter: 0 };
+  var es = null, refetchTimer = null, rotateTimer = null, fetchSeq = 0, staleRetries = 0;
+
+  // ---- formatting ----
+  function $(id) { return document.getElementById(id); }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function num(v) { return typeof v === "number" && isFinite(v) ? v : 0; }
+  function fmtInt(v) { return Math.round(num(v)).toLocaleString("en-US"); }
+  // Amounts are in minor units of the tenant's currency (cents).
+  function fmtMoney(minor) {
+    var v = num(minor) / 100;
+    if (v >= 1e6) return (v / 1e6).toFixed(2) + "M";
+    if (v >= 1e4) return (v / 1e3).toFixed(1) + "k";
+    if (v >= 100) return Math.round(v).toLocaleString("en-US");
+    return v.toFixed(2);
+  }
+  function fmtPct(p) { return isFinite(p) ? (p * 100).toFixed(0) + "%" : "–"; }
+  // A conversion from one day's counts: more than 100% happens when deals
+  // entered earlier moved on today; it says nothing, so it is not shown.
+  function fmtConv(p) { return isFinite(p) && p <= 1 ? fmtPct(p) : "–"; }
+  function fmtDur(ms) {
+    if (!isFinite(ms) || ms < 0) return "–";
+    var s = ms / 1000;
+    if (s < 60) return s.toFixed(0) + "s";
+    if (s < 3600) return (s / 60).toFixed(s < 600 ? 1 : 0) + "m";
+    if (s < 86400) return (s / 3600).toFixed(1) + "h";
+    return (s / 86400).toFixed(1) + "d";
+  }
+  function ratio(a, b) { return num(b) > 0 ? num(a) / num(b) : NaN; }
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+
+  // ---- derived figures (the API serves raw counters only) ----
+  var KPIS = [
+    { id: "events", label: "Events", f: function (c) { return num(c.events); }, fmt: fmtInt },
+    { id: "leads", label: "Leads", f: function (c) { return num(c.leads); }, fmt: fmtInt },
+    { id: "orders", label: "Orders", f: function (c) { return num(c.orders); }, fmt: fmtInt },
+    { id: "revenue", label: "Revenue", f: function (c) { return num(c.order_amount_minor); }, fmt: fmtMoney },
+    { id: "avg_check", label: "Average check", f: function (c) { return ratio(c.order_amount_minor, c.orders); }, fmt: fmtMoney, rate: true },
+    { id: "repeat", label: "Repeat orders", f: function (c) { return ratio(c.repeat_orders, c.orders); }, fmt: fmtPct, rate: true },
+    { id: "deals_won", label: "Deals won", f: function (c) { return num(c.deals_won); }, fmt: fmtInt },
+    { id: "missed", label: "Missed calls", f: function (c) { return num(c.calls_missed); }, fmt: fmtInt, lowerIsBetter: true }
+  ];
+
+  function renderKpis(c, prev, flash) {
+    var box = $("kpis");
+    if (!box.firstChild) {
+      KPIS.forEach(function (k) {
+        var t = el("div", "kpi");
+        t.id = "kpi-" + k.id;
+        t.appendChild(el("div", "label", k.label));
+        t.appendChild(el("div", "value", "–"));
+        t.appendChild(el("div", "cmp", ""));
+        box.appendChild(t);
+      });
+    }
+    KPIS.forEach(function (k) {
+      var t = $("kpi-" + k.id), v = k.f(c), p = k.f(prev || {});
+      var valueEl = t.querySelector(".value"), cmpEl = t.querySelector(".cmp");
+      var text = isFinite(v) ? k.fmt(v) : "–";
+      if (valueEl.textContent !== text) {
+        valueEl.textContent = text;
+        if (flash) {
+          valueEl.classList.remove("flash");
+          void valueEl.offsetWidth; // restarts the animation
+          valueEl.classList.add("flash");
+        }
+      }
+      t.dataset.value = isFinite(v) ? String(v) : "";
+      clear(cmpEl);
+      cmpEl.appendChild(document.createTextNode("last wk " + (isFinite(p) ? k.fmt(p) : "–") + " "));
+      // Last week's day is complete and today's is not (minute keys live
+      // 48 h only): a count is shown beside it, only rates get an arrow.
+      if (k.rate && isFinite(v) && isFinite(p) && p > 0) {
+        var d = (v - p) / p, better = k.lowerIsBetter ? d < 0 : d > 0;
+        cmpEl.appendChild(el("span", d === 0 ? "" : better ? "up" : "down",
+          (d >= 0 ? "▲" : "▼") + Math.abs(d * 100).toFixed(0) + "%"));
+      }
+    });
+  }
+
+  // ---- SVG charts ----
+  var SVGNS = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, text) {
+    var e = document.createElementNS(SVGNS, tag);
+    Object.keys(attrs || {}).forEach(function (a) { e.setAttribute(a, attrs[a]); });
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  // Chart geometry follows the root font size, which follows the screen.
+  function rem() {
+    return parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+  }
+  function chartBox(node) {
+    var r = node.getBoundingClientRect();
+    return { w: Math.max(200, Math.floor(r.width)), h: Math.max(120, Math.floor(r.height)) };
+  }
+
+  // Funnel: lead, then the stages by how many deals entered them (the hash
+  // has no stage order), then won; lost beside. Conversion = stage / previous.
+  function funnelStages(f) {
+    var st = [];
+    Object.keys(f || {}).forEach(function (k) {
+      if (k.indexOf("stage:") === 0) st.push({ name: k.slice(6), n: num(f[k]) });
+    });
+    st.sort(function (a, b) { return b.n - a.n || a.name.localeCompare(b.name); });
+    var out = [{ name: "lead", n: num(f.lead), cls: "" }];
+    st.forEach(function (s) { out.push({ name: s.name, n: s.n, cls: "" }); });
+    out.push({ name: "won", n: num(f.won), cls: "won" });
+    return out;
+  }
+
+  function renderFunnel(f, prevF) {
+    var node = $("funnel"), box = chartBox(node), stages = funnelStages(f || {});
+    var max = Math.max.apply(null, stages.map(function (s) { return s.n; }).concat([1]));
+    var r = rem(), labelW = Math.min(8 * r, box.w * 0.3), rowH = box.h / stages.length;
+    var barMax = box.w - labelW - 7.5 * r, s = svg("svg", { viewBox: "0 0 " + box.w + " " + box.h });
+    stages.forEach(function (st, i) {
+      var y = i * rowH, mid = y + rowH / 2 + 0.33 * r;
+      var bh = Math.max(4, rowH * 0.62), w = Math.max(2, barMax * st.n / max);
+      s.appendChild(svg("text", { x: 0, y: mid, class: "axis" }, st.name));
+      s.appendChild(svg("rect", { x: labelW, y: y + (rowH - bh) / 2, width: w, height: bh, rx: 3, class: "bar " + st.cls }));
+      var t = svg("text", { x: labelW + w + 0.4 * r, y: mid }, fmtInt(st.n));
+      if (i > 0) {
+        // Stage-to-stage conversion: of the deals in the stage above.
+        t.appendChild(svg("tspan", { class: "conv", dx: 0.4 * r }, fmtConv(ratio(st.n, stages[i - 1].n))));
+      }
+      s.appendChild(t);
+    });
+    clear(node);
+    node.appendChild(s);
+    var lost = num((f || {}).lost), wonWk = num((prevF || {}).won);
+    $("funnel-note").textContent = "lost " + fmtInt(lost) + " · won last wk " + fmtInt(wonWk);
+  }
+
+  var RT_BUCKETS = ["b15", "b30", "b60", "b120", "b300", "b600", "b900", "b1800",
+                    "b3600", "b7200", "b14400", "b28800", "b86400", "binf"];
+  function rtLabel(b) {
+    if (b === "binf") return ">1d";
+    var s = parseInt(b.slice(1), 10);
+    return s < 60 ? s + "s" : s < 3600 ? s / 60 + "m" : s / 3600 + "h";
+  }
+  function renderRt(rt, c) {
+    var node = $("rt"), box = chartBox(node);
+    var vals = RT_BUCKETS.map(function (b) { return num((rt || {})[b]); });
+    var max = Math.max.apply(null, vals.concat([1]));
+    var r = rem(), bottom = 1.3 * r, top = 1.1 * r, colW = box.w / vals.length;
+    var s = svg("svg", { viewBox: "0 0 " + box.w + " " + box.h });
+    vals.forEach(function (v, i) {
+      var h = (box.h - bottom - top) * v / max, x = i * colW + colW * 0.12;
+      s.appendChild(svg("rect", { x: x, y: box.h - bottom - h, width: colW * 0.76, height: Math.max(1, h), rx: 2, class: "bar" }));
+      if (v > 0) s.appendChild(svg("text", { x: x + colW * 0.38, y: box.h - bottom - h - 0.25 * r, "text-anchor": "middle", class: "axis" }, fmtInt(v)));
+      s.appendChild(svg("text", { x: x + colW * 0.38, y: box.h - 0.3 * r, "text-anchor": "middle", class: "axis" }, rtLabel(RT_BUCKETS[i])));
+    });
+    clear(node);
+    node.appendChild(s);
+    $("rt-avg").textContent = "avg " + fmtDur(ratio(c.response_ms_sum, c.responses));
+    $("rt-note").textContent = fmtInt(c.responses) + " first replies";
+  }
+
+  // ---- service, tables, risk, ticker ----
+  function item(label, value, sub, id) {
+    var d = el("div", "item");
+    if (id) d.id = id;
+    d.appendChild(el("div", "label", label));
+    d.appendChild(el("div", "value", value));
+    d.appendChild(el("div", "sub", sub || ""));
+    return d;
+  }
+  function npsOf(c) {
+    var p = num(c.nps_promoters), d = num(c.nps_detractors), n = p + d + num(c.nps_passives);
+    return n > 0 ? Math.round((p - d) * 100 / n) : NaN;
+  }
+  function renderService(b) {
+    var c = b.today.counters, w = b.waiting, node = $("service");
+    var oldest = w.oldest.length ? Date.now() + state.offsetMs - w.oldest[0].since_ms : NaN;
+    var nps = npsOf(c);
+    clear(node);
+    node.appendChild(item("Waiting for reply", fmtInt(w.count), w.count ? "oldest " + fmtDur(oldest) : "none waiting", "svc-waiting"));
+    node.appendChild(item("Missed calls", fmtInt(c.calls_missed), "of " + fmtInt(c.calls_inbound) + " inbound"));
+    node.appendChild(item("Tickets opened / resolved", fmtInt(c.tickets_opened) + " / " + fmtInt(c.tickets_resolved),
+      "avg resolution " + fmtDur(ratio(c.resolution_ms_sum, c.tickets_resolved))));
+    node.appendChild(item("NPS", isFinite(nps) ? String(nps) : "–",
+      fmtInt(num(c.nps_promoters) + num(c.nps_passives) + num(c.nps_detractors)) + " answers"));
+    node.appendChild(item("CSAT", fmtPct(ratio(c.csat_satisfied, c.csat_count)),
+      "avg " + (isFinite(ratio(c.csat_sum, c.csat_count)) ? ratio(c.csat_sum, c.csat_count).toFixed(2) : "–") + " / 5"));
+    node.appendChild(item("CES", isFinite(ratio(c.ces_sum, c.ces_count)) ? ratio(c.ces_sum, c.ces_count).toFixed(2) : "–",
+      fmtInt(c.ces_count) + " answers, 1–7"));
+  }
+
+  function table(node, head, rows) {
+    clear(node);
+    var tr = el("tr");
+    head.forEach(function (h) { tr.appendChild(el("th", "", h)); });
+    node.appendChild(tr);
+    if (!rows.length) {
+      var r = el("tr"), td = el("td", "empty", "no data yet");
+      td.colSpan = head.length;
+      r.appendChild(td);
+      node.appendChild(r);
+    }
+    rows.forEach(function (cells) {
+      var r = el("tr");
+      cells.forEach(function (c) { r.appendChild(el("td", "", c)); });
+      node.appendChild(r);
+    });
+  }
+  function renderManagers(m) {
+    var list = Object.keys(m || {}).map(function (k) { return { name: k, c: m[k] }; });
+    list.sort(function (a, b) {
+      return num(b.c.won_amount_minor) - num(a.c.won_amount_minor) ||
+        num(b.c.deals_won) - num(a.c.deals_won) || num(b.c.events) - num(a.c.events);
+    });
+    table($("managers"), ["Manager", "Won", "Amount", "Replies", "Avg reply", "Missed"],
+      list.slice(0, 8).map(function (x, i) {
+        return [(i + 1) + ". " + x.name, fmtInt(x.c.deals_won), fmtMoney(x.c.won_amount_minor),
+          fmtInt(x.c.responses), fmtDur(ratio(x.c.response_ms_sum, x.c.responses)), fmtInt(x.c.calls_missed)];
+      }));
+  }
+  function renderSources(s) {
+    var list = Object.keys(s || {}).map(function (k) { return { name: k, c: s[k] }; });
+    list.sort(function (a, b) { return num(b.c.leads) - num(a.c.leads) || a.name.localeCompare(b.name); });
+    table($("sources"), ["Source", "Leads", "Won", "Lost", "Conv.", "Amount"],
+      list.slice(0, 8).map(function (x) {
+        return [x.name, fmtInt(x.c.leads), fmtInt(x.c.deals_won), fmtInt(x.c.deals_lost),
+          fmtConv(ratio(x.c.deals_won, x.c.leads)), fmtMoney(x.c.won_amount_minor)];
+      }));
+  }
+  function renderRisk(r) {
+    var node = $("risk");
+    clear(node);
+    var list = (r && r.customers) || [];
+    if (!list.length) node.appendChild(el("li", "empty", "no customer at risk"));
+    list.forEach(function (c) {
+      var li = el("li"), who = el("div", "who"), lvl = String(c.level || "none");
+      who.appendChild(el("span", "level " + lvl, lvl));
+      who.appendChild(el("span", "", String(c.customer)));
+      if (c.manager) who.appendChild(el("span", "muted", String(c.manager)));
+      who.appendChild(el("span", "score", fmtPct(num(typeof c.score === "number" ? c.score : c.risk))));
+      li.appendChild(who);
+      var reasons = Array.isArray(c.reasons) ? c.reasons.slice(0, 3) : [];
+      var ul = el("ul", "reasons");
+      reasons.forEach(function (x) {
+        if (x && (x.detail || x.factor)) ul.appendChild(el("li", "", String(x.detail || x.factor)));
+      });
+      li.appendChild(ul);
+      node.appendChild(li);
+    });
+    // As many customers as fit, each with all three reasons.
+    while (node.children.length > 1 && node.scrollHeight > node.clientHeight + 1)
+      node.removeChild(node.lastChild);
+  }
+
+  function alertText(a) {
+    var t = new Date(num(a.event_time) || num(a.emitted_at));
+    var hh = ("0" + t.getUTCHours()).slice(-2) + ":" + ("0" + t.getUTCMinutes()).slice(-2);
+    var r = Array.isArray(a.reasons) && a.reasons[0] ? " — " + (a.reasons[0].detail || a.reasons[0].factor) : "";
+    var kind = a.kind === "RESPONSE_SLA_BREACH" ? "SLA breach" : "churn risk";
+    return { t: hh, s: String(a.level || "") + " " + kind + ": " + a.customer_id +
+      (a.manager_id ? " (" + a.manager_id + ")" : "") +
+      (a.kind === "CHURN_RISK" && typeof a.risk_score === "number" ? " " + fmtPct(a.risk_score) : "") + r };
+  }
+  function renderTicker(alerts, freshId) {
+    var node = $("ticker");
+    clear(node);
+    node.classList.remove("scroll");
+    if (!alerts.length) { node.appendChild(el("span", "empty", "no alerts yet")); return; }
+    // The list twice, so the scroll (to -50%) loops without a jump.
+    for (var rep = 0; rep < 2; rep++) {
+      alerts.slice(0, 20).forEach(function (a) {
+        var x = alertText(a), span = el("span", "alert" + (a.alert_id === freshId ? " fresh" : ""));
+        span.dataset.alertId = String(a.alert_id || "");
+        span.appendChild(el("span", "t", x.t));
+        span.appendChild(document.createTextNode(x.s));
+        node.appendChild(span);
+      });
+    }
+    if (node.scrollWidth / 2 > node.parentNode.clientWidth) {
+      node.style.setProperty("--ticker-s", Math.max(20, node.scrollWidth / 120) + "s");
+      node.classList.add("scroll");
+    }
+  }
+
+  function render(flash) {
+    var b = state.board;
+    if (!b) return;
+    $("day").textContent = "today " + b.day + " UTC · last wk = " + b.compare.week_ago.day + ", whole day";
+    renderKpis(b.today.counters, b.compare.week_ago.counters, flash);
+    renderFunnel(b.today.funnel, b.compare.week_ago.funnel);
+    renderRt(b.today.rt, b.today.counters);
+    renderService(b);
+    renderManagers(b.today.managers);
+    renderSources(b.today.sources);
+    renderRisk(b.risk);
+    renderTicker(b.alerts.alerts, null);
+  }
+
+  // ---- data ----
+  function getJson(url) {
+    return fetch(url, { cache: "no-store" }).then(function (r) {
+      if (!r.ok) throw new Error(url + ": HTTP " + r.status);
+      return r.json();
+    });
+  }
+  function setStatus(cls, text) {
+    $("status").className = "status " + cls;
+    $("status-text").textContent = text;
+  }
+
+  function loadBoard() {
+    if (!state.tenant) return Promise.resolve();
+    var seq = ++fetchSeq, t = state.tenant;
+    return getJson("/api/tenants/" + encodeURIComponent(t) + "/board").then(function (b) {
+      if (seq !== fetchSeq || t !== state.tenant) return; // a newer read won
+      if (num(b.now_ms) < state.freshAfter && staleRetries++ < 10) {
+        // Read before the change we were told about (the server may answer
+        // from its cache while it reads Redis): keep what we show, ask again.
+        setTimeout(loadBoard, 300);
+        return;
+      }
+      staleRetries = 0;
+      state.offsetMs = num(b.now_ms) - Date.now();
+      state.board = b;
+      render(false);
+    }).catch(function () { setStatus("down", "no data"); });
+  }
+  // The next answer must be read after now (server clock). Only once the
+  // offset to the server clock is known, so a skewed TV clock cannot stall.
+  function needFresh() {
+    if (state.board)
+      state.freshAfter = Math.max(state.freshAfter, Date.now() + state.offsetMs);
+  }
+  // Live messages are hints; the hashes are the truth: re-read shortly
+  // after, once the 1 s server cache has surely expired.
+  function scheduleRefetch() {
+    needFresh();
+    if (refetchTimer) return;
+    refetchTimer = setTimeout(function () { refetchTimer = null; loadBoard(); }, 1200);
+  }
+
+  function onLive(ev) {
+    var m;
+    try { m = JSON.parse(ev.data); } catch (e) { return; }
+    var b = state.board;
+    if (b && m.tenant === state.tenant && m.day === b.day && m.deltas) {
+      var c = b.today.counters;
+      Object.keys(m.deltas).forEach(function (k) { c[k] = num(c[k]) + num(m.deltas[k]); });
+      renderKpis(c, b.compare.week_ago.counters, true);
+      renderService(b);
+    }
+    scheduleRefetch();
+  }
+  function onAlert(ev) {
+    var a;
+    try { a = JSON.parse(ev.data); } catch (e) { return; }
+    var b = state.board;
+    if (!b || a.tenant_id !== state.tenant) return;
+    var list = b.alerts.alerts.filter(function (x) { return x.alert_id !== a.alert_id; });
+    list.unshift(a);
+    b.alerts.alerts = list.slice(0, 30);
+    renderTicker(b.alerts.alerts, a.alert_id);
+    scheduleRefetch();
+  }
+
+  function connect() {
+    if (es) es.close();
+    es = new EventSource("/api/events?tenant=" + encodeURIComponent(state.tenant || ""));
+    es.addEventListener("hello", function (ev) {
+      var h = {};
+      try { h = JSON.parse(ev.data); } catch (e) { /* keep defaults */ }
+      setStatus(h.redis ? "live" : "down", h.redis ? "live" : "redis down");
+      needFresh(); // a (re)connect may have missed messages: re-read
+      loadBoard();
+    });
+    es.addEventListener("resync", function () {
+      setStatus("live", "live");
+      needFresh();
+      loadBoard();
+    });
+    es.addEventListener("live", onLive);
+    es.addEventListener("alert", onAlert);
+    es.onerror = function () { setStatus("down", "reconnecting"); };
+  }
+
+  function selectTenant(t) {
+    if (!t || t === state.tenant) return;
+    state.tenant = t;
+    state.board = null;
+    $("tenant").value = t;
+    connect();
+  }
+
+  function loadTenants() {
+    return getJson("/api/tenants").then(function (r) {
+      state.tenants = r.tenants || [];
+      var sel = $("tenant"), cur = sel.value;
+      clear(sel);
+      var names = state.tenants.slice();
+      if (pinned && names.indexOf(pinned) < 0) names.unshift(pinned);
+      names.forEach(function (t) { var o = el("option", "", t); o.value = t; sel.appendChild(o); });
+      if (cur) sel.value = cur;
+      if (!state.tenant) selectTenant(pinned || names[0]);
+      if (!names.length) setStatus("down", "no tenants yet");
+    }).catch(function () { setStatus("down", "board unreachable"); });
+  }
+
+  function rotate() {
+    if (pinned || state.tenants.length < 2) return;
+    var i = state.tenants.indexOf(state.tenant);
+    selectTenant(state.tenants[(i + 1) % state.tenants.length]);
+  }
+
+  function tick() {
+    var now = new Date(Date.now() + state.offsetMs);
+    $("clock").textContent = ("0" + now.getUTCHours()).slice(-2) + ":" +
+      ("0" + now.getUTCMinutes()).slice(-2) + ":" + ("0" + now.getUTCSeconds()).slice(-2) + " UTC";
+    if (state.board && now.getUTCSeconds() % 5 === 0) renderService(state.board); // ages move
+  }
+
+  $("tenant").addEventListener("change", function (e) {
+    pinned = e.target.value;
+    params.set("tenant", pinned);
+    history.replaceState(null, "", "?" + params.toString());
+    if (rotateTimer) clearInterval(rotateTimer);
+    selectTenant(pinned);
+  });
+  window.addEventListener("resize", function () { render(false); });
+  loadTenants();
+  setInterval(loadTenants, 30000);
+  setInterval(loadBoard, 15000); // waiting ages, risk: even without messages
+  setInterval(tick, 1000);
+  tick();
+  if (rotateS > 0) rotateTimer = setInterval(rotate, rotateS * 1000);
+})();

@@ -1,0 +1,188 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The wallboard in a real headless Chromium (chromium-driver + selenium):
+the page loads with no console errors, shows the numbers the API returns,
+moves a KPI within 2 s of new counters + a `live` message, shows a new
+alert in the ticker after it is published, re-reads everything after the
+subscription reconnects, and is photographed at 1920x1080 and 1280x800.
+
+    python3 test_browser.py BUILD_DIR/crmpulse-board OUT_DIR [--readme PNG]
+"""
+import argparse
+import base64
+import json
+import os
+import re
+import sys
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+import fixture
+from common import Servers
+
+TENANT = "acme-retail"
+
+
+def digits(text):
+    return int(re.sub(r"[^0-9]", "", text) or "0")
+
+
+def wait_for(what, fn, timeout):
+    """Polls fn() until it returns a truthy value; returns (value, seconds)."""
+    start = time.time()
+    while True:
+        v = fn()
+        if v:
+            return v, time.time() - start
+        if time.time() - start > timeout:
+            raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
+        time.sleep(0.05)
+
+
+def new_driver():
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
+              "--disable-dev-shm-usage", "--window-size=1920,1080",
+              "--hide-scrollbars", "--force-device-scale-factor=1"):
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+def viewport(driver, w, h):
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": w, "height": h, "deviceScaleFactor": 1,
+                            "mobile": False})
+
+
+def kpi(driver, name):
+    found = driver.find_elements(By.CSS_SELECTOR, "#kpi-%s .value" % name)
+    return found[0].text if found else ""
+
+
+def console_errors(driver):
+    return [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("board_bin")
+    ap.add_argument("out_dir")
+    ap.add_argument("--readme", help="also write a small shot of the TV layout here")
+    args = ap.parse_args()
+    os.makedirs(args.out_dir, exist_ok=True)
+    checks = []
+
+    with Servers(args.board_bin) as srv:
+        day = fixture.load(srv.redis)
+        srv.start_board()
+        api = srv.get("/api/tenants/%s/board" % TENANT)
+        c = api["today"]["counters"]
+        driver = new_driver()
+        try:
+            viewport(driver, 1920, 1080)
+            driver.get(srv.url("/?tenant=" + TENANT))
+            wait_for("the page to render", lambda: kpi(driver, "events") not in ("", "–"), 10)
+
+            # The numbers the API returns are the numbers on the page.
+            for name, field in (("events", "events"), ("leads", "leads"),
+                                ("orders", "orders"), ("deals_won", "deals_won"),
+                                ("missed", "calls_missed")):
+                got = digits(kpi(driver, name))
+                assert got == c[field], "%s: page %d, API %d" % (name, got, c[field])
+            checks.append("KPIs equal the API: events=%d leads=%d orders=%d"
+                          % (c["events"], c["leads"], c["orders"]))
+            waiting = driver.find_element(By.CSS_SELECTOR, "#svc-waiting .value").text
+            assert digits(waiting) == api["waiting"]["count"], (waiting, api["waiting"])
+            rows = driver.find_elements(By.CSS_SELECTOR, "#managers tr td:first-child")
+            shown = [r.text.split(". ", 1)[1] for r in rows]
+            want = sorted(api["today"]["managers"],
+                          key=lambda m: -api["today"]["managers"][m].get("won_amount_minor", 0))
+            assert shown == want[:len(shown)] and shown, (shown, want)
+            first_risk = driver.find_element(By.CSS_SELECTOR, "#risk li .who").text
+            assert api["risk"]["customers"][0]["customer"] in first_risk, first_risk
+            reasons = driver.find_element(By.CSS_SELECTOR, "#risk li .reasons").text
+            assert api["risk"]["customers"][0]["reasons"][0]["detail"] in reasons, reasons
+            ticker = [e.get_attribute("data-alert-id") for e in
+                      driver.find_elements(By.CSS_SELECTOR, "#ticker .alert")]
+            assert ticker[0] == api["alerts"]["alerts"][0]["alert_id"], ticker[:3]
+            checks.append("waiting, manager order, top at-risk customer + reason, "
+                          "newest alert equal the API")
+
+            # Screenshots before anything moves.
+            time.sleep(0.5)
+            shot_big = os.path.join(args.out_dir, "board-1920x1080.png")
+            driver.save_screenshot(shot_big)
+            viewport(driver, 1280, 800)
+            time.sleep(0.8)
+            driver.save_screenshot(os.path.join(args.out_dir, "board-1280x800.png"))
+            viewport(driver, 1920, 1080)
+            time.sleep(0.5)
+            if args.readme:
+                # The TV layout scaled to 1440x810 keeps the PNG small.
+                shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+                    "format": "png", "clip": {"x": 0, "y": 0, "width": 1920,
+                                              "height": 1080, "scale": 0.75}})
+                with open(args.readme, "wb") as f:
+                    f.write(base64.b64decode(shot["data"]))
+
+            # A KPI moves within 2 s of new counters + a live message.
+            before = digits(kpi(driver, "events"))
+            key = "crm:{%s}:d:%s" % (TENANT, day)
+            srv.redis.cmd("HINCRBY", key, "events", 37)
+            srv.redis.cmd("HINCRBY", key, "orders", 2)
+            srv.redis.cmd("PUBLISH", "crm:{%s}:live" % TENANT, json.dumps(
+                {"tenant": TENANT, "day": day, "at": int(time.time() * 1000),
+                 "deltas": {"events": 37, "orders": 2}}))
+            _, took = wait_for("events KPI to move",
+                               lambda: digits(kpi(driver, "events")) == before + 37, 2.0)
+            checks.append("events KPI %d -> %d %.2f s after the live message"
+                          % (before, before + 37, took))
+            # ... and stays there once the page re-reads the hashes.
+            time.sleep(2.0)
+            assert digits(kpi(driver, "events")) == before + 37
+            assert digits(kpi(driver, "orders")) == c["orders"] + 2
+
+            # A new alert appears in the ticker.
+            alert = fixture.make_alert(TENANT, "C99999", "anna.k", "browser-test-alert",
+                                       int(time.time() * 1000), level="CRITICAL")
+            srv.redis.cmd("LPUSH", "crm:{%s}:alerts:recent" % TENANT, json.dumps(alert))
+            srv.redis.cmd("LTRIM", "crm:{%s}:alerts:recent" % TENANT, 0, 99)
+            srv.redis.cmd("PUBLISH", "crm:{%s}:alerts" % TENANT, json.dumps(alert))
+            sel = '#ticker .alert[data-alert-id="browser-test-alert"]'
+            el, took = wait_for("the alert in the ticker",
+                                lambda: driver.find_elements(By.CSS_SELECTOR, sel), 2.0)
+            assert "C99999" in el[0].text, el[0].text
+            checks.append("new alert in the ticker %.2f s after PUBLISH" % took)
+
+            # The subscription drops: on reconnect the page re-reads the hashes
+            # (counters written without any live message show up).
+            srv.redis.cmd("HINCRBY", key, "leads", 5)
+            want_leads = c["leads"] + 5
+            srv.redis.cmd("CLIENT", "KILL", "TYPE", "pubsub")
+            _, took = wait_for("leads after the resync",
+                               lambda: digits(kpi(driver, "leads")) == want_leads, 5.0)
+            checks.append("after the subscription was killed, the page re-read "
+                          "the hashes in %.2f s" % took)
+
+            errors = console_errors(driver)
+            assert not errors, "console errors: %s" % errors
+            checks.append("no console errors")
+        finally:
+            driver.quit()
+        srv.board_proc.terminate()
+        rc = srv.board_proc.wait(10)
+        assert rc == 0, "board exit status %d" % rc
+        checks.append("SIGTERM: board exited 0")
+
+    for c in checks:
+        print("ok -", c)
+    print("screenshots in", args.out_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
