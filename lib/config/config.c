@@ -7,13 +7,13 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "url.h"
 
 extern char **environ; /* POSIX; no header declares it without _GNU_SOURCE */
 
@@ -24,7 +24,6 @@ enum setting_type {
     SET_INT,    /* int in [min, max] */
     SET_INT64,  /* int64_t in [min, max] */
     SET_ENUM,   /* int: index of the value in choices */
-    SET_BOOL,   /* int 0/1: true/false, yes/no, on/off, 1/0 */
     SET_LEVEL,  /* int syslog level, via cp_log_level_parse() */
 };
 
@@ -51,11 +50,6 @@ static void mask_redis_url(const char *url, char *out, size_t size);
 static bool check_prefix(const char *prefix, char *errstr, size_t size);
 
 static const char *const framing_choices[] = {"confluent", "raw", NULL};
-
-#define REDIS_URL_FORMS                                                        \
-    "redis://[user[:pass]@]host[:port][/db] or unix:///path[?db=N]"
-
-#define URL_USE " (use " REDIS_URL_FORMS ")"
 
 #define OFF(field) offsetof(struct cp_config, field)
 
@@ -105,7 +99,7 @@ static const struct setting settings[] = {
      .flags = SET_SENSITIVE,
      .check = check_redis_url,
      .mask = mask_redis_url,
-     .doc = REDIS_URL_FORMS},
+     .doc = CP_REDIS_URL_FORMS},
     {.name = "redis.prefix",
      .type = SET_STRING,
      .offset = OFF(redis_prefix),
@@ -345,163 +339,23 @@ static int parse_int64(const char *s, int64_t *out)
     return 0;
 }
 
-static int parse_bool(const char *s)
-{
-    static const char *const yes[] = {"true", "yes", "on", "1"};
-    static const char *const no[] = {"false", "no", "off", "0"};
-
-    for (size_t i = 0; i < CP_ARRAY_SIZE(yes); i++) {
-        if (!strcmp(s, yes[i]))
-            return 1;
-        if (!strcmp(s, no[i]))
-            return 0;
-    }
-    return -1;
-}
-
 /* ---- redis.url and redis.prefix ---- */
 
-/* Writes @p url with the password (or a user-less secret) replaced by ***.
- * The secret ends at the last '@': a password may itself contain '@' or
- * '/', while host, port and db cannot. */
+/* The redis layer's own parser and masking: what this check accepts is
+ * exactly what the store can connect to, and no form of URL, valid or not,
+ * is ever shown with its password. */
 static void mask_redis_url(const char *url, char *out, size_t size)
 {
-    const char *scheme = "redis://";
-    size_t sl = strlen(scheme);
-    const char *at, *colon;
-
-    if (strncmp(url, scheme, sl) != 0 || !(at = strrchr(url + sl, '@'))) {
-        snprintf(out, size, "%s", url);
-        return;
-    }
-    colon = memchr(url + sl, ':', (size_t)(at - (url + sl)));
-    if (colon) {
-        /* redis://user:***@host... keeps the user name for diagnosis */
-        snprintf(out, size, "%.*s" MASK "%s", (int)(colon + 1 - url), url, at);
-    } else {
-        /* redis://secret@host: a lone userinfo is a password to AUTH */
-        snprintf(out, size, "%s" MASK "%s", scheme, at);
-    }
-}
-
-static bool all_digits(const char *s, size_t len)
-{
-    if (len == 0)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return false;
-    }
-    return true;
-}
-
-/* @returns the value of len decimal digits, or -1 past max. */
-static long digits_value(const char *s, size_t len, long max)
-{
-    long v = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        v = v * 10 + (s[i] - '0');
-        if (v > max)
-            return -1;
-    }
-    return v;
-}
-
-/* A host name (labels of [A-Za-z0-9_-] joined by dots; '_' because container
- * names often have one) or a dotted IPv4 address. */
-static bool host_ok(const char *h, size_t len)
-{
-    bool numeric = true;
-    size_t label = 0;
-    int labels = 0;
-
-    if (len == 0 || len > 253)
-        return false;
-    for (size_t i = 0; i <= len; i++) {
-        char c = i < len ? h[i] : '.';
-
-        if (c == '.') {
-            if (label == 0 || h[i - 1] == '-' || h[i - label] == '-')
-                return false;
-            if (numeric && digits_value(h + i - label, label, 255) < 0)
-                return false;
-            label = 0;
-            labels++;
-        } else if (isalnum((unsigned char)c) || c == '-' || c == '_') {
-            if (!isdigit((unsigned char)c))
-                numeric = false;
-            label++;
-        } else {
-            return false;
-        }
-    }
-    /* Digits and dots only must be a complete IPv4 address. */
-    return !numeric || labels == 4;
+    cp_redis_url_mask(url, out, size);
 }
 
 static bool check_redis_url(const char *url, char *errstr, size_t size)
 {
-    const char *p, *at, *host, *end;
+    struct cp_redis_url parsed;
 
-    if (!strncmp(url, "unix://", 7)) {
-        const char *path = url + 7;
-        const char *q = strchr(path, '?');
-        size_t plen = q ? (size_t)(q - path) : strlen(path);
-
-        if (path[0] != '/' || plen < 2) {
-            snprintf(errstr, size, "needs an absolute socket path" URL_USE);
-            return false;
-        }
-        if (q &&
-            (strncmp(q, "?db=", 4) != 0 || !all_digits(q + 4, strlen(q + 4)) ||
-             digits_value(q + 4, strlen(q + 4), INT_MAX) < 0)) {
-            snprintf(errstr, size, "the only query allowed is ?db=N" URL_USE);
-            return false;
-        }
-        return true;
-    }
-    if (strncmp(url, "redis://", 8) != 0) {
-        snprintf(errstr, size, "is not a Redis URL" URL_USE);
+    if (cp_redis_url_parse(url, &parsed, errstr, size))
         return false;
-    }
-    p = url + 8;
-    at = strrchr(p, '@');
-    if (at) {
-        if (at == p) {
-            snprintf(errstr, size, "has an empty user:password part" URL_USE);
-            return false;
-        }
-        p = at + 1;
-    }
-    host = p;
-    while (*p && *p != ':' && *p != '/')
-        p++;
-    if (!host_ok(host, (size_t)(p - host))) {
-        snprintf(errstr, size, "needs a host name or IPv4 address" URL_USE);
-        return false;
-    }
-    if (*p == ':') {
-        const char *port = ++p;
-
-        while (*p && *p != '/')
-            p++;
-        if (!all_digits(port, (size_t)(p - port)) ||
-            digits_value(port, (size_t)(p - port), 65535) < 1) {
-            snprintf(errstr, size, "port must be 1..65535" URL_USE);
-            return false;
-        }
-    }
-    if (*p == '/') {
-        const char *db = ++p;
-
-        end = db + strlen(db);
-        if (!all_digits(db, (size_t)(end - db)) ||
-            digits_value(db, (size_t)(end - db), INT_MAX) < 0) {
-            snprintf(errstr, size, "database must be a number" URL_USE);
-            return false;
-        }
-    }
+    cp_redis_url_cleanup(&parsed);
     return true;
 }
 
@@ -616,16 +470,6 @@ static cp_rc set_value(struct cp_config *cfg, const struct setting *set,
         snprintf(errstr, errstr_size, "%s: \"%s\" is not one of %s", set->name,
                  value, reason);
         return CP_ECONFIG;
-    case SET_BOOL:
-        v = parse_bool(value);
-        if (v < 0) {
-            snprintf(errstr, errstr_size,
-                     "%s: \"%s\" is not a boolean (true|false)", set->name,
-                     value);
-            return CP_ECONFIG;
-        }
-        *(int *)field = v;
-        return CP_OK;
     case SET_LEVEL:
         v = cp_log_level_parse(value);
         if (v < 0) {
@@ -866,8 +710,14 @@ static cp_rc apply_x(struct cp_config *cfg, const char *kv, char *errstr,
     cp_rc rc;
 
     if (!eq || eq == kv) {
+        /* Echo only the setting name: what follows a mistyped separator
+         * ("-X redis.url:redis://u:secret@h") may be a password. */
+        size_t name_len = strspn(kv, "abcdefghijklmnopqrstuvwxyz"
+                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+
         snprintf(errstr, errstr_size,
-                 "-X \"%s\": expected -X key=value (see --help)", kv);
+                 "-X \"%.*s%s\": expected -X key=value (see --help)",
+                 (int)name_len, kv, kv[name_len] ? "..." : "");
         return CP_ECONFIG;
     }
     name = strndup(kv, (size_t)(eq - kv));
@@ -995,9 +845,6 @@ static void format_range(const struct setting *set, char *out, size_t size)
     case SET_ENUM:
         format_choices(set, out, size);
         return;
-    case SET_BOOL:
-        snprintf(out, size, "true|false");
-        return;
     case SET_LEVEL:
         snprintf(out, size, "err|warning|notice|info|debug or 3..7");
         return;
@@ -1074,9 +921,6 @@ void cp_config_dump(const struct cp_config *cfg, FILE *out)
             break;
         case SET_ENUM:
             fprintf(out, "%s\n", set->choices[*(const int *)field]);
-            break;
-        case SET_BOOL:
-            fprintf(out, "%s\n", *(const int *)field ? "true" : "false");
             break;
         case SET_LEVEL: {
             int lvl = *(const int *)field;

@@ -144,11 +144,21 @@ void cp_embedded_destroy(struct cp_embedded *emb)
 
 /* ---- producer ---- */
 
+/* The producer accepts records this large (message.max.bytes) unless the
+ * user sets another limit: more than the largest message our consumer can
+ * fetch (fetch.max.bytes, 52428800 by default) plus what a dead letter adds
+ * to it, so the dead letter of any input message fits. */
+#define CP_PRODUCER_MAX_BYTES "53477376"
+/* What a broker that refused a record as too large is assumed to take next:
+ * Kafka's default limit (1048588) less room for the batch headers. */
+#define CP_BROKER_SAFE_BYTES 1000000
+
 struct cp_producer {
     rd_kafka_t *rk;   /* owned */
     int64_t queued;   /* messages handed to librdkafka */
     int64_t acked;    /* delivery reports with success */
     int64_t failed;   /* delivery reports with an error, since last flush */
+    size_t max_bytes; /* largest value + key we expect to land */
     char errstr[512]; /* first failure since the last flush */
 };
 
@@ -161,6 +171,17 @@ static void delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
     if (!rkm->err) {
         prod->acked++;
         return;
+    }
+    if (rkm->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+        /* The broker (or topic) takes less than we do: from now on callers
+         * that shrink records aim below what it refused (see
+         * cp_producer_max_bytes()), the retried batch then lands. */
+        size_t refused = rkm->len + rkm->key_len;
+
+        if (prod->max_bytes > CP_BROKER_SAFE_BYTES)
+            prod->max_bytes = CP_BROKER_SAFE_BYTES;
+        if (refused <= prod->max_bytes)
+            prod->max_bytes = refused / 2;
     }
     if (!prod->failed++)
         snprintf(prod->errstr, sizeof(prod->errstr), "deliver to %s [%d]: %s",
@@ -181,11 +202,13 @@ struct cp_producer *cp_producer_new(const char *bootstrap,
         {"message.timeout.ms", "30000"},
         {"queue.buffering.max.messages", "1000000"},
         {"batch.num.messages", "10000"},
+        {"message.max.bytes", CP_PRODUCER_MAX_BYTES},
         {NULL, NULL},
     };
     struct cp_producer *prod = calloc(1, sizeof(*prod));
     rd_kafka_conf_t *conf;
-    char why[512];
+    char why[512], max_bytes[32];
+    size_t max_bytes_size = sizeof(max_bytes);
 
     if (!prod) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -195,6 +218,12 @@ struct cp_producer *cp_producer_new(const char *bootstrap,
         conf_build(bootstrap, defaults, props, prop_cnt, errstr, errstr_size);
     if (!conf)
         goto fail;
+    /* The effective limit, ours or the user's; a record holds some bytes
+     * besides key and value (headers, batch framing). */
+    if (rd_kafka_conf_get(conf, "message.max.bytes", max_bytes,
+                          &max_bytes_size) == RD_KAFKA_CONF_OK)
+        prod->max_bytes = (size_t)strtoull(max_bytes, NULL, 10);
+    prod->max_bytes = prod->max_bytes > 1024 ? prod->max_bytes - 512 : 512;
     rd_kafka_conf_set_dr_msg_cb(conf, delivery_cb);
     rd_kafka_conf_set_opaque(conf, prod);
     prod->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
@@ -228,6 +257,12 @@ cp_rc cp_producer_send(struct cp_producer *prod, const char *topic,
             rd_kafka_poll(prod->rk, 0);
             return CP_OK;
         }
+        if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+            snprintf(prod->errstr, sizeof(prod->errstr),
+                     "produce to %s: %zu bytes exceed kafka.message.max.bytes",
+                     topic, key_len + value_len);
+            return CP_EKAFKA;
+        }
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             snprintf(prod->errstr, sizeof(prod->errstr), "produce to %s: %s",
                      topic, rd_kafka_err2str(err));
@@ -256,6 +291,11 @@ cp_rc cp_producer_flush(struct cp_producer *prod, int timeout_ms)
     return rc;
 }
 
+size_t cp_producer_max_bytes(const struct cp_producer *prod)
+{
+    return prod->max_bytes;
+}
+
 int64_t cp_producer_acked_cnt(const struct cp_producer *prod)
 {
     return prod->acked;
@@ -279,14 +319,18 @@ void cp_producer_destroy(struct cp_producer *prod)
 
 /* ---- consumer ---- */
 
-#define CP_CONSUMER_MAX_BATCH 100000
+#define CP_CONSUMER_MAX_BATCH    100000
+#define CP_ASSIGN_BACKOFF_MAX_MS 5000
+#define CP_OFFSET_QUERY_MS       5000
 
 struct cp_consumer {
     rd_kafka_t *rk;          /* owned */
     rd_kafka_queue_t *queue; /* owned; the consumer queue */
     char *topic;             /* owned */
     struct cp_consumer_callbacks cbs;
-    rd_kafka_message_t **rkms; /* owned array; messages of the last poll */
+    volatile sig_atomic_t *stop; /* borrowed, may be NULL; see set_stop */
+    int reset_latest;            /* auto.offset.reset is latest/largest/end */
+    rd_kafka_message_t **rkms;   /* owned array; messages of the last poll */
     size_t rkm_cnt;
     size_t rkm_cap;
     uint64_t generation; /* assignment changes */
@@ -309,6 +353,20 @@ parts_from_list(const rd_kafka_topic_partition_list_t *list)
     return parts;
 }
 
+static int stopping(const struct cp_consumer *cons)
+{
+    return cons->stop && *cons->stop;
+}
+
+/* Sleeps @p ms in short steps so a stop request ends the wait at once. */
+static void backoff_sleep(const struct cp_consumer *cons, int ms)
+{
+    while (ms > 0 && !stopping(cons)) {
+        cp_sleep_ms(ms < 100 ? ms : 100);
+        ms -= 100;
+    }
+}
+
 static void on_assign(struct cp_consumer *cons,
                       rd_kafka_topic_partition_list_t *list, int cooperative)
 {
@@ -322,16 +380,27 @@ static void on_assign(struct cp_consumer *cons,
         return;
     }
     /* Where to start must come from the offsets stored with the state: if
-     * that store is down we wait rather than guess (guessing double counts). */
+     * that store is down we wait rather than guess (guessing double counts).
+     * The callback logs why it cannot decide. */
     while (cons->cbs.assign &&
            cons->cbs.assign(cons->cbs.opaque, parts, (size_t)list->cnt)) {
+        if (stopping(cons)) {
+            /* Nothing was read from these partitions: leaving them
+             * unassigned loses nothing, and the caller is about to close. */
+            cp_log(CP_LOG_NOTICE, "KAFKA",
+                   "assign %d partitions: stop requested, not assigning",
+                   list->cnt);
+            free(parts);
+            return;
+        }
         cp_log(CP_LOG_WARNING, "KAFKA",
                "assign %d partitions: start offsets unavailable, retrying in "
                "%d ms",
                list->cnt, backoff_ms);
-        cp_sleep_ms(backoff_ms);
-        if (backoff_ms < 5000)
-            backoff_ms *= 2;
+        backoff_sleep(cons, backoff_ms);
+        backoff_ms = backoff_ms * 2 < CP_ASSIGN_BACKOFF_MAX_MS
+                         ? backoff_ms * 2
+                         : CP_ASSIGN_BACKOFF_MAX_MS;
     }
     for (int i = 0; i < list->cnt; i++)
         list->elems[i].offset = parts[i].offset;
@@ -382,6 +451,23 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+/* Whether auto.offset.reset (ours, or the user's, which wins) starts a
+ * partition without a committed offset at its end rather than its start. */
+static int reset_is_latest(const char *const defaults[][2],
+                           const struct cp_kv *props, size_t prop_cnt)
+{
+    const char *value = NULL;
+
+    for (size_t i = 0; defaults[i][0]; i++)
+        if (!strcmp(defaults[i][0], "auto.offset.reset"))
+            value = defaults[i][1];
+    for (size_t i = 0; i < prop_cnt; i++)
+        if (!strcmp(props[i].key, "auto.offset.reset"))
+            value = props[i].value;
+    return value && (!strcmp(value, "latest") || !strcmp(value, "largest") ||
+                     !strcmp(value, "end"));
+}
+
 struct cp_consumer *cp_consumer_new(const char *bootstrap, const char *group_id,
                                     const char *topic,
                                     const struct cp_kv *props, size_t prop_cnt,
@@ -414,6 +500,7 @@ struct cp_consumer *cp_consumer_new(const char *bootstrap, const char *group_id,
         return NULL;
     }
     cons->cbs = *cbs;
+    cons->reset_latest = reset_is_latest(defaults, props, prop_cnt);
     cons->topic = strdup(topic);
     if (!cons->topic) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -565,6 +652,62 @@ void cp_consumer_commit_async(struct cp_consumer *cons,
     rd_kafka_topic_partition_list_destroy(list);
 }
 
+cp_rc cp_consumer_resolve_offsets(struct cp_consumer *cons,
+                                  struct cp_partition *parts, size_t cnt)
+{
+    rd_kafka_topic_partition_list_t *list;
+    rd_kafka_resp_err_t err;
+    cp_rc rc = CP_OK;
+
+    list = rd_kafka_topic_partition_list_new((int)(cnt ? cnt : 1));
+    for (size_t i = 0; i < cnt; i++)
+        if (parts[i].offset == CP_OFFSET_STORED)
+            rd_kafka_topic_partition_list_add(list, parts[i].topic,
+                                              parts[i].partition);
+    if (!list->cnt)
+        goto out;
+    err = rd_kafka_committed(cons->rk, list, CP_OFFSET_QUERY_MS);
+    if (err) {
+        cp_log(CP_LOG_WARNING, "KAFKA", "read committed offsets: %s",
+               rd_kafka_err2str(err));
+        rc = CP_EKAFKA;
+        goto out;
+    }
+    for (size_t i = 0; i < cnt && !rc; i++) {
+        rd_kafka_topic_partition_t *tp;
+        int64_t low, high;
+
+        if (parts[i].offset != CP_OFFSET_STORED)
+            continue;
+        tp = rd_kafka_topic_partition_list_find(list, parts[i].topic,
+                                                parts[i].partition);
+        if (tp && !tp->err && tp->offset >= 0) {
+            parts[i].offset = tp->offset;
+            continue;
+        }
+        /* Nothing committed: auto.offset.reset decides, as it would have. */
+        err = rd_kafka_query_watermark_offsets(cons->rk, parts[i].topic,
+                                               parts[i].partition, &low, &high,
+                                               CP_OFFSET_QUERY_MS);
+        if (err) {
+            cp_log(CP_LOG_WARNING, "KAFKA", "watermarks of %s [%d]: %s",
+                   parts[i].topic, (int)parts[i].partition,
+                   rd_kafka_err2str(err));
+            rc = CP_EKAFKA;
+            break;
+        }
+        parts[i].offset = cons->reset_latest ? high : low;
+    }
+out:
+    rd_kafka_topic_partition_list_destroy(list);
+    return rc;
+}
+
+void cp_consumer_set_stop(struct cp_consumer *cons, volatile sig_atomic_t *stop)
+{
+    cons->stop = stop;
+}
+
 uint64_t cp_consumer_generation(const struct cp_consumer *cons)
 {
     return cons->generation;
@@ -584,4 +727,17 @@ void cp_consumer_destroy(struct cp_consumer *cons)
     free(cons->rkms);
     free(cons->topic);
     free(cons);
+}
+
+int64_t cp_consumer_lag(struct cp_consumer *cons, int32_t partition,
+                        int64_t next_offset)
+{
+    int64_t low = 0, high = 0;
+
+    if (next_offset < 0 ||
+        rd_kafka_get_watermark_offsets(cons->rk, cons->topic, partition, &low,
+                                       &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        high < 0)
+        return -1;
+    return high > next_offset ? high - next_offset : 0;
 }

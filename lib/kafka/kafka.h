@@ -5,6 +5,7 @@
 #ifndef CP_KAFKA_H
 #define CP_KAFKA_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "common.h"
@@ -51,6 +52,14 @@ cp_rc cp_producer_send(struct cp_producer *prod, const char *topic,
  *          if any failed or @p timeout_ms passed (see cp_producer_errstr()).
  */
 cp_rc cp_producer_flush(struct cp_producer *prod, int timeout_ms);
+/**
+ * @brief The largest key + value a record may have to land: what
+ *        kafka.message.max.bytes allows (by default more than the largest
+ *        message a consumer fetches), lowered when the broker refused a
+ *        record as too large. Callers that may shrink a record (dead
+ *        letters) cut it to this size.
+ */
+size_t cp_producer_max_bytes(const struct cp_producer *prod);
 /** @brief Messages acknowledged since creation. */
 int64_t cp_producer_acked_cnt(const struct cp_producer *prod);
 const char *cp_producer_errstr(const struct cp_producer *prod);
@@ -82,7 +91,9 @@ struct cp_msg {
 
 struct cp_consumer_callbacks {
     /** Partitions were assigned: fill in each offset. A non-OK return
-     *  means "cannot decide now" (e.g. Redis down): the consumer retries. */
+     *  means "cannot decide now" (e.g. Redis down): the consumer retries
+     *  with backoff (at most 5 s apart) until it succeeds or the stop flag
+     *  (cp_consumer_set_stop()) is set. */
     cp_rc (*assign)(void *opaque, struct cp_partition *parts, size_t cnt);
     /** Partitions are being taken away: finish with them now. */
     void (*revoke)(void *opaque, const struct cp_partition *parts, size_t cnt);
@@ -118,9 +129,32 @@ void cp_consumer_release(struct cp_consumer *cons);
  */
 cp_rc cp_consumer_seek(struct cp_consumer *cons,
                        const struct cp_partition *parts, size_t cnt);
+/**
+ * @brief Replaces every CP_OFFSET_STORED offset of @p parts by the absolute
+ *        offset the consumer would start from: the group's committed offset,
+ *        else (auto.offset.reset) the partition's first or next offset.
+ *        Usable inside the assign callback. Blocks up to a few seconds.
+ * @returns CP_OK, or CP_EKAFKA if the cluster did not answer (logged).
+ */
+cp_rc cp_consumer_resolve_offsets(struct cp_consumer *cons,
+                                  struct cp_partition *parts, size_t cnt);
+/**
+ * @brief Every wait of the consumer (the assign retry loop) ends once
+ *        *@p stop is non-zero, so a signal is honoured within a fraction of
+ *        a second. @p stop is borrowed and must outlive the consumer.
+ */
+void cp_consumer_set_stop(struct cp_consumer *cons,
+                          volatile sig_atomic_t *stop);
 /** @brief Commits @p parts (offset = next to read) to Kafka, asynchronously. */
 void cp_consumer_commit_async(struct cp_consumer *cons,
                               const struct cp_partition *parts, size_t cnt);
+/**
+ * @brief Consumer lag of @p partition: the high watermark of its last fetch
+ *        minus @p next_offset (no broker round trip).
+ * @returns the lag, or -1 when not known yet (no fetch, or next_offset < 0).
+ */
+int64_t cp_consumer_lag(struct cp_consumer *cons, int32_t partition,
+                        int64_t next_offset);
 /** @brief Number of times the assignment changed (to spot a rebalance). */
 uint64_t cp_consumer_generation(const struct cp_consumer *cons);
 void cp_consumer_destroy(struct cp_consumer *cons);

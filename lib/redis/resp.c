@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* RESP command writer. */
+/* RESP command writer and the client-independent side of reply views. */
 #include "resp.h"
 
 #include <string.h>
@@ -101,6 +101,30 @@ void cp_cmd_arg(struct cp_cmds *cmds, const void *arg, size_t len)
 void cp_cmd_str(struct cp_cmds *cmds, const char *arg)
 {
     cp_cmd_arg(cmds, arg, strlen(arg));
+}
+
+void cp_reply_element(const struct cp_reply *reply, size_t i,
+                      struct cp_reply *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (reply->type == CP_REPLY_ARRAY && i < reply->elements &&
+        reply->element_fn)
+        reply->element_fn(reply->impl, i, out);
+}
+
+static void array_element(const void *impl, size_t i, struct cp_reply *out)
+{
+    *out = ((const struct cp_reply *)impl)[i];
+}
+
+void cp_reply_array(struct cp_reply *out, const struct cp_reply *elems,
+                    size_t cnt)
+{
+    memset(out, 0, sizeof(*out));
+    out->type = CP_REPLY_ARRAY;
+    out->elements = cnt;
+    out->element_fn = array_element;
+    out->impl = elems;
 }
 
 void cp_cmd_int(struct cp_cmds *cmds, int64_t value)

@@ -42,16 +42,33 @@ enum cp_reply_type {
     CP_REPLY_ERROR,
 };
 
-/** A passive view of one reply; valid only inside the callback it is given to.
- */
+/** A passive view of one reply; valid only inside the callback it is given
+ *  to. Elements of an ARRAY are reached with cp_reply_element(), so code
+ *  that reads replies needs this header only, never the client library. */
 struct cp_reply {
     enum cp_reply_type type;
     const char *str; /* STRING, STATUS, ERROR */
     size_t len;
     int64_t integer; /* INTEGER */
     size_t elements; /* ARRAY */
-    const void
-        *impl; /* the client library's reply, for cp_store_reply_element() */
+    /* ARRAY: fills *out with element i of impl (whoever made the view) */
+    void (*element_fn)(const void *impl, size_t i, struct cp_reply *out);
+    const void *impl; /* borrowed; what element_fn reads */
 };
+
+/**
+ * @brief Element @p i of an ARRAY reply; a NIL view when @p reply is not an
+ *        array or @p i is out of range.
+ * Ownership: @p out is valid as long as @p reply is.
+ */
+void cp_reply_element(const struct cp_reply *reply, size_t i,
+                      struct cp_reply *out);
+/**
+ * @brief Makes @p out an ARRAY view of @p elems (@p cnt views), e.g. for
+ *        tests of code that reads replies, without a Redis client.
+ * Ownership: @p elems is borrowed and must outlive @p out.
+ */
+void cp_reply_array(struct cp_reply *out, const struct cp_reply *elems,
+                    size_t cnt);
 
 #endif

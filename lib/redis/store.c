@@ -12,115 +12,42 @@
 #include <hiredis/hiredis.h>
 
 #include "log.h"
+#include "url.h"
 
 #define CP_REDIS_CONNECT_TIMEOUT_MS 2000
 #define CP_REDIS_IO_TIMEOUT_MS      30000
 
 struct cp_store {
-    redisContext *ctx; /* owned; NULL while disconnected */
-    char *host;        /* owned; NULL for a unix socket */
-    int port;
-    char *socket_path; /* owned; NULL for TCP */
-    char *user;        /* owned, may be NULL */
-    char *password;    /* owned, may be NULL; never logged */
-    int db;
-    size_t pending;         /* replies sent for but not read yet */
-    uint64_t connection_id; /* bumped by every successful connect */
-    char address[300];      /* for messages */
+    redisContext *ctx;       /* owned; NULL while disconnected */
+    struct cp_redis_url url; /* owned; its password is never logged */
+    size_t pending;          /* replies sent for but not read yet */
+    uint64_t connection_id;  /* bumped by every successful connect */
+    char address[300];       /* for messages */
     char errstr[512];
 };
-
-static char *dup_range(const char *s, size_t len)
-{
-    char *copy = malloc(len + 1);
-
-    if (copy) {
-        memcpy(copy, s, len);
-        copy[len] = '\0';
-    }
-    return copy;
-}
-
-static int parse_db(const char *s, int *db)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-
-    if (!*s || *end || v < 0 || v > 100000)
-        return -1;
-    *db = (int)v;
-    return 0;
-}
-
-/* redis://[user[:pass]@]host[:port][/db] or unix:///path[?db=N] */
-static int parse_url(struct cp_store *st, const char *url, char *errstr,
-                     size_t errstr_size)
-{
-    if (!strncmp(url, "unix://", 7)) {
-        const char *path = url + 7;
-        const char *q = strchr(path, '?');
-
-        st->socket_path =
-            dup_range(path, q ? (size_t)(q - path) : strlen(path));
-        if (q && (strncmp(q, "?db=", 4) || parse_db(q + 4, &st->db)))
-            goto bad;
-        if (!st->socket_path || !*st->socket_path)
-            goto bad;
-        snprintf(st->address, sizeof(st->address), "unix:%s", st->socket_path);
-        return 0;
-    }
-    if (!strncmp(url, "redis://", 8)) {
-        const char *p = url + 8;
-        const char *at = strrchr(p, '@');
-        const char *slash, *colon;
-
-        if (at) {
-            const char *sep = memchr(p, ':', (size_t)(at - p));
-
-            if (sep) {
-                if (sep > p)
-                    st->user = dup_range(p, (size_t)(sep - p));
-                st->password = dup_range(sep + 1, (size_t)(at - sep - 1));
-            } else {
-                /* redis://secret@host: a password alone, like redis-cli. */
-                st->password = dup_range(p, (size_t)(at - p));
-            }
-            p = at + 1;
-        }
-        slash = strchr(p, '/');
-        colon = memchr(p, ':', slash ? (size_t)(slash - p) : strlen(p));
-        st->host = dup_range(p, colon   ? (size_t)(colon - p)
-                                : slash ? (size_t)(slash - p)
-                                        : strlen(p));
-        st->port = 6379;
-        if (colon) {
-            char *end;
-            long port = strtol(colon + 1, &end, 10);
-
-            if (end == colon + 1 || (*end && *end != '/') || port < 1 ||
-                port > 65535)
-                goto bad;
-            st->port = (int)port;
-        }
-        if (slash && slash[1] && parse_db(slash + 1, &st->db))
-            goto bad;
-        if (!st->host || !*st->host)
-            goto bad;
-        snprintf(st->address, sizeof(st->address), "%s:%d", st->host, st->port);
-        return 0;
-    }
-bad:
-    snprintf(errstr, errstr_size,
-             "redis.url: expected redis://[user[:password]@]host[:port][/db] "
-             "or unix:///path[?db=N]");
-    return -1;
-}
 
 static void drop_connection(struct cp_store *st)
 {
     if (st->ctx)
         redisFree(st->ctx);
     st->ctx = NULL;
+}
+
+/* What to do about an error reply that is about authentication; "" for
+ * any other error. Operators see these at start-up or after Redis was
+ * reconfigured, and the fix is always in redis.url. */
+static const char *auth_hint(const char *error)
+{
+    if (!strncmp(error, "NOAUTH", 6))
+        return "; redis.url has no password: use "
+               "redis://user:pass@host[:port][/db] (or redis://:pass@host "
+               "for requirepass)";
+    if (!strncmp(error, "WRONGPASS", 9) || strstr(error, "invalid password") ||
+        strstr(error, "invalid username-password"))
+        return "; the user or password in redis.url is wrong";
+    if (strstr(error, "without any password configured"))
+        return "; this Redis has no password: remove it from redis.url";
+    return "";
 }
 
 /* Runs one command synchronously during connection setup. */
@@ -133,8 +60,8 @@ static int setup_command(struct cp_store *st, int argc, const char **argv)
         snprintf(st->errstr, sizeof(st->errstr), "redis %s %s: %s", st->address,
                  argv[0], st->ctx->errstr);
     else if (!ok)
-        snprintf(st->errstr, sizeof(st->errstr), "redis %s %s: %s", st->address,
-                 argv[0], reply->str);
+        snprintf(st->errstr, sizeof(st->errstr), "redis %s %s: %s%s",
+                 st->address, argv[0], reply->str, auth_hint(reply->str));
     if (reply)
         freeReplyObject(reply);
     return ok ? 0 : -1;
@@ -148,9 +75,10 @@ cp_rc cp_store_ensure_connected(struct cp_store *st)
 
     if (st->ctx)
         return CP_OK;
-    st->ctx = st->socket_path
-                  ? redisConnectUnixWithTimeout(st->socket_path, connect_tv)
-                  : redisConnectWithTimeout(st->host, st->port, connect_tv);
+    st->ctx =
+        st->url.socket_path
+            ? redisConnectUnixWithTimeout(st->url.socket_path, connect_tv)
+            : redisConnectWithTimeout(st->url.host, st->url.port, connect_tv);
     if (!st->ctx || st->ctx->err) {
         snprintf(st->errstr, sizeof(st->errstr),
                  "redis connect %s: %s (is redis-server running? set "
@@ -160,18 +88,27 @@ cp_rc cp_store_ensure_connected(struct cp_store *st)
         return CP_EREDIS;
     }
     redisSetTimeout(st->ctx, io_tv);
-    if (st->password) {
-        const char *argv[3] = {"AUTH", st->user ? st->user : st->password,
-                               st->password};
+    if (st->url.password) {
+        const char *argv[3] = {"AUTH",
+                               st->url.user ? st->url.user : st->url.password,
+                               st->url.password};
 
-        if (setup_command(st, st->user ? 3 : 2, argv))
+        if (setup_command(st, st->url.user ? 3 : 2, argv))
+            goto fail;
+    } else {
+        /* A Redis that wants a password accepts the connection and refuses
+         * every command: find out now, with the fix in the message, rather
+         * than at the first offsets read. */
+        const char *argv[1] = {"PING"};
+
+        if (setup_command(st, 1, argv))
             goto fail;
     }
-    if (st->db) {
+    if (st->url.db) {
         char db[16];
         const char *argv[2] = {"SELECT", db};
 
-        snprintf(db, sizeof(db), "%d", st->db);
+        snprintf(db, sizeof(db), "%d", st->url.db);
         if (setup_command(st, 2, argv))
             goto fail;
     }
@@ -191,8 +128,14 @@ struct cp_store *cp_store_new(const char *url, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    if (parse_url(st, url, errstr, errstr_size))
+    if (cp_redis_url_parse(url, &st->url, errstr, errstr_size))
         goto fail;
+    if (st->url.socket_path)
+        snprintf(st->address, sizeof(st->address), "unix:%s",
+                 st->url.socket_path);
+    else
+        snprintf(st->address, sizeof(st->address), "%s:%d", st->url.host,
+                 st->url.port);
     if (cp_store_ensure_connected(st)) {
         snprintf(errstr, errstr_size, "%s", st->errstr);
         goto fail;
@@ -202,6 +145,8 @@ fail:
     cp_store_destroy(st);
     return NULL;
 }
+
+static void hiredis_element(const void *impl, size_t i, struct cp_reply *out);
 
 static void translate(const redisReply *reply, struct cp_reply *out)
 {
@@ -224,6 +169,7 @@ static void translate(const redisReply *reply, struct cp_reply *out)
     case REDIS_REPLY_ARRAY:
         out->type = CP_REPLY_ARRAY;
         out->elements = reply->elements;
+        out->element_fn = hiredis_element;
         /* A transaction's results: surface the first failed command. */
         for (size_t i = 0; i < reply->elements; i++) {
             const redisReply *elem = reply->element[i];
@@ -244,17 +190,27 @@ static void translate(const redisReply *reply, struct cp_reply *out)
     out->len = reply->len;
 }
 
+static void hiredis_element(const void *impl, size_t i, struct cp_reply *out)
+{
+    const redisReply *r = impl;
+
+    if (r->element[i])
+        translate(r->element[i], out);
+}
+
 void cp_store_reply_element(const struct cp_reply *reply, size_t i,
                             struct cp_reply *out)
 {
     const redisReply *r = reply->impl;
 
-    if (!r || r->type != REDIS_REPLY_ARRAY || i >= r->elements ||
-        !r->element[i]) {
+    /* A view made by hand around a redisReply has no element_fn. */
+    if (!reply->element_fn && r && r->type == REDIS_REPLY_ARRAY &&
+        i < r->elements) {
         memset(out, 0, sizeof(*out));
+        hiredis_element(r, i, out);
         return;
     }
-    translate(r->element[i], out);
+    cp_reply_element(reply, i, out);
 }
 
 static cp_rc io_error(struct cp_store *st)
@@ -353,7 +309,15 @@ static void *tally_string(const redisReadTask *task, char *str, size_t len)
     return tally_note(task, task->type);
 }
 
-static void *tally_array(const redisReadTask *task, int elements)
+/* hiredis 1.0 counts elements in a size_t and added RESP3's doubles and
+ * booleans; this reader serves both APIs. */
+#if HIREDIS_MAJOR >= 1
+#define TALLY_ELEMENTS size_t
+#else
+#define TALLY_ELEMENTS int
+#endif
+
+static void *tally_array(const redisReadTask *task, TALLY_ELEMENTS elements)
 {
     (void)elements;
     return tally_note(task, REDIS_REPLY_ARRAY);
@@ -370,13 +334,40 @@ static void *tally_nil(const redisReadTask *task)
     return tally_note(task, REDIS_REPLY_NIL);
 }
 
+#if HIREDIS_MAJOR >= 1
+static void *tally_double(const redisReadTask *task, double value, char *str,
+                          size_t len)
+{
+    (void)value;
+    (void)str;
+    (void)len;
+    return tally_note(task, REDIS_REPLY_DOUBLE);
+}
+
+static void *tally_bool(const redisReadTask *task, int value)
+{
+    (void)value;
+    return tally_note(task, REDIS_REPLY_BOOL);
+}
+#endif
+
 static void tally_free(void *obj)
 {
     (void)obj;
 }
 
+/* Designated: hiredis >= 1.0 added members (createDouble, createBool...)
+ * between these; a positional list would fill the wrong slots. */
 static redisReplyObjectFunctions tally_fns = {
-    tally_string, tally_array, tally_integer, tally_nil, tally_free,
+    .createString = tally_string,
+    .createArray = tally_array,
+    .createInteger = tally_integer,
+    .createNil = tally_nil,
+#if HIREDIS_MAJOR >= 1
+    .createDouble = tally_double,
+    .createBool = tally_bool,
+#endif
+    .freeObject = tally_free,
 };
 
 cp_rc cp_store_finish_tx(struct cp_store *st, struct cp_tx_result *res)
@@ -438,12 +429,6 @@ void cp_store_destroy(struct cp_store *st)
     if (!st)
         return;
     drop_connection(st);
-    free(st->host);
-    free(st->socket_path);
-    free(st->user);
-    if (st->password) {
-        memset(st->password, 0, strlen(st->password));
-        free(st->password);
-    }
+    cp_redis_url_cleanup(&st->url);
     free(st);
 }

@@ -17,8 +17,9 @@ typedef cp_rc (*cp_reply_fn)(void *opaque, size_t i,
                              const struct cp_reply *reply);
 
 /**
- * @brief Parses @p url (redis://[user[:pass]@]host[:port][/db] or
- *        unix:///path[?db=N]) and connects.
+ * @brief Parses @p url with cp_redis_url_parse() (url.h) and connects.
+ *        A Redis that refuses us (NOAUTH, WRONGPASS) fails here, with the
+ *        fix to redis.url in the message.
  * @returns the store, or NULL with errstr (the password is never printed).
  * Ownership: caller owns the result; free with cp_store_destroy().
  */
@@ -59,7 +60,8 @@ cp_rc cp_store_finish_tx(struct cp_store *st, struct cp_tx_result *res);
 uint64_t cp_store_connection_id(const struct cp_store *st);
 /** @brief Replies still to read from a cp_store_send(). */
 size_t cp_store_pending(const struct cp_store *st);
-/** @brief Element @p i of an ARRAY reply (inside a cp_reply_fn only). */
+/** @brief Same as cp_reply_element() (resp.h), which readers of replies
+ *         should call: it needs no store. */
 void cp_store_reply_element(const struct cp_reply *reply, size_t i,
                             struct cp_reply *out);
 /** @brief Connects if needed; CP_EREDIS if Redis is unreachable. */
