@@ -1,24 +1,39 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Demo on one machine: embedded Kafka (in-process, not durable), a local
-# redis-server on a scratch port, generated CRM events with some malformed
-# ones, the crmpulse worker, then a summary of what landed in Redis.
-#   EVENTS=200000 CUSTOMERS=20000 bash deploy/demo.sh
+# redis-server on a scratch port, a generated CRM history (a labelled churn
+# cohort: healthy, casual, fading, complaining, cancelling and silent
+# customers over the last 90 days, with a few malformed messages), the
+# crmpulse worker with its churn engine, then live traffic, a summary of
+# what landed in Redis (counters, the at-risk list with reasons, alerts) and
+# the live wallboard. Ctrl-C stops everything.
+#   CUSTOMERS=3000 DAYS=90 RATE=20 bash deploy/demo.sh
+#   DEMO_SECONDS=60 bash deploy/demo.sh     # stop by itself after 60 s
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EVENTS="${EVENTS:-200000}"
-CUSTOMERS="${CUSTOMERS:-20000}"
+CUSTOMERS="${CUSTOMERS:-3000}"
+DAYS="${DAYS:-90}"
+RATE="${RATE:-20}"
+BOARD_PORT="${BOARD_PORT:-8080}"
+DEMO_SECONDS="${DEMO_SECONDS:-0}"
 
 bash deploy/install-deps.sh
 build=$(bash deploy/build.sh Release)
 
 work=$(mktemp -d -t crmpulse-demo-XXXXXX)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+port=$(free_port)
+metrics_port=$(free_port)
+pids=()
 cleanup() {
-  [ -n "${worker_pid:-}" ] && kill "$worker_pid" 2>/dev/null || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
   redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
+trap 'exit 0' INT TERM
 
 redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
   --dir "$work" --daemonize yes --logfile "$work/redis.log" >/dev/null
@@ -26,41 +41,77 @@ for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep
 echo "demo: redis-server on 127.0.0.1:$port, logs in $work" >&2
 
 "$build/crmpulse" -X redis.url="redis://127.0.0.1:$port" \
-  -X embedded.bootstrap.file="$work/bootstrap" -X worker.exit.idle.ms=5000 \
-  2> >(tee "$work/worker.log" >&2) &
-worker_pid=$!
+  -X embedded.bootstrap.file="$work/bootstrap" \
+  -X http.listen="127.0.0.1:$metrics_port" 2>"$work/worker.log" &
+pids+=($!)
 for _ in $(seq 100); do [ -s "$work/bootstrap" ] && break; sleep 0.1; done
 bootstrap=$(cat "$work/bootstrap")
-
-"$build/crmpulse-gen" -b "$bootstrap" -n "$EVENTS" -c "$CUSTOMERS" --invalid 2
-wait "$worker_pid"
-worker_pid=
+echo "demo: worker running (embedded Kafka at $bootstrap, NOT durable); log $work/worker.log" >&2
 
 r() { redis-cli -p "$port" "$@"; }
+# The history: a labelled churn cohort in 3 tenants, then some malformed
+# messages of the ordinary stream (they go to the dead-letter topic).
+"$build/crmpulse-gen" -b "$bootstrap" --churn-cohort -c "$CUSTOMERS" --tenants 3 \
+  --days "$DAYS" --labels "$work/labels.csv" -q
+"$build/crmpulse-gen" -b "$bootstrap" -n 2000 -c 200 --tenants 3 --invalid 10 \
+  --seed 9 --start-ms $(( $(date +%s) * 1000 - 3600000 )) -q
+echo "demo: history produced; waiting for the worker to commit it..." >&2
+last=-1
+for _ in $(seq 600); do
+  done_now=$(r hvals crmpulse:offsets:crmpulse | awk '{s+=$1} END {print s+0}')
+  [ "$done_now" = "$last" ] && [ "$done_now" -gt 0 ] && break
+  last=$done_now
+  sleep 2
+done
+
+# Live traffic from now on: the wallboard moves.
+"$build/crmpulse-gen" -b "$bootstrap" -n 100000000 -c 2000 --tenants 3 \
+  --rate "$RATE" --seed 11 -q &
+pids+=($!)
+
+tenant=$(r --scan --pattern 'crm:{*}:risk' | sed 's/^crm:{\([^}]*\)}.*/\1/' | sort | head -1)
+day=$(date -u +%Y-%m-%d)
 echo
 echo "================ crmpulse demo: what is in Redis now ================"
-echo "offsets committed with the state: $(r hvals crmpulse:offsets:crmpulse | awk "{s+=\$1} END {print s+0}") messages"
-tenant_key=$(r --scan --pattern 'crm:{*}:d:????-??-??' | sort | tail -1)
-tenant=${tenant_key#crm:\{}; tenant=${tenant%%\}*}
-day=${tenant_key##*:d:}
-echo "tenants: $(r --scan --pattern 'crm:{*}:d:*' | sed 's/^crm:{\([^}]*\)}.*/\1/' | sort -u | paste -sd' ')"
+echo "messages committed with the state: $(r hvals crmpulse:offsets:crmpulse | awk '{s+=$1} END {print s+0}')"
+echo "tenants: $(r --scan --pattern 'crm:{*}:risk' | sed 's/^crm:{\([^}]*\)}.*/\1/' | sort -u | paste -sd' ')"
 echo
-echo "-- $tenant_key (tenant $tenant, day $day) --"
-r hgetall "$tenant_key" | paste - - | sort | awk -F'\t' '{printf "%-22s %s\n", $1, $2}'
+echo "-- crm:{$tenant}:d:$day (today's counters of tenant $tenant) --"
+r hgetall "crm:{$tenant}:d:$day" | paste - - | sort | awk -F'\t' '{printf "  %-22s %s\n", $1, $2}' | head -20
 echo
-echo "-- funnel (deals entering each stage on $day) --"
-r hgetall "crm:{$tenant}:d:$day:funnel" | paste - - | sort -k2 -nr | awk -F'\t' '{printf "%-22s %s\n", $1, $2}'
-echo
-echo "-- first-response time histogram on $day --"
-r hgetall "crm:{$tenant}:d:$day:rt" | paste - - | awk -F'\t' '{printf "%-22s %s\n", $1, $2}'
-echo
-echo "-- per manager on $day: events, responses, deals won --"
-for k in $(r --scan --pattern "crm:{$tenant}:d:$day:manager:*" | sort | head -8); do
-  printf '%-14s %s\n' "${k##*:}" "$(r hmget "$k" events responses deals_won | paste -sd' ')"
+echo "-- top 5 at-risk customers of $tenant (crm:{$tenant}:risk) with their reasons --"
+for c in $(r zrevrange "crm:{$tenant}:risk" 0 4); do
+  printf '  %-14s score %s (%s), manager %s\n' "$c" \
+    "$(r hget "crm:{$tenant}:customer:$c" score)" \
+    "$(r hget "crm:{$tenant}:customer:$c" level)" \
+    "$(r hget "crm:{$tenant}:customer:$c" manager)"
+  r hget "crm:{$tenant}:customer:$c" reasons | python3 -c '
+import json, sys
+for x in json.load(sys.stdin): print("      - %s" % x["detail"])'
 done
 echo
-echo "-- conversations still waiting for a reply: $(r zcard "crm:{$tenant}:waiting") (oldest first) --"
-r zrange "crm:{$tenant}:waiting" 0 4 withscores | paste - -
+echo "-- latest 5 alerts of $tenant (crm:{$tenant}:alerts:recent; also on topic crm.alerts) --"
+r lrange "crm:{$tenant}:alerts:recent" 0 4 | python3 -c '
+import json, sys
+for line in sys.stdin:
+    a = json.loads(line)
+    why = "; ".join(x["detail"] for x in a["reasons"])
+    print("  %-19s %-8s %-12s manager %-7s %s" % (a["kind"], a["level"], a["customer_id"], a["manager_id"], why))'
 echo
-echo "dead letters: $(grep -o '[0-9]* to DLQ' "$work/worker.log" | tail -1) (malformed input, with reasons, on crm.events.dlq)"
-echo "alerts: the churn-risk engine is not part of this release; crm.alerts stays empty."
+echo "alerts so far: $(curl -s "127.0.0.1:$metrics_port/metrics" | awk '/^crmpulse_alerts_total/ {s+=$2} END {print s+0}')" \
+  "(by kind and level: http://127.0.0.1:$metrics_port/metrics)"
+echo "dead letters: $(curl -s "127.0.0.1:$metrics_port/metrics" | awk '/^crmpulse_events_total\{result="dead_letter"\}/ {print $2}')" \
+  "(malformed input with reasons on crm.events.dlq)"
+echo "churn labels of the generated customers: $work/labels.csv"
+echo
+"$build/crmpulse-board" -X redis.url="redis://127.0.0.1:$port" \
+  -X board.listen="127.0.0.1:$BOARD_PORT" 2>"$work/board.log" &
+pids+=($!)
+sleep 1
+echo "================ live wallboard: http://127.0.0.1:$BOARD_PORT/ ================"
+echo "(live traffic at $RATE events/s; Ctrl-C stops the demo)"
+if [ "$DEMO_SECONDS" -gt 0 ]; then
+  sleep "$DEMO_SECONDS"
+else
+  wait "${pids[0]}"
+fi

@@ -5,8 +5,15 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config librdkafka-dev libavro-dev
-          libhiredis-dev libcriterion-dev redis-server redis-tools
-          python3 python3-avro python3-redis bc)
+          libhiredis-dev libcriterion-dev libmicrohttpd-dev libjansson-dev
+          redis-server redis-tools python3 python3-avro python3-redis bc curl
+          clang)
+# Tests only: a real Prometheus (promtool and server), headless Chromium for
+# the wallboard's browser test. Set CRMPULSE_DEPS=runtime to skip them.
+if [ "${CRMPULSE_DEPS:-all}" != runtime ]; then
+  packages+=(prometheus chromium chromium-driver python3-selenium
+             libjs-chart.js python3-confluent-kafka)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

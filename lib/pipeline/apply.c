@@ -14,6 +14,9 @@ struct cp_apply {
     struct cp_state *state;  /* borrowed */
     struct cp_counters *ctr; /* borrowed */
     int64_t cached_day;      /* day index of cached_date, -1: none */
+    int64_t now_ms;          /* worker clock of the batch (minute keys) */
+    int64_t minute_retention_ms; /* minute.retention */
+    const struct cp_churn_model *model; /* borrowed; NULL: no churn features */
     char cached_date[11];
 };
 
@@ -40,7 +43,20 @@ struct cp_apply *cp_apply_new(const char *prefix, struct cp_state *state,
     ap->state = state;
     ap->ctr = ctr;
     ap->cached_day = -1;
+    ap->minute_retention_ms = CP_MINUTE_RETENTION_MS;
     return ap;
+}
+
+void cp_apply_set_clock(struct cp_apply *ap, int64_t now_ms,
+                        int64_t minute_retention_ms)
+{
+    ap->now_ms = now_ms;
+    ap->minute_retention_ms = minute_retention_ms;
+}
+
+void cp_apply_set_model(struct cp_apply *ap, const struct cp_churn_model *model)
+{
+    ap->model = model;
 }
 
 void cp_apply_destroy(struct cp_apply *ap)
@@ -162,19 +178,32 @@ static int resolve_targets(struct cp_apply *ap, const struct cp_event *ev,
     struct cp_str none = {NULL, 0};
     struct key k;
     int64_t minute_of_day = ev->occurred_at % 86400000 / 60000;
+    int64_t minute_start = ev->occurred_at - ev->occurred_at % 60000;
     char hhmm[5];
 
     t->cnt = 0;
     t->source = NULL;
     t->hd[t->cnt++] = day_hash(ap, ev, NULL, none, CP_HASH_COUNTERS);
-    key_tenant(ap, &k, ev->tenant_id);
-    key_add(&k, "m:", 2);
-    key_add(&k, event_date(ap, ev->occurred_at), 10);
-    put2(hhmm, (int)(minute_of_day / 60));
-    put2(hhmm + 2, (int)(minute_of_day % 60));
-    key_add(&k, ":", 1);
-    key_add(&k, hhmm, 4);
-    t->hd[t->cnt++] = hash_at(ap, &k, CP_HASH_MINUTE);
+    /* A minute key expires at its minute's start + minute.retention; an
+     * event whose minute has already expired by the worker's clock writes
+     * none (a backfill of old history creates no minute keys). */
+    if (minute_start + ap->minute_retention_ms > ap->now_ms) {
+        struct cp_hash_delta *minute;
+
+        key_tenant(ap, &k, ev->tenant_id);
+        key_add(&k, "m:", 2);
+        key_add(&k, event_date(ap, ev->occurred_at), 10);
+        put2(hhmm, (int)(minute_of_day / 60));
+        put2(hhmm + 2, (int)(minute_of_day % 60));
+        key_add(&k, ":", 1);
+        key_add(&k, hhmm, 4);
+        minute = hash_at(ap, &k, CP_HASH_MINUTE);
+        if (!minute)
+            return -1;
+        cp_hash_set_expire_at(minute,
+                              (minute_start + ap->minute_retention_ms) / 1000);
+        t->hd[t->cnt++] = minute;
+    }
     if (ev->manager_id.ptr)
         t->hd[t->cnt++] =
             day_hash(ap, ev, "manager", ev->manager_id, CP_HASH_COUNTERS);
@@ -355,13 +384,28 @@ static void apply_subscription(const struct cp_event *ev, struct targets *t)
     }
 }
 
+/* One churn observation for the event's customer (no-op without a model). */
+static void observe(struct cp_apply *ap, const struct cp_event_refs *refs,
+                    enum cp_churn_obs obs, int64_t at, int64_t value)
+{
+    if (ap->model)
+        cp_churn_observe(&refs->customer->u.customer->churn, ap->model, obs,
+                         at, value);
+}
+
 cp_rc cp_apply_prepare(struct cp_apply *ap, const struct cp_event *ev,
                        struct cp_event_refs *refs)
 {
     enum cp_entity_kind kind;
 
     refs->entity = NULL;
-    refs->customer = NULL;
+    refs->wait_started = -1;
+    refs->wait_ended = -1;
+    /* Every event feeds its customer's features (first order, churn). */
+    refs->customer =
+        cp_state_get(ap->state, CP_ENT_CUSTOMER, ev->tenant_id, ev->customer_id);
+    if (!refs->customer)
+        return CP_ENOMEM;
     switch (ev->kind) {
     case CP_LEAD_CREATED:
     case CP_STAGE_CHANGED:
@@ -376,10 +420,6 @@ cp_rc cp_apply_prepare(struct cp_apply *ap, const struct cp_event *ev,
     case CP_TICKET_RESOLVED:
         kind = CP_ENT_TICKET;
         break;
-    case CP_ORDER_PLACED:
-        refs->customer = cp_state_get(ap->state, CP_ENT_CUSTOMER, ev->tenant_id,
-                                      ev->customer_id);
-        return refs->customer ? CP_OK : CP_ENOMEM;
     default:
         return CP_OK;
     }
@@ -387,10 +427,109 @@ cp_rc cp_apply_prepare(struct cp_apply *ap, const struct cp_event *ev,
     return refs->entity ? CP_OK : CP_ENOMEM;
 }
 
-cp_rc cp_apply_event(struct cp_apply *ap, const struct cp_event *ev,
-                     const struct cp_event_refs *refs)
+/* What an event changed that the churn features need to know, taken
+ * before the counter rules change the state. */
+struct before {
+    int deal_closed;    /* the deal was closed already */
+    int ticket_open;    /* the ticket was open */
+    int64_t opened_at;  /* ... since then */
+    int conv_waiting;   /* the conversation was waiting */
+    int64_t wait_start; /* ... since then */
+};
+
+static void take_before(const struct cp_event *ev, const struct cp_entity *ent,
+                        struct before *b)
+{
+    memset(b, 0, sizeof(*b));
+    if (!ent)
+        return;
+    switch (ev->kind) {
+    case CP_DEAL_CLOSED:
+        b->deal_closed = ent->u.deal.closed;
+        break;
+    case CP_TICKET_OPENED:
+    case CP_TICKET_RESOLVED:
+        b->ticket_open = ent->u.ticket.open;
+        b->opened_at = ent->u.ticket.opened_at;
+        break;
+    case CP_MESSAGE_RECEIVED:
+    case CP_MESSAGE_SENT:
+        b->conv_waiting = ent->u.conv.waiting;
+        b->wait_start = ent->u.conv.wait_start;
+        break;
+    default:
+        break;
+    }
+}
+
+/* The churn observations of one applied event (schemas/churn-model.md). */
+static void observe_event(struct cp_apply *ap, const struct cp_event *ev,
+                          struct cp_event_refs *refs, const struct before *b)
+{
+    int64_t at = ev->occurred_at;
+
+    observe(ap, refs, CP_OBS_ACTIVITY, at, 0);
+    switch (ev->kind) {
+    case CP_DEAL_CLOSED:
+        if (!b->deal_closed)
+            observe(ap, refs, ev->won ? CP_OBS_DEAL_WON : CP_OBS_DEAL_LOST, at,
+                    ev->amount);
+        break;
+    case CP_ORDER_PLACED:
+        observe(ap, refs, CP_OBS_ORDER, at, ev->amount);
+        break;
+    case CP_MESSAGE_RECEIVED:
+        observe(ap, refs, CP_OBS_MESSAGE_IN, at, 0);
+        if (!b->conv_waiting)
+            refs->wait_started = at;
+        break;
+    case CP_MESSAGE_SENT:
+        if (b->conv_waiting) {
+            observe(ap, refs, CP_OBS_RESPONSE, at,
+                    non_negative(at - b->wait_start));
+            refs->wait_ended = b->wait_start;
+        }
+        break;
+    case CP_CALL_LOGGED:
+        if (ev->inbound && !ev->answered)
+            observe(ap, refs, CP_OBS_CALL_MISSED, at, 0);
+        break;
+    case CP_TICKET_OPENED:
+        if (!b->ticket_open)
+            observe(ap, refs, CP_OBS_TICKET_OPENED, at, 0);
+        break;
+    case CP_TICKET_RESOLVED:
+        if (b->ticket_open)
+            observe(ap, refs, CP_OBS_TICKET_RESOLVED, at, b->opened_at);
+        break;
+    case CP_SURVEY_ANSWERED:
+        observe(ap, refs,
+                ev->survey_kind == CP_SURVEY_NPS    ? CP_OBS_NPS
+                : ev->survey_kind == CP_SURVEY_CSAT ? CP_OBS_CSAT
+                                                    : CP_OBS_CES,
+                at, ev->score);
+        break;
+    case CP_SUBSCRIPTION_CHANGED:
+        observe(ap, refs,
+                ev->sub_action == CP_SUB_STARTED   ? CP_OBS_SUB_STARTED
+                : ev->sub_action == CP_SUB_RENEWED ? CP_OBS_SUB_RENEWED
+                                                   : CP_OBS_SUB_CANCELLED,
+                at, ev->amount);
+        break;
+    case CP_WEB_VISIT:
+        observe(ap, refs, CP_OBS_WEB_VISIT, at, 0);
+        break;
+    default:
+        break;
+    }
+}
+
+/* The counter rules of one event. */
+static cp_rc count_event(struct cp_apply *ap, const struct cp_event *ev,
+                         const struct cp_event_refs *refs)
 {
     struct cp_entity *ent = refs->entity;
+    struct cp_customer *cust = refs->customer->u.customer;
     struct targets t;
 
     if (resolve_targets(ap, ev, &t))
@@ -406,12 +545,9 @@ cp_rc cp_apply_event(struct cp_apply *ap, const struct cp_event *ev,
     case CP_ORDER_PLACED:
         inc(&t, CP_F_ORDERS, 1);
         inc(&t, CP_F_ORDER_AMOUNT_MINOR, ev->amount);
-        inc(&t,
-            refs->customer->u.customer.orders ? CP_F_REPEAT_ORDERS
-                                              : CP_F_FIRST_ORDERS,
-            1);
-        refs->customer->u.customer.orders++;
-        cp_state_touch(ap->state, refs->customer);
+        /* The churn features count orders too (observed after this). */
+        inc(&t, cust->orders_seen ? CP_F_REPEAT_ORDERS : CP_F_FIRST_ORDERS, 1);
+        cust->orders_seen = 1;
         return CP_OK;
     case CP_MESSAGE_RECEIVED:
         inc(&t, CP_F_MESSAGES_IN, 1);
@@ -462,5 +598,48 @@ cp_rc cp_apply_event(struct cp_apply *ap, const struct cp_event *ev,
     case CP_PAYLOAD_KIND_CNT:
         break;
     }
+    return CP_OK;
+}
+
+cp_rc cp_apply_event(struct cp_apply *ap, const struct cp_event *ev,
+                     struct cp_event_refs *refs)
+{
+    struct before b;
+    cp_rc rc;
+
+    take_before(ev, refs->entity, &b);
+    rc = count_event(ap, ev, refs);
+    if (rc)
+        return rc;
+    /* Every event changes its customer (at least the last-seen time). */
+    cp_state_touch(ap->state, refs->customer);
+    if (ev->manager_id.ptr) {
+        rc = cp_state_customer_set_manager(ap->state, refs->customer,
+                                           ev->manager_id);
+        if (rc)
+            return rc;
+    }
+    observe_event(ap, ev, refs, &b);
+    return CP_OK;
+}
+
+cp_rc cp_apply_count_alert(struct cp_apply *ap, struct cp_str tenant,
+                           const char *manager, int64_t event_time, int sla)
+{
+    struct cp_event ev;
+    struct targets t;
+
+    /* The alert counts like an event of its tenant, time and manager. */
+    memset(&ev, 0, sizeof(ev));
+    ev.tenant_id = tenant;
+    ev.occurred_at = event_time;
+    ev.channel = CP_CHANNEL_NONE;
+    if (manager) {
+        ev.manager_id.ptr = manager;
+        ev.manager_id.len = strlen(manager);
+    }
+    if (resolve_targets(ap, &ev, &t))
+        return CP_ENOMEM;
+    inc(&t, sla ? CP_F_SLA_BREACHES : CP_F_CHURN_ALERTS, 1);
     return CP_OK;
 }

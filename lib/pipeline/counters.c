@@ -71,6 +71,7 @@ struct cp_hash_delta {
     uint64_t touched;          /* bit per fixed field */
     int64_t deltas[CP_F_CNT];  /* fixed fields (counters or buckets) */
     struct named_delta *named; /* CP_HASH_NAMED fields, in the arena */
+    int64_t expire_at_s; /* CP_HASH_MINUTE: EXPIREAT time (unix seconds) */
 };
 
 struct cp_counters {
@@ -211,11 +212,12 @@ void cp_counters_write(const struct cp_counters *ctr, struct cp_cmds *cmds)
         for (const struct named_delta *nd = hd->named; nd; nd = nd->next)
             write_hincrby(cmds, hd, nd->field, nd->field_len, nd->delta);
         if (hd->kind == CP_HASH_MINUTE) {
-            /* TTL counts from the last write: set it again every batch. */
+            /* A minute key's life is fixed by its minute, not by when it
+             * was written: once per key and batch, the same time always. */
             cp_cmd_begin(cmds, 3);
-            cp_cmd_arg(cmds, "EXPIRE", 6);
+            cp_cmd_arg(cmds, "EXPIREAT", 8);
             cp_cmd_arg(cmds, hd->key, hd->key_len);
-            cp_cmd_int(cmds, CP_MINUTE_TTL_S);
+            cp_cmd_int(cmds, hd->expire_at_s);
         }
     }
 }
@@ -249,6 +251,26 @@ int64_t cp_counters_get(const struct cp_counters *ctr, const char *key,
         }
     }
     return 0;
+}
+
+void cp_hash_set_expire_at(struct cp_hash_delta *hd, int64_t unix_s)
+{
+    hd->expire_at_s = unix_s;
+}
+
+void cp_counters_visit_fields(const struct cp_counters *ctr,
+                              enum cp_hash_kind kind, cp_field_visit_fn fn,
+                              void *opaque)
+{
+    for (size_t i = 0; i < ctr->cnt; i++) {
+        const struct cp_hash_delta *hd = ctr->order[i];
+
+        if (hd->kind != kind || kind == CP_HASH_NAMED)
+            continue;
+        for (int f = 0; f < CP_F_CNT; f++)
+            if (hd->touched & ((uint64_t)1 << f))
+                fn(opaque, hd->key, hd->key_len, f, hd->deltas[f]);
+    }
 }
 
 size_t cp_counters_hash_cnt(const struct cp_counters *ctr)

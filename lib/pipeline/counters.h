@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Counter deltas of one batch, coalesced in memory per (Redis key, field),
- * then written as one HINCRBY per dirty field (plus EXPIRE for minute
- * hashes) inside the batch's transaction. */
+ * then written as one HINCRBY per dirty field (plus one EXPIREAT per minute
+ * hash) inside the batch's transaction. */
 #ifndef CP_COUNTERS_H
 #define CP_COUNTERS_H
 
@@ -60,12 +60,14 @@ extern const int64_t cp_rt_bounds_s[CP_RT_BUCKET_CNT - 1];
 
 enum cp_hash_kind {
     CP_HASH_COUNTERS = 0, /* day, manager, channel, source: enum cp_field */
-    CP_HASH_MINUTE,       /* like COUNTERS, plus a 48 h TTL */
+    CP_HASH_MINUTE,       /* like COUNTERS, plus EXPIREAT (minute.retention) */
     CP_HASH_RT,           /* histogram: bucket index */
     CP_HASH_NAMED,        /* funnel: free field names */
 };
 
-#define CP_MINUTE_TTL_S (48 * 3600)
+/* minute.retention's default: a minute key lives 48 h after its minute's
+ * start (schemas/redis-keys.md). */
+#define CP_MINUTE_RETENTION_MS (48LL * 3600 * 1000)
 
 /** @brief Contract name of a field ("response_ms_sum"). */
 const char *cp_field_name(enum cp_field field);
@@ -89,6 +91,8 @@ struct cp_hash_delta *cp_counters_hash(struct cp_counters *ctr, const char *key,
                                        size_t key_len, enum cp_hash_kind kind);
 /** @brief Adds @p delta to fixed field @p field (enum cp_field or bucket). */
 void cp_hash_add(struct cp_hash_delta *hd, int field, int64_t delta);
+/** @brief Sets the EXPIREAT time (unix seconds) of a CP_HASH_MINUTE hash. */
+void cp_hash_set_expire_at(struct cp_hash_delta *hd, int64_t unix_s);
 /** @brief Adds @p delta to a named field of a CP_HASH_NAMED hash. */
 cp_rc cp_hash_add_named(struct cp_counters *ctr, struct cp_hash_delta *hd,
                         const char *field, size_t field_len, int64_t delta);
@@ -101,6 +105,14 @@ void cp_counters_write(const struct cp_counters *ctr, struct cp_cmds *cmds);
  */
 int64_t cp_counters_get(const struct cp_counters *ctr, const char *key,
                         const char *field, int *touched);
+/** Called per touched fixed field: @p field is an enum cp_field (or a
+ * bucket index for CP_HASH_RT). */
+typedef void (*cp_field_visit_fn)(void *opaque, const char *key,
+                                  size_t key_len, int field, int64_t delta);
+/** @brief Visits every touched field of the batch's hashes of @p kind. */
+void cp_counters_visit_fields(const struct cp_counters *ctr,
+                              enum cp_hash_kind kind, cp_field_visit_fn fn,
+                              void *opaque);
 /** @brief Number of Redis hashes touched in this batch. */
 size_t cp_counters_hash_cnt(const struct cp_counters *ctr);
 /** @brief Forgets all deltas, keeping memory for the next batch. */

@@ -26,12 +26,6 @@ struct group {
     uint8_t op; /* what to write: see write_op() */
 };
 
-struct group_vec {
-    struct group *items; /* owned */
-    size_t cnt;
-    size_t cap;
-};
-
 struct cp_state {
     char *prefix;              /* owned, e.g. "crm" */
     struct cp_map map;         /* kind+tenant+id -> struct cp_entity * */
@@ -91,6 +85,14 @@ void cp_state_destroy(struct cp_state *state)
     free(state);
 }
 
+static void customer_init(struct cp_customer *cust)
+{
+    memset(cust, 0, sizeof(*cust));
+    cp_churn_state_init(&cust->churn);
+    cust->timer_due = CP_NO_TIMER;
+    cust->partition = -1;
+}
+
 struct cp_entity *cp_state_get(struct cp_state *state, enum cp_entity_kind kind,
                                struct cp_str tenant, struct cp_str id)
 {
@@ -121,6 +123,15 @@ struct cp_entity *cp_state_get(struct cp_state *state, enum cp_entity_kind kind,
     ent->key = e->key;
     ent->tenant_len = (uint8_t)tenant.len;
     ent->id_len = (uint8_t)id.len;
+    if (kind == CP_ENT_CUSTOMER) {
+        struct cp_customer *cust =
+            cp_arena_alloc(&state->arena, sizeof(*cust));
+
+        if (!cust)
+            return NULL;
+        customer_init(cust);
+        ent->u.customer = cust;
+    }
     if (vec_push(&state->loading, ent))
         return NULL;
     e->value = ent;
@@ -138,11 +149,7 @@ static const char *tenant_key(struct cp_state *state,
     if (cp_buf_printf(key, "%s:{%.*s}:%s", state->prefix, (int)ent->tenant_len,
                       cp_entity_tenant(ent), suffix))
         return NULL;
-    if (ent->kind == CP_ENT_CUSTOMER &&
-        (cp_buf_append(key, cp_entity_id(ent), ent->id_len) ||
-         cp_buf_append(key, "", 1)))
-        return NULL;
-    *len = ent->kind == CP_ENT_CUSTOMER ? key->len - 1 : key->len;
+    *len = key->len;
     return key->data;
 }
 
@@ -150,7 +157,7 @@ static const char *const kind_suffix[CP_ENT_KIND_CNT] = {
     "state:deals",
     "waiting",
     "state:tickets",
-    "customer:",
+    "state:customers",
 };
 
 /* What a dirty entity's write is: entities with the same kind, op and
@@ -173,14 +180,10 @@ static int cmp_tenant(const struct cp_entity *a, const struct cp_entity *b)
     return memcmp(cp_entity_tenant(a), cp_entity_tenant(b), a->tenant_len);
 }
 
-/* Customers have a key each; everything else a key per tenant. */
+/* Every kind has one key per tenant. */
 static int same_key(const struct cp_entity *a, const struct cp_entity *b)
 {
-    if (a->kind != b->kind || cmp_tenant(a, b))
-        return 0;
-    return a->kind != CP_ENT_CUSTOMER ||
-           (a->id_len == b->id_len &&
-            !memcmp(cp_entity_id(a), cp_entity_id(b), a->id_len));
+    return a->kind == b->kind && !cmp_tenant(a, b);
 }
 
 static int cmp_for_load(const void *pa, const void *pb)
@@ -259,13 +262,6 @@ size_t cp_state_load_cmds(struct cp_state *state, struct cp_cmds *cmds)
             cp_cmds_poison(cmds);
             return 0;
         }
-        if (g.kind == CP_ENT_CUSTOMER) {
-            cp_cmd_begin(cmds, 3);
-            cp_cmd_arg(cmds, "HGET", 4);
-            cp_cmd_arg(cmds, key, key_len);
-            cp_cmd_arg(cmds, "orders", 6);
-            continue;
-        }
         /* One read per tenant and kind: HMGET / ZMSCORE of all its ids. */
         cp_cmd_begin(cmds, 2 + (int)g.cnt);
         if (g.kind == CP_ENT_CONV)
@@ -339,6 +335,94 @@ static int parse_deal(struct cp_state *state, struct cp_entity *ent,
     return 0;
 }
 
+/* Customer encoding, binary, little-endian: version 1 byte, churn state
+ * length 2 bytes, the churn state (cp_churn_state_pack), timer_due 8,
+ * scored_at 8, shown 8, shown_since 8, partition 4, flags 1 (bit 0: an
+ * order was counted), manager length 1, manager. */
+#define CUSTOMER_VERSION 1
+#define CUSTOMER_FIXED   (1 + 2 + 8 + 8 + 8 + 8 + 4 + 1 + 1)
+#define CUSTOMER_MAX     (CUSTOMER_FIXED + CP_CHURN_PACKED_MAX + CP_NAME_MAX)
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static size_t pack_customer(const struct cp_customer *cust, uint8_t *out)
+{
+    size_t n = 0, churn_len, mgr_len = cust->manager ? strlen(cust->manager) : 0;
+
+    out[n++] = CUSTOMER_VERSION;
+    churn_len = cp_churn_state_pack(&cust->churn, out + 3, CP_CHURN_PACKED_MAX);
+    put_le(out + n, churn_len, 2);
+    n += 2 + churn_len;
+    put_le(out + n, (uint64_t)cust->timer_due, 8);
+    put_le(out + n + 8, (uint64_t)cust->scored_at, 8);
+    put_le(out + n + 16, cust->shown, 8);
+    put_le(out + n + 24, (uint64_t)cust->shown_since, 8);
+    put_le(out + n + 32, (uint64_t)(uint32_t)cust->partition, 4);
+    n += 36;
+    out[n++] = cust->orders_seen ? 1 : 0;
+    out[n++] = (uint8_t)mgr_len;
+    if (mgr_len)
+        memcpy(out + n, cust->manager, mgr_len);
+    return n + mgr_len;
+}
+
+static int unpack_customer(struct cp_state *state, struct cp_customer *cust,
+                           const uint8_t *p, size_t len);
+
+cp_rc cp_state_customer_decode(struct cp_state *state,
+                               struct cp_customer *cust, const void *bytes,
+                               size_t len)
+{
+    customer_init(cust);
+    return unpack_customer(state, cust, bytes, len) ? CP_EDECODE : CP_OK;
+}
+
+static int unpack_customer(struct cp_state *state, struct cp_customer *cust,
+                           const uint8_t *p, size_t len)
+{
+    size_t churn_len, n = 3, mgr_len;
+
+    if (len < CUSTOMER_FIXED || p[0] != CUSTOMER_VERSION)
+        return -1;
+    churn_len = (size_t)get_le(p + 1, 2);
+    if (len < CUSTOMER_FIXED + churn_len ||
+        cp_churn_state_unpack(&cust->churn, p + n, churn_len))
+        return -1;
+    n += churn_len;
+    cust->timer_due = (int64_t)get_le(p + n, 8);
+    cust->scored_at = (int64_t)get_le(p + n + 8, 8);
+    cust->shown = get_le(p + n + 16, 8);
+    cust->fingerprint = cust->shown; /* written at every commit */
+    cust->shown_since = (int64_t)get_le(p + n + 24, 8);
+    cust->partition = (int32_t)(uint32_t)get_le(p + n + 32, 4);
+    n += 36;
+    cust->orders_seen = p[n++] & 1;
+    mgr_len = p[n++];
+    if (len != n + mgr_len || mgr_len > CP_NAME_MAX)
+        return -1;
+    cust->manager = NULL;
+    if (mgr_len) {
+        cust->manager = cp_arena_strndup(&state->arena, (const char *)p + n,
+                                         mgr_len);
+        if (!cust->manager)
+            return -1;
+    }
+    return 0;
+}
+
 /* Applies one stored value (or nil) to a queued entity. */
 static cp_rc load_one(struct cp_state *state, struct cp_entity *ent,
                       const struct cp_reply *reply)
@@ -370,8 +454,9 @@ static cp_rc load_one(struct cp_state *state, struct cp_entity *ent,
         ent->u.ticket.opened_at = v;
         break;
     case CP_ENT_CUSTOMER:
-        bad = parse_i64(reply->str, reply->len, &v);
-        ent->u.customer.orders = v;
+        bad = unpack_customer(state, ent->u.customer,
+                              (const uint8_t *)reply->str,
+                              reply->len);
         break;
     }
     if (bad) {
@@ -391,9 +476,6 @@ cp_rc cp_state_load_reply(struct cp_state *state, size_t i,
 {
     const struct group *g = &state->load_groups[i];
     cp_rc rc = CP_OK;
-
-    if (g->kind == CP_ENT_CUSTOMER)
-        return load_one(state, state->loading.items[g->start], reply);
     if (reply->type != CP_REPLY_ARRAY || reply->elements != g->cnt) {
         cp_log(CP_LOG_ERR, "STATE",
                "load: expected %zu values, got reply type %d", g->cnt,
@@ -457,14 +539,6 @@ static void write_group(struct cp_state *state, struct cp_cmds *cmds,
         cp_cmds_poison(cmds);
         return;
     }
-    if (g->kind == CP_ENT_CUSTOMER) {
-        cp_cmd_begin(cmds, 4);
-        cp_cmd_arg(cmds, "HSET", 4);
-        cp_cmd_arg(cmds, key, key_len);
-        cp_cmd_arg(cmds, "orders", 6);
-        cp_cmd_int(cmds, items[0]->u.customer.orders);
-        return;
-    }
     cp_cmd_begin(cmds, 2 + per_entity * (int)g->cnt);
     if (g->kind == CP_ENT_CONV)
         cp_cmd_str(cmds, g->op == OP_DEL ? "ZREM" : "ZADD");
@@ -483,10 +557,16 @@ static void write_group(struct cp_state *state, struct cp_cmds *cmds,
         cp_cmd_arg(cmds, cp_entity_id(ent), ent->id_len);
         if (g->op == OP_DEL)
             continue;
-        if (g->kind == CP_ENT_DEAL)
+        if (g->kind == CP_ENT_DEAL) {
             write_deal_value(cmds, ent);
-        else
+        } else if (g->kind == CP_ENT_CUSTOMER) {
+            uint8_t packed[CUSTOMER_MAX];
+
+            cp_cmd_arg(cmds, (const char *)packed,
+                       pack_customer(ent->u.customer, packed));
+        } else {
             cp_cmd_int(cmds, ent->u.ticket.opened_at);
+        }
     }
 }
 
@@ -544,6 +624,21 @@ cp_rc cp_state_deal_add_stage(struct cp_state *state, struct cp_entity *deal,
     memcpy(joined + old_len, stage.ptr, stage.len);
     joined[old_len + stage.len] = '\0';
     deal->u.deal.stages = joined;
+    return CP_OK;
+}
+
+cp_rc cp_state_customer_set_manager(struct cp_state *state,
+                                    struct cp_entity *cust, struct cp_str mgr)
+{
+    const char *old = cust->u.customer->manager;
+    char *copy;
+
+    if (old && strlen(old) == mgr.len && !memcmp(old, mgr.ptr, mgr.len))
+        return CP_OK;
+    copy = cp_arena_strndup(&state->arena, mgr.ptr, mgr.len);
+    if (!copy)
+        return CP_ENOMEM;
+    cust->u.customer->manager = copy;
     return CP_OK;
 }
 

@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "churn.h"
 #include "common.h"
 #include "event.h"
 #include "resp.h"
@@ -17,7 +18,7 @@ enum cp_entity_kind {
     CP_ENT_DEAL = 0, /* hash P:{T}:state:deals, field deal id */
     CP_ENT_CONV,     /* zset P:{T}:waiting, member conversation id */
     CP_ENT_TICKET,   /* hash P:{T}:state:tickets, field ticket id (open ones) */
-    CP_ENT_CUSTOMER, /* hash P:{T}:customer:C, field orders */
+    CP_ENT_CUSTOMER, /* hash P:{T}:state:customers, field customer id */
     CP_ENT_KIND_CNT
 };
 
@@ -46,10 +47,28 @@ struct cp_entity {
             uint8_t open;
             int64_t opened_at; /* ms */
         } ticket;
-        struct {
-            int64_t orders; /* orders seen */
-        } customer;
+        struct cp_customer *customer; /* cache-owned, never NULL */
     } u;
+};
+
+/* No timer pending (cp_customer.timer_due). */
+#define CP_NO_TIMER INT64_MAX
+
+/** What crmpulse keeps per customer: the churn features, the alert latch,
+ * the silence timer and what the public customer hash last showed. */
+struct cp_customer {
+    struct cp_churn_state churn; /* features, latch, cooldown (churn.h) */
+    int64_t timer_due;           /* silence timer, event time; CP_NO_TIMER */
+    int64_t scored_at;           /* event time of the last evaluation; 0 */
+    int64_t shown_since;  /* event time the shown fields took their values */
+    uint64_t shown;       /* hash of the public fields last written; 0: none */
+    uint64_t fingerprint; /* hash of the public fields now (scorer.c) */
+    int32_t partition; /* input partition whose timer set holds the timer */
+    uint8_t orders_seen;  /* an order of this customer was counted */
+    uint8_t in_batch;     /* scored in the current batch (scorer.c) */
+    uint8_t timer_stale;  /* silence timer not searched since scored_at */
+    uint8_t shown_changed; /* the shown fields changed in this batch */
+    const char *manager;  /* current manager, NULL: none; cache-owned */
 };
 
 /** @brief The entity's tenant (NUL-terminated, borrowed from the cache). */
@@ -101,6 +120,21 @@ cp_rc cp_state_deal_add_stage(struct cp_state *state, struct cp_entity *deal,
 /** @brief Sets a deal's source (copied). */
 cp_rc cp_state_deal_set_source(struct cp_state *state, struct cp_entity *deal,
                                struct cp_str source);
+/**
+ * @brief Decodes one stored customer (a value of P:{T}:state:customers),
+ *        for tools that read the state without the worker.
+ * @returns CP_OK, or CP_EDECODE for bytes crmpulse did not write.
+ * Ownership: the manager string lives in @p state's cache until
+ *            cp_state_clear().
+ */
+cp_rc cp_state_customer_decode(struct cp_state *state,
+                               struct cp_customer *cust, const void *bytes,
+                               size_t len);
+
+/** @brief Sets a customer's current manager (copied). */
+cp_rc cp_state_customer_set_manager(struct cp_state *state,
+                                    struct cp_entity *cust, struct cp_str mgr);
+
 /** @returns 1 if the deal has entered @p stage before. */
 int cp_state_deal_has_stage(const struct cp_entity *deal, struct cp_str stage);
 

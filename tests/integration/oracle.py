@@ -36,7 +36,7 @@ COUNTER_FIELDS = (
     "subs_renewed subs_cancelled mrr_cancelled_minor churn_alerts sla_breaches").split()
 SOURCE_FIELDS = ("leads", "deals_won", "deals_lost", "won_amount_minor")
 
-MINUTE_TTL_MAX = 48 * 3600
+MINUTE_RETENTION_MS = 48 * 3600 * 1000  # minute.retention default
 MIN_OCCURRED_AT = 946684800000  # 2000-01-01T00:00:00Z
 FUTURE_SLACK_MS = 24 * 3600 * 1000
 
@@ -344,16 +344,27 @@ def rt_field(ms):
 class Model:
     """Expected Redis contents after applying valid events in processing order."""
 
-    def __init__(self, prefix="crm"):
+    def __init__(self, prefix="crm", processed_from=None, processed_to=None,
+                 minute_retention_ms=MINUTE_RETENTION_MS):
         self.prefix = prefix
+        # The worker's clock while it processed the events lies in
+        # [processed_from, processed_to] (ms; None = unknown: every minute key
+        # is expected). A minute key exists iff its minute start + retention
+        # is after the worker's clock, so keys expiring inside the window
+        # may or may not exist: they are not checked.
+        self.processed_from = processed_from
+        self.processed_to = processed_to
+        self.minute_retention_ms = minute_retention_ms
         self.hashes = {}         # key -> {field: int}
-        self.minute_keys = set()
+        self.minute_keys = {}    # key -> EXPIREAT (unix s), certain keys only
+        self.uncertain_keys = set()
         self.waiting = {}        # tenant -> {conversation: wait start ms}
         self.deals = {}          # (tenant, deal) -> _Deal
         self.tickets = {}        # (tenant, ticket) -> opened_at while open
         self.ordered = set()     # (tenant, customer) with an order seen
         self.events = 0
         self.invalid = 0
+        self.alerts = 0
         self._buckets = {}       # occurred_at // 60000 -> (D, HHMM)
 
     def _bucket(self, t):
@@ -372,6 +383,48 @@ class Model:
             h = self.hashes[key] = {}
         h[field] = h.get(field, 0) + n
 
+    def _minute_target(self, T, t):
+        """The minute key an event (or alert) at t writes, or None."""
+        D, HHMM = self._bucket(t)
+        minute = "%s:{%s}:m:%s:%s" % (self.prefix, T, D, HHMM)
+        expire_ms = t // 60000 * 60000 + self.minute_retention_ms
+        if self.processed_from is not None and expire_ms <= self.processed_from:
+            return None                   # expired before the worker saw it
+        if self.processed_to is not None and expire_ms <= self.processed_to:
+            self.uncertain_keys.add(minute)
+            return None
+        self.minute_keys[minute] = expire_ms // 1000
+        return minute
+
+    def add_alerts(self, alerts):
+        """Count each distinct alert once (alerts as decoded dicts, possibly
+        repeated: at least once on Kafka). Returns a list of problems: an
+        alert_id seen with different content."""
+        problems = []
+        seen = {}
+        for a in alerts:
+            same = {k: v for k, v in a.items() if k != "emitted_at"}
+            old = seen.get(a["alert_id"])
+            if old is not None:
+                if old != same:
+                    problems.append("alert %s re-emitted with other content"
+                                    % a["alert_id"])
+                continue
+            seen[a["alert_id"]] = same
+            T = a["tenant_id"]
+            t = a["event_time"]
+            D, _ = self._bucket(t)
+            field = "churn_alerts" if a["kind"] == "CHURN_RISK" else "sla_breaches"
+            base = "%s:{%s}:d:%s" % (self.prefix, T, D)
+            self._add(base, field, 1)
+            minute = self._minute_target(T, t)
+            if minute:
+                self._add(minute, field, 1)
+            if a["manager_id"] is not None:
+                self._add(base + ":manager:" + a["manager_id"], field, 1)
+        self.alerts = len(seen)
+        return problems
+
     def apply(self, ev):
         """Apply one valid event (decoded dict)."""
         self.events += 1
@@ -380,9 +433,10 @@ class Model:
         t = ev["occurred_at"]
         D, HHMM = self._bucket(t)
         base = "%s:{%s}:d:%s" % (self.prefix, T, D)
-        minute = "%s:{%s}:m:%s:%s" % (self.prefix, T, D, HHMM)
-        self.minute_keys.add(minute)
-        targets = [base, minute]
+        targets = [base]
+        minute = self._minute_target(T, t)
+        if minute:
+            targets.append(minute)
         if ev["manager_id"] is not None:
             targets.append(base + ":manager:" + ev["manager_id"])
         if ev["channel"] is not None:
@@ -538,6 +592,7 @@ class Model:
             "invalid": self.invalid,
             "hashes": {k: dict(sorted(v.items())) for k, v in sorted(self.hashes.items())},
             "minute_keys": sorted(self.minute_keys),
+            "uncertain_minute_keys": sorted(self.uncertain_keys),
             "waiting": {k: v for k, v in sorted(self.waiting_keys().items())},
         }
 
@@ -577,12 +632,14 @@ class OrderCheck:
                 "single-partition topic)" % (ent[0], ent[2], ent[1], prev, k))
 
 
-def compute(dump_paths, schema_dir, prefix="crm", partitions=None, now_ms=None):
+def compute(dump_paths, schema_dir, prefix="crm", partitions=None, now_ms=None,
+            processed_from=None, processed_to=None,
+            minute_retention_ms=MINUTE_RETENTION_MS):
     """Build the Model from dump files. Raises DataError for broken test data."""
     decoder = load_event_decoder(schema_dir)
     if now_ms is None:
         now_ms = int(time.time() * 1000)
-    model = Model(prefix)
+    model = Model(prefix, processed_from, processed_to, minute_retention_ms)
     check = OrderCheck() if partitions != 1 else None
     idx = 0
     for path in dump_paths:
@@ -671,14 +728,15 @@ for i = 1, #KEYS do
   elseif t == 'zset' then
     v = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
   end
-  out[i] = cjson.encode({t, redis.call('TTL', k), v})
+  out[i] = cjson.encode({t, redis.call('EXPIRETIME', k), v})
 end
 return out
 """
 
 
 def fetch_keys(r, keys):
-    """Yield (key, type, value, ttl): hash -> {field: str}, zset -> [(member, float)]."""
+    """Yield (key, type, value, expiretime): hash -> {field: str}, zset ->
+    [(member, float)]; expiretime is unix seconds, -1 for none."""
     script = r.register_script(_FETCH_LUA)
     for chunk in _chunks(keys, 500):
         for k, raw in zip(chunk, script(keys=chunk)):
@@ -708,6 +766,8 @@ def compare_redis(model, r, report=None):
 
 
 def _compare_key(model, rep, k, ty, val, ttl, exp_hashes, exp_wait):
+    if k in model.uncertain_keys:
+        return  # expired around the worker's clock: may or may not exist
     if k in exp_wait:
         exp = exp_wait[k]
         got = {}
@@ -745,8 +805,9 @@ def _compare_key(model, rep, k, ty, val, ttl, exp_hashes, exp_wait):
                 if _as_int(g) != 0:
                     rep.bad("%s %s: redis=%s expected=0" % (k, f, _s(g)))
         if k in model.minute_keys and ty == "hash":
-            if not 0 < ttl <= MINUTE_TTL_MAX:
-                rep.bad("%s TTL: redis=%s expected=(0,%d]" % (k, ttl, MINUTE_TTL_MAX))
+            if ttl != model.minute_keys[k]:
+                rep.bad("%s EXPIRETIME: redis=%s expected=%d"
+                        % (k, ttl, model.minute_keys[k]))
         return
     # Not expected: an error when it holds anything non-zero.
     if ty == "none":
@@ -778,16 +839,39 @@ def main(argv=None):
                     help="partitions of the input topic; 1 lifts the ordering check")
     ap.add_argument("--expect-out")
     ap.add_argument("--dlq-count", type=int)
+    ap.add_argument("--processed-from", type=int,
+                    help="ms: the worker processed nothing before this (its clock); "
+                         "minute keys that expired before it must not exist")
+    ap.add_argument("--processed-to", type=int,
+                    help="ms: the worker processed nothing after this, and the "
+                         "comparison is done by then (default: now + 5 min when "
+                         "--processed-from is given)")
+    ap.add_argument("--minute-retention-ms", type=int, default=MINUTE_RETENTION_MS)
+    ap.add_argument("--alerts",
+                    help="JSON lines of the alerts read from the alert topic: "
+                         "churn_alerts/sla_breaches must count each alert_id once")
     args = ap.parse_args(argv)
+    if args.processed_from is not None and args.processed_to is None:
+        # Keys expiring while this comparison runs are gone before it reads
+        # them: five minutes of margin leave those unchecked.
+        args.processed_to = int(time.time() * 1000) + 300000
 
     try:
-        model = compute(args.dump, args.schema_dir, args.prefix, args.partitions)
+        model = compute(args.dump, args.schema_dir, args.prefix, args.partitions,
+                        processed_from=args.processed_from,
+                        processed_to=args.processed_to,
+                        minute_retention_ms=args.minute_retention_ms)
     except DataError as e:
         print("oracle: test data error: %s" % e, file=sys.stderr)
         return 3
     except OSError as e:
         print("oracle: %s" % e, file=sys.stderr)
         return 2
+
+    alert_problems = []
+    if args.alerts:
+        with open(args.alerts, encoding="utf-8") as f:
+            alert_problems = model.add_alerts(json.loads(l) for l in f if l.strip())
 
     if args.expect_out:
         with open(args.expect_out, "w", encoding="utf-8") as f:
@@ -809,11 +893,14 @@ def main(argv=None):
         except redis.RedisError as e:
             print("oracle: redis: %s" % e, file=sys.stderr)
             return 2
+    for p in alert_problems:
+        rep.bad(p)
     if args.dlq_count is not None and args.dlq_count != model.invalid:
         rep.bad("dlq count: given=%d expected=%d" % (args.dlq_count, model.invalid))
 
-    print("oracle: %d events, %d invalid, %d keys, %d fields checked, %d mismatches"
-          % (model.events, model.invalid, rep.keys, rep.fields, rep.mismatches))
+    print("oracle: %d events, %d invalid, %d alerts, %d keys, %d fields checked, "
+          "%d mismatches" % (model.events, model.invalid, model.alerts, rep.keys,
+                             rep.fields, rep.mismatches))
     for line in rep.lines:
         print("  " + line)
     return 0 if rep.mismatches == 0 else 1

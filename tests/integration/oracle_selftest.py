@@ -6,6 +6,7 @@ Runs without Redis; when redis-server is installed it also checks the Redis comp
 against a scratch server on a free port.
 """
 
+import calendar
 import io
 import json
 import os
@@ -418,7 +419,61 @@ def test_minute_keys():
     want = set()
     for t, keys in EXPECTED.items():
         want |= {"crm:{%s}:%s" % (t, k) for k in keys if k.startswith("m:")}
-    eq(MODEL.minute_keys, want, "minute keys")
+    eq(set(MODEL.minute_keys), want, "minute keys")
+    for k, at in MODEL.minute_keys.items():
+        # EXPIREAT = the minute's start + 48 h, from the key's own name.
+        day, hhmm = k.split(":m:")[1].split(":")
+        start = calendar.timegm(time.strptime(day + hhmm, "%Y-%m-%d%H%M"))
+        eq(at, start + 48 * 3600, "EXPIREAT of " + k)
+
+
+@test
+def test_alerts_count_once_per_alert_id():
+    m = oracle.compute([DUMP1], SCHEMA_DIR,
+                       minute_retention_ms=30 * 365 * 86400 * 1000)
+    before = {k: dict(v) for k, v in m.hashes.items()}
+    t = ms("2024-05-01T10:00:30")
+
+    def alert(aid, kind="CHURN_RISK", manager="m1", emitted=1):
+        return {"alert_id": aid, "kind": kind, "tenant_id": "msg",
+                "customer_id": "c1", "manager_id": manager, "level": "HIGH",
+                "risk_score": 0.7, "previous_score": 0.1, "reasons": [],
+                "triggered_by": None, "event_time": t, "emitted_at": emitted,
+                "model_version": "v"}
+
+    problems = m.add_alerts([alert("a"), alert("a", emitted=2),
+                             alert("b", kind="RESPONSE_SLA_BREACH", manager=None)])
+    eq(problems, [], "a re-emitted alert (other emitted_at) is the same alert")
+    eq(m.alerts, 2, "distinct alerts")
+    day = "crm:{msg}:d:2024-05-01"
+    eq(m.hashes[day].get("churn_alerts"), 1, "churn_alerts once")
+    eq(m.hashes[day].get("sla_breaches"), 1, "sla_breaches")
+    eq(m.hashes["crm:{msg}:m:2024-05-01:1000"].get("churn_alerts"), 1, "minute")
+    eq(m.hashes[day + ":manager:m1"].get("churn_alerts"), 1, "manager")
+    assert "sla_breaches" not in m.hashes[day + ":manager:m1"], "no manager"
+    eq(before[day].get("churn_alerts"), None, "events count no alerts")
+    changed = alert("a", emitted=3)
+    changed["level"] = "CRITICAL"
+    eq(len(m.add_alerts([alert("a"), changed])), 1, "same id, other content")
+
+
+@test
+def test_minute_keys_by_worker_clock():
+    # Processed long after 2024: every minute had expired, so no minute key,
+    # and the day hashes are the same.
+    late = oracle.compute([DUMP1, DUMP2], SCHEMA_DIR,
+                          processed_from=int(time.time() * 1000))
+    eq(late.minute_keys, {}, "no minute keys")
+    eq(late.uncertain_keys, set(), "none uncertain")
+    eq({k: v for k, v in late.hashes.items() if ":m:" not in k},
+       {k: v for k, v in MODEL.hashes.items() if ":m:" not in k}, "day hashes")
+    # A processing window around a minute's expiry leaves that key unchecked.
+    k = sorted(MODEL.minute_keys)[0]
+    at_ms = MODEL.minute_keys[k] * 1000
+    mid = oracle.compute([DUMP1, DUMP2], SCHEMA_DIR, processed_from=at_ms - 1,
+                         processed_to=at_ms)
+    assert k in mid.uncertain_keys and k not in mid.minute_keys, k
+    assert k not in mid.hashes, k
 
 
 @test
@@ -597,7 +652,7 @@ def load_expected(r, model):
     for k, h in model.hashes.items():
         pipe.hset(k, mapping=h)
         if k in model.minute_keys:
-            pipe.expire(k, 172800)
+            pipe.expireat(k, model.minute_keys[k])
     for k, w in model.waiting_keys().items():
         pipe.zadd(k, w)
     # Keys the comparison must ignore, and an all-zero stray hash.
@@ -610,6 +665,11 @@ def load_expected(r, model):
 
 
 def redis_tests():
+    # Minute keys of 2024 data expire at once with the 48 h retention, so
+    # the Redis checks use a model whose minute keys live 30 years.
+    global RMODEL
+    RMODEL = oracle.compute([DUMP1, DUMP2], SCHEMA_DIR,
+                            minute_retention_ms=30 * 365 * 86400 * 1000)
     import redis
     port = free_port()
     proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
@@ -626,22 +686,22 @@ def redis_tests():
         url = "redis://127.0.0.1:%d/0" % port
 
         def mism():
-            return oracle.compare_redis(MODEL, r).mismatches
+            return oracle.compare_redis(RMODEL, r).mismatches
 
         @test
         def test_redis_correct():
-            load_expected(r, MODEL)
-            rep = oracle.compare_redis(MODEL, r)
+            load_expected(r, RMODEL)
+            rep = oracle.compare_redis(RMODEL, r)
             eq(rep.mismatches, 0, "\n".join(rep.lines))
-            assert rep.fields >= sum(len(v) for v in MODEL.hashes.values())
+            assert rep.fields >= sum(len(v) for v in RMODEL.hashes.values())
             rc, out = run_cli("--dump", DUMP1, "--dump", DUMP2, "--schema-dir", SCHEMA_DIR,
-                              "--redis-url", url, "--dlq-count", "4")
+                              "--redis-url", url, "--minute-retention-ms", str(30 * 365 * 86400 * 1000), "--dlq-count", "4")
             eq(rc, 0, out)
             assert " 0 mismatches" in out, out
 
         @test
         def test_redis_zero_fields_absent_ok():
-            load_expected(r, MODEL)
+            load_expected(r, RMODEL)
             r.hdel("crm:{msg}:d:2024-07-02", "order_amount_minor")  # no-op: other tenant
             r.hdel("crm:{ord}:d:2024-07-02", "order_amount_minor")   # expected 0
             r.hset("crm:{ord}:d:2024-07-02", "churn_alerts", 0)
@@ -649,7 +709,7 @@ def redis_tests():
 
         def mutation(name, fn, want=1):
             def t():
-                load_expected(r, MODEL)
+                load_expected(r, RMODEL)
                 fn()
                 eq(mism(), want, name)
             t.__name__ = "test_redis_detects_" + name
@@ -665,7 +725,9 @@ def redis_tests():
         mutation("unexpected_minute_key",
                  lambda: r.hset("crm:{new}:m:2024-08-15:1201", "events", 1))
         mutation("no_ttl", lambda: r.persist("crm:{call}:m:2024-08-15:1200"))
-        mutation("ttl_too_long", lambda: r.expire("crm:{call}:m:2024-08-15:1200", 172801))
+        mutation("wrong_expireat",
+                 lambda: r.expireat("crm:{call}:m:2024-08-15:1200",
+                                    RMODEL.minute_keys["crm:{call}:m:2024-08-15:1200"] + 1))
         mutation("waiting_score", lambda: r.zadd("crm:{msg}:waiting", {"c2": T0 + 1}))
         mutation("waiting_extra", lambda: r.zadd("crm:{msg}:waiting", {"c1": T0}))
         mutation("waiting_missing", lambda: r.zrem("crm:{msg}:waiting", "c7"))
@@ -677,10 +739,10 @@ def redis_tests():
 
         @test
         def test_redis_cli_mismatch_exit_1():
-            load_expected(r, MODEL)
+            load_expected(r, RMODEL)
             r.hincrby("crm:{surv}:d:2024-10-01", "csat_sum", 2)
             rc, out = run_cli("--dump", DUMP_ALL, "--schema-dir", SCHEMA_DIR,
-                              "--redis-url", url)
+                              "--redis-url", url, "--minute-retention-ms", str(30 * 365 * 86400 * 1000))
             eq(rc, 1, out)
             assert "1 mismatches" in out, out
             assert "crm:{surv}:d:2024-10-01 csat_sum: redis=15 expected=13" in out, out
@@ -689,7 +751,7 @@ def redis_tests():
         def test_redis_many_mismatches_listed_up_to_20():
             r.flushdb()
             rc, out = run_cli("--dump", DUMP_ALL, "--schema-dir", SCHEMA_DIR,
-                              "--redis-url", url)
+                              "--redis-url", url, "--minute-retention-ms", str(30 * 365 * 86400 * 1000))
             eq(rc, 1, out)
             lines = out.strip().split("\n")
             eq(len(lines), 21, "summary + 20 lines")

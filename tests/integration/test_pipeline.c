@@ -55,6 +55,10 @@ static const char *scratch_file(const char *name)
     return out;
 }
 
+/* The worker's clock was at least this while it processed the stream:
+ * the oracle's lower bound for deciding which minute keys exist. */
+static int64_t produced_at_ms;
+
 /* Produces the test stream and keeps a copy for the oracle. */
 static void produce(const char *dump)
 {
@@ -76,8 +80,10 @@ static void produce(const char *dump)
                           dump,
                           "-q",
                           NULL};
-    int rc = h_run(argv, log, 600);
+    int rc;
 
+    produced_at_ms = cp_now_ms();
+    rc = h_run(argv, log, 600);
     if (rc)
         h_tail(log, 30);
     cr_assert_eq(rc, 0, "crmpulse-gen exited %d", rc);
@@ -89,7 +95,9 @@ static pid_t spawn_worker(const struct h_redis *r, const char *group,
     char x_boot[300], x_redis[128], x_group[128];
     const char *argv[] = {h_bin("crmpulse"), "-X", x_boot,  "-X",
                           x_redis,           "-X", x_group, "-X",
-                          IDLE_EXIT,         NULL};
+                          IDLE_EXIT,         "-X", "http.listen=127.0.0.1:0",
+                          /* Event time only: replays give the same alerts. */
+                          "-X", "time.idle_advance=0", NULL};
 
     snprintf(x_boot, sizeof(x_boot), "kafka.bootstrap.servers=%s", bootstrap);
     snprintf(x_redis, sizeof(x_redis), "redis.url=%s", r->url);
@@ -150,6 +158,59 @@ static int64_t count_dead_letters(int64_t expected)
     return cnt;
 }
 
+/* Writes every alert on crm.alerts as one JSON line to @p path (the oracle
+ * counts each alert_id once); returns how many records were read. */
+static int64_t dump_alerts(const char *path)
+{
+    struct cp_consumer_callbacks cbs = {NULL, NULL, NULL};
+    char errstr[512], reason[256], group[64];
+    struct cp_codec *codec =
+        cp_codec_new(CP_FRAMING_CONFLUENT, errstr, sizeof(errstr));
+    struct cp_alert_reason reasons[8];
+    struct cp_msg msgs[1000];
+    struct cp_arena arena;
+    struct cp_consumer *cons;
+    struct cp_buf json;
+    FILE *out = fopen(path, "w");
+    int64_t cnt = 0;
+    int quiet_ms = 0;
+
+    cr_assert_not_null(codec, "%s", errstr);
+    cr_assert_not_null(out);
+    snprintf(group, sizeof(group), "alerts-check-%d", (int)getpid());
+    cons = cp_consumer_new(bootstrap, group, "crm.alerts", NULL, 0, &cbs,
+                           errstr, sizeof(errstr));
+    cr_assert_not_null(cons, "%s", errstr);
+    cp_arena_init(&arena, 0);
+    cp_buf_init(&json, 0);
+    /* Joining takes seconds; then stop once nothing more arrives. */
+    while (quiet_ms < (cnt ? 3000 : 15000)) {
+        size_t n = cp_consumer_poll(cons, msgs, 1000, 100);
+
+        quiet_ms = n ? 0 : quiet_ms + 100;
+        for (size_t i = 0; i < n; i++) {
+            struct cp_alert a;
+
+            cr_assert_eq(cp_codec_decode_alert(codec, msgs[i].value,
+                                               msgs[i].value_len, &arena, &a,
+                                               reasons, 8, reason,
+                                               sizeof(reason)),
+                         CP_OK, "undecodable alert: %s", reason);
+            cp_buf_reset(&json);
+            cr_assert_eq(cp_alert_json(&a, &json), CP_OK);
+            fprintf(out, "%.*s\n", (int)json.len, json.data);
+            cnt++;
+        }
+        cp_arena_reset(&arena);
+    }
+    cp_consumer_destroy(cons);
+    cp_arena_cleanup(&arena);
+    cp_buf_cleanup(&json);
+    cp_codec_destroy(codec);
+    cr_assert_eq(fclose(out), 0);
+    return cnt;
+}
+
 static int64_t invalid_in_dump(const char *dump)
 {
     FILE *f = fopen(dump, "rb");
@@ -178,7 +239,8 @@ static void check_with_oracle(const struct h_redis *r, const char *dump,
                               int64_t dlq_cnt)
 {
     const char *log = scratch_file("oracle.log");
-    char dlq[32];
+    const char *alerts = scratch_file("alerts.jsonl");
+    char dlq[32], from[32];
     const char *argv[] = {"/usr/bin/python3",
                           h_src("tests/integration/oracle.py"),
                           "--dump",
@@ -189,10 +251,17 @@ static void check_with_oracle(const struct h_redis *r, const char *dump,
                           r->url,
                           "--dlq-count",
                           dlq,
+                          "--processed-from",
+                          from,
+                          "--alerts",
+                          alerts,
                           NULL};
     int rc;
 
+    fprintf(stderr, "%lld alert records on crm.alerts\n",
+            (long long)dump_alerts(alerts));
     snprintf(dlq, sizeof(dlq), "%lld", (long long)dlq_cnt);
+    snprintf(from, sizeof(from), "%lld", (long long)produced_at_ms);
     rc = h_run(argv, log, 600);
     h_tail(log, rc ? 30 : 1);
     cr_assert_eq(rc, 0, "oracle found mismatches (exit %d)", rc);

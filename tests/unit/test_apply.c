@@ -398,18 +398,71 @@ Test(apply, days_format_in_utc)
     cr_assert_str_eq(day, "2026-11-22");
 }
 
-Test(apply, minute_hashes_get_a_ttl_on_every_write)
+/* T0's minute starts at 10:15:00 = 1795342500 s; + 48 h = 1795515300 s. */
+#define MIN_EXPIREAT "1795515300"
+
+static int cmds_have(const struct cp_cmds *cmds, const char *resp)
 {
-    struct cp_event ev = ev_of(CP_WEB_VISIT, "s1", T0);
+    return memmem(cmds->buf.data, cmds->buf.len, resp, strlen(resp)) != NULL;
+}
+
+static int count_of(const struct cp_cmds *cmds, const char *word)
+{
+    const char *p = cmds->buf.data, *end = p + cmds->buf.len;
+    int n = 0;
+
+    while ((p = memmem(p, (size_t)(end - p), word, strlen(word))) != NULL) {
+        n++;
+        p += strlen(word);
+    }
+    return n;
+}
+
+Test(apply, minute_hashes_expire_at_their_minute_plus_retention)
+{
+    struct cp_event a = ev_of(CP_WEB_VISIT, "s1", T0);
+    struct cp_event b = ev_of(CP_WEB_VISIT, "s2", T0 + 20 * SEC);
     struct cp_cmds cmds;
 
-    feed(&ev);
+    /* Written an hour after the minute, and again: same EXPIREAT, once. */
+    cp_apply_set_clock(ap, T0 + 3600 * SEC, CP_MINUTE_RETENTION_MS);
+    feed(&a);
+    feed(&b);
     cp_cmds_init(&cmds);
     cp_counters_write(ctr, &cmds);
     cr_assert(!cp_cmds_failed(&cmds));
-    cr_assert(memmem(cmds.buf.data, cmds.buf.len,
-                     "$6\r\nEXPIRE\r\n$28\r\n" MIN "\r\n$6\r\n172800\r\n",
-                     strlen("$6\r\nEXPIRE\r\n$28\r\n" MIN
-                            "\r\n$6\r\n172800\r\n")) != NULL);
+    cr_assert(cmds_have(&cmds, "$8\r\nEXPIREAT\r\n$28\r\n" MIN
+                               "\r\n$10\r\n" MIN_EXPIREAT "\r\n"));
+    cr_assert(!cmds_have(&cmds, "EXPIRE\r\n"));
+    cr_assert_eq(count_of(&cmds, "EXPIREAT"), 1);
+    cr_assert_eq(get(MIN, "web_visits"), 2);
     cp_cmds_cleanup(&cmds);
+}
+
+Test(apply, expired_minutes_write_no_minute_key)
+{
+    struct cp_event old = ev_of(CP_WEB_VISIT, "s1", T0);
+    struct cp_event edge = ev_of(CP_WEB_VISIT, "s2", T0 + 29 * SEC);
+
+    /* Exactly at the minute's start + 48 h the key has expired already. */
+    cp_apply_set_clock(ap, T0 - 30 * SEC + CP_MINUTE_RETENTION_MS,
+                       CP_MINUTE_RETENTION_MS);
+    feed(&old);
+    feed(&edge);
+    cr_assert_eq(get(DAY, "web_visits"), 2);
+    cr_assert_eq(get("crm:{acme}:d:2026-11-22:manager:m1", "events"), 2);
+    cr_assert(!has(MIN, "events"));
+    cr_assert_eq(cp_counters_hash_cnt(ctr), 3); /* day, manager, channel */
+}
+
+Test(apply, minute_retention_is_configurable)
+{
+    struct cp_event ev = ev_of(CP_WEB_VISIT, "s1", T0);
+
+    cp_apply_set_clock(ap, T0 + 3600 * SEC, 600 * SEC);
+    feed(&ev);
+    cr_assert(!has(MIN, "events"));
+    cp_apply_set_clock(ap, T0 + 60 * SEC, 600 * SEC);
+    feed(&ev);
+    cr_assert_eq(get(MIN, "events"), 1);
 }

@@ -174,3 +174,87 @@ Test(state, one_command_per_tenant_and_kind)
     cp_cmds_cleanup(&cmds);
     cp_state_destroy(state);
 }
+
+/* The bulk arguments of the first RESP command in @p cmds. */
+static size_t resp_args(const struct cp_cmds *cmds, const char **args,
+                        size_t *lens, size_t max)
+{
+    const char *p = cmds->buf.data;
+    size_t n = (size_t)strtoul(p + 1, NULL, 10);
+
+    cr_assert(p[0] == '*' && n <= max);
+    p = strstr(p, "\r\n") + 2;
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(*p, '$');
+        lens[i] = (size_t)strtoul(p + 1, NULL, 10);
+        p = strstr(p, "\r\n") + 2;
+        args[i] = p;
+        p += lens[i] + 2;
+    }
+    return n;
+}
+
+Test(state, customer_state_round_trips_through_its_packed_encoding)
+{
+    struct cp_state *state = cp_state_new("crm");
+    struct cp_entity *a = cp_state_get(state, CP_ENT_CUSTOMER, s("acme"),
+                                       s("cust-1"));
+    struct cp_entity *b = cp_state_get(state, CP_ENT_CUSTOMER, s("acme"),
+                                       s("cust-2"));
+    struct cp_customer back;
+    struct cp_cmds cmds;
+    const char *args[8];
+    size_t lens[8];
+
+    cr_assert(a && b);
+    a->u.customer->timer_due = 1795342590000LL;
+    a->u.customer->scored_at = 1795342530000LL;
+    a->u.customer->shown = 0x1234567890abcdefULL;
+    a->u.customer->partition = 7;
+    a->u.customer->orders_seen = 1;
+    {
+        struct cp_churn_model *m = cp_churn_model_default();
+
+        cr_assert_not_null(m);
+        for (int i = 0; i < 3; i++)
+            cp_churn_observe(&a->u.customer->churn, m, CP_OBS_ORDER,
+                             1795342530000LL - i * 86400000LL, 1000);
+        cp_churn_observe(&a->u.customer->churn, m, CP_OBS_NPS,
+                         1795342530000LL, 2);
+        cp_churn_model_destroy(m);
+    }
+    cr_assert_eq(cp_state_customer_set_manager(state, a, s("mgr-9")), CP_OK);
+    cp_state_touch(state, a);
+    cp_state_touch(state, b);
+    cp_cmds_init(&cmds);
+    cp_state_write_dirty(state, &cmds);
+    /* One HSET for the tenant, both customers in it. */
+    cr_assert_eq(cmds.cnt, 1);
+    cr_assert_eq(resp_args(&cmds, args, lens, 8), 6);
+    cr_assert(lens[1] == strlen("crm:{acme}:state:customers") &&
+              !memcmp(args[1], "crm:{acme}:state:customers", lens[1]));
+    cr_assert(lens[2] == 6 && !memcmp(args[2], "cust-1", 6));
+    cr_assert_eq(cp_state_customer_decode(state, &back, args[3], lens[3]),
+                 CP_OK);
+    cr_assert_eq(back.timer_due, 1795342590000LL);
+    cr_assert_eq(back.scored_at, 1795342530000LL);
+    cr_assert_eq(back.shown, 0x1234567890abcdefULL);
+    cr_assert_eq(back.partition, 7);
+    cr_assert_eq(back.orders_seen, 1);
+    cr_assert_eq(back.churn.orders, 3);
+    cr_assert_eq(back.churn.last_nps, 2);
+    cr_assert_str_eq(back.manager, "mgr-9");
+    /* A customer never changed reads back as new: no timer, no manager. */
+    cr_assert_eq(cp_state_customer_decode(state, &back, args[5], lens[5]),
+                 CP_OK);
+    cr_assert_eq(back.timer_due, CP_NO_TIMER);
+    cr_assert_null(back.manager);
+    cr_assert_eq(back.partition, -1);
+    /* Bytes crmpulse did not write are refused, never half-read. */
+    cr_assert_eq(cp_state_customer_decode(state, &back, "junk", 4),
+                 CP_EDECODE);
+    cr_assert_eq(cp_state_customer_decode(state, &back, args[3], lens[3] - 1),
+                 CP_EDECODE);
+    cp_cmds_cleanup(&cmds);
+    cp_state_destroy(state);
+}

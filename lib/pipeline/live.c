@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Deltas per (tenant, day): staged at commit time, accumulated once the
+ * transaction landed, published per tenant at most once a second. */
+#include "live.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "event.h"
+
+#define LIVE_INTERVAL_MS 1000
+
+/* One (tenant, day) with deltas; tenant and day as in the day key. */
+struct slot {
+    char tenant[CP_NAME_MAX + 1];
+    char day[11];
+    uint64_t touched; /* bit per enum cp_field */
+    int64_t staged[CP_F_CNT];
+    int64_t ready[CP_F_CNT];
+    uint64_t ready_touched;
+};
+
+/* Per tenant: when its last message went out. */
+struct tenant_clock {
+    char tenant[CP_NAME_MAX + 1];
+    int64_t last_ms;
+};
+
+struct cp_live {
+    char *prefix; /* owned */
+    size_t prefix_len;
+    struct slot *slots; /* owned; few: tenants x days in flight */
+    size_t cnt, cap;
+    struct tenant_clock *clocks; /* owned */
+    size_t clock_cnt, clock_cap;
+    struct cp_buf json;
+    cp_rc failed;
+};
+
+struct cp_live *cp_live_new(const char *prefix)
+{
+    struct cp_live *live = calloc(1, sizeof(*live));
+
+    if (!live)
+        return NULL;
+    live->prefix = strdup(prefix);
+    if (!live->prefix) {
+        free(live);
+        return NULL;
+    }
+    live->prefix_len = strlen(prefix);
+    cp_buf_init(&live->json, 0);
+    return live;
+}
+
+void cp_live_destroy(struct cp_live *live)
+{
+    if (!live)
+        return;
+    free(live->prefix);
+    free(live->slots);
+    free(live->clocks);
+    cp_buf_cleanup(&live->json);
+    free(live);
+}
+
+static struct slot *slot_of(struct cp_live *live, const char *tenant,
+                            size_t tenant_len, const char *day)
+{
+    struct slot *s;
+
+    for (size_t i = 0; i < live->cnt; i++) {
+        s = &live->slots[i];
+        if (strlen(s->tenant) == tenant_len &&
+            !memcmp(s->tenant, tenant, tenant_len) && !memcmp(s->day, day, 10))
+            return s;
+    }
+    if (live->cnt == live->cap) {
+        size_t cap = live->cap ? live->cap * 2 : 16;
+        struct slot *n = realloc(live->slots, cap * sizeof(*n));
+
+        if (!n)
+            return NULL;
+        live->slots = n;
+        live->cap = cap;
+    }
+    s = &live->slots[live->cnt++];
+    memset(s, 0, sizeof(*s));
+    memcpy(s->tenant, tenant, tenant_len);
+    memcpy(s->day, day, 10);
+    return s;
+}
+
+/* Keeps only P:{T}:d:YYYY-MM-DD, the tenant's day hash. */
+static void stage_field(void *opaque, const char *key, size_t key_len,
+                        int field, int64_t delta)
+{
+    struct cp_live *live = opaque;
+    const char *t, *close;
+    struct slot *s;
+
+    if (key_len < live->prefix_len + 2 ||
+        memcmp(key, live->prefix, live->prefix_len) ||
+        key[live->prefix_len] != ':' || key[live->prefix_len + 1] != '{')
+        return;
+    t = key + live->prefix_len + 2;
+    close = memchr(t, '}', key_len - (size_t)(t - key));
+    if (!close || (size_t)(close - t) > CP_NAME_MAX ||
+        key + key_len - close != 2 + 1 + 1 + 10 || memcmp(close, "}:d:", 4))
+        return;
+    s = slot_of(live, t, (size_t)(close - t), close + 4);
+    if (!s) {
+        live->failed = CP_ENOMEM;
+        return;
+    }
+    s->staged[field] += delta;
+    s->touched |= (uint64_t)1 << field;
+}
+
+cp_rc cp_live_stage(struct cp_live *live, const struct cp_counters *ctr)
+{
+    cp_live_discard(live);
+    live->failed = CP_OK;
+    cp_counters_visit_fields(ctr, CP_HASH_COUNTERS, stage_field, live);
+    return live->failed;
+}
+
+void cp_live_commit(struct cp_live *live)
+{
+    for (size_t i = 0; i < live->cnt; i++) {
+        struct slot *s = &live->slots[i];
+
+        for (int f = 0; f < CP_F_CNT; f++) {
+            s->ready[f] += s->staged[f];
+            s->staged[f] = 0;
+        }
+        s->ready_touched |= s->touched;
+        s->touched = 0;
+    }
+}
+
+void cp_live_discard(struct cp_live *live)
+{
+    for (size_t i = 0; i < live->cnt; i++) {
+        memset(live->slots[i].staged, 0, sizeof(live->slots[i].staged));
+        live->slots[i].touched = 0;
+    }
+}
+
+static struct tenant_clock *clock_of(struct cp_live *live, const char *tenant)
+{
+    for (size_t i = 0; i < live->clock_cnt; i++)
+        if (!strcmp(live->clocks[i].tenant, tenant))
+            return &live->clocks[i];
+    if (live->clock_cnt == live->clock_cap) {
+        size_t cap = live->clock_cap ? live->clock_cap * 2 : 16;
+        struct tenant_clock *n = realloc(live->clocks, cap * sizeof(*n));
+
+        if (!n)
+            return NULL;
+        live->clocks = n;
+        live->clock_cap = cap;
+    }
+    memset(&live->clocks[live->clock_cnt], 0, sizeof(*live->clocks));
+    strcpy(live->clocks[live->clock_cnt].tenant, tenant);
+    return &live->clocks[live->clock_cnt++];
+}
+
+static void publish_slot(struct cp_live *live, struct slot *s, int64_t now_ms,
+                         struct cp_cmds *cmds)
+{
+    struct cp_buf *j = &live->json;
+    char channel[512];
+    int n, first = 1;
+
+    cp_buf_reset(j);
+    cp_buf_printf(j, "{\"tenant\":\"%s\",\"day\":\"%s\",\"at\":%lld,"
+                     "\"deltas\":{",
+                  s->tenant, s->day, (long long)now_ms);
+    for (int f = 0; f < CP_F_CNT; f++) {
+        if (!(s->ready_touched & ((uint64_t)1 << f)))
+            continue;
+        cp_buf_printf(j, "%s\"%s\":%lld", first ? "" : ",",
+                      cp_field_name((enum cp_field)f), (long long)s->ready[f]);
+        first = 0;
+    }
+    cp_buf_printf(j, "}}");
+    n = snprintf(channel, sizeof(channel), "%s:{%s}:live", live->prefix,
+                 s->tenant);
+    cp_cmd_begin(cmds, 3);
+    cp_cmd_arg(cmds, "PUBLISH", 7);
+    cp_cmd_arg(cmds, channel, (size_t)n);
+    cp_cmd_arg(cmds, j->data, j->len);
+    memset(s->ready, 0, sizeof(s->ready));
+    s->ready_touched = 0;
+}
+
+size_t cp_live_publish_cmds(struct cp_live *live, int64_t now_ms,
+                            struct cp_cmds *cmds)
+{
+    size_t before = cmds->cnt, keep = 0;
+
+    for (size_t i = 0; i < live->cnt; i++) {
+        struct slot *s = &live->slots[i];
+        struct tenant_clock *clk;
+
+        if (!s->ready_touched)
+            continue;
+        clk = clock_of(live, s->tenant);
+        if (!clk || now_ms - clk->last_ms < LIVE_INTERVAL_MS)
+            continue;
+        /* Every day of this tenant goes out now, in one go. */
+        for (size_t k = i; k < live->cnt; k++)
+            if (live->slots[k].ready_touched &&
+                !strcmp(live->slots[k].tenant, s->tenant))
+                publish_slot(live, &live->slots[k], now_ms, cmds);
+        clk->last_ms = now_ms;
+    }
+    /* Drop slots with nothing pending so days do not pile up. */
+    for (size_t i = 0; i < live->cnt; i++)
+        if (live->slots[i].ready_touched || live->slots[i].touched)
+            live->slots[keep++] = live->slots[i];
+    live->cnt = keep;
+    return cmds->cnt - before;
+}

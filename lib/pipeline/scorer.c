@@ -1,0 +1,1579 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Watermarks, timers and alerts of the churn engine (see scorer.h). */
+#include "scorer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "log.h"
+#include "map.h"
+#include "store.h"
+
+/* Due timers read per partition and batch; more wait for the next batch. */
+#define FIRE_LIMIT 10000
+/* alerts:recent keeps this many, newest first. */
+#define RECENT_MAX 100
+
+enum timer_kind { TIMER_SILENCE = 'c', TIMER_SLA = 's' };
+
+/* One timer touched in this batch: read from Redis as due, or set, moved or
+ * cleared by this batch. Its member names it: "c\tT\tC" (silence) or
+ * "s\tT\tC\t<wait start>\t<conversation>" (SLA); tenant and customer ids
+ * have no TAB, and ids have no control characters. */
+struct timer_op {
+    int32_t p;
+    char kind;           /* enum timer_kind */
+    uint8_t dirty;       /* differs from Redis: written at commit */
+    const char *member;  /* batch arena */
+    size_t member_len;
+    int64_t due;         /* event time; CP_NO_TIMER: no timer */
+    struct cp_entity *cust; /* borrowed from the state cache */
+    struct cp_entity *conv; /* SLA only */
+    int64_t wait_start;     /* SLA only */
+};
+
+struct heap_item {
+    int64_t due;
+    uint32_t op; /* index into ops */
+};
+
+/* Timers of one partition by due time (then member), lazily deleted: an
+ * item whose op no longer has that due time is skipped. */
+struct heap {
+    struct heap_item *items; /* owned */
+    size_t cnt, cap;
+};
+
+struct part {
+    uint8_t owned;
+    uint8_t known;    /* stored watermark and earliest timer were read */
+    uint8_t fetched;  /* due timers were read for this batch */
+    uint8_t wm_dirty; /* watermark moved in this batch */
+    int64_t wm;       /* effective watermark; INT64_MIN: none yet */
+    int64_t wm_committed;
+    int64_t min_due; /* lower bound of the earliest timer stored in Redis */
+    int64_t min_due_committed;
+    int64_t min_due_pending; /* min_due once the batch in flight lands */
+    int64_t next_after;      /* earliest stored timer past the fetch */
+    int64_t batch_max;       /* largest occurred_at in this batch */
+    int64_t last_msg_wall;   /* worker clock of its last message */
+    struct heap heap;
+};
+
+/* A prefetch command: what its reply tells. */
+enum fetch_what { FETCH_WM, FETCH_MIN, FETCH_DUE, FETCH_NEXT };
+
+struct fetch {
+    int32_t p;
+    uint8_t what;
+    int64_t upto; /* FETCH_DUE: the watermark the batch will reach */
+};
+
+struct pending_alert {
+    struct cp_alert alert; /* strings in the batch arena */
+    struct cp_alert_reason reasons[3];
+    const char *key; /* "tenant:customer" */
+};
+
+struct cp_scorer {
+    char *prefix, *topic; /* owned */
+    char wm_key[300];     /* crmpulse:watermarks:<group> */
+    char timers_key[300]; /* crmpulse:timers:<group>:<topic>: + partition */
+    int64_t lateness_ms, idle_advance_ms;
+    const struct cp_churn_model *model; /* borrowed */
+    struct cp_state *state;             /* borrowed */
+    struct cp_apply *ap;                /* borrowed */
+
+    struct part *parts; /* owned, CP_SCORER_MAX_PARTITIONS */
+    int64_t wall_now;
+    struct cp_arena arena; /* per batch: members, alert strings */
+    struct cp_map timer_map; /* partition + member -> op index + 1 */
+    struct timer_op *ops;    /* owned */
+    size_t op_cnt, op_cap;
+    struct fetch *fetches; /* owned: the commands of the last prefetch */
+    size_t fetch_cnt, fetch_cap;
+    struct cp_entity **scored; /* owned array of borrowed customers */
+    size_t scored_cnt, scored_cap;
+    struct pending_alert *alerts; /* owned */
+    size_t alert_cnt, alert_cap;
+    int has_writes;
+    struct cp_buf buf;  /* scratch: keys, JSON */
+    struct cp_buf buf2; /* scratch: members */
+};
+
+static int grow(void **items, size_t *cap, size_t cnt, size_t size)
+{
+    void *n;
+    size_t want;
+
+    if (cnt < *cap)
+        return 0;
+    want = *cap ? *cap * 2 : 256;
+    n = realloc(*items, want * size);
+    if (!n)
+        return -1;
+    *items = n;
+    *cap = want;
+    return 0;
+}
+
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* ---- lifecycle ---- */
+
+static void part_reset(struct part *pt)
+{
+    pt->known = 0;
+    pt->fetched = 0;
+    pt->wm_dirty = 0;
+    pt->wm = pt->wm_committed = INT64_MIN;
+    pt->min_due = pt->min_due_committed = pt->min_due_pending = CP_NO_TIMER;
+    pt->next_after = CP_NO_TIMER;
+    pt->batch_max = INT64_MIN;
+    pt->heap.cnt = 0;
+}
+
+struct cp_scorer *cp_scorer_new(const struct cp_scorer_cfg *cfg,
+                                struct cp_state *state, struct cp_apply *ap)
+{
+    struct cp_scorer *sc = calloc(1, sizeof(*sc));
+
+    if (!sc)
+        return NULL;
+    sc->prefix = strdup(cfg->prefix);
+    sc->topic = strdup(cfg->topic);
+    sc->parts = calloc(CP_SCORER_MAX_PARTITIONS, sizeof(*sc->parts));
+    if (!sc->prefix || !sc->topic || !sc->parts || !cfg->model) {
+        cp_scorer_destroy(sc);
+        return NULL;
+    }
+    snprintf(sc->wm_key, sizeof(sc->wm_key), "crmpulse:watermarks:%s",
+             cfg->group);
+    snprintf(sc->timers_key, sizeof(sc->timers_key), "crmpulse:timers:%s:%s:",
+             cfg->group, cfg->topic);
+    sc->lateness_ms = cfg->allowed_lateness_ms;
+    sc->idle_advance_ms = cfg->idle_advance_ms;
+    sc->model = cfg->model;
+    sc->state = state;
+    sc->ap = ap;
+    for (int i = 0; i < CP_SCORER_MAX_PARTITIONS; i++)
+        part_reset(&sc->parts[i]);
+    cp_arena_init(&sc->arena, 256 * 1024);
+    cp_map_init(&sc->timer_map);
+    cp_buf_init(&sc->buf, 0);
+    cp_buf_init(&sc->buf2, 0);
+    return sc;
+}
+
+void cp_scorer_destroy(struct cp_scorer *sc)
+{
+    if (!sc)
+        return;
+    if (sc->parts)
+        for (int i = 0; i < CP_SCORER_MAX_PARTITIONS; i++)
+            free(sc->parts[i].heap.items);
+    free(sc->parts);
+    free(sc->prefix);
+    free(sc->topic);
+    cp_arena_cleanup(&sc->arena);
+    cp_map_cleanup(&sc->timer_map);
+    free(sc->ops);
+    free(sc->fetches);
+    free(sc->scored);
+    free(sc->alerts);
+    cp_buf_cleanup(&sc->buf);
+    cp_buf_cleanup(&sc->buf2);
+    free(sc);
+}
+
+static struct part *part_of(struct cp_scorer *sc, int32_t p)
+{
+    return p >= 0 && p < CP_SCORER_MAX_PARTITIONS ? &sc->parts[p] : NULL;
+}
+
+void cp_scorer_assign(struct cp_scorer *sc, int32_t p, int64_t wall_now)
+{
+    struct part *pt = part_of(sc, p);
+
+    if (!pt)
+        return;
+    part_reset(pt);
+    pt->owned = 1;
+    pt->last_msg_wall = wall_now; /* idle counts from the assignment */
+}
+
+void cp_scorer_revoke(struct cp_scorer *sc, int32_t p)
+{
+    struct part *pt = part_of(sc, p);
+
+    if (!pt)
+        return;
+    part_reset(pt);
+    pt->owned = 0;
+}
+
+/* Forgets the batch's timers, alerts and scored customers. */
+static void forget_batch(struct cp_scorer *sc)
+{
+    for (size_t i = 0; i < sc->scored_cnt; i++)
+        sc->scored[i]->u.customer->in_batch = 0;
+    sc->scored_cnt = 0;
+    sc->op_cnt = 0;
+    sc->alert_cnt = 0;
+    sc->fetch_cnt = 0;
+    sc->has_writes = 0;
+    cp_map_reset(&sc->timer_map);
+    cp_arena_reset(&sc->arena);
+    for (int i = 0; i < CP_SCORER_MAX_PARTITIONS; i++) {
+        struct part *pt = &sc->parts[i];
+
+        pt->heap.cnt = 0;
+        pt->fetched = 0;
+        pt->wm_dirty = 0;
+        pt->batch_max = INT64_MIN;
+        pt->next_after = CP_NO_TIMER;
+    }
+}
+
+void cp_scorer_batch_begin(struct cp_scorer *sc, int64_t wall_now)
+{
+    /* Customers of the previous batch were already written (or dropped
+     * with the cache on failure, see cp_scorer_rollback). */
+    sc->scored_cnt = 0;
+    forget_batch(sc);
+    sc->wall_now = wall_now;
+}
+
+void cp_scorer_note_message(struct cp_scorer *sc, int32_t p,
+                            int64_t occurred_at)
+{
+    struct part *pt = part_of(sc, p);
+
+    if (!pt)
+        return;
+    pt->last_msg_wall = sc->wall_now;
+    pt->batch_max = max64(pt->batch_max, occurred_at);
+}
+
+/* The watermark a partition would have by the wall clock alone, when it
+ * is idle (no message for time.idle_advance); INT64_MIN otherwise. */
+static int64_t idle_watermark(const struct cp_scorer *sc, const struct part *pt,
+                              int64_t wall_now)
+{
+    if (sc->idle_advance_ms <= 0 || !pt->owned ||
+        wall_now - pt->last_msg_wall < sc->idle_advance_ms)
+        return INT64_MIN;
+    return wall_now - sc->lateness_ms;
+}
+
+/* The watermark partition @p pt reaches by the end of this batch. */
+static int64_t batch_watermark(const struct cp_scorer *sc,
+                               const struct part *pt)
+{
+    int64_t wm = pt->wm;
+
+    if (pt->batch_max != INT64_MIN)
+        wm = max64(wm, pt->batch_max - sc->lateness_ms);
+    return max64(wm, idle_watermark(sc, pt, sc->wall_now));
+}
+
+/* ---- keys ---- */
+
+static const char *timers_key(struct cp_scorer *sc, int32_t p, size_t *len)
+{
+    *len = 0;
+    cp_buf_reset(&sc->buf);
+    if (cp_buf_printf(&sc->buf, "%s%d", sc->timers_key, (int)p))
+        return NULL;
+    *len = sc->buf.len;
+    return sc->buf.data;
+}
+
+static void cmd_partition_field(struct cp_scorer *sc, struct cp_cmds *cmds,
+                                int32_t p)
+{
+    char field[300];
+    int n = snprintf(field, sizeof(field), "%s:%d", sc->topic, (int)p);
+
+    cp_cmd_arg(cmds, field, (size_t)n);
+}
+
+/* P:{T}:<what>[C] for a cached entity's tenant. */
+static const char *tenant_key(struct cp_scorer *sc, const struct cp_entity *ent,
+                              const char *what, const char *tail,
+                              size_t *len)
+{
+    *len = 0;
+    cp_buf_reset(&sc->buf);
+    if (cp_buf_printf(&sc->buf, "%s:{%.*s}:%s%s", sc->prefix,
+                      (int)ent->tenant_len, cp_entity_tenant(ent), what,
+                      tail ? tail : ""))
+        return NULL;
+    *len = sc->buf.len;
+    return sc->buf.data;
+}
+
+/* ---- prefetch ---- */
+
+static int add_fetch(struct cp_scorer *sc, int32_t p, enum fetch_what what,
+                     int64_t upto)
+{
+    if (grow((void **)&sc->fetches, &sc->fetch_cap, sc->fetch_cnt,
+             sizeof(*sc->fetches)))
+        return -1;
+    sc->fetches[sc->fetch_cnt].p = p;
+    sc->fetches[sc->fetch_cnt].what = (uint8_t)what;
+    sc->fetches[sc->fetch_cnt].upto = upto;
+    sc->fetch_cnt++;
+    return 0;
+}
+
+static int part_in_play(const struct cp_scorer *sc, const struct part *pt)
+{
+    return pt->owned && (pt->batch_max != INT64_MIN ||
+                         idle_watermark(sc, pt, sc->wall_now) != INT64_MIN);
+}
+
+size_t cp_scorer_prefetch_cmds(struct cp_scorer *sc, struct cp_cmds *cmds)
+{
+    size_t len;
+    const char *key;
+
+    sc->fetch_cnt = 0;
+    /* Round 1: what Redis knows of partitions we have not read yet. */
+    for (int32_t p = 0; p < CP_SCORER_MAX_PARTITIONS; p++) {
+        struct part *pt = &sc->parts[p];
+
+        if (pt->known || !part_in_play(sc, pt))
+            continue;
+        if (add_fetch(sc, p, FETCH_WM, 0) || add_fetch(sc, p, FETCH_MIN, 0)) {
+            cp_cmds_poison(cmds);
+            return 0;
+        }
+        cp_cmd_begin(cmds, 3);
+        cp_cmd_arg(cmds, "HGET", 4);
+        cp_cmd_str(cmds, sc->wm_key);
+        cmd_partition_field(sc, cmds, p);
+        key = timers_key(sc, p, &len);
+        cp_cmd_begin(cmds, 5);
+        cp_cmd_arg(cmds, "ZRANGE", 6);
+        cp_cmd_arg(cmds, key, len);
+        cp_cmd_arg(cmds, "0", 1);
+        cp_cmd_arg(cmds, "0", 1);
+        cp_cmd_arg(cmds, "WITHSCORES", 10);
+    }
+    if (sc->fetch_cnt)
+        return sc->fetch_cnt;
+    /* Round 2: the timers this batch's watermarks pass, and the next one. */
+    for (int32_t p = 0; p < CP_SCORER_MAX_PARTITIONS; p++) {
+        struct part *pt = &sc->parts[p];
+        int64_t upto;
+        char above[32];
+
+        if (pt->fetched || !pt->known || !part_in_play(sc, pt))
+            continue;
+        upto = batch_watermark(sc, pt);
+        if (upto == INT64_MIN || upto < pt->min_due)
+            continue;
+        pt->fetched = 1;
+        if (add_fetch(sc, p, FETCH_DUE, upto) ||
+            add_fetch(sc, p, FETCH_NEXT, upto)) {
+            cp_cmds_poison(cmds);
+            return 0;
+        }
+        key = timers_key(sc, p, &len);
+        cp_cmd_begin(cmds, 8);
+        cp_cmd_arg(cmds, "ZRANGEBYSCORE", 13);
+        cp_cmd_arg(cmds, key, len);
+        cp_cmd_arg(cmds, "-inf", 4);
+        cp_cmd_int(cmds, upto);
+        cp_cmd_arg(cmds, "WITHSCORES", 10);
+        cp_cmd_arg(cmds, "LIMIT", 5);
+        cp_cmd_arg(cmds, "0", 1);
+        cp_cmd_int(cmds, FIRE_LIMIT);
+        snprintf(above, sizeof(above), "(%lld", (long long)upto);
+        cp_cmd_begin(cmds, 8);
+        cp_cmd_arg(cmds, "ZRANGEBYSCORE", 13);
+        cp_cmd_arg(cmds, key, len);
+        cp_cmd_str(cmds, above);
+        cp_cmd_arg(cmds, "+inf", 4);
+        cp_cmd_arg(cmds, "WITHSCORES", 10);
+        cp_cmd_arg(cmds, "LIMIT", 5);
+        cp_cmd_arg(cmds, "0", 1);
+        cp_cmd_arg(cmds, "1", 1);
+    }
+    return sc->fetch_cnt;
+}
+
+static int parse_i64(const char *s, size_t len, int64_t *out)
+{
+    char tmp[40];
+    char *end;
+    double d;
+
+    if (!len || len >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    /* Scores come back in double notation; timers are whole ms < 2^53. */
+    d = strtod(tmp, &end);
+    if (*end || d != d)
+        return -1;
+    *out = (int64_t)d;
+    return 0;
+}
+
+/* ---- timers ---- */
+
+static int heap_less(const struct cp_scorer *sc, const struct heap_item *a,
+                     const struct heap_item *b)
+{
+    const struct timer_op *oa = &sc->ops[a->op], *ob = &sc->ops[b->op];
+    size_t n;
+    int c;
+
+    if (a->due != b->due)
+        return a->due < b->due;
+    n = oa->member_len < ob->member_len ? oa->member_len : ob->member_len;
+    c = memcmp(oa->member, ob->member, n);
+    return c ? c < 0 : oa->member_len < ob->member_len;
+}
+
+static int heap_push(struct cp_scorer *sc, struct heap *h, int64_t due,
+                     uint32_t op)
+{
+    size_t i;
+
+    if (grow((void **)&h->items, &h->cap, h->cnt, sizeof(*h->items)))
+        return -1;
+    i = h->cnt++;
+    h->items[i].due = due;
+    h->items[i].op = op;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        struct heap_item tmp;
+
+        if (!heap_less(sc, &h->items[i], &h->items[parent]))
+            break;
+        tmp = h->items[i];
+        h->items[i] = h->items[parent];
+        h->items[parent] = tmp;
+        i = parent;
+    }
+    return 0;
+}
+
+static void heap_pop(struct cp_scorer *sc, struct heap *h)
+{
+    size_t i = 0;
+
+    h->items[0] = h->items[--h->cnt];
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        struct heap_item tmp;
+
+        if (l < h->cnt && heap_less(sc, &h->items[l], &h->items[m]))
+            m = l;
+        if (r < h->cnt && heap_less(sc, &h->items[r], &h->items[m]))
+            m = r;
+        if (m == i)
+            break;
+        tmp = h->items[i];
+        h->items[i] = h->items[m];
+        h->items[m] = tmp;
+        i = m;
+    }
+}
+
+/* The op of (p, member), created with due CP_NO_TIMER when new. */
+static struct timer_op *op_get(struct cp_scorer *sc, int32_t p,
+                               const char *member, size_t len)
+{
+    char key[4 + 512];
+    struct cp_map_entry *e;
+    struct timer_op *op;
+
+    if (len > sizeof(key) - 4)
+        return NULL;
+    memcpy(key, &p, 4);
+    memcpy(key + 4, member, len);
+    e = cp_map_upsert(&sc->timer_map, key, len + 4,
+                      cp_map_hash(key, len + 4));
+    if (!e)
+        return NULL;
+    if (e->value)
+        return &sc->ops[(uintptr_t)e->value - 1];
+    if (grow((void **)&sc->ops, &sc->op_cap, sc->op_cnt, sizeof(*sc->ops)))
+        return NULL;
+    op = &sc->ops[sc->op_cnt];
+    memset(op, 0, sizeof(*op));
+    op->p = p;
+    op->kind = member[0];
+    op->member = cp_arena_strndup(&sc->arena, member, len);
+    op->member_len = len;
+    op->due = CP_NO_TIMER;
+    if (!op->member)
+        return NULL;
+    e->value = (void *)(uintptr_t)(++sc->op_cnt);
+    return op;
+}
+
+/* Sets (or with CP_NO_TIMER clears) a timer; it is written at commit. */
+static cp_rc op_set(struct cp_scorer *sc, struct timer_op *op, int64_t due)
+{
+    struct part *pt = part_of(sc, op->p);
+
+    if (op->due == due && op->dirty)
+        return CP_OK;
+    op->due = due;
+    op->dirty = 1;
+    sc->has_writes = 1;
+    if (due != CP_NO_TIMER && pt &&
+        heap_push(sc, &pt->heap, due, (uint32_t)(op - sc->ops)))
+        return CP_ENOMEM;
+    return CP_OK;
+}
+
+static const char *member_of(struct cp_scorer *sc, char kind,
+                             const struct cp_entity *cust, int64_t wait_start,
+                             const struct cp_entity *conv, size_t *len)
+{
+    struct cp_buf *b = &sc->buf2;
+
+    cp_buf_reset(b);
+    if (cp_buf_printf(b, "%c\t%.*s\t%.*s", kind, (int)cust->tenant_len,
+                      cp_entity_tenant(cust), (int)cust->id_len,
+                      cp_entity_id(cust)))
+        return NULL;
+    if (kind == TIMER_SLA &&
+        cp_buf_printf(b, "\t%lld\t%.*s", (long long)wait_start,
+                      (int)conv->id_len, cp_entity_id(conv)))
+        return NULL;
+    *len = b->len;
+    return b->data;
+}
+
+static cp_rc set_silence_timer(struct cp_scorer *sc, struct cp_entity *cust,
+                               int32_t p, int64_t due)
+{
+    struct cp_customer *c = cust->u.customer;
+    struct timer_op *op;
+    const char *member;
+    size_t len;
+    cp_rc rc;
+
+    member = member_of(sc, TIMER_SILENCE, cust, 0, NULL, &len);
+    if (!member)
+        return CP_ENOMEM;
+    /* A customer whose events moved to another partition (a changed Kafka
+     * key) takes the timer along: clear it where it was. */
+    if (c->partition >= 0 && c->partition != p) {
+        op = op_get(sc, c->partition, member, len);
+        if (!op)
+            return CP_ENOMEM;
+        op->cust = cust;
+        rc = op_set(sc, op, CP_NO_TIMER);
+        if (rc)
+            return rc;
+        member = member_of(sc, TIMER_SILENCE, cust, 0, NULL, &len);
+        if (!member)
+            return CP_ENOMEM;
+    }
+    c->partition = p;
+    if (c->timer_due == due && due == CP_NO_TIMER)
+        return CP_OK;
+    op = op_get(sc, p, member, len);
+    if (!op)
+        return CP_ENOMEM;
+    op->cust = cust;
+    c->timer_due = due;
+    return op_set(sc, op, due);
+}
+
+static cp_rc set_sla_timer(struct cp_scorer *sc, struct cp_entity *cust,
+                           struct cp_entity *conv, int32_t p,
+                           int64_t wait_start, int64_t due)
+{
+    size_t len;
+    const char *member =
+        member_of(sc, TIMER_SLA, cust, wait_start, conv, &len);
+    struct timer_op *op;
+
+    if (!member)
+        return CP_ENOMEM;
+    op = op_get(sc, p, member, len);
+    if (!op)
+        return CP_ENOMEM;
+    op->cust = cust;
+    op->conv = conv;
+    op->wait_start = wait_start;
+    return op_set(sc, op, due);
+}
+
+/* Splits a stored member; -1 if it is not one of ours. */
+static int parse_member(const char *m, size_t len, char *kind,
+                        struct cp_str *tenant, struct cp_str *customer,
+                        int64_t *wait_start, struct cp_str *conv)
+{
+    const char *end = m + len, *f[5] = {NULL};
+    size_t fl[5] = {0};
+    int n = 0;
+
+    if (len < 5 || (m[0] != TIMER_SILENCE && m[0] != TIMER_SLA) ||
+        m[1] != '\t')
+        return -1;
+    *kind = m[0];
+    for (const char *p = m + 2; n < 5;) {
+        const char *tab = n < 4 ? memchr(p, '\t', (size_t)(end - p)) : NULL;
+
+        f[n] = p;
+        fl[n] = (size_t)((tab ? tab : end) - p);
+        n++;
+        if (!tab)
+            break;
+        p = tab + 1;
+    }
+    if (n < 2 || !fl[0] || !fl[1] || fl[0] > CP_NAME_MAX ||
+        fl[1] > CP_NAME_MAX)
+        return -1;
+    tenant->ptr = f[0];
+    tenant->len = fl[0];
+    customer->ptr = f[1];
+    customer->len = fl[1];
+    if (*kind == TIMER_SILENCE)
+        return n == 2 ? 0 : -1;
+    if (n != 4 || !fl[3] || fl[3] > CP_ID_MAX ||
+        parse_i64(f[2], fl[2], wait_start))
+        return -1;
+    conv->ptr = f[3];
+    conv->len = fl[3];
+    return 0;
+}
+
+/* A due timer read from Redis: an op at its stored time. */
+static cp_rc add_stored_timer(struct cp_scorer *sc, int32_t p,
+                              const struct cp_reply *member,
+                              const struct cp_reply *score)
+{
+    struct cp_str tenant, customer, conv = {NULL, 0};
+    struct timer_op *op;
+    int64_t due, wait_start = 0;
+    char kind;
+
+    if (member->type != CP_REPLY_STRING || score->type != CP_REPLY_STRING ||
+        parse_i64(score->str, score->len, &due))
+        return CP_EREDIS;
+    op = op_get(sc, p, member->str, member->len);
+    if (!op)
+        return CP_ENOMEM;
+    if (parse_member(member->str, member->len, &kind, &tenant, &customer,
+                     &wait_start, &conv)) {
+        cp_log(CP_LOG_WARNING, "SCORER",
+               "partition %d: dropping a timer crmpulse did not write: "
+               "\"%.*s\"",
+               (int)p, (int)(member->len > 80 ? 80 : member->len),
+               member->str);
+        op->dirty = 1; /* cleared at commit */
+        sc->has_writes = 1;
+        return CP_OK;
+    }
+    op->cust = cp_state_get(sc->state, CP_ENT_CUSTOMER, tenant, customer);
+    if (!op->cust)
+        return CP_ENOMEM;
+    if (kind == TIMER_SLA) {
+        op->conv = cp_state_get(sc->state, CP_ENT_CONV, tenant, conv);
+        if (!op->conv)
+            return CP_ENOMEM;
+        op->wait_start = wait_start;
+    }
+    op->due = due;
+    if (heap_push(sc, &sc->parts[p].heap, due, (uint32_t)(op - sc->ops)))
+        return CP_ENOMEM;
+    return CP_OK;
+}
+
+cp_rc cp_scorer_prefetch_reply(struct cp_scorer *sc, size_t i,
+                               const struct cp_reply *reply)
+{
+    const struct fetch *f = &sc->fetches[i];
+    struct part *pt = &sc->parts[f->p];
+    int64_t v;
+    cp_rc rc;
+
+    if (reply->type == CP_REPLY_ERROR) {
+        cp_log(CP_LOG_ERR, "SCORER", "partition %d: %.*s", (int)f->p,
+               (int)reply->len, reply->str);
+        return CP_EREDIS;
+    }
+    switch (f->what) {
+    case FETCH_WM:
+        if (reply->type == CP_REPLY_STRING) {
+            if (parse_i64(reply->str, reply->len, &v))
+                return CP_EREDIS;
+            pt->wm = max64(pt->wm, v);
+            pt->wm_committed = pt->wm;
+        }
+        return CP_OK;
+    case FETCH_MIN:
+    case FETCH_NEXT:
+        v = CP_NO_TIMER;
+        if (reply->type == CP_REPLY_ARRAY && reply->elements >= 2) {
+            struct cp_reply score;
+
+            cp_store_reply_element(reply, 1, &score);
+            if (score.type != CP_REPLY_STRING ||
+                parse_i64(score.str, score.len, &v))
+                return CP_EREDIS;
+        }
+        if (f->what == FETCH_MIN) {
+            pt->min_due = pt->min_due_committed = v;
+            pt->known = 1;
+        } else if (pt->next_after == CP_NO_TIMER) {
+            pt->next_after = v;
+        }
+        return CP_OK;
+    case FETCH_DUE:
+        if (reply->type != CP_REPLY_ARRAY)
+            return CP_EREDIS;
+        for (size_t j = 0; j + 1 < reply->elements; j += 2) {
+            struct cp_reply member, score;
+
+            cp_store_reply_element(reply, j, &member);
+            cp_store_reply_element(reply, j + 1, &score);
+            rc = add_stored_timer(sc, f->p, &member, &score);
+            if (rc)
+                return rc;
+            v = 0;
+            parse_i64(score.str, score.len, &v);
+            /* More due than one batch takes: the rest stay due. */
+            if (reply->elements / 2 == FIRE_LIMIT)
+                pt->next_after = min64(pt->next_after, v);
+        }
+        return CP_OK;
+    }
+    return CP_OK;
+}
+
+/* ---- alerts ---- */
+
+static char *arena_str(struct cp_scorer *sc, const char *s, size_t len)
+{
+    return cp_arena_strndup(&sc->arena, s ? s : "", s ? len : 0);
+}
+
+/* One alert of the batch; counted in churn_alerts / sla_breaches now. */
+static cp_rc emit_alert(struct cp_scorer *sc, enum cp_alert_kind kind,
+                        enum cp_churn_level level, struct cp_entity *cust,
+                        double score, double previous,
+                        const struct cp_churn_reason *reasons,
+                        int reason_cnt, const char *trigger,
+                        const char *triggered_by, int64_t event_time)
+{
+    const struct cp_customer *c = cust->u.customer;
+    struct pending_alert *pa;
+    char id[33], tenant[CP_NAME_MAX + 1], customer[CP_NAME_MAX + 1];
+    struct cp_str tenant_str = {cp_entity_tenant(cust), cust->tenant_len};
+    char *key;
+    size_t cap = sc->alert_cap;
+
+    if (grow((void **)&sc->alerts, &sc->alert_cap, sc->alert_cnt,
+             sizeof(*sc->alerts)))
+        return CP_ENOMEM;
+    /* Each alert points at its own reasons: re-point them after a move. */
+    if (cap != sc->alert_cap)
+        for (size_t i = 0; i < sc->alert_cnt; i++)
+            sc->alerts[i].alert.reasons = sc->alerts[i].reasons;
+    pa = &sc->alerts[sc->alert_cnt];
+    memset(pa, 0, sizeof(*pa));
+    snprintf(tenant, sizeof(tenant), "%.*s", (int)cust->tenant_len,
+             cp_entity_tenant(cust));
+    snprintf(customer, sizeof(customer), "%.*s", (int)cust->id_len,
+             cp_entity_id(cust));
+    cp_churn_alert_id(tenant, customer, cp_alert_kind_symbol(kind), level,
+                      trigger, id);
+    pa->alert.alert_id = arena_str(sc, id, strlen(id));
+    pa->alert.kind = kind;
+    pa->alert.tenant_id = arena_str(sc, tenant, strlen(tenant));
+    pa->alert.customer_id = arena_str(sc, customer, strlen(customer));
+    pa->alert.manager_id =
+        c->manager ? arena_str(sc, c->manager, strlen(c->manager)) : NULL;
+    pa->alert.level =
+        level == CP_LEVEL_CRITICAL ? CP_ALERT_CRITICAL : CP_ALERT_HIGH;
+    pa->alert.risk_score = score;
+    pa->alert.previous_score = previous;
+    for (int i = 0; i < reason_cnt && i < 3; i++) {
+        pa->reasons[i].factor = arena_str(sc, reasons[i].factor,
+                                          strlen(reasons[i].factor));
+        pa->reasons[i].contribution = reasons[i].contribution;
+        pa->reasons[i].detail = arena_str(sc, reasons[i].detail,
+                                          strlen(reasons[i].detail));
+        if (!pa->reasons[i].factor || !pa->reasons[i].detail)
+            return CP_ENOMEM;
+    }
+    pa->alert.reasons = pa->reasons;
+    pa->alert.reason_cnt = (size_t)(reason_cnt < 3 ? reason_cnt : 3);
+    pa->alert.triggered_by =
+        triggered_by ? arena_str(sc, triggered_by, strlen(triggered_by))
+                     : NULL;
+    pa->alert.event_time = event_time;
+    pa->alert.emitted_at = sc->wall_now;
+    pa->alert.model_version = cp_churn_model_version(sc->model);
+    key = cp_arena_alloc(&sc->arena, strlen(tenant) + strlen(customer) + 2);
+    if (!pa->alert.alert_id || !pa->alert.tenant_id ||
+        !pa->alert.customer_id || (c->manager && !pa->alert.manager_id) ||
+        (triggered_by && !pa->alert.triggered_by) || !key)
+        return CP_ENOMEM;
+    sprintf(key, "%s:%s", tenant, customer);
+    pa->key = key;
+    sc->alert_cnt++;
+    sc->has_writes = 1;
+    return cp_apply_count_alert(sc->ap, tenant_str, c->manager, event_time,
+                                kind == CP_ALERT_RESPONSE_SLA_BREACH);
+}
+
+static void mark_scored(struct cp_scorer *sc, struct cp_entity *cust)
+{
+    if (cust->u.customer->in_batch)
+        return;
+    if (grow((void **)&sc->scored, &sc->scored_cap, sc->scored_cnt,
+             sizeof(*sc->scored)))
+        return; /* the public hash waits for the customer's next change */
+    cust->u.customer->in_batch = 1;
+    sc->scored[sc->scored_cnt++] = cust;
+    cp_state_touch(sc->state, cust);
+    sc->has_writes = 1;
+}
+
+/* Scores a customer at event time @p t and alerts on a rising level;
+ * then sets the silence timer for when silence alone would matter. */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* A prospect never bought nor subscribed: it has nothing to churn from. It
+ * is scored (the hash shows it) but never alerted, has no silence timer and
+ * is not in the `risk` list, which would otherwise be all leads. */
+static int is_prospect(const struct cp_churn_state *st)
+{
+    return st->orders == 0 && !(st->renewals > 0) && !(st->cancels > 0);
+}
+
+/* The public customer hash: what a person wants to see. */
+struct shown {
+    char score[16];
+    const char *level;
+    char reasons[CP_CHURN_REASONS_JSON_MAX];
+    char scored_at[24], orders[24], last_order_at[24], open_tickets[24],
+        last_nps[8];
+    const char *manager;
+    uint64_t hash; /* of everything but scored_at */
+};
+
+/* Formats what the hash would show for @p score; out->hash fingerprints it
+ * (everything but scored_at). */
+static void build_shown(const struct cp_customer *c,
+                        const struct cp_churn_score *score, struct shown *out)
+{
+    const struct cp_churn_state *st = &c->churn;
+    uint64_t h = 1469598103934665603ULL;
+
+    snprintf(out->score, sizeof(out->score), "%.4f", score->score);
+    out->level = cp_churn_level_name(score->level);
+    cp_churn_reasons_json(score, out->reasons, sizeof(out->reasons));
+    snprintf(out->scored_at, sizeof(out->scored_at), "%lld",
+             (long long)c->shown_since);
+    snprintf(out->orders, sizeof(out->orders), "%lu",
+             (unsigned long)st->orders);
+    out->last_order_at[0] = '\0';
+    if (st->orders && st->last_order_ms != INT64_MIN)
+        snprintf(out->last_order_at, sizeof(out->last_order_at), "%lld",
+                 (long long)st->last_order_ms);
+    snprintf(out->open_tickets, sizeof(out->open_tickets), "%u",
+             (unsigned)st->open_tickets);
+    out->last_nps[0] = '\0';
+    if (st->last_nps >= 0)
+        snprintf(out->last_nps, sizeof(out->last_nps), "%d", st->last_nps);
+    out->manager = c->manager ? c->manager : "";
+    /* Leaving the prospects changes `risk` membership: part of what shows. */
+    h = fnv1a(h, is_prospect(st) ? "p" : "c", 2);
+    h = fnv1a(h, out->score, strlen(out->score) + 1);
+    h = fnv1a(h, out->level, strlen(out->level) + 1);
+    h = fnv1a(h, out->reasons, strlen(out->reasons) + 1);
+    h = fnv1a(h, out->orders, strlen(out->orders) + 1);
+    h = fnv1a(h, out->last_order_at, strlen(out->last_order_at) + 1);
+    h = fnv1a(h, out->open_tickets, strlen(out->open_tickets) + 1);
+    h = fnv1a(h, out->last_nps, strlen(out->last_nps) + 1);
+    h = fnv1a(h, out->manager, strlen(out->manager) + 1);
+    out->hash = h ? h : 1;
+}
+
+
+static cp_rc score_customer(struct cp_scorer *sc, struct cp_entity *cust,
+                            int32_t p, int64_t t, const char *trigger,
+                            const char *triggered_by)
+{
+    struct cp_customer *c = cust->u.customer;
+    struct cp_churn_score score;
+    enum cp_churn_level level;
+    double previous = c->churn.last_score;
+    cp_rc rc;
+
+    struct shown shown;
+
+    cp_churn_evaluate(sc->model, &c->churn, t, &score);
+    level = is_prospect(&c->churn)
+                ? CP_LEVEL_NONE
+                : cp_churn_decide(sc->model, &c->churn, &score, t);
+    c->scored_at = t;
+    /* scored_at shows when what is shown changed, not the last look: the
+     * same whatever batches the events came in. */
+    build_shown(c, &score, &shown);
+    if (shown.hash != c->fingerprint) {
+        c->fingerprint = shown.hash;
+        c->shown_since = t;
+        c->shown_changed = 1; /* even if it changes back in this batch */
+    }
+    mark_scored(sc, cust);
+    if (level != CP_LEVEL_NONE) {
+        rc = emit_alert(sc, CP_ALERT_CHURN_RISK, level, cust, score.score,
+                        previous, score.reasons, score.reason_cnt, trigger,
+                        triggered_by, t);
+        if (rc)
+            return rc;
+    }
+    /* The silence timer is searched once per customer and batch (it costs
+     * many evaluations): until then the old one is void and the customer
+     * is checked by hand before its next event (check_silence). */
+    c->timer_stale = 1;
+    return set_silence_timer(sc, cust, p, CP_NO_TIMER);
+}
+
+/* Would silence alone have changed something at @p t (an alert, or a latch
+ * released)? What the timer stands for. */
+static int due_at(const struct cp_scorer *sc, const struct cp_churn_state *st,
+                  int64_t t)
+{
+    struct cp_churn_state copy = *st;
+    struct cp_churn_score score;
+
+    cp_churn_evaluate(sc->model, st, t, &score);
+    if (cp_churn_decide(sc->model, &copy, &score, t) != CP_LEVEL_NONE)
+        return 1;
+    return copy.alert_level != st->alert_level;
+}
+
+static cp_rc fire_silence(struct cp_scorer *sc, struct cp_entity *cust,
+                          int32_t p, int64_t due)
+{
+    char trigger[32];
+
+    cust->u.customer->timer_due = CP_NO_TIMER;
+    snprintf(trigger, sizeof(trigger), "timer:%lld", (long long)due);
+    return score_customer(sc, cust, p,
+                          max64(due, cust->u.customer->churn.last_seen_ms),
+                          trigger, NULL);
+}
+
+/* Before a customer's next event in the same batch: fires what its silence
+ * timer would have fired by @p upto (at the time the timer search gives),
+ * so alerts do not depend on where batches begin and end. One evaluation
+ * when nothing is due, the usual case. */
+static cp_rc check_silence(struct cp_scorer *sc, struct cp_entity *cust,
+                           int32_t p, int64_t upto)
+{
+    struct cp_customer *c = cust->u.customer;
+
+    for (int rounds = 0; rounds < 4; rounds++) {
+        int64_t due;
+        cp_rc rc;
+
+        if (!c->timer_stale || upto <= c->scored_at ||
+            is_prospect(&c->churn) || !due_at(sc, &c->churn, upto))
+            return CP_OK;
+        due = cp_churn_next_due(sc->model, &c->churn, c->scored_at);
+        if (due > upto)
+            return CP_OK; /* not monotone there: the batch end decides */
+        rc = fire_silence(sc, cust, p, due);
+        if (rc)
+            return rc;
+    }
+    return CP_OK;
+}
+
+/* Searches the silence timers left stale by this batch's evaluations. */
+static cp_rc resolve_stale_timers(struct cp_scorer *sc, int *resolved)
+{
+    *resolved = 0;
+    for (size_t i = 0; i < sc->scored_cnt; i++) {
+        struct cp_entity *cust = sc->scored[i];
+        struct cp_customer *c = cust->u.customer;
+        cp_rc rc;
+
+        if (!c->timer_stale)
+            continue;
+        c->timer_stale = 0;
+        rc = set_silence_timer(
+            sc, cust, c->partition,
+            is_prospect(&c->churn)
+                ? CP_NO_TIMER
+                : cp_churn_next_due(sc->model, &c->churn, c->scored_at));
+        if (rc)
+            return rc;
+        (*resolved)++;
+    }
+    return CP_OK;
+}
+
+static void format_duration(int64_t ms, char *out, size_t size)
+{
+    int64_t min = ms / 60000;
+
+    if (min >= 48 * 60)
+        snprintf(out, size, "%lld days", (long long)(min / 1440));
+    else if (min >= 60)
+        snprintf(out, size, "%lld h %02lld min", (long long)(min / 60),
+                 (long long)(min % 60));
+    else
+        snprintf(out, size, "%lld min", (long long)min);
+}
+
+static cp_rc fire_sla(struct cp_scorer *sc, struct timer_op *op, int64_t due)
+{
+    struct cp_churn_reason reason;
+    char trigger[CP_ID_MAX + 32], sla[32];
+    const struct cp_entity *conv = op->conv;
+    double score = op->cust->u.customer->churn.last_score;
+
+    /* Still waiting since the same message? Otherwise it was answered. */
+    if (!conv || !conv->u.conv.waiting ||
+        conv->u.conv.wait_start != op->wait_start)
+        return CP_OK;
+    memset(&reason, 0, sizeof(reason));
+    snprintf(reason.factor, sizeof(reason.factor), "response_sla");
+    format_duration(due - op->wait_start, sla, sizeof(sla));
+    snprintf(reason.detail, sizeof(reason.detail),
+             "conversation %.*s unanswered for %s (the SLA)",
+             (int)(conv->id_len > 64 ? 64 : conv->id_len), cp_entity_id(conv),
+             sla);
+    snprintf(trigger, sizeof(trigger), "%.*s@%lld", (int)conv->id_len,
+             cp_entity_id(conv), (long long)op->wait_start);
+    return emit_alert(sc, CP_ALERT_RESPONSE_SLA_BREACH, CP_LEVEL_HIGH,
+                      op->cust, score, score, &reason, 1, trigger, NULL, due);
+}
+
+static cp_rc fire(struct cp_scorer *sc, struct timer_op *op)
+{
+    int64_t due = op->due;
+    cp_rc rc;
+
+    rc = op_set(sc, op, CP_NO_TIMER);
+    if (rc || !op->cust)
+        return rc; /* a member we did not write: just cleared */
+    if (op->kind == TIMER_SLA)
+        return fire_sla(sc, op, due);
+    return fire_silence(sc, op->cust, op->p, due);
+}
+
+/* Fires the timers of @p p due at or before @p upto, in due order. */
+static cp_rc fire_until(struct cp_scorer *sc, int32_t p, int64_t upto)
+{
+    struct heap *h = &sc->parts[p].heap;
+
+    while (h->cnt && h->items[0].due <= upto) {
+        struct heap_item top = h->items[0];
+        struct timer_op *op = &sc->ops[top.op];
+        cp_rc rc;
+
+        heap_pop(sc, h);
+        if (op->due != top.due)
+            continue; /* moved or cleared since */
+        rc = fire(sc, op);
+        if (rc)
+            return rc;
+    }
+    return CP_OK;
+}
+
+cp_rc cp_scorer_before_event(struct cp_scorer *sc, const struct cp_event *ev,
+                             const struct cp_event_refs *refs)
+{
+    int32_t p = refs->partition;
+    struct part *pt = part_of(sc, p);
+    int64_t wm;
+    cp_rc rc;
+
+    if (!pt)
+        return CP_OK;
+    /* The event moves the watermark first: what it passes fires before the
+     * event applies (a late reply cannot hide the SLA breach it ends). */
+    wm = max64(pt->wm, ev->occurred_at - sc->lateness_ms);
+    if (wm > pt->wm) {
+        pt->wm = wm;
+        pt->wm_dirty = 1;
+        sc->has_writes = 1;
+    }
+    if (wm == INT64_MIN)
+        return CP_OK;
+    rc = fire_until(sc, p, wm);
+    if (!rc && refs->customer->u.customer->in_batch)
+        rc = check_silence(sc, refs->customer, p, wm);
+    return rc;
+}
+
+cp_rc cp_scorer_after_event(struct cp_scorer *sc, const struct cp_event *ev,
+                            const struct cp_event_refs *refs)
+{
+    struct part *pt = part_of(sc, refs->partition);
+    struct cp_entity *cust = refs->customer;
+    int64_t cand = ev->occurred_at - sc->lateness_ms;
+    cp_rc rc;
+
+    if (!pt)
+        return CP_OK;
+    if (cand > pt->wm) {
+        pt->wm = cand;
+        pt->wm_dirty = 1;
+        sc->has_writes = 1;
+    }
+    {
+        char event_id[CP_ID_MAX + 1];
+
+        snprintf(event_id, sizeof(event_id), "%.*s", (int)ev->event_id.len,
+                 ev->event_id.ptr);
+        rc = score_customer(
+            sc, cust, refs->partition,
+            max64(pt->wm, cust->u.customer->churn.last_seen_ms), event_id,
+            event_id);
+        if (rc)
+            return rc;
+    }
+    if (refs->wait_started >= 0) {
+        int64_t sla = cp_churn_model_sla_ms(sc->model, (int)ev->channel);
+
+        if (sla > 0) {
+            rc = set_sla_timer(sc, cust, refs->entity, refs->partition,
+                               refs->wait_started, refs->wait_started + sla);
+            if (rc)
+                return rc;
+        }
+    }
+    if (refs->wait_ended >= 0) {
+        rc = set_sla_timer(sc, cust, refs->entity, refs->partition,
+                           refs->wait_ended, CP_NO_TIMER);
+        if (rc)
+            return rc;
+    }
+    return CP_OK;
+}
+
+cp_rc cp_scorer_batch_end(struct cp_scorer *sc)
+{
+    int resolved = 1;
+    cp_rc rc;
+
+    for (int32_t p = 0; p < CP_SCORER_MAX_PARTITIONS; p++) {
+        struct part *pt = &sc->parts[p];
+        int64_t idle;
+
+        if (!pt->owned)
+            continue;
+        idle = idle_watermark(sc, pt, sc->wall_now);
+        if (idle > pt->wm && pt->known) {
+            pt->wm = idle;
+            pt->wm_dirty = 1;
+            sc->has_writes = 1;
+        }
+    }
+    /* Timers searched now may be due already (a firing leaves the next
+     * one stale again): a few rounds settle it. */
+    for (int round = 0; round < 4 && resolved; round++) {
+        rc = resolve_stale_timers(sc, &resolved);
+        if (rc)
+            return rc;
+        for (int32_t p = 0; p < CP_SCORER_MAX_PARTITIONS; p++) {
+            struct part *pt = &sc->parts[p];
+
+            if (!pt->owned || pt->wm == INT64_MIN)
+                continue;
+            rc = fire_until(sc, p, pt->wm);
+            if (rc)
+                return rc;
+        }
+    }
+    return CP_OK;
+}
+
+size_t cp_scorer_alert_cnt(const struct cp_scorer *sc)
+{
+    return sc->alert_cnt;
+}
+
+const struct cp_alert *cp_scorer_alert(const struct cp_scorer *sc, size_t i)
+{
+    return &sc->alerts[i].alert;
+}
+
+const char *cp_scorer_alert_key(const struct cp_scorer *sc, size_t i)
+{
+    return sc->alerts[i].key;
+}
+
+int cp_scorer_has_writes(const struct cp_scorer *sc)
+{
+    return sc->has_writes;
+}
+
+/* ---- commit ---- */
+
+
+static int cmp_entity_tenant(const void *pa, const void *pb)
+{
+    const struct cp_entity *a = *(struct cp_entity *const *)pa;
+    const struct cp_entity *b = *(struct cp_entity *const *)pb;
+    int c;
+
+    if (a->tenant_len != b->tenant_len)
+        return a->tenant_len < b->tenant_len ? -1 : 1;
+    c = memcmp(cp_entity_tenant(a), cp_entity_tenant(b), a->tenant_len);
+    if (c)
+        return c;
+    if (a->id_len != b->id_len)
+        return a->id_len < b->id_len ? -1 : 1;
+    return memcmp(cp_entity_id(a), cp_entity_id(b), a->id_len);
+}
+
+static int same_tenant(const struct cp_entity *a, const struct cp_entity *b)
+{
+    return a->tenant_len == b->tenant_len &&
+           !memcmp(cp_entity_tenant(a), cp_entity_tenant(b), a->tenant_len);
+}
+
+static void field(struct cp_cmds *cmds, const char *name, const char *value)
+{
+    cp_cmd_str(cmds, name);
+    cp_cmd_str(cmds, value);
+}
+
+static void write_customer_hash(struct cp_scorer *sc, struct cp_cmds *cmds,
+                                const struct cp_entity *cust,
+                                const struct shown *s)
+{
+    size_t len;
+    char id[CP_ID_MAX + 1];
+    const char *key;
+    int argc = 2 + 2 * 6;
+
+    snprintf(id, sizeof(id), "%.*s", (int)cust->id_len, cp_entity_id(cust));
+    key = tenant_key(sc, cust, "customer:", id, &len);
+    if (!key) {
+        cp_cmds_poison(cmds);
+        return;
+    }
+    argc += s->manager[0] ? 2 : 0;
+    argc += s->last_order_at[0] ? 2 : 0;
+    argc += s->last_nps[0] ? 2 : 0;
+    cp_cmd_begin(cmds, argc);
+    cp_cmd_arg(cmds, "HSET", 4);
+    cp_cmd_arg(cmds, key, len);
+    field(cmds, "score", s->score);
+    field(cmds, "level", s->level);
+    field(cmds, "reasons", s->reasons);
+    field(cmds, "scored_at", s->scored_at);
+    field(cmds, "orders", s->orders);
+    field(cmds, "open_tickets", s->open_tickets);
+    if (s->manager[0])
+        field(cmds, "manager", s->manager);
+    if (s->last_order_at[0])
+        field(cmds, "last_order_at", s->last_order_at);
+    if (s->last_nps[0])
+        field(cmds, "last_nps", s->last_nps);
+}
+
+/* Customer hashes whose visible fields changed, and one ZADD `risk` per
+ * tenant with their scores. */
+static void write_customers(struct cp_scorer *sc, struct cp_cmds *cmds)
+{
+    struct shown *s = malloc(sizeof(*s));
+    char (*scores)[16] = malloc(sc->scored_cnt * sizeof(*scores) + 1);
+    struct cp_entity **changed = malloc(sc->scored_cnt * sizeof(*changed) + 1);
+    size_t start = 0;
+
+    if (!s || !scores || !changed) {
+        cp_cmds_poison(cmds);
+        goto out;
+    }
+    qsort(sc->scored, sc->scored_cnt, sizeof(*sc->scored), cmp_entity_tenant);
+    while (start < sc->scored_cnt) {
+        size_t end = start, n = 0, len;
+        const char *key;
+
+        while (end < sc->scored_cnt &&
+               same_tenant(sc->scored[start], sc->scored[end]))
+            end++;
+        for (size_t i = start; i < end; i++) {
+            struct cp_customer *c = sc->scored[i]->u.customer;
+            struct cp_churn_score score;
+
+            if (!c->shown_changed)
+                continue;
+            c->shown_changed = 0;
+            cp_churn_evaluate(sc->model, &c->churn, c->scored_at, &score);
+            build_shown(c, &score, s);
+            write_customer_hash(sc, cmds, sc->scored[i], s);
+            c->shown = s->hash;
+            if (is_prospect(&c->churn))
+                continue;
+            memcpy(scores[n], s->score, sizeof(scores[n]));
+            changed[n++] = sc->scored[i];
+        }
+        if (n) {
+            key = tenant_key(sc, sc->scored[start], "risk", NULL, &len);
+            cp_cmd_begin(cmds, 2 + 2 * (int)n);
+            cp_cmd_arg(cmds, "ZADD", 4);
+            cp_cmd_arg(cmds, key, len);
+            for (size_t i = 0; i < n; i++) {
+                cp_cmd_str(cmds, scores[i]);
+                cp_cmd_arg(cmds, cp_entity_id(changed[i]), changed[i]->id_len);
+            }
+        }
+        start = end;
+    }
+out:
+    free(s);
+    free(scores);
+    free(changed);
+}
+
+static int cmp_op_partition(const void *pa, const void *pb)
+{
+    const struct timer_op *a = *(struct timer_op *const *)pa;
+    const struct timer_op *b = *(struct timer_op *const *)pb;
+
+    if (a->p != b->p)
+        return a->p < b->p ? -1 : 1;
+    return a < b ? -1 : a > b; /* stable: keeps the batch's order */
+}
+
+/* One ZADD and one ZREM per partition for the timers that changed; also
+ * what the partition's earliest stored timer will be after the commit. */
+static void write_timers(struct cp_scorer *sc, struct cp_cmds *cmds)
+{
+    struct timer_op **dirty;
+    size_t n = 0, start = 0;
+
+    for (int32_t p = 0; p < CP_SCORER_MAX_PARTITIONS; p++) {
+        struct part *pt = &sc->parts[p];
+
+        pt->min_due_pending = pt->fetched ? pt->next_after : pt->min_due;
+    }
+    if (!sc->op_cnt)
+        return;
+    dirty = malloc(sc->op_cnt * sizeof(*dirty));
+    if (!dirty) {
+        cp_cmds_poison(cmds);
+        return;
+    }
+    for (size_t i = 0; i < sc->op_cnt; i++)
+        if (sc->ops[i].dirty)
+            dirty[n++] = &sc->ops[i];
+    qsort(dirty, n, sizeof(*dirty), cmp_op_partition);
+    while (start < n) {
+        int32_t p = dirty[start]->p;
+        size_t end = start, adds = 0, len;
+        const char *key;
+
+        while (end < n && dirty[end]->p == p)
+            adds += dirty[end++]->due != CP_NO_TIMER;
+        key = timers_key(sc, p, &len);
+        if (adds) {
+            cp_cmd_begin(cmds, 2 + 2 * (int)adds);
+            cp_cmd_arg(cmds, "ZADD", 4);
+            cp_cmd_arg(cmds, key, len);
+            for (size_t i = start; i < end; i++) {
+                if (dirty[i]->due == CP_NO_TIMER)
+                    continue;
+                cp_cmd_int(cmds, dirty[i]->due);
+                cp_cmd_arg(cmds, dirty[i]->member, dirty[i]->member_len);
+                sc->parts[p].min_due_pending =
+                    min64(sc->parts[p].min_due_pending, dirty[i]->due);
+            }
+        }
+        if (end - start > adds) {
+            key = timers_key(sc, p, &len);
+            cp_cmd_begin(cmds, 2 + (int)(end - start - adds));
+            cp_cmd_arg(cmds, "ZREM", 4);
+            cp_cmd_arg(cmds, key, len);
+            for (size_t i = start; i < end; i++)
+                if (dirty[i]->due == CP_NO_TIMER)
+                    cp_cmd_arg(cmds, dirty[i]->member, dirty[i]->member_len);
+        }
+        start = end;
+    }
+    free(dirty);
+}
+
+static int cmp_alert_tenant(const void *pa, const void *pb)
+{
+    const struct pending_alert *const *a = pa, *const *b = pb;
+    int c = strcmp((*a)->alert.tenant_id, (*b)->alert.tenant_id);
+
+    if (c)
+        return c;
+    return *a < *b ? -1 : *a > *b; /* keep decision order */
+}
+
+static void write_recent_alerts(struct cp_scorer *sc, struct cp_cmds *cmds)
+{
+    struct pending_alert **sorted;
+    size_t start = 0;
+
+    if (!sc->alert_cnt)
+        return;
+    sorted = malloc(sc->alert_cnt * sizeof(*sorted));
+    if (!sorted) {
+        cp_cmds_poison(cmds);
+        return;
+    }
+    for (size_t i = 0; i < sc->alert_cnt; i++)
+        sorted[i] = &sc->alerts[i];
+    qsort(sorted, sc->alert_cnt, sizeof(*sorted), cmp_alert_tenant);
+    while (start < sc->alert_cnt) {
+        size_t end = start;
+        char key[512];
+        int klen;
+
+        while (end < sc->alert_cnt && !strcmp(sorted[start]->alert.tenant_id,
+                                              sorted[end]->alert.tenant_id))
+            end++;
+        klen = snprintf(key, sizeof(key), "%s:{%s}:alerts:recent",
+                        sc->prefix, sorted[start]->alert.tenant_id);
+        /* LPUSH in decision order puts the newest first. */
+        cp_cmd_begin(cmds, 2 + (int)(end - start));
+        cp_cmd_arg(cmds, "LPUSH", 5);
+        cp_cmd_arg(cmds, key, (size_t)klen);
+        for (size_t i = start; i < end; i++) {
+            cp_buf_reset(&sc->buf);
+            if (cp_alert_json(&sorted[i]->alert, &sc->buf))
+                cp_cmds_poison(cmds);
+            cp_cmd_arg(cmds, sc->buf.data, sc->buf.len);
+        }
+        cp_cmd_begin(cmds, 4);
+        cp_cmd_arg(cmds, "LTRIM", 5);
+        cp_cmd_arg(cmds, key, (size_t)klen);
+        cp_cmd_arg(cmds, "0", 1);
+        cp_cmd_int(cmds, RECENT_MAX - 1);
+        start = end;
+    }
+    free(sorted);
+}
+
+static void write_watermarks(struct cp_scorer *sc, struct cp_cmds *cmds)
+{
+    int n = 0;
+
+    for (int32_t p = 0; p < CP_SCORER_MAX_PARTITIONS; p++)
+        n += sc->parts[p].wm_dirty && sc->parts[p].wm != INT64_MIN;
+    if (!n)
+        return;
+    cp_cmd_begin(cmds, 2 + 2 * n);
+    cp_cmd_arg(cmds, "HSET", 4);
+    cp_cmd_str(cmds, sc->wm_key);
+    for (int32_t p = 0; p < CP_SCORER_MAX_PARTITIONS; p++) {
+        if (!sc->parts[p].wm_dirty || sc->parts[p].wm == INT64_MIN)
+            continue;
+        cmd_partition_field(sc, cmds, p);
+        cp_cmd_int(cmds, sc->parts[p].wm);
+    }
+}
+
+void cp_scorer_write(struct cp_scorer *sc, struct cp_cmds *cmds)
+{
+    write_customers(sc, cmds);
+    write_timers(sc, cmds);
+    write_recent_alerts(sc, cmds);
+    write_watermarks(sc, cmds);
+    for (size_t i = 0; i < sc->scored_cnt; i++)
+        sc->scored[i]->u.customer->in_batch = 0;
+    sc->scored_cnt = 0;
+}
+
+void cp_scorer_publish_cmds(struct cp_scorer *sc, struct cp_cmds *cmds)
+{
+    for (size_t i = 0; i < sc->alert_cnt; i++) {
+        const struct cp_alert *a = &sc->alerts[i].alert;
+        char channel[512];
+        int n = snprintf(channel, sizeof(channel), "%s:{%s}:alerts",
+                         sc->prefix, a->tenant_id);
+
+        cp_buf_reset(&sc->buf);
+        if (cp_alert_json(a, &sc->buf))
+            continue;
+        cp_cmd_begin(cmds, 3);
+        cp_cmd_arg(cmds, "PUBLISH", 7);
+        cp_cmd_arg(cmds, channel, (size_t)n);
+        cp_cmd_arg(cmds, sc->buf.data, sc->buf.len);
+    }
+}
+
+void cp_scorer_commit_done(struct cp_scorer *sc)
+{
+    for (int32_t p = 0; p < CP_SCORER_MAX_PARTITIONS; p++) {
+        struct part *pt = &sc->parts[p];
+
+        if (!pt->owned || !pt->known)
+            continue;
+        pt->wm_committed = pt->wm;
+        pt->min_due = pt->min_due_committed = pt->min_due_pending;
+    }
+}
+
+void cp_scorer_rollback(struct cp_scorer *sc)
+{
+    /* Called before the state cache is dropped with the batch, so the
+     * scored customers are still valid for forget_batch(). */
+    forget_batch(sc);
+    for (int32_t p = 0; p < CP_SCORER_MAX_PARTITIONS; p++) {
+        struct part *pt = &sc->parts[p];
+
+        pt->wm = pt->wm_committed;
+        pt->min_due = pt->min_due_pending = pt->min_due_committed;
+    }
+}
+
+int cp_scorer_idle_tick_due(const struct cp_scorer *sc, int64_t wall_now)
+{
+    for (int32_t p = 0; p < CP_SCORER_MAX_PARTITIONS; p++) {
+        const struct part *pt = &sc->parts[p];
+        int64_t idle = idle_watermark(sc, pt, wall_now);
+
+        if (idle == INT64_MIN || idle <= pt->wm)
+            continue;
+        if (!pt->known || idle >= pt->min_due)
+            return 1;
+    }
+    return 0;
+}
+
+int64_t cp_scorer_watermark(const struct cp_scorer *sc, int32_t p)
+{
+    return p >= 0 && p < CP_SCORER_MAX_PARTITIONS ? sc->parts[p].wm
+                                                  : INT64_MIN;
+}
