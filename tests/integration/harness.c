@@ -179,6 +179,109 @@ void h_redis_start(struct h_redis *r)
     cr_assert_fail("redis-server did not start on port %d", r->port);
 }
 
+/* Starts redis-server on r->port (known to be free again) with
+ * @p dbfile as its snapshot file in the scratch dir; waits until it answers. */
+static void redis_spawn_on_port(struct h_redis *r, const char *dbfile)
+{
+    char port[16], dir[600], log[600];
+
+    snprintf(port, sizeof(port), "%d", r->port);
+    snprintf(dir, sizeof(dir), "%s", h_scratch_dir());
+    snprintf(log, sizeof(log), "%s/redis-%d.log", h_scratch_dir(), r->port);
+    {
+        const char *argv[] = {"redis-server", "--port", port, "--bind",
+                              "127.0.0.1",    "--save", "",   "--appendonly",
+                              "no",           "--dir",  dir,  "--dbfilename",
+                              dbfile,         NULL};
+        r->pid = h_spawn(argv, log);
+    }
+    for (int i = 0; i < 200; i++) {
+        redisContext *ctx = connect_redis(r);
+
+        if (ctx) {
+            redisFree(ctx);
+            return;
+        }
+        h_sleep_ms(50);
+    }
+    h_tail(log, 20);
+    cr_assert_fail("redis-server did not restart on port %d", r->port);
+}
+
+static void dbfile_name(const struct h_redis *r, char *out, size_t size)
+{
+    snprintf(out, size, "dump-%d.rdb", r->port);
+}
+
+void h_redis_kill(struct h_redis *r, int keep_data)
+{
+    char dbfile[64], path[700];
+
+    dbfile_name(r, dbfile, sizeof(dbfile));
+    snprintf(path, sizeof(path), "%s/%s", h_scratch_dir(), dbfile);
+    unlink(path);
+    if (keep_data) {
+        redisContext *ctx = connect_redis(r);
+        redisReply *reply;
+
+        cr_assert_not_null(ctx, "connect to redis on %d", r->port);
+        reply = redisCommand(ctx, "CONFIG SET dbfilename %s", dbfile);
+        if (reply)
+            freeReplyObject(reply);
+        reply = redisCommand(ctx, "SAVE");
+        cr_assert(reply && reply->type == REDIS_REPLY_STATUS,
+                  "SAVE before the kill failed");
+        freeReplyObject(reply);
+        redisFree(ctx);
+    }
+    if (r->pid > 0) {
+        kill(r->pid, SIGKILL);
+        h_wait(r->pid, 10);
+        r->pid = 0;
+    }
+}
+
+void h_redis_revive(struct h_redis *r)
+{
+    char dbfile[64];
+
+    dbfile_name(r, dbfile, sizeof(dbfile));
+    redis_spawn_on_port(r, dbfile);
+}
+
+int h_log_wait(const char *path, const char *needle, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 20) {
+        FILE *f = fopen(path, "r");
+
+        if (f) {
+            char *text = NULL;
+            size_t cap = 0;
+            ssize_t len = getdelim(&text, &cap, '\0', f);
+            int found = len > 0 && strstr(text, needle) != NULL;
+
+            free(text);
+            fclose(f);
+            if (found)
+                return 1;
+        }
+        h_sleep_ms(20);
+    }
+    return 0;
+}
+
+long h_env_long(const char *name, long def)
+{
+    const char *s = getenv(name);
+    char *end;
+    long v;
+
+    if (!s || !*s)
+        return def;
+    v = strtol(s, &end, 10);
+    return *end || v <= 0 ? def : v;
+}
+
 void h_redis_stop(struct h_redis *r)
 {
     if (r->pid > 0) {
@@ -233,4 +336,98 @@ int64_t h_redis_hash_sum(const struct h_redis *r, const char *key)
         freeReplyObject(reply);
     redisFree(ctx);
     return sum;
+}
+
+int64_t h_redis_str(const struct h_redis *r, char *out, size_t size,
+                    const char *fmt, ...)
+{
+    redisContext *ctx = connect_redis(r);
+    redisReply *reply;
+    int64_t len = -1;
+    va_list ap;
+
+    cr_assert_not_null(ctx, "connect to redis on %d", r->port);
+    if (size)
+        out[0] = '\0';
+    va_start(ap, fmt);
+    reply = redisvCommand(ctx, fmt, ap);
+    va_end(ap);
+    if (reply && (reply->type == REDIS_REPLY_STRING ||
+                  reply->type == REDIS_REPLY_STATUS)) {
+        len = (int64_t)reply->len;
+        if (size) {
+            size_t n = reply->len < size - 1 ? reply->len : size - 1;
+
+            memcpy(out, reply->str, n);
+            out[n] = '\0';
+        }
+    } else if (reply && reply->type == REDIS_REPLY_INTEGER) {
+        len = snprintf(out, size, "%lld", reply->integer);
+    }
+    if (reply)
+        freeReplyObject(reply);
+    redisFree(ctx);
+    return len;
+}
+
+void h_redis_strs(const struct h_redis *r, struct h_strs *out, const char *fmt,
+                  ...)
+{
+    redisContext *ctx = connect_redis(r);
+    redisReply *reply;
+    va_list ap;
+
+    cr_assert_not_null(ctx, "connect to redis on %d", r->port);
+    memset(out, 0, sizeof(*out));
+    va_start(ap, fmt);
+    reply = redisvCommand(ctx, fmt, ap);
+    va_end(ap);
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements) {
+        out->str = calloc(reply->elements, sizeof(*out->str));
+        out->len = calloc(reply->elements, sizeof(*out->len));
+        cr_assert(out->str && out->len);
+        for (size_t i = 0; i < reply->elements; i++) {
+            const redisReply *e = reply->element[i];
+            size_t n = e->type == REDIS_REPLY_STRING ? e->len : 0;
+
+            out->str[i] = malloc(n + 1);
+            cr_assert_not_null(out->str[i]);
+            if (n)
+                memcpy(out->str[i], e->str, n);
+            out->str[i][n] = '\0';
+            out->len[i] = n;
+        }
+        out->cnt = reply->elements;
+    }
+    if (reply)
+        freeReplyObject(reply);
+    redisFree(ctx);
+}
+
+void h_strs_free(struct h_strs *s)
+{
+    for (size_t i = 0; i < s->cnt; i++)
+        free(s->str[i]);
+    free(s->str);
+    free(s->len);
+    memset(s, 0, sizeof(*s));
+}
+
+void h_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+
+    cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+    cr_assert_eq(fwrite(data, 1, len, f), len, "%s: short write", path);
+    cr_assert_eq(fclose(f), 0, "%s: %s", path, strerror(errno));
+}
+
+const char *h_scratch_file(const char *name)
+{
+    static char path[8][700];
+    static int next;
+    char *out = path[next++ % 8];
+
+    snprintf(out, sizeof(path[0]), "%s/%s", h_scratch_dir(), name);
+    return out;
 }

@@ -29,6 +29,21 @@ int64_t h_redis_int(const struct h_redis *r, const char *fmt, ...);
 /** @brief Sum of all values of hash @p key (e.g. the offsets hash). */
 int64_t h_redis_hash_sum(const struct h_redis *r, const char *key);
 
+/**
+ * @brief Kills redis-server with SIGKILL and leaves it down. @p keep_data:
+ *        a snapshot is taken just before, so h_redis_revive() brings back
+ *        what it held; else it comes back empty.
+ */
+void h_redis_kill(struct h_redis *r, int keep_data);
+/** @brief Starts a killed redis-server again on the same port. */
+void h_redis_revive(struct h_redis *r);
+/** @brief Waits up to @p timeout_ms until the file @p path contains
+ *         @p needle; returns 1 if it does, 0 on timeout. */
+int h_log_wait(const char *path, const char *needle, int timeout_ms);
+/** @brief Integer setting from the environment (e.g. CP_IT_EVENTS for a
+ *         quick local run), @p def when unset or not a positive number. */
+long h_env_long(const char *name, long def);
+
 /** @brief Starts a child with stdout+stderr to @p log_path (may be NULL). */
 pid_t h_spawn(const char *const argv[], const char *log_path);
 /** @brief Waits up to @p timeout_s for @p pid; returns its exit status
@@ -39,5 +54,36 @@ int h_run(const char *const argv[], const char *log_path, int timeout_s);
 /** @brief Prints the last lines of a log file to stderr (on failure). */
 void h_tail(const char *path, int lines);
 void h_sleep_ms(int ms);
+
+/**
+ * @brief Runs one Redis command (hiredis format) and copies its string,
+ *        status or integer reply (binary-safe) into @p out, NUL-terminated
+ *        and cut to @p size - 1 bytes.
+ * @returns the reply's full length, or -1 for nil or an error/other reply.
+ */
+int64_t h_redis_str(const struct h_redis *r, char *out, size_t size,
+                    const char *fmt, ...);
+
+/** An array reply as NUL-terminated copies (binary-safe via len). */
+struct h_strs {
+    size_t cnt;
+    char **str; /* owned, cnt entries */
+    size_t *len;
+};
+
+/**
+ * @brief Runs one Redis command whose reply is an array of strings (KEYS,
+ *        LRANGE, ZRANGE ... WITHSCORES, HGETALL) into @p out (freed with
+ *        h_strs_free()); a non-array reply gives an empty list.
+ */
+void h_redis_strs(const struct h_redis *r, struct h_strs *out, const char *fmt,
+                  ...);
+void h_strs_free(struct h_strs *s);
+
+/** @brief Writes @p len bytes to a new file at @p path (asserts). */
+void h_write_file(const char *path, const void *data, size_t len);
+
+/** @brief Path of @p name in the scratch directory (8 rotating buffers). */
+const char *h_scratch_file(const char *name);
 
 #endif
