@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "churn.h"
+#include "civil.h"
 #include "config.h"
 #include "export.h"
 
@@ -33,55 +34,6 @@ static void usage(FILE *out)
             "\nExample:\n"
             "  crmpulse-score -X redis.url=redis://127.0.0.1:6379 --tenant acme "
             "--as-of 2026-11-01 > scores.csv\n");
-}
-
-/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
-static int64_t days_from_civil(int y, int m, int d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* "1793491200000", "2026-11-01", "2026-11-01T12:30", "...:45Z" (UTC). */
-static int parse_time(const char *s, int64_t *ms)
-{
-    int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
-    char *end;
-    long long v;
-
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (!*end && end != s && !errno && v >= 0) {
-        *ms = v;
-        return 0;
-    }
-    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3)
-        return -1;
-    s += n;
-    if (*s == 'T' || *s == ' ') {
-        if (sscanf(s + 1, "%2d:%2d%n", &h, &mi, &n) != 2)
-            return -1;
-        s += 1 + n;
-        if (*s == ':') {
-            if (sscanf(s + 1, "%2d%n", &sec, &n) != 1)
-                return -1;
-            s += 1 + n;
-        }
-    }
-    if (*s == 'Z')
-        s++;
-    if (*s || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-        sec > 60)
-        return -1;
-    *ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000LL +
-          sec * 1000LL;
-    return 0;
 }
 
 int main(int argc, char **argv)
@@ -131,7 +83,7 @@ int main(int argc, char **argv)
                         "(see --help)\n");
         goto out;
     }
-    if (parse_time(as_of, &as_of_ms)) {
+    if (cp_parse_utc_time(as_of, &as_of_ms)) {
         fprintf(stderr,
                 "crmpulse-score: --as-of %s: expected ms since the epoch or "
                 "YYYY-MM-DD[THH:MM[:SS]] (UTC)\n",

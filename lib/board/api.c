@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "board_int.h"
+#include "civil.h"
 #include "log.h"
 
 #define CACHE_SLOTS     128       /* distinct answers kept */
@@ -88,38 +89,10 @@ struct cp_board_api {
 
 /* ---- dates ---- */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, int m, int d)
+/* "YYYY-MM-DD" of day number @p days (since 1970-01-01). */
+static void civil_from_days(int64_t days, char out[11])
 {
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, char out[11])
-{
-    int64_t era, doe, yoe, y, doy, mp, d, m;
-    char tmp[48];
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    y = yoe + era * 400;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    d = doy - (153 * mp + 2) / 5 + 1;
-    m = mp + (mp < 10 ? 3 : -9);
-    y += m <= 2;
-    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d", (int)(y % 10000), (int)m,
-             (int)d);
-    memcpy(out, tmp, 10);
-    out[10] = '\0';
+    cp_format_day(days * 86400000, out);
 }
 
 /* Parses a strict YYYY-MM-DD into days since the epoch; -1 if invalid. */
@@ -139,7 +112,7 @@ static int parse_date(const char *s, int64_t *days)
     d = atoi(s + 8);
     if (y < 2000 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
         return -1;
-    *days = days_from_civil(y, m, d);
+    *days = cp_days_from_civil(y, m, d);
     civil_from_days(*days, back); /* rejects 02-29 of a common year */
     return strcmp(back, s) ? -1 : 0;
 }

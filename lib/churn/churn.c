@@ -1243,8 +1243,8 @@ static void detail(const struct cp_churn_model *m,
         break;
     case CP_F_MRR_LOST:
         snprintf(buf, cap,
-                 "%.2f of monthly revenue cancelled in the last %d "
-                 "days",
+                 "cancelled subscriptions worth %.2f a month (last %d "
+                 "days)",
                  v[f], win_g);
         break;
     case CP_F_RENEWALS:

@@ -67,40 +67,10 @@ void cp_apply_destroy(struct cp_apply *ap)
     free(ap);
 }
 
-/* Days since 1970-01-01 to a civil date (proleptic Gregorian). */
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-    int64_t era, yoe, doy, mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    yoe = z - era * 146097;
-    yoe = (yoe - yoe / 1460 + yoe / 36524 - yoe / 146096) / 365;
-    doy = z - era * 146097 - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
 static void put2(char *p, int v)
 {
     p[0] = (char)('0' + v / 10 % 10);
     p[1] = (char)('0' + v % 10);
-}
-
-void cp_format_day(int64_t ms, char out[11])
-{
-    int y, m, d;
-
-    civil_from_days(ms / 86400000, &y, &m, &d);
-    put2(out, y / 100);
-    put2(out + 2, y % 100);
-    out[4] = '-';
-    put2(out + 5, m);
-    out[7] = '-';
-    put2(out + 8, d);
-    out[10] = '\0';
 }
 
 /* ---- key building: P:{T}:... ---- */

@@ -7,6 +7,7 @@
 #define CP_APPLY_H
 
 #include "churn.h"
+#include "civil.h"
 #include "common.h"
 #include "counters.h"
 #include "event.h"
@@ -63,7 +64,5 @@ cp_rc cp_apply_prepare(struct cp_apply *ap, const struct cp_event *ev,
 cp_rc cp_apply_event(struct cp_apply *ap, const struct cp_event *ev,
                      struct cp_event_refs *refs);
 
-/** @brief Writes "YYYY-MM-DD" (10 chars + NUL) of the UTC day of @p ms. */
-void cp_format_day(int64_t ms, char out[11]);
 
 #endif

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "civil.h"
 #include "codec.h"
 #include "common.h"
 #include "event.h"
@@ -162,19 +163,6 @@ static int parse_bool(const char *s, bool *out)
     return -1;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /* "YYYY-MM-DDTHH:MM:SS[.mmm]Z" -> ms. @returns 0 or -1. */
 static int parse_iso(const char *s, int64_t *out)
 {
@@ -199,7 +187,7 @@ static int parse_iso(const char *s, int64_t *out)
     if (strcmp(s, "Z") != 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
         mi > 59 || sec > 60)
         return -1;
-    *out = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000LL +
+    *out = ((cp_days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000LL +
            sec * 1000LL + ms;
     return 0;
 }

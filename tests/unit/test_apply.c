@@ -384,20 +384,6 @@ Test(apply, subscriptions_count_actions_and_cancelled_mrr)
     cr_assert_eq(get(DAY, "mrr_cancelled_minor"), 990);
 }
 
-Test(apply, days_format_in_utc)
-{
-    char day[11];
-
-    cp_format_day(946684800000LL, day);
-    cr_assert_str_eq(day, "2000-01-01");
-    cp_format_day(1709251199000LL, day);
-    cr_assert_str_eq(day, "2024-02-29");
-    cp_format_day(1709251200000LL, day);
-    cr_assert_str_eq(day, "2024-03-01");
-    cp_format_day(T0, day);
-    cr_assert_str_eq(day, "2026-11-22");
-}
-
 /* T0's minute starts at 10:15:00 = 1795342500 s; + 48 h = 1795515300 s. */
 #define MIN_EXPIREAT "1795515300"
 

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* UTC dates: day numbers, "YYYY-MM-DD" keys, typed time forms. */
+#include <criterion/criterion.h>
+
+#include "civil.h"
+
+Test(civil, day_numbers_round_trip_over_four_centuries)
+{
+    for (int64_t days = -146097; days <= 146097 * 2; days += 17) {
+        int y, m, d;
+
+        cp_civil_from_days(days, &y, &m, &d);
+        cr_assert_eq(cp_days_from_civil(y, m, d), days, "day %lld",
+                     (long long)days);
+    }
+    cr_assert_eq(cp_days_from_civil(1970, 1, 1), 0);
+    cr_assert_eq(cp_days_from_civil(2000, 3, 1), 11017);
+}
+
+Test(civil, days_format_in_utc)
+{
+    char day[11];
+
+    cp_format_day(946684800000LL, day);
+    cr_assert_str_eq(day, "2000-01-01");
+    cp_format_day(1709251199999LL, day);
+    cr_assert_str_eq(day, "2024-02-29");
+    cp_format_day(1709251200000LL, day);
+    cr_assert_str_eq(day, "2024-03-01");
+    cp_format_day(-1, day);
+    cr_assert_str_eq(day, "1969-12-31");
+}
+
+Test(civil, typed_times_parse_in_utc)
+{
+    int64_t ms = 0;
+
+    cr_assert_eq(cp_parse_utc_time("1795342530000", &ms), 0);
+    cr_assert_eq(ms, 1795342530000LL);
+    cr_assert_eq(cp_parse_utc_time("2026-11-22", &ms), 0);
+    cr_assert_eq(ms, 1795305600000LL);
+    cr_assert_eq(cp_parse_utc_time("2026-11-22T10:15", &ms), 0);
+    cr_assert_eq(ms, 1795342500000LL);
+    cr_assert_eq(cp_parse_utc_time("2026-11-22 10:15:30Z", &ms), 0);
+    cr_assert_eq(ms, 1795342530000LL);
+    cr_assert_eq(cp_parse_utc_time("2026-11-22T10:15:30.25Z", &ms), 0);
+    cr_assert_eq(ms, 1795342530250LL);
+    cr_assert_eq(cp_parse_utc_time("2026-13-01", &ms), -1);
+    cr_assert_eq(cp_parse_utc_time("2026-11-22T25:00", &ms), -1);
+    cr_assert_eq(cp_parse_utc_time("22/11/2026", &ms), -1);
+    cr_assert_eq(cp_parse_utc_time("2026-11-22x", &ms), -1);
+    cr_assert_eq(cp_parse_utc_time("-5", &ms), -1);
+    cr_assert_eq(cp_parse_utc_time("", &ms), -1);
+}
