@@ -12,7 +12,7 @@ packages=(build-essential cmake pkg-config librdkafka-dev libavro-dev
 # the wallboard's browser test. Set CRMPULSE_DEPS=runtime to skip them.
 if [ "${CRMPULSE_DEPS:-all}" != runtime ]; then
   packages+=(prometheus chromium chromium-driver python3-selenium
-             libjs-chart.js python3-confluent-kafka)
+             libjs-chart.js python3-confluent-kafka python3-hiredis)
 fi
 missing=()
 for p in "${packages[@]}"; do
