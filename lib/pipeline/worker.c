@@ -1071,6 +1071,10 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
             }
             if (!cp_consumer_generation(w->cons))
                 idle_since = cp_mono_ms();
+            /* Caught up with partitions assigned: ready, even with no
+             * input at all. */
+            if (cp_consumer_generation(w->cons))
+                cp_metrics_set_ready(w->metrics, true, NULL);
             publish_committed(w); /* deltas held back by the 1/s limit */
             /* Silence is a signal: idle partitions' watermarks follow the
              * wall clock, and their timers fire with no input at all. */
