@@ -65,6 +65,7 @@ struct cp_worker {
     struct cp_cmds pub_cmds; /* PUBLISH of the batch in flight, sent once
                                 its EXEC succeeded */
     int64_t last_tick_ms;    /* last batch run for timers alone */
+    int64_t last_ping_ms;    /* last idle health check */
     struct cp_partition *rewind_parts; /* owned, CP_MAX_PARTITIONS: scratch */
 
     /* The transaction sent but not yet acknowledged: Redis runs it while we
@@ -1034,6 +1035,22 @@ static void log_progress(struct cp_worker *w, int64_t *last_ms,
     *last_events = w->stats.events;
 }
 
+/* Idle: nothing else would notice Redis going away, so /readyz asks. */
+static void check_idle_health(struct cp_worker *w)
+{
+    int up;
+
+    cp_cmds_reset(&w->cmds);
+    cp_cmd_begin(&w->cmds, 1);
+    cp_cmd_arg(&w->cmds, "PING", 4);
+    up = cp_store_roundtrip(w->store, &w->cmds, NULL, NULL) == CP_OK;
+    cp_metrics_set_up(w->metrics, CP_METRICS_DEP_REDIS, up);
+    if (!up)
+        cp_metrics_set_ready(w->metrics, false, "redis unreachable");
+    else if (cp_consumer_generation(w->cons))
+        cp_metrics_set_ready(w->metrics, true, NULL);
+}
+
 cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
 {
     int64_t idle_since = cp_mono_ms();
@@ -1071,10 +1088,12 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
             }
             if (!cp_consumer_generation(w->cons))
                 idle_since = cp_mono_ms();
-            /* Caught up with partitions assigned: ready, even with no
-             * input at all. */
-            if (cp_consumer_generation(w->cons))
-                cp_metrics_set_ready(w->metrics, true, NULL);
+            /* Caught up with partitions assigned and Redis answering:
+             * ready, even with no input at all. */
+            if (cp_mono_ms() - w->last_ping_ms >= 1000) {
+                w->last_ping_ms = cp_mono_ms();
+                check_idle_health(w);
+            }
             publish_committed(w); /* deltas held back by the 1/s limit */
             /* Silence is a signal: idle partitions' watermarks follow the
              * wall clock, and their timers fire with no input at all. */
