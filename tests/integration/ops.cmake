@@ -16,3 +16,12 @@ if(NOT DEFINED BUILD_TESTING OR BUILD_TESTING)
     LABELS integration TIMEOUT 90
     FAIL_REGULAR_EXPRESSION "LeakSanitizer|AddressSanitizer|runtime error:")
 endif()
+
+# The worker's /readyz against a real redis-server that goes away and back.
+if(NOT DEFINED BUILD_TESTING OR BUILD_TESTING)
+  add_test(NAME test_readyz
+           COMMAND /usr/bin/python3
+                   ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/test_readyz.py
+                   $<TARGET_FILE:crmpulse>)
+  set_tests_properties(test_readyz PROPERTIES LABELS integration TIMEOUT 120)
+endif()
