@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # The whole test suite: installs dependencies, builds with ASan/UBSan and
 # runs unit and integration tests (real redis-server, embedded Kafka), then
-# builds Release and runs the tests and the benchmark's small mode.
+# builds Release and runs the tests and the benchmark's small mode, then
+# compiles everything with clang.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh
@@ -18,3 +19,7 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 release=$(bash deploy/build.sh Release)
 unset ASAN_OPTIONS LSAN_OPTIONS
 (cd "$release" && ctest --output-on-failure)
+
+# The whole tree must also compile warning-free with clang (-Werror is on
+# by default); gcc's builds above run the tests, this one only compiles.
+CC=clang bash deploy/build.sh Release build-clang >/dev/null

@@ -25,8 +25,6 @@ const char *cp_rc_name(cp_rc rc)
         return "CP_EFENCED";
     case CP_EIO:
         return "CP_EIO";
-    case CP_ESTOPPED:
-        return "CP_ESTOPPED";
     }
     return "CP_E?";
 }

@@ -15,7 +15,6 @@ typedef enum cp_rc {
     CP_EKAFKA,   /* Kafka client error or a delivery failed */
     CP_EFENCED,  /* another worker owns the partition now */
     CP_EIO,      /* file or socket error */
-    CP_ESTOPPED, /* asked to stop */
 } cp_rc;
 
 /** @brief Short name of a return code ("CP_EREDIS"). */
