@@ -71,8 +71,8 @@ static cp_rc on_page(void *opaque, size_t i, const struct cp_reply *reply)
     (void)i;
     if (reply->type != CP_REPLY_ARRAY || reply->elements != 2)
         return CP_EREDIS;
-    cp_store_reply_element(reply, 0, &cursor);
-    cp_store_reply_element(reply, 1, &items);
+    cp_reply_element(reply, 0, &cursor);
+    cp_reply_element(reply, 1, &items);
     if (cursor.type != CP_REPLY_STRING || cursor.len >= sizeof(pg->cursor) ||
         items.type != CP_REPLY_ARRAY)
         return CP_EREDIS;
@@ -81,8 +81,8 @@ static cp_rc on_page(void *opaque, size_t i, const struct cp_reply *reply)
     for (size_t j = 0; j + 1 < items.elements; j += 2) {
         struct cp_reply id, value;
 
-        cp_store_reply_element(&items, j, &id);
-        cp_store_reply_element(&items, j + 1, &value);
+        cp_reply_element(&items, j, &id);
+        cp_reply_element(&items, j + 1, &value);
         write_row(pg, &id, &value);
     }
     cp_state_clear(pg->state); /* manager copies of this page */

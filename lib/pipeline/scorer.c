@@ -10,7 +10,6 @@
 #include "buf.h"
 #include "log.h"
 #include "map.h"
-#include "store.h"
 
 /* Due timers read per partition and batch; more wait for the next batch. */
 #define FIRE_LIMIT 10000
@@ -731,7 +730,7 @@ cp_rc cp_scorer_prefetch_reply(struct cp_scorer *sc, size_t i,
         if (reply->type == CP_REPLY_ARRAY && reply->elements >= 2) {
             struct cp_reply score;
 
-            cp_store_reply_element(reply, 1, &score);
+            cp_reply_element(reply, 1, &score);
             if (score.type != CP_REPLY_STRING ||
                 parse_i64(score.str, score.len, &v))
                 return CP_EREDIS;
@@ -749,8 +748,8 @@ cp_rc cp_scorer_prefetch_reply(struct cp_scorer *sc, size_t i,
         for (size_t j = 0; j + 1 < reply->elements; j += 2) {
             struct cp_reply member, score;
 
-            cp_store_reply_element(reply, j, &member);
-            cp_store_reply_element(reply, j + 1, &score);
+            cp_reply_element(reply, j, &member);
+            cp_reply_element(reply, j + 1, &score);
             rc = add_stored_timer(sc, f->p, &member, &score);
             if (rc)
                 return rc;

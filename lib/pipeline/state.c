@@ -10,7 +10,6 @@
 #include "arena.h"
 #include "log.h"
 #include "map.h"
-#include "store.h"
 
 struct ptr_vec {
     struct cp_entity **items; /* owned array of borrowed entities */
@@ -96,7 +95,7 @@ static void customer_init(struct cp_customer *cust)
 struct cp_entity *cp_state_get(struct cp_state *state, enum cp_entity_kind kind,
                                struct cp_str tenant, struct cp_str id)
 {
-    char stack_key[1 + CP_NAME_MAX_BYTES + 1 + CP_ID_MAX_BYTES];
+    char stack_key[1 + CP_NAME_MAX + 1 + CP_ID_MAX];
     size_t len = 1 + tenant.len + 1 + id.len;
     struct cp_map_entry *e;
     struct cp_entity *ent;
@@ -485,7 +484,7 @@ cp_rc cp_state_load_reply(struct cp_state *state, size_t i,
     for (size_t j = 0; j < g->cnt && !rc; j++) {
         struct cp_reply elem;
 
-        cp_store_reply_element(reply, j, &elem);
+        cp_reply_element(reply, j, &elem);
         rc = load_one(state, state->loading.items[g->start + j], &elem);
     }
     return rc;
@@ -510,7 +509,7 @@ void cp_state_touch(struct cp_state *state, struct cp_entity *ent)
 /* Deal encoding (see parse_deal) as one argument, without joining. */
 static void write_deal_value(struct cp_cmds *cmds, const struct cp_entity *ent)
 {
-    char head[CP_NAME_MAX_BYTES + 64];
+    char head[CP_NAME_MAX + 64];
     const char *stages = ent->u.deal.stages ? ent->u.deal.stages : "";
     int n;
 

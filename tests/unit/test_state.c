@@ -4,23 +4,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include <hiredis/hiredis.h>
-
 #include "state.h"
-
-/* An array reply as hiredis would hand it over, for the load path. */
-static void array_reply(redisReply *arr, redisReply **elems, size_t n,
-                        struct cp_reply *out)
-{
-    memset(arr, 0, sizeof(*arr));
-    arr->type = REDIS_REPLY_ARRAY;
-    arr->elements = n;
-    arr->element = elems;
-    memset(out, 0, sizeof(*out));
-    out->type = CP_REPLY_ARRAY;
-    out->elements = n;
-    out->impl = arr;
-}
 
 static int contains(const struct cp_cmds *cmds, const char *text)
 {
@@ -78,12 +62,10 @@ Test(state, deal_state_round_trips_through_its_encoding)
     cr_assert_eq(cp_state_load_cmds(state, &cmds), 1);
     cr_assert(memmem(cmds.buf.data, cmds.buf.len, "HMGET", 5));
     {
-        redisReply elem = {
-            .type = REDIS_REPLY_STRING, .str = value, .len = strlen(value)};
-        redisReply *elems[] = {&elem};
-        redisReply arr;
+        struct cp_reply elem = {
+            .type = CP_REPLY_STRING, .str = value, .len = strlen(value)};
 
-        array_reply(&arr, elems, 1, &reply);
+        cp_reply_array(&reply, &elem, 1);
         cr_assert_eq(cp_state_load_reply(state, 0, &reply), CP_OK);
     }
     cp_state_load_done(state);
@@ -102,15 +84,14 @@ Test(state, unreadable_stored_state_is_an_error_not_a_guess)
     struct cp_state *state = cp_state_new("crm");
     struct cp_cmds cmds;
     char junk_value[] = "x|y";
-    redisReply elem = {.type = REDIS_REPLY_STRING, .str = junk_value, .len = 3};
-    redisReply *elems[] = {&elem};
-    redisReply arr;
+    struct cp_reply elem = {
+        .type = CP_REPLY_STRING, .str = junk_value, .len = 3};
     struct cp_reply junk;
 
     cp_state_get(state, CP_ENT_DEAL, s("acme"), s("d"));
     cp_cmds_init(&cmds);
     cp_state_load_cmds(state, &cmds);
-    array_reply(&arr, elems, 1, &junk);
+    cp_reply_array(&junk, &elem, 1);
     cr_assert_eq(cp_state_load_reply(state, 0, &junk), CP_EREDIS);
     cp_cmds_cleanup(&cmds);
     cp_state_destroy(state);
@@ -122,15 +103,13 @@ Test(state, missing_state_loads_as_zero)
     struct cp_entity *conv =
         cp_state_get(state, CP_ENT_CONV, s("acme"), s("conv"));
     struct cp_cmds cmds;
-    redisReply elem = {.type = REDIS_REPLY_NIL};
-    redisReply *elems[] = {&elem};
-    redisReply arr;
+    struct cp_reply elem = {.type = CP_REPLY_NIL};
     struct cp_reply nil;
 
     cp_cmds_init(&cmds);
     cr_assert_eq(cp_state_load_cmds(state, &cmds), 1);
     cr_assert(memmem(cmds.buf.data, cmds.buf.len, "ZMSCORE", 7));
-    array_reply(&arr, elems, 1, &nil);
+    cp_reply_array(&nil, &elem, 1);
     cr_assert_eq(cp_state_load_reply(state, 0, &nil), CP_OK);
     cr_assert(conv->loaded && !conv->u.conv.waiting);
     /* Same entity again: cached, nothing more to load. */
