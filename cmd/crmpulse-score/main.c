@@ -13,27 +13,28 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: crmpulse-score --tenant T --as-of TIME [-o FILE] [-c FILE] "
-            "[-X key=value ...]\n"
-            "\n"
-            "Writes customer_id,score,level,reasons for every customer of "
-            "tenant T,\n"
-            "scored with their stored features decayed to TIME (event time): "
-            "what the\n"
-            "worker would have said then. Reads Redis only; settings as for "
-            "crmpulse\n"
-            "(redis.url, redis.prefix, model.file).\n"
-            "\n"
-            "  --tenant T      tenant id\n"
-            "  --as-of TIME    ms since the epoch, or YYYY-MM-DD[THH:MM[:SS]] "
-            "(UTC)\n"
-            "  -o FILE         write the CSV here (default: standard output)\n"
-            "  -c FILE, -X key=value   settings, as for crmpulse\n"
-            "  -h, --help      this help\n"
-            "\nExample:\n"
-            "  crmpulse-score -X redis.url=redis://127.0.0.1:6379 --tenant acme "
-            "--as-of 2026-11-01 > scores.csv\n");
+    fprintf(
+        out,
+        "Usage: crmpulse-score --tenant T --as-of TIME [-o FILE] [-c FILE] "
+        "[-X key=value ...]\n"
+        "\n"
+        "Writes customer_id,score,level,reasons for every customer of "
+        "tenant T,\n"
+        "scored with their stored features decayed to TIME (event time): "
+        "what the\n"
+        "worker would have said then. Reads Redis only; settings as for "
+        "crmpulse\n"
+        "(redis.url, redis.prefix, model.file).\n"
+        "\n"
+        "  --tenant T      tenant id\n"
+        "  --as-of TIME    ms since the epoch, or YYYY-MM-DD[THH:MM[:SS]] "
+        "(UTC)\n"
+        "  -o FILE         write the CSV here (default: standard output)\n"
+        "  -c FILE, -X key=value   settings, as for crmpulse\n"
+        "  -h, --help      this help\n"
+        "\nExample:\n"
+        "  crmpulse-score -X redis.url=redis://127.0.0.1:6379 --tenant acme "
+        "--as-of 2026-11-01 > scores.csv\n");
 }
 
 int main(int argc, char **argv)
@@ -112,14 +113,16 @@ int main(int argc, char **argv)
     fprintf(stderr, "crmpulse-score: %lld customers of %s scored as of %lld",
             (long long)stats.customers, tenant, (long long)as_of_ms);
     if (stats.unreadable)
-        fprintf(stderr, " (%lld stored values not written by crmpulse "
-                        "skipped)",
+        fprintf(stderr,
+                " (%lld stored values not written by crmpulse "
+                "skipped)",
                 (long long)stats.unreadable);
     fputc('\n', stderr);
     status = stats.customers ? 0 : 3;
     if (!stats.customers)
-        fprintf(stderr, "crmpulse-score: no customer state for tenant %s "
-                        "under prefix %s: is the tenant right?\n",
+        fprintf(stderr,
+                "crmpulse-score: no customer state for tenant %s "
+                "under prefix %s: is the tenant right?\n",
                 tenant, cfg->redis_prefix);
 out:
     if (out != stdout)

@@ -45,8 +45,8 @@ void cp_format_day(int64_t ms, char out[11])
     int y, m, d;
 
     /* Floor division: days before 1970 stay on their own date. */
-    cp_civil_from_days(ms >= 0 ? ms / 86400000 : (ms - 86399999) / 86400000,
-                       &y, &m, &d);
+    cp_civil_from_days(ms >= 0 ? ms / 86400000 : (ms - 86399999) / 86400000, &y,
+                       &m, &d);
     put2(out, y / 100);
     put2(out + 2, y % 100);
     out[4] = '-';

@@ -8,13 +8,13 @@
 
 typedef enum cp_rc {
     CP_OK = 0,
-    CP_ENOMEM,   /* allocation failed or a hard cap was hit */
-    CP_ECONFIG,  /* bad setting */
-    CP_EDECODE,  /* input bytes are not a valid event: goes to the DLQ */
-    CP_EREDIS,   /* Redis unreachable or replied with an error */
-    CP_EKAFKA,   /* Kafka client error or a delivery failed */
-    CP_EFENCED,  /* another worker owns the partition now */
-    CP_EIO,      /* file or socket error */
+    CP_ENOMEM,  /* allocation failed or a hard cap was hit */
+    CP_ECONFIG, /* bad setting */
+    CP_EDECODE, /* input bytes are not a valid event: goes to the DLQ */
+    CP_EREDIS,  /* Redis unreachable or replied with an error */
+    CP_EKAFKA,  /* Kafka client error or a delivery failed */
+    CP_EFENCED, /* another worker owns the partition now */
+    CP_EIO,     /* file or socket error */
 } cp_rc;
 
 /** @brief Short name of a return code ("CP_EREDIS"). */

@@ -43,7 +43,7 @@ enum cp_sub_action { CP_SUB_STARTED = 0, CP_SUB_RENEWED, CP_SUB_CANCELLED };
 /* Bounds of the input contract (DESIGN.md). */
 #define CP_MIN_OCCURRED_AT_MS 946684800000LL /* 2000-01-01T00:00:00Z */
 #define CP_MAX_FUTURE_MS      (24LL * 3600 * 1000)
-#define CP_NAME_MAX           64 /* tenant, customer, manager, stage, source */
+#define CP_NAME_MAX           64  /* tenant, customer, manager, stage, source */
 #define CP_ID_MAX             128 /* event id and entity ids, in bytes */
 
 /** One decoded event. Strings are borrowed (from the decode arena, or from

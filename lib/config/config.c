@@ -172,7 +172,8 @@ static const struct setting settings[] = {
      .min = 0,
      .max = 30LL * 86400000,
      .def = "300000",
-     .doc = "ms: a partition's watermark is its largest occurred_at minus this"},
+     .doc =
+         "ms: a partition's watermark is its largest occurred_at minus this"},
     {.name = "time.idle_advance",
      .type = SET_INT64,
      .offset = OFF(idle_advance_ms),

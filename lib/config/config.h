@@ -38,13 +38,13 @@ struct cp_config {
                                 mock cluster */
     char *embedded_bootstrap_file; /* embedded.bootstrap.file: write the mock
                                       bootstrap address here */
-    int64_t minute_retention_ms; /* minute.retention: minute keys live this
-                                    long after their minute's start */
-    int64_t allowed_lateness_ms; /* time.allowed_lateness */
-    int64_t idle_advance_ms;     /* time.idle_advance; 0 = off */
-    char *model_file;            /* model.file; "" = built-in default model */
-    char *http_listen;           /* http.listen: worker endpoint; "" = off */
-    char *board_listen;          /* board.listen: crmpulse-board's address */
+    int64_t minute_retention_ms;   /* minute.retention: minute keys live this
+                                      long after their minute's start */
+    int64_t allowed_lateness_ms;   /* time.allowed_lateness */
+    int64_t idle_advance_ms;       /* time.idle_advance; 0 = off */
+    char *model_file;              /* model.file; "" = built-in default model */
+    char *http_listen;             /* http.listen: worker endpoint; "" = off */
+    char *board_listen;            /* board.listen: crmpulse-board's address */
     int log_level;                 /* log.level (syslog number) */
     struct cp_kv *kafka_props;     /* owned array: the other kafka.* settings */
     size_t kafka_prop_cnt;

@@ -11,10 +11,10 @@
 struct cp_apply {
     char *prefix; /* owned */
     size_t prefix_len;
-    struct cp_state *state;  /* borrowed */
-    struct cp_counters *ctr; /* borrowed */
-    int64_t cached_day;      /* day index of cached_date, -1: none */
-    int64_t now_ms;          /* worker clock of the batch (minute keys) */
+    struct cp_state *state;      /* borrowed */
+    struct cp_counters *ctr;     /* borrowed */
+    int64_t cached_day;          /* day index of cached_date, -1: none */
+    int64_t now_ms;              /* worker clock of the batch (minute keys) */
     int64_t minute_retention_ms; /* minute.retention */
     const struct cp_churn_model *model; /* borrowed; NULL: no churn features */
     char cached_date[11];
@@ -359,8 +359,8 @@ static void observe(struct cp_apply *ap, const struct cp_event_refs *refs,
                     enum cp_churn_obs obs, int64_t at, int64_t value)
 {
     if (ap->model)
-        cp_churn_observe(&refs->customer->u.customer->churn, ap->model, obs,
-                         at, value);
+        cp_churn_observe(&refs->customer->u.customer->churn, ap->model, obs, at,
+                         value);
 }
 
 cp_rc cp_apply_prepare(struct cp_apply *ap, const struct cp_event *ev,
@@ -372,8 +372,8 @@ cp_rc cp_apply_prepare(struct cp_apply *ap, const struct cp_event *ev,
     refs->wait_started = -1;
     refs->wait_ended = -1;
     /* Every event feeds its customer's features (first order, churn). */
-    refs->customer =
-        cp_state_get(ap->state, CP_ENT_CUSTOMER, ev->tenant_id, ev->customer_id);
+    refs->customer = cp_state_get(ap->state, CP_ENT_CUSTOMER, ev->tenant_id,
+                                  ev->customer_id);
     if (!refs->customer)
         return CP_ENOMEM;
     switch (ev->kind) {

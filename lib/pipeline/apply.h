@@ -19,8 +19,8 @@ struct cp_event_refs {
     struct cp_entity *entity;   /* deal, conversation or ticket; borrowed */
     struct cp_entity *customer; /* the event's customer; borrowed */
     int32_t partition;          /* input partition (set by the caller) */
-    int64_t wait_started; /* out: a wait began at this time; -1: none */
-    int64_t wait_ended;   /* out: the wait that began then ended; -1: none */
+    int64_t wait_started;       /* out: a wait began at this time; -1: none */
+    int64_t wait_ended; /* out: the wait that began then ended; -1: none */
 };
 
 struct cp_apply;
@@ -63,6 +63,5 @@ cp_rc cp_apply_prepare(struct cp_apply *ap, const struct cp_event *ev,
  *         @p refs. */
 cp_rc cp_apply_event(struct cp_apply *ap, const struct cp_event *ev,
                      struct cp_event_refs *refs);
-
 
 #endif

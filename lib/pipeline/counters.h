@@ -107,8 +107,8 @@ int64_t cp_counters_get(const struct cp_counters *ctr, const char *key,
                         const char *field, int *touched);
 /** Called per touched fixed field: @p field is an enum cp_field (or a
  * bucket index for CP_HASH_RT). */
-typedef void (*cp_field_visit_fn)(void *opaque, const char *key,
-                                  size_t key_len, int field, int64_t delta);
+typedef void (*cp_field_visit_fn)(void *opaque, const char *key, size_t key_len,
+                                  int field, int64_t delta);
 /** @brief Visits every touched field of the batch's hashes of @p kind. */
 void cp_counters_visit_fields(const struct cp_counters *ctr,
                               enum cp_hash_kind kind, cp_field_visit_fn fn,

@@ -25,8 +25,8 @@ struct page {
  * doubled. */
 static void csv_field(FILE *out, const char *s, size_t len)
 {
-    if (!memchr(s, '"', len) && !memchr(s, ',', len) &&
-        !memchr(s, '\n', len) && !memchr(s, '\r', len)) {
+    if (!memchr(s, '"', len) && !memchr(s, ',', len) && !memchr(s, '\n', len) &&
+        !memchr(s, '\r', len)) {
         fwrite(s, 1, len, out);
         return;
     }
@@ -95,8 +95,8 @@ cp_rc cp_export_scores(const char *redis_url, const char *prefix,
                        struct cp_export_stats *stats, char *errstr,
                        size_t errstr_size)
 {
-    struct page pg = {.model = model, .out = out, .as_of_ms = as_of_ms,
-                      .stats = stats};
+    struct page pg = {
+        .model = model, .out = out, .as_of_ms = as_of_ms, .stats = stats};
     struct cp_store *store = NULL;
     struct cp_cmds cmds;
     char key[512];

@@ -12,7 +12,7 @@
 #include "common.h"
 
 struct cp_export_stats {
-    int64_t customers; /* rows written */
+    int64_t customers;  /* rows written */
     int64_t unreadable; /* stored values crmpulse did not write: skipped */
 };
 

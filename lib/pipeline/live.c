@@ -176,8 +176,9 @@ static void publish_slot(struct cp_live *live, struct slot *s, int64_t now_ms,
     int n, first = 1;
 
     cp_buf_reset(j);
-    cp_buf_printf(j, "{\"tenant\":\"%s\",\"day\":\"%s\",\"at\":%lld,"
-                     "\"deltas\":{",
+    cp_buf_printf(j,
+                  "{\"tenant\":\"%s\",\"day\":\"%s\",\"at\":%lld,"
+                  "\"deltas\":{",
                   s->tenant, s->day, (long long)now_ms);
     for (int f = 0; f < CP_F_CNT; f++) {
         if (!(s->ready_touched & ((uint64_t)1 << f)))

@@ -24,11 +24,11 @@ enum timer_kind { TIMER_SILENCE = 'c', TIMER_SLA = 's' };
  * have no TAB, and ids have no control characters. */
 struct timer_op {
     int32_t p;
-    char kind;           /* enum timer_kind */
-    uint8_t dirty;       /* differs from Redis: written at commit */
-    const char *member;  /* batch arena */
+    char kind;          /* enum timer_kind */
+    uint8_t dirty;      /* differs from Redis: written at commit */
+    const char *member; /* batch arena */
     size_t member_len;
-    int64_t due;         /* event time; CP_NO_TIMER: no timer */
+    int64_t due;            /* event time; CP_NO_TIMER: no timer */
     struct cp_entity *cust; /* borrowed from the state cache */
     struct cp_entity *conv; /* SLA only */
     int64_t wait_start;     /* SLA only */
@@ -88,7 +88,7 @@ struct cp_scorer {
 
     struct part *parts; /* owned, CP_SCORER_MAX_PARTITIONS */
     int64_t wall_now;
-    struct cp_arena arena; /* per batch: members, alert strings */
+    struct cp_arena arena;   /* per batch: members, alert strings */
     struct cp_map timer_map; /* partition + member -> op index + 1 */
     struct timer_op *ops;    /* owned */
     size_t op_cnt, op_cap;
@@ -159,8 +159,8 @@ struct cp_scorer *cp_scorer_new(const struct cp_scorer_cfg *cfg,
     }
     snprintf(sc->wm_key, sizeof(sc->wm_key), "crmpulse:watermarks:%s",
              cfg->group);
-    snprintf(sc->timers_key, sizeof(sc->timers_key), "crmpulse:timers:%s:%s:",
-             cfg->group, cfg->topic);
+    snprintf(sc->timers_key, sizeof(sc->timers_key),
+             "crmpulse:timers:%s:%s:", cfg->group, cfg->topic);
     sc->lateness_ms = cfg->allowed_lateness_ms;
     sc->idle_advance_ms = cfg->idle_advance_ms;
     sc->model = cfg->model;
@@ -310,8 +310,7 @@ static void cmd_partition_field(struct cp_scorer *sc, struct cp_cmds *cmds,
 
 /* P:{T}:<what>[C] for a cached entity's tenant. */
 static const char *tenant_key(struct cp_scorer *sc, const struct cp_entity *ent,
-                              const char *what, const char *tail,
-                              size_t *len)
+                              const char *what, const char *tail, size_t *len)
 {
     *len = 0;
     cp_buf_reset(&sc->buf);
@@ -507,8 +506,7 @@ static struct timer_op *op_get(struct cp_scorer *sc, int32_t p,
         return NULL;
     memcpy(key, &p, 4);
     memcpy(key + 4, member, len);
-    e = cp_map_upsert(&sc->timer_map, key, len + 4,
-                      cp_map_hash(key, len + 4));
+    e = cp_map_upsert(&sc->timer_map, key, len + 4, cp_map_hash(key, len + 4));
     if (!e)
         return NULL;
     if (e->value)
@@ -605,8 +603,7 @@ static cp_rc set_sla_timer(struct cp_scorer *sc, struct cp_entity *cust,
                            int64_t wait_start, int64_t due)
 {
     size_t len;
-    const char *member =
-        member_of(sc, TIMER_SLA, cust, wait_start, conv, &len);
+    const char *member = member_of(sc, TIMER_SLA, cust, wait_start, conv, &len);
     struct timer_op *op;
 
     if (!member)
@@ -629,8 +626,7 @@ static int parse_member(const char *m, size_t len, char *kind,
     size_t fl[5] = {0};
     int n = 0;
 
-    if (len < 5 || (m[0] != TIMER_SILENCE && m[0] != TIMER_SLA) ||
-        m[1] != '\t')
+    if (len < 5 || (m[0] != TIMER_SILENCE && m[0] != TIMER_SLA) || m[1] != '\t')
         return -1;
     *kind = m[0];
     for (const char *p = m + 2; n < 5;) {
@@ -643,8 +639,7 @@ static int parse_member(const char *m, size_t len, char *kind,
             break;
         p = tab + 1;
     }
-    if (n < 2 || !fl[0] || !fl[1] || fl[0] > CP_NAME_MAX ||
-        fl[1] > CP_NAME_MAX)
+    if (n < 2 || !fl[0] || !fl[1] || fl[0] > CP_NAME_MAX || fl[1] > CP_NAME_MAX)
         return -1;
     tenant->ptr = f[0];
     tenant->len = fl[0];
@@ -681,8 +676,7 @@ static cp_rc add_stored_timer(struct cp_scorer *sc, int32_t p,
         cp_log(CP_LOG_WARNING, "SCORER",
                "partition %d: dropping a timer crmpulse did not write: "
                "\"%.*s\"",
-               (int)p, (int)(member->len > 80 ? 80 : member->len),
-               member->str);
+               (int)p, (int)(member->len > 80 ? 80 : member->len), member->str);
         op->dirty = 1; /* cleared at commit */
         sc->has_writes = 1;
         return CP_OK;
@@ -775,9 +769,9 @@ static char *arena_str(struct cp_scorer *sc, const char *s, size_t len)
 static cp_rc emit_alert(struct cp_scorer *sc, enum cp_alert_kind kind,
                         enum cp_churn_level level, struct cp_entity *cust,
                         double score, double previous,
-                        const struct cp_churn_reason *reasons,
-                        int reason_cnt, const char *trigger,
-                        const char *triggered_by, int64_t event_time)
+                        const struct cp_churn_reason *reasons, int reason_cnt,
+                        const char *trigger, const char *triggered_by,
+                        int64_t event_time)
 {
     const struct cp_customer *c = cust->u.customer;
     struct pending_alert *pa;
@@ -812,25 +806,24 @@ static cp_rc emit_alert(struct cp_scorer *sc, enum cp_alert_kind kind,
     pa->alert.risk_score = score;
     pa->alert.previous_score = previous;
     for (int i = 0; i < reason_cnt && i < 3; i++) {
-        pa->reasons[i].factor = arena_str(sc, reasons[i].factor,
-                                          strlen(reasons[i].factor));
+        pa->reasons[i].factor =
+            arena_str(sc, reasons[i].factor, strlen(reasons[i].factor));
         pa->reasons[i].contribution = reasons[i].contribution;
-        pa->reasons[i].detail = arena_str(sc, reasons[i].detail,
-                                          strlen(reasons[i].detail));
+        pa->reasons[i].detail =
+            arena_str(sc, reasons[i].detail, strlen(reasons[i].detail));
         if (!pa->reasons[i].factor || !pa->reasons[i].detail)
             return CP_ENOMEM;
     }
     pa->alert.reasons = pa->reasons;
     pa->alert.reason_cnt = (size_t)(reason_cnt < 3 ? reason_cnt : 3);
     pa->alert.triggered_by =
-        triggered_by ? arena_str(sc, triggered_by, strlen(triggered_by))
-                     : NULL;
+        triggered_by ? arena_str(sc, triggered_by, strlen(triggered_by)) : NULL;
     pa->alert.event_time = event_time;
     pa->alert.emitted_at = sc->wall_now;
     pa->alert.model_version = cp_churn_model_version(sc->model);
     key = cp_arena_alloc(&sc->arena, strlen(tenant) + strlen(customer) + 2);
-    if (!pa->alert.alert_id || !pa->alert.tenant_id ||
-        !pa->alert.customer_id || (c->manager && !pa->alert.manager_id) ||
+    if (!pa->alert.alert_id || !pa->alert.tenant_id || !pa->alert.customer_id ||
+        (c->manager && !pa->alert.manager_id) ||
         (triggered_by && !pa->alert.triggered_by) || !key)
         return CP_ENOMEM;
     sprintf(key, "%s:%s", tenant, customer);
@@ -924,7 +917,6 @@ static void build_shown(const struct cp_customer *c,
     out->hash = h ? h : 1;
 }
 
-
 static cp_rc score_customer(struct cp_scorer *sc, struct cp_entity *cust,
                             int32_t p, int64_t t, const char *trigger,
                             const char *triggered_by)
@@ -1004,8 +996,8 @@ static cp_rc check_silence(struct cp_scorer *sc, struct cp_entity *cust,
         int64_t due;
         cp_rc rc;
 
-        if (!c->timer_stale || upto <= c->scored_at ||
-            is_prospect(&c->churn) || !due_at(sc, &c->churn, upto))
+        if (!c->timer_stale || upto <= c->scored_at || is_prospect(&c->churn) ||
+            !due_at(sc, &c->churn, upto))
             return CP_OK;
         due = cp_churn_next_due(sc->model, &c->churn, c->scored_at);
         if (due > upto)
@@ -1074,8 +1066,8 @@ static cp_rc fire_sla(struct cp_scorer *sc, struct timer_op *op, int64_t due)
              sla);
     snprintf(trigger, sizeof(trigger), "%.*s@%lld", (int)conv->id_len,
              cp_entity_id(conv), (long long)op->wait_start);
-    return emit_alert(sc, CP_ALERT_RESPONSE_SLA_BREACH, CP_LEVEL_HIGH,
-                      op->cust, score, score, &reason, 1, trigger, NULL, due);
+    return emit_alert(sc, CP_ALERT_RESPONSE_SLA_BREACH, CP_LEVEL_HIGH, op->cust,
+                      score, score, &reason, 1, trigger, NULL, due);
 }
 
 static cp_rc fire(struct cp_scorer *sc, struct timer_op *op)
@@ -1142,28 +1134,19 @@ cp_rc cp_scorer_after_event(struct cp_scorer *sc, const struct cp_event *ev,
 {
     struct part *pt = part_of(sc, refs->partition);
     struct cp_entity *cust = refs->customer;
-    int64_t cand = ev->occurred_at - sc->lateness_ms;
+    char event_id[CP_ID_MAX + 1];
     cp_rc rc;
 
+    /* cp_scorer_before_event() already moved the watermark to the event. */
     if (!pt)
         return CP_OK;
-    if (cand > pt->wm) {
-        pt->wm = cand;
-        pt->wm_dirty = 1;
-        sc->has_writes = 1;
-    }
-    {
-        char event_id[CP_ID_MAX + 1];
-
-        snprintf(event_id, sizeof(event_id), "%.*s", (int)ev->event_id.len,
-                 ev->event_id.ptr);
-        rc = score_customer(
-            sc, cust, refs->partition,
-            max64(pt->wm, cust->u.customer->churn.last_seen_ms), event_id,
-            event_id);
-        if (rc)
-            return rc;
-    }
+    snprintf(event_id, sizeof(event_id), "%.*s", (int)ev->event_id.len,
+             ev->event_id.ptr);
+    rc = score_customer(sc, cust, refs->partition,
+                        max64(pt->wm, cust->u.customer->churn.last_seen_ms),
+                        event_id, event_id);
+    if (rc)
+        return rc;
     if (refs->wait_started >= 0) {
         int64_t sla = cp_churn_model_sla_ms(sc->model, (int)ev->channel);
 
@@ -1242,7 +1225,6 @@ int cp_scorer_has_writes(const struct cp_scorer *sc)
 
 /* ---- commit ---- */
 
-
 static int cmp_entity_tenant(const void *pa, const void *pb)
 {
     const struct cp_entity *a = *(struct cp_entity *const *)pa;
@@ -1311,7 +1293,7 @@ static void write_customer_hash(struct cp_scorer *sc, struct cp_cmds *cmds,
 static void write_customers(struct cp_scorer *sc, struct cp_cmds *cmds)
 {
     struct shown *s = malloc(sizeof(*s));
-    char (*scores)[16] = malloc(sc->scored_cnt * sizeof(*scores) + 1);
+    char(*scores)[16] = malloc(sc->scored_cnt * sizeof(*scores) + 1);
     struct cp_entity **changed = malloc(sc->scored_cnt * sizeof(*changed) + 1);
     size_t start = 0;
 
@@ -1462,8 +1444,8 @@ static void write_recent_alerts(struct cp_scorer *sc, struct cp_cmds *cmds)
         while (end < sc->alert_cnt && !strcmp(sorted[start]->alert.tenant_id,
                                               sorted[end]->alert.tenant_id))
             end++;
-        klen = snprintf(key, sizeof(key), "%s:{%s}:alerts:recent",
-                        sc->prefix, sorted[start]->alert.tenant_id);
+        klen = snprintf(key, sizeof(key), "%s:{%s}:alerts:recent", sc->prefix,
+                        sorted[start]->alert.tenant_id);
         /* LPUSH in decision order puts the newest first. */
         cp_cmd_begin(cmds, 2 + (int)(end - start));
         cp_cmd_arg(cmds, "LPUSH", 5);
@@ -1519,8 +1501,8 @@ void cp_scorer_publish_cmds(struct cp_scorer *sc, struct cp_cmds *cmds)
     for (size_t i = 0; i < sc->alert_cnt; i++) {
         const struct cp_alert *a = &sc->alerts[i].alert;
         char channel[512];
-        int n = snprintf(channel, sizeof(channel), "%s:{%s}:alerts",
-                         sc->prefix, a->tenant_id);
+        int n = snprintf(channel, sizeof(channel), "%s:{%s}:alerts", sc->prefix,
+                         a->tenant_id);
 
         cp_buf_reset(&sc->buf);
         if (cp_alert_json(a, &sc->buf))
@@ -1573,6 +1555,5 @@ int cp_scorer_idle_tick_due(const struct cp_scorer *sc, int64_t wall_now)
 
 int64_t cp_scorer_watermark(const struct cp_scorer *sc, int32_t p)
 {
-    return p >= 0 && p < CP_SCORER_MAX_PARTITIONS ? sc->parts[p].wm
-                                                  : INT64_MIN;
+    return p >= 0 && p < CP_SCORER_MAX_PARTITIONS ? sc->parts[p].wm : INT64_MIN;
 }

@@ -30,11 +30,11 @@
 #define CP_SCORER_MAX_PARTITIONS 4096
 
 struct cp_scorer_cfg {
-    const char *prefix;          /* redis.prefix */
-    const char *group;           /* kafka.group.id */
-    const char *topic;           /* topic.events */
-    int64_t allowed_lateness_ms; /* time.allowed_lateness */
-    int64_t idle_advance_ms;     /* time.idle_advance; 0 = off */
+    const char *prefix;                 /* redis.prefix */
+    const char *group;                  /* kafka.group.id */
+    const char *topic;                  /* topic.events */
+    int64_t allowed_lateness_ms;        /* time.allowed_lateness */
+    int64_t idle_advance_ms;            /* time.idle_advance; 0 = off */
     const struct cp_churn_model *model; /* borrowed */
 };
 

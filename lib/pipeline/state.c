@@ -123,8 +123,7 @@ struct cp_entity *cp_state_get(struct cp_state *state, enum cp_entity_kind kind,
     ent->tenant_len = (uint8_t)tenant.len;
     ent->id_len = (uint8_t)id.len;
     if (kind == CP_ENT_CUSTOMER) {
-        struct cp_customer *cust =
-            cp_arena_alloc(&state->arena, sizeof(*cust));
+        struct cp_customer *cust = cp_arena_alloc(&state->arena, sizeof(*cust));
 
         if (!cust)
             return NULL;
@@ -359,7 +358,8 @@ static uint64_t get_le(const uint8_t *p, int n)
 
 static size_t pack_customer(const struct cp_customer *cust, uint8_t *out)
 {
-    size_t n = 0, churn_len, mgr_len = cust->manager ? strlen(cust->manager) : 0;
+    size_t n = 0, churn_len,
+           mgr_len = cust->manager ? strlen(cust->manager) : 0;
 
     out[n++] = CUSTOMER_VERSION;
     churn_len = cp_churn_state_pack(&cust->churn, out + 3, CP_CHURN_PACKED_MAX);
@@ -381,9 +381,8 @@ static size_t pack_customer(const struct cp_customer *cust, uint8_t *out)
 static int unpack_customer(struct cp_state *state, struct cp_customer *cust,
                            const uint8_t *p, size_t len);
 
-cp_rc cp_state_customer_decode(struct cp_state *state,
-                               struct cp_customer *cust, const void *bytes,
-                               size_t len)
+cp_rc cp_state_customer_decode(struct cp_state *state, struct cp_customer *cust,
+                               const void *bytes, size_t len)
 {
     customer_init(cust);
     return unpack_customer(state, cust, bytes, len) ? CP_EDECODE : CP_OK;
@@ -414,8 +413,8 @@ static int unpack_customer(struct cp_state *state, struct cp_customer *cust,
         return -1;
     cust->manager = NULL;
     if (mgr_len) {
-        cust->manager = cp_arena_strndup(&state->arena, (const char *)p + n,
-                                         mgr_len);
+        cust->manager =
+            cp_arena_strndup(&state->arena, (const char *)p + n, mgr_len);
         if (!cust->manager)
             return -1;
     }
@@ -454,8 +453,7 @@ static cp_rc load_one(struct cp_state *state, struct cp_entity *ent,
         break;
     case CP_ENT_CUSTOMER:
         bad = unpack_customer(state, ent->u.customer,
-                              (const uint8_t *)reply->str,
-                              reply->len);
+                              (const uint8_t *)reply->str, reply->len);
         break;
     }
     if (bad) {

@@ -60,15 +60,15 @@ struct cp_customer {
     struct cp_churn_state churn; /* features, latch, cooldown (churn.h) */
     int64_t timer_due;           /* silence timer, event time; CP_NO_TIMER */
     int64_t scored_at;           /* event time of the last evaluation; 0 */
-    int64_t shown_since;  /* event time the shown fields took their values */
-    uint64_t shown;       /* hash of the public fields last written; 0: none */
-    uint64_t fingerprint; /* hash of the public fields now (scorer.c) */
-    int32_t partition; /* input partition whose timer set holds the timer */
-    uint8_t orders_seen;  /* an order of this customer was counted */
-    uint8_t in_batch;     /* scored in the current batch (scorer.c) */
-    uint8_t timer_stale;  /* silence timer not searched since scored_at */
+    int64_t shown_since;   /* event time the shown fields took their values */
+    uint64_t shown;        /* hash of the public fields last written; 0: none */
+    uint64_t fingerprint;  /* hash of the public fields now (scorer.c) */
+    int32_t partition;     /* input partition whose timer set holds the timer */
+    uint8_t orders_seen;   /* an order of this customer was counted */
+    uint8_t in_batch;      /* scored in the current batch (scorer.c) */
+    uint8_t timer_stale;   /* silence timer not searched since scored_at */
     uint8_t shown_changed; /* the shown fields changed in this batch */
-    const char *manager;  /* current manager, NULL: none; cache-owned */
+    const char *manager;   /* current manager, NULL: none; cache-owned */
 };
 
 /** @brief The entity's tenant (NUL-terminated, borrowed from the cache). */
@@ -127,9 +127,8 @@ cp_rc cp_state_deal_set_source(struct cp_state *state, struct cp_entity *deal,
  * Ownership: the manager string lives in @p state's cache until
  *            cp_state_clear().
  */
-cp_rc cp_state_customer_decode(struct cp_state *state,
-                               struct cp_customer *cust, const void *bytes,
-                               size_t len);
+cp_rc cp_state_customer_decode(struct cp_state *state, struct cp_customer *cust,
+                               const void *bytes, size_t len);
 
 /** @brief Sets a customer's current manager (copied). */
 cp_rc cp_state_customer_set_manager(struct cp_state *state,

@@ -38,16 +38,16 @@ struct part_slot {
 };
 
 struct cp_worker {
-    const struct cp_config *cfg; /* borrowed */
-    struct cp_embedded *emb;     /* owned, NULL unless embedded */
-    const char *bootstrap;       /* borrowed from cfg or emb */
-    struct cp_codec *codec;      /* owned */
-    struct cp_store *store;      /* owned */
-    struct cp_producer *prod;    /* owned; DLQ (and alerts later) */
-    struct cp_consumer *cons;    /* owned */
-    struct cp_state *state;      /* owned */
-    struct cp_counters *ctr;     /* owned */
-    struct cp_apply *ap;         /* owned */
+    const struct cp_config *cfg;  /* borrowed */
+    struct cp_embedded *emb;      /* owned, NULL unless embedded */
+    const char *bootstrap;        /* borrowed from cfg or emb */
+    struct cp_codec *codec;       /* owned */
+    struct cp_store *store;       /* owned */
+    struct cp_producer *prod;     /* owned; DLQ (and alerts later) */
+    struct cp_consumer *cons;     /* owned */
+    struct cp_state *state;       /* owned */
+    struct cp_counters *ctr;      /* owned */
+    struct cp_apply *ap;          /* owned */
     struct cp_churn_model *model; /* owned */
     struct cp_scorer *sc;         /* owned */
     struct cp_live *live;         /* owned */
@@ -55,17 +55,17 @@ struct cp_worker {
     struct cp_http *http;         /* owned; NULL when http.listen is empty */
 
     /* Per-batch scratch, allocated once. */
-    struct cp_msg *msgs;               /* owned, batch_max */
-    struct cp_event *events;           /* owned, batch_max */
-    struct cp_event_refs *refs;        /* owned, batch_max */
-    struct cp_arena arena;             /* decoded strings */
-    struct cp_cmds cmds;               /* Redis commands of one round trip */
-    struct cp_buf dlq_buf;             /* one encoded dead letter */
-    struct cp_buf alert_buf;           /* one encoded alert */
-    struct cp_cmds pub_cmds; /* PUBLISH of the batch in flight, sent once
-                                its EXEC succeeded */
-    int64_t last_tick_ms;    /* last batch run for timers alone */
-    int64_t last_ping_ms;    /* last idle health check */
+    struct cp_msg *msgs;        /* owned, batch_max */
+    struct cp_event *events;    /* owned, batch_max */
+    struct cp_event_refs *refs; /* owned, batch_max */
+    struct cp_arena arena;      /* decoded strings */
+    struct cp_cmds cmds;        /* Redis commands of one round trip */
+    struct cp_buf dlq_buf;      /* one encoded dead letter */
+    struct cp_buf alert_buf;    /* one encoded alert */
+    struct cp_cmds pub_cmds;    /* PUBLISH of the batch in flight, sent once
+                                   its EXEC succeeded */
+    int64_t last_tick_ms;       /* last batch run for timers alone */
+    int64_t last_ping_ms;       /* last idle health check */
     struct cp_partition *rewind_parts; /* owned, CP_MAX_PARTITIONS: scratch */
 
     /* The transaction sent but not yet acknowledged: Redis runs it while we
@@ -331,8 +331,7 @@ static void on_revoke(void *opaque, const struct cp_partition *parts,
     if (w->inflight.active && finish_inflight(w))
         w->rewind_needed = 1;
     for (size_t i = 0; i < cnt; i++)
-        if (parts[i].partition >= 0 &&
-            parts[i].partition < CP_MAX_PARTITIONS) {
+        if (parts[i].partition >= 0 && parts[i].partition < CP_MAX_PARTITIONS) {
             w->parts[parts[i].partition].owned = 0;
             cp_scorer_revoke(w->sc, parts[i].partition);
             cp_metrics_partition_clear(w->metrics, parts[i].topic,
@@ -452,10 +451,10 @@ static void count_committed(struct cp_worker *w)
     cp_metrics_set_up(m, CP_METRICS_DEP_KAFKA, true);
     for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++)
         if (w->parts[p].owned)
-            cp_metrics_partition_set(m, w->cfg->topic_events, p,
-                                     cp_consumer_lag(w->cons, p,
-                                                     w->parts[p].next_offset),
-                                     cp_scorer_watermark(w->sc, p));
+            cp_metrics_partition_set(
+                m, w->cfg->topic_events, p,
+                cp_consumer_lag(w->cons, p, w->parts[p].next_offset),
+                cp_scorer_watermark(w->sc, p));
     cp_metrics_set_ready(m, true, NULL);
 }
 
@@ -827,7 +826,7 @@ static void recover(struct cp_worker *w, cp_rc cause,
     else if (cause == CP_EREDIS)
         cp_metrics_set_up(w->metrics, CP_METRICS_DEP_REDIS, false);
     cp_metrics_set_ready(w->metrics, false,
-                         cause == CP_EKAFKA  ? "kafka unreachable"
+                         cause == CP_EKAFKA   ? "kafka unreachable"
                          : cause == CP_EREDIS ? "redis unreachable"
                                               : "recovering a failed batch");
     cp_log(CP_LOG_WARNING, "WORKER",
@@ -903,7 +902,8 @@ static cp_rc load_model(struct cp_worker *w, char *errstr, size_t errstr_size)
         w->model = cp_churn_model_default();
     if (!w->model) {
         if (!cfg->model_file[0])
-            snprintf(errstr, errstr_size, "built-in churn model: out of memory");
+            snprintf(errstr, errstr_size,
+                     "built-in churn model: out of memory");
         return CP_ECONFIG;
     }
     cp_log(CP_LOG_INFO, "WORKER", "churn model %s (%s)",
@@ -938,21 +938,22 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
         goto fail;
     cp_metrics_set_ready(w->metrics, false, "starting");
     if (cfg->http_listen[0]) {
-        w->http = cp_http_start(cfg->http_listen, w->metrics, errstr,
-                                errstr_size);
+        w->http =
+            cp_http_start(cfg->http_listen, w->metrics, errstr, errstr_size);
         /* Several workers on one host: only the first gets the default
          * port; the others serve on a free one rather than not start. */
         if (!w->http && !strcmp(cfg->http_listen, CP_HTTP_DEFAULT_LISTEN)) {
             cp_log(CP_LOG_WARNING, "HTTP", "%s; serving on a free port",
                    errstr);
-            w->http = cp_http_start("127.0.0.1:0", w->metrics, errstr,
-                                    errstr_size);
+            w->http =
+                cp_http_start("127.0.0.1:0", w->metrics, errstr, errstr_size);
         }
         if (!w->http)
             goto fail;
-        cp_log(CP_LOG_INFO, "HTTP",
-               "/metrics /healthz /readyz on http://127.0.0.1:%d (http.listen=%s)",
-               cp_http_port(w->http), cfg->http_listen);
+        cp_log(
+            CP_LOG_INFO, "HTTP",
+            "/metrics /healthz /readyz on http://127.0.0.1:%d (http.listen=%s)",
+            cp_http_port(w->http), cfg->http_listen);
     }
     cp_arena_init(&w->arena, 1024 * 1024);
     cp_cmds_init(&w->cmds);
@@ -1156,7 +1157,7 @@ void cp_worker_destroy(struct cp_worker *w)
 {
     if (!w)
         return;
-    cp_http_stop(w->http); /* before the metrics it reads */
+    cp_http_stop(w->http);        /* before the metrics it reads */
     cp_consumer_destroy(w->cons); /* leaves the group */
     cp_producer_destroy(w->prod);
     cp_embedded_destroy(w->emb);

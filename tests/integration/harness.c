@@ -21,6 +21,11 @@
 
 #include <hiredis/hiredis.h>
 
+#include "arena.h"
+#include "buf.h"
+#include "codec.h"
+#include "kafka.h"
+
 static char scratch[512];
 
 const char *h_scratch_dir(void)
@@ -430,4 +435,57 @@ const char *h_scratch_file(const char *name)
 
     snprintf(out, sizeof(path[0]), "%s/%s", h_scratch_dir(), name);
     return out;
+}
+
+/* Writes every alert on crm.alerts as one JSON line to @p path (the oracle
+ * counts each alert_id once, so alerts sent again by a replayed batch do
+ * not count twice); returns how many records were read. */
+int64_t h_dump_alerts(const char *bootstrap, const char *path)
+{
+    struct cp_consumer_callbacks cbs = {NULL, NULL, NULL};
+    char errstr[512], reason[256], group[64];
+    struct cp_codec *codec =
+        cp_codec_new(CP_FRAMING_CONFLUENT, errstr, sizeof(errstr));
+    struct cp_alert_reason reasons[8];
+    struct cp_msg msgs[1000];
+    struct cp_arena arena;
+    struct cp_consumer *cons;
+    struct cp_buf json;
+    FILE *out = fopen(path, "w");
+    int64_t cnt = 0;
+    int quiet_ms = 0;
+
+    cr_assert_not_null(codec, "%s", errstr);
+    cr_assert_not_null(out);
+    snprintf(group, sizeof(group), "alerts-check-%d", (int)getpid());
+    cons = cp_consumer_new(bootstrap, group, "crm.alerts", NULL, 0, &cbs,
+                           errstr, sizeof(errstr));
+    cr_assert_not_null(cons, "%s", errstr);
+    cp_arena_init(&arena, 0);
+    cp_buf_init(&json, 0);
+    /* Joining takes seconds; then stop once nothing more arrives. */
+    while (quiet_ms < (cnt ? 3000 : 15000)) {
+        size_t n = cp_consumer_poll(cons, msgs, 1000, 100);
+
+        quiet_ms = n ? 0 : quiet_ms + 100;
+        for (size_t i = 0; i < n; i++) {
+            struct cp_alert a;
+
+            cr_assert_eq(cp_codec_decode_alert(
+                             codec, msgs[i].value, msgs[i].value_len, &arena,
+                             &a, reasons, 8, reason, sizeof(reason)),
+                         CP_OK, "undecodable alert: %s", reason);
+            cp_buf_reset(&json);
+            cr_assert_eq(cp_alert_json(&a, &json), CP_OK);
+            fprintf(out, "%.*s\n", (int)json.len, json.data);
+            cnt++;
+        }
+        cp_arena_reset(&arena);
+    }
+    cp_consumer_destroy(cons);
+    cp_arena_cleanup(&arena);
+    cp_buf_cleanup(&json);
+    cp_codec_destroy(codec);
+    cr_assert_eq(fclose(out), 0);
+    return cnt;
 }

@@ -86,4 +86,11 @@ void h_write_file(const char *path, const void *data, size_t len);
 /** @brief Path of @p name in the scratch directory (8 rotating buffers). */
 const char *h_scratch_file(const char *name);
 
+/**
+ * @brief Writes every alert on the topic crm.alerts of @p bootstrap as one
+ *        JSON line to @p path (the oracle counts each alert_id once);
+ *        returns how many records were read.
+ */
+int64_t h_dump_alerts(const char *bootstrap, const char *path);
+
 #endif

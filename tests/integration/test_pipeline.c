@@ -22,7 +22,7 @@
  * (e.g. 20000 for a quick local run; CI runs the full size). */
 #define FULL_EVENTS 300000
 static int64_t events_n = FULL_EVENTS;
-#define EVENTS_N events_n
+#define EVENTS_N   events_n
 #define CUSTOMERS  "20000"
 #define INVALID    "5" /* per 1000 events */
 #define PARTITIONS 32
@@ -99,9 +99,9 @@ static pid_t spawn_worker(const struct h_redis *r, const char *group,
                           const char *log)
 {
     char x_boot[300], x_redis[128], x_group[128];
-    const char *argv[] = {h_bin("crmpulse"), "-X", x_boot,  "-X",
-                          x_redis,           "-X", x_group, "-X",
-                          IDLE_EXIT,         "-X", "http.listen=127.0.0.1:0",
+    const char *argv[] = {h_bin("crmpulse"), "-X", x_boot, "-X", x_redis, "-X",
+                          x_group, "-X", IDLE_EXIT, "-X",
+                          "http.listen=127.0.0.1:0",
                           /* Event time only: replays give the same alerts. */
                           "-X", "time.idle_advance=0", NULL};
 
@@ -164,59 +164,6 @@ static int64_t count_dead_letters(int64_t expected)
     return cnt;
 }
 
-/* Writes every alert on crm.alerts as one JSON line to @p path (the oracle
- * counts each alert_id once); returns how many records were read. */
-static int64_t dump_alerts(const char *path)
-{
-    struct cp_consumer_callbacks cbs = {NULL, NULL, NULL};
-    char errstr[512], reason[256], group[64];
-    struct cp_codec *codec =
-        cp_codec_new(CP_FRAMING_CONFLUENT, errstr, sizeof(errstr));
-    struct cp_alert_reason reasons[8];
-    struct cp_msg msgs[1000];
-    struct cp_arena arena;
-    struct cp_consumer *cons;
-    struct cp_buf json;
-    FILE *out = fopen(path, "w");
-    int64_t cnt = 0;
-    int quiet_ms = 0;
-
-    cr_assert_not_null(codec, "%s", errstr);
-    cr_assert_not_null(out);
-    snprintf(group, sizeof(group), "alerts-check-%d", (int)getpid());
-    cons = cp_consumer_new(bootstrap, group, "crm.alerts", NULL, 0, &cbs,
-                           errstr, sizeof(errstr));
-    cr_assert_not_null(cons, "%s", errstr);
-    cp_arena_init(&arena, 0);
-    cp_buf_init(&json, 0);
-    /* Joining takes seconds; then stop once nothing more arrives. */
-    while (quiet_ms < (cnt ? 3000 : 15000)) {
-        size_t n = cp_consumer_poll(cons, msgs, 1000, 100);
-
-        quiet_ms = n ? 0 : quiet_ms + 100;
-        for (size_t i = 0; i < n; i++) {
-            struct cp_alert a;
-
-            cr_assert_eq(cp_codec_decode_alert(codec, msgs[i].value,
-                                               msgs[i].value_len, &arena, &a,
-                                               reasons, 8, reason,
-                                               sizeof(reason)),
-                         CP_OK, "undecodable alert: %s", reason);
-            cp_buf_reset(&json);
-            cr_assert_eq(cp_alert_json(&a, &json), CP_OK);
-            fprintf(out, "%.*s\n", (int)json.len, json.data);
-            cnt++;
-        }
-        cp_arena_reset(&arena);
-    }
-    cp_consumer_destroy(cons);
-    cp_arena_cleanup(&arena);
-    cp_buf_cleanup(&json);
-    cp_codec_destroy(codec);
-    cr_assert_eq(fclose(out), 0);
-    return cnt;
-}
-
 static int64_t invalid_in_dump(const char *dump)
 {
     FILE *f = fopen(dump, "rb");
@@ -265,7 +212,7 @@ static void check_with_oracle(const struct h_redis *r, const char *dump,
     int rc;
 
     fprintf(stderr, "%lld alert records on crm.alerts\n",
-            (long long)dump_alerts(alerts));
+            (long long)h_dump_alerts(bootstrap, alerts));
     snprintf(dlq, sizeof(dlq), "%lld", (long long)dlq_cnt);
     snprintf(from, sizeof(from), "%lld", (long long)produced_at_ms);
     rc = h_run(argv, log, 600);

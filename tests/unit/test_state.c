@@ -176,10 +176,10 @@ static size_t resp_args(const struct cp_cmds *cmds, const char **args,
 Test(state, customer_state_round_trips_through_its_packed_encoding)
 {
     struct cp_state *state = cp_state_new("crm");
-    struct cp_entity *a = cp_state_get(state, CP_ENT_CUSTOMER, s("acme"),
-                                       s("cust-1"));
-    struct cp_entity *b = cp_state_get(state, CP_ENT_CUSTOMER, s("acme"),
-                                       s("cust-2"));
+    struct cp_entity *a =
+        cp_state_get(state, CP_ENT_CUSTOMER, s("acme"), s("cust-1"));
+    struct cp_entity *b =
+        cp_state_get(state, CP_ENT_CUSTOMER, s("acme"), s("cust-2"));
     struct cp_customer back;
     struct cp_cmds cmds;
     const char *args[8];
@@ -198,8 +198,8 @@ Test(state, customer_state_round_trips_through_its_packed_encoding)
         for (int i = 0; i < 3; i++)
             cp_churn_observe(&a->u.customer->churn, m, CP_OBS_ORDER,
                              1795342530000LL - i * 86400000LL, 1000);
-        cp_churn_observe(&a->u.customer->churn, m, CP_OBS_NPS,
-                         1795342530000LL, 2);
+        cp_churn_observe(&a->u.customer->churn, m, CP_OBS_NPS, 1795342530000LL,
+                         2);
         cp_churn_model_destroy(m);
     }
     cr_assert_eq(cp_state_customer_set_manager(state, a, s("mgr-9")), CP_OK);
@@ -230,8 +230,7 @@ Test(state, customer_state_round_trips_through_its_packed_encoding)
     cr_assert_null(back.manager);
     cr_assert_eq(back.partition, -1);
     /* Bytes crmpulse did not write are refused, never half-read. */
-    cr_assert_eq(cp_state_customer_decode(state, &back, "junk", 4),
-                 CP_EDECODE);
+    cr_assert_eq(cp_state_customer_decode(state, &back, "junk", 4), CP_EDECODE);
     cr_assert_eq(cp_state_customer_decode(state, &back, args[3], lens[3] - 1),
                  CP_EDECODE);
     cp_cmds_cleanup(&cmds);
