@@ -20,10 +20,10 @@
 #include "arena.h"
 #include "codec.h"
 #include "harness.h"
+#include "stream.h"
 #include "kafka.h"
 
 #define PARTITIONS 8
-#define IDLE_EXIT  "worker.exit.idle.ms=8000"
 #define BIG_VALUE  1040000 /* fits Kafka's default limit, its DLQ copy not */
 #define BIG_KEY    "1:big-customer"
 
@@ -49,94 +49,6 @@ static void stop_kafka(void)
 }
 
 TestSuite(recovery, .init = start_kafka, .fini = stop_kafka, .timeout = 900);
-
-static const char *scratch_file(const char *name)
-{
-    static char path[8][700];
-    static int next;
-    char *out = path[next++ % 8];
-
-    snprintf(out, sizeof(path[0]), "%s/%s", h_scratch_dir(), name);
-    return out;
-}
-
-static double elapsed_s(const struct timespec *t0)
-{
-    struct timespec t1;
-
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) +
-           (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-/* The worker's clock was at least this while it processed the streams. */
-static int64_t produced_at_ms;
-
-/* Produces @p n valid events (and @p invalid per 1000 malformed ones) with
- * event times from @p start_ms, 5 ms apart; keeps a copy in @p dump. */
-static void produce(const char *dump, const char *seed, long n,
-                    int64_t start_ms, const char *invalid)
-{
-    const char *log = scratch_file("gen.log");
-    char n_s[32], start_s[32];
-    const char *argv[] = {h_bin("crmpulse-gen"),
-                          "-b",
-                          bootstrap,
-                          "-n",
-                          n_s,
-                          "-c",
-                          "5000",
-                          "--tenants",
-                          "3",
-                          "-s",
-                          seed,
-                          "--invalid",
-                          invalid,
-                          "--start-ms",
-                          start_s,
-                          "--step-ms",
-                          "5",
-                          "-o",
-                          dump,
-                          "-q",
-                          NULL};
-    int rc;
-
-    snprintf(n_s, sizeof(n_s), "%ld", n);
-    snprintf(start_s, sizeof(start_s), "%lld", (long long)start_ms);
-    if (!produced_at_ms)
-        produced_at_ms = cp_now_ms();
-    rc = h_run(argv, log, 600);
-    if (rc)
-        h_tail(log, 30);
-    cr_assert_eq(rc, 0, "crmpulse-gen exited %d", rc);
-}
-
-/* Messages (valid and invalid) in a dump; *invalid gets the invalid ones. */
-static int64_t dump_count(const char *dump, int64_t *invalid)
-{
-    FILE *f = fopen(dump, "rb");
-    int64_t cnt = 0;
-    int flag;
-
-    cr_assert_not_null(f, "%s", dump);
-    while ((flag = fgetc(f)) != EOF) {
-        for (int part = 0; part < 2; part++) {
-            unsigned char b[4];
-            uint32_t len;
-
-            cr_assert_eq(fread(b, 1, 4, f), 4);
-            len = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
-                  (uint32_t)b[2] << 8 | b[3];
-            if (len != 0xFFFFFFFFu)
-                cr_assert_eq(fseek(f, len, SEEK_CUR), 0);
-        }
-        *invalid += flag == 1;
-        cnt++;
-    }
-    fclose(f);
-    return cnt;
-}
 
 static void put_u32(FILE *f, uint32_t v)
 {
@@ -180,43 +92,13 @@ static void produce_big_invalid(const char *dump)
     free(value);
 }
 
+/* One worker with at most one extra setting. */
 static pid_t spawn_worker(const struct h_redis *r, const char *group,
                           const char *log, const char *extra)
 {
-    char x_boot[300], x_redis[128], x_group[128];
-    /* No endpoint: tests run side by side, the default port is shared.
-     * Event time only: replays give the same alerts. */
-    const char *argv[] = {h_bin("crmpulse"),
-                          "-X",
-                          x_boot,
-                          "-X",
-                          x_redis,
-                          "-X",
-                          x_group,
-                          "-X",
-                          IDLE_EXIT,
-                          "-X",
-                          "http.listen=",
-                          "-X",
-                          "time.idle_advance=0",
-                          extra ? "-X" : NULL,
-                          extra,
-                          NULL};
+    const char *extras[] = {extra, NULL};
 
-    snprintf(x_boot, sizeof(x_boot), "kafka.bootstrap.servers=%s", bootstrap);
-    snprintf(x_redis, sizeof(x_redis), "redis.url=%s", r->url);
-    snprintf(x_group, sizeof(x_group), "kafka.group.id=%s", group);
-    return h_spawn(argv, log);
-}
-
-static void wait_worker_done(pid_t pid, const char *log, int timeout_s)
-{
-    int rc = h_wait(pid, timeout_s);
-
-    if (rc)
-        h_tail(log, 40);
-    cr_assert_eq(rc, 0, "crmpulse exited %d (-1: still running after %d s)", rc,
-                 timeout_s);
+    return h_worker_spawn(bootstrap, r, group, log, extras);
 }
 
 /* What the DLQ topic holds, distinct source offsets only (a retried batch
@@ -284,50 +166,6 @@ static void read_dlq(const char *group_hint, int64_t expected,
     free(seen_offsets);
 }
 
-static void check_with_oracle(const struct h_redis *r, const char *const *dumps,
-                              size_t dump_cnt, int64_t dlq_cnt)
-{
-    const char *log = scratch_file("oracle.log");
-    const char *alerts = scratch_file("alerts.jsonl");
-    char dlq[32], from[32];
-    const char *argv[32];
-    size_t argc = 0;
-    int rc;
-
-    snprintf(dlq, sizeof(dlq), "%lld", (long long)dlq_cnt);
-    snprintf(from, sizeof(from), "%lld", (long long)produced_at_ms);
-    argv[argc++] = "/usr/bin/python3";
-    argv[argc++] = h_src("tests/integration/oracle.py");
-    for (size_t i = 0; i < dump_cnt; i++) {
-        argv[argc++] = "--dump";
-        argv[argc++] = dumps[i];
-    }
-    argv[argc++] = "--schema-dir";
-    argv[argc++] = h_src("schemas");
-    argv[argc++] = "--redis-url";
-    argv[argc++] = r->url;
-    argv[argc++] = "--dlq-count";
-    argv[argc++] = dlq;
-    argv[argc++] = "--processed-from";
-    argv[argc++] = from;
-    argv[argc++] = "--alerts";
-    argv[argc++] = alerts;
-    argv[argc] = NULL;
-    fprintf(stderr, "%lld alert records on crm.alerts\n",
-            (long long)h_dump_alerts(bootstrap, alerts));
-    rc = h_run(argv, log, 600);
-    h_tail(log, rc ? 30 : 1);
-    cr_assert_eq(rc, 0, "oracle found mismatches (exit %d)", rc);
-}
-
-static int64_t offsets_sum(const struct h_redis *r, const char *group)
-{
-    char key[128];
-
-    snprintf(key, sizeof(key), "crmpulse:offsets:%s", group);
-    return h_redis_hash_sum(r, key);
-}
-
 /* A fresh group is assigned its partitions, then Redis dies before the
  * first batch commits and is back 3 s later: the worker must rewind to
  * where the assignment began and end with exact counters. */
@@ -341,8 +179,8 @@ static void first_batch_fails(int keep_data, const char *group)
 
     snprintf(log_name, sizeof(log_name), "%s.log", group);
     snprintf(dump_name, sizeof(dump_name), "%s.dump", group);
-    log = scratch_file(log_name);
-    dump = scratch_file(dump_name);
+    log = h_scratch_file(log_name);
+    dump = h_scratch_file(dump_name);
     h_redis_start(&r);
     /* A topic of its own would need another cluster: the partitions are
      * empty for this group because nothing is produced before the kill. */
@@ -355,16 +193,17 @@ static void first_batch_fails(int keep_data, const char *group)
 
         clock_gettime(CLOCK_MONOTONIC, &t0);
         h_redis_kill(&r, keep_data);
-        produce(dump, "42", events_n, cp_now_ms() - 3600 * 1000, "5");
-        while (elapsed_s(&t0) < 3.0)
+        h_produce(bootstrap, dump, "42", events_n, cp_now_ms() - 3600 * 1000,
+                  "5");
+        while (h_elapsed_s(&t0) < 3.0)
             h_sleep_ms(50);
     }
     h_redis_revive(&r);
-    wait_worker_done(pid, log, 300);
-    total = dump_count(dump, &invalid);
-    cr_assert_eq(offsets_sum(&r, group), total,
+    h_worker_wait_done(pid, log, 300);
+    total = h_dump_count(dump, &invalid);
+    cr_assert_eq(h_offsets_sum(&r, group), total,
                  "offsets must cover every message");
-    check_with_oracle(&r, &dump, 1, invalid);
+    h_oracle_check(bootstrap, &r, &dump, 1, invalid);
     h_redis_stop(&r);
 }
 
@@ -378,48 +217,33 @@ Test(recovery, first_batch_fails_redis_back_with_its_data)
     first_batch_fails(1, "first-kept");
 }
 
-/* Waits (up to 2 min) until @p group has committed @p target messages. */
-static int64_t wait_for_commits(const struct h_redis *r, const char *group,
-                                int64_t target)
-{
-    int64_t done = 0;
-
-    for (int waited = 0; waited < 120000; waited += 20) {
-        done = offsets_sum(r, group);
-        if (done >= target)
-            break;
-        h_sleep_ms(20);
-    }
-    return done;
-}
-
 /* Redis loses everything (offsets, fences, counters) while the worker is
  * mid-stream: it must notice, take its partitions back and rebuild the
  * counters from where its assignment began. */
 Test(recovery, redis_back_empty_mid_stream)
 {
-    const char *dump = scratch_file("mid.dump");
-    const char *log = scratch_file("mid.log");
+    const char *dump = h_scratch_file("mid.dump");
+    const char *log = h_scratch_file("mid.log");
     int64_t invalid = 0, total, done;
     struct dlq_seen dlq;
     struct h_redis r;
     pid_t pid;
 
     h_redis_start(&r);
-    produce(dump, "42", events_n, cp_now_ms() - 3600 * 1000, "5");
-    total = dump_count(dump, &invalid);
+    h_produce(bootstrap, dump, "42", events_n, cp_now_ms() - 3600 * 1000, "5");
+    total = h_dump_count(dump, &invalid);
     pid = spawn_worker(&r, "mid", log, "worker.batch.max=2000");
-    done = wait_for_commits(&r, "mid", total / 4);
+    done = h_wait_for_commits(&r, "mid", total / 4);
     cr_assert_lt(done, total, "finished before the outage: test too slow");
     h_redis_kill(&r, 0);
     h_sleep_ms(3000);
     h_redis_revive(&r);
-    wait_worker_done(pid, log, 300);
-    cr_assert_eq(offsets_sum(&r, "mid"), total,
+    h_worker_wait_done(pid, log, 300);
+    cr_assert_eq(h_offsets_sum(&r, "mid"), total,
                  "offsets must cover every message");
     read_dlq("mid", invalid, &dlq);
     cr_assert_eq(dlq.distinct, invalid);
-    check_with_oracle(&r, &dump, 1, dlq.distinct);
+    h_oracle_check(bootstrap, &r, &dump, 1, dlq.distinct);
     h_redis_stop(&r);
 }
 
@@ -433,7 +257,7 @@ static void sigterm_exits_fast(pid_t pid, const char *log)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     kill(pid, SIGTERM);
     rc = h_wait(pid, 20);
-    took = elapsed_s(&t0);
+    took = h_elapsed_s(&t0);
     if (rc || took >= 5.0)
         h_tail(log, 30);
     cr_assert_eq(rc, 0, "SIGTERM must exit 0, got %d (-1: still running)", rc);
@@ -444,7 +268,7 @@ static void sigterm_exits_fast(pid_t pid, const char *log)
  * with backoff, and SIGTERM ends that wait. */
 Test(recovery, sigterm_while_redis_is_down_at_assignment)
 {
-    const char *log = scratch_file("down.log");
+    const char *log = h_scratch_file("down.log");
     struct h_redis r;
     pid_t pid;
 
@@ -462,7 +286,7 @@ Test(recovery, sigterm_while_redis_is_down_at_assignment)
  * retrying, and still honour SIGTERM. */
 Test(recovery, noauth_is_logged_with_the_fix_and_sigterm_honoured)
 {
-    const char *log = scratch_file("noauth.log");
+    const char *log = h_scratch_file("noauth.log");
     struct h_redis r;
     pid_t pid;
     char cmd[900];
@@ -489,17 +313,17 @@ Test(recovery, noauth_is_logged_with_the_fix_and_sigterm_honoured)
 /* Redis down mid-stream: the batch loop's own backoff honours SIGTERM. */
 Test(recovery, sigterm_during_batch_retry_backoff)
 {
-    const char *dump = scratch_file("retry.dump");
-    const char *log = scratch_file("retry.log");
+    const char *dump = h_scratch_file("retry.dump");
+    const char *log = h_scratch_file("retry.log");
     int64_t invalid = 0, total;
     struct h_redis r;
     pid_t pid;
 
     h_redis_start(&r);
-    produce(dump, "42", events_n, cp_now_ms() - 3600 * 1000, "0");
-    total = dump_count(dump, &invalid);
+    h_produce(bootstrap, dump, "42", events_n, cp_now_ms() - 3600 * 1000, "0");
+    total = h_dump_count(dump, &invalid);
     pid = spawn_worker(&r, "retry", log, "worker.batch.max=1000");
-    cr_assert_lt(wait_for_commits(&r, "retry", total / 10), total);
+    cr_assert_lt(h_wait_for_commits(&r, "retry", total / 10), total);
     h_redis_kill(&r, 0);
     cr_assert(h_log_wait(log, "still not ready", 60000),
               "the worker did not retry");
@@ -514,21 +338,21 @@ static void produce_with_big_invalid(const char *dumps[3], int64_t *total,
     int64_t t0 = cp_now_ms() - 3600 * 1000;
     long half = events_n / 2;
 
-    dumps[0] = scratch_file("before.dump");
-    dumps[1] = scratch_file("big.dump");
-    dumps[2] = scratch_file("after.dump");
-    produce(dumps[0], "42", half, t0, "5");
+    dumps[0] = h_scratch_file("before.dump");
+    dumps[1] = h_scratch_file("big.dump");
+    dumps[2] = h_scratch_file("after.dump");
+    h_produce(bootstrap, dumps[0], "42", half, t0, "5");
     produce_big_invalid(dumps[1]);
-    produce(dumps[2], "43", half, t0 + half * 5 + 60000, "5");
+    h_produce(bootstrap, dumps[2], "43", half, t0 + half * 5 + 60000, "5");
     *invalid = 0;
     *total = 0;
     for (int i = 0; i < 3; i++)
-        *total += dump_count(dumps[i], invalid);
+        *total += h_dump_count(dumps[i], invalid);
 }
 
 Test(recovery, megabyte_invalid_message_lands_in_the_dlq_whole)
 {
-    const char *log = scratch_file("big.log");
+    const char *log = h_scratch_file("big.log");
     const char *dumps[3];
     int64_t total, invalid;
     struct dlq_seen dlq;
@@ -536,15 +360,15 @@ Test(recovery, megabyte_invalid_message_lands_in_the_dlq_whole)
 
     h_redis_start(&r);
     produce_with_big_invalid(dumps, &total, &invalid);
-    wait_worker_done(spawn_worker(&r, "big", log, NULL), log, 300);
-    cr_assert_eq(offsets_sum(&r, "big"), total,
+    h_worker_wait_done(spawn_worker(&r, "big", log, NULL), log, 300);
+    cr_assert_eq(h_offsets_sum(&r, "big"), total,
                  "the valid events behind the big message were applied");
     read_dlq("big", invalid, &dlq);
     cr_assert_eq(dlq.distinct, invalid);
     cr_assert_eq(dlq.big_value_len, BIG_VALUE,
                  "the big message's dead letter holds all of it (%lld)",
                  (long long)dlq.big_value_len);
-    check_with_oracle(&r, dumps, 3, dlq.distinct);
+    h_oracle_check(bootstrap, &r, dumps, 3, dlq.distinct);
     h_redis_stop(&r);
 }
 
@@ -552,7 +376,7 @@ Test(recovery, megabyte_invalid_message_lands_in_the_dlq_whole)
  * says so. */
 Test(recovery, oversized_dead_letter_lands_truncated)
 {
-    const char *log = scratch_file("cut.log");
+    const char *log = h_scratch_file("cut.log");
     const char *dumps[3];
     int64_t total, invalid;
     struct dlq_seen dlq;
@@ -560,10 +384,10 @@ Test(recovery, oversized_dead_letter_lands_truncated)
 
     h_redis_start(&r);
     produce_with_big_invalid(dumps, &total, &invalid);
-    wait_worker_done(
+    h_worker_wait_done(
         spawn_worker(&r, "cut", log, "kafka.message.max.bytes=600000"), log,
         300);
-    cr_assert_eq(offsets_sum(&r, "cut"), total);
+    cr_assert_eq(h_offsets_sum(&r, "cut"), total);
     read_dlq("cut", invalid, &dlq);
     cr_assert_eq(dlq.distinct, invalid);
     cr_assert(dlq.big_value_len > 0 && dlq.big_value_len < 600000,
@@ -571,6 +395,6 @@ Test(recovery, oversized_dead_letter_lands_truncated)
     cr_assert(strstr(dlq.big_reason, "truncated") &&
                   strstr(dlq.big_reason, "1040000"),
               "reason: %s", dlq.big_reason);
-    check_with_oracle(&r, dumps, 3, dlq.distinct);
+    h_oracle_check(bootstrap, &r, dumps, 3, dlq.distinct);
     h_redis_stop(&r);
 }

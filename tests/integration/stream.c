@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "stream.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common.h"
+
+#define IDLE_EXIT "worker.exit.idle.ms=8000"
+
+static int64_t produced_at_ms;
+
+int64_t h_produced_at_ms(void)
+{
+    return produced_at_ms;
+}
+
+void h_produce(const char *bootstrap, const char *dump, const char *seed,
+               long n, int64_t start_ms, const char *invalid_per_mille)
+{
+    const char *log = h_scratch_file("gen.log");
+    char n_s[32], start_s[32];
+    const char *argv[] = {h_bin("crmpulse-gen"),
+                          "-b",
+                          bootstrap,
+                          "-n",
+                          n_s,
+                          "-c",
+                          "5000",
+                          "--tenants",
+                          "3",
+                          "-s",
+                          seed,
+                          "--invalid",
+                          invalid_per_mille,
+                          "--start-ms",
+                          start_s,
+                          "--step-ms",
+                          "5",
+                          "-o",
+                          dump,
+                          "-q",
+                          NULL};
+    int rc;
+
+    snprintf(n_s, sizeof(n_s), "%ld", n);
+    snprintf(start_s, sizeof(start_s), "%lld", (long long)start_ms);
+    if (!produced_at_ms)
+        produced_at_ms = cp_now_ms();
+    rc = h_run(argv, log, 600);
+    if (rc)
+        h_tail(log, 30);
+    cr_assert_eq(rc, 0, "crmpulse-gen exited %d", rc);
+}
+
+int64_t h_dump_count(const char *dump, int64_t *invalid)
+{
+    FILE *f = fopen(dump, "rb");
+    int64_t cnt = 0;
+    int flag;
+
+    cr_assert_not_null(f, "%s", dump);
+    while ((flag = fgetc(f)) != EOF) {
+        for (int part = 0; part < 2; part++) {
+            unsigned char b[4];
+            uint32_t len;
+
+            cr_assert_eq(fread(b, 1, 4, f), 4);
+            len = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+                  (uint32_t)b[2] << 8 | b[3];
+            if (len != 0xFFFFFFFFu)
+                cr_assert_eq(fseek(f, len, SEEK_CUR), 0);
+        }
+        *invalid += flag == 1;
+        cnt++;
+    }
+    fclose(f);
+    return cnt;
+}
+
+pid_t h_worker_spawn(const char *bootstrap, const struct h_redis *r,
+                     const char *group, const char *log,
+                     const char *const *extras)
+{
+    char x_boot[300], x_redis[128], x_group[128];
+    /* No endpoint: tests run side by side, the default port is shared.
+     * Event time only: replays give the same alerts. */
+    const char *argv[64] = {h_bin("crmpulse"),
+                            "-X",
+                            x_boot,
+                            "-X",
+                            x_redis,
+                            "-X",
+                            x_group,
+                            "-X",
+                            IDLE_EXIT,
+                            "-X",
+                            "http.listen=",
+                            "-X",
+                            "time.idle_advance=0"};
+    size_t argc = 13;
+
+    for (size_t i = 0; extras && extras[i]; i++) {
+        cr_assert_lt(argc + 3, sizeof(argv) / sizeof(argv[0]));
+        argv[argc++] = "-X";
+        argv[argc++] = extras[i];
+    }
+    argv[argc] = NULL;
+    snprintf(x_boot, sizeof(x_boot), "kafka.bootstrap.servers=%s", bootstrap);
+    snprintf(x_redis, sizeof(x_redis), "redis.url=%s", r->url);
+    snprintf(x_group, sizeof(x_group), "kafka.group.id=%s", group);
+    return h_spawn(argv, log);
+}
+
+void h_worker_wait_done(pid_t pid, const char *log, int timeout_s)
+{
+    int rc = h_wait(pid, timeout_s);
+
+    if (rc)
+        h_tail(log, 40);
+    cr_assert_eq(rc, 0, "crmpulse exited %d (-1: still running after %d s)", rc,
+                 timeout_s);
+}
+
+int64_t h_offsets_sum(const struct h_redis *r, const char *group)
+{
+    char key[128];
+
+    snprintf(key, sizeof(key), "crmpulse:offsets:%s", group);
+    return h_redis_hash_sum(r, key);
+}
+
+int64_t h_wait_for_commits(const struct h_redis *r, const char *group,
+                           int64_t target)
+{
+    int64_t done = 0;
+
+    for (int waited = 0; waited < 120000; waited += 20) {
+        done = h_offsets_sum(r, group);
+        if (done >= target)
+            break;
+        h_sleep_ms(20);
+    }
+    return done;
+}
+
+void h_oracle_check(const char *bootstrap, const struct h_redis *r,
+                    const char *const *dumps, size_t dump_cnt, int64_t dlq_cnt)
+{
+    const char *log = h_scratch_file("oracle.log");
+    const char *alerts = h_scratch_file("alerts.jsonl");
+    char dlq[32], from[32];
+    const char *argv[64];
+    size_t argc = 0;
+    int rc;
+
+    cr_assert_lt(dump_cnt, 20);
+    snprintf(dlq, sizeof(dlq), "%lld", (long long)dlq_cnt);
+    snprintf(from, sizeof(from), "%lld", (long long)produced_at_ms);
+    argv[argc++] = "/usr/bin/python3";
+    argv[argc++] = h_src("tests/integration/oracle.py");
+    for (size_t i = 0; i < dump_cnt; i++) {
+        argv[argc++] = "--dump";
+        argv[argc++] = dumps[i];
+    }
+    argv[argc++] = "--schema-dir";
+    argv[argc++] = h_src("schemas");
+    argv[argc++] = "--redis-url";
+    argv[argc++] = r->url;
+    argv[argc++] = "--dlq-count";
+    argv[argc++] = dlq;
+    argv[argc++] = "--processed-from";
+    argv[argc++] = from;
+    argv[argc++] = "--alerts";
+    argv[argc++] = alerts;
+    argv[argc] = NULL;
+    fprintf(stderr, "%lld alert records on crm.alerts\n",
+            (long long)h_dump_alerts(bootstrap, alerts));
+    rc = h_run(argv, log, 600);
+    h_tail(log, rc ? 30 : 1);
+    cr_assert_eq(rc, 0, "oracle found mismatches (exit %d)", rc);
+}
+
+double h_elapsed_s(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) +
+           (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A generated stream through the real worker, checked by the oracle: the
+ * pieces every failure test repeats (produce with crmpulse-gen, spawn a
+ * worker against a test-owned Kafka and a scratch redis-server, wait for
+ * it, count what a dump holds, compare Redis with tests/integration/
+ * oracle.py). Built on harness.h; every function asserts on failure. */
+#ifndef CP_STREAM_H
+#define CP_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "harness.h"
+
+/**
+ * @brief Produces @p n valid events (and @p invalid_per_mille malformed
+ *        ones per 1000, e.g. "5") over 5000 customers of 3 tenants with
+ *        event times from @p start_ms, 5 ms apart, to crm.events on
+ *        @p bootstrap; keeps a copy in the dump file @p dump.
+ */
+void h_produce(const char *bootstrap, const char *dump, const char *seed,
+               long n, int64_t start_ms, const char *invalid_per_mille);
+
+/** @brief The worker's clock when the first stream was produced: the
+ *         oracle's --processed-from (minute keys older than 48 h before it
+ *         are not written). */
+int64_t h_produced_at_ms(void);
+
+/** @brief Messages (valid and invalid) in a dump; *invalid += the invalid
+ *         ones. */
+int64_t h_dump_count(const char *dump, int64_t *invalid);
+
+/**
+ * @brief Starts the crmpulse worker on @p bootstrap and @p r in consumer
+ *        group @p group, exiting after 8 s idle, no HTTP endpoint, event
+ *        time only; @p extras: NULL or a NULL-terminated list of further
+ *        "name=value" settings (passed as -X).
+ */
+pid_t h_worker_spawn(const char *bootstrap, const struct h_redis *r,
+                     const char *group, const char *log,
+                     const char *const *extras);
+/** @brief Waits up to @p timeout_s for the worker to exit 0 (asserts; the
+ *         log's tail is printed otherwise). */
+void h_worker_wait_done(pid_t pid, const char *log, int timeout_s);
+
+/** @brief Sum of the committed offsets of @p group in Redis. */
+int64_t h_offsets_sum(const struct h_redis *r, const char *group);
+/** @brief Waits (up to 2 min) until @p group has committed @p target
+ *         messages; returns how many it had. */
+int64_t h_wait_for_commits(const struct h_redis *r, const char *group,
+                           int64_t target);
+
+/**
+ * @brief Runs the oracle over @p dumps against @p r, with @p dlq_cnt
+ *        invalid messages expected and the alerts read back from
+ *        crm.alerts of @p bootstrap; asserts it found no mismatch.
+ */
+void h_oracle_check(const char *bootstrap, const struct h_redis *r,
+                    const char *const *dumps, size_t dump_cnt, int64_t dlq_cnt);
+
+/** @brief Seconds since @p t0 (CLOCK_MONOTONIC). */
+double h_elapsed_s(const struct timespec *t0);
+
+#endif
