@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The allocator the codec gives avro-c (it lives in codec.c, so every
- * program with the codec has it): per-thread free lists of
- * power-of-two size classes, so the few small buffers avro-c frees and
+/* The allocator the codec gives avro-c (avro_alloc.c; cp_codec_new()
+ * installs it, so every program with a codec has it): per-thread free
+ * lists of power-of-two size classes, so the few small buffers avro-c frees and
  * allocates again for every record it reads become list pops and pushes
  * instead of malloc/free. Not installed in sanitizer builds, so leaks and
  * overflows inside avro-c stay visible there. */
