@@ -8,36 +8,15 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#define CP_KIND_RECORD_(id, record, entity) record,
 static const char *const kind_names[CP_PAYLOAD_KIND_CNT] = {
-    [CP_LEAD_CREATED] = "LeadCreated",
-    [CP_STAGE_CHANGED] = "StageChanged",
-    [CP_DEAL_CLOSED] = "DealClosed",
-    [CP_ORDER_PLACED] = "OrderPlaced",
-    [CP_MESSAGE_RECEIVED] = "MessageReceived",
-    [CP_MESSAGE_SENT] = "MessageSent",
-    [CP_CALL_LOGGED] = "CallLogged",
-    [CP_TICKET_OPENED] = "TicketOpened",
-    [CP_TICKET_RESOLVED] = "TicketResolved",
-    [CP_SURVEY_ANSWERED] = "SurveyAnswered",
-    [CP_SUBSCRIPTION_CHANGED] = "SubscriptionChanged",
-    [CP_WEB_VISIT] = "WebVisit",
-};
+    CP_PAYLOAD_KINDS(CP_KIND_RECORD_)};
+#undef CP_KIND_RECORD_
 
-/* NULL: the kind has no entity id (SurveyAnswered). */
+#define CP_KIND_ENTITY_(id, record, entity) entity,
 static const char *const entity_fields[CP_PAYLOAD_KIND_CNT] = {
-    [CP_LEAD_CREATED] = "deal_id",
-    [CP_STAGE_CHANGED] = "deal_id",
-    [CP_DEAL_CLOSED] = "deal_id",
-    [CP_ORDER_PLACED] = "order_id",
-    [CP_MESSAGE_RECEIVED] = "conversation_id",
-    [CP_MESSAGE_SENT] = "conversation_id",
-    [CP_CALL_LOGGED] = "call_id",
-    [CP_TICKET_OPENED] = "ticket_id",
-    [CP_TICKET_RESOLVED] = "ticket_id",
-    [CP_SURVEY_ANSWERED] = NULL,
-    [CP_SUBSCRIPTION_CHANGED] = "subscription_id",
-    [CP_WEB_VISIT] = "session_id",
-};
+    CP_PAYLOAD_KINDS(CP_KIND_ENTITY_)};
+#undef CP_KIND_ENTITY_
 
 static const char *const channel_symbols[CP_CHANNEL_CNT] = {
     "PHONE", "EMAIL", "CHAT", "MESSENGER", "WEB", "SOCIAL", "IN_PERSON",

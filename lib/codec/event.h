@@ -9,21 +9,26 @@
 
 #include "common.h"
 
-enum cp_payload_kind {
-    CP_LEAD_CREATED = 0,
-    CP_STAGE_CHANGED,
-    CP_DEAL_CLOSED,
-    CP_ORDER_PLACED,
-    CP_MESSAGE_RECEIVED,
-    CP_MESSAGE_SENT,
-    CP_CALL_LOGGED,
-    CP_TICKET_OPENED,
-    CP_TICKET_RESOLVED,
-    CP_SURVEY_ANSWERED,
-    CP_SUBSCRIPTION_CHANGED,
-    CP_WEB_VISIT,
-    CP_PAYLOAD_KIND_CNT
-};
+/* Every payload kind of crm.v1.CrmEvent (schemas/crm_event.avsc): our
+ * enum, the Avro record name of its union branch and the field holding its
+ * entity id (NULL: none). One list gives the enum and both name tables. */
+#define CP_PAYLOAD_KINDS(X)                                                    \
+    X(LEAD_CREATED, "LeadCreated", "deal_id")                                  \
+    X(STAGE_CHANGED, "StageChanged", "deal_id")                                \
+    X(DEAL_CLOSED, "DealClosed", "deal_id")                                    \
+    X(ORDER_PLACED, "OrderPlaced", "order_id")                                 \
+    X(MESSAGE_RECEIVED, "MessageReceived", "conversation_id")                  \
+    X(MESSAGE_SENT, "MessageSent", "conversation_id")                          \
+    X(CALL_LOGGED, "CallLogged", "call_id")                                    \
+    X(TICKET_OPENED, "TicketOpened", "ticket_id")                              \
+    X(TICKET_RESOLVED, "TicketResolved", "ticket_id")                          \
+    X(SURVEY_ANSWERED, "SurveyAnswered", NULL)                                 \
+    X(SUBSCRIPTION_CHANGED, "SubscriptionChanged", "subscription_id")          \
+    X(WEB_VISIT, "WebVisit", "session_id")
+
+#define CP_KIND_ENUM_(id, record, entity) CP_##id,
+enum cp_payload_kind { CP_PAYLOAD_KINDS(CP_KIND_ENUM_) CP_PAYLOAD_KIND_CNT };
+#undef CP_KIND_ENUM_
 
 enum cp_channel {
     CP_CHANNEL_NONE = -1, /* Avro null */

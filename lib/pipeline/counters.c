@@ -8,45 +8,10 @@
 #include "arena.h"
 #include "map.h"
 
+#define CP_F_NAME_(id, name) name,
 static const char *const field_names[CP_F_CNT] = {
-    "events",
-    "leads",
-    "web_visits",
-    "deals_won",
-    "deals_lost",
-    "won_amount_minor",
-    "deal_cycle_ms_sum",
-    "deal_cycle_count",
-    "orders",
-    "first_orders",
-    "repeat_orders",
-    "order_amount_minor",
-    "messages_in",
-    "messages_out",
-    "responses",
-    "response_ms_sum",
-    "calls",
-    "calls_inbound",
-    "calls_missed",
-    "call_ms_sum",
-    "tickets_opened",
-    "tickets_resolved",
-    "resolution_ms_sum",
-    "nps_promoters",
-    "nps_passives",
-    "nps_detractors",
-    "csat_count",
-    "csat_sum",
-    "csat_satisfied",
-    "ces_count",
-    "ces_sum",
-    "subs_started",
-    "subs_renewed",
-    "subs_cancelled",
-    "mrr_cancelled_minor",
-    "churn_alerts",
-    "sla_breaches",
-};
+    CP_COUNTER_FIELDS(CP_F_NAME_)};
+#undef CP_F_NAME_
 
 const int64_t cp_rt_bounds_s[CP_RT_BUCKET_CNT - 1] = {
     15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400,

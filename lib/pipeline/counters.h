@@ -11,47 +11,50 @@
 #include "resp.h"
 
 /* The counter fields of day, minute, manager, channel and source hashes
- * (DESIGN.md "Counter fields"), in contract order. */
-enum cp_field {
-    CP_F_EVENTS = 0,
-    CP_F_LEADS,
-    CP_F_WEB_VISITS,
-    CP_F_DEALS_WON,
-    CP_F_DEALS_LOST,
-    CP_F_WON_AMOUNT_MINOR,
-    CP_F_DEAL_CYCLE_MS_SUM,
-    CP_F_DEAL_CYCLE_COUNT,
-    CP_F_ORDERS,
-    CP_F_FIRST_ORDERS,
-    CP_F_REPEAT_ORDERS,
-    CP_F_ORDER_AMOUNT_MINOR,
-    CP_F_MESSAGES_IN,
-    CP_F_MESSAGES_OUT,
-    CP_F_RESPONSES,
-    CP_F_RESPONSE_MS_SUM,
-    CP_F_CALLS,
-    CP_F_CALLS_INBOUND,
-    CP_F_CALLS_MISSED,
-    CP_F_CALL_MS_SUM,
-    CP_F_TICKETS_OPENED,
-    CP_F_TICKETS_RESOLVED,
-    CP_F_RESOLUTION_MS_SUM,
-    CP_F_NPS_PROMOTERS,
-    CP_F_NPS_PASSIVES,
-    CP_F_NPS_DETRACTORS,
-    CP_F_CSAT_COUNT,
-    CP_F_CSAT_SUM,
-    CP_F_CSAT_SATISFIED,
-    CP_F_CES_COUNT,
-    CP_F_CES_SUM,
-    CP_F_SUBS_STARTED,
-    CP_F_SUBS_RENEWED,
-    CP_F_SUBS_CANCELLED,
-    CP_F_MRR_CANCELLED_MINOR,
-    CP_F_CHURN_ALERTS,
-    CP_F_SLA_BREACHES,
-    CP_F_CNT
-};
+ * (schemas/redis-keys.md "Counter fields"), in contract order: one list
+ * gives the enum and the names written to Redis. */
+#define CP_COUNTER_FIELDS(X)                                                   \
+    X(EVENTS, "events")                                                        \
+    X(LEADS, "leads")                                                          \
+    X(WEB_VISITS, "web_visits")                                                \
+    X(DEALS_WON, "deals_won")                                                  \
+    X(DEALS_LOST, "deals_lost")                                                \
+    X(WON_AMOUNT_MINOR, "won_amount_minor")                                    \
+    X(DEAL_CYCLE_MS_SUM, "deal_cycle_ms_sum")                                  \
+    X(DEAL_CYCLE_COUNT, "deal_cycle_count")                                    \
+    X(ORDERS, "orders")                                                        \
+    X(FIRST_ORDERS, "first_orders")                                            \
+    X(REPEAT_ORDERS, "repeat_orders")                                          \
+    X(ORDER_AMOUNT_MINOR, "order_amount_minor")                                \
+    X(MESSAGES_IN, "messages_in")                                              \
+    X(MESSAGES_OUT, "messages_out")                                            \
+    X(RESPONSES, "responses")                                                  \
+    X(RESPONSE_MS_SUM, "response_ms_sum")                                      \
+    X(CALLS, "calls")                                                          \
+    X(CALLS_INBOUND, "calls_inbound")                                          \
+    X(CALLS_MISSED, "calls_missed")                                            \
+    X(CALL_MS_SUM, "call_ms_sum")                                              \
+    X(TICKETS_OPENED, "tickets_opened")                                        \
+    X(TICKETS_RESOLVED, "tickets_resolved")                                    \
+    X(RESOLUTION_MS_SUM, "resolution_ms_sum")                                  \
+    X(NPS_PROMOTERS, "nps_promoters")                                          \
+    X(NPS_PASSIVES, "nps_passives")                                            \
+    X(NPS_DETRACTORS, "nps_detractors")                                        \
+    X(CSAT_COUNT, "csat_count")                                                \
+    X(CSAT_SUM, "csat_sum")                                                    \
+    X(CSAT_SATISFIED, "csat_satisfied")                                        \
+    X(CES_COUNT, "ces_count")                                                  \
+    X(CES_SUM, "ces_sum")                                                      \
+    X(SUBS_STARTED, "subs_started")                                            \
+    X(SUBS_RENEWED, "subs_renewed")                                            \
+    X(SUBS_CANCELLED, "subs_cancelled")                                        \
+    X(MRR_CANCELLED_MINOR, "mrr_cancelled_minor")                              \
+    X(CHURN_ALERTS, "churn_alerts")                                            \
+    X(SLA_BREACHES, "sla_breaches")
+
+#define CP_F_ENUM_(id, name) CP_F_##id,
+enum cp_field { CP_COUNTER_FIELDS(CP_F_ENUM_) CP_F_CNT };
+#undef CP_F_ENUM_
 
 /* Response-time histogram buckets (upper bounds in seconds); the last is
  * "binf". */
