@@ -45,7 +45,7 @@ enum cp_channel {
 enum cp_survey_kind { CP_SURVEY_NPS = 0, CP_SURVEY_CSAT, CP_SURVEY_CES };
 enum cp_sub_action { CP_SUB_STARTED = 0, CP_SUB_RENEWED, CP_SUB_CANCELLED };
 
-/* Bounds of the input contract (DESIGN.md). */
+/* Bounds of the input contract (schemas/events.md). */
 #define CP_MIN_OCCURRED_AT_MS 946684800000LL /* 2000-01-01T00:00:00Z */
 #define CP_MAX_FUTURE_MS      (24LL * 3600 * 1000)
 #define CP_NAME_MAX           64  /* tenant, customer, manager, stage, source */

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Counter definitions (DESIGN.md "Definitions"). "First" always means first
- * in processing order; event time only picks the day/minute bucket. */
+/* Counter definitions (schemas/redis-keys.md "Counter definitions"). "First"
+ * always means first in processing order; event time only picks the day/minute
+ * bucket. */
 #include "apply.h"
+#include "keys.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +32,13 @@ struct targets {
 struct cp_apply *cp_apply_new(const char *prefix, struct cp_state *state,
                               struct cp_counters *ctr)
 {
-    struct cp_apply *ap = calloc(1, sizeof(*ap));
+    struct cp_apply *ap;
 
+    /* Keys are built in CP_KEY_MAX bytes: redis.prefix allows 32, tenant
+     * ids 64, the rest of a key ~100. */
+    if (strlen(prefix) > 64)
+        return NULL;
+    ap = calloc(1, sizeof(*ap));
     if (!ap)
         return NULL;
     ap->prefix = strdup(prefix);
@@ -96,11 +103,10 @@ static void key_add_str(struct key *k, const char *s)
 
 static void key_tenant(struct cp_apply *ap, struct key *k, struct cp_str tenant)
 {
-    k->len = 0;
-    key_add(k, ap->prefix, ap->prefix_len);
-    key_add(k, ":{", 2);
-    key_add(k, tenant.ptr, tenant.len);
-    key_add(k, "}:", 2);
+    /* The prefix is <= 64 bytes (cp_apply_new) and validated tenant ids
+     * <= CP_NAME_MAX: the head always fits. */
+    k->len = cp_key_tenant_head(k->buf, ap->prefix, ap->prefix_len, tenant.ptr,
+                                tenant.len);
 }
 
 static const char *event_date(struct cp_apply *ap, int64_t ms)
@@ -129,7 +135,7 @@ static struct cp_hash_delta *day_hash(struct cp_apply *ap,
     struct key k;
 
     key_tenant(ap, &k, ev->tenant_id);
-    key_add(&k, "d:", 2);
+    key_add(&k, CP_KSEG_DAY, sizeof(CP_KSEG_DAY) - 1);
     key_add(&k, event_date(ap, ev->occurred_at), 10);
     if (kind_name) {
         key_add(&k, ":", 1);
@@ -161,7 +167,7 @@ static int resolve_targets(struct cp_apply *ap, const struct cp_event *ev,
         struct cp_hash_delta *minute;
 
         key_tenant(ap, &k, ev->tenant_id);
-        key_add(&k, "m:", 2);
+        key_add(&k, CP_KSEG_MINUTE, sizeof(CP_KSEG_MINUTE) - 1);
         key_add(&k, event_date(ap, ev->occurred_at), 10);
         put2(hhmm, (int)(minute_of_day / 60));
         put2(hhmm + 2, (int)(minute_of_day % 60));
@@ -176,12 +182,13 @@ static int resolve_targets(struct cp_apply *ap, const struct cp_event *ev,
     }
     if (ev->manager_id.ptr)
         t->hd[t->cnt++] =
-            day_hash(ap, ev, "manager", ev->manager_id, CP_HASH_COUNTERS);
+            day_hash(ap, ev, CP_KSEG_MANAGER, ev->manager_id, CP_HASH_COUNTERS);
     if (ev->channel != CP_CHANNEL_NONE) {
         const char *ch = cp_channel_key_name(ev->channel);
         struct cp_str name = {ch, strlen(ch)};
 
-        t->hd[t->cnt++] = day_hash(ap, ev, "channel", name, CP_HASH_COUNTERS);
+        t->hd[t->cnt++] =
+            day_hash(ap, ev, CP_KSEG_CHANNEL, name, CP_HASH_COUNTERS);
     }
     for (int i = 0; i < t->cnt; i++)
         if (!t->hd[i])
@@ -204,7 +211,7 @@ static cp_rc inc_source(struct cp_apply *ap, const struct cp_event *ev,
     if (!t->source) {
         struct cp_str name = {source, strlen(source)};
 
-        t->source = day_hash(ap, ev, "source", name, CP_HASH_COUNTERS);
+        t->source = day_hash(ap, ev, CP_KSEG_SOURCE, name, CP_HASH_COUNTERS);
         if (!t->source)
             return CP_ENOMEM;
     }
@@ -216,7 +223,8 @@ static cp_rc funnel_add(struct cp_apply *ap, const struct cp_event *ev,
                         const char *field, size_t field_len)
 {
     struct cp_str none = {NULL, 0};
-    struct cp_hash_delta *hd = day_hash(ap, ev, "funnel", none, CP_HASH_NAMED);
+    struct cp_hash_delta *hd =
+        day_hash(ap, ev, CP_KSEG_FUNNEL, none, CP_HASH_NAMED);
 
     if (!hd)
         return CP_ENOMEM;
@@ -306,7 +314,7 @@ static cp_rc apply_message_sent(struct cp_apply *ap, const struct cp_event *ev,
     response_ms = non_negative(ev->occurred_at - conv->u.conv.wait_start);
     inc(t, CP_F_RESPONSES, 1);
     inc(t, CP_F_RESPONSE_MS_SUM, response_ms);
-    rt = day_hash(ap, ev, "rt", none, CP_HASH_RT);
+    rt = day_hash(ap, ev, CP_KSEG_RT, none, CP_HASH_RT);
     if (!rt)
         return CP_ENOMEM;
     cp_hash_add(rt, cp_rt_bucket(response_ms), 1);

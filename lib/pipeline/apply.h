@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The counter definitions of DESIGN.md: applies one validated event to the
- * entity state and adds its counter deltas to the batch. Two phases per
+/* The counter definitions of schemas/redis-keys.md: applies one validated event
+ * to the entity state and adds its counter deltas to the batch. Two phases per
  * batch, so all state a batch needs is loaded in one round trip:
  * cp_apply_prepare() for every event, load, then cp_apply_event() in order. */
 #ifndef CP_APPLY_H

@@ -8,6 +8,7 @@
 #include "resp.h"
 #include "state.h"
 #include "store.h"
+#include "keys.h"
 
 #define SCAN_COUNT "1000"
 
@@ -104,7 +105,8 @@ cp_rc cp_export_scores(const char *redis_url, const char *prefix,
 
     memset(stats, 0, sizeof(*stats));
     cp_cmds_init(&cmds);
-    snprintf(key, sizeof(key), "%s:{%s}:state:customers", prefix, tenant);
+    cp_key_tenant(key, sizeof(key), prefix, tenant, strlen(tenant),
+                  CP_KSEG_STATE_CUSTOMERS);
     strcpy(pg.cursor, "0");
     pg.state = cp_state_new(prefix);
     if (!pg.state) {

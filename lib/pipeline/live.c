@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "event.h"
+#include "keys.h"
 
 #define LIVE_INTERVAL_MS 1000
 
@@ -188,8 +189,8 @@ static void publish_slot(struct cp_live *live, struct slot *s, int64_t now_ms,
         first = 0;
     }
     cp_buf_printf(j, "}}");
-    n = snprintf(channel, sizeof(channel), "%s:{%s}:live", live->prefix,
-                 s->tenant);
+    n = cp_key_tenant(channel, sizeof(channel), live->prefix, s->tenant,
+                      strlen(s->tenant), CP_KSEG_LIVE_CHANNEL);
     cp_cmd_begin(cmds, 3);
     cp_cmd_arg(cmds, "PUBLISH", 7);
     cp_cmd_arg(cmds, channel, (size_t)n);

@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "log.h"
 #include "map.h"
+#include "keys.h"
 
 /* Due timers read per partition and batch; more wait for the next batch. */
 #define FIRE_LIMIT 10000
@@ -157,10 +158,9 @@ struct cp_scorer *cp_scorer_new(const struct cp_scorer_cfg *cfg,
         cp_scorer_destroy(sc);
         return NULL;
     }
-    snprintf(sc->wm_key, sizeof(sc->wm_key), "crmpulse:watermarks:%s",
-             cfg->group);
-    snprintf(sc->timers_key, sizeof(sc->timers_key),
-             "crmpulse:timers:%s:%s:", cfg->group, cfg->topic);
+    cp_key_watermarks(sc->wm_key, sizeof(sc->wm_key), cfg->group);
+    cp_key_timers_prefix(sc->timers_key, sizeof(sc->timers_key), cfg->group,
+                         cfg->topic);
     sc->lateness_ms = cfg->allowed_lateness_ms;
     sc->idle_advance_ms = cfg->idle_advance_ms;
     sc->model = cfg->model;
@@ -314,9 +314,8 @@ static const char *tenant_key(struct cp_scorer *sc, const struct cp_entity *ent,
 {
     *len = 0;
     cp_buf_reset(&sc->buf);
-    if (cp_buf_printf(&sc->buf, "%s:{%.*s}:%s%s", sc->prefix,
-                      (int)ent->tenant_len, cp_entity_tenant(ent), what,
-                      tail ? tail : ""))
+    if (cp_key_tenant_buf(&sc->buf, sc->prefix, cp_entity_tenant(ent),
+                          ent->tenant_len, what, tail))
         return NULL;
     *len = sc->buf.len;
     return sc->buf.data;
@@ -1263,7 +1262,7 @@ static void write_customer_hash(struct cp_scorer *sc, struct cp_cmds *cmds,
     int argc = 2 + 2 * 6;
 
     snprintf(id, sizeof(id), "%.*s", (int)cust->id_len, cp_entity_id(cust));
-    key = tenant_key(sc, cust, "customer:", id, &len);
+    key = tenant_key(sc, cust, CP_KSEG_CUSTOMER, id, &len);
     if (!key) {
         cp_cmds_poison(cmds);
         return;
@@ -1326,7 +1325,7 @@ static void write_customers(struct cp_scorer *sc, struct cp_cmds *cmds)
             changed[n++] = sc->scored[i];
         }
         if (n) {
-            key = tenant_key(sc, sc->scored[start], "risk", NULL, &len);
+            key = tenant_key(sc, sc->scored[start], CP_KSEG_RISK, NULL, &len);
             cp_cmd_begin(cmds, 2 + 2 * (int)n);
             cp_cmd_arg(cmds, "ZADD", 4);
             cp_cmd_arg(cmds, key, len);
@@ -1444,8 +1443,9 @@ static void write_recent_alerts(struct cp_scorer *sc, struct cp_cmds *cmds)
         while (end < sc->alert_cnt && !strcmp(sorted[start]->alert.tenant_id,
                                               sorted[end]->alert.tenant_id))
             end++;
-        klen = snprintf(key, sizeof(key), "%s:{%s}:alerts:recent", sc->prefix,
-                        sorted[start]->alert.tenant_id);
+        klen = cp_key_tenant(
+            key, sizeof(key), sc->prefix, sorted[start]->alert.tenant_id,
+            strlen(sorted[start]->alert.tenant_id), CP_KSEG_ALERTS_RECENT);
         /* LPUSH in decision order puts the newest first. */
         cp_cmd_begin(cmds, 2 + (int)(end - start));
         cp_cmd_arg(cmds, "LPUSH", 5);
@@ -1501,8 +1501,9 @@ void cp_scorer_publish_cmds(struct cp_scorer *sc, struct cp_cmds *cmds)
     for (size_t i = 0; i < sc->alert_cnt; i++) {
         const struct cp_alert *a = &sc->alerts[i].alert;
         char channel[512];
-        int n = snprintf(channel, sizeof(channel), "%s:{%s}:alerts", sc->prefix,
-                         a->tenant_id);
+        int n =
+            cp_key_tenant(channel, sizeof(channel), sc->prefix, a->tenant_id,
+                          strlen(a->tenant_id), CP_KSEG_ALERTS_CHANNEL);
 
         cp_buf_reset(&sc->buf);
         if (cp_alert_json(a, &sc->buf))

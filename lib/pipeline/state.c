@@ -10,6 +10,7 @@
 #include "arena.h"
 #include "log.h"
 #include "map.h"
+#include "keys.h"
 
 struct ptr_vec {
     struct cp_entity **items; /* owned array of borrowed entities */
@@ -144,18 +145,18 @@ static const char *tenant_key(struct cp_state *state,
     struct cp_buf *key = &state->key;
 
     cp_buf_reset(key);
-    if (cp_buf_printf(key, "%s:{%.*s}:%s", state->prefix, (int)ent->tenant_len,
-                      cp_entity_tenant(ent), suffix))
+    if (cp_key_tenant_buf(key, state->prefix, cp_entity_tenant(ent),
+                          ent->tenant_len, suffix, NULL))
         return NULL;
     *len = key->len;
     return key->data;
 }
 
 static const char *const kind_suffix[CP_ENT_KIND_CNT] = {
-    "state:deals",
-    "waiting",
-    "state:tickets",
-    "state:customers",
+    CP_KSEG_STATE_DEALS,
+    CP_KSEG_STATE_WAITING,
+    CP_KSEG_STATE_TICKETS,
+    CP_KSEG_STATE_CUSTOMERS,
 };
 
 /* What a dirty entity's write is: entities with the same kind, op and

@@ -21,6 +21,7 @@
 #include "scorer.h"
 #include "state.h"
 #include "store.h"
+#include "keys.h"
 
 #define CP_MAX_PARTITIONS 4096
 #define CP_DLQ_FLUSH_MS   30000
@@ -168,8 +169,8 @@ static cp_rc read_offsets(struct cp_worker *w, struct cp_partition *parts,
 static void append_fence_key(struct cp_worker *w, int32_t p)
 {
     char key[600];
-    int n = snprintf(key, sizeof(key), "crmpulse:fence:%s:%s:%d",
-                     w->cfg->kafka_group_id, w->cfg->topic_events, (int)p);
+    int n = cp_key_fence(key, sizeof(key), w->cfg->kafka_group_id,
+                         w->cfg->topic_events, p);
 
     cp_cmd_arg(&w->cmds, key, (size_t)n);
 }
@@ -960,8 +961,7 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
     cp_buf_init(&w->dlq_buf, 0);
     cp_buf_init(&w->alert_buf, 0);
     cp_cmds_init(&w->pub_cmds);
-    snprintf(w->offsets_key, sizeof(w->offsets_key), "crmpulse:offsets:%s",
-             cfg->kafka_group_id);
+    cp_key_offsets(w->offsets_key, sizeof(w->offsets_key), cfg->kafka_group_id);
     w->msgs = calloc(n, sizeof(*w->msgs));
     w->events = calloc(n, sizeof(*w->events));
     w->refs = calloc(n, sizeof(*w->refs));

@@ -1013,8 +1013,9 @@ Test(churn, response_sla_breach_once_per_wait)
 }
 
 /* A reply that comes only after the SLA, with no other event in between:
- * the wait was longer than the SLA, so it is a breach (DESIGN.md: "when the
- * watermark passes wait start + SLA, not when the reply finally comes"). */
+ * the wait was longer than the SLA, so it is a breach (schemas/churn-model.md,
+ * "Response-SLA breaches": it fires when the watermark passes wait start +
+ * SLA, not when the reply finally comes). */
 Test(churn, late_reply_that_moves_the_watermark_still_breaches)
 {
     const char *group = "lonely";

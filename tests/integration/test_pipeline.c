@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* End to end: generated events plus malformed messages on the embedded
  * Kafka, the real crmpulse binary, a real redis-server. Redis must hold
- * exactly what an independent implementation of DESIGN.md computes, every
+ * exactly what an independent implementation of schemas/redis-keys.md computes, every
  * malformed message must be in the DLQ, and kill -9 must change nothing. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>

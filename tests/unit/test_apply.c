@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Every counter definition of DESIGN.md, applied without Redis: the deltas
+/* Every counter definition of schemas/redis-keys.md, applied without Redis: the deltas
  * one batch would write. */
 #define _GNU_SOURCE /* memmem */
 #include <criterion/criterion.h>
