@@ -10,6 +10,7 @@
 
 #include "apply.h"
 #include "arena.h"
+#include "checkpoint.h"
 #include "codec.h"
 #include "counters.h"
 #include "kafka.h"
@@ -19,23 +20,22 @@
 #include "metrics.h"
 #include "resp.h"
 #include "scorer.h"
+#include "sideout.h"
 #include "state.h"
 #include "store.h"
 #include "keys.h"
 
-#define CP_MAX_PARTITIONS 4096
+#define CP_MAX_PARTITIONS CP_CHECKPOINT_MAX_PARTITIONS
 #define CP_DLQ_FLUSH_MS   30000
 #define CP_BACKOFF_MAX_MS 5000
 #define CP_PROGRESS_MS    10000
 
 /* What we know of one partition of the input topic. */
 struct part_slot {
-    uint8_t owned;        /* assigned to us now */
     uint8_t touched;      /* consumed in the current batch */
     int64_t next_offset;  /* next offset to apply; -1: take the first seen */
     int64_t start_offset; /* where this assignment began (absolute): the
                              rewind target while Redis holds no offset */
-    int64_t epoch;        /* our fence epoch for it (see arm_fences) */
 };
 
 struct cp_worker {
@@ -44,7 +44,9 @@ struct cp_worker {
     const char *bootstrap;        /* borrowed from cfg or emb */
     struct cp_codec *codec;       /* owned */
     struct cp_store *store;       /* owned */
-    struct cp_producer *prod;     /* owned; DLQ (and alerts later) */
+    struct cp_checkpoint *cp;     /* owned: offsets and fences */
+    struct cp_producer *prod;     /* owned; dead letters and alerts */
+    struct cp_sideout *so;        /* owned: what prod must acknowledge */
     struct cp_consumer *cons;     /* owned */
     struct cp_state *state;       /* owned */
     struct cp_counters *ctr;      /* owned */
@@ -61,8 +63,6 @@ struct cp_worker {
     struct cp_event_refs *refs; /* owned, batch_max */
     struct cp_arena arena;      /* decoded strings */
     struct cp_cmds cmds;        /* Redis commands of one round trip */
-    struct cp_buf dlq_buf;      /* one encoded dead letter */
-    struct cp_buf alert_buf;    /* one encoded alert */
     struct cp_cmds pub_cmds;    /* PUBLISH of the batch in flight, sent once
                                    its EXEC succeeded */
     int64_t last_tick_ms;       /* last batch run for timers alone */
@@ -82,202 +82,15 @@ struct cp_worker {
         uint32_t alerts[CP_METRICS_ALERT_KIND_CNT][CP_METRICS_LEVEL_CNT];
         int64_t sent_us;
     } inflight;
-    char offsets_key[300]; /* crmpulse:offsets:<group> */
 
     struct part_slot parts[CP_MAX_PARTITIONS];
     struct cp_worker_stats stats;
     int backoff_ms;
-    int rewind_needed;         /* a commit failed inside a rebalance callback */
-    uint64_t armed_connection; /* connection whose WATCH covers our fences */
-    char rewind_error[128];    /* why the last rewind failed, if not Redis */
-    int32_t *fence_parts;      /* owned, CP_MAX_PARTITIONS: MGET order */
+    int rewind_needed;      /* a commit failed inside a rebalance callback */
+    char rewind_error[128]; /* why the last rewind failed, if not Redis */
 };
 
 static cp_rc finish_inflight(struct cp_worker *w);
-
-/* ---- offsets in Redis ---- */
-
-static void append_offset_field(struct cp_cmds *cmds, const char *topic,
-                                int32_t partition)
-{
-    char field[300];
-    int n = snprintf(field, sizeof(field), "%s:%d", topic, (int)partition);
-
-    cp_cmd_arg(cmds, field, (size_t)n);
-}
-
-struct offsets_read {
-    struct cp_partition *parts;
-};
-
-static cp_rc on_offset_reply(void *opaque, size_t i,
-                             const struct cp_reply *reply)
-{
-    struct offsets_read *rd = opaque;
-    char tmp[32];
-    char *end;
-    long long v;
-
-    if (reply->type == CP_REPLY_ERROR)
-        return CP_EREDIS;
-    if (reply->type != CP_REPLY_STRING) {
-        rd->parts[i].offset = CP_OFFSET_STORED;
-        return CP_OK;
-    }
-    if (reply->len == 0 || reply->len >= sizeof(tmp))
-        return CP_EREDIS;
-    memcpy(tmp, reply->str, reply->len);
-    tmp[reply->len] = '\0';
-    v = strtoll(tmp, &end, 10);
-    if (*end || v < 0)
-        return CP_EREDIS;
-    rd->parts[i].offset = v;
-    return CP_OK;
-}
-
-/* Fills parts[].offset from crmpulse:offsets:<group> (CP_OFFSET_STORED when
- * Redis has none). */
-static cp_rc read_offsets(struct cp_worker *w, struct cp_partition *parts,
-                          size_t cnt)
-{
-    struct offsets_read rd = {parts};
-    cp_rc rc;
-
-    cp_cmds_reset(&w->cmds);
-    for (size_t i = 0; i < cnt; i++) {
-        cp_cmd_begin(&w->cmds, 3);
-        cp_cmd_arg(&w->cmds, "HGET", 4);
-        cp_cmd_str(&w->cmds, w->offsets_key);
-        append_offset_field(&w->cmds, parts[i].topic, parts[i].partition);
-    }
-    rc = cp_store_roundtrip(w->store, &w->cmds, on_offset_reply, &rd);
-    if (rc)
-        cp_log(CP_LOG_WARNING, "REDIS", "read offsets: %s",
-               cp_store_errstr(w->store));
-    return rc;
-}
-
-/* ---- fencing ----
- * Each partition has a fence key whose value is bumped (INCR) by every
- * worker that is assigned the partition; the worker keeps the value it got.
- * Before its transactions it WATCHes the fence keys of all its partitions
- * and reads them back: a value that is not ours means another worker owns
- * the partition now, and a bump after the WATCH aborts our next EXEC. So a
- * worker that lost a partition (paused past its session, cut off) can never
- * overwrite what the new owner wrote. */
-
-static void append_fence_key(struct cp_worker *w, int32_t p)
-{
-    char key[600];
-    int n = cp_key_fence(key, sizeof(key), w->cfg->kafka_group_id,
-                         w->cfg->topic_events, p);
-
-    cp_cmd_arg(&w->cmds, key, (size_t)n);
-}
-
-struct fence_read {
-    struct cp_worker *w;
-    size_t cnt;
-};
-
-static cp_rc on_fence_reply(void *opaque, size_t i,
-                            const struct cp_reply *reply)
-{
-    struct fence_read *rd = opaque;
-    struct cp_worker *w = rd->w;
-
-    if (reply->type == CP_REPLY_ERROR)
-        return CP_EREDIS;
-    if (i < 2)
-        return CP_OK; /* UNWATCH, WATCH */
-    if (reply->type != CP_REPLY_ARRAY || reply->elements != rd->cnt)
-        return CP_EREDIS;
-    for (size_t j = 0; j < rd->cnt; j++) {
-        struct part_slot *slot = &w->parts[w->fence_parts[j]];
-        struct cp_reply elem;
-        int64_t now_epoch = -1;
-
-        cp_store_reply_element(reply, j, &elem);
-        if (elem.type == CP_REPLY_STRING && elem.len < 32) {
-            char tmp[32];
-
-            memcpy(tmp, elem.str, elem.len);
-            tmp[elem.len] = '\0';
-            now_epoch = strtoll(tmp, NULL, 10);
-        }
-        if (now_epoch != slot->epoch) {
-            cp_log(CP_LOG_WARNING, "WORKER",
-                   "partition %s [%d] belongs to another worker now (fence "
-                   "%lld, ours %lld): no more writes for it",
-                   w->cfg->topic_events, (int)w->fence_parts[j],
-                   (long long)now_epoch, (long long)slot->epoch);
-            slot->owned = 0;
-        }
-    }
-    return CP_OK;
-}
-
-/* WATCH the fence keys of every owned partition (only those: UNWATCH
- * first) and check they still hold our epochs. One round trip. */
-static cp_rc arm_fences(struct cp_worker *w)
-{
-    struct fence_read rd = {w, 0};
-    cp_rc rc;
-
-    for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++)
-        if (w->parts[p].owned)
-            w->fence_parts[rd.cnt++] = p;
-    cp_cmds_reset(&w->cmds);
-    cp_cmd_begin(&w->cmds, 1);
-    cp_cmd_arg(&w->cmds, "UNWATCH", 7);
-    if (rd.cnt) {
-        cp_cmd_begin(&w->cmds, 1 + (int)rd.cnt);
-        cp_cmd_arg(&w->cmds, "WATCH", 5);
-        for (size_t j = 0; j < rd.cnt; j++)
-            append_fence_key(w, w->fence_parts[j]);
-        cp_cmd_begin(&w->cmds, 1 + (int)rd.cnt);
-        cp_cmd_arg(&w->cmds, "MGET", 4);
-        for (size_t j = 0; j < rd.cnt; j++)
-            append_fence_key(w, w->fence_parts[j]);
-    }
-    rc = cp_store_roundtrip(w->store, &w->cmds, on_fence_reply, &rd);
-    if (rc)
-        cp_log(CP_LOG_WARNING, "REDIS", "arm fences: %s",
-               cp_store_errstr(w->store));
-    else
-        w->armed_connection = cp_store_connection_id(w->store);
-    return rc;
-}
-
-struct epoch_read {
-    struct cp_worker *w;
-    const struct cp_partition *parts;
-};
-
-static cp_rc on_incr_reply(void *opaque, size_t i, const struct cp_reply *reply)
-{
-    struct epoch_read *rd = opaque;
-
-    if (reply->type != CP_REPLY_INTEGER)
-        return CP_EREDIS;
-    rd->w->parts[rd->parts[i].partition].epoch = reply->integer;
-    return CP_OK;
-}
-
-/* Takes the partitions over: bump their fences, remember our epochs. */
-static cp_rc claim_fences(struct cp_worker *w, const struct cp_partition *parts,
-                          size_t cnt)
-{
-    struct epoch_read rd = {w, parts};
-
-    cp_cmds_reset(&w->cmds);
-    for (size_t i = 0; i < cnt; i++) {
-        cp_cmd_begin(&w->cmds, 2);
-        cp_cmd_arg(&w->cmds, "INCR", 4);
-        append_fence_key(w, parts[i].partition);
-    }
-    return cp_store_roundtrip(w->store, &w->cmds, on_incr_reply, &rd);
-}
 
 /* ---- rebalance ---- */
 
@@ -288,18 +101,9 @@ static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
 
     if (w->inflight.active && finish_inflight(w))
         w->rewind_needed = 1; /* its partitions re-read from Redis offsets */
-    for (size_t i = 0; i < cnt; i++)
-        if (parts[i].partition < 0 || parts[i].partition >= CP_MAX_PARTITIONS) {
-            cp_log(CP_LOG_ERR, "WORKER", "partition %d above the limit %d",
-                   (int)parts[i].partition, CP_MAX_PARTITIONS);
-            return CP_ECONFIG;
-        }
-    rc = claim_fences(w, parts, cnt);
-    if (rc)
-        cp_log(CP_LOG_WARNING, "REDIS", "claim partitions: %s",
-               cp_store_errstr(w->store));
+    rc = cp_checkpoint_claim(w->cp, parts, cnt);
     if (!rc)
-        rc = read_offsets(w, parts, cnt);
+        rc = cp_checkpoint_read_offsets(w->cp, parts, cnt);
     /* Without an offset in Redis, pin down where Kafka would start: a
      * rewind before the first commit must seek to an absolute offset. */
     if (!rc)
@@ -311,7 +115,7 @@ static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
     for (size_t i = 0; i < cnt; i++) {
         struct part_slot *slot = &w->parts[parts[i].partition];
 
-        slot->owned = 1;
+        cp_checkpoint_own(w->cp, parts[i].partition, true);
         slot->next_offset = parts[i].offset >= 0 ? parts[i].offset : -1;
         cp_scorer_assign(w->sc, parts[i].partition, cp_now_ms());
         slot->start_offset = parts[i].offset;
@@ -319,7 +123,7 @@ static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
                parts[i].topic, (int)parts[i].partition,
                (long long)parts[i].offset);
     }
-    return arm_fences(w);
+    return cp_checkpoint_arm(w->cp);
 }
 
 static void on_revoke(void *opaque, const struct cp_partition *parts,
@@ -333,69 +137,17 @@ static void on_revoke(void *opaque, const struct cp_partition *parts,
         w->rewind_needed = 1;
     for (size_t i = 0; i < cnt; i++)
         if (parts[i].partition >= 0 && parts[i].partition < CP_MAX_PARTITIONS) {
-            w->parts[parts[i].partition].owned = 0;
+            cp_checkpoint_own(w->cp, parts[i].partition, false);
             cp_scorer_revoke(w->sc, parts[i].partition);
             cp_metrics_partition_clear(w->metrics, parts[i].topic,
                                        parts[i].partition);
         }
     cp_state_clear(w->state);
     /* Keep watching only what we still own (a failure re-arms later). */
-    if (arm_fences(w))
-        w->armed_connection = 0;
+    cp_checkpoint_arm(w->cp);
 }
 
 /* ---- one batch ---- */
-
-static cp_rc send_dead_letter(struct cp_worker *w, const struct cp_msg *msg,
-                              const char *reason)
-{
-    struct cp_dead_letter dl = {
-        .topic = msg->topic,
-        .partition = msg->partition,
-        .offset = msg->offset,
-        .key = msg->key,
-        .key_len = msg->key_len,
-        .value = msg->value,
-        .value_len = msg->value_len,
-        .reason = reason,
-        .failed_at = cp_now_ms(),
-    };
-    size_t max = cp_producer_max_bytes(w->prod);
-    char cut_reason[512];
-    cp_rc rc;
-
-    cp_buf_reset(&w->dlq_buf);
-    rc = cp_codec_encode_dead_letter(w->codec, &dl, &w->dlq_buf);
-    /* Too large for Kafka: a copy with the value cut (the key too, if need
-     * be) still lands, so the partition moves on; the reason says so. */
-    for (int tries = 0; !rc && w->dlq_buf.len + dl.key_len > max; tries++) {
-        size_t excess = w->dlq_buf.len + dl.key_len - max + 64;
-
-        if (tries == 3)
-            return CP_EKAFKA;
-        if (excess > dl.value_len) {
-            excess -= dl.value_len;
-            dl.value_len = 0;
-            dl.key_len = excess < dl.key_len ? dl.key_len - excess : 0;
-        } else {
-            dl.value_len -= excess;
-        }
-        snprintf(cut_reason, sizeof(cut_reason),
-                 "%s (dead letter truncated: value %zu of %zu bytes kept, "
-                 "key %zu of %zu)",
-                 reason, dl.value_len, msg->value_len, dl.key_len,
-                 msg->key_len);
-        dl.reason = cut_reason;
-        cp_buf_reset(&w->dlq_buf);
-        rc = cp_codec_encode_dead_letter(w->codec, &dl, &w->dlq_buf);
-    }
-    if (rc)
-        return rc;
-    cp_log(CP_LOG_DEBUG, "WORKER", "%s [%d] @%lld to DLQ: %s", msg->topic,
-           (int)msg->partition, (long long)msg->offset, reason);
-    return cp_producer_send(w->prod, w->cfg->topic_dlq, -1, msg->key,
-                            dl.key_len, w->dlq_buf.data, w->dlq_buf.len);
-}
 
 static cp_rc on_load_reply(void *opaque, size_t i, const struct cp_reply *reply)
 {
@@ -451,7 +203,7 @@ static void count_committed(struct cp_worker *w)
     cp_metrics_set_up(m, CP_METRICS_DEP_REDIS, true);
     cp_metrics_set_up(m, CP_METRICS_DEP_KAFKA, true);
     for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++)
-        if (w->parts[p].owned)
+        if (cp_checkpoint_owns(w->cp, p))
             cp_metrics_partition_set(
                 m, w->cfg->topic_events, p,
                 cp_consumer_lag(w->cons, p, w->parts[p].next_offset),
@@ -493,8 +245,7 @@ static cp_rc finish_inflight(struct cp_worker *w)
     cp_consumer_commit_async(w->cons, w->inflight.parts, w->inflight.part_cnt);
     publish_committed(w);
     /* EXEC dropped our WATCH: arm it again for the next transaction. */
-    if (arm_fences(w))
-        w->armed_connection = 0;
+    cp_checkpoint_arm(w->cp);
     w->stats.batches++;
     w->stats.events += w->inflight.events;
     w->stats.dlq += w->inflight.dlq;
@@ -512,13 +263,13 @@ static cp_rc send_commit(struct cp_worker *w, int64_t events, int64_t dlq)
 
     /* A new connection has no WATCH: arm it before writing anything. */
     /* Connection ids start at 1, so 0 (disarmed) never matches. */
-    if (w->armed_connection != cp_store_connection_id(w->store)) {
-        rc = arm_fences(w);
+    if (!cp_checkpoint_armed(w->cp)) {
+        rc = cp_checkpoint_arm(w->cp);
         if (rc)
             return rc;
     }
     for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++) {
-        if (w->parts[p].touched && !w->parts[p].owned)
+        if (w->parts[p].touched && !cp_checkpoint_owns(w->cp, p))
             return CP_EFENCED; /* fenced while we worked on the batch */
         n += w->parts[p].touched;
     }
@@ -540,11 +291,7 @@ static cp_rc send_commit(struct cp_worker *w, int64_t events, int64_t dlq)
         slot->touched = 0;
         if (slot->next_offset < 0)
             continue; /* an idle tick: nothing consumed yet */
-        cp_cmd_begin(&w->cmds, 4);
-        cp_cmd_arg(&w->cmds, "HSET", 4);
-        cp_cmd_str(&w->cmds, w->offsets_key);
-        append_offset_field(&w->cmds, w->cfg->topic_events, p);
-        cp_cmd_int(&w->cmds, slot->next_offset);
+        cp_checkpoint_append_commit(w->cp, &w->cmds, p, slot->next_offset);
         parts[n].topic = w->cfg->topic_events;
         parts[n].partition = p;
         parts[n].offset = slot->next_offset;
@@ -600,15 +347,8 @@ static cp_rc send_alerts(struct cp_worker *w)
 {
     for (size_t i = 0; i < cp_scorer_alert_cnt(w->sc); i++) {
         const struct cp_alert *a = cp_scorer_alert(w->sc, i);
-        const char *key = cp_scorer_alert_key(w->sc, i);
-        cp_rc rc;
+        cp_rc rc = cp_sideout_alert(w->so, a, cp_scorer_alert_key(w->sc, i));
 
-        cp_buf_reset(&w->alert_buf);
-        rc = cp_codec_encode_alert(w->codec, a, &w->alert_buf);
-        if (!rc)
-            rc = cp_producer_send(w->prod, w->cfg->topic_alerts, -1, key,
-                                  strlen(key), w->alert_buf.data,
-                                  w->alert_buf.len);
         if (rc)
             return rc;
         cp_log(CP_LOG_INFO, "ALERT", "%s %s %s/%s score %.2f (%s)",
@@ -648,7 +388,7 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
         slot = &w->parts[msg->partition];
         /* A message fetched before a rebalance or a rewind: not ours now, or
          * already applied. */
-        if (!slot->owned ||
+        if (!cp_checkpoint_owns(w->cp, msg->partition) ||
             (slot->next_offset >= 0 && msg->offset < slot->next_offset)) {
             w->stats.skipped++;
             continue;
@@ -662,7 +402,7 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
                                rc ? INT64_MIN : w->events[valid].occurred_at);
         if (rc == CP_EDECODE) {
             batch_dl_class[cp_metrics_dl_classify(reason)]++;
-            rc = send_dead_letter(w, msg, reason);
+            rc = cp_sideout_dead_letter(w->so, msg, reason);
             if (rc)
                 return rc;
             dlq++;
@@ -707,15 +447,9 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
         return rc;
     /* Dead letters and alerts must be durable before the offsets move past
      * what caused them. */
-    if (dlq || cp_scorer_alert_cnt(w->sc)) {
-        rc = cp_producer_flush(w->prod, CP_DLQ_FLUSH_MS);
-        if (rc) {
-            cp_log(CP_LOG_WARNING, "KAFKA",
-                   "dead letters or alerts not acknowledged: %s",
-                   cp_producer_errstr(w->prod));
-            return rc;
-        }
-    }
+    rc = cp_sideout_settle(w->so, CP_DLQ_FLUSH_MS);
+    if (rc)
+        return rc;
     w->stats.decode_us += t_decoded - t0;
     w->stats.load_us += t2 - t1;
     w->stats.apply_us += t3 - t2;
@@ -741,29 +475,6 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
 
 /* ---- recovery ---- */
 
-/* Puts our fence values back where Redis lost them (restarted empty):
- * SET NX leaves a fence alone that exists, ours or a new owner's, so
- * arm_fences still tells a takeover from a data loss. */
-static cp_rc restore_fences(struct cp_worker *w,
-                            const struct cp_partition *parts, size_t cnt)
-{
-    cp_rc rc;
-
-    cp_cmds_reset(&w->cmds);
-    for (size_t i = 0; i < cnt; i++) {
-        cp_cmd_begin(&w->cmds, 4);
-        cp_cmd_arg(&w->cmds, "SET", 3);
-        append_fence_key(w, parts[i].partition);
-        cp_cmd_int(&w->cmds, w->parts[parts[i].partition].epoch);
-        cp_cmd_arg(&w->cmds, "NX", 2);
-    }
-    rc = cp_store_roundtrip(w->store, &w->cmds, NULL, NULL);
-    if (rc)
-        cp_log(CP_LOG_WARNING, "REDIS", "restore fences: %s",
-               cp_store_errstr(w->store));
-    return rc;
-}
-
 /* Forget the failed batch and read again from the offsets in Redis. */
 static cp_rc rewind_to_committed(struct cp_worker *w)
 {
@@ -777,7 +488,7 @@ static cp_rc rewind_to_committed(struct cp_worker *w)
     cp_state_clear(w->state);
     cp_counters_reset(w->ctr);
     for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++) {
-        if (!w->parts[p].owned)
+        if (!cp_checkpoint_owns(w->cp, p))
             continue;
         w->parts[p].touched = 0;
         parts[n].topic = w->cfg->topic_events;
@@ -787,9 +498,9 @@ static cp_rc rewind_to_committed(struct cp_worker *w)
     }
     if (!n)
         return CP_OK;
-    rc = restore_fences(w, parts, n);
+    rc = cp_checkpoint_restore_fences(w->cp, parts, n);
     if (!rc)
-        rc = read_offsets(w, parts, n);
+        rc = cp_checkpoint_read_offsets(w->cp, parts, n);
     if (rc)
         return rc;
     for (size_t i = 0; i < n; i++) {
@@ -817,7 +528,7 @@ static void recover(struct cp_worker *w, cp_rc cause,
     if (w->inflight.active)
         finish_inflight(w);
     w->rewind_needed = 0;
-    w->armed_connection = 0; /* an aborted EXEC dropped the WATCH */
+    cp_checkpoint_disarm(w->cp); /* an aborted EXEC dropped the WATCH */
     w->stats.retries++;
     cp_metrics_retry(w->metrics, cause == CP_EFENCED  ? CP_METRICS_RETRY_FENCED
                                  : cause == CP_EKAFKA ? CP_METRICS_RETRY_KAFKA
@@ -958,20 +669,16 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
     }
     cp_arena_init(&w->arena, 1024 * 1024);
     cp_cmds_init(&w->cmds);
-    cp_buf_init(&w->dlq_buf, 0);
-    cp_buf_init(&w->alert_buf, 0);
     cp_cmds_init(&w->pub_cmds);
-    cp_key_offsets(w->offsets_key, sizeof(w->offsets_key), cfg->kafka_group_id);
     w->msgs = calloc(n, sizeof(*w->msgs));
     w->events = calloc(n, sizeof(*w->events));
     w->refs = calloc(n, sizeof(*w->refs));
     w->rewind_parts = calloc(CP_MAX_PARTITIONS, sizeof(*w->rewind_parts));
     w->inflight.parts = calloc(CP_MAX_PARTITIONS, sizeof(*w->inflight.parts));
-    w->fence_parts = calloc(CP_MAX_PARTITIONS, sizeof(*w->fence_parts));
     w->state = cp_state_new(cfg->redis_prefix);
     w->ctr = cp_counters_new();
     if (!w->msgs || !w->events || !w->refs || !w->rewind_parts ||
-        !w->inflight.parts || !w->fence_parts || !w->state || !w->ctr) {
+        !w->inflight.parts || !w->state || !w->ctr) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -990,6 +697,11 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
     w->store = cp_store_new(cfg->redis_url, errstr, errstr_size);
     if (!w->store)
         goto fail;
+    w->cp = cp_checkpoint_new(w->store, cfg->kafka_group_id, cfg->topic_events);
+    if (!w->cp) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
     if (!strcmp(cfg->kafka_bootstrap, "embedded") || !cfg->kafka_bootstrap[0]) {
         if (start_embedded(w, errstr, errstr_size))
             goto fail;
@@ -1000,6 +712,12 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
                               cfg->kafka_prop_cnt, errstr, errstr_size);
     if (!w->prod)
         goto fail;
+    w->so =
+        cp_sideout_new(w->codec, w->prod, cfg->topic_dlq, cfg->topic_alerts);
+    if (!w->so) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
     cbs.opaque = w;
     w->cons = cp_consumer_new(w->bootstrap, cfg->kafka_group_id,
                               cfg->topic_events, cfg->kafka_props,
@@ -1159,8 +877,10 @@ void cp_worker_destroy(struct cp_worker *w)
         return;
     cp_http_stop(w->http);        /* before the metrics it reads */
     cp_consumer_destroy(w->cons); /* leaves the group */
+    cp_sideout_destroy(w->so);
     cp_producer_destroy(w->prod);
     cp_embedded_destroy(w->emb);
+    cp_checkpoint_destroy(w->cp);
     cp_store_destroy(w->store);
     cp_codec_destroy(w->codec);
     cp_scorer_destroy(w->sc);
@@ -1171,15 +891,12 @@ void cp_worker_destroy(struct cp_worker *w)
     cp_state_destroy(w->state);
     cp_arena_cleanup(&w->arena);
     cp_cmds_cleanup(&w->cmds);
-    cp_buf_cleanup(&w->dlq_buf);
-    cp_buf_cleanup(&w->alert_buf);
     cp_cmds_cleanup(&w->pub_cmds);
     free(w->msgs);
     free(w->events);
     free(w->refs);
     free(w->rewind_parts);
     free(w->inflight.parts);
-    free(w->fence_parts);
     cp_metrics_destroy(w->metrics); /* rebalance callbacks above use it */
     free(w);
 }

@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Offsets and fences in Redis (see checkpoint.h). */
+#include "checkpoint.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "log.h"
+
+struct cp_checkpoint {
+    struct cp_store *store;    /* borrowed */
+    char *topic;               /* owned */
+    char offsets_key[300];     /* crmpulse:offsets:<group> */
+    char *group;               /* owned */
+    struct cp_cmds cmds;       /* one round trip's commands */
+    uint64_t armed_connection; /* connection whose WATCH covers our fences;
+                                  0 (ids start at 1): none */
+    uint8_t *owned;            /* owned, MAX_PARTITIONS */
+    int64_t *epoch;            /* owned, MAX_PARTITIONS: our fence values */
+    int32_t *watch_order;      /* owned, MAX_PARTITIONS: scratch, MGET order */
+};
+
+struct cp_checkpoint *cp_checkpoint_new(struct cp_store *store,
+                                        const char *group, const char *topic)
+{
+    struct cp_checkpoint *cp = calloc(1, sizeof(*cp));
+
+    if (!cp)
+        return NULL;
+    cp->store = store;
+    cp->topic = strdup(topic);
+    cp->group = strdup(group);
+    cp->owned = calloc(CP_CHECKPOINT_MAX_PARTITIONS, sizeof(*cp->owned));
+    cp->epoch = calloc(CP_CHECKPOINT_MAX_PARTITIONS, sizeof(*cp->epoch));
+    cp->watch_order =
+        calloc(CP_CHECKPOINT_MAX_PARTITIONS, sizeof(*cp->watch_order));
+    cp_cmds_init(&cp->cmds);
+    if (!cp->topic || !cp->group || !cp->owned || !cp->epoch ||
+        !cp->watch_order ||
+        cp_key_offsets(cp->offsets_key, sizeof(cp->offsets_key), group) < 0) {
+        cp_checkpoint_destroy(cp);
+        return NULL;
+    }
+    return cp;
+}
+
+void cp_checkpoint_destroy(struct cp_checkpoint *cp)
+{
+    if (!cp)
+        return;
+    cp_cmds_cleanup(&cp->cmds);
+    free(cp->topic);
+    free(cp->group);
+    free(cp->owned);
+    free(cp->epoch);
+    free(cp->watch_order);
+    free(cp);
+}
+
+static bool in_range(int32_t partition)
+{
+    return partition >= 0 && partition < CP_CHECKPOINT_MAX_PARTITIONS;
+}
+
+void cp_checkpoint_own(struct cp_checkpoint *cp, int32_t partition, bool own)
+{
+    if (in_range(partition))
+        cp->owned[partition] = own;
+}
+
+bool cp_checkpoint_owns(const struct cp_checkpoint *cp, int32_t partition)
+{
+    return in_range(partition) && cp->owned[partition];
+}
+
+bool cp_checkpoint_armed(const struct cp_checkpoint *cp)
+{
+    return cp->armed_connection == cp_store_connection_id(cp->store);
+}
+
+void cp_checkpoint_disarm(struct cp_checkpoint *cp)
+{
+    cp->armed_connection = 0;
+}
+
+/* ---- keys ---- */
+
+static void append_fence_key(struct cp_checkpoint *cp, struct cp_cmds *cmds,
+                             int32_t partition)
+{
+    char key[600];
+    int n = cp_key_fence(key, sizeof(key), cp->group, cp->topic, partition);
+
+    cp_cmd_arg(cmds, key, n < 0 ? 0 : (size_t)n);
+}
+
+static void append_offset_field(const struct cp_checkpoint *cp,
+                                struct cp_cmds *cmds, int32_t partition)
+{
+    char field[300];
+    int n = snprintf(field, sizeof(field), "%s:%d", cp->topic, (int)partition);
+
+    cp_cmd_arg(cmds, field, (size_t)n);
+}
+
+void cp_checkpoint_append_commit(const struct cp_checkpoint *cp,
+                                 struct cp_cmds *cmds, int32_t partition,
+                                 int64_t next_offset)
+{
+    cp_cmd_begin(cmds, 4);
+    cp_cmd_arg(cmds, "HSET", 4);
+    cp_cmd_str(cmds, cp->offsets_key);
+    append_offset_field(cp, cmds, partition);
+    cp_cmd_int(cmds, next_offset);
+}
+
+/* ---- offsets ---- */
+
+static cp_rc on_offset_reply(void *opaque, size_t i,
+                             const struct cp_reply *reply)
+{
+    struct cp_partition *parts = opaque;
+    char tmp[32];
+    char *end;
+    long long v;
+
+    if (reply->type == CP_REPLY_ERROR)
+        return CP_EREDIS;
+    if (reply->type != CP_REPLY_STRING) {
+        parts[i].offset = CP_OFFSET_STORED;
+        return CP_OK;
+    }
+    if (reply->len == 0 || reply->len >= sizeof(tmp))
+        return CP_EREDIS;
+    memcpy(tmp, reply->str, reply->len);
+    tmp[reply->len] = '\0';
+    v = strtoll(tmp, &end, 10);
+    if (*end || v < 0)
+        return CP_EREDIS;
+    parts[i].offset = v;
+    return CP_OK;
+}
+
+cp_rc cp_checkpoint_read_offsets(struct cp_checkpoint *cp,
+                                 struct cp_partition *parts, size_t cnt)
+{
+    cp_rc rc;
+
+    cp_cmds_reset(&cp->cmds);
+    for (size_t i = 0; i < cnt; i++) {
+        cp_cmd_begin(&cp->cmds, 3);
+        cp_cmd_arg(&cp->cmds, "HGET", 4);
+        cp_cmd_str(&cp->cmds, cp->offsets_key);
+        append_offset_field(cp, &cp->cmds, parts[i].partition);
+    }
+    rc = cp_store_roundtrip(cp->store, &cp->cmds, on_offset_reply, parts);
+    if (rc)
+        cp_log(CP_LOG_WARNING, "REDIS", "read offsets: %s",
+               cp_store_errstr(cp->store));
+    return rc;
+}
+
+/* ---- fences ---- */
+
+struct fence_read {
+    struct cp_checkpoint *cp;
+    size_t cnt;
+};
+
+static int64_t epoch_of(const struct cp_reply *elem)
+{
+    char tmp[32];
+
+    if (elem->type != CP_REPLY_STRING || elem->len >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, elem->str, elem->len);
+    tmp[elem->len] = '\0';
+    return strtoll(tmp, NULL, 10);
+}
+
+static cp_rc on_fence_reply(void *opaque, size_t i,
+                            const struct cp_reply *reply)
+{
+    struct fence_read *rd = opaque;
+    struct cp_checkpoint *cp = rd->cp;
+
+    if (reply->type == CP_REPLY_ERROR)
+        return CP_EREDIS;
+    if (i < 2)
+        return CP_OK; /* UNWATCH, WATCH */
+    if (reply->type != CP_REPLY_ARRAY || reply->elements != rd->cnt)
+        return CP_EREDIS;
+    for (size_t j = 0; j < rd->cnt; j++) {
+        int32_t p = cp->watch_order[j];
+        struct cp_reply elem;
+        int64_t now_epoch;
+
+        cp_store_reply_element(reply, j, &elem);
+        now_epoch = epoch_of(&elem);
+        if (now_epoch != cp->epoch[p]) {
+            cp_log(CP_LOG_WARNING, "WORKER",
+                   "partition %s [%d] belongs to another worker now (fence "
+                   "%lld, ours %lld): no more writes for it",
+                   cp->topic, (int)p, (long long)now_epoch,
+                   (long long)cp->epoch[p]);
+            cp->owned[p] = 0;
+        }
+    }
+    return CP_OK;
+}
+
+cp_rc cp_checkpoint_arm(struct cp_checkpoint *cp)
+{
+    struct fence_read rd = {cp, 0};
+    cp_rc rc;
+
+    for (int32_t p = 0; p < CP_CHECKPOINT_MAX_PARTITIONS; p++)
+        if (cp->owned[p])
+            cp->watch_order[rd.cnt++] = p;
+    cp_cmds_reset(&cp->cmds);
+    cp_cmd_begin(&cp->cmds, 1);
+    cp_cmd_arg(&cp->cmds, "UNWATCH", 7);
+    if (rd.cnt) {
+        cp_cmd_begin(&cp->cmds, 1 + (int)rd.cnt);
+        cp_cmd_arg(&cp->cmds, "WATCH", 5);
+        for (size_t j = 0; j < rd.cnt; j++)
+            append_fence_key(cp, &cp->cmds, cp->watch_order[j]);
+        cp_cmd_begin(&cp->cmds, 1 + (int)rd.cnt);
+        cp_cmd_arg(&cp->cmds, "MGET", 4);
+        for (size_t j = 0; j < rd.cnt; j++)
+            append_fence_key(cp, &cp->cmds, cp->watch_order[j]);
+    }
+    rc = cp_store_roundtrip(cp->store, &cp->cmds, on_fence_reply, &rd);
+    if (rc) {
+        cp_log(CP_LOG_WARNING, "REDIS", "arm fences: %s",
+               cp_store_errstr(cp->store));
+        cp->armed_connection = 0;
+    } else {
+        cp->armed_connection = cp_store_connection_id(cp->store);
+    }
+    return rc;
+}
+
+struct epoch_read {
+    struct cp_checkpoint *cp;
+    const struct cp_partition *parts;
+};
+
+static cp_rc on_incr_reply(void *opaque, size_t i, const struct cp_reply *reply)
+{
+    struct epoch_read *rd = opaque;
+
+    if (reply->type != CP_REPLY_INTEGER)
+        return CP_EREDIS;
+    rd->cp->epoch[rd->parts[i].partition] = reply->integer;
+    return CP_OK;
+}
+
+cp_rc cp_checkpoint_claim(struct cp_checkpoint *cp,
+                          const struct cp_partition *parts, size_t cnt)
+{
+    struct epoch_read rd = {cp, parts};
+    cp_rc rc;
+
+    for (size_t i = 0; i < cnt; i++)
+        if (!in_range(parts[i].partition)) {
+            cp_log(CP_LOG_ERR, "WORKER", "partition %d above the limit %d",
+                   (int)parts[i].partition, CP_CHECKPOINT_MAX_PARTITIONS);
+            return CP_ECONFIG;
+        }
+    cp_cmds_reset(&cp->cmds);
+    for (size_t i = 0; i < cnt; i++) {
+        cp_cmd_begin(&cp->cmds, 2);
+        cp_cmd_arg(&cp->cmds, "INCR", 4);
+        append_fence_key(cp, &cp->cmds, parts[i].partition);
+    }
+    rc = cp_store_roundtrip(cp->store, &cp->cmds, on_incr_reply, &rd);
+    if (rc)
+        cp_log(CP_LOG_WARNING, "REDIS", "claim partitions: %s",
+               cp_store_errstr(cp->store));
+    return rc;
+}
+
+cp_rc cp_checkpoint_restore_fences(struct cp_checkpoint *cp,
+                                   const struct cp_partition *parts, size_t cnt)
+{
+    cp_rc rc;
+
+    cp_cmds_reset(&cp->cmds);
+    for (size_t i = 0; i < cnt; i++) {
+        if (!in_range(parts[i].partition))
+            continue;
+        cp_cmd_begin(&cp->cmds, 4);
+        cp_cmd_arg(&cp->cmds, "SET", 3);
+        append_fence_key(cp, &cp->cmds, parts[i].partition);
+        cp_cmd_int(&cp->cmds, cp->epoch[parts[i].partition]);
+        cp_cmd_arg(&cp->cmds, "NX", 2);
+    }
+    rc = cp_store_roundtrip(cp->store, &cp->cmds, NULL, NULL);
+    if (rc)
+        cp_log(CP_LOG_WARNING, "REDIS", "restore fences: %s",
+               cp_store_errstr(cp->store));
+    return rc;
+}

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Where a consumer group stands, kept in Redis beside the state it
+ * describes: the next offset of every partition (committed inside each
+ * batch's MULTI/EXEC, so a crash replays or skips a batch as a whole) and
+ * one fence per partition that tells the current owner from a worker that
+ * lost the partition without noticing (schemas/redis-keys.md, internal
+ * keys).
+ *
+ * Fencing: every worker assigned a partition bumps (INCR) its fence and
+ * keeps the value it got, its epoch. Before its transactions it WATCHes
+ * the fences of all its partitions and reads them back: a value that is
+ * not ours means another worker owns the partition now, and a bump after
+ * the WATCH aborts our next EXEC. So a worker that lost a partition
+ * (paused past its session, cut off) never overwrites the new owner. */
+#ifndef CP_CHECKPOINT_H
+#define CP_CHECKPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "kafka.h"
+#include "resp.h"
+#include "store.h"
+
+#define CP_CHECKPOINT_MAX_PARTITIONS 4096
+
+struct cp_checkpoint;
+
+/**
+ * @brief The checkpoint of consumer group @p group on input topic
+ *        @p topic, talking through @p store (borrowed; must outlive it).
+ * @returns NULL on ENOMEM. Ownership: free with cp_checkpoint_destroy().
+ */
+struct cp_checkpoint *cp_checkpoint_new(struct cp_store *store,
+                                        const char *group, const char *topic);
+void cp_checkpoint_destroy(struct cp_checkpoint *cp);
+
+/**
+ * @brief Takes @p parts over: bumps their fences and keeps the epochs. The
+ *        partitions count as ours only after cp_checkpoint_own().
+ *        Partition numbers must be below CP_CHECKPOINT_MAX_PARTITIONS.
+ */
+cp_rc cp_checkpoint_claim(struct cp_checkpoint *cp,
+                          const struct cp_partition *parts, size_t cnt);
+/** @brief Marks a claimed partition ours (true) or gone (false). */
+void cp_checkpoint_own(struct cp_checkpoint *cp, int32_t partition, bool own);
+/** @brief Whether @p partition is ours (claimed and not fenced off). */
+bool cp_checkpoint_owns(const struct cp_checkpoint *cp, int32_t partition);
+
+/**
+ * @brief Fills parts[].offset with the committed next offsets, or
+ *        CP_OFFSET_STORED where Redis has none. One round trip.
+ */
+cp_rc cp_checkpoint_read_offsets(struct cp_checkpoint *cp,
+                                 struct cp_partition *parts, size_t cnt);
+
+/**
+ * @brief WATCHes the fences of every partition we own (only those) and
+ *        checks they still hold our epochs; a partition whose fence moved
+ *        is logged and no longer ours. One round trip; afterwards the
+ *        store's current connection is armed.
+ */
+cp_rc cp_checkpoint_arm(struct cp_checkpoint *cp);
+/** @brief Whether the store's current connection carries our WATCH (a new
+ *         connection, or an aborted EXEC, has none). */
+bool cp_checkpoint_armed(const struct cp_checkpoint *cp);
+/** @brief Forgets the WATCH (after an aborted EXEC). */
+void cp_checkpoint_disarm(struct cp_checkpoint *cp);
+
+/**
+ * @brief Puts our epochs back where Redis lost its fences (restarted
+ *        empty). SET NX leaves a fence that exists alone, ours or a new
+ *        owner's, so cp_checkpoint_arm() still tells a takeover from a
+ *        data loss.
+ */
+cp_rc cp_checkpoint_restore_fences(struct cp_checkpoint *cp,
+                                   const struct cp_partition *parts,
+                                   size_t cnt);
+
+/** @brief Appends the HSET that commits @p next_offset for @p partition
+ *         to a transaction being built in @p cmds. */
+void cp_checkpoint_append_commit(const struct cp_checkpoint *cp,
+                                 struct cp_cmds *cmds, int32_t partition,
+                                 int64_t next_offset);
+
+#endif

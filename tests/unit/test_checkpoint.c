@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The checkpoint alone against a real redis-server: committed offsets read
+ * back, fences claimed and armed, a takeover by another worker detected
+ * (and its EXEC aborted), fences restored after Redis lost them. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "fixtures.h"
+#include "resp.h"
+#include "store.h"
+
+static struct fx_redis redis;
+
+static void start(void)
+{
+    fx_redis_start(&redis, NULL);
+}
+
+static void stop(void)
+{
+    fx_redis_stop(&redis);
+}
+
+TestSuite(checkpoint, .init = start, .fini = stop, .timeout = 60);
+
+static struct cp_store *connect_store(void)
+{
+    char errstr[256];
+    struct cp_store *st = cp_store_new(redis.url, errstr, sizeof(errstr));
+
+    cr_assert_not_null(st, "%s", errstr);
+    return st;
+}
+
+static void commit(struct cp_store *st, struct cp_checkpoint *cp, int32_t p,
+                   int64_t next, struct cp_tx_result *res)
+{
+    struct cp_cmds cmds;
+
+    cp_cmds_init(&cmds);
+    cp_cmd_begin(&cmds, 1);
+    cp_cmd_arg(&cmds, "MULTI", 5);
+    cp_checkpoint_append_commit(cp, &cmds, p, next);
+    cp_cmd_begin(&cmds, 1);
+    cp_cmd_arg(&cmds, "EXEC", 4);
+    cr_assert_eq(cp_store_send(st, &cmds), CP_OK);
+    cr_assert_eq(cp_store_finish_tx(st, res), CP_OK);
+    cp_cmds_cleanup(&cmds);
+}
+
+static void parts_of(struct cp_partition *parts, size_t cnt)
+{
+    for (size_t i = 0; i < cnt; i++) {
+        parts[i].topic = "crm.events";
+        parts[i].partition = (int32_t)i;
+        parts[i].offset = 12345; /* must be overwritten */
+    }
+}
+
+Test(checkpoint, offsets_round_trip_and_missing_ones_say_stored)
+{
+    struct cp_store *st = connect_store();
+    struct cp_checkpoint *cp = cp_checkpoint_new(st, "g-off", "crm.events");
+    struct cp_partition parts[3];
+    struct cp_tx_result res;
+    char out[64];
+
+    parts_of(parts, 3);
+    cr_assert_eq(cp_checkpoint_claim(cp, parts, 3), CP_OK);
+    for (int32_t p = 0; p < 3; p++)
+        cp_checkpoint_own(cp, p, true);
+    cr_assert_eq(cp_checkpoint_arm(cp), CP_OK);
+    commit(st, cp, 1, 777, &res);
+    cr_assert_eq(res.aborted, 0);
+    cr_assert_eq(res.errors, 0, "%s", res.error);
+    cr_assert_eq(cp_checkpoint_read_offsets(cp, parts, 3), CP_OK);
+    cr_assert_eq(parts[0].offset, CP_OFFSET_STORED);
+    cr_assert_eq(parts[1].offset, 777);
+    cr_assert_eq(parts[2].offset, CP_OFFSET_STORED);
+    /* The contract's key and field (schemas/redis-keys.md). */
+    fx_redis_cmd(&redis, "HGET crmpulse:offsets:g-off crm.events:1", out,
+                 sizeof(out));
+    cr_assert(strstr(out, "$3") != NULL, "reply: %s", out);
+    cp_checkpoint_destroy(cp);
+    cp_store_destroy(st);
+}
+
+Test(checkpoint, a_takeover_fences_the_old_owner_and_aborts_its_exec)
+{
+    struct cp_store *st_a = connect_store(), *st_b = connect_store();
+    struct cp_checkpoint *a = cp_checkpoint_new(st_a, "g-fence", "crm.events");
+    struct cp_checkpoint *b = cp_checkpoint_new(st_b, "g-fence", "crm.events");
+    struct cp_partition parts[2];
+    struct cp_tx_result res;
+
+    parts_of(parts, 2);
+    cr_assert_eq(cp_checkpoint_claim(a, parts, 2), CP_OK);
+    cp_checkpoint_own(a, 0, true);
+    cp_checkpoint_own(a, 1, true);
+    cr_assert_eq(cp_checkpoint_arm(a), CP_OK);
+    cr_assert(cp_checkpoint_armed(a));
+    /* Worker b is assigned partition 1 while a still thinks it owns it. */
+    cr_assert_eq(cp_checkpoint_claim(b, &parts[1], 1), CP_OK);
+    cp_checkpoint_own(b, 1, true);
+    commit(st_a, a, 1, 50, &res);
+    cr_assert_eq(res.aborted, 1, "the fence moved under a's WATCH");
+    /* Re-armed, a finds out and gives the partition up; 0 stays its own. */
+    cr_assert_eq(cp_checkpoint_arm(a), CP_OK);
+    cr_assert_not(cp_checkpoint_owns(a, 1));
+    cr_assert(cp_checkpoint_owns(a, 0));
+    cr_assert_eq(cp_checkpoint_arm(b), CP_OK);
+    cr_assert(cp_checkpoint_owns(b, 1));
+    commit(st_b, b, 1, 60, &res);
+    cr_assert_eq(res.aborted, 0);
+    cr_assert_eq(cp_checkpoint_read_offsets(a, &parts[1], 1), CP_OK);
+    cr_assert_eq(parts[1].offset, 60);
+    cp_checkpoint_destroy(a);
+    cp_checkpoint_destroy(b);
+    cp_store_destroy(st_a);
+    cp_store_destroy(st_b);
+}
+
+Test(checkpoint, fences_lost_with_redis_data_are_restored_not_stolen)
+{
+    struct cp_store *st = connect_store();
+    struct cp_checkpoint *cp = cp_checkpoint_new(st, "g-lost", "crm.events");
+    struct cp_partition parts[2];
+    char out[64];
+
+    parts_of(parts, 2);
+    cr_assert_eq(cp_checkpoint_claim(cp, parts, 2), CP_OK);
+    cp_checkpoint_own(cp, 0, true);
+    cp_checkpoint_own(cp, 1, true);
+    cr_assert_eq(fx_redis_cmd(&redis, "FLUSHALL", out, sizeof(out)), 0);
+    /* Another worker claimed partition 1 after the data loss. */
+    cr_assert_eq(fx_redis_cmd(&redis,
+                              "SET crmpulse:fence:g-lost:crm.events:1 7", out,
+                              sizeof(out)),
+                 0);
+    cr_assert_eq(cp_checkpoint_restore_fences(cp, parts, 2), CP_OK);
+    cr_assert_eq(cp_checkpoint_arm(cp), CP_OK);
+    cr_assert(cp_checkpoint_owns(cp, 0), "our fence put back: still ours");
+    cr_assert_not(cp_checkpoint_owns(cp, 1), "SET NX kept the new owner's");
+    cp_checkpoint_destroy(cp);
+    cp_store_destroy(st);
+}
+
+Test(checkpoint, a_partition_above_the_limit_is_refused)
+{
+    struct cp_store *st = connect_store();
+    struct cp_checkpoint *cp = cp_checkpoint_new(st, "g-big", "crm.events");
+    struct cp_partition part = {"crm.events", CP_CHECKPOINT_MAX_PARTITIONS, 0};
+
+    cr_assert_eq(cp_checkpoint_claim(cp, &part, 1), CP_ECONFIG);
+    cp_checkpoint_own(cp, CP_CHECKPOINT_MAX_PARTITIONS, true);
+    cr_assert_not(cp_checkpoint_owns(cp, CP_CHECKPOINT_MAX_PARTITIONS));
+    cp_checkpoint_destroy(cp);
+    cp_store_destroy(st);
+}
