@@ -224,10 +224,12 @@ static const char *want_name(enum want want)
                                       : "Alert";
 }
 
-cp_rc cp__unframe(struct cp_codec *codec, const void *value, size_t len,
-                  struct slot *raw_slot, enum want want, struct slot **slot,
-                  const uint8_t **body, size_t *body_len, char *reason,
-                  size_t reason_size)
+/* Picks the writer schema from the framing: @p raw_slot for raw framing,
+ * else the Confluent id, which must name a record of kind @p want. */
+static cp_rc unframe(struct cp_codec *codec, const void *value, size_t len,
+                     struct slot *raw_slot, enum want want, struct slot **slot,
+                     const uint8_t **body, size_t *body_len, char *reason,
+                     size_t reason_size)
 {
     const uint8_t *p = value;
     uint32_t id;
@@ -267,9 +269,9 @@ cp_rc cp__unframe(struct cp_codec *codec, const void *value, size_t len,
 }
 
 /* Walk, then let avro-c read bytes we know to be well-formed. */
-cp_rc cp__read_value(struct cp_codec *codec, struct slot *slot,
-                     const void *value, const uint8_t *body, size_t body_len,
-                     char *reason, size_t reason_size)
+static cp_rc read_value(struct cp_codec *codec, struct slot *slot,
+                        const void *value, const uint8_t *body, size_t body_len,
+                        char *reason, size_t reason_size)
 {
     cp_rc rc =
         cp__walk_value(slot->walk, value, body, body_len, reason, reason_size);
@@ -291,6 +293,20 @@ cp_rc cp__read_value(struct cp_codec *codec, struct slot *slot,
     return CP_OK;
 }
 
+cp_rc cp__read_message(struct cp_codec *codec, const void *value, size_t len,
+                       struct slot *raw_slot, enum want want,
+                       struct slot **slot, char *reason, size_t reason_size)
+{
+    const uint8_t *body = NULL;
+    size_t body_len = 0;
+    cp_rc rc = unframe(codec, value, len, raw_slot, want, slot, &body,
+                       &body_len, reason, reason_size);
+
+    if (rc)
+        return rc;
+    return read_value(codec, *slot, value, body, body_len, reason, reason_size);
+}
+
 cp_rc cp__codec_check(struct cp_codec *codec, int schema_id, const void *body,
                       size_t len, char *reason, size_t reason_size)
 {
@@ -302,7 +318,7 @@ cp_rc cp__codec_check(struct cp_codec *codec, int schema_id, const void *body,
                               schema_id);
     if (!body)
         body = cp__empty_bytes; /* an empty body is still walked */
-    rc = cp__read_value(codec, slot, body, body, len, reason, reason_size);
+    rc = read_value(codec, slot, body, body, len, reason, reason_size);
     if (!rc)
         avro_value_reset(&slot->value);
     return rc;

@@ -137,17 +137,13 @@ enum want {
     WANT_ALERT,
 };
 
-/* Picks the writer schema from the framing: @p raw_slot for raw framing,
- * else the Confluent id, which must name a record of kind @p want; sets
- * *slot (borrowed) and the Avro body within @p value. */
-cp_rc cp__unframe(struct cp_codec *codec, const void *value, size_t len,
-                  struct slot *raw_slot, enum want want, struct slot **slot,
-                  const uint8_t **body, size_t *body_len, char *reason,
-                  size_t reason_size);
-/* Walks the body, then lets avro-c read it into slot->value. */
-cp_rc cp__read_value(struct cp_codec *codec, struct slot *slot,
-                     const void *value, const uint8_t *body, size_t body_len,
-                     char *reason, size_t reason_size);
+/* Unframes @p value (the writer schema from the framing: @p raw_slot for
+ * raw framing, else the Confluent id, which must name a record of kind
+ * @p want), walks it and lets avro-c read it: on CP_OK, (*slot)->value holds
+ * the message (reset it once projected). */
+cp_rc cp__read_message(struct cp_codec *codec, const void *value, size_t len,
+                       struct slot *raw_slot, enum want want,
+                       struct slot **slot, char *reason, size_t reason_size);
 /* Appends the header and the encoding of slot->value to @p out. */
 cp_rc cp__write_framed(struct cp_codec *codec, struct slot *slot,
                        struct cp_buf *out);

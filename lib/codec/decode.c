@@ -217,16 +217,9 @@ cp_rc cp_codec_decode_event(struct cp_codec *codec, const void *value,
                             size_t reason_size)
 {
     struct slot *slot = NULL;
-    const uint8_t *body = NULL;
-    size_t body_len = 0;
-    cp_rc rc;
+    cp_rc rc = cp__read_message(codec, value, len, codec->event_slot,
+                                WANT_EVENT, &slot, reason, reason_size);
 
-    rc = cp__unframe(codec, value, len, codec->event_slot, WANT_EVENT, &slot,
-                     &body, &body_len, reason, reason_size);
-    if (rc)
-        return rc;
-    rc =
-        cp__read_value(codec, slot, value, body, body_len, reason, reason_size);
     if (rc)
         return rc;
     rc = project_event(slot->ev, &slot->value, arena, ev, reason, reason_size);
@@ -305,17 +298,9 @@ cp_rc cp_codec_decode_dead_letter(struct cp_codec *codec, const void *value,
                                   size_t reason_size)
 {
     struct slot *slot = NULL;
-    const uint8_t *body = NULL;
-    size_t body_len = 0;
-    cp_rc rc;
+    cp_rc rc = cp__read_message(codec, value, len, codec->dead_letter_slot,
+                                WANT_DEAD_LETTER, &slot, reason, reason_size);
 
-    rc = cp__unframe(codec, value, len, codec->dead_letter_slot,
-                     WANT_DEAD_LETTER, &slot, &body, &body_len, reason,
-                     reason_size);
-    if (rc)
-        return rc;
-    rc =
-        cp__read_value(codec, slot, value, body, body_len, reason, reason_size);
     if (rc)
         return rc;
     rc = project_dead_letter(slot->dl, &slot->value, arena, dl, reason,
@@ -521,16 +506,9 @@ cp_rc cp_codec_decode_alert(struct cp_codec *codec, const void *value,
                             size_t reason_size)
 {
     struct slot *slot = NULL;
-    const uint8_t *body = NULL;
-    size_t body_len = 0;
-    cp_rc rc;
+    cp_rc rc = cp__read_message(codec, value, len, codec->alert_slot,
+                                WANT_ALERT, &slot, reason, reason_size);
 
-    rc = cp__unframe(codec, value, len, codec->alert_slot, WANT_ALERT, &slot,
-                     &body, &body_len, reason, reason_size);
-    if (rc)
-        return rc;
-    rc =
-        cp__read_value(codec, slot, value, body, body_len, reason, reason_size);
     if (rc)
         return rc;
     rc = project_alert(slot->al, &slot->value, arena, a, reasons, reasons_cap,

@@ -187,7 +187,8 @@ struct event_proj *cp__event_proj_new(avro_schema_t rec, char *errstr,
         goto fail;
     }
     for (int b = 0; b < ep->payload_branches; b++) {
-        avro_schema_t br = cp__resolve_link(avro_schema_union_branch(payload, b));
+        avro_schema_t br =
+            cp__resolve_link(avro_schema_union_branch(payload, b));
         struct kind_proj *kp = NULL;
         const char *entity;
         int kind = -1;
