@@ -71,6 +71,27 @@ static int record_field(avro_schema_t rec, const char *name, avro_type_t type,
     return idx;
 }
 
+/* A required field: where its index goes, its name and type. */
+struct field_want {
+    int *index;
+    const char *name;
+    avro_type_t type;
+};
+
+/* Resolves every field of @p wants in @p rec; -1 (errstr set) if one is
+ * missing or of another type. */
+static int record_fields(avro_schema_t rec, const struct field_want *wants,
+                         size_t cnt, char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < cnt; i++) {
+        *wants[i].index = record_field(rec, wants[i].name, wants[i].type, NULL,
+                                       errstr, errstr_size);
+        if (*wants[i].index < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int optional_field(avro_schema_t rec, const char *name, avro_type_t type,
                           struct opt_field *of, avro_schema_t *fs, char *errstr,
                           size_t errstr_size)
@@ -258,11 +279,7 @@ struct dl_proj *cp__dl_proj_new(avro_schema_t rec, char *errstr,
         return NULL;
     }
     {
-        const struct {
-            int *index;
-            const char *name;
-            avro_type_t type;
-        } fields[] = {
+        const struct field_want fields[] = {
             {&dp->f_topic, "topic", AVRO_STRING},
             {&dp->f_partition, "partition", AVRO_INT32},
             {&dp->f_offset, "offset", AVRO_INT64},
@@ -271,12 +288,9 @@ struct dl_proj *cp__dl_proj_new(avro_schema_t rec, char *errstr,
             {&dp->f_failed_at, "failed_at", AVRO_INT64},
         };
 
-        for (size_t i = 0; i < CP_ARRAY_SIZE(fields); i++) {
-            *fields[i].index = record_field(rec, fields[i].name, fields[i].type,
-                                            NULL, errstr, errstr_size);
-            if (*fields[i].index < 0)
-                goto fail;
-        }
+        if (record_fields(rec, fields, CP_ARRAY_SIZE(fields), errstr,
+                          errstr_size))
+            goto fail;
     }
     if (optional_field(rec, "key", AVRO_BYTES, &dp->key, &s, errstr,
                        errstr_size))
@@ -305,11 +319,7 @@ struct alert_proj *cp__alert_proj_new(avro_schema_t rec, char *errstr,
     for (int i = 0; i < CP_ALERT_LEVEL_CNT; i++)
         level_syms[i] = cp_alert_level_symbol((enum cp_alert_level)i);
     {
-        const struct {
-            int *index;
-            const char *name;
-            avro_type_t type;
-        } fields[] = {
+        const struct field_want fields[] = {
             {&ap->f_alert_id, "alert_id", AVRO_STRING},
             {&ap->f_tenant_id, "tenant_id", AVRO_STRING},
             {&ap->f_customer_id, "customer_id", AVRO_STRING},
@@ -320,12 +330,9 @@ struct alert_proj *cp__alert_proj_new(avro_schema_t rec, char *errstr,
             {&ap->f_model_version, "model_version", AVRO_STRING},
         };
 
-        for (size_t i = 0; i < CP_ARRAY_SIZE(fields); i++) {
-            *fields[i].index = record_field(rec, fields[i].name, fields[i].type,
-                                            NULL, errstr, errstr_size);
-            if (*fields[i].index < 0)
-                goto fail;
-        }
+        if (record_fields(rec, fields, CP_ARRAY_SIZE(fields), errstr,
+                          errstr_size))
+            goto fail;
     }
     ap->f_kind = record_field(rec, "kind", AVRO_ENUM, &s, errstr, errstr_size);
     if (ap->f_kind < 0 || map_enum(s, kind_syms, CP_ALERT_KIND_CNT, &ap->kinds,
