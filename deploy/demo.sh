@@ -35,7 +35,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+redis-server deploy/redis.conf --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
   --dir "$work" --daemonize yes --logfile "$work/redis.log" >/dev/null
 for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 echo "demo: redis-server on 127.0.0.1:$port, logs in $work" >&2

@@ -32,6 +32,9 @@ endforeach()
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/schemas/
         DESTINATION ${CMAKE_INSTALL_DATADIR}/crmpulse/schemas)
+# The Redis settings we recommend, for an operator to include.
+install(FILES ${PROJECT_SOURCE_DIR}/deploy/redis.conf
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/crmpulse)
 
 # The unit names the binary by its installed path: written at install time,
 # when the prefix (the package's or the user's) is known.

@@ -40,6 +40,7 @@ alloc=1
 profile=0
 small=0
 seed=42
+redis_conf="$src/deploy/redis.conf" # the recommended settings
 build_dir="$src/build-bench"
 out_dir=""
 
@@ -49,7 +50,7 @@ Usage: $0 [--small | --backfill] [--events N] [--customers N] [--tenants N]
           [--days D] [--partitions P] [--repeat N] [--broker mock|kafka09]
           [--aof] [--no-live] [--live-backlog N] [--live-rate R]
           [--live-seconds S] [--no-python] [--no-alloc] [--profile]
-          [--seed S] [--build-dir DIR] [--out-dir DIR]
+          [--seed S] [--redis-defaults] [--build-dir DIR] [--out-dir DIR]
   (defaults: $events events, $customers customers, $tenants tenants, $days days;
    live: $live_backlog backlog events, then $live_rate events/s for ${live_s}s)
   --small      the quick CI check: 30k events, 6k customers, 16 partitions,
@@ -60,6 +61,8 @@ Usage: $0 [--small | --backfill] [--events N] [--customers N] [--tenants N]
   --build-dir  a cmake build of this tree (built RelWithDebInfo if missing)
   --profile    also runs perf on the worker and on redis-server over one
                backfill pass
+  --redis-defaults  redis-server with its own defaults instead of
+               deploy/redis.conf (the recommended settings)
 EOF
 }
 
@@ -77,6 +80,7 @@ while [ $# -gt 0 ]; do
     --repeat) repeat=$2; shift ;;
     --broker) broker=$2; shift ;;
     --aof) aof=1 ;;
+    --redis-defaults) redis_conf="" ;;
     --no-aof) aof=0 ;;
     --no-live) live=0 ;;
     --live-backlog) live_backlog=$2; shift ;;
@@ -180,7 +184,8 @@ start_redis() { # $1: extra args
     redis_port=$(free_port)
     mkdir -p "$work/redis-$redis_port"
     # shellcheck disable=SC2086
-    redis-server --port "$redis_port" --bind 127.0.0.1 --save '' \
+    # shellcheck disable=SC2086
+    redis-server $redis_conf --port "$redis_port" --bind 127.0.0.1 --save '' \
         --dir "$work/redis-$redis_port" --appendonly no $1 \
         --logfile "$work/redis-$redis_port/log" &
     redis_pid=$!
