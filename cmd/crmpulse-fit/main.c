@@ -11,58 +11,6 @@
 
 #define PROG "crmpulse-fit"
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "Usage: " PROG " --events FILE --labels FILE --cutoff MS -o OUT "
-            "[options]\n"
-            "Fits the churn model (BG/NBD population parameters by maximum "
-            "likelihood,\nlogistic weights by L2-regularised regression) "
-            "from a labelled history\nand writes a model file.\n"
-            "\n"
-            "  -e, --events FILE   CSV tenant_id,customer_id,occurred_at_ms,"
-            "obs,value\n"
-            "                      (header optional; obs = order, "
-            "ticket_opened,\n"
-            "                      ticket_resolved, nps, csat, ces, response, "
-            "call_missed,\n"
-            "                      deal_won, deal_lost, sub_started, "
-            "sub_renewed,\n"
-            "                      sub_cancelled, web_visit, message_in, "
-            "activity)\n"
-            "  -l, --labels FILE   CSV customer_id,churned (1 = churned, "
-            "0 = stayed)\n"
-            "  -c, --cutoff MS     features use events before this event "
-            "time (ms)\n"
-            "  -b, --base FILE     model to start from: keys not fitted are "
-            "copied\n"
-            "                      (default: the built-in model)\n"
-            "  -o, --out FILE      model file to write ('-' = stdout)\n"
-            "      --version STR   version of the written model (default "
-            "fit-<cutoff>)\n"
-            "      --note TEXT     a line for the written model's header\n"
-            "      --holdout F     fraction held out for the AUC report "
-            "(default 0.3)\n"
-            "      --l2 LAMBDA     L2 penalty on standardised weights "
-            "(default 1)\n"
-            "      --precision-high P  level.high = the lowest score whose "
-            "customers churned\n"
-            "                      with precision >= P (default 0.9; 0 = "
-            "keep the base's)\n"
-            "      --precision-critical P  the same for level.critical "
-            "(default 0.97)\n"
-            "      --orders-only   use order observations only\n"
-            "      --keep-bgnbd    keep the base model's BG/NBD parameters\n"
-            "      --evaluate MODEL  fit nothing: print the ROC AUC of MODEL "
-            "on all\n"
-            "                      labelled customers (-o not needed)\n"
-            "  -q, --quiet         no report on stdout\n"
-            "  -h, --help          this help\n"
-            "\n"
-            "Prints the held-out ROC AUC of the model and of single factors; "
-            "the written\nmodel is refitted on all labelled customers.\n");
-}
-
 static int bad_value(const char *what, const char *arg)
 {
     fprintf(stderr, PROG ": %s, got '%s'\n", what, arg);
@@ -170,16 +118,16 @@ int main(int argc, char **argv)
             o.quiet = 1;
             break;
         case 'h':
-            usage(stdout);
+            cp_fit_usage(stdout);
             return 0;
         default:
-            usage(stderr);
+            cp_fit_usage(stderr);
             return 2;
         }
     }
     if (!o.events || !o.labels || (!o.out && !o.evaluate) ||
         o.cutoff == INT64_MIN) {
-        usage(stderr);
+        cp_fit_usage(stderr);
         return 2;
     }
     if (cp_fit_run(&o, stdout, errstr, sizeof(errstr))) {

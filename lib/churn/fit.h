@@ -33,6 +33,9 @@ struct cp_fit_opts {
     int quiet;            /* no report (an evaluation is still printed) */
 };
 
+/** @brief crmpulse-fit's --help. */
+void cp_fit_usage(FILE *out);
+
 /** @brief The defaults: holdout 0.3, l2 1, precisions 0.9 and 0.97, no
  *         cutoff (INT64_MIN), every pointer NULL. */
 void cp_fit_opts_init(struct cp_fit_opts *o);
