@@ -17,21 +17,6 @@ static int bad_value(const char *what, const char *arg)
     return 1;
 }
 
-/* A whole number of milliseconds, the way the input files write them. */
-static int parse_ms(const char *s, int64_t *out)
-{
-    char *end;
-    long long v;
-
-    if (!*s)
-        return -1;
-    v = strtoll(s, &end, 10);
-    if (*end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -68,7 +53,7 @@ int main(int argc, char **argv)
             o.labels = optarg;
             break;
         case 'c':
-            if (parse_ms(optarg, &o.cutoff))
+            if (cp_fit_parse_ms(optarg, &o.cutoff))
                 return bad_value("--cutoff: expected ms since the epoch",
                                  optarg);
             break;

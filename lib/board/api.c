@@ -1088,7 +1088,6 @@ struct cp_board_api *cp_board_api_new(const char *redis_url, const char *prefix,
                                       size_t errstr_size)
 {
     struct cp_board_api *api = calloc(1, sizeof(*api));
-    char why[512];
 
     if (!api) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -1112,11 +1111,9 @@ struct cp_board_api *cp_board_api_new(const char *redis_url, const char *prefix,
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
-    if (cp_redis_url_parse(redis_url, &api->url, why, sizeof(why))) {
-        snprintf(errstr, errstr_size, "redis.url: %s", why);
+    if (cp__board_redis_url(redis_url, &api->url, api->address,
+                            sizeof(api->address), errstr, errstr_size))
         goto fail;
-    }
-    cp_redis_url_address(&api->url, api->address, sizeof(api->address));
     return api;
 
 fail:

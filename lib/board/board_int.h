@@ -9,6 +9,18 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "url.h"
+
+/* ---- Redis (hub.c) ---- */
+
+/**
+ * @brief Parses redis.url (url.h) and writes its address for messages.
+ * @returns CP_OK, or an error with "redis.url: <reason>" in @p errstr.
+ * Ownership: on CP_OK free @p url with cp_redis_url_cleanup().
+ */
+cp_rc cp__board_redis_url(const char *redis_url, struct cp_redis_url *url,
+                          char *address, size_t address_size, char *errstr,
+                          size_t errstr_size);
 
 /* ---- SSE hub (hub.c): one PSUBSCRIBE shared by every browser ---- */
 

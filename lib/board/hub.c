@@ -326,12 +326,26 @@ static void *subscriber(void *arg)
 
 /* ---- public (board-internal) API ---- */
 
+cp_rc cp__board_redis_url(const char *redis_url, struct cp_redis_url *url,
+                          char *address, size_t address_size, char *errstr,
+                          size_t errstr_size)
+{
+    char why[512];
+    cp_rc rc = cp_redis_url_parse(redis_url, url, why, sizeof(why));
+
+    if (rc) {
+        snprintf(errstr, errstr_size, "redis.url: %s", why);
+        return rc;
+    }
+    cp_redis_url_address(url, address, address_size);
+    return CP_OK;
+}
+
 struct cp__hub *cp__hub_new(const char *redis_url, const char *prefix,
                             int max_clients, size_t queue_bytes, char *errstr,
                             size_t errstr_size)
 {
     struct cp__hub *hub = calloc(1, sizeof(*hub));
-    char why[512];
 
     if (!hub) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -346,11 +360,9 @@ struct cp__hub *cp__hub_new(const char *redis_url, const char *prefix,
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
-    if (cp_redis_url_parse(redis_url, &hub->url, why, sizeof(why))) {
-        snprintf(errstr, errstr_size, "redis.url: %s", why);
+    if (cp__board_redis_url(redis_url, &hub->url, hub->address,
+                            sizeof(hub->address), errstr, errstr_size))
         goto fail;
-    }
-    cp_redis_url_address(&hub->url, hub->address, sizeof(hub->address));
     if (pthread_create(&hub->thread, NULL, subscriber, hub)) {
         snprintf(errstr, errstr_size, "start the subscriber thread: %s",
                  strerror(errno));

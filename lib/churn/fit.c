@@ -99,7 +99,7 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
-static int parse_i64(const char *s, int64_t *out)
+int cp_fit_parse_ms(const char *s, int64_t *out)
 {
     char *end;
     long long v;
@@ -145,7 +145,8 @@ static cp_rc read_events(struct data *d, const struct cp_churn_model *m,
         if (lineno == 1 && !strcmp(f[0], "tenant_id"))
             continue;
         obs = cp_churn_obs_parse(f[3]);
-        if (obs < 0 || parse_i64(f[2], &at) || parse_i64(f[4], &value)) {
+        if (obs < 0 || cp_fit_parse_ms(f[2], &at) ||
+            cp_fit_parse_ms(f[4], &value)) {
             snprintf(errstr, errstr_size, "%s:%ld: bad row (obs '%s')",
                      o->events, lineno, f[3]);
             rc = CP_EDECODE;

@@ -33,6 +33,13 @@ struct cp_fit_opts {
     int quiet;            /* no report (an evaluation is still printed) */
 };
 
+/**
+ * @brief Parses a whole number of milliseconds as the input files and
+ *        --cutoff write them (strtoll, nothing after the digits).
+ * @returns 0, or -1 when @p s is empty or not a number.
+ */
+int cp_fit_parse_ms(const char *s, int64_t *out);
+
 /** @brief crmpulse-fit's --help. */
 void cp_fit_usage(FILE *out);
 

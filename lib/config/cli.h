@@ -11,6 +11,16 @@
 
 #include "config.h"
 
+/** The --help lines of what cp_cli_load() reads for a program with
+ *  --version and --print-config, for its usage text. */
+#define CP_CLI_SETTINGS_HELP                                                   \
+    "  -c, --config FILE   settings file (key = value lines)\n"                \
+    "  -X key=value        set one setting (wins over file and "               \
+    "environment)\n"                                                           \
+    "  --print-config      print the effective settings and exit\n"            \
+    "  -h, --help          this help\n"                                        \
+    "  --version           print the version\n"
+
 /** What a program's command line accepts. Plain data. */
 struct cp_cli {
     const char *prog;         /* message prefix and --version's name */

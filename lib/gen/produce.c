@@ -522,41 +522,84 @@ static void no_ack_hint(const struct cp_gen_run *rn, const char *why)
             NO_ACK_MS / 1000, why, rn->bootstrap);
 }
 
+/* Paces by the wall clock: event @p i is due at t0 + i / rate.
+ * @returns non-zero when a stop was requested while waiting. */
+static int pace(const struct cp_gen_run *rn, int64_t t0, uint64_t i)
+{
+    int64_t due, now;
+
+    if (rn->o->rate <= 0)
+        return 0;
+    due = t0 + (int64_t)(i * 1000 / (uint64_t)rn->o->rate);
+    while (!*rn->stop && (now = cp_mono_ms()) < due)
+        sleep_ms(due - now < 20 ? due - now : 20);
+    return *rn->stop;
+}
+
+/* Encodes event @p i and hands it over. @returns 0, or -1 (printed). */
+static int emit_event(struct cp_gen_run *rn, const struct cp_event *ev,
+                      uint64_t i)
+{
+    if (cp_gen_key(ev, &rn->key)) {
+        fprintf(rn->msgs, PROG ": out of memory\n");
+        return -1;
+    }
+    cp_buf_reset(&rn->value);
+    if (cp_codec_encode_event(rn->codec, ev, &rn->value)) {
+        fprintf(rn->msgs, PROG ": encode event %llu: failed\n",
+                (unsigned long long)i);
+        return -1;
+    }
+    return emit(rn, 0, rn->key.data, rn->key.len);
+}
+
+/* Progress of the produce loops. */
+struct pulse {
+    int64_t last_report; /* monotonic ms of the last progress line */
+    uint64_t last_valid; /* valid events then */
+};
+
+/* After event @p i: gives up when Kafka acknowledged nothing for too
+ * long, prints progress once a second. @returns 0, or -1 (printed). */
+static int check_in(struct cp_gen_run *rn, uint64_t i, struct pulse *p)
+{
+    int64_t now;
+
+    if (rn->prod && rn->first_send_mono == 0)
+        rn->first_send_mono = cp_mono_ms();
+    if ((i & 1023) != 0 && rn->o->rate <= 0)
+        return 0;
+    now = cp_mono_ms();
+    if (rn->prod && cp_producer_acked_cnt(rn->prod) == 0 &&
+        now - rn->first_send_mono > NO_ACK_MS) {
+        const char *err = cp_producer_errstr(rn->prod);
+
+        no_ack_hint(rn, err[0] ? err : "no reply");
+        return -1;
+    }
+    if (!rn->o->quiet && now - p->last_report >= 1000) {
+        progress(rn, rn->valid - p->last_valid, now - p->last_report);
+        p->last_report = now;
+        p->last_valid = rn->valid;
+    }
+    return 0;
+}
+
 /* The produce loop. @returns 0, or -1 with a message printed. */
 static int produce(struct cp_gen_run *rn)
 {
     struct cp_gen_opts *o = rn->o;
     int64_t t0 = cp_mono_ms();
-    int64_t last_report = t0;
-    uint64_t last_valid = 0;
+    struct pulse pulse = {t0, 0};
     struct cp_event ev;
 
     for (uint64_t i = 0; i < o->events && !*rn->stop; i++) {
         uint64_t inv_due;
 
-        if (o->rate > 0) {
-            /* Pace by the wall clock: event i is due at t0 + i / rate. */
-            int64_t due = t0 + (int64_t)(i * 1000 / (uint64_t)o->rate);
-            int64_t now;
-
-            while (!*rn->stop && (now = cp_mono_ms()) < due)
-                sleep_ms(due - now < 20 ? due - now : 20);
-            if (*rn->stop)
-                break;
-        }
-
+        if (pace(rn, t0, i))
+            break;
         cp_gen_next(rn->gen, &ev);
-        if (cp_gen_key(&ev, &rn->key)) {
-            fprintf(rn->msgs, PROG ": out of memory\n");
-            return -1;
-        }
-        cp_buf_reset(&rn->value);
-        if (cp_codec_encode_event(rn->codec, &ev, &rn->value)) {
-            fprintf(rn->msgs, PROG ": encode event %llu: failed\n",
-                    (unsigned long long)i);
-            return -1;
-        }
-        if (emit(rn, 0, rn->key.data, rn->key.len))
+        if (emit_event(rn, &ev, i))
             return -1;
 
         /* Malformed messages: after the (i+1)-th valid event, as many as
@@ -571,25 +614,8 @@ static int produce(struct cp_gen_run *rn)
                      null_key ? 0 : rn->key.len))
                 return -1;
         }
-
-        if (rn->prod && rn->first_send_mono == 0)
-            rn->first_send_mono = cp_mono_ms();
-        if ((i & 1023) == 0 || o->rate > 0) {
-            int64_t now = cp_mono_ms();
-
-            if (rn->prod && cp_producer_acked_cnt(rn->prod) == 0 &&
-                now - rn->first_send_mono > NO_ACK_MS) {
-                const char *err = cp_producer_errstr(rn->prod);
-
-                no_ack_hint(rn, err[0] ? err : "no reply");
-                return -1;
-            }
-            if (!o->quiet && now - last_report >= 1000) {
-                progress(rn, rn->valid - last_valid, now - last_report);
-                last_report = now;
-                last_valid = rn->valid;
-            }
-        }
+        if (check_in(rn, i, &pulse))
+            return -1;
     }
     return 0;
 }
@@ -630,36 +656,18 @@ static int produce_cohort(struct cp_gen_run *rn)
 {
     struct cp_gen_opts *o = rn->o;
     int64_t t0 = cp_mono_ms();
-    int64_t last_report = t0;
-    uint64_t last_valid = 0;
+    struct pulse pulse = {t0, 0};
     struct cp_event ev;
     struct cp_cohort_obs obs;
 
     if (rn->csv)
         fprintf(rn->csv, "tenant_id,customer_id,occurred_at_ms,obs,value\n");
     for (uint64_t i = 0; (!o->events_set || i < o->events) && !*rn->stop; i++) {
-        if (o->rate > 0) {
-            int64_t due = t0 + (int64_t)(i * 1000 / (uint64_t)o->rate);
-            int64_t now;
-
-            while (!*rn->stop && (now = cp_mono_ms()) < due)
-                sleep_ms(due - now < 20 ? due - now : 20);
-            if (*rn->stop)
-                break;
-        }
+        if (pace(rn, t0, i))
+            break;
         if (!cp_cohort_next(rn->cohort, &ev, &obs))
             break;
-        if (cp_gen_key(&ev, &rn->key)) {
-            fprintf(rn->msgs, PROG ": out of memory\n");
-            return -1;
-        }
-        cp_buf_reset(&rn->value);
-        if (cp_codec_encode_event(rn->codec, &ev, &rn->value)) {
-            fprintf(rn->msgs, PROG ": encode event %llu: failed\n",
-                    (unsigned long long)i);
-            return -1;
-        }
-        if (emit(rn, 0, rn->key.data, rn->key.len))
+        if (emit_event(rn, &ev, i))
             return -1;
         if (rn->csv &&
             fprintf(rn->csv, "%.*s,%.*s,%lld,%s,%lld\n", (int)ev.tenant_id.len,
@@ -670,24 +678,8 @@ static int produce_cohort(struct cp_gen_run *rn)
                     strerror(errno));
             return -1;
         }
-        if (rn->prod && rn->first_send_mono == 0)
-            rn->first_send_mono = cp_mono_ms();
-        if ((i & 1023) == 0 || o->rate > 0) {
-            int64_t now = cp_mono_ms();
-
-            if (rn->prod && cp_producer_acked_cnt(rn->prod) == 0 &&
-                now - rn->first_send_mono > NO_ACK_MS) {
-                const char *err = cp_producer_errstr(rn->prod);
-
-                no_ack_hint(rn, err[0] ? err : "no reply");
-                return -1;
-            }
-            if (!o->quiet && now - last_report >= 1000) {
-                progress(rn, rn->valid - last_valid, now - last_report);
-                last_report = now;
-                last_valid = rn->valid;
-            }
-        }
+        if (check_in(rn, i, &pulse))
+            return -1;
     }
     return 0;
 }
