@@ -398,8 +398,7 @@ static void put_be32(unsigned char *p, uint32_t v)
     p[3] = (unsigned char)v;
 }
 
-/* One dump record; @p key NULL: null key. @returns 0, or -1 (errno). */
-static int dump_write(FILE *f, int invalid, const void *key, size_t key_len,
+int cp_gen_dump_write(FILE *f, int invalid, const void *key, size_t key_len,
                       const void *value, size_t value_len)
 {
     unsigned char hdr[5];
@@ -444,8 +443,8 @@ static int emit(struct cp_gen_run *rn, int invalid, const void *key,
         fprintf(rn->msgs, PROG ": %s\n", cp_producer_errstr(rn->prod));
         return -1;
     }
-    if (rn->out && dump_write(rn->out, invalid, key, key_len, rn->value.data,
-                              rn->value.len)) {
+    if (rn->out && cp_gen_dump_write(rn->out, invalid, key, key_len,
+                                     rn->value.data, rn->value.len)) {
         fprintf(rn->msgs, PROG ": write %s: %s\n", rn->o->out_path,
                 strerror(errno));
         return -1;

@@ -74,6 +74,16 @@ struct cp_config *cp_gen_config_load(const struct cp_gen_opts *o,
 /** @brief --help. */
 void cp_gen_usage(FILE *out);
 
+/**
+ * @brief Appends one record of the --out dump format (top of produce.c):
+ *        @p invalid 1 for a deliberately malformed message, @p key NULL
+ *        for a null key. For every writer of such dumps (e.g. scripted
+ *        streams in tests).
+ * @returns 0, or -1 on a write error (errno set).
+ */
+int cp_gen_dump_write(FILE *f, int invalid, const void *key, size_t key_len,
+                      const void *value, size_t value_len);
+
 struct cp_gen_run;
 
 /**
