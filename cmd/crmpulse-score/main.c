@@ -8,7 +8,7 @@
 
 #include "churn.h"
 #include "civil.h"
-#include "config.h"
+#include "cli.h"
 #include "export.h"
 
 static void usage(FILE *out)
@@ -37,58 +37,56 @@ static void usage(FILE *out)
         "--as-of 2026-11-01 > scores.csv\n");
 }
 
+/* The arguments of this program, after the settings. */
+struct args {
+    const char *tenant, *as_of, *out_path; /* borrowed from argv */
+};
+
+static int take_arg(void *opaque, const char **rest, int cnt)
+{
+    struct args *a = opaque;
+    const char **slot = !strcmp(rest[0], "--tenant")  ? &a->tenant
+                        : !strcmp(rest[0], "--as-of") ? &a->as_of
+                        : !strcmp(rest[0], "-o")      ? &a->out_path
+                                                      : NULL;
+
+    if (!slot || cnt < 2)
+        return 0;
+    *slot = rest[1];
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
-    const char **rest = calloc((size_t)argc + 1, sizeof(*rest));
-    const char *tenant = NULL, *as_of = NULL, *out_path = NULL;
-    struct cp_config *cfg = NULL;
+    struct args args = {0};
+    const struct cp_cli cli = {.prog = "crmpulse-score",
+                               .usage = usage,
+                               .arg = take_arg,
+                               .opaque = &args,
+                               .unknown_what =
+                                   "unknown or incomplete argument"};
+    struct cp_config *cfg;
     struct cp_churn_model *model = NULL;
     struct cp_export_stats stats;
-    int rest_cnt = 0, status = 2;
+    int status = 2;
     int64_t as_of_ms = 0;
     char errstr[1024];
     FILE *out = stdout;
 
-    if (!rest) {
-        fprintf(stderr, "crmpulse-score: out of memory\n");
-        return 1;
-    }
-    cfg = cp_config_load(argc, argv, rest, &rest_cnt, errstr, sizeof(errstr));
-    for (int i = 0; i < rest_cnt; i++) {
-        const char *a = rest[i];
-
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            status = 0;
-            goto out;
-        } else if (!strcmp(a, "--tenant") && i + 1 < rest_cnt) {
-            tenant = rest[++i];
-        } else if (!strcmp(a, "--as-of") && i + 1 < rest_cnt) {
-            as_of = rest[++i];
-        } else if (!strcmp(a, "-o") && i + 1 < rest_cnt) {
-            out_path = rest[++i];
-        } else {
-            fprintf(stderr,
-                    "crmpulse-score: unknown or incomplete argument \"%s\" "
-                    "(see --help)\n",
-                    a);
-            goto out;
-        }
-    }
-    if (!cfg) {
-        fprintf(stderr, "crmpulse-score: %s\n", errstr);
-        goto out;
-    }
-    if (!tenant || !as_of) {
+    cfg = cp_cli_load(&cli, argc, argv, &status);
+    if (!cfg)
+        return status;
+    status = 2;
+    if (!args.tenant || !args.as_of) {
         fprintf(stderr, "crmpulse-score: --tenant and --as-of are required "
                         "(see --help)\n");
         goto out;
     }
-    if (cp_parse_utc_time(as_of, &as_of_ms)) {
+    if (cp_parse_utc_time(args.as_of, &as_of_ms)) {
         fprintf(stderr,
                 "crmpulse-score: --as-of %s: expected ms since the epoch or "
                 "YYYY-MM-DD[THH:MM[:SS]] (UTC)\n",
-                as_of);
+                args.as_of);
         goto out;
     }
     model = cfg->model_file[0]
@@ -99,19 +97,21 @@ int main(int argc, char **argv)
                 cfg->model_file[0] ? errstr : "out of memory");
         goto out;
     }
-    if (out_path && !(out = fopen(out_path, "w"))) {
-        fprintf(stderr, "crmpulse-score: %s: %s\n", out_path, strerror(errno));
+    if (args.out_path && !(out = fopen(args.out_path, "w"))) {
+        fprintf(stderr, "crmpulse-score: %s: %s\n", args.out_path,
+                strerror(errno));
         out = stdout;
         goto out;
     }
     status = 1;
-    if (cp_export_scores(cfg->redis_url, cfg->redis_prefix, tenant, as_of_ms,
-                         model, out, &stats, errstr, sizeof(errstr))) {
+    if (cp_export_scores(cfg->redis_url, cfg->redis_prefix, args.tenant,
+                         as_of_ms, model, out, &stats, errstr,
+                         sizeof(errstr))) {
         fprintf(stderr, "crmpulse-score: %s\n", errstr);
         goto out;
     }
     fprintf(stderr, "crmpulse-score: %lld customers of %s scored as of %lld",
-            (long long)stats.customers, tenant, (long long)as_of_ms);
+            (long long)stats.customers, args.tenant, (long long)as_of_ms);
     if (stats.unreadable)
         fprintf(stderr,
                 " (%lld stored values not written by crmpulse "
@@ -123,12 +123,11 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "crmpulse-score: no customer state for tenant %s "
                 "under prefix %s: is the tenant right?\n",
-                tenant, cfg->redis_prefix);
+                args.tenant, cfg->redis_prefix);
 out:
     if (out != stdout)
         fclose(out);
     cp_churn_model_destroy(model);
     cp_config_destroy(cfg);
-    free(rest);
     return status;
 }

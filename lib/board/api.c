@@ -19,6 +19,7 @@
 
 #include "board_int.h"
 #include "civil.h"
+#include "conn.h"
 #include "log.h"
 
 #define CACHE_SLOTS     128       /* distinct answers kept */
@@ -63,13 +64,14 @@ struct index {
 };
 
 struct cp_board_api {
-    struct cp__redis_addr addr;
-    char *prefix; /* owned */
+    struct cp_redis_url url; /* owned */
+    char address[300];       /* for messages, no secret */
+    char *prefix;            /* owned */
     int cache_ms;
 
     pthread_mutex_t redis_mu; /* guards everything down to `commands` */
-    redisContext *ctx;        /* NULL while disconnected */
-    size_t pending;           /* appended commands whose replies are unread */
+    struct cp_rconn *conn;    /* owned; NULL while disconnected */
+    struct cp_cmds cmds;      /* commands not sent yet */
     int64_t retry_at_ms;      /* no reconnect attempt before this */
     int warned;               /* this outage was logged already */
     uint64_t commands;
@@ -143,10 +145,9 @@ static int valid_tenant(const char *s, size_t len)
 
 static void drop_connection(struct cp_board_api *api)
 {
-    if (api->ctx)
-        redisFree(api->ctx);
-    api->ctx = NULL;
-    api->pending = 0;
+    cp_rconn_destroy(api->conn);
+    api->conn = NULL;
+    cp_cmds_reset(&api->cmds);
     api->retry_at_ms = cp_mono_ms() + RETRY_MS;
 }
 
@@ -154,13 +155,12 @@ static int ensure_connected(struct cp_board_api *api)
 {
     char errstr[512];
 
-    if (api->ctx)
+    if (api->conn)
         return 0;
     if (cp_mono_ms() < api->retry_at_ms)
         return -1;
-    api->ctx =
-        cp__redis_connect(&api->addr, REDIS_TIMEOUT, errstr, sizeof(errstr));
-    if (!api->ctx) {
+    api->conn = cp_rconn_new(&api->url, REDIS_TIMEOUT, errstr, sizeof(errstr));
+    if (!api->conn) {
         api->retry_at_ms = cp_mono_ms() + RETRY_MS;
         if (!api->warned++) /* once per outage, not once per second */
             cp_log(CP_LOG_WARNING, "BOARD", "%s; API answers 503 meanwhile",
@@ -168,57 +168,88 @@ static int ensure_connected(struct cp_board_api *api)
         return -1;
     }
     api->warned = 0;
-    cp_log(CP_LOG_INFO, "BOARD", "redis connected to %s", api->addr.address);
+    cp_log(CP_LOG_INFO, "BOARD", "redis connected to %s", api->address);
     return 0;
 }
 
-/* Appends one command to the pipeline (hiredis format: each %s is one
- * whole or partial argument, spaces inside it included; %b takes a
- * pointer and a size_t, hence no printf format attribute). */
-static void cmd(struct cp_board_api *api, const char *fmt, ...)
-{
-    va_list ap;
+/* Begins a command of @p argc arguments: @p verb, then the key
+ * printf(@p key_fmt, ...); the caller adds the rest with cp_cmd_*(). A key
+ * that does not fit poisons the batch, which then fails as a whole. */
+static void cmd_key(struct cp_board_api *api, int argc, const char *verb,
+                    const char *key_fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-    va_start(ap, fmt);
-    if (redisvAppendCommand(api->ctx, fmt, ap) == REDIS_OK) {
-        api->pending++;
-        api->commands++;
-    }
+static void cmd_key(struct cp_board_api *api, int argc, const char *verb,
+                    const char *key_fmt, ...)
+{
+    char key[1024];
+    va_list ap;
+    int n;
+
+    va_start(ap, key_fmt);
+    n = vsnprintf(key, sizeof(key), key_fmt, ap);
     va_end(ap);
+    cp_cmd_begin(&api->cmds, argc);
+    cp_cmd_str(&api->cmds, verb);
+    if (n < 0 || (size_t)n >= sizeof(key))
+        cp_cmds_poison(&api->cmds);
+    else
+        cp_cmd_arg(&api->cmds, key, (size_t)n);
+    api->commands++;
 }
 
-/* Reads the replies of every appended command into out[0..n). On an I/O
- * error the connection is dropped and every reply freed.
- * Returns the reply count, or -1. */
-static long collect(struct cp_board_api *api, redisReply **out, size_t cap)
+/* Sends the commands begun since the last collect and reads their replies
+ * into out[0..n). On an I/O error the connection is dropped and every
+ * reply freed. Returns the reply count, or -1. */
+static long collect(struct cp_board_api *api, struct cp_rconn_reply **out,
+                    size_t cap)
 {
-    size_t n = api->pending, i;
+    size_t n = api->cmds.cnt, i;
+    cp_rc rc;
 
-    api->pending = 0;
     if (n > cap) {
         drop_connection(api); /* a caller bug; never leave replies unread */
         return -1;
     }
-    for (i = 0; i < n; i++) {
-        void *reply = NULL;
-
-        if (redisGetReply(api->ctx, &reply) != REDIS_OK || !reply) {
-            cp_log(CP_LOG_WARNING, "BOARD", "redis read %s: %s",
-                   api->addr.address, api->ctx->errstr);
-            while (i > 0)
-                freeReplyObject(out[--i]);
-            drop_connection(api);
-            return -1;
-        }
-        out[i] = reply;
+    rc = cp_rconn_send(api->conn, &api->cmds);
+    cp_cmds_reset(&api->cmds);
+    if (rc == CP_ENOMEM) { /* nothing was sent: the connection is fine */
+        cp_log(CP_LOG_WARNING, "BOARD", "redis commands: out of memory");
+        return -1;
+    }
+    for (i = 0; !rc && i < n; i++)
+        rc = cp_rconn_read(api->conn, -1, &out[i]);
+    if (rc) {
+        cp_log(CP_LOG_WARNING, "BOARD", "%s", cp_rconn_errstr(api->conn));
+        while (i > 0)
+            cp_rconn_reply_free(out[--i]);
+        drop_connection(api);
+        return -1;
     }
     return (long)n;
 }
 
-static void free_replies(redisReply **r, long n)
+static void free_replies(struct cp_rconn_reply **r, long n)
 {
     for (long i = 0; i < n; i++)
-        freeReplyObject(r[i]);
+        cp_rconn_reply_free(r[i]);
+}
+
+/* The view of reply @p r (borrowed from it). */
+static struct cp_reply view_of(const struct cp_rconn_reply *r)
+{
+    struct cp_reply v;
+
+    cp_rconn_reply_view(r, &v);
+    return v;
+}
+
+static struct cp_reply element_of(const struct cp_reply *r, size_t i)
+{
+    struct cp_reply e;
+
+    cp_reply_element(r, i, &e);
+    return e;
 }
 
 /* ---- reply -> JSON ---- */
@@ -247,34 +278,38 @@ static json_t *typed_value(const char *s, size_t len)
 
 /* HGETALL reply -> object; `reasons` (a JSON array in customer hashes) is
  * embedded as JSON, not as a string. */
-static json_t *hash_object(const redisReply *r)
+static json_t *hash_object(const struct cp_rconn_reply *reply)
 {
     json_t *obj = json_object();
+    struct cp_reply r;
 
-    if (!obj || !r || r->type != REDIS_REPLY_ARRAY)
+    if (!obj || !reply)
         return obj;
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const redisReply *k = r->element[i], *v = r->element[i + 1];
+    r = view_of(reply);
+    if (r.type != CP_REPLY_ARRAY)
+        return obj;
+    for (size_t i = 0; i + 1 < r.elements; i += 2) {
+        struct cp_reply k = element_of(&r, i), v = element_of(&r, i + 1);
         json_t *val = NULL;
         char name[256];
 
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
-            k->len >= sizeof(name))
+        if (k.type != CP_REPLY_STRING || v.type != CP_REPLY_STRING ||
+            k.len >= sizeof(name))
             continue;
-        memcpy(name, k->str, k->len);
-        name[k->len] = '\0';
+        memcpy(name, k.str, k.len);
+        name[k.len] = '\0';
         if (!strcmp(name, "reasons"))
-            val = json_loadb(v->str, v->len, JSON_DECODE_ANY, NULL);
+            val = json_loadb(v.str, v.len, JSON_DECODE_ANY, NULL);
         if (!val)
-            val = typed_value(v->str, v->len);
+            val = typed_value(v.str, v.len);
         json_object_set_new(obj, name, val);
     }
     return obj;
 }
 
-static int reply_is_error(const redisReply *r)
+static int reply_is_error(const struct cp_rconn_reply *r)
 {
-    return r->type == REDIS_REPLY_ERROR;
+    return view_of(r).type == CP_REPLY_ERROR;
 }
 
 /* ---- the tenant index (SCAN) ---- */
@@ -390,43 +425,52 @@ static int indexer_stopping(struct cp_board_api *api)
 }
 
 /* One full SCAN of `P:{*}:d:*` into @p ix. Returns -1 on a Redis error. */
-static int scan_all(struct cp_board_api *api, redisContext *ctx,
-                    struct index *ix)
+static int scan_all(struct cp_board_api *api, struct cp_rconn *conn,
+                    struct cp_cmds *cmds, struct index *ix)
 {
     int64_t oldest = today_days() - INDEX_DAYS;
-    char cursor[32] = "0";
+    char cursor[32] = "0", match[300];
     int rounds = 0;
 
+    snprintf(match, sizeof(match), "%s:{*}:d:*", api->prefix);
     do {
-        redisReply *r = redisCommand(ctx, "SCAN %s MATCH %s:{*}:d:* COUNT 1000",
-                                     cursor, api->prefix);
-        const redisReply *keys;
+        struct cp_rconn_reply *reply = NULL;
+        struct cp_reply r, cur, keys;
+        int bad = 0;
 
+        cp_cmds_reset(cmds);
+        cp_cmd_begin(cmds, 6);
+        cp_cmd_str(cmds, "SCAN");
+        cp_cmd_str(cmds, cursor);
+        cp_cmd_str(cmds, "MATCH");
+        cp_cmd_str(cmds, match);
+        cp_cmd_str(cmds, "COUNT");
+        cp_cmd_str(cmds, "1000");
         pthread_mutex_lock(&api->idx_mu);
         api->scan_commands++;
         pthread_mutex_unlock(&api->idx_mu);
-        if (!r)
+        if (cp_rconn_send(conn, cmds) || cp_rconn_read(conn, -1, &reply))
             return -1;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING ||
-            r->element[0]->len >= sizeof(cursor)) {
-            freeReplyObject(r);
+        r = view_of(reply);
+        cur = element_of(&r, 0);
+        if (r.type != CP_REPLY_ARRAY || r.elements != 2 ||
+            cur.type != CP_REPLY_STRING || cur.len >= sizeof(cursor)) {
+            cp_rconn_reply_free(reply);
             return -1;
         }
-        memcpy(cursor, r->element[0]->str, r->element[0]->len);
-        cursor[r->element[0]->len] = '\0';
-        keys = r->element[1];
+        memcpy(cursor, cur.str, cur.len);
+        cursor[cur.len] = '\0';
+        keys = element_of(&r, 1);
         for (size_t i = 0;
-             keys->type == REDIS_REPLY_ARRAY && i < keys->elements; i++) {
-            const redisReply *k = keys->element[i];
+             !bad && keys.type == CP_REPLY_ARRAY && i < keys.elements; i++) {
+            struct cp_reply k = element_of(&keys, i);
 
-            if (k->type == REDIS_REPLY_STRING &&
-                index_key(api->prefix, ix, k->str, k->len, oldest)) {
-                freeReplyObject(r);
-                return -1;
-            }
+            bad = k.type == CP_REPLY_STRING &&
+                  index_key(api->prefix, ix, k.str, k.len, oldest);
         }
-        freeReplyObject(r);
+        cp_rconn_reply_free(reply);
+        if (bad)
+            return -1;
     } while (strcmp(cursor, "0") && ++rounds < SCAN_MAX_ROUNDS &&
              !indexer_stopping(api));
     if (ix->tcnt)
@@ -440,18 +484,21 @@ static int scan_all(struct cp_board_api *api, redisContext *ctx,
 static void *indexer(void *arg)
 {
     struct cp_board_api *api = arg;
-    redisContext *ctx = NULL;
+    struct cp_rconn *conn = NULL;
+    struct cp_cmds cmds;
     char errstr[512];
+
+    cp_cmds_init(&cmds);
 
     while (!indexer_stopping(api)) {
         struct index ix = {0}, old;
         int64_t t0 = cp_mono_ms(), pause = RETRY_MS;
         struct timespec ts;
 
-        if (!ctx)
-            ctx = cp__redis_connect(&api->addr, REDIS_TIMEOUT, errstr,
-                                    sizeof(errstr));
-        if (ctx && scan_all(api, ctx, &ix) == 0) {
+        if (!conn)
+            conn =
+                cp_rconn_new(&api->url, REDIS_TIMEOUT, errstr, sizeof(errstr));
+        if (conn && scan_all(api, conn, &cmds, &ix) == 0) {
             pthread_mutex_lock(&api->idx_mu);
             old = api->ix;
             api->ix = ix;
@@ -463,9 +510,8 @@ static void *indexer(void *arg)
                                            : pause;
         } else {
             index_free(&ix);
-            if (ctx)
-                redisFree(ctx); /* a failed context is dead: replace it */
-            ctx = NULL;
+            cp_rconn_destroy(conn); /* a failed connection is dead */
+            conn = NULL;
         }
         /* Requests waiting for the first scan go on, whatever came of it
          * (while Redis is down they answer 503 at once). */
@@ -487,8 +533,8 @@ static void *indexer(void *arg)
             ;
         pthread_mutex_unlock(&api->idx_mu);
     }
-    if (ctx)
-        redisFree(ctx);
+    cp_rconn_destroy(conn);
+    cp_cmds_cleanup(&cmds);
     return NULL;
 }
 
@@ -544,7 +590,7 @@ static json_t *render_day(struct cp_board_api *api, const char *t,
     enum { NAMES_MAX = 1024 }; /* managers + sources shown for one day */
     char **names = malloc(NAMES_MAX * sizeof(*names)), kinds[NAMES_MAX];
     size_t name_cnt = 0;
-    redisReply **r = NULL;
+    struct cp_rconn_reply **r = NULL;
     json_t *day = NULL, *chans, *mgrs, *srcs;
     size_t nchan = CP_ARRAY_SIZE(channels);
     long n = 0;
@@ -554,14 +600,15 @@ static json_t *render_day(struct cp_board_api *api, const char *t,
     r = malloc((3 + nchan + name_cnt) * sizeof(*r));
     if (!r || !names)
         goto out;
-    cmd(api, "HGETALL %s:{%s}:d:%s", p, t, date);
-    cmd(api, "HGETALL %s:{%s}:d:%s:funnel", p, t, date);
-    cmd(api, "HGETALL %s:{%s}:d:%s:rt", p, t, date);
+    cmd_key(api, 2, "HGETALL", "%s:{%s}:d:%s", p, t, date);
+    cmd_key(api, 2, "HGETALL", "%s:{%s}:d:%s:funnel", p, t, date);
+    cmd_key(api, 2, "HGETALL", "%s:{%s}:d:%s:rt", p, t, date);
     for (size_t i = 0; i < nchan; i++)
-        cmd(api, "HGETALL %s:{%s}:d:%s:channel:%s", p, t, date, channels[i]);
+        cmd_key(api, 2, "HGETALL", "%s:{%s}:d:%s:channel:%s", p, t, date,
+                channels[i]);
     for (size_t i = 0; i < name_cnt; i++)
-        cmd(api, "HGETALL %s:{%s}:d:%s:%s:%s", p, t, date,
-            kinds[i] == 'm' ? "manager" : "source", names[i]);
+        cmd_key(api, 2, "HGETALL", "%s:{%s}:d:%s:%s:%s", p, t, date,
+                kinds[i] == 'm' ? "manager" : "source", names[i]);
     n = collect(api, r, 3 + nchan + name_cnt);
     if (n < 0)
         goto out;
@@ -583,7 +630,7 @@ static json_t *render_day(struct cp_board_api *api, const char *t,
         goto out;
     }
     for (size_t i = 0; i < nchan; i++)
-        if (r[3 + i]->elements) /* absent channels are left out */
+        if (view_of(r[3 + i]).elements) /* absent channels are left out */
             json_object_set_new(chans, channels[i], hash_object(r[3 + i]));
     for (size_t i = 0; i < name_cnt; i++)
         json_object_set_new(kinds[i] == 'm' ? mgrs : srcs, names[i],
@@ -606,14 +653,14 @@ static json_t *render_compare(struct cp_board_api *api, const char *t,
                               const char *date, int64_t days)
 {
     char before[11];
-    redisReply *r[3];
+    struct cp_rconn_reply *r[3];
     json_t *out = NULL;
     long n;
 
     civil_from_days(days - 7, before);
-    cmd(api, "HGETALL %s:{%s}:d:%s", api->prefix, t, date);
-    cmd(api, "HGETALL %s:{%s}:d:%s", api->prefix, t, before);
-    cmd(api, "HGETALL %s:{%s}:d:%s:funnel", api->prefix, t, before);
+    cmd_key(api, 2, "HGETALL", "%s:{%s}:d:%s", api->prefix, t, date);
+    cmd_key(api, 2, "HGETALL", "%s:{%s}:d:%s", api->prefix, t, before);
+    cmd_key(api, 2, "HGETALL", "%s:{%s}:d:%s:funnel", api->prefix, t, before);
     n = collect(api, r, 3);
     if (n < 0)
         return NULL;
@@ -629,29 +676,33 @@ static json_t *render_compare(struct cp_board_api *api, const char *t,
 /* Conversations waiting for a first reply: how many, the oldest ones. */
 static json_t *render_waiting(struct cp_board_api *api, const char *t)
 {
-    redisReply *r[2];
+    struct cp_rconn_reply *r[2];
+    struct cp_reply cnt, list;
     json_t *out = NULL, *oldest;
     long n;
 
-    cmd(api, "ZCARD %s:{%s}:waiting", api->prefix, t);
-    cmd(api, "ZRANGE %s:{%s}:waiting 0 %d WITHSCORES", api->prefix, t,
-        TOP_WAITING - 1);
+    cmd_key(api, 2, "ZCARD", "%s:{%s}:waiting", api->prefix, t);
+    cmd_key(api, 5, "ZRANGE", "%s:{%s}:waiting", api->prefix, t);
+    cp_cmd_str(&api->cmds, "0");
+    cp_cmd_int(&api->cmds, TOP_WAITING - 1);
+    cp_cmd_str(&api->cmds, "WITHSCORES");
     n = collect(api, r, 2);
     if (n < 0)
         return NULL;
-    if (r[0]->type != REDIS_REPLY_INTEGER || r[1]->type != REDIS_REPLY_ARRAY)
+    cnt = view_of(r[0]);
+    list = view_of(r[1]);
+    if (cnt.type != CP_REPLY_INTEGER || list.type != CP_REPLY_ARRAY)
         goto out;
     oldest = json_array();
-    for (size_t i = 0; oldest && i + 1 < r[1]->elements; i += 2) {
-        const redisReply *m = r[1]->element[i], *s = r[1]->element[i + 1];
+    for (size_t i = 0; oldest && i + 1 < list.elements; i += 2) {
+        struct cp_reply m = element_of(&list, i), s = element_of(&list, i + 1);
 
-        json_array_append_new(oldest,
-                              json_pack("{s:s#, s:I}", "conversation", m->str,
-                                        (int)m->len, "since_ms",
-                                        (json_int_t)strtod(s->str, NULL)));
+        json_array_append_new(
+            oldest, json_pack("{s:s#, s:I}", "conversation", m.str, (int)m.len,
+                              "since_ms", (json_int_t)strtod(s.str, NULL)));
     }
     out = json_pack("{s:s, s:I, s:o}", "tenant", t, "count",
-                    (json_int_t)r[0]->integer, "oldest", oldest);
+                    (json_int_t)cnt.integer, "oldest", oldest);
 out:
     free_replies(r, n);
     return out;
@@ -660,60 +711,79 @@ out:
 /* The top at-risk customers: the risk zset, then each customer's hash. */
 static json_t *render_risk(struct cp_board_api *api, const char *t)
 {
-    redisReply *top[1], *r[TOP_RISK];
+    struct cp_rconn_reply *top[1], *r[TOP_RISK];
+    struct cp_reply zs;
     json_t *out = NULL, *list;
     size_t cnt;
     long n;
 
-    cmd(api, "ZREVRANGE %s:{%s}:risk 0 %d WITHSCORES", api->prefix, t,
-        TOP_RISK - 1);
+    cmd_key(api, 5, "ZREVRANGE", "%s:{%s}:risk", api->prefix, t);
+    cp_cmd_str(&api->cmds, "0");
+    cp_cmd_int(&api->cmds, TOP_RISK - 1);
+    cp_cmd_str(&api->cmds, "WITHSCORES");
     if (collect(api, top, 1) != 1)
         return NULL;
-    if (top[0]->type != REDIS_REPLY_ARRAY) {
-        freeReplyObject(top[0]);
+    zs = view_of(top[0]);
+    if (zs.type != CP_REPLY_ARRAY) {
+        cp_rconn_reply_free(top[0]);
         return NULL;
     }
-    cnt = top[0]->elements / 2;
-    for (size_t i = 0; i < cnt; i++)
-        cmd(api, "HGETALL %s:{%s}:customer:%b", api->prefix, t,
-            top[0]->element[2 * i]->str, top[0]->element[2 * i]->len);
+    cnt = zs.elements / 2;
+    for (size_t i = 0; i < cnt; i++) {
+        struct cp_reply m = element_of(&zs, 2 * i);
+        char key[300];
+        int len =
+            snprintf(key, sizeof(key), "%s:{%s}:customer:", api->prefix, t);
+
+        /* The customer id is binary-safe: it is not printed into the key. */
+        cp_cmd_begin(&api->cmds, 2);
+        cp_cmd_str(&api->cmds, "HGETALL");
+        if (len < 0 || (size_t)len >= sizeof(key))
+            cp_cmds_poison(&api->cmds);
+        else
+            cp_cmd_arg2(&api->cmds, key, (size_t)len, m.str, m.len);
+        api->commands++;
+    }
     n = collect(api, r, TOP_RISK);
     if (n < 0) {
-        freeReplyObject(top[0]);
+        cp_rconn_reply_free(top[0]);
         return NULL;
     }
     list = json_array();
     for (long i = 0; list && i < n; i++) {
-        const redisReply *m = top[0]->element[2 * i];
-        const redisReply *s = top[0]->element[2 * i + 1];
+        struct cp_reply m = element_of(&zs, 2 * (size_t)i);
+        struct cp_reply s = element_of(&zs, 2 * (size_t)i + 1);
         json_t *c = hash_object(r[i]);
 
-        json_object_set_new(c, "customer", json_stringn(m->str, m->len));
-        json_object_set_new(c, "risk", json_real(strtod(s->str, NULL)));
+        json_object_set_new(c, "customer", json_stringn(m.str, m.len));
+        json_object_set_new(c, "risk", json_real(strtod(s.str, NULL)));
         json_array_append_new(list, c);
     }
     out = json_pack("{s:s, s:o}", "tenant", t, "customers", list);
     free_replies(r, n);
-    freeReplyObject(top[0]);
+    cp_rconn_reply_free(top[0]);
     return out;
 }
 
 /* The ticker: alerts:recent, newest first, each parsed back into JSON. */
 static json_t *render_alerts(struct cp_board_api *api, const char *t)
 {
-    redisReply *r[1];
+    struct cp_rconn_reply *r[1];
+    struct cp_reply recent;
     json_t *out = NULL, *list;
 
-    cmd(api, "LRANGE %s:{%s}:alerts:recent 0 %d", api->prefix, t,
-        RECENT_ALERTS - 1);
+    cmd_key(api, 4, "LRANGE", "%s:{%s}:alerts:recent", api->prefix, t);
+    cp_cmd_str(&api->cmds, "0");
+    cp_cmd_int(&api->cmds, RECENT_ALERTS - 1);
     if (collect(api, r, 1) != 1)
         return NULL;
-    if (r[0]->type == REDIS_REPLY_ARRAY) {
+    recent = view_of(r[0]);
+    if (recent.type == CP_REPLY_ARRAY) {
         list = json_array();
-        for (size_t i = 0; list && i < r[0]->elements; i++) {
-            const redisReply *a = r[0]->element[i];
-            json_t *v = a->type == REDIS_REPLY_STRING
-                            ? json_loadb(a->str, a->len, 0, NULL)
+        for (size_t i = 0; list && i < recent.elements; i++) {
+            struct cp_reply a = element_of(&recent, i);
+            json_t *v = a.type == CP_REPLY_STRING
+                            ? json_loadb(a.str, a.len, 0, NULL)
                             : NULL;
 
             if (v) /* a malformed entry is skipped, not fatal */
@@ -721,7 +791,7 @@ static json_t *render_alerts(struct cp_board_api *api, const char *t)
         }
         out = json_pack("{s:s, s:o}", "tenant", t, "alerts", list);
     }
-    freeReplyObject(r[0]);
+    cp_rconn_reply_free(r[0]);
     return out;
 }
 
@@ -984,7 +1054,7 @@ int cp_board_api_get(struct cp_board_api *api, const char *path,
         else
             status = 500;
     } else {
-        status = api->ctx ? 500 : 503;
+        status = api->conn ? 500 : 503;
     }
     pthread_mutex_unlock(&api->redis_mu);
     if (status == 503)
@@ -1035,12 +1105,14 @@ struct cp_board_api *cp_board_api_new(const char *redis_url, const char *prefix,
         pthread_condattr_destroy(&attr);
     }
     api->cache_ms = cache_ms;
+    cp_cmds_init(&api->cmds);
     api->prefix = strdup(prefix);
     if (!api->prefix) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
-    if (cp__redis_addr_parse(&api->addr, redis_url, errstr, errstr_size))
+    if (cp__board_redis_url(redis_url, &api->url, api->address,
+                            sizeof(api->address), errstr, errstr_size))
         goto fail;
     return api;
 
@@ -1059,14 +1131,14 @@ void cp_board_api_destroy(struct cp_board_api *api)
     pthread_mutex_unlock(&api->idx_mu);
     if (api->idx_started)
         pthread_join(api->indexer, NULL);
-    if (api->ctx)
-        redisFree(api->ctx);
+    cp_rconn_destroy(api->conn);
+    cp_cmds_cleanup(&api->cmds);
     index_free(&api->ix);
     for (size_t i = 0; i < CACHE_SLOTS; i++) {
         free(api->cache[i].key);
         free(api->cache[i].body);
     }
-    cp__redis_addr_cleanup(&api->addr);
+    cp_redis_url_cleanup(&api->url);
     free(api->prefix);
     pthread_mutex_destroy(&api->redis_mu);
     pthread_mutex_destroy(&api->cache_mu);

@@ -393,17 +393,10 @@ struct cp_board *cp_board_new(const struct cp_config *cfg,
                               b->lim.cache_ms, errstr, errstr_size);
     if (!b->api)
         goto fail;
-    {
-        struct cp__redis_addr addr;
-
-        if (cp__redis_addr_parse(&addr, cfg->redis_url, errstr, errstr_size))
-            goto fail;
-        b->hub = cp__hub_new(&addr, cfg->redis_prefix, b->lim.max_sse,
-                             b->lim.sse_queue_bytes, errstr, errstr_size);
-        cp__redis_addr_cleanup(&addr);
-        if (!b->hub)
-            goto fail;
-    }
+    b->hub = cp__hub_new(cfg->redis_url, cfg->redis_prefix, b->lim.max_sse,
+                         b->lim.sse_queue_bytes, errstr, errstr_size);
+    if (!b->hub)
+        goto fail;
     if (is_v6)
         flags |= MHD_USE_IPv6;
     b->mhd = MHD_start_daemon(

@@ -1,51 +1,26 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Internals shared by the wallboard's files (board.c, api.c, hub.c,
- * rconn.c): the Redis address and connection helpers, the SSE hub and the
- * embedded page. Not part of the public API. */
+/* Internals shared by the wallboard's files (board.c, api.c, hub.c): the
+ * SSE hub and the embedded page. Not part of the public API. Redis is
+ * reached through the redis layer (conn.h, url.h). */
 #ifndef CP_BOARD_INT_H
 #define CP_BOARD_INT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include <hiredis/hiredis.h>
-
 #include "common.h"
+#include "url.h"
 
-/* ---- Redis address and connection (rconn.c) ---- */
-
-/** A parsed redis.url. */
-struct cp__redis_addr {
-    char *host;        /* owned; NULL for a unix socket */
-    int port;          /* TCP port */
-    char *socket_path; /* owned; NULL for TCP */
-    char *user;        /* owned; NULL unless the URL names one */
-    char *password;    /* owned; NULL unless the URL carries one */
-    int db;            /* SELECTed after connecting (0 = default) */
-    char address[300]; /* "host:port" or "unix:/path", never a secret */
-};
+/* ---- Redis (hub.c) ---- */
 
 /**
- * @brief Parses redis://[user[:pass]@]host[:port][/db] or
- *        unix:///path[?db=N] into @p addr (zeroed first).
- * @returns CP_OK or CP_ECONFIG with errstr (no password in it).
- * Ownership: @p addr owns what it points to; free with
- *            cp__redis_addr_cleanup().
+ * @brief Parses redis.url (url.h) and writes its address for messages.
+ * @returns CP_OK, or an error with "redis.url: <reason>" in @p errstr.
+ * Ownership: on CP_OK free @p url with cp_redis_url_cleanup().
  */
-cp_rc cp__redis_addr_parse(struct cp__redis_addr *addr, const char *url,
-                           char *errstr, size_t errstr_size);
-/** @brief Frees what @p addr owns and zeroes it; accepts NULL. */
-void cp__redis_addr_cleanup(struct cp__redis_addr *addr);
-
-/**
- * @brief Connects, authenticates and selects the database; socket reads
- *        and writes time out after @p timeout_ms.
- * @returns a live context, or NULL with errstr.
- * Ownership: caller owns the context; free with redisFree().
- */
-redisContext *cp__redis_connect(const struct cp__redis_addr *addr,
-                                int timeout_ms, char *errstr,
-                                size_t errstr_size);
+cp_rc cp__board_redis_url(const char *redis_url, struct cp_redis_url *url,
+                          char *address, size_t address_size, char *errstr,
+                          size_t errstr_size);
 
 /* ---- SSE hub (hub.c): one PSUBSCRIBE shared by every browser ---- */
 
@@ -65,12 +40,12 @@ struct cp__hub_stats {
 /**
  * @brief Starts the subscriber thread on `<prefix>:{*}:live` and
  *        `<prefix>:{*}:alerts`; it reconnects with backoff on its own.
- * Ownership: copies @p addr and @p prefix; caller frees the hub with
- *            cp__hub_destroy().
+ *        @p redis_url is parsed with cp_redis_url_parse() (url.h).
+ * Ownership: copies what it keeps of @p redis_url and @p prefix; caller
+ *            frees the hub with cp__hub_destroy().
  */
-struct cp__hub *cp__hub_new(const struct cp__redis_addr *addr,
-                            const char *prefix, int max_clients,
-                            size_t queue_bytes, char *errstr,
+struct cp__hub *cp__hub_new(const char *redis_url, const char *prefix,
+                            int max_clients, size_t queue_bytes, char *errstr,
                             size_t errstr_size);
 /**
  * @brief Registers a browser; @p tenant ("" = every tenant) filters what

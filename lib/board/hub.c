@@ -7,13 +7,13 @@
 #include "board_int.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "conn.h"
 #include "log.h"
 
 #define PAYLOAD_MAX   65536 /* larger pub/sub messages are skipped */
@@ -32,8 +32,9 @@ struct cp__sse_client {
 };
 
 struct cp__hub {
-    struct cp__redis_addr addr;
-    char *prefix; /* owned */
+    struct cp_redis_url url; /* owned */
+    char address[300];       /* for messages, no secret */
+    char *prefix;            /* owned */
     int max_clients;
     size_t queue_bytes; /* ring size of each client */
 
@@ -154,22 +155,24 @@ static int parse_channel(const struct cp__hub *hub, const char *ch, size_t len,
 
 /* One pub/sub message -> `event: E\ndata: ...\n\n`. A newline inside the
  * payload starts another data line, which EventSource joins back. */
-static void on_message(struct cp__hub *hub, const redisReply *reply)
+static void on_message(struct cp__hub *hub, const struct cp_reply *reply)
 {
-    const redisReply *ch, *msg;
+    struct cp_reply kind, ch, m;
+    const struct cp_reply *msg = &m;
     const char *t, *event;
     size_t tlen, n = 0;
     char *frame;
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4 ||
-        reply->element[0]->type != REDIS_REPLY_STRING ||
-        strcmp(reply->element[0]->str, "pmessage"))
+    cp_reply_element(reply, 0, &kind);
+    if (reply->type != CP_REPLY_ARRAY || reply->elements != 4 ||
+        kind.type != CP_REPLY_STRING || kind.len != 8 ||
+        memcmp(kind.str, "pmessage", 8))
         return; /* subscribe confirmations, PING replies */
-    ch = reply->element[2];
-    msg = reply->element[3];
-    if (ch->type != REDIS_REPLY_STRING || msg->type != REDIS_REPLY_STRING ||
+    cp_reply_element(reply, 2, &ch);
+    cp_reply_element(reply, 3, &m);
+    if (ch.type != CP_REPLY_STRING || msg->type != CP_REPLY_STRING ||
         msg->len > PAYLOAD_MAX ||
-        parse_channel(hub, ch->str, ch->len, &t, &tlen, &event))
+        parse_channel(hub, ch.str, ch.len, &t, &tlen, &event))
         return;
     pthread_mutex_lock(&hub->mu);
     hub->stats.messages++;
@@ -217,55 +220,53 @@ static void sleep_unless_stopped(struct cp__hub *hub, int ms)
     pthread_mutex_unlock(&hub->mu);
 }
 
-static int flush_output(redisContext *ctx)
+/* Sends one command of @p argc words. */
+static cp_rc send_words(struct cp_rconn *conn, int argc, const char **words)
 {
-    int done = 0;
+    struct cp_cmds cmds;
+    cp_rc rc;
 
-    while (!done)
-        if (redisBufferWrite(ctx, &done) != REDIS_OK)
-            return -1;
-    return 0;
+    cp_cmds_init(&cmds);
+    cp_cmd_begin(&cmds, argc);
+    for (int i = 0; i < argc; i++)
+        cp_cmd_str(&cmds, words[i]);
+    rc = cp_rconn_send(conn, &cmds);
+    cp_cmds_cleanup(&cmds);
+    return rc;
 }
 
-/* Reads messages until the connection fails or the hub stops. Polls with a
- * short timeout so a stop request is seen within half a second. */
-static void pump(struct cp__hub *hub, redisContext *ctx)
+/* Reads messages until the connection fails or the hub stops. Reads wait
+ * half a second at most so a stop request is seen soon. */
+static void pump(struct cp__hub *hub, struct cp_rconn *conn)
 {
+    static const char *ping[] = {"PING"};
     int64_t last_rx = cp_mono_ms(), last_ping = last_rx;
 
     for (;;) {
-        struct pollfd pfd = {.fd = ctx->fd, .events = POLLIN};
-        void *reply = NULL;
+        struct cp_rconn_reply *reply = NULL;
         int64_t now;
-        int rc;
 
-        if (redisGetReplyFromReader(ctx, &reply) != REDIS_OK)
-            return;
-        if (reply) {
-            on_message(hub, reply);
-            freeReplyObject(reply);
-            continue;
-        }
         if (stop_requested(hub))
             return;
-        rc = poll(&pfd, 1, 500);
-        if (rc < 0 && errno != EINTR)
+        if (cp_rconn_read(conn, 500, &reply))
             return;
         now = cp_mono_ms();
-        if (rc > 0) {
-            if (redisBufferRead(ctx) != REDIS_OK)
-                return;
+        if (reply) {
+            struct cp_reply view;
+
+            cp_rconn_reply_view(reply, &view);
+            on_message(hub, &view);
+            cp_rconn_reply_free(reply);
             last_rx = now;
         } else if (now - last_rx > DEAD_AFTER_MS) {
             cp_log(CP_LOG_WARNING, "BOARD",
                    "redis subscription %s silent for %d s: reconnecting",
-                   hub->addr.address, DEAD_AFTER_MS / 1000);
+                   hub->address, DEAD_AFTER_MS / 1000);
             return;
         }
         if (now - last_ping >= PING_EVERY_MS) {
             last_ping = now;
-            if (redisAppendCommand(ctx, "PING") != REDIS_OK ||
-                flush_output(ctx))
+            if (send_words(conn, 1, ping))
                 return;
         }
     }
@@ -276,23 +277,22 @@ static void *subscriber(void *arg)
     static const char resync[] = "event: resync\ndata: {}\n\n";
     struct cp__hub *hub = arg;
     int backoff = BACKOFF_MIN, warned = 0;
-    char errstr[512];
+    char errstr[512], live[300], alerts[300];
+    const char *psubscribe[3] = {"PSUBSCRIBE", live, alerts};
 
+    snprintf(live, sizeof(live), "%s:{*}:live", hub->prefix);
+    snprintf(alerts, sizeof(alerts), "%s:{*}:alerts", hub->prefix);
     while (!stop_requested(hub)) {
-        redisContext *ctx =
-            cp__redis_connect(&hub->addr, 2000, errstr, sizeof(errstr));
+        struct cp_rconn *conn =
+            cp_rconn_new(&hub->url, 2000, errstr, sizeof(errstr));
 
-        if (ctx && (redisAppendCommand(ctx,
-                                       "PSUBSCRIBE %s:{*}:live "
-                                       "%s:{*}:alerts",
-                                       hub->prefix, hub->prefix) != REDIS_OK ||
-                    flush_output(ctx))) {
+        if (conn && send_words(conn, 3, psubscribe)) {
             snprintf(errstr, sizeof(errstr), "redis psubscribe %s: %s",
-                     hub->addr.address, ctx->errstr);
-            redisFree(ctx);
-            ctx = NULL;
+                     hub->address, cp_rconn_errstr(conn));
+            cp_rconn_destroy(conn);
+            conn = NULL;
         }
-        if (!ctx) {
+        if (!conn) {
             if (!warned++) /* once per outage, not once per retry */
                 cp_log(CP_LOG_WARNING, "BOARD", "%s; retrying", errstr);
             sleep_unless_stopped(hub, backoff);
@@ -301,7 +301,7 @@ static void *subscriber(void *arg)
         }
         cp_log(CP_LOG_INFO, "BOARD",
                "subscribed to %s:{*}:live and alerts on %s", hub->prefix,
-               hub->addr.address);
+               hub->address);
         backoff = BACKOFF_MIN;
         warned = 0;
         pthread_mutex_lock(&hub->mu);
@@ -310,14 +310,14 @@ static void *subscriber(void *arg)
         pthread_mutex_unlock(&hub->mu);
         /* Messages published while we were away are lost: pages re-read. */
         deliver(hub, NULL, 0, resync, sizeof(resync) - 1);
-        pump(hub, ctx);
-        redisFree(ctx);
+        pump(hub, conn);
+        cp_rconn_destroy(conn);
         pthread_mutex_lock(&hub->mu);
         hub->stats.connected = 0;
         pthread_mutex_unlock(&hub->mu);
         if (!stop_requested(hub)) {
             cp_log(CP_LOG_WARNING, "BOARD", "redis subscription %s lost",
-                   hub->addr.address);
+                   hub->address);
             sleep_unless_stopped(hub, backoff);
         }
     }
@@ -326,9 +326,23 @@ static void *subscriber(void *arg)
 
 /* ---- public (board-internal) API ---- */
 
-struct cp__hub *cp__hub_new(const struct cp__redis_addr *addr,
-                            const char *prefix, int max_clients,
-                            size_t queue_bytes, char *errstr,
+cp_rc cp__board_redis_url(const char *redis_url, struct cp_redis_url *url,
+                          char *address, size_t address_size, char *errstr,
+                          size_t errstr_size)
+{
+    char why[512];
+    cp_rc rc = cp_redis_url_parse(redis_url, url, why, sizeof(why));
+
+    if (rc) {
+        snprintf(errstr, errstr_size, "redis.url: %s", why);
+        return rc;
+    }
+    cp_redis_url_address(url, address, address_size);
+    return CP_OK;
+}
+
+struct cp__hub *cp__hub_new(const char *redis_url, const char *prefix,
+                            int max_clients, size_t queue_bytes, char *errstr,
                             size_t errstr_size)
 {
     struct cp__hub *hub = calloc(1, sizeof(*hub));
@@ -342,19 +356,13 @@ struct cp__hub *cp__hub_new(const struct cp__redis_addr *addr,
     hub->max_clients = max_clients;
     hub->queue_bytes = queue_bytes;
     hub->prefix = strdup(prefix);
-    hub->addr = *addr;
-    hub->addr.host = addr->host ? strdup(addr->host) : NULL;
-    hub->addr.socket_path =
-        addr->socket_path ? strdup(addr->socket_path) : NULL;
-    hub->addr.user = addr->user ? strdup(addr->user) : NULL;
-    hub->addr.password = addr->password ? strdup(addr->password) : NULL;
-    if (!hub->prefix || (addr->host && !hub->addr.host) ||
-        (addr->socket_path && !hub->addr.socket_path) ||
-        (addr->user && !hub->addr.user) ||
-        (addr->password && !hub->addr.password)) {
+    if (!hub->prefix) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
+    if (cp__board_redis_url(redis_url, &hub->url, hub->address,
+                            sizeof(hub->address), errstr, errstr_size))
+        goto fail;
     if (pthread_create(&hub->thread, NULL, subscriber, hub)) {
         snprintf(errstr, errstr_size, "start the subscriber thread: %s",
                  strerror(errno));
@@ -475,7 +483,7 @@ void cp__hub_destroy(struct cp__hub *hub)
     }
     while (hub->clients) /* only if HTTP was not stopped first */
         cp__hub_leave(hub, hub->clients);
-    cp__redis_addr_cleanup(&hub->addr);
+    cp_redis_url_cleanup(&hub->url);
     free(hub->prefix);
     pthread_cond_destroy(&hub->wake);
     pthread_mutex_destroy(&hub->mu);

@@ -497,6 +497,46 @@ static void set_entity(struct gen_strs *s, struct cp_event *ev,
     ev->entity_id = mkstr(s->entity, len);
 }
 
+/* The sequence numbers that name a customer's entities. */
+struct entity_seqs {
+    uint64_t deal, order, conv, call, ticket, sub, visit;
+};
+
+/* The entity id of @p ev by its kind: "<prefix>-<customer>-<seq>". */
+static void set_entity_of(struct gen_strs *s, struct cp_event *ev,
+                          const struct entity_seqs *q)
+{
+    switch (ev->kind) {
+    case CP_LEAD_CREATED:
+    case CP_STAGE_CHANGED:
+    case CP_DEAL_CLOSED:
+        set_entity(s, ev, "d", q->deal);
+        break;
+    case CP_ORDER_PLACED:
+        set_entity(s, ev, "o", q->order);
+        break;
+    case CP_MESSAGE_RECEIVED:
+    case CP_MESSAGE_SENT:
+        set_entity(s, ev, "conv", q->conv);
+        break;
+    case CP_CALL_LOGGED:
+        set_entity(s, ev, "call", q->call);
+        break;
+    case CP_TICKET_OPENED:
+    case CP_TICKET_RESOLVED:
+        set_entity(s, ev, "t", q->ticket);
+        break;
+    case CP_SUBSCRIPTION_CHANGED:
+        set_entity(s, ev, "sub", q->sub);
+        break;
+    case CP_WEB_VISIT:
+        set_entity(s, ev, "s", q->visit);
+        break;
+    default:
+        break;
+    }
+}
+
 /* Reply delay: a histogram bucket uniformly, then a point inside it;
  * sometimes exactly on a bucket bound, to exercise "response_ms <= b". */
 static int64_t pick_reply_delay(struct gen_rng *r)
@@ -744,38 +784,17 @@ static int64_t event_time(struct gen_cust *cu, int64_t t)
 static void finish(struct cp_gen *gen, struct cp_event *ev, uint64_t c,
                    const struct gen_cust *cu)
 {
-    struct gen_strs *s = &gen->s;
+    /* A call and a web visit are one event each: the stream position. */
+    const struct entity_seqs q = {.deal = cu->deal_seq,
+                                  .order = cu->order_cnt,
+                                  .conv = cu->conv_seq,
+                                  .call = gen->idx,
+                                  .ticket = cu->ticket_seq,
+                                  .sub = cu->sub_seq,
+                                  .visit = gen->idx};
 
-    set_identity(gen, &gen->rng, s, ev, c, cu->manager, cu->channel);
-    switch (ev->kind) {
-    case CP_LEAD_CREATED:
-    case CP_STAGE_CHANGED:
-    case CP_DEAL_CLOSED:
-        set_entity(s, ev, "d", cu->deal_seq);
-        break;
-    case CP_ORDER_PLACED:
-        set_entity(s, ev, "o", cu->order_cnt);
-        break;
-    case CP_MESSAGE_RECEIVED:
-    case CP_MESSAGE_SENT:
-        set_entity(s, ev, "conv", cu->conv_seq);
-        break;
-    case CP_CALL_LOGGED:
-        set_entity(s, ev, "call", gen->idx); /* one event, one call */
-        break;
-    case CP_TICKET_OPENED:
-    case CP_TICKET_RESOLVED:
-        set_entity(s, ev, "t", cu->ticket_seq);
-        break;
-    case CP_SUBSCRIPTION_CHANGED:
-        set_entity(s, ev, "sub", cu->sub_seq);
-        break;
-    case CP_WEB_VISIT:
-        set_entity(s, ev, "s", gen->idx);
-        break;
-    default:
-        break;
-    }
+    set_identity(gen, &gen->rng, &gen->s, ev, c, cu->manager, cu->channel);
+    set_entity_of(&gen->s, ev, &q);
 }
 
 /* Emits the follow-up @p d. @returns 0 when it no longer applies (the deal
@@ -2336,35 +2355,14 @@ static void co_finish(struct cp_cohort *co, struct cp_event *ev, uint64_t c,
     ev->manager_id = mkstr(m, strlen(m));
     ev->occurred_at = t;
     ev->channel = co_channel(&co->rng, ev, cu);
-    switch (ev->kind) {
-    case CP_LEAD_CREATED:
-    case CP_STAGE_CHANGED:
-    case CP_DEAL_CLOSED:
-        set_entity(s, ev, "d", cu->deal_seq);
-        break;
-    case CP_ORDER_PLACED:
-        set_entity(s, ev, "o", cu->order_seq);
-        break;
-    case CP_MESSAGE_RECEIVED:
-    case CP_MESSAGE_SENT:
-        set_entity(s, ev, "conv", cu->conv_seq);
-        break;
-    case CP_CALL_LOGGED:
-        set_entity(s, ev, "call", cu->call_seq);
-        break;
-    case CP_TICKET_OPENED:
-    case CP_TICKET_RESOLVED:
-        set_entity(s, ev, "t", ticket);
-        break;
-    case CP_SUBSCRIPTION_CHANGED:
-        set_entity(s, ev, "sub", cu->sub_seq);
-        break;
-    case CP_WEB_VISIT:
-        set_entity(s, ev, "s", cu->visit_seq);
-        break;
-    default:
-        break;
-    }
+    set_entity_of(s, ev,
+                  &(const struct entity_seqs){.deal = cu->deal_seq,
+                                              .order = cu->order_seq,
+                                              .conv = cu->conv_seq,
+                                              .call = cu->call_seq,
+                                              .ticket = ticket,
+                                              .sub = cu->sub_seq,
+                                              .visit = cu->visit_seq});
 }
 
 int cp_cohort_next(struct cp_cohort *co, struct cp_event *ev,

@@ -12,6 +12,7 @@
 #include <hiredis/hiredis.h>
 
 #include "log.h"
+#include "redis_int.h"
 #include "url.h"
 
 #define CP_REDIS_CONNECT_TIMEOUT_MS 2000
@@ -148,7 +149,7 @@ fail:
 
 static void hiredis_element(const void *impl, size_t i, struct cp_reply *out);
 
-static void translate(const redisReply *reply, struct cp_reply *out)
+void cp__redis_reply_view(const redisReply *reply, struct cp_reply *out)
 {
     memset(out, 0, sizeof(*out));
     out->impl = reply;
@@ -195,7 +196,7 @@ static void hiredis_element(const void *impl, size_t i, struct cp_reply *out)
     const redisReply *r = impl;
 
     if (r->element[i])
-        translate(r->element[i], out);
+        cp__redis_reply_view(r->element[i], out);
 }
 
 void cp_store_reply_element(const struct cp_reply *reply, size_t i,
@@ -272,7 +273,7 @@ cp_rc cp_store_finish(struct cp_store *st, cp_reply_fn fn, void *opaque)
         if (redisGetReply(st->ctx, (void **)&reply) != REDIS_OK || !reply)
             return io_error(st);
         st->pending--;
-        translate(reply, &view);
+        cp__redis_reply_view(reply, &view);
         if (!rc && fn)
             rc = fn(opaque, i, &view);
         else if (!rc && view.type == CP_REPLY_ERROR) {

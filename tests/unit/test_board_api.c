@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "board_api.h"
+#include "counters.h"
 #include "test_board_util.h"
 
 static int truthy(int cond)
@@ -27,44 +28,6 @@ static struct test_redis rd;
 static struct cp_board_api *api;
 static char errstr[512];
 static char today[11], week_ago[11];
-
-static const char *const counter_fields[] = {"events",
-                                             "leads",
-                                             "web_visits",
-                                             "deals_won",
-                                             "deals_lost",
-                                             "won_amount_minor",
-                                             "deal_cycle_ms_sum",
-                                             "deal_cycle_count",
-                                             "orders",
-                                             "first_orders",
-                                             "repeat_orders",
-                                             "order_amount_minor",
-                                             "messages_in",
-                                             "messages_out",
-                                             "responses",
-                                             "response_ms_sum",
-                                             "calls",
-                                             "calls_inbound",
-                                             "calls_missed",
-                                             "call_ms_sum",
-                                             "tickets_opened",
-                                             "tickets_resolved",
-                                             "resolution_ms_sum",
-                                             "nps_promoters",
-                                             "nps_passives",
-                                             "nps_detractors",
-                                             "csat_count",
-                                             "csat_sum",
-                                             "csat_satisfied",
-                                             "ces_count",
-                                             "ces_sum",
-                                             "subs_started",
-                                             "subs_renewed",
-                                             "subs_cancelled",
-                                             "mrr_cancelled_minor",
-                                             "churn_alerts",
-                                             "sla_breaches"};
 
 static void setup(void)
 {
@@ -99,16 +62,16 @@ static json_t *get(const char *path, const char *date, int want_status)
     return j;
 }
 
-/* Writes every counter field with distinct values, the way the worker's
- * HINCRBY leaves them (decimal integers). */
+/* Writes every counter field the worker keeps (counters.h) with distinct
+ * values, the way its HINCRBY leaves them (decimal integers). */
 static void write_counters(const char *key, long long seed)
 {
-    for (size_t i = 0; i < CP_ARRAY_SIZE(counter_fields); i++)
-        cr_assert(
-            eq(int,
-               test_redis_cmd(&rd, "HSET %s %s %lld", key, counter_fields[i],
-                              seed * 1000 + (long long)i * 7 + 1),
-               0));
+    for (int i = 0; i < CP_F_CNT; i++)
+        cr_assert(eq(int,
+                     test_redis_cmd(&rd, "HSET %s %s %lld", key,
+                                    cp_field_name((enum cp_field)i),
+                                    seed * 1000 + (long long)i * 7 + 1),
+                     0));
 }
 
 /* Every field of the Redis hash @p key is in @p obj with the same integer

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Fitting the churn model (fit.h): a small labelled history with a known
+ * answer (churners stop ordering, stayers keep on) gives the parameters the
+ * fit has always given, a model that loads and ranks the customers, and
+ * every bad input becomes an error with the file and line, never an exit. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "churn.h"
+#include "churn_int.h"
+#include "fit.h"
+
+#define DAY    86400000LL
+#define T0     1700000000000LL
+#define CUTOFF (T0 + 180 * DAY)
+#define CUSTS  120
+
+/* What crmpulse-fit wrote for this history (the model file's numbers). */
+#define EXPECT_BIAS      -11.23493844
+#define EXPECT_R         1103.029131
+#define EXPECT_ALPHA     7917.622709
+#define EXPECT_W_SILENCE 1.737930659
+#define EXPECT_THR_HIGH  0.646
+
+static char dir[64], events[128], labels[128], out[128];
+static char errstr[512];
+
+/* Customer i churns when i % 3 == 0. Stayers order weekly up to the
+ * cutoff, churners stop after day 90; some of each open a ticket, more
+ * churners than stayers; a few of each go against the rule so the classes
+ * overlap (no perfect separation). */
+static void write_history(void)
+{
+    FILE *ev = fopen(events, "w"), *lb = fopen(labels, "w");
+
+    cr_assert(ev && lb);
+    fprintf(ev, "tenant_id,customer_id,occurred_at_ms,obs,value\n");
+    fprintf(lb, "customer_id,churned\n");
+    for (int i = 0; i < CUSTS; i++) {
+        int churned = i % 3 == 0;
+        int last_day =
+            churned ? (i % 9 == 0 ? 170 : 90) : (i % 10 == 1 ? 120 : 179);
+
+        for (int d = i % 7; d <= last_day; d += 7)
+            fprintf(ev, "t,c%d,%lld,order,%d\n", i, T0 + d * DAY, 100 + i % 50);
+        if (churned ? i % 2 == 0 : i % 5 == 0)
+            fprintf(ev, "t,c%d,%lld,ticket_opened,1\n", i, T0 + 100 * DAY);
+        fprintf(lb, "c%d,%d\n", i, churned);
+    }
+    /* After the cutoff: must be ignored. */
+    fprintf(ev, "t,c0,%lld,order,100\n", CUTOFF + DAY);
+    fclose(ev);
+    fclose(lb);
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/cp-fit-test-XXXXXX");
+    cr_assert(mkdtemp(dir) != NULL);
+    snprintf(events, sizeof(events), "%s/events.csv", dir);
+    snprintf(labels, sizeof(labels), "%s/labels.csv", dir);
+    snprintf(out, sizeof(out), "%s/model.conf", dir);
+    write_history();
+}
+
+static void teardown(void)
+{
+    unlink(events);
+    unlink(labels);
+    unlink(out);
+    rmdir(dir);
+}
+
+TestSuite(fit, .init = setup, .fini = teardown, .timeout = 30);
+
+static void opts(struct cp_fit_opts *o)
+{
+    cp_fit_opts_init(o);
+    o->events = events;
+    o->labels = labels;
+    o->cutoff = CUTOFF;
+    o->out = out;
+    o->quiet = 1;
+}
+
+/* Runs the fit with its report in a string; caller frees the result. */
+static char *run_report(const struct cp_fit_opts *o, cp_rc *rc)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *rep = open_memstream(&text, &len);
+
+    cr_assert(rep != NULL);
+    *rc = cp_fit_run(o, rep, errstr, sizeof(errstr));
+    fclose(rep);
+    return text;
+}
+
+Test(fit, defaults_are_the_documented_ones)
+{
+    struct cp_fit_opts o;
+
+    cp_fit_opts_init(&o);
+    cr_assert(o.holdout == 0.3 && o.l2 == 1.0 && o.cutoff == INT64_MIN);
+    cr_assert(o.prec_high == 0.9 && o.prec_crit == 0.97);
+    cr_assert(!o.events && !o.out && !o.quiet);
+}
+
+/* The expected numbers are what crmpulse-fit wrote for this history before
+ * fitting moved into the library: the move must not change a digit that
+ * matters. */
+Test(fit, known_history_gives_known_parameters)
+{
+    struct cp_churn_model *m;
+    struct cp_fit_opts o;
+
+    opts(&o);
+    cr_assert(cp_fit_run(&o, stdout, errstr, sizeof(errstr)) == CP_OK, "%s",
+              errstr);
+    m = cp_churn_model_load(out, errstr, sizeof(errstr));
+    cr_assert(m != NULL, "the written model must load: %s", errstr);
+    cr_expect(!strcmp(m->version, "fit-1715552000000"), "%s", m->version);
+    cr_expect(fabs(m->bias - EXPECT_BIAS) < 1e-3, "bias %.6f", m->bias);
+    cr_expect(fabs(m->r - EXPECT_R) < 1e-3 * EXPECT_R, "r %.6g", m->r);
+    cr_expect(fabs(m->alpha_days - EXPECT_ALPHA) < 1e-3 * EXPECT_ALPHA,
+              "alpha %.6g", m->alpha_days);
+    cr_expect(fabs(m->f[CP_F_ORDER_SILENCE].weight - EXPECT_W_SILENCE) < 1e-3,
+              "order_silence weight %.6f", m->f[CP_F_ORDER_SILENCE].weight);
+    cr_expect(fabs(m->thr_high - EXPECT_THR_HIGH) < 1e-9, "high %.3f",
+              m->thr_high);
+    cp_churn_model_destroy(m);
+}
+
+Test(fit, evaluation_ranks_the_churners_first)
+{
+    struct cp_fit_opts o;
+    char *text;
+    double model_auc = 0;
+    cp_rc rc;
+
+    opts(&o);
+    cr_assert(cp_fit_run(&o, stdout, errstr, sizeof(errstr)) == CP_OK, "%s",
+              errstr);
+    o.evaluate = out;
+    text = run_report(&o, &rc); /* printed even with quiet */
+    cr_assert(rc == CP_OK, "%s", errstr);
+    cr_assert(text && strstr(text, "120 labelled customers"), "%s", text);
+    cr_assert(sscanf(strstr(text, "ROC AUC: model "), "ROC AUC: model %lf",
+                     &model_auc) == 1);
+    cr_expect(model_auc > 0.9, "AUC %.4f\n%s", model_auc, text);
+    free(text);
+}
+
+Test(fit, report_names_each_stage)
+{
+    struct cp_fit_opts o;
+    char *text;
+    cp_rc rc;
+
+    opts(&o);
+    o.quiet = 0;
+    text = run_report(&o, &rc);
+    cr_assert(rc == CP_OK, "%s", errstr);
+    cr_expect(strstr(text, "read ") && strstr(text, "bgnbd: r=") &&
+                  strstr(text, "held-out ROC AUC: model") &&
+                  strstr(text, "levels: high"),
+              "%s", text);
+    free(text);
+}
+
+Test(fit, bad_input_is_an_error_with_file_and_line)
+{
+    struct cp_fit_opts o;
+    FILE *f;
+
+    opts(&o);
+    o.events = "/nonexistent/events.csv";
+    cr_assert(cp_fit_run(&o, stdout, errstr, sizeof(errstr)) == CP_EIO);
+    cr_assert(strstr(errstr, "open events /nonexistent/events.csv"), "%s",
+              errstr);
+
+    f = fopen(events, "a");
+    fprintf(f, "t,c1,%lld,teleport,1\n", T0);
+    fclose(f);
+    opts(&o);
+    cr_assert(cp_fit_run(&o, stdout, errstr, sizeof(errstr)) == CP_EDECODE);
+    cr_assert(strstr(errstr, "bad row (obs 'teleport')"), "%s", errstr);
+
+    f = fopen(labels, "a");
+    fprintf(f, "c1,maybe\n");
+    fclose(f);
+    opts(&o);
+    o.events = "/dev/null";
+    cr_assert(cp_fit_run(&o, stdout, errstr, sizeof(errstr)) == CP_EDECODE);
+    cr_assert(strstr(errstr, ":122: churned must be 0 or 1"), "%s", errstr);
+}
+
+Test(fit, too_few_labels_or_a_bad_version_fit_nothing)
+{
+    struct cp_fit_opts o;
+    FILE *f = fopen(labels, "w");
+
+    for (int i = 0; i < 19; i++)
+        fprintf(f, "c%d,%d\n", i, i % 2);
+    fclose(f);
+    opts(&o);
+    cr_assert(cp_fit_run(&o, stdout, errstr, sizeof(errstr)) == CP_ECONFIG);
+    cr_assert(strstr(errstr, "fewer than 20 labelled customers"), "%s", errstr);
+
+    write_history();
+    opts(&o);
+    o.version = "has space";
+    cr_assert(cp_fit_run(&o, stdout, errstr, sizeof(errstr)) == CP_ECONFIG);
+    cr_assert(strstr(errstr, "--version"), "%s", errstr);
+    cr_assert(access(out, F_OK) != 0, "nothing may be written");
+}
