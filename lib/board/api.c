@@ -21,6 +21,7 @@
 #include "civil.h"
 #include "conn.h"
 #include "log.h"
+#include "keys.h"
 
 #define CACHE_SLOTS     128       /* distinct answers kept */
 #define STALE_MAX_MS    5000      /* oldest answer served during a render */
@@ -374,9 +375,10 @@ static int index_key(const char *prefix, struct index *ix, const char *key,
         return 0;
     tlen = (size_t)(close - t);
     rest = close + 1;
-    if (end - rest < 13 || memcmp(rest, ":d:", 3))
+    if (end - rest < 13 || rest[0] != ':' ||
+        memcmp(rest + 1, CP_KSEG_DAY, sizeof(CP_KSEG_DAY) - 1))
         return 0;
-    memcpy(date, rest + 3, 10);
+    memcpy(date, rest + sizeof(CP_KSEG_DAY), 10);
     date[10] = '\0';
     if (parse_date(date, &day))
         return 0;
@@ -432,7 +434,7 @@ static int scan_all(struct cp_board_api *api, struct cp_rconn *conn,
     char cursor[32] = "0", match[300];
     int rounds = 0;
 
-    snprintf(match, sizeof(match), "%s:{*}:d:*", api->prefix);
+    snprintf(match, sizeof(match), "%s:{*}:" CP_KSEG_DAY "*", api->prefix);
     do {
         struct cp_rconn_reply *reply = NULL;
         struct cp_reply r, cur, keys;
@@ -600,15 +602,18 @@ static json_t *render_day(struct cp_board_api *api, const char *t,
     r = malloc((3 + nchan + name_cnt) * sizeof(*r));
     if (!r || !names)
         goto out;
-    cmd_key(api, 2, "HGETALL", "%s:{%s}:d:%s", p, t, date);
-    cmd_key(api, 2, "HGETALL", "%s:{%s}:d:%s:funnel", p, t, date);
-    cmd_key(api, 2, "HGETALL", "%s:{%s}:d:%s:rt", p, t, date);
+    cmd_key(api, 2, "HGETALL", CP_KEY_TENANT_FMT CP_KSEG_DAY "%s", p, t, date);
+    cmd_key(api, 2, "HGETALL",
+            CP_KEY_TENANT_FMT CP_KSEG_DAY "%s:" CP_KSEG_FUNNEL, p, t, date);
+    cmd_key(api, 2, "HGETALL", CP_KEY_TENANT_FMT CP_KSEG_DAY "%s:" CP_KSEG_RT,
+            p, t, date);
     for (size_t i = 0; i < nchan; i++)
-        cmd_key(api, 2, "HGETALL", "%s:{%s}:d:%s:channel:%s", p, t, date,
-                channels[i]);
+        cmd_key(api, 2, "HGETALL",
+                CP_KEY_TENANT_FMT CP_KSEG_DAY "%s:" CP_KSEG_CHANNEL ":%s", p, t,
+                date, channels[i]);
     for (size_t i = 0; i < name_cnt; i++)
-        cmd_key(api, 2, "HGETALL", "%s:{%s}:d:%s:%s:%s", p, t, date,
-                kinds[i] == 'm' ? "manager" : "source", names[i]);
+        cmd_key(api, 2, "HGETALL", CP_KEY_TENANT_FMT CP_KSEG_DAY "%s:%s:%s", p,
+                t, date, kinds[i] == 'm' ? "manager" : "source", names[i]);
     n = collect(api, r, 3 + nchan + name_cnt);
     if (n < 0)
         goto out;
@@ -658,9 +663,13 @@ static json_t *render_compare(struct cp_board_api *api, const char *t,
     long n;
 
     civil_from_days(days - 7, before);
-    cmd_key(api, 2, "HGETALL", "%s:{%s}:d:%s", api->prefix, t, date);
-    cmd_key(api, 2, "HGETALL", "%s:{%s}:d:%s", api->prefix, t, before);
-    cmd_key(api, 2, "HGETALL", "%s:{%s}:d:%s:funnel", api->prefix, t, before);
+    cmd_key(api, 2, "HGETALL", CP_KEY_TENANT_FMT CP_KSEG_DAY "%s", api->prefix,
+            t, date);
+    cmd_key(api, 2, "HGETALL", CP_KEY_TENANT_FMT CP_KSEG_DAY "%s", api->prefix,
+            t, before);
+    cmd_key(api, 2, "HGETALL",
+            CP_KEY_TENANT_FMT CP_KSEG_DAY "%s:" CP_KSEG_FUNNEL, api->prefix, t,
+            before);
     n = collect(api, r, 3);
     if (n < 0)
         return NULL;
@@ -681,8 +690,10 @@ static json_t *render_waiting(struct cp_board_api *api, const char *t)
     json_t *out = NULL, *oldest;
     long n;
 
-    cmd_key(api, 2, "ZCARD", "%s:{%s}:waiting", api->prefix, t);
-    cmd_key(api, 5, "ZRANGE", "%s:{%s}:waiting", api->prefix, t);
+    cmd_key(api, 2, "ZCARD", CP_KEY_TENANT_FMT CP_KSEG_STATE_WAITING,
+            api->prefix, t);
+    cmd_key(api, 5, "ZRANGE", CP_KEY_TENANT_FMT CP_KSEG_STATE_WAITING,
+            api->prefix, t);
     cp_cmd_str(&api->cmds, "0");
     cp_cmd_int(&api->cmds, TOP_WAITING - 1);
     cp_cmd_str(&api->cmds, "WITHSCORES");
@@ -717,7 +728,8 @@ static json_t *render_risk(struct cp_board_api *api, const char *t)
     size_t cnt;
     long n;
 
-    cmd_key(api, 5, "ZREVRANGE", "%s:{%s}:risk", api->prefix, t);
+    cmd_key(api, 5, "ZREVRANGE", CP_KEY_TENANT_FMT CP_KSEG_RISK, api->prefix,
+            t);
     cp_cmd_str(&api->cmds, "0");
     cp_cmd_int(&api->cmds, TOP_RISK - 1);
     cp_cmd_str(&api->cmds, "WITHSCORES");
@@ -732,8 +744,8 @@ static json_t *render_risk(struct cp_board_api *api, const char *t)
     for (size_t i = 0; i < cnt; i++) {
         struct cp_reply m = element_of(&zs, 2 * i);
         char key[300];
-        int len =
-            snprintf(key, sizeof(key), "%s:{%s}:customer:", api->prefix, t);
+        int len = snprintf(key, sizeof(key), CP_KEY_TENANT_FMT CP_KSEG_CUSTOMER,
+                           api->prefix, t);
 
         /* The customer id is binary-safe: it is not printed into the key. */
         cp_cmd_begin(&api->cmds, 2);
@@ -772,7 +784,8 @@ static json_t *render_alerts(struct cp_board_api *api, const char *t)
     struct cp_reply recent;
     json_t *out = NULL, *list;
 
-    cmd_key(api, 4, "LRANGE", "%s:{%s}:alerts:recent", api->prefix, t);
+    cmd_key(api, 4, "LRANGE", CP_KEY_TENANT_FMT CP_KSEG_ALERTS_RECENT,
+            api->prefix, t);
     cp_cmd_str(&api->cmds, "0");
     cp_cmd_int(&api->cmds, RECENT_ALERTS - 1);
     if (collect(api, r, 1) != 1)

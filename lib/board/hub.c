@@ -15,6 +15,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "keys.h"
 
 #define PAYLOAD_MAX   65536 /* larger pub/sub messages are skipped */
 #define BACKOFF_MIN   100   /* ms, first reconnect delay */
@@ -129,6 +130,15 @@ static void deliver(struct cp__hub *hub, const char *t, size_t tlen,
 
 /* ---- the subscription ---- */
 
+/* Whether [close, end) is "}:" then @p segment. */
+static int is_suffix(const char *close, const char *end, const char *segment)
+{
+    size_t n = strlen(segment);
+
+    return (size_t)(end - close) == 2 + n && !memcmp(close, "}:", 2) &&
+           !memcmp(close + 2, segment, n);
+}
+
 /* `<prefix>:{T}:live` or `<prefix>:{T}:alerts` -> T and the event name. */
 static int parse_channel(const struct cp__hub *hub, const char *ch, size_t len,
                          const char **t, size_t *tlen, const char **event)
@@ -144,9 +154,9 @@ static int parse_channel(const struct cp__hub *hub, const char *ch, size_t len,
     if (!close || close == *t)
         return -1;
     *tlen = (size_t)(close - *t);
-    if ((size_t)(end - close) == 6 && !memcmp(close, "}:live", 6))
+    if (is_suffix(close, end, CP_KSEG_LIVE_CHANNEL))
         *event = "live";
-    else if ((size_t)(end - close) == 8 && !memcmp(close, "}:alerts", 8))
+    else if (is_suffix(close, end, CP_KSEG_ALERTS_CHANNEL))
         *event = "alert";
     else
         return -1;
@@ -280,8 +290,9 @@ static void *subscriber(void *arg)
     char errstr[512], live[300], alerts[300];
     const char *psubscribe[3] = {"PSUBSCRIBE", live, alerts};
 
-    snprintf(live, sizeof(live), "%s:{*}:live", hub->prefix);
-    snprintf(alerts, sizeof(alerts), "%s:{*}:alerts", hub->prefix);
+    snprintf(live, sizeof(live), "%s:{*}:" CP_KSEG_LIVE_CHANNEL, hub->prefix);
+    snprintf(alerts, sizeof(alerts), "%s:{*}:" CP_KSEG_ALERTS_CHANNEL,
+             hub->prefix);
     while (!stop_requested(hub)) {
         struct cp_rconn *conn =
             cp_rconn_new(&hub->url, 2000, errstr, sizeof(errstr));

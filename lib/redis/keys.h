@@ -17,6 +17,10 @@
 
 #include "buf.h"
 
+/* "P:{T}:" as a printf format (prefix, tenant), for readers that build a
+ * key with one format string, e.g. CP_KEY_TENANT_FMT CP_KSEG_DAY "%s". */
+#define CP_KEY_TENANT_FMT "%s:{%s}:"
+
 /* ---- segments after "P:{T}:" ---- */
 
 /* Day counters: d:YYYY-MM-DD, and below it :manager:M, :channel:C,
