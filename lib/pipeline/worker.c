@@ -25,7 +25,6 @@
 #define CP_MAX_PARTITIONS 4096
 #define CP_DLQ_FLUSH_MS   30000
 #define CP_BACKOFF_MAX_MS 5000
-#define CP_PROGRESS_MS    10000
 
 /* What we know of one partition of the input topic. */
 struct part_slot {
@@ -90,9 +89,75 @@ struct cp_worker {
     uint64_t armed_connection; /* connection whose WATCH covers our fences */
     char rewind_error[128];    /* why the last rewind failed, if not Redis */
     int32_t *fence_parts;      /* owned, CP_MAX_PARTITIONS: MGET order */
+
+    /* What the log said last, so that each state change is one line. */
+    int said_ready;        /* -1 nothing yet, 0 not ready, 1 ready */
+    char said_reason[64];  /* the not-ready reason logged */
+    int said_redis_down;   /* "redis down" is the latest Redis line */
+    int64_t redis_down_ms; /* when (monotonic) */
 };
 
 static cp_rc finish_inflight(struct cp_worker *w);
+
+/* ---- state changes: one log line each ---- */
+
+/* /readyz and the log together: a line only when readiness or the reason
+ * for not being ready changes, never per retry or per batch. */
+static void set_ready(struct cp_worker *w, bool ready, const char *reason)
+{
+    cp_metrics_set_ready(w->metrics, ready, reason);
+    if (ready && w->said_ready != 1) {
+        struct cp_log_field f[] = {{"event", "ready", 0}};
+
+        cp_log_fields(CP_LOG_NOTICE, "WORKER", f, CP_ARRAY_SIZE(f), "ready");
+    } else if (!ready &&
+               (w->said_ready != 0 || strcmp(w->said_reason, reason))) {
+        struct cp_log_field f[] = {{"event", "not_ready", 0},
+                                   {"reason", reason, 0}};
+
+        cp_log_fields(CP_LOG_WARNING, "WORKER", f, CP_ARRAY_SIZE(f),
+                      "not ready: %s", reason);
+        snprintf(w->said_reason, sizeof(w->said_reason), "%s", reason);
+    }
+    w->said_ready = ready;
+}
+
+/* A Redis call failed (@p what, e.g. "commit"): "redis down" once, the
+ * details of each further failure at debug level. */
+static void redis_failed(struct cp_worker *w, const char *what)
+{
+    const char *err = cp_store_errstr(w->store);
+
+    if (!w->said_redis_down) {
+        struct cp_log_field f[] = {{"event", "redis_down", 0},
+                                   {"error", err, 0}};
+
+        cp_log_fields(CP_LOG_WARNING, "REDIS", f, CP_ARRAY_SIZE(f),
+                      "redis down: %s: %s", what, err);
+        w->said_redis_down = 1;
+        w->redis_down_ms = cp_mono_ms();
+    } else {
+        cp_log(CP_LOG_DEBUG, "REDIS", "%s: %s", what, err);
+    }
+}
+
+/* A Redis round trip succeeded. */
+static void redis_answered(struct cp_worker *w)
+{
+    int64_t down_ms;
+
+    if (!w->said_redis_down)
+        return;
+    down_ms = cp_mono_ms() - w->redis_down_ms;
+    {
+        struct cp_log_field f[] = {{"event", "redis_up", 0},
+                                   {"down_ms", NULL, down_ms}};
+
+        cp_log_fields(CP_LOG_NOTICE, "REDIS", f, CP_ARRAY_SIZE(f),
+                      "redis back after %.1f s", (double)down_ms / 1000.0);
+    }
+    w->said_redis_down = 0;
+}
 
 /* ---- offsets in Redis ---- */
 
@@ -151,8 +216,7 @@ static cp_rc read_offsets(struct cp_worker *w, struct cp_partition *parts,
     }
     rc = cp_store_roundtrip(w->store, &w->cmds, on_offset_reply, &rd);
     if (rc)
-        cp_log(CP_LOG_WARNING, "REDIS", "read offsets: %s",
-               cp_store_errstr(w->store));
+        redis_failed(w, "read offsets");
     return rc;
 }
 
@@ -205,11 +269,18 @@ static cp_rc on_fence_reply(void *opaque, size_t i,
             now_epoch = strtoll(tmp, NULL, 10);
         }
         if (now_epoch != slot->epoch) {
-            cp_log(CP_LOG_WARNING, "WORKER",
-                   "partition %s [%d] belongs to another worker now (fence "
-                   "%lld, ours %lld): no more writes for it",
-                   w->cfg->topic_events, (int)w->fence_parts[j],
-                   (long long)now_epoch, (long long)slot->epoch);
+            struct cp_log_field f[] = {{"event", "partition_fenced", 0},
+                                       {"topic", w->cfg->topic_events, 0},
+                                       {"partition", NULL, w->fence_parts[j]},
+                                       {"fence", NULL, now_epoch},
+                                       {"our_fence", NULL, slot->epoch}};
+
+            cp_log_fields(CP_LOG_WARNING, "WORKER", f, CP_ARRAY_SIZE(f),
+                          "partition %s [%d] fenced: it belongs to another "
+                          "worker now (fence %lld, ours %lld): no more writes "
+                          "for it",
+                          w->cfg->topic_events, (int)w->fence_parts[j],
+                          (long long)now_epoch, (long long)slot->epoch);
             slot->owned = 0;
         }
     }
@@ -240,11 +311,12 @@ static cp_rc arm_fences(struct cp_worker *w)
             append_fence_key(w, w->fence_parts[j]);
     }
     rc = cp_store_roundtrip(w->store, &w->cmds, on_fence_reply, &rd);
-    if (rc)
-        cp_log(CP_LOG_WARNING, "REDIS", "arm fences: %s",
-               cp_store_errstr(w->store));
-    else
+    if (rc) {
+        redis_failed(w, "arm fences");
+    } else {
         w->armed_connection = cp_store_connection_id(w->store);
+        redis_answered(w);
+    }
     return rc;
 }
 
@@ -295,8 +367,7 @@ static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
         }
     rc = claim_fences(w, parts, cnt);
     if (rc)
-        cp_log(CP_LOG_WARNING, "REDIS", "claim partitions: %s",
-               cp_store_errstr(w->store));
+        redis_failed(w, "claim partitions");
     if (!rc)
         rc = read_offsets(w, parts, cnt);
     /* Without an offset in Redis, pin down where Kafka would start: a
@@ -314,11 +385,22 @@ static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
         slot->next_offset = parts[i].offset >= 0 ? parts[i].offset : -1;
         cp_scorer_assign(w->sc, parts[i].partition, cp_now_ms());
         slot->start_offset = parts[i].offset;
-        cp_log(CP_LOG_INFO, "WORKER", "partition %s [%d]: start at %lld",
-               parts[i].topic, (int)parts[i].partition,
-               (long long)parts[i].offset);
     }
-    return arm_fences(w);
+    rc = arm_fences(w);
+    if (rc)
+        return rc; /* the consumer calls us again: log once it worked */
+    for (size_t i = 0; i < cnt; i++) {
+        struct cp_log_field f[] = {{"event", "partition_assigned", 0},
+                                   {"topic", parts[i].topic, 0},
+                                   {"partition", NULL, parts[i].partition},
+                                   {"offset", NULL, parts[i].offset}};
+
+        cp_log_fields(CP_LOG_INFO, "WORKER", f, CP_ARRAY_SIZE(f),
+                      "partition %s [%d] assigned: start at %lld",
+                      parts[i].topic, (int)parts[i].partition,
+                      (long long)parts[i].offset);
+    }
+    return CP_OK;
 }
 
 static void on_revoke(void *opaque, const struct cp_partition *parts,
@@ -332,6 +414,15 @@ static void on_revoke(void *opaque, const struct cp_partition *parts,
         w->rewind_needed = 1;
     for (size_t i = 0; i < cnt; i++)
         if (parts[i].partition >= 0 && parts[i].partition < CP_MAX_PARTITIONS) {
+            struct cp_log_field f[] = {{"event", "partition_revoked", 0},
+                                       {"topic", parts[i].topic, 0},
+                                       {"partition", NULL, parts[i].partition}};
+
+            /* A fenced partition was logged as lost already. */
+            if (w->parts[parts[i].partition].owned)
+                cp_log_fields(CP_LOG_INFO, "WORKER", f, CP_ARRAY_SIZE(f),
+                              "partition %s [%d] revoked", parts[i].topic,
+                              (int)parts[i].partition);
             w->parts[parts[i].partition].owned = 0;
             cp_scorer_revoke(w->sc, parts[i].partition);
             cp_metrics_partition_clear(w->metrics, parts[i].topic,
@@ -421,8 +512,7 @@ static void publish_committed(struct cp_worker *w)
     if (!w->pub_cmds.cnt)
         return;
     if (cp_store_roundtrip(w->store, &w->pub_cmds, NULL, NULL))
-        cp_log(CP_LOG_WARNING, "REDIS", "publish: %s",
-               cp_store_errstr(w->store));
+        redis_failed(w, "publish");
     cp_cmds_reset(&w->pub_cmds);
 }
 
@@ -455,7 +545,7 @@ static void count_committed(struct cp_worker *w)
                 m, w->cfg->topic_events, p,
                 cp_consumer_lag(w->cons, p, w->parts[p].next_offset),
                 cp_scorer_watermark(w->sc, p));
-    cp_metrics_set_ready(m, true, NULL);
+    set_ready(w, true, NULL);
 }
 
 static cp_rc finish_inflight(struct cp_worker *w)
@@ -469,8 +559,7 @@ static cp_rc finish_inflight(struct cp_worker *w)
     rc = cp_store_finish_tx(w->store, &res);
     w->stats.commit_us += cp_mono_us() - w->inflight.sent_us;
     if (rc) {
-        cp_log(CP_LOG_WARNING, "REDIS", "commit: %s",
-               cp_store_errstr(w->store));
+        redis_failed(w, "commit");
         return rc;
     }
     if (res.aborted) {
@@ -559,8 +648,7 @@ static cp_rc send_commit(struct cp_worker *w, int64_t events, int64_t dlq)
     w->inflight.sent_us = cp_mono_us();
     rc = cp_store_send(w->store, &w->cmds);
     if (rc) {
-        cp_log(CP_LOG_WARNING, "REDIS", "commit: %s",
-               cp_store_errstr(w->store));
+        redis_failed(w, "commit");
         return rc;
     }
     w->inflight.active = 1;
@@ -758,8 +846,7 @@ static cp_rc restore_fences(struct cp_worker *w,
     }
     rc = cp_store_roundtrip(w->store, &w->cmds, NULL, NULL);
     if (rc)
-        cp_log(CP_LOG_WARNING, "REDIS", "restore fences: %s",
-               cp_store_errstr(w->store));
+        redis_failed(w, "restore fences");
     return rc;
 }
 
@@ -825,13 +912,27 @@ static void recover(struct cp_worker *w, cp_rc cause,
         cp_metrics_set_up(w->metrics, CP_METRICS_DEP_KAFKA, false);
     else if (cause == CP_EREDIS)
         cp_metrics_set_up(w->metrics, CP_METRICS_DEP_REDIS, false);
-    cp_metrics_set_ready(w->metrics, false,
-                         cause == CP_EKAFKA   ? "kafka unreachable"
-                         : cause == CP_EREDIS ? "redis unreachable"
-                                              : "recovering a failed batch");
-    cp_log(CP_LOG_WARNING, "WORKER",
-           "batch failed (%s): rolled back, retrying in %d ms",
-           cp_rc_name(cause), w->backoff_ms);
+    set_ready(w, false,
+              cause == CP_EKAFKA   ? "kafka unreachable"
+              : cause == CP_EREDIS ? "redis unreachable"
+                                   : "recovering a failed batch");
+    {
+        const char *why = cause == CP_EKAFKA    ? "kafka"
+                          : cause == CP_EREDIS  ? "redis"
+                          : cause == CP_EFENCED ? "fenced"
+                                                : "error";
+        struct cp_log_field f[] = {{"event", "backoff", 0},
+                                   {"cause", why, 0},
+                                   {"delay_ms", NULL, w->backoff_ms},
+                                   {"max_delay_ms", NULL, CP_BACKOFF_MAX_MS}};
+
+        /* One line per failure; the retries until it heals are at debug
+         * level (the redis_down/not_ready lines already say why). */
+        cp_log_fields(CP_LOG_WARNING, "WORKER", f, CP_ARRAY_SIZE(f),
+                      "backoff: batch failed (%s), rolled back; retrying in "
+                      "%d ms, then up to %d ms apart",
+                      why, w->backoff_ms, CP_BACKOFF_MAX_MS);
+    }
     while (!*stop) {
         /* In short steps: SIGTERM during an outage is honoured at once. */
         for (int slept = 0; slept < w->backoff_ms && !*stop; slept += 100)
@@ -844,8 +945,7 @@ static void recover(struct cp_worker *w, cp_rc cause,
         w->rewind_error[0] = '\0';
         if (!rewind_to_committed(w))
             return;
-        cp_log(CP_LOG_WARNING, "WORKER",
-               "still not ready: %s; retrying in %d ms",
+        cp_log(CP_LOG_DEBUG, "WORKER", "still not ready: %s; retrying in %d ms",
                w->rewind_error[0] ? w->rewind_error : cp_store_errstr(w->store),
                w->backoff_ms);
     }
@@ -936,7 +1036,8 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
     w->metrics = cp_metrics_new(CP_VERSION, errstr, errstr_size);
     if (!w->metrics)
         goto fail;
-    cp_metrics_set_ready(w->metrics, false, "starting");
+    w->said_ready = -1;
+    set_ready(w, false, "starting");
     if (cfg->http_listen[0]) {
         w->http =
             cp_http_start(cfg->http_listen, w->metrics, errstr, errstr_size);
@@ -1012,26 +1113,70 @@ fail:
     return NULL;
 }
 
+/* The periodic progress line (log.progress.interval): throughput, what is
+ * committed and how far behind the input the worker is. */
 static void log_progress(struct cp_worker *w, int64_t *last_ms,
                          int64_t *last_events)
 {
     int64_t now = cp_mono_ms();
+    int64_t lag = 0, max_lag = -1, committed = 0, rate;
+    int32_t max_part = -1;
+    int owned = 0, unknown = 0;
+    char max_desc[64] = "";
 
-    if (now - *last_ms < CP_PROGRESS_MS)
+    if (w->cfg->progress_interval_s <= 0 ||
+        now - *last_ms < (int64_t)w->cfg->progress_interval_s * 1000)
         return;
-    cp_log(CP_LOG_INFO, "WORKER",
-           "%lld events applied (%.0f/s), %lld to DLQ, %lld batches, %lld "
-           "retries; ms in poll %lld decode %lld load %lld apply %lld commit "
-           "%lld",
-           (long long)w->stats.events,
-           (double)(w->stats.events - *last_events) * 1000.0 /
-               (double)(now - *last_ms),
-           (long long)w->stats.dlq, (long long)w->stats.batches,
-           (long long)w->stats.retries, (long long)w->stats.poll_us / 1000,
-           (long long)w->stats.decode_us / 1000,
-           (long long)w->stats.load_us / 1000,
-           (long long)w->stats.apply_us / 1000,
-           (long long)w->stats.commit_us / 1000);
+    for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++) {
+        int64_t l;
+
+        if (!w->parts[p].owned)
+            continue;
+        owned++;
+        if (w->parts[p].next_offset > 0)
+            committed += w->parts[p].next_offset;
+        l = cp_consumer_lag(w->cons, p, w->parts[p].next_offset);
+        if (l < 0) {
+            unknown++; /* nothing fetched yet */
+            continue;
+        }
+        lag += l;
+        if (l > max_lag) {
+            max_lag = l;
+            max_part = p;
+        }
+    }
+    rate = (w->stats.events - *last_events) * 1000 / (now - *last_ms);
+    if (max_part >= 0)
+        snprintf(max_desc, sizeof(max_desc), " (max %lld on [%d])",
+                 (long long)max_lag, (int)max_part);
+    {
+        struct cp_log_field f[] = {{"event", "progress", 0},
+                                   {"events", NULL, w->stats.events},
+                                   {"events_per_s", NULL, rate},
+                                   {"dlq", NULL, w->stats.dlq},
+                                   {"committed_offsets", NULL, committed},
+                                   {"lag", NULL, lag},
+                                   {"max_lag", NULL, max_lag < 0 ? 0 : max_lag},
+                                   {"max_lag_partition", NULL, max_part},
+                                   {"partitions", NULL, owned},
+                                   {"partitions_lag_unknown", NULL, unknown},
+                                   {"retries", NULL, w->stats.retries}};
+
+        cp_log_fields(
+            CP_LOG_INFO, "WORKER", f, CP_ARRAY_SIZE(f),
+            "progress: %lld events applied (%lld/s), %lld to DLQ, offsets "
+            "%lld; lag %lld over %d partitions%s%s, %lld retries; ms in poll "
+            "%lld decode %lld load %lld apply %lld commit %lld",
+            (long long)w->stats.events, (long long)rate,
+            (long long)w->stats.dlq, (long long)committed, (long long)lag,
+            owned, max_desc, unknown ? " (some not fetched yet)" : "",
+            (long long)w->stats.retries, (long long)w->stats.poll_us / 1000,
+            (long long)w->stats.decode_us / 1000,
+            (long long)w->stats.load_us / 1000,
+            (long long)w->stats.apply_us / 1000,
+            (long long)w->stats.commit_us / 1000);
+    }
     *last_ms = now;
     *last_events = w->stats.events;
 }
@@ -1046,10 +1191,14 @@ static void check_idle_health(struct cp_worker *w)
     cp_cmd_arg(&w->cmds, "PING", 4);
     up = cp_store_roundtrip(w->store, &w->cmds, NULL, NULL) == CP_OK;
     cp_metrics_set_up(w->metrics, CP_METRICS_DEP_REDIS, up);
-    if (!up)
-        cp_metrics_set_ready(w->metrics, false, "redis unreachable");
-    else if (cp_consumer_generation(w->cons))
-        cp_metrics_set_ready(w->metrics, true, NULL);
+    if (!up) {
+        redis_failed(w, "ping");
+        set_ready(w, false, "redis unreachable");
+    } else {
+        redis_answered(w);
+        if (cp_consumer_generation(w->cons))
+            set_ready(w, true, NULL);
+    }
 }
 
 cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
