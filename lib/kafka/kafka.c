@@ -476,10 +476,12 @@ static void on_assign(struct cp_consumer *cons,
             free(parts);
             return;
         }
-        cp_log(CP_LOG_WARNING, "KAFKA",
+        /* One warning per assignment; each retry after it at debug
+         * level (the caller logs why, once per change). */
+        cp_log(backoff_ms == 100 ? CP_LOG_WARNING : CP_LOG_DEBUG, "KAFKA",
                "assign %d partitions: start offsets unavailable, retrying in "
-               "%d ms",
-               list->cnt, backoff_ms);
+               "%d ms (then up to %d ms apart)",
+               list->cnt, backoff_ms, CP_ASSIGN_BACKOFF_MAX_MS);
         backoff_sleep(cons, backoff_ms);
         backoff_ms = backoff_ms * 2 < CP_ASSIGN_BACKOFF_MAX_MS
                          ? backoff_ms * 2

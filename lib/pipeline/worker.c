@@ -912,6 +912,8 @@ static void recover(struct cp_worker *w, cp_rc cause,
         cp_metrics_set_up(w->metrics, CP_METRICS_DEP_KAFKA, false);
     else if (cause == CP_EREDIS)
         cp_metrics_set_up(w->metrics, CP_METRICS_DEP_REDIS, false);
+    if (cause == CP_EREDIS)
+        redis_failed(w, "batch"); /* "redis down" before what follows */
     set_ready(w, false,
               cause == CP_EKAFKA   ? "kafka unreachable"
               : cause == CP_EREDIS ? "redis unreachable"
