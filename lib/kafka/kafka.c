@@ -33,18 +33,41 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
            "KAFKA", "%s: %s", rd_kafka_err2name(err), reason);
 }
 
+/* librdkafka's message about kafka.<key> = @p value, with the value
+ * replaced by *** where the setting may hold a secret (librdkafka quotes
+ * invalid values). */
+static void redact(const char *key, const char *value, const char *why,
+                   char *out, size_t out_size)
+{
+    size_t vlen = strlen(value), len = 0;
+
+    if (!cp_config_kafka_key_is_secret(key) || vlen == 0) {
+        snprintf(out, out_size, "%s", why);
+        return;
+    }
+    out[0] = '\0';
+    while (*why && len + 4 < out_size) {
+        if (!strncmp(why, value, vlen)) {
+            memcpy(out + len, "***", 3);
+            len += 3;
+            why += vlen;
+        } else {
+            out[len++] = *why++;
+        }
+    }
+    out[len] = '\0';
+}
+
 static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
                     char *errstr, size_t errstr_size)
 {
-    char why[256];
+    char why[256], shown[256];
 
     if (rd_kafka_conf_set(conf, key, value, why, sizeof(why)) ==
         RD_KAFKA_CONF_OK)
         return 0;
-    /* librdkafka quotes the value: not for a secret. */
-    snprintf(errstr, errstr_size, "kafka setting kafka.%s: %s", key,
-             cp_config_kafka_key_is_secret(key) ? "invalid value (not shown)"
-                                                : why);
+    redact(key, value, why, shown, sizeof(shown));
+    snprintf(errstr, errstr_size, "kafka setting kafka.%s: %s", key, shown);
     return -1;
 }
 
@@ -115,13 +138,14 @@ cp_rc cp_kafka_check_props(const struct cp_kv *props, size_t prop_cnt,
             free(hint);
             rc = CP_ECONFIG;
             break;
-        default:
-            snprintf(errstr, errstr_size, "kafka.%s: %s", key,
-                     cp_config_kafka_key_is_secret(key)
-                         ? "invalid value (not shown: it may be a secret)"
-                         : why);
+        default: {
+            char shown[256];
+
+            redact(key, props[i].value, why, shown, sizeof(shown));
+            snprintf(errstr, errstr_size, "kafka.%s: %s", key, shown);
             rc = CP_ECONFIG;
             break;
+        }
         }
     }
     rd_kafka_conf_destroy(conf);
