@@ -91,10 +91,11 @@ struct cp_worker {
     int32_t *fence_parts;      /* owned, CP_MAX_PARTITIONS: MGET order */
 
     /* What the log said last, so that each state change is one line. */
-    int said_ready;        /* -1 nothing yet, 0 not ready, 1 ready */
-    char said_reason[64];  /* the not-ready reason logged */
-    int said_redis_down;   /* "redis down" is the latest Redis line */
-    int64_t redis_down_ms; /* when (monotonic) */
+    int said_ready;          /* -1 nothing yet, 0 not ready, 1 ready */
+    char said_reason[64];    /* the not-ready reason logged */
+    int said_redis_down;     /* "redis down" is the latest Redis line */
+    int64_t redis_down_ms;   /* when (monotonic) */
+    int said_publish_failed; /* "publish" warned, not "works again" yet */
 };
 
 static cp_rc finish_inflight(struct cp_worker *w);
@@ -511,8 +512,17 @@ static void publish_committed(struct cp_worker *w)
     cp_live_publish_cmds(w->live, cp_now_ms(), &w->pub_cmds);
     if (!w->pub_cmds.cnt)
         return;
-    if (cp_store_roundtrip(w->store, &w->pub_cmds, NULL, NULL))
-        redis_failed(w, "publish");
+    /* A denied channel (ACL) fails every publish while the keys commit:
+     * one warning when it starts failing, one line when it works again. */
+    if (cp_store_roundtrip(w->store, &w->pub_cmds, NULL, NULL)) {
+        cp_log(w->said_publish_failed ? CP_LOG_DEBUG : CP_LOG_WARNING, "REDIS",
+               "publish (best effort; the keys are committed): %s",
+               cp_store_errstr(w->store));
+        w->said_publish_failed = 1;
+    } else if (w->said_publish_failed) {
+        cp_log(CP_LOG_NOTICE, "REDIS", "publish works again");
+        w->said_publish_failed = 0;
+    }
     cp_cmds_reset(&w->pub_cmds);
 }
 
