@@ -224,7 +224,8 @@ static void line_done(struct line *ln)
 }
 
 /* The message, formatted into @p ln at its end; @returns its length. */
-static size_t add_message(struct line *ln, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static size_t
+add_message(struct line *ln, const char *fmt, va_list ap)
 {
     size_t start = ln->len;
     va_list again;
@@ -247,8 +248,9 @@ static size_t add_message(struct line *ln, const char *fmt, va_list ap)
     return (size_t)n;
 }
 
-static void vlog(int level, const char *fac, const struct cp_log_field *fields,
-                 size_t field_cnt, const char *fmt, va_list ap)
+__attribute__((format(printf, 5, 0))) static void
+vlog(int level, const char *fac, const struct cp_log_field *fields,
+     size_t field_cnt, const char *fmt, va_list ap)
 {
     struct line ln;
     struct timespec ts;

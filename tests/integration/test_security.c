@@ -161,8 +161,8 @@ Test(security, acl_user_runs_to_exact_results_and_no_secret_leaks)
 {
     char dump[600], log[600], metrics[600], readyz[600];
     char x_redis[160], x_http[64];
-    const char *crmpulse_user[] = {"crmpulse", "on", ">" REDIS_PW, ACL_KEYS};
-    const char *admin_user[] = {"admin", "on", ">" ADMIN_PW,
+    const char *crmpulse_user[] = {"crmpulse", "on", (">" REDIS_PW), ACL_KEYS};
+    const char *admin_user[] = {"admin", "on", (">" ADMIN_PW),
                                 "~*",    "&*", "+@all"};
     const char *default_off[] = {"default", "off"};
     const char *extras[] = {x_redis, x_http, NULL};
@@ -230,8 +230,9 @@ Test(security, acl_user_runs_to_exact_results_and_no_secret_leaks)
 Test(security, user_without_key_access_fails_with_a_clear_noperm)
 {
     char log[600], x_redis[160], cmd[700];
-    const char *limited_user[] = {"limited", "on",    ">" LIMITED_PW, "~crm:*",
-                                  "&crm:*",  "+@all", "-@dangerous"};
+    const char *limited_user[] = {"limited",    "on",     (">" LIMITED_PW),
+                                  "~crm:*",     "&crm:*", "+@all",
+                                  "-@dangerous"};
     const char *extras[] = {x_redis, NULL};
     struct h_redis r;
     pid_t pid;
@@ -283,9 +284,9 @@ Test(security, secrets_are_masked_in_print_config_and_failed_starts)
                            "-X",
                            "kafka.sasl.username=crm",
                            "-X",
-                           "kafka.sasl.password=" SASL_PW,
+                           ("kafka.sasl.password=" SASL_PW),
                            "-X",
-                           "kafka.ssl.key.password=" SSL_KEY_PW,
+                           ("kafka.ssl.key.password=" SSL_KEY_PW),
                            "-X",
                            "kafka.ssl.ca.location=/nonexistent/ca.pem",
                            NULL};
@@ -296,7 +297,7 @@ Test(security, secrets_are_masked_in_print_config_and_failed_starts)
     snprintf(out, sizeof(out), "%s", h_scratch_file("print.out"));
     h_redis_start(&r);
     {
-        const char *user[] = {"crmpulse", "on", ">" REDIS_PW, ACL_KEYS};
+        const char *user[] = {"crmpulse", "on", (">" REDIS_PW), ACL_KEYS};
 
         acl_setuser(&r, user, CP_ARRAY_SIZE(user));
     }
@@ -335,14 +336,14 @@ Test(security, secrets_are_masked_in_print_config_and_failed_starts)
             h_bin("crmpulse"),
             "--print-config",
             "-X",
-            "kafka.ssl.key.password=" SSL_KEY_PW,
+            ("kafka.ssl.key.password=" SSL_KEY_PW),
             "-X",
-            "kafka.sasl.oauthbearer.client.secret=" SASL_PW,
+            ("kafka.sasl.oauthbearer.client.secret=" SASL_PW),
             NULL};
         const char *bad_x[] = {h_bin("crmpulse"), "--print-config", "-X",
-                               "redis.url:redis://u:" REDIS_PW "@h", NULL};
+                               ("redis.url:redis://u:" REDIS_PW "@h"), NULL};
         const char *bad_url[] = {h_bin("crmpulse"), "--print-config", "-X",
-                                 "redis.url=redis://u:" REDIS_PW "@h:99999",
+                                 ("redis.url=redis://u:" REDIS_PW "@h:99999"),
                                  NULL};
 
         /* Rejected where librdkafka lacks OAuth/OIDC, else printed. */
