@@ -296,3 +296,52 @@ Test(logs, json_lines_and_one_line_per_state_change_through_an_outage)
     fprintf(stderr, "logs: %lld events, outage %d ms, %.1f s in all\n",
             (long long)(total_a + total_b), OUTAGE_MS, h_elapsed_s(&started));
 }
+
+/* Another worker takes partition 0 (its fence is bumped in Redis, as a new
+ * owner's assignment does) while this one runs: one "fenced" line for that
+ * partition, however many batches follow, and no revoke line for it. */
+Test(logs, a_fenced_partition_is_logged_once)
+{
+    char dump_a[600], dump_b[600], log[600];
+    const char *extras[] = {"log.format=json", "worker.batch.max=200",
+                            "worker.exit.idle.ms=3000", NULL};
+    long n = h_env_long("CP_IT_EVENTS", 4000) / 4;
+    int64_t t0 = cp_now_ms() - 3600 * 1000;
+    int64_t invalid = 0, total_a;
+    struct lines ls;
+    struct h_redis r;
+    size_t fenced;
+    pid_t pid;
+
+    snprintf(dump_a, sizeof(dump_a), "%s", h_scratch_file("fa.dump"));
+    snprintf(dump_b, sizeof(dump_b), "%s", h_scratch_file("fb.dump"));
+    snprintf(log, sizeof(log), "%s", h_scratch_file("fenced.log"));
+    h_redis_start(&r);
+    h_produce(bootstrap, dump_a, "9", n, t0, "0");
+    total_a = h_dump_count(dump_a, &invalid);
+    pid = h_worker_spawn(bootstrap, &r, "fence", log, extras);
+    cr_assert_eq(h_wait_for_commits(&r, "fence", total_a), total_a);
+    cr_assert_gt(h_redis_int(&r, "INCR crmpulse:fence:fence:crm.events:0"), 1);
+    h_produce(bootstrap, dump_b, "10", n, t0 + n * 5, "0");
+    h_worker_wait_done(pid, log, 120);
+
+    assert_all_json(log);
+    read_lines(log, &ls);
+    cr_assert_eq(count_event(&ls, "partition_fenced"), 1);
+    fenced = find_event(&ls, "partition_fenced", 0);
+    cr_assert_eq(num_field(ls.line[fenced], "partition"), 0, "%s",
+                 ls.line[fenced]);
+    cr_assert_eq(count_event(&ls, "partition_revoked"), PARTITIONS - 1);
+    for (size_t i = 0; i < ls.cnt; i++)
+        if (is_event(ls.line[i], "partition_revoked"))
+            cr_assert_neq(num_field(ls.line[i], "partition"), 0, "%s",
+                          ls.line[i]);
+    /* Whether the bump aborted a transaction (a backoff) or was seen when
+     * the fences were armed depends on timing; at most one backoff. */
+    cr_assert_leq(count_event(&ls, "backoff"), 1);
+    if (count_event(&ls, "backoff"))
+        cr_assert(strstr(ls.line[find_event(&ls, "backoff", 0)],
+                         "\"cause\":\"fenced\""));
+    free_lines(&ls);
+    h_redis_stop(&r);
+}
