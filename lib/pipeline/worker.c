@@ -1239,6 +1239,10 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
                 recover(w, CP_EREDIS, stop);
                 continue;
             }
+            /* Stopping (perhaps out of an assignment that never got its
+             * offsets): no health check to report "ready" on the way out. */
+            if (*stop)
+                break;
             /* Idle exit only counts once we own partitions (joining takes
              * a few seconds). */
             if (w->cfg->exit_idle_ms > 0 && cp_consumer_generation(w->cons) &&

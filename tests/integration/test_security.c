@@ -259,6 +259,9 @@ Test(security, user_without_key_access_fails_with_a_clear_noperm)
                                "permission crmpulse needs"),
                   "%s", text);
         cr_assert(strstr(text, "~crmpulse:*"), "%s", text);
+        /* It never got its partitions: never ready, Redis never "back". */
+        cr_assert_null(strstr(text, "] ready"), "%s", text);
+        cr_assert_null(strstr(text, "redis back"), "%s", text);
         free(text);
     }
     assert_no_secret(log, "the worker's output");
