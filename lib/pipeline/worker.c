@@ -1230,6 +1230,7 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
         w->stats.poll_us += cp_mono_us() - poll_start;
         if (w->rewind_needed) {
             recover(w, CP_EREDIS, stop);
+            idle_since = cp_mono_ms(); /* waiting out a failure is not idle */
             continue;
         }
         if (!cnt) {
@@ -1237,6 +1238,7 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
             /* Nothing to overlap with: settle the commit in flight now. */
             if (finish_inflight(w)) {
                 recover(w, CP_EREDIS, stop);
+                idle_since = cp_mono_ms();
                 continue;
             }
             /* Stopping (perhaps out of an assignment that never got its
@@ -1271,6 +1273,7 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
                     return rc;
                 if (rc) {
                     recover(w, rc, stop);
+                    idle_since = cp_mono_ms();
                     continue;
                 }
             }
@@ -1286,6 +1289,7 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
         }
         if (rc) {
             recover(w, rc, stop);
+            idle_since = cp_mono_ms();
             continue;
         }
         w->backoff_ms = 100;
