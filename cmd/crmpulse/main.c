@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "kafka.h"
 #include "log.h"
 #include "worker.h"
 
@@ -40,7 +41,7 @@ static void usage(FILE *out)
             "CRMPULSE_REDIS_URL=redis://127.0.0.1:6379/0. Any kafka.<prop> is\n"
             "passed to librdkafka (kafka.security.protocol, "
             "kafka.sasl.username...).\n"
-            "\nSettings:\n");
+            "\n");
     cp_config_print_help(out);
 }
 
@@ -85,6 +86,14 @@ int main(int argc, char **argv)
     free(rest);
     if (!cfg) {
         fprintf(stderr, "crmpulse: %s\n", errstr);
+        return 2;
+    }
+    /* librdkafka's own parser checks the kafka.* passthrough now: a typo
+     * must stop us before the embedded cluster or anything else starts. */
+    if (cp_kafka_check_props(cfg->kafka_props, cfg->kafka_prop_cnt, errstr,
+                             sizeof(errstr))) {
+        fprintf(stderr, "crmpulse: %s\n", errstr);
+        cp_config_destroy(cfg);
         return 2;
     }
     if (print_config) {

@@ -50,6 +50,7 @@ static void mask_redis_url(const char *url, char *out, size_t size);
 static bool check_prefix(const char *prefix, char *errstr, size_t size);
 
 static const char *const framing_choices[] = {"confluent", "raw", NULL};
+static const char *const log_format_choices[] = {"text", "json", NULL};
 
 #define OFF(field) offsetof(struct cp_config, field)
 
@@ -211,6 +212,21 @@ static const struct setting settings[] = {
      .max = CP_LOG_DEBUG,
      .def = "info",
      .doc = "least important messages logged"},
+    {.name = "log.format",
+     .type = SET_ENUM,
+     .offset = OFF(log_format),
+     .def = "text",
+     .choices = log_format_choices,
+     .doc = "text: \"<time> LEVEL [COMPONENT] message\" lines; json: one "
+            "JSON object per line (time, level, component, message, fields)"},
+    {.name = "log.progress.interval",
+     .type = SET_INT,
+     .offset = OFF(progress_interval_s),
+     .min = 0,
+     .max = 86400,
+     .def = "10",
+     .doc = "seconds between progress lines (events/s, committed, consumer "
+            "lag); 0 = none"},
 };
 
 static const char *const level_names[] = {"err", "warning", "notice", "info",
@@ -260,8 +276,7 @@ static const void *cfield_of(const struct cp_config *cfg,
     return (const char *)cfg + set->offset;
 }
 
-/* Levenshtein distance, capped at 255 for long strings. */
-static size_t edit_distance(const char *a, const char *b)
+size_t cp_config_edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     size_t row[64];
@@ -299,7 +314,7 @@ static const char *suggest(const char *name)
     if (limit < 2)
         limit = 2;
     for (size_t i = 0; i < CP_ARRAY_SIZE(settings); i++) {
-        size_t d = edit_distance(name, settings[i].name);
+        size_t d = cp_config_edit_distance(name, settings[i].name);
 
         if (d < best_d) {
             best_d = d;
@@ -316,6 +331,11 @@ static bool kafka_key_is_secret(const char *key)
             return true;
     }
     return false;
+}
+
+bool cp_config_kafka_key_is_secret(const char *key)
+{
+    return kafka_key_is_secret(key);
 }
 
 /* Strict decimal integer: optional sign, digits, nothing else.
@@ -536,6 +556,17 @@ cp_rc cp_config_set(struct cp_config *cfg, const char *name, const char *value,
     if (!strncmp(name, KAFKA_PREFIX, strlen(KAFKA_PREFIX))) {
         const char *key = name + strlen(KAFKA_PREFIX);
 
+        /* A near miss of one of our own kafka.* settings would otherwise
+         * pass through to librdkafka, and kafka.bootstrap.server would
+         * quietly start the embedded cluster. */
+        hint = suggest(name);
+        if (hint && !strncmp(hint, KAFKA_PREFIX, strlen(KAFKA_PREFIX)) &&
+            cp_config_edit_distance(name, hint) <= 2) {
+            snprintf(errstr, errstr_size,
+                     "unknown setting '%s'; did you mean '%s'?", name, hint);
+            return CP_ECONFIG;
+        }
+
         if (*key == '\0') {
             snprintf(errstr, errstr_size,
                      "setting \"%s\" needs a librdkafka property name after "
@@ -549,10 +580,9 @@ cp_rc cp_config_set(struct cp_config *cfg, const char *name, const char *value,
     hint = suggest(name);
     if (hint)
         snprintf(errstr, errstr_size,
-                 "unknown setting \"%s\" (did you mean \"%s\"? see --help)",
-                 name, hint);
+                 "unknown setting '%s'; did you mean '%s'?", name, hint);
     else
-        snprintf(errstr, errstr_size, "unknown setting \"%s\" (see --help)",
+        snprintf(errstr, errstr_size, "unknown setting '%s' (see --help)",
                  name);
     return CP_ECONFIG;
 }
@@ -818,6 +848,7 @@ struct cp_config *cp_config_load(int argc, char **argv, const char **rest,
     if (rest_cnt)
         *rest_cnt = nrest;
     cp_log_level = cfg->log_level;
+    cp_log_format = cfg->log_format ? CP_LOG_JSON : CP_LOG_TEXT;
     return cfg;
 
 fail:

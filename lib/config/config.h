@@ -5,6 +5,7 @@
 #ifndef CP_CONFIG_H
 #define CP_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -46,6 +47,8 @@ struct cp_config {
     char *http_listen;             /* http.listen: worker endpoint; "" = off */
     char *board_listen;            /* board.listen: crmpulse-board's address */
     int log_level;                 /* log.level (syslog number) */
+    int log_format;                /* log.format: 0 text, 1 json */
+    int progress_interval_s;       /* log.progress.interval; 0 = off */
     struct cp_kv *kafka_props;     /* owned array: the other kafka.* settings */
     size_t kafka_prop_cnt;
 };
@@ -78,5 +81,13 @@ void cp_config_print_help(FILE *out);
 void cp_config_dump(const struct cp_config *cfg, FILE *out);
 
 void cp_config_destroy(struct cp_config *cfg);
+
+/** @brief Whether the value of kafka.<key> may hold a secret (passwords,
+ *         keys): never shown in dumps or messages. */
+bool cp_config_kafka_key_is_secret(const char *key);
+
+/** @brief Levenshtein distance of @p a and @p b (255 past 63 characters):
+ *         how far a mistyped setting name is from a known one. */
+size_t cp_config_edit_distance(const char *a, const char *b);
 
 #endif

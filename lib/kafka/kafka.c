@@ -33,16 +33,123 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
            "KAFKA", "%s: %s", rd_kafka_err2name(err), reason);
 }
 
+/* librdkafka's message about kafka.<key> = @p value, with the value
+ * replaced by *** where the setting may hold a secret (librdkafka quotes
+ * invalid values). */
+static void redact(const char *key, const char *value, const char *why,
+                   char *out, size_t out_size)
+{
+    size_t vlen = strlen(value), len = 0;
+
+    if (!cp_config_kafka_key_is_secret(key) || vlen == 0) {
+        snprintf(out, out_size, "%s", why);
+        return;
+    }
+    out[0] = '\0';
+    while (*why && len + 4 < out_size) {
+        if (!strncmp(why, value, vlen)) {
+            memcpy(out + len, "***", 3);
+            len += 3;
+            why += vlen;
+        } else {
+            out[len++] = *why++;
+        }
+    }
+    out[len] = '\0';
+}
+
 static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
                     char *errstr, size_t errstr_size)
 {
-    char why[256];
+    char why[256], shown[256];
 
     if (rd_kafka_conf_set(conf, key, value, why, sizeof(why)) ==
         RD_KAFKA_CONF_OK)
         return 0;
-    snprintf(errstr, errstr_size, "kafka setting kafka.%s: %s", key, why);
+    redact(key, value, why, shown, sizeof(shown));
+    snprintf(errstr, errstr_size, "kafka setting kafka.%s: %s", key, shown);
     return -1;
+}
+
+/* The librdkafka property closest to @p key (within a third of its
+ * length), from librdkafka's own table; NULL if none. Ownership: caller
+ * frees the result. */
+static char *closest_property(const char *key)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char *table = NULL, *best = NULL, *line, *save = NULL;
+    size_t table_len = 0, best_d = strlen(key) / 3 + 1;
+    FILE *fp = open_memstream(&table, &table_len);
+
+    if (!fp) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_properties_show(fp);
+    fclose(fp);
+    rd_kafka_conf_destroy(conf);
+    /* A markdown table: "name | C/P | range | default | ..." rows. */
+    for (line = strtok_r(table, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        size_t n = strspn(line, "abcdefghijklmnopqrstuvwxyz0123456789._");
+        size_t d;
+
+        if (n == 0 || line[n] != ' ')
+            continue;
+        line[n] = '\0';
+        d = cp_config_edit_distance(key, line);
+        if (d < best_d) {
+            free(best);
+            best = strdup(line);
+            best_d = d;
+        }
+    }
+    free(table);
+    return best;
+}
+
+cp_rc cp_kafka_check_props(const struct cp_kv *props, size_t prop_cnt,
+                           char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    cp_rc rc = CP_OK;
+
+    for (size_t i = 0; i < prop_cnt && !rc; i++) {
+        const char *key = props[i].key;
+        char why[256];
+        char *hint;
+
+        switch (
+            rd_kafka_conf_set(conf, key, props[i].value, why, sizeof(why))) {
+        case RD_KAFKA_CONF_OK:
+            break;
+        case RD_KAFKA_CONF_UNKNOWN:
+            hint = closest_property(key);
+            if (hint)
+                snprintf(errstr, errstr_size,
+                         "unknown setting 'kafka.%s'; did you mean "
+                         "'kafka.%s'?",
+                         key, hint);
+            else
+                snprintf(errstr, errstr_size,
+                         "unknown setting 'kafka.%s': not a librdkafka "
+                         "property (see librdkafka's CONFIGURATION.md)",
+                         key);
+            free(hint);
+            rc = CP_ECONFIG;
+            break;
+        default: {
+            char shown[256];
+
+            redact(key, props[i].value, why, shown, sizeof(shown));
+            snprintf(errstr, errstr_size, "kafka.%s: %s", key, shown);
+            rc = CP_ECONFIG;
+            break;
+        }
+        }
+    }
+    rd_kafka_conf_destroy(conf);
+    return rc;
 }
 
 /* Our defaults, then the user's kafka.* settings (which win). */
@@ -393,10 +500,12 @@ static void on_assign(struct cp_consumer *cons,
             free(parts);
             return;
         }
-        cp_log(CP_LOG_WARNING, "KAFKA",
+        /* One warning per assignment; each retry after it at debug
+         * level (the caller logs why, once per change). */
+        cp_log(backoff_ms == 100 ? CP_LOG_WARNING : CP_LOG_DEBUG, "KAFKA",
                "assign %d partitions: start offsets unavailable, retrying in "
-               "%d ms",
-               list->cnt, backoff_ms);
+               "%d ms (then up to %d ms apart)",
+               list->cnt, backoff_ms, CP_ASSIGN_BACKOFF_MAX_MS);
         backoff_sleep(cons, backoff_ms);
         backoff_ms = backoff_ms * 2 < CP_ASSIGN_BACKOFF_MAX_MS
                          ? backoff_ms * 2

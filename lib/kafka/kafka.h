@@ -11,6 +11,18 @@
 #include "common.h"
 #include "config.h"
 
+/* ---- settings ---- */
+
+/**
+ * @brief Checks the kafka.* passthrough settings with librdkafka's own
+ *        configuration parser, before anything connects: an unknown name
+ *        (with the closest property as a hint) or an invalid value is an
+ *        error. Values of secret settings never appear in @p errstr.
+ * @returns CP_OK or CP_ECONFIG.
+ */
+cp_rc cp_kafka_check_props(const struct cp_kv *props, size_t prop_cnt,
+                           char *errstr, size_t errstr_size);
+
 /* ---- embedded cluster ---- */
 
 struct cp_embedded;

@@ -157,7 +157,7 @@ cp_rc cp_checkpoint_read_offsets(struct cp_checkpoint *cp,
     }
     rc = cp_store_roundtrip(cp->store, &cp->cmds, on_offset_reply, parts);
     if (rc)
-        cp_log(CP_LOG_WARNING, "REDIS", "read offsets: %s",
+        cp_log(CP_LOG_DEBUG, "REDIS", "read offsets: %s",
                cp_store_errstr(cp->store));
     return rc;
 }
@@ -200,11 +200,18 @@ static cp_rc on_fence_reply(void *opaque, size_t i,
         cp_store_reply_element(reply, j, &elem);
         now_epoch = epoch_of(&elem);
         if (now_epoch != cp->epoch[p]) {
-            cp_log(CP_LOG_WARNING, "WORKER",
-                   "partition %s [%d] belongs to another worker now (fence "
-                   "%lld, ours %lld): no more writes for it",
-                   cp->topic, (int)p, (long long)now_epoch,
-                   (long long)cp->epoch[p]);
+            struct cp_log_field f[] = {{"event", "partition_fenced", 0},
+                                       {"topic", cp->topic, 0},
+                                       {"partition", NULL, p},
+                                       {"fence", NULL, now_epoch},
+                                       {"our_fence", NULL, cp->epoch[p]}};
+
+            cp_log_fields(CP_LOG_WARNING, "WORKER", f, CP_ARRAY_SIZE(f),
+                          "partition %s [%d] fenced: it belongs to another "
+                          "worker now (fence %lld, ours %lld): no more writes "
+                          "for it",
+                          cp->topic, (int)p, (long long)now_epoch,
+                          (long long)cp->epoch[p]);
             cp->owned[p] = 0;
         }
     }
@@ -234,7 +241,7 @@ cp_rc cp_checkpoint_arm(struct cp_checkpoint *cp)
     }
     rc = cp_store_roundtrip(cp->store, &cp->cmds, on_fence_reply, &rd);
     if (rc) {
-        cp_log(CP_LOG_WARNING, "REDIS", "arm fences: %s",
+        cp_log(CP_LOG_DEBUG, "REDIS", "arm fences: %s",
                cp_store_errstr(cp->store));
         cp->armed_connection = 0;
     } else {
@@ -278,7 +285,7 @@ cp_rc cp_checkpoint_claim(struct cp_checkpoint *cp,
     }
     rc = cp_store_roundtrip(cp->store, &cp->cmds, on_incr_reply, &rd);
     if (rc)
-        cp_log(CP_LOG_WARNING, "REDIS", "claim partitions: %s",
+        cp_log(CP_LOG_DEBUG, "REDIS", "claim partitions: %s",
                cp_store_errstr(cp->store));
     return rc;
 }
@@ -300,7 +307,7 @@ cp_rc cp_checkpoint_restore_fences(struct cp_checkpoint *cp,
     }
     rc = cp_store_roundtrip(cp->store, &cp->cmds, NULL, NULL);
     if (rc)
-        cp_log(CP_LOG_WARNING, "REDIS", "restore fences: %s",
+        cp_log(CP_LOG_DEBUG, "REDIS", "restore fences: %s",
                cp_store_errstr(cp->store));
     return rc;
 }

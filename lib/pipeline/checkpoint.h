@@ -26,6 +26,10 @@
 
 #define CP_CHECKPOINT_MAX_PARTITIONS 4096
 
+/* Redis failures are returned (and logged at debug level): the caller says
+ * "redis down" once for all its round trips. A fenced partition is logged
+ * here, once, as a warning. */
+
 struct cp_checkpoint;
 
 /**

@@ -23,12 +23,10 @@
 #include "sideout.h"
 #include "state.h"
 #include "store.h"
-#include "keys.h"
 
 #define CP_MAX_PARTITIONS CP_CHECKPOINT_MAX_PARTITIONS
 #define CP_DLQ_FLUSH_MS   30000
 #define CP_BACKOFF_MAX_MS 5000
-#define CP_PROGRESS_MS    10000
 
 /* What we know of one partition of the input topic. */
 struct part_slot {
@@ -88,9 +86,88 @@ struct cp_worker {
     int backoff_ms;
     int rewind_needed;      /* a commit failed inside a rebalance callback */
     char rewind_error[128]; /* why the last rewind failed, if not Redis */
+
+    /* What the log said last, so that each state change is one line. */
+    int said_ready;          /* -1 nothing yet, 0 not ready, 1 ready */
+    char said_reason[64];    /* the not-ready reason logged */
+    int said_redis_down;     /* "redis down" is the latest Redis line */
+    int64_t redis_down_ms;   /* when (monotonic) */
+    int said_publish_failed; /* "publish" warned, not "works again" yet */
 };
 
 static cp_rc finish_inflight(struct cp_worker *w);
+
+/* ---- state changes: one log line each ---- */
+
+/* /readyz and the log together: a line only when readiness or the reason
+ * for not being ready changes, never per retry or per batch. */
+static void set_ready(struct cp_worker *w, bool ready, const char *reason)
+{
+    cp_metrics_set_ready(w->metrics, ready, reason);
+    if (ready && w->said_ready != 1) {
+        struct cp_log_field f[] = {{"event", "ready", 0}};
+
+        cp_log_fields(CP_LOG_NOTICE, "WORKER", f, CP_ARRAY_SIZE(f), "ready");
+    } else if (!ready &&
+               (w->said_ready != 0 || strcmp(w->said_reason, reason))) {
+        struct cp_log_field f[] = {{"event", "not_ready", 0},
+                                   {"reason", reason, 0}};
+
+        cp_log_fields(CP_LOG_WARNING, "WORKER", f, CP_ARRAY_SIZE(f),
+                      "not ready: %s", reason);
+        snprintf(w->said_reason, sizeof(w->said_reason), "%s", reason);
+    }
+    w->said_ready = ready;
+}
+
+/* A Redis call failed (@p what, e.g. "commit"): "redis down" once, the
+ * details of each further failure at debug level. */
+static void redis_failed(struct cp_worker *w, const char *what)
+{
+    const char *err = cp_store_errstr(w->store);
+
+    if (!w->said_redis_down) {
+        struct cp_log_field f[] = {{"event", "redis_down", 0},
+                                   {"error", err, 0}};
+
+        cp_log_fields(CP_LOG_WARNING, "REDIS", f, CP_ARRAY_SIZE(f),
+                      "redis down: %s: %s", what, err);
+        w->said_redis_down = 1;
+        w->redis_down_ms = cp_mono_ms();
+    } else {
+        cp_log(CP_LOG_DEBUG, "REDIS", "%s: %s", what, err);
+    }
+}
+
+/* A Redis round trip succeeded. */
+static void redis_answered(struct cp_worker *w)
+{
+    int64_t down_ms;
+
+    if (!w->said_redis_down)
+        return;
+    down_ms = cp_mono_ms() - w->redis_down_ms;
+    {
+        struct cp_log_field f[] = {{"event", "redis_up", 0},
+                                   {"down_ms", NULL, down_ms}};
+
+        cp_log_fields(CP_LOG_NOTICE, "REDIS", f, CP_ARRAY_SIZE(f),
+                      "redis back after %.1f s", (double)down_ms / 1000.0);
+    }
+    w->said_redis_down = 0;
+}
+
+/* WATCH our fences again (see checkpoint.h), telling the log about Redis. */
+static cp_rc arm(struct cp_worker *w)
+{
+    cp_rc rc = cp_checkpoint_arm(w->cp);
+
+    if (rc)
+        redis_failed(w, "arm fences");
+    else
+        redis_answered(w);
+    return rc;
+}
 
 /* ---- rebalance ---- */
 
@@ -102,8 +179,13 @@ static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
     if (w->inflight.active && finish_inflight(w))
         w->rewind_needed = 1; /* its partitions re-read from Redis offsets */
     rc = cp_checkpoint_claim(w->cp, parts, cnt);
-    if (!rc)
+    if (rc == CP_EREDIS)
+        redis_failed(w, "claim partitions");
+    if (!rc) {
         rc = cp_checkpoint_read_offsets(w->cp, parts, cnt);
+        if (rc)
+            redis_failed(w, "read offsets");
+    }
     /* Without an offset in Redis, pin down where Kafka would start: a
      * rewind before the first commit must seek to an absolute offset. */
     if (!rc)
@@ -119,11 +201,22 @@ static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
         slot->next_offset = parts[i].offset >= 0 ? parts[i].offset : -1;
         cp_scorer_assign(w->sc, parts[i].partition, cp_now_ms());
         slot->start_offset = parts[i].offset;
-        cp_log(CP_LOG_INFO, "WORKER", "partition %s [%d]: start at %lld",
-               parts[i].topic, (int)parts[i].partition,
-               (long long)parts[i].offset);
     }
-    return cp_checkpoint_arm(w->cp);
+    rc = arm(w);
+    if (rc)
+        return rc; /* the consumer calls us again: log once it worked */
+    for (size_t i = 0; i < cnt; i++) {
+        struct cp_log_field f[] = {{"event", "partition_assigned", 0},
+                                   {"topic", parts[i].topic, 0},
+                                   {"partition", NULL, parts[i].partition},
+                                   {"offset", NULL, parts[i].offset}};
+
+        cp_log_fields(CP_LOG_INFO, "WORKER", f, CP_ARRAY_SIZE(f),
+                      "partition %s [%d] assigned: start at %lld",
+                      parts[i].topic, (int)parts[i].partition,
+                      (long long)parts[i].offset);
+    }
+    return CP_OK;
 }
 
 static void on_revoke(void *opaque, const struct cp_partition *parts,
@@ -137,6 +230,15 @@ static void on_revoke(void *opaque, const struct cp_partition *parts,
         w->rewind_needed = 1;
     for (size_t i = 0; i < cnt; i++)
         if (parts[i].partition >= 0 && parts[i].partition < CP_MAX_PARTITIONS) {
+            struct cp_log_field f[] = {{"event", "partition_revoked", 0},
+                                       {"topic", parts[i].topic, 0},
+                                       {"partition", NULL, parts[i].partition}};
+
+            /* A fenced partition was logged as lost already. */
+            if (cp_checkpoint_owns(w->cp, parts[i].partition))
+                cp_log_fields(CP_LOG_INFO, "WORKER", f, CP_ARRAY_SIZE(f),
+                              "partition %s [%d] revoked", parts[i].topic,
+                              (int)parts[i].partition);
             cp_checkpoint_own(w->cp, parts[i].partition, false);
             cp_scorer_revoke(w->sc, parts[i].partition);
             cp_metrics_partition_clear(w->metrics, parts[i].topic,
@@ -144,7 +246,7 @@ static void on_revoke(void *opaque, const struct cp_partition *parts,
         }
     cp_state_clear(w->state);
     /* Keep watching only what we still own (a failure re-arms later). */
-    cp_checkpoint_arm(w->cp);
+    arm(w);
 }
 
 /* ---- one batch ---- */
@@ -173,9 +275,17 @@ static void publish_committed(struct cp_worker *w)
     cp_live_publish_cmds(w->live, cp_now_ms(), &w->pub_cmds);
     if (!w->pub_cmds.cnt)
         return;
-    if (cp_store_roundtrip(w->store, &w->pub_cmds, NULL, NULL))
-        cp_log(CP_LOG_WARNING, "REDIS", "publish: %s",
+    /* A denied channel (ACL) fails every publish while the keys commit:
+     * one warning when it starts failing, one line when it works again. */
+    if (cp_store_roundtrip(w->store, &w->pub_cmds, NULL, NULL)) {
+        cp_log(w->said_publish_failed ? CP_LOG_DEBUG : CP_LOG_WARNING, "REDIS",
+               "publish (best effort; the keys are committed): %s",
                cp_store_errstr(w->store));
+        w->said_publish_failed = 1;
+    } else if (w->said_publish_failed) {
+        cp_log(CP_LOG_NOTICE, "REDIS", "publish works again");
+        w->said_publish_failed = 0;
+    }
     cp_cmds_reset(&w->pub_cmds);
 }
 
@@ -208,7 +318,7 @@ static void count_committed(struct cp_worker *w)
                 m, w->cfg->topic_events, p,
                 cp_consumer_lag(w->cons, p, w->parts[p].next_offset),
                 cp_scorer_watermark(w->sc, p));
-    cp_metrics_set_ready(m, true, NULL);
+    set_ready(w, true, NULL);
 }
 
 static cp_rc finish_inflight(struct cp_worker *w)
@@ -222,8 +332,7 @@ static cp_rc finish_inflight(struct cp_worker *w)
     rc = cp_store_finish_tx(w->store, &res);
     w->stats.commit_us += cp_mono_us() - w->inflight.sent_us;
     if (rc) {
-        cp_log(CP_LOG_WARNING, "REDIS", "commit: %s",
-               cp_store_errstr(w->store));
+        redis_failed(w, "commit");
         return rc;
     }
     if (res.aborted) {
@@ -245,7 +354,7 @@ static cp_rc finish_inflight(struct cp_worker *w)
     cp_consumer_commit_async(w->cons, w->inflight.parts, w->inflight.part_cnt);
     publish_committed(w);
     /* EXEC dropped our WATCH: arm it again for the next transaction. */
-    cp_checkpoint_arm(w->cp);
+    arm(w);
     w->stats.batches++;
     w->stats.events += w->inflight.events;
     w->stats.dlq += w->inflight.dlq;
@@ -264,7 +373,7 @@ static cp_rc send_commit(struct cp_worker *w, int64_t events, int64_t dlq)
     /* A new connection has no WATCH: arm it before writing anything. */
     /* Connection ids start at 1, so 0 (disarmed) never matches. */
     if (!cp_checkpoint_armed(w->cp)) {
-        rc = cp_checkpoint_arm(w->cp);
+        rc = arm(w);
         if (rc)
             return rc;
     }
@@ -307,8 +416,7 @@ static cp_rc send_commit(struct cp_worker *w, int64_t events, int64_t dlq)
     w->inflight.sent_us = cp_mono_us();
     rc = cp_store_send(w->store, &w->cmds);
     if (rc) {
-        cp_log(CP_LOG_WARNING, "REDIS", "commit: %s",
-               cp_store_errstr(w->store));
+        redis_failed(w, "commit");
         return rc;
     }
     w->inflight.active = 1;
@@ -501,8 +609,10 @@ static cp_rc rewind_to_committed(struct cp_worker *w)
     rc = cp_checkpoint_restore_fences(w->cp, parts, n);
     if (!rc)
         rc = cp_checkpoint_read_offsets(w->cp, parts, n);
-    if (rc)
+    if (rc) {
+        redis_failed(w, "read offsets");
         return rc;
+    }
     for (size_t i = 0; i < n; i++) {
         struct part_slot *slot = &w->parts[parts[i].partition];
 
@@ -537,13 +647,29 @@ static void recover(struct cp_worker *w, cp_rc cause,
         cp_metrics_set_up(w->metrics, CP_METRICS_DEP_KAFKA, false);
     else if (cause == CP_EREDIS)
         cp_metrics_set_up(w->metrics, CP_METRICS_DEP_REDIS, false);
-    cp_metrics_set_ready(w->metrics, false,
-                         cause == CP_EKAFKA   ? "kafka unreachable"
-                         : cause == CP_EREDIS ? "redis unreachable"
-                                              : "recovering a failed batch");
-    cp_log(CP_LOG_WARNING, "WORKER",
-           "batch failed (%s): rolled back, retrying in %d ms",
-           cp_rc_name(cause), w->backoff_ms);
+    if (cause == CP_EREDIS)
+        redis_failed(w, "batch"); /* "redis down" before what follows */
+    set_ready(w, false,
+              cause == CP_EKAFKA   ? "kafka unreachable"
+              : cause == CP_EREDIS ? "redis unreachable"
+                                   : "recovering a failed batch");
+    {
+        const char *why = cause == CP_EKAFKA    ? "kafka"
+                          : cause == CP_EREDIS  ? "redis"
+                          : cause == CP_EFENCED ? "fenced"
+                                                : "error";
+        struct cp_log_field f[] = {{"event", "backoff", 0},
+                                   {"cause", why, 0},
+                                   {"delay_ms", NULL, w->backoff_ms},
+                                   {"max_delay_ms", NULL, CP_BACKOFF_MAX_MS}};
+
+        /* One line per failure; the retries until it heals are at debug
+         * level (the redis_down/not_ready lines already say why). */
+        cp_log_fields(CP_LOG_WARNING, "WORKER", f, CP_ARRAY_SIZE(f),
+                      "backoff: batch failed (%s), rolled back; retrying in "
+                      "%d ms, then up to %d ms apart",
+                      why, w->backoff_ms, CP_BACKOFF_MAX_MS);
+    }
     while (!*stop) {
         /* In short steps: SIGTERM during an outage is honoured at once. */
         for (int slept = 0; slept < w->backoff_ms && !*stop; slept += 100)
@@ -556,8 +682,7 @@ static void recover(struct cp_worker *w, cp_rc cause,
         w->rewind_error[0] = '\0';
         if (!rewind_to_committed(w))
             return;
-        cp_log(CP_LOG_WARNING, "WORKER",
-               "still not ready: %s; retrying in %d ms",
+        cp_log(CP_LOG_DEBUG, "WORKER", "still not ready: %s; retrying in %d ms",
                w->rewind_error[0] ? w->rewind_error : cp_store_errstr(w->store),
                w->backoff_ms);
     }
@@ -648,7 +773,8 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
     w->metrics = cp_metrics_new(CP_VERSION, errstr, errstr_size);
     if (!w->metrics)
         goto fail;
-    cp_metrics_set_ready(w->metrics, false, "starting");
+    w->said_ready = -1;
+    set_ready(w, false, "starting");
     if (cfg->http_listen[0]) {
         w->http =
             cp_http_start(cfg->http_listen, w->metrics, errstr, errstr_size);
@@ -730,26 +856,70 @@ fail:
     return NULL;
 }
 
+/* The periodic progress line (log.progress.interval): throughput, what is
+ * committed and how far behind the input the worker is. */
 static void log_progress(struct cp_worker *w, int64_t *last_ms,
                          int64_t *last_events)
 {
     int64_t now = cp_mono_ms();
+    int64_t lag = 0, max_lag = -1, committed = 0, rate;
+    int32_t max_part = -1;
+    int owned = 0, unknown = 0;
+    char max_desc[64] = "";
 
-    if (now - *last_ms < CP_PROGRESS_MS)
+    if (w->cfg->progress_interval_s <= 0 ||
+        now - *last_ms < (int64_t)w->cfg->progress_interval_s * 1000)
         return;
-    cp_log(CP_LOG_INFO, "WORKER",
-           "%lld events applied (%.0f/s), %lld to DLQ, %lld batches, %lld "
-           "retries; ms in poll %lld decode %lld load %lld apply %lld commit "
-           "%lld",
-           (long long)w->stats.events,
-           (double)(w->stats.events - *last_events) * 1000.0 /
-               (double)(now - *last_ms),
-           (long long)w->stats.dlq, (long long)w->stats.batches,
-           (long long)w->stats.retries, (long long)w->stats.poll_us / 1000,
-           (long long)w->stats.decode_us / 1000,
-           (long long)w->stats.load_us / 1000,
-           (long long)w->stats.apply_us / 1000,
-           (long long)w->stats.commit_us / 1000);
+    for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++) {
+        int64_t l;
+
+        if (!cp_checkpoint_owns(w->cp, p))
+            continue;
+        owned++;
+        if (w->parts[p].next_offset > 0)
+            committed += w->parts[p].next_offset;
+        l = cp_consumer_lag(w->cons, p, w->parts[p].next_offset);
+        if (l < 0) {
+            unknown++; /* nothing fetched yet */
+            continue;
+        }
+        lag += l;
+        if (l > max_lag) {
+            max_lag = l;
+            max_part = p;
+        }
+    }
+    rate = (w->stats.events - *last_events) * 1000 / (now - *last_ms);
+    if (max_part >= 0)
+        snprintf(max_desc, sizeof(max_desc), " (max %lld on [%d])",
+                 (long long)max_lag, (int)max_part);
+    {
+        struct cp_log_field f[] = {{"event", "progress", 0},
+                                   {"events", NULL, w->stats.events},
+                                   {"events_per_s", NULL, rate},
+                                   {"dlq", NULL, w->stats.dlq},
+                                   {"committed_offsets", NULL, committed},
+                                   {"lag", NULL, lag},
+                                   {"max_lag", NULL, max_lag < 0 ? 0 : max_lag},
+                                   {"max_lag_partition", NULL, max_part},
+                                   {"partitions", NULL, owned},
+                                   {"partitions_lag_unknown", NULL, unknown},
+                                   {"retries", NULL, w->stats.retries}};
+
+        cp_log_fields(
+            CP_LOG_INFO, "WORKER", f, CP_ARRAY_SIZE(f),
+            "progress: %lld events applied (%lld/s), %lld to DLQ, offsets "
+            "%lld; lag %lld over %d partitions%s%s, %lld retries; ms in poll "
+            "%lld decode %lld load %lld apply %lld commit %lld",
+            (long long)w->stats.events, (long long)rate,
+            (long long)w->stats.dlq, (long long)committed, (long long)lag,
+            owned, max_desc, unknown ? " (some not fetched yet)" : "",
+            (long long)w->stats.retries, (long long)w->stats.poll_us / 1000,
+            (long long)w->stats.decode_us / 1000,
+            (long long)w->stats.load_us / 1000,
+            (long long)w->stats.apply_us / 1000,
+            (long long)w->stats.commit_us / 1000);
+    }
     *last_ms = now;
     *last_events = w->stats.events;
 }
@@ -764,10 +934,14 @@ static void check_idle_health(struct cp_worker *w)
     cp_cmd_arg(&w->cmds, "PING", 4);
     up = cp_store_roundtrip(w->store, &w->cmds, NULL, NULL) == CP_OK;
     cp_metrics_set_up(w->metrics, CP_METRICS_DEP_REDIS, up);
-    if (!up)
-        cp_metrics_set_ready(w->metrics, false, "redis unreachable");
-    else if (cp_consumer_generation(w->cons))
-        cp_metrics_set_ready(w->metrics, true, NULL);
+    if (!up) {
+        redis_failed(w, "ping");
+        set_ready(w, false, "redis unreachable");
+    } else {
+        redis_answered(w);
+        if (cp_consumer_generation(w->cons))
+            set_ready(w, true, NULL);
+    }
 }
 
 cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
@@ -787,6 +961,7 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
         w->stats.poll_us += cp_mono_us() - poll_start;
         if (w->rewind_needed) {
             recover(w, CP_EREDIS, stop);
+            idle_since = cp_mono_ms(); /* waiting out a failure is not idle */
             continue;
         }
         if (!cnt) {
@@ -794,8 +969,13 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
             /* Nothing to overlap with: settle the commit in flight now. */
             if (finish_inflight(w)) {
                 recover(w, CP_EREDIS, stop);
+                idle_since = cp_mono_ms();
                 continue;
             }
+            /* Stopping (perhaps out of an assignment that never got its
+             * offsets): no health check to report "ready" on the way out. */
+            if (*stop)
+                break;
             /* Idle exit only counts once we own partitions (joining takes
              * a few seconds). */
             if (w->cfg->exit_idle_ms > 0 && cp_consumer_generation(w->cons) &&
@@ -824,6 +1004,7 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
                     return rc;
                 if (rc) {
                     recover(w, rc, stop);
+                    idle_since = cp_mono_ms();
                     continue;
                 }
             }
@@ -839,6 +1020,7 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
         }
         if (rc) {
             recover(w, rc, stop);
+            idle_since = cp_mono_ms();
             continue;
         }
         w->backoff_ms = 100;

@@ -51,6 +51,16 @@ static const char *auth_hint(const char *error)
     return "";
 }
 
+/* What to do about a NOPERM reply (Redis 6+ ACLs); "" for any other. */
+static const char *acl_hint(const char *error, size_t len)
+{
+    if (len >= 6 && !strncmp(error, "NOPERM", 6))
+        return " (Redis ACL: the user in redis.url lacks a permission "
+               "crmpulse needs: keys ~<redis.prefix>:* ~crmpulse:*, channels "
+               "&<redis.prefix>:*; see README, Security)";
+    return "";
+}
+
 /* Runs one command synchronously during connection setup. */
 static int setup_command(struct cp_store *st, int argc, const char **argv)
 {
@@ -274,13 +284,16 @@ cp_rc cp_store_finish(struct cp_store *st, cp_reply_fn fn, void *opaque)
             return io_error(st);
         st->pending--;
         cp__redis_reply_view(reply, &view);
+        /* The first error reply is the message, even when a callback
+         * turns it into the failure (NOPERM on a fence INCR, say). */
+        if (!rc && view.type == CP_REPLY_ERROR)
+            snprintf(st->errstr, sizeof(st->errstr), "redis %s: %.*s%s",
+                     st->address, (int)view.len, view.str,
+                     acl_hint(view.str, view.len));
         if (!rc && fn)
             rc = fn(opaque, i, &view);
-        else if (!rc && view.type == CP_REPLY_ERROR) {
-            snprintf(st->errstr, sizeof(st->errstr), "redis %s: %.*s",
-                     st->address, (int)view.len, view.str);
+        else if (!rc && view.type == CP_REPLY_ERROR)
             rc = CP_EREDIS;
-        }
         /* Keep reading after a failure: the stream must stay in sync. */
         freeReplyObject(reply);
     }

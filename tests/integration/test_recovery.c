@@ -292,7 +292,8 @@ Test(recovery, noauth_is_logged_with_the_fix_and_sigterm_honoured)
     char cmd[900];
 
     h_redis_start(&r);
-    pid = spawn_worker(&r, "noauth", log, NULL);
+    /* Debug level: each retry after the first is logged there. */
+    pid = spawn_worker(&r, "noauth", log, "log.level=debug");
     cr_assert(h_log_wait(log, "connected to", 30000));
     /* Drop the worker's connection, then require a password. */
     h_redis_int(&r, "CLIENT KILL TYPE normal");
@@ -325,7 +326,7 @@ Test(recovery, sigterm_during_batch_retry_backoff)
     pid = spawn_worker(&r, "retry", log, "worker.batch.max=1000");
     cr_assert_lt(h_wait_for_commits(&r, "retry", total / 10), total);
     h_redis_kill(&r, 0);
-    cr_assert(h_log_wait(log, "still not ready", 60000),
+    cr_assert(h_log_wait(log, "backoff: batch failed", 60000),
               "the worker did not retry");
     h_sleep_ms(7000);
     sigterm_exits_fast(pid, log);

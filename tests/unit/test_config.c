@@ -222,8 +222,8 @@ Test(config, env_error_names_the_variable)
     setenv("CRMPULSE_WORKER_BATCH_MAX", "5", 1);
     setenv("CRMPULSE_REDIS_URI", "redis://h", 1);
     cr_assert(truthy(load_none() == NULL));
-    assert_has(errstr, "unknown setting \"redis.uri\" (did you mean "
-                       "\"redis.url\"? see --help)");
+    assert_has(errstr, "unknown setting 'redis.uri'; did you mean "
+                       "'redis.url'?");
 }
 
 /* ---- kafka passthrough ---- */
@@ -334,13 +334,52 @@ Test(config, log_level_values)
 Test(config, unknown_key_suggests_the_closest)
 {
     LOAD_FAILS("-X", "redis.uri=redis://h");
-    assert_str_eq(errstr, "-X: unknown setting \"redis.uri\" (did you mean "
-                          "\"redis.url\"? see --help)");
+    assert_str_eq(errstr, "-X: unknown setting 'redis.uri'; did you mean "
+                          "'redis.url'?");
     LOAD_FAILS("-X", "worker.batch.size=3");
-    assert_has(errstr, "did you mean \"worker.batch.max\"?");
+    assert_has(errstr, "did you mean 'worker.batch.max'?");
     LOAD_FAILS("-X", "totally.different=1");
-    assert_str_eq(errstr,
-                  "-X: unknown setting \"totally.different\" (see --help)");
+    assert_str_eq(errstr, "-X: unknown setting 'totally.different' (see "
+                          "--help)");
+}
+
+/* kafka.* names pass through to librdkafka, except near misses of our own
+ * kafka.* settings: kafka.bootstrap.server would otherwise reach librdkafka
+ * only after the embedded cluster had started in its place. */
+Test(config, kafka_near_miss_of_our_settings_is_rejected)
+{
+    LOAD_FAILS("-X", "kafka.bootstrap.server=b:9092");
+    assert_str_eq(errstr, "-X: unknown setting 'kafka.bootstrap.server'; did "
+                          "you mean 'kafka.bootstrap.servers'?");
+    LOAD_FAILS("-X", "kafka.bootstap.servers=b:9092");
+    assert_has(errstr, "did you mean 'kafka.bootstrap.servers'?");
+    LOAD_FAILS("-X", "kafka.group.ids=g");
+    assert_has(errstr, "did you mean 'kafka.group.id'?");
+    /* Real librdkafka properties still pass through. */
+    struct cp_config *cfg = LOAD("-X", "kafka.group.instance.id=w1", "-X",
+                                 "kafka.security.protocol=SSL");
+    cr_assert(eq(sz, cfg->kafka_prop_cnt, 2));
+    cp_config_destroy(cfg);
+}
+
+Test(config, log_format_and_progress_interval)
+{
+    struct cp_config *cfg = load_none();
+
+    cr_assert(eq(int, cfg->log_format, 0));
+    cr_assert(eq(int, cfg->progress_interval_s, 10));
+    cr_assert(eq(int, cp_log_format, CP_LOG_TEXT));
+    cp_config_destroy(cfg);
+    cfg = LOAD("-X", "log.format=json", "-X", "log.progress.interval=0");
+    cr_assert(eq(int, cfg->log_format, 1));
+    cr_assert(eq(int, cfg->progress_interval_s, 0));
+    cr_assert(eq(int, cp_log_format, CP_LOG_JSON));
+    cp_config_destroy(cfg);
+    cp_log_format = CP_LOG_TEXT;
+    LOAD_FAILS("-X", "log.format=xml");
+    assert_str_eq(errstr, "-X: log.format: \"xml\" is not one of text|json");
+    LOAD_FAILS("-X", "log.progress.interval=-1");
+    assert_has(errstr, "out of range (0..86400)");
 }
 
 Test(config, x_without_value_is_an_error)
@@ -517,9 +556,9 @@ Test(config, file_errors_name_file_and_line)
                       "worker.batch.max: \"abc\" is not an integer "
                       "(1..1000000)");
     expect_file_error("redis.uri = redis://h\n", "1",
-                      "unknown setting \"redis.uri\" (did you mean "
-                      "\"redis.url\"? see --help)");
-    expect_file_error("a = 1\n", "1", "unknown setting \"a\"");
+                      "unknown setting 'redis.uri'; did you mean "
+                      "'redis.url'?");
+    expect_file_error("a = 1\n", "1", "unknown setting 'a'");
     expect_file_error("topic.events = \"open\n", "1",
                       "topic.events: unterminated quote");
     expect_file_error("topic.events = \"\n", "1", "unterminated quote");

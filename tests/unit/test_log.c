@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Logger: line format on stderr, level names, filtering before argument
- * evaluation, one line per call, and level name parsing. */
+ * evaluation, one line per call, level name parsing, and the JSON form
+ * (log.format=json): escaping, fields, long lines. */
 #include <pthread.h>
 #include <regex.h>
 #include <stdint.h>
@@ -319,4 +320,127 @@ Test(log, level_parse_rejects_others)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert(eq(int, cp_log_level_parse(bad[i]), -1), "\"%s\"", bad[i]);
     cr_assert(eq(int, cp_log_level_parse(NULL), -1));
+}
+
+/* ---- JSON lines (log.format=json) ---- */
+
+static void assert_escaped(const char *in, size_t len, const char *want)
+{
+    char out[256];
+    size_t n = cp_log_json_escape(in, len, out, sizeof(out));
+
+    cr_assert(eq(sz, n, strlen(want)), "length %zu, want %zu (%s)", n,
+              strlen(want), want);
+    cr_assert(truthy(!strcmp(out, want)), "got %s, want %s", out, want);
+}
+
+Test(log, json_escape_quotes_backslashes_and_controls)
+{
+    assert_escaped("plain", 5, "plain");
+    assert_escaped("say \"hi\" \\o/", 12, "say \\\"hi\\\" \\\\o/");
+    assert_escaped("a\nb\rc\td", 7, "a\\nb\\rc\\td");
+    assert_escaped("\x01\x1f\x7f", 3, "\\u0001\\u001f\\u007f");
+    assert_escaped("nul\0byte", 8, "nul\\u0000byte");
+}
+
+Test(log, json_escape_keeps_utf8_and_replaces_invalid_bytes)
+{
+    /* Valid 2, 3 and 4 byte sequences pass through unchanged. */
+    assert_escaped("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14,
+                   "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+    /* Stray continuation, lone lead byte, cut sequence at the end. */
+    assert_escaped("a\x80z", 3, "a\\ufffdz");
+    assert_escaped("\xff\xfe", 2, "\\ufffd\\ufffd");
+    assert_escaped("end\xe2\x82", 5, "end\\ufffd\\ufffd");
+    /* Overlong '/', UTF-16 surrogate, above U+10FFFF. */
+    assert_escaped("\xc0\xaf", 2, "\\ufffd\\ufffd");
+    assert_escaped("\xed\xa0\x80", 3, "\\ufffd\\ufffd\\ufffd");
+    assert_escaped("\xf4\x90\x80\x80", 4, "\\ufffd\\ufffd\\ufffd\\ufffd");
+}
+
+Test(log, json_escape_truncates_whole_escapes_and_reports_length)
+{
+    char out[8];
+    size_t n = cp_log_json_escape("ab\"cdefgh", 9, out, sizeof(out));
+
+    cr_assert(eq(sz, n, 10));
+    cr_assert(truthy(!strcmp(out, "ab\\\"cde")), "got %s", out);
+    n = cp_log_json_escape("abcdef\n", 7, out, sizeof(out));
+    cr_assert(eq(sz, n, 8));
+    cr_assert(truthy(!strcmp(out, "abcdef")), "no half escape: %s", out);
+    cr_assert(eq(sz, cp_log_json_escape("x\x01", 2, NULL, 0), 7));
+}
+
+Test(log, json_line_has_time_level_component_message_and_fields)
+{
+    struct cp_log_field f[] = {{"event", "redis_down", 0},
+                               {"error", "conn \"refused\"\n", 0},
+                               {"delay_ms", NULL, -5000}};
+    char *out;
+
+    cp_log_format = CP_LOG_JSON;
+    capture_begin();
+    cp_log_fields(CP_LOG_WARNING, "REDIS", f, 3, "redis down: %s\n",
+                  "bad \xff byte");
+    cp_log(CP_LOG_INFO, "KAFKA", "plain %d", 7);
+    out = capture_end();
+    cp_log_format = CP_LOG_TEXT;
+
+    cr_assert(truthy(matches(
+                  out, "^\\{\"time\":\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:"
+                       "[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z\",\"level\":"
+                       "\"warning\",\"component\":\"REDIS\",\"message\":"
+                       "\"redis down: bad \\\\ufffd byte\",\"event\":"
+                       "\"redis_down\",\"error\":\"conn \\\\\"refused\\\\"
+                       "\"\\\\n\",\"delay_ms\":-5000\\}\n")),
+              "got: %s", out);
+    cr_assert(truthy(strstr(out, "\n{\"time\":\"") != NULL), "got: %s", out);
+    cr_assert(
+        truthy(strstr(out, "\",\"level\":\"info\",\"component\":"
+                           "\"KAFKA\",\"message\":\"plain 7\"}\n") != NULL),
+        "got: %s", out);
+    /* Two lines, each ending in '}' + newline. */
+    cr_assert(
+        eq(ptr, strchr(strchr(out, '\n') + 1, '\n'), out + strlen(out) - 1));
+    free(out);
+}
+
+Test(log, text_line_ignores_fields)
+{
+    struct cp_log_field f[] = {{"event", "ready", 0}};
+    char *out;
+
+    capture_begin();
+    cp_log_fields(CP_LOG_NOTICE, "WORKER", f, 1, "ready");
+    out = capture_end();
+    cr_assert(truthy(matches(out, "^[0-9T:.-]+Z NOTICE \\[WORKER\\] ready\n$")),
+              "got: %s", out);
+    free(out);
+}
+
+Test(log, long_json_message_is_written_whole)
+{
+    size_t n = 10000;
+    char *msg = malloc(n + 1);
+    char *out, *body;
+
+    cr_assert(truthy(msg != NULL));
+    for (size_t i = 0; i < n; i++)
+        msg[i] = i % 100 == 99 ? '"' : 'x';
+    msg[n] = '\0';
+    cp_log_format = CP_LOG_JSON;
+    capture_begin();
+    cp__log(CP_LOG_INFO, "BIG", "%s", msg);
+    out = capture_end();
+    cp_log_format = CP_LOG_TEXT;
+
+    body = strstr(out, "\"message\":\"");
+    cr_assert(truthy(body != NULL));
+    body += strlen("\"message\":\"");
+    /* 100 quotes escaped: one more byte each. */
+    cr_assert(eq(sz, strlen(body), n + 100 + 3), "tail: %s",
+              body + strlen(body) - 10);
+    cr_assert(truthy(!strcmp(body + n + 100, "\"}\n")));
+    free(out);
+    free(msg);
 }
