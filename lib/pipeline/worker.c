@@ -820,13 +820,26 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
                      errstr, errstr_size);
     if (!w->codec)
         goto fail;
-    w->store = cp_store_new(cfg->redis_url, errstr, errstr_size);
+    /* Redis may come up after us: the assignment waits for it with
+     * backoff (and /readyz says so). Credentials it refuses stay fatal. */
+    w->store = cp_store_open(cfg->redis_url, errstr, errstr_size);
     if (!w->store)
         goto fail;
     w->cp = cp_checkpoint_new(w->store, cfg->kafka_group_id, cfg->topic_events);
     if (!w->cp) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
+    }
+    switch (cp_store_ensure_connected(w->store)) {
+    case CP_OK:
+        break;
+    case CP_ECONFIG:
+        snprintf(errstr, errstr_size, "%s", cp_store_errstr(w->store));
+        goto fail;
+    default:
+        redis_failed(w, "connect");
+        set_ready(w, false, "redis unreachable");
+        break;
     }
     if (!strcmp(cfg->kafka_bootstrap, "embedded") || !cfg->kafka_bootstrap[0]) {
         if (start_embedded(w, errstr, errstr_size))
@@ -951,6 +964,11 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
 
     /* Rebalance callbacks wait for Redis inside the poll: let them see it. */
     cp_consumer_set_stop(w->cons, stop);
+    /* A stalled Redis must not hold a shutdown either: after a grace the
+     * store abandons a transaction in flight. That loses nothing: the
+     * offsets are in the same MULTI/EXEC, so Redis either applied all of
+     * it (and we resume after it) or none (and it is read again). */
+    cp_store_set_stop(w->store, stop);
 
     while (!*stop) {
         int64_t poll_start = cp_mono_us();

@@ -3,9 +3,11 @@
 #include "store.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -17,6 +19,12 @@
 
 #define CP_REDIS_CONNECT_TIMEOUT_MS 2000
 #define CP_REDIS_IO_TIMEOUT_MS      30000
+/* A wait for Redis looks at the stop flag this often... */
+#define CP_REDIS_WAIT_STEP_MS 100
+/* ...and gives up this long after a stop was requested: a Redis that
+ * answers gets to commit the last transaction, a stalled one (SIGSTOP,
+ * CLIENT PAUSE) cannot hold the shutdown for an I/O timeout. */
+#define CP_REDIS_STOP_GRACE_MS 1000
 
 struct cp_store {
     redisContext *ctx;       /* owned; NULL while disconnected */
@@ -25,6 +33,8 @@ struct cp_store {
     uint64_t connection_id;  /* bumped by every successful connect */
     char address[300];       /* for messages */
     char errstr[512];
+    volatile sig_atomic_t *stop; /* borrowed, may be NULL; see set_stop */
+    int64_t stop_seen_ms;        /* when a wait first saw the stop flag */
 };
 
 static void drop_connection(struct cp_store *st)
@@ -61,21 +71,90 @@ static const char *acl_hint(const char *error, size_t len)
     return "";
 }
 
-/* Runs one command synchronously during connection setup. */
+/* Whether a stop request is older than the grace: from then on every wait
+ * for Redis ends at once. */
+static int stop_overdue(struct cp_store *st)
+{
+    if (!st->stop || !*st->stop)
+        return 0;
+    if (!st->stop_seen_ms)
+        st->stop_seen_ms = cp_mono_ms();
+    return cp_mono_ms() - st->stop_seen_ms >= CP_REDIS_STOP_GRACE_MS;
+}
+
+/* Waits until the socket is ready for @p events, in short steps: an I/O
+ * timeout or a stop request ends the wait (0: ready, -1: ctx->errstr says
+ * why). hiredis' own blocking read would sit out its timeout, since it
+ * retries a read interrupted by the signal. */
+static int wait_socket(struct cp_store *st, short events)
+{
+    int64_t deadline = cp_mono_ms() + CP_REDIS_IO_TIMEOUT_MS;
+
+    for (;;) {
+        struct pollfd pfd = {st->ctx->fd, events, 0};
+        int n;
+
+        if (stop_overdue(st)) {
+            snprintf(st->ctx->errstr, sizeof(st->ctx->errstr),
+                     "stop requested while waiting for Redis");
+            return -1;
+        }
+        n = poll(&pfd, 1, CP_REDIS_WAIT_STEP_MS);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR) {
+            snprintf(st->ctx->errstr, sizeof(st->ctx->errstr), "poll: %s",
+                     strerror(errno));
+            return -1;
+        }
+        if (cp_mono_ms() >= deadline) {
+            snprintf(st->ctx->errstr, sizeof(st->ctx->errstr),
+                     "no reply in %d ms", CP_REDIS_IO_TIMEOUT_MS);
+            return -1;
+        }
+    }
+}
+
+/* redisGetReply() with wait_socket() before every read. */
+static int read_reply(struct cp_store *st, void **reply)
+{
+    *reply = NULL;
+    for (;;) {
+        if (redisGetReplyFromReader(st->ctx, reply) != REDIS_OK)
+            return REDIS_ERR;
+        if (*reply)
+            return REDIS_OK;
+        if (wait_socket(st, POLLIN) || redisBufferRead(st->ctx) != REDIS_OK)
+            return REDIS_ERR;
+    }
+}
+
+/* Runs one command during connection setup: 0, -1 on I/O error, -2 if
+ * Redis refused us (authentication: the fix is in redis.url). */
 static int setup_command(struct cp_store *st, int argc, const char **argv)
 {
-    redisReply *reply = redisCommandArgv(st->ctx, argc, argv, NULL);
-    int ok = reply && reply->type != REDIS_REPLY_ERROR;
+    redisReply *reply = NULL;
+    int done = 0;
+    int rc = 0;
 
-    if (!reply)
+    if (redisAppendCommandArgv(st->ctx, argc, argv, NULL) != REDIS_OK)
+        rc = -1;
+    while (!rc && !done)
+        if (redisBufferWrite(st->ctx, &done) != REDIS_OK)
+            rc = -1;
+    if (!rc && read_reply(st, (void **)&reply) != REDIS_OK)
+        rc = -1;
+    if (rc)
         snprintf(st->errstr, sizeof(st->errstr), "redis %s %s: %s", st->address,
                  argv[0], st->ctx->errstr);
-    else if (!ok)
+    else if (reply->type == REDIS_REPLY_ERROR) {
         snprintf(st->errstr, sizeof(st->errstr), "redis %s %s: %s%s",
                  st->address, argv[0], reply->str, auth_hint(reply->str));
+        rc = auth_hint(reply->str)[0] ? -2 : -1;
+    }
     if (reply)
         freeReplyObject(reply);
-    return ok ? 0 : -1;
+    return rc;
 }
 
 cp_rc cp_store_ensure_connected(struct cp_store *st)
@@ -83,9 +162,15 @@ cp_rc cp_store_ensure_connected(struct cp_store *st)
     struct timeval connect_tv = {CP_REDIS_CONNECT_TIMEOUT_MS / 1000,
                                  CP_REDIS_CONNECT_TIMEOUT_MS % 1000 * 1000};
     struct timeval io_tv = {CP_REDIS_IO_TIMEOUT_MS / 1000, 0};
+    int rc;
 
     if (st->ctx)
         return CP_OK;
+    if (stop_overdue(st)) {
+        snprintf(st->errstr, sizeof(st->errstr),
+                 "redis %s: not connecting, stop requested", st->address);
+        return CP_EREDIS;
+    }
     st->ctx =
         st->url.socket_path
             ? redisConnectUnixWithTimeout(st->url.socket_path, connect_tv)
@@ -104,7 +189,8 @@ cp_rc cp_store_ensure_connected(struct cp_store *st)
                                st->url.user ? st->url.user : st->url.password,
                                st->url.password};
 
-        if (setup_command(st, st->url.user ? 3 : 2, argv))
+        rc = setup_command(st, st->url.user ? 3 : 2, argv);
+        if (rc)
             goto fail;
     } else {
         /* A Redis that wants a password accepts the connection and refuses
@@ -112,7 +198,8 @@ cp_rc cp_store_ensure_connected(struct cp_store *st)
          * than at the first offsets read. */
         const char *argv[1] = {"PING"};
 
-        if (setup_command(st, 1, argv))
+        rc = setup_command(st, 1, argv);
+        if (rc)
             goto fail;
     }
     if (st->url.db) {
@@ -120,7 +207,8 @@ cp_rc cp_store_ensure_connected(struct cp_store *st)
         const char *argv[2] = {"SELECT", db};
 
         snprintf(db, sizeof(db), "%d", st->url.db);
-        if (setup_command(st, 2, argv))
+        rc = setup_command(st, 2, argv);
+        if (rc)
             goto fail;
     }
     st->connection_id++;
@@ -128,10 +216,11 @@ cp_rc cp_store_ensure_connected(struct cp_store *st)
     return CP_OK;
 fail:
     drop_connection(st);
-    return CP_EREDIS;
+    return rc == -2 ? CP_ECONFIG : CP_EREDIS;
 }
 
-struct cp_store *cp_store_new(const char *url, char *errstr, size_t errstr_size)
+struct cp_store *cp_store_open(const char *url, char *errstr,
+                               size_t errstr_size)
 {
     struct cp_store *st = calloc(1, sizeof(*st));
 
@@ -147,14 +236,27 @@ struct cp_store *cp_store_new(const char *url, char *errstr, size_t errstr_size)
     else
         snprintf(st->address, sizeof(st->address), "%s:%d", st->url.host,
                  st->url.port);
-    if (cp_store_ensure_connected(st)) {
-        snprintf(errstr, errstr_size, "%s", st->errstr);
-        goto fail;
-    }
     return st;
 fail:
     cp_store_destroy(st);
     return NULL;
+}
+
+struct cp_store *cp_store_new(const char *url, char *errstr, size_t errstr_size)
+{
+    struct cp_store *st = cp_store_open(url, errstr, errstr_size);
+
+    if (st && cp_store_ensure_connected(st)) {
+        snprintf(errstr, errstr_size, "%s", st->errstr);
+        cp_store_destroy(st);
+        return NULL;
+    }
+    return st;
+}
+
+void cp_store_set_stop(struct cp_store *st, volatile sig_atomic_t *stop)
+{
+    st->stop = stop;
 }
 
 static void hiredis_element(const void *impl, size_t i, struct cp_reply *out);
@@ -255,11 +357,19 @@ cp_rc cp_store_send(struct cp_store *st, const struct cp_cmds *cmds)
      * (hiredis would copy it into its own buffer first), all of it now, so
      * Redis runs it while we do other work. */
     for (size_t off = 0; off < cmds->buf.len;) {
-        ssize_t n =
-            write(st->ctx->fd, cmds->buf.data + off, cmds->buf.len - off);
+        /* Never blocks: a Redis that reads nothing (stalled, paused) fills
+         * the socket buffer, and then wait_socket() keeps the stop flag in
+         * sight. */
+        ssize_t n = send(st->ctx->fd, cmds->buf.data + off, cmds->buf.len - off,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
 
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (wait_socket(st, POLLOUT))
+                return io_error(st);
+            continue;
+        }
         if (n <= 0) {
             snprintf(st->ctx->errstr, sizeof(st->ctx->errstr), "write: %s",
                      n < 0 ? strerror(errno) : "closed");
@@ -280,7 +390,7 @@ cp_rc cp_store_finish(struct cp_store *st, cp_reply_fn fn, void *opaque)
         redisReply *reply = NULL;
         struct cp_reply view;
 
-        if (redisGetReply(st->ctx, (void **)&reply) != REDIS_OK || !reply)
+        if (read_reply(st, (void **)&reply) != REDIS_OK || !reply)
             return io_error(st);
         st->pending--;
         cp__redis_reply_view(reply, &view);
@@ -401,7 +511,7 @@ cp_rc cp_store_finish_tx(struct cp_store *st, struct cp_tx_result *res)
     while (st->pending) {
         void *reply = NULL;
 
-        if (redisGetReply(st->ctx, &reply) != REDIS_OK || !reply)
+        if (read_reply(st, &reply) != REDIS_OK || !reply)
             return io_error(st); /* frees with tally_fns still set */
         st->pending--;
     }

@@ -5,6 +5,7 @@
 #ifndef CP_STORE_H
 #define CP_STORE_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "common.h"
@@ -25,6 +26,20 @@ typedef cp_rc (*cp_reply_fn)(void *opaque, size_t i,
  */
 struct cp_store *cp_store_new(const char *url, char *errstr,
                               size_t errstr_size);
+/**
+ * @brief Like cp_store_new() without connecting: the first command (or
+ *        cp_store_ensure_connected()) does, so Redis may come up later.
+ * @returns the store, or NULL with errstr if @p url is invalid.
+ */
+struct cp_store *cp_store_open(const char *url, char *errstr,
+                               size_t errstr_size);
+/**
+ * @brief Every wait for Redis (reply, write, connect) watches @p stop
+ *        (borrowed, may be NULL): once it has been set for a second, waits
+ *        end at once with CP_EREDIS, so a stalled Redis cannot hold up a
+ *        shutdown. What was sent and not acknowledged is abandoned.
+ */
+void cp_store_set_stop(struct cp_store *st, volatile sig_atomic_t *stop);
 /**
  * @brief Sends every command of @p cmds, then reads all replies.
  *        An array reply (EXEC) is passed as ERROR if any element is an
@@ -64,7 +79,8 @@ size_t cp_store_pending(const struct cp_store *st);
  *         should call: it needs no store. */
 void cp_store_reply_element(const struct cp_reply *reply, size_t i,
                             struct cp_reply *out);
-/** @brief Connects if needed; CP_EREDIS if Redis is unreachable. */
+/** @brief Connects if needed; CP_EREDIS if Redis is unreachable,
+ *         CP_ECONFIG if it refused our credentials (see cp_store_new). */
 cp_rc cp_store_ensure_connected(struct cp_store *st);
 /** @brief Server-side address for logs ("127.0.0.1:6379"), no secrets. */
 const char *cp_store_address(const struct cp_store *st);

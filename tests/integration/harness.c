@@ -161,6 +161,7 @@ void h_redis_start(struct h_redis *r)
     char port[16], dir[600], log[600];
 
     r->port = free_port();
+    r->aof = 0;
     snprintf(port, sizeof(port), "%d", r->port);
     snprintf(dir, sizeof(dir), "%s", h_scratch_dir());
     snprintf(log, sizeof(log), "%s/redis-%d.log", h_scratch_dir(), r->port);
@@ -488,4 +489,112 @@ int64_t h_dump_alerts(const char *bootstrap, const char *path)
     cp_codec_destroy(codec);
     cr_assert_eq(fclose(out), 0);
     return cnt;
+}
+
+int h_free_port(void)
+{
+    return free_port();
+}
+
+/* Starts redis-server on r->port with an AOF of its own (the directory is
+ * named after the port: several servers share the scratch dir); waits up to
+ * 30 s until it answers (loading a large AOF takes a while). */
+static void redis_spawn_aof(struct h_redis *r)
+{
+    char port[16], dir[600], log[600], aofdir[64], dbfile[64];
+
+    snprintf(port, sizeof(port), "%d", r->port);
+    snprintf(dir, sizeof(dir), "%s", h_scratch_dir());
+    snprintf(log, sizeof(log), "%s/redis-%d.log", h_scratch_dir(), r->port);
+    snprintf(aofdir, sizeof(aofdir), "aof-%d", r->port);
+    dbfile_name(r, dbfile, sizeof(dbfile));
+    {
+        const char *argv[] = {"redis-server",
+                              "--port",
+                              port,
+                              "--bind",
+                              "127.0.0.1",
+                              "--save",
+                              "",
+                              "--dir",
+                              dir,
+                              "--dbfilename",
+                              dbfile,
+                              "--appendonly",
+                              "yes",
+                              "--appendfsync",
+                              "always",
+                              "--appenddirname",
+                              aofdir,
+                              "--aof-use-rdb-preamble",
+                              "no",
+                              NULL};
+        r->pid = h_spawn(argv, log);
+    }
+    for (int i = 0; i < 600; i++) {
+        redisContext *ctx = connect_redis(r);
+
+        if (ctx) {
+            redisReply *reply = redisCommand(ctx, "PING");
+            int up = reply && reply->type == REDIS_REPLY_STATUS;
+
+            if (reply)
+                freeReplyObject(reply);
+            redisFree(ctx);
+            if (up)
+                return; /* not LOADING any more */
+        }
+        h_sleep_ms(50);
+    }
+    h_tail(log, 20);
+    cr_assert_fail("redis-server (AOF) did not start on port %d", r->port);
+}
+
+void h_redis_reserve(struct h_redis *r, int aof)
+{
+    r->pid = 0;
+    r->aof = aof;
+    r->port = free_port();
+    snprintf(r->url, sizeof(r->url), "redis://127.0.0.1:%d", r->port);
+}
+
+void h_redis_start_aof(struct h_redis *r)
+{
+    h_redis_reserve(r, 1);
+    redis_spawn_aof(r);
+}
+
+void h_redis_crash(struct h_redis *r)
+{
+    if (r->pid > 0) {
+        kill(r->pid, SIGCONT); /* a frozen server must die too */
+        kill(r->pid, SIGKILL);
+        h_wait(r->pid, 10);
+        r->pid = 0;
+    }
+}
+
+void h_redis_restart(struct h_redis *r)
+{
+    char dbfile[64];
+
+    cr_assert_eq(r->pid, 0, "redis-server on %d still runs", r->port);
+    if (r->aof) {
+        redis_spawn_aof(r);
+        return;
+    }
+    dbfile_name(r, dbfile, sizeof(dbfile));
+    redis_spawn_on_port(r, dbfile);
+}
+
+void h_redis_freeze(const struct h_redis *r)
+{
+    cr_assert(r->pid > 0);
+    cr_assert_eq(kill(r->pid, SIGSTOP), 0);
+}
+
+void h_redis_thaw(const struct h_redis *r)
+{
+    cr_assert(r->pid > 0);
+    cr_assert_eq(kill(r->pid, SIGCONT), 0);
 }

@@ -11,6 +11,7 @@ struct h_redis {
     pid_t pid;
     int port;
     char url[64];
+    int aof; /* started by h_redis_start_aof(): restarts keep the AOF */
 };
 
 /** @brief A fresh scratch directory for this test (under $TMPDIR). */
@@ -37,6 +38,28 @@ int64_t h_redis_hash_sum(const struct h_redis *r, const char *key);
 void h_redis_kill(struct h_redis *r, int keep_data);
 /** @brief Starts a killed redis-server again on the same port. */
 void h_redis_revive(struct h_redis *r);
+
+/**
+ * @brief Starts redis-server on a free port with an append-only file
+ *        (appendfsync always, no RDB preamble, no snapshots) in the
+ *        scratch dir: every acknowledged write survives a SIGKILL.
+ */
+void h_redis_start_aof(struct h_redis *r);
+/** @brief Picks a free port for @p r (url set, @p aof as for
+ *         h_redis_start_aof) and starts nothing: Redis is absent until
+ *         h_redis_restart(). */
+void h_redis_reserve(struct h_redis *r, int aof);
+/** @brief SIGKILL, no snapshot first: only what the AOF holds comes back. */
+void h_redis_crash(struct h_redis *r);
+/** @brief Starts redis-server on @p r's port with the persistence it was
+ *         started with (AOF: loads it); waits until it answers. */
+void h_redis_restart(struct h_redis *r);
+/** @brief SIGSTOP / SIGCONT: Redis holds its connections and answers
+ *         nothing while frozen. */
+void h_redis_freeze(const struct h_redis *r);
+void h_redis_thaw(const struct h_redis *r);
+/** @brief A TCP port on 127.0.0.1 that was free a moment ago. */
+int h_free_port(void);
 /** @brief Waits up to @p timeout_ms until the file @p path contains
  *         @p needle; returns 1 if it does, 0 on timeout. */
 int h_log_wait(const char *path, const char *needle, int timeout_ms);

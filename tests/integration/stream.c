@@ -16,16 +16,23 @@ int64_t h_produced_at_ms(void)
     return produced_at_ms;
 }
 
-void h_produce(const char *bootstrap, const char *dump, const char *seed,
-               long n, int64_t start_ms, const char *invalid_per_mille)
+/* The crmpulse-gen command line of a stream (@p rate 0: unpaced); the
+ * strings it points to live in @p a. */
+struct gen_args {
+    char n[32], start[32], rate[32];
+    const char *argv[32];
+};
+
+static const char *const *gen_argv(struct gen_args *a, const char *bootstrap,
+                                   const char *dump, const char *seed, long n,
+                                   int64_t start_ms,
+                                   const char *invalid_per_mille, long rate)
 {
-    const char *log = h_scratch_file("gen.log");
-    char n_s[32], start_s[32];
     const char *argv[] = {h_bin("crmpulse-gen"),
                           "-b",
                           bootstrap,
                           "-n",
-                          n_s,
+                          a->n,
                           "-c",
                           "5000",
                           "--tenants",
@@ -35,23 +42,57 @@ void h_produce(const char *bootstrap, const char *dump, const char *seed,
                           "--invalid",
                           invalid_per_mille,
                           "--start-ms",
-                          start_s,
+                          a->start,
                           "--step-ms",
                           "5",
+                          "--rate",
+                          a->rate,
                           "-o",
                           dump,
                           "-q",
                           NULL};
-    int rc;
 
-    snprintf(n_s, sizeof(n_s), "%ld", n);
-    snprintf(start_s, sizeof(start_s), "%lld", (long long)start_ms);
+    snprintf(a->n, sizeof(a->n), "%ld", n);
+    snprintf(a->start, sizeof(a->start), "%lld", (long long)start_ms);
+    snprintf(a->rate, sizeof(a->rate), "%ld", rate);
+    memcpy(a->argv, argv, sizeof(argv));
     if (!produced_at_ms)
         produced_at_ms = cp_now_ms();
-    rc = h_run(argv, log, 600);
+    return a->argv;
+}
+
+void h_produce(const char *bootstrap, const char *dump, const char *seed,
+               long n, int64_t start_ms, const char *invalid_per_mille)
+{
+    const char *log = h_scratch_file("gen.log");
+    struct gen_args a;
+    int rc = h_run(
+        gen_argv(&a, bootstrap, dump, seed, n, start_ms, invalid_per_mille, 0),
+        log, 600);
+
     if (rc)
         h_tail(log, 30);
     cr_assert_eq(rc, 0, "crmpulse-gen exited %d", rc);
+}
+
+pid_t h_produce_paced(const char *bootstrap, const char *dump, const char *seed,
+                      long n, int64_t start_ms, const char *invalid_per_mille,
+                      long rate)
+{
+    struct gen_args a;
+
+    return h_spawn(gen_argv(&a, bootstrap, dump, seed, n, start_ms,
+                            invalid_per_mille, rate),
+                   h_scratch_file("gen.log"));
+}
+
+void h_produce_wait(pid_t pid, int timeout_s)
+{
+    int rc = h_wait(pid, timeout_s);
+
+    if (rc)
+        h_tail(h_scratch_file("gen.log"), 30);
+    cr_assert_eq(rc, 0, "crmpulse-gen exited %d (-1: still running)", rc);
 }
 
 int64_t h_dump_count(const char *dump, int64_t *invalid)

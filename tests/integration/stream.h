@@ -23,6 +23,16 @@
 void h_produce(const char *bootstrap, const char *dump, const char *seed,
                long n, int64_t start_ms, const char *invalid_per_mille);
 
+/**
+ * @brief Starts producing as h_produce() does, paced at @p rate events/s,
+ *        and returns at once; h_produce_wait() waits for the end.
+ */
+pid_t h_produce_paced(const char *bootstrap, const char *dump, const char *seed,
+                      long n, int64_t start_ms, const char *invalid_per_mille,
+                      long rate);
+/** @brief Waits up to @p timeout_s for a h_produce_paced() to exit 0. */
+void h_produce_wait(pid_t pid, int timeout_s);
+
 /** @brief The worker's clock when the first stream was produced: the
  *         oracle's --processed-from (minute keys older than 48 h before it
  *         are not written). */

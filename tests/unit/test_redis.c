@@ -409,3 +409,47 @@ Test(redis, unreachable_server_names_the_address)
                        errstr);
     cr_assert_null(strstr(errstr, "hunter2"), "%s", errstr);
 }
+
+/* A stopped (SIGSTOP) Redis holds the reply: with the stop flag set the
+ * wait ends after the grace, not after the 30 s I/O timeout, and the
+ * store connects no more. */
+Test(redis, stop_flag_ends_a_wait_on_a_stopped_server)
+{
+    static const char *const ping[] = {"PING"};
+    volatile sig_atomic_t stop = 0;
+    struct fx_redis r;
+    struct cp_store *st;
+    struct seen seen;
+    int64_t t0, took;
+
+    fx_redis_start(&r, NULL);
+    st = connect_url("redis://", &r, "");
+    cr_assert_not_null(st, "%s", errstr);
+    cp_store_set_stop(st, &stop);
+    cr_assert_eq(kill(r.pid, SIGSTOP), 0);
+    stop = 1;
+    t0 = cp_mono_ms();
+    cr_assert_eq(run(st, &seen, ping, 1), CP_EREDIS);
+    took = cp_mono_ms() - t0;
+    cr_assert_lt(took, 5000, "waited %lld ms", (long long)took);
+    cr_assert_eq(run(st, &seen, ping, 1), CP_EREDIS, "connected again");
+    cr_assert_eq(kill(r.pid, SIGCONT), 0);
+    cp_store_destroy(st);
+    fx_redis_stop(&r);
+}
+
+/* cp_store_open() needs no server: commands fail until one answers. */
+Test(redis, open_needs_no_server)
+{
+    static const char *const ping[] = {"PING"};
+    struct cp_store *st;
+    struct seen seen;
+    char url[64];
+
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", fx_free_port());
+    st = cp_store_open(url, errstr, sizeof(errstr));
+    cr_assert_not_null(st, "%s", errstr);
+    cr_assert_eq(run(st, &seen, ping, 1), CP_EREDIS);
+    cr_assert_eq(cp_store_ensure_connected(st), CP_EREDIS);
+    cp_store_destroy(st);
+}
