@@ -290,24 +290,52 @@ cp_rc cp_checkpoint_claim(struct cp_checkpoint *cp,
     return rc;
 }
 
-cp_rc cp_checkpoint_restore_fences(struct cp_checkpoint *cp,
-                                   const struct cp_partition *parts, size_t cnt)
+/* KEYS[1] the fence, ARGV[1] our epoch: bump it if it is ours or gone,
+ * returning the new epoch; -1 if another worker's epoch is there. */
+static const char reclaim_script[] = "local v = redis.call('GET', KEYS[1]) "
+                                     "if v and v ~= ARGV[1] then return -1 end "
+                                     "local e = tonumber(ARGV[1]) + 1 "
+                                     "redis.call('SET', KEYS[1], e) "
+                                     "return e";
+
+struct reclaim_read {
+    struct cp_checkpoint *cp;
+    const struct cp_partition *parts;
+};
+
+static cp_rc on_reclaim_reply(void *opaque, size_t i,
+                              const struct cp_reply *reply)
 {
+    struct reclaim_read *rd = opaque;
+
+    if (reply->type != CP_REPLY_INTEGER)
+        return CP_EREDIS;
+    if (reply->integer > 0) /* else: fenced; cp_checkpoint_arm() says so */
+        rd->cp->epoch[rd->parts[i].partition] = reply->integer;
+    return CP_OK;
+}
+
+cp_rc cp_checkpoint_reclaim(struct cp_checkpoint *cp,
+                            const struct cp_partition *parts, size_t cnt)
+{
+    struct reclaim_read rd = {cp, parts};
     cp_rc rc;
 
+    for (size_t i = 0; i < cnt; i++)
+        if (!in_range(parts[i].partition))
+            return CP_ECONFIG;
     cp_cmds_reset(&cp->cmds);
     for (size_t i = 0; i < cnt; i++) {
-        if (!in_range(parts[i].partition))
-            continue;
-        cp_cmd_begin(&cp->cmds, 4);
-        cp_cmd_arg(&cp->cmds, "SET", 3);
+        cp_cmd_begin(&cp->cmds, 5);
+        cp_cmd_arg(&cp->cmds, "EVAL", 4);
+        cp_cmd_arg(&cp->cmds, reclaim_script, sizeof(reclaim_script) - 1);
+        cp_cmd_arg(&cp->cmds, "1", 1);
         append_fence_key(cp, &cp->cmds, parts[i].partition);
         cp_cmd_int(&cp->cmds, cp->epoch[parts[i].partition]);
-        cp_cmd_arg(&cp->cmds, "NX", 2);
     }
-    rc = cp_store_roundtrip(cp->store, &cp->cmds, NULL, NULL);
+    rc = cp_store_roundtrip(cp->store, &cp->cmds, on_reclaim_reply, &rd);
     if (rc)
-        cp_log(CP_LOG_DEBUG, "REDIS", "restore fences: %s",
+        cp_log(CP_LOG_DEBUG, "REDIS", "reclaim fences: %s",
                cp_store_errstr(cp->store));
     return rc;
 }

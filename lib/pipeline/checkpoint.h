@@ -74,14 +74,20 @@ bool cp_checkpoint_armed(const struct cp_checkpoint *cp);
 void cp_checkpoint_disarm(struct cp_checkpoint *cp);
 
 /**
- * @brief Puts our epochs back where Redis lost its fences (restarted
- *        empty). SET NX leaves a fence that exists alone, ours or a new
- *        owner's, so cp_checkpoint_arm() still tells a takeover from a
- *        data loss.
+ * @brief Before re-reading the offsets after a failure: bumps the fence of
+ *        every partition in @p parts that is still ours (it holds our
+ *        epoch) or that Redis lost (restarted empty), and adopts the new
+ *        epoch. A transaction of ours still in Redis's input buffer from a
+ *        connection we gave up on (Redis stalled past the I/O timeout)
+ *        WATCHed the old value, so it aborts if Redis runs it after this;
+ *        if Redis ran it before, the offsets read next include it. Either
+ *        way no batch is applied twice. A fence holding another owner's
+ *        epoch is left alone, so cp_checkpoint_arm() still tells a
+ *        takeover from a data loss. One round trip (a script per
+ *        partition, atomic in Redis).
  */
-cp_rc cp_checkpoint_restore_fences(struct cp_checkpoint *cp,
-                                   const struct cp_partition *parts,
-                                   size_t cnt);
+cp_rc cp_checkpoint_reclaim(struct cp_checkpoint *cp,
+                            const struct cp_partition *parts, size_t cnt);
 
 /** @brief Appends the HSET that commits @p next_offset for @p partition
  *         to a transaction being built in @p cmds. */

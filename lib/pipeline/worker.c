@@ -606,7 +606,7 @@ static cp_rc rewind_to_committed(struct cp_worker *w)
     }
     if (!n)
         return CP_OK;
-    rc = cp_checkpoint_restore_fences(w->cp, parts, n);
+    rc = cp_checkpoint_reclaim(w->cp, parts, n);
     if (!rc)
         rc = cp_checkpoint_read_offsets(w->cp, parts, n);
     if (rc) {

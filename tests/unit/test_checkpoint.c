@@ -122,7 +122,7 @@ Test(checkpoint, a_takeover_fences_the_old_owner_and_aborts_its_exec)
     cp_store_destroy(st_b);
 }
 
-Test(checkpoint, fences_lost_with_redis_data_are_restored_not_stolen)
+Test(checkpoint, fences_lost_with_redis_data_are_reclaimed_not_stolen)
 {
     struct cp_store *st = connect_store();
     struct cp_checkpoint *cp = cp_checkpoint_new(st, "g-lost", "crm.events");
@@ -139,10 +139,47 @@ Test(checkpoint, fences_lost_with_redis_data_are_restored_not_stolen)
                               "SET crmpulse:fence:g-lost:crm.events:1 7", out,
                               sizeof(out)),
                  0);
-    cr_assert_eq(cp_checkpoint_restore_fences(cp, parts, 2), CP_OK);
+    cr_assert_eq(cp_checkpoint_reclaim(cp, parts, 2), CP_OK);
     cr_assert_eq(cp_checkpoint_arm(cp), CP_OK);
-    cr_assert(cp_checkpoint_owns(cp, 0), "our fence put back: still ours");
-    cr_assert_not(cp_checkpoint_owns(cp, 1), "SET NX kept the new owner's");
+    cr_assert(cp_checkpoint_owns(cp, 0),
+              "our fence put back (bumped): still ours");
+    cr_assert_not(cp_checkpoint_owns(cp, 1),
+                  "the new owner's fence is left alone");
+    cp_checkpoint_destroy(cp);
+    cp_store_destroy(st);
+}
+
+/* A transaction of ours that Redis runs only after we gave up on its
+ * connection (Redis stalled past the I/O timeout, then resumed) must not
+ * land after we re-read the offsets: reclaiming bumps the fence it
+ * WATCHed, so its EXEC aborts. Here the same connection stands in for the
+ * stale one: a write to a WATCHed key by anyone aborts the EXEC. */
+Test(checkpoint, reclaim_aborts_a_transaction_that_watched_the_old_fence)
+{
+    struct cp_store *st = connect_store();
+    struct cp_checkpoint *cp = cp_checkpoint_new(st, "g-stale", "crm.events");
+    struct cp_partition parts[1];
+    struct cp_tx_result res;
+    char out[64];
+
+    parts_of(parts, 1);
+    cr_assert_eq(cp_checkpoint_claim(cp, parts, 1), CP_OK);
+    cp_checkpoint_own(cp, 0, true);
+    cr_assert_eq(cp_checkpoint_arm(cp), CP_OK);
+    cr_assert_eq(cp_checkpoint_reclaim(cp, parts, 1), CP_OK);
+    commit(st, cp, 0, 500, &res);
+    cr_assert_eq(res.aborted, 1, "the stale transaction must not land");
+    cr_assert_eq(cp_checkpoint_read_offsets(cp, parts, 1), CP_OK);
+    cr_assert_eq(parts[0].offset, CP_OFFSET_STORED);
+    /* The bumped epoch is ours: armed again, the partition stays ours and
+     * the next commit lands. */
+    cr_assert_eq(cp_checkpoint_arm(cp), CP_OK);
+    cr_assert(cp_checkpoint_owns(cp, 0));
+    commit(st, cp, 0, 501, &res);
+    cr_assert_eq(res.aborted, 0);
+    fx_redis_cmd(&redis, "GET crmpulse:fence:g-stale:crm.events:0", out,
+                 sizeof(out));
+    cr_assert(strstr(out, "$1") != NULL, "fence: %s", out);
     cp_checkpoint_destroy(cp);
     cp_store_destroy(st);
 }
