@@ -16,6 +16,35 @@
 
 /* ---- shared helpers ---- */
 
+/* Whether the cluster answers, as one client handle sees it. librdkafka
+ * logs each failed connection; this says once, plainly, that Kafka as a
+ * whole is unreachable and when it answers again. The first member of the
+ * producer and the consumer, so error_cb finds it in the opaque. */
+struct reach {
+    const char *who;       /* "consumer" or "producer"; static */
+    int64_t down_since_ms; /* 0 while reachable */
+};
+
+static void reach_down(struct reach *r, const char *reason)
+{
+    if (r->down_since_ms)
+        return;
+    r->down_since_ms = cp_mono_ms();
+    cp_log(CP_LOG_ERR, "KAFKA",
+           "kafka unreachable: all brokers are down (%s: %s); retrying", r->who,
+           reason);
+}
+
+/* Called when the cluster answered something. */
+static void reach_up(struct reach *r)
+{
+    if (!r->down_since_ms)
+        return;
+    cp_log(CP_LOG_NOTICE, "KAFKA", "kafka reachable again after %.1f s (%s)",
+           (double)(cp_mono_ms() - r->down_since_ms) / 1000.0, r->who);
+    r->down_since_ms = 0;
+}
+
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf)
 {
@@ -28,7 +57,8 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     (void)rk;
-    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && opaque)
+        reach_down(opaque, reason);
     cp_log(err == RD_KAFKA_RESP_ERR__FATAL ? CP_LOG_ERR : CP_LOG_WARNING,
            "KAFKA", "%s: %s", rd_kafka_err2name(err), reason);
 }
@@ -210,12 +240,13 @@ void cp_embedded_destroy(struct cp_embedded *emb)
 #define CP_BROKER_SAFE_BYTES 1000000
 
 struct cp_producer {
-    rd_kafka_t *rk;   /* owned */
-    int64_t queued;   /* messages handed to librdkafka */
-    int64_t acked;    /* delivery reports with success */
-    int64_t failed;   /* delivery reports with an error, since last flush */
-    size_t max_bytes; /* largest value + key we expect to land */
-    char errstr[512]; /* first failure since the last flush */
+    struct reach reach; /* first: librdkafka's opaque */
+    rd_kafka_t *rk;     /* owned */
+    int64_t queued;     /* messages handed to librdkafka */
+    int64_t acked;      /* delivery reports with success */
+    int64_t failed;     /* delivery reports with an error, since last flush */
+    size_t max_bytes;   /* largest value + key we expect to land */
+    char errstr[512];   /* first failure since the last flush */
 };
 
 static void delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
@@ -225,6 +256,7 @@ static void delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
 
     (void)rk;
     if (!rkm->err) {
+        reach_up(&prod->reach);
         prod->acked++;
         return;
     }
@@ -270,6 +302,7 @@ struct cp_producer *cp_producer_new(const char *bootstrap,
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
+    prod->reach.who = "producer";
     conf =
         conf_build(bootstrap, defaults, props, prop_cnt, errstr, errstr_size);
     if (!conf)
@@ -380,6 +413,7 @@ void cp_producer_destroy(struct cp_producer *prod)
 #define CP_OFFSET_QUERY_MS       5000
 
 struct cp_consumer {
+    struct reach reach;      /* first: librdkafka's opaque */
     rd_kafka_t *rk;          /* owned */
     rd_kafka_queue_t *queue; /* owned; the consumer queue */
     char *topic;             /* owned */
@@ -498,6 +532,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
     cons->generation++;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        reach_up(&cons->reach); /* the group coordinator answered */
         cp_log(CP_LOG_INFO, "KAFKA", "assigned %d partitions", list->cnt);
         on_assign(cons, list, cooperative);
     } else {
@@ -556,6 +591,7 @@ struct cp_consumer *cp_consumer_new(const char *bootstrap, const char *group_id,
         return NULL;
     }
     cons->cbs = *cbs;
+    cons->reach.who = "consumer";
     cons->reset_latest = reset_is_latest(defaults, props, prop_cnt);
     cons->topic = strdup(topic);
     if (!cons->topic) {
@@ -630,12 +666,15 @@ size_t cp_consumer_poll(struct cp_consumer *cons, struct cp_msg *msgs,
         struct cp_msg *msg;
 
         if (rkm->err) {
+            if (rkm->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+                reach_down(&cons->reach, rd_kafka_message_errstr(rkm));
             if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 cp_log(CP_LOG_WARNING, "KAFKA", "consume: %s",
                        rd_kafka_message_errstr(rkm));
             rd_kafka_message_destroy(rkm);
             continue;
         }
+        reach_up(&cons->reach);
         cons->rkms[cnt] = rkm;
         msg = &msgs[cnt++];
         msg->topic = rd_kafka_topic_name(rkm->rkt);
