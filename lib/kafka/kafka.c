@@ -240,13 +240,14 @@ void cp_embedded_destroy(struct cp_embedded *emb)
 #define CP_BROKER_SAFE_BYTES 1000000
 
 struct cp_producer {
-    struct reach reach; /* first: librdkafka's opaque */
-    rd_kafka_t *rk;     /* owned */
-    int64_t queued;     /* messages handed to librdkafka */
-    int64_t acked;      /* delivery reports with success */
-    int64_t failed;     /* delivery reports with an error, since last flush */
-    size_t max_bytes;   /* largest value + key we expect to land */
-    char errstr[512];   /* first failure since the last flush */
+    struct reach reach;          /* first: librdkafka's opaque */
+    rd_kafka_t *rk;              /* owned */
+    volatile sig_atomic_t *stop; /* borrowed, may be NULL */
+    int64_t queued;              /* messages handed to librdkafka */
+    int64_t acked;               /* delivery reports with success */
+    int64_t failed;   /* delivery reports with an error, since last flush */
+    size_t max_bytes; /* largest value + key we expect to land */
+    char errstr[512]; /* first failure since the last flush */
 };
 
 static void delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
@@ -362,15 +363,33 @@ cp_rc cp_producer_send(struct cp_producer *prod, const char *topic,
     }
 }
 
+static int producer_stopping(const struct cp_producer *prod)
+{
+    return prod->stop && *prod->stop;
+}
+
 cp_rc cp_producer_flush(struct cp_producer *prod, int timeout_ms)
 {
-    rd_kafka_resp_err_t err = rd_kafka_flush(prod->rk, timeout_ms);
+    int64_t deadline = cp_mono_ms() + timeout_ms;
+    rd_kafka_resp_err_t err;
     cp_rc rc = CP_OK;
 
+    /* In short steps: while Kafka is down a flush waits for the whole
+     * message timeout, and a stop request must not. */
+    for (;;) {
+        int64_t left = deadline - cp_mono_ms();
+
+        err = rd_kafka_flush(prod->rk, left > 100 ? 100
+                                       : left > 0 ? (int)left
+                                                  : 0);
+        if (!err || left <= 0 || producer_stopping(prod))
+            break;
+    }
     if (err) {
         snprintf(prod->errstr, sizeof(prod->errstr),
-                 "flush: %d messages not acknowledged after %d ms: %s",
+                 "flush: %d messages not acknowledged after %d ms%s: %s",
                  rd_kafka_outq_len(prod->rk), timeout_ms,
+                 producer_stopping(prod) ? " (stop requested)" : "",
                  rd_kafka_err2str(err));
         rc = CP_EKAFKA;
     } else if (prod->failed) {
@@ -378,6 +397,11 @@ cp_rc cp_producer_flush(struct cp_producer *prod, int timeout_ms)
     }
     prod->failed = 0;
     return rc;
+}
+
+void cp_producer_set_stop(struct cp_producer *prod, volatile sig_atomic_t *stop)
+{
+    prod->stop = stop;
 }
 
 size_t cp_producer_max_bytes(const struct cp_producer *prod)
@@ -400,7 +424,13 @@ void cp_producer_destroy(struct cp_producer *prod)
     if (!prod)
         return;
     if (prod->rk) {
-        rd_kafka_flush(prod->rk, 5000);
+        /* On a stop request what is unacknowledged is dropped: its batch is
+         * not committed, so it is sent again after a restart. */
+        if (producer_stopping(prod))
+            rd_kafka_purge(prod->rk,
+                           RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        else
+            rd_kafka_flush(prod->rk, 5000);
         rd_kafka_destroy(prod->rk);
     }
     free(prod);
@@ -411,6 +441,7 @@ void cp_producer_destroy(struct cp_producer *prod)
 #define CP_CONSUMER_MAX_BATCH    100000
 #define CP_ASSIGN_BACKOFF_MAX_MS 5000
 #define CP_OFFSET_QUERY_MS       5000
+#define CP_CONSUMER_CLOSE_MS     2000
 
 struct cp_consumer {
     struct reach reach;      /* first: librdkafka's opaque */
@@ -808,6 +839,44 @@ uint64_t cp_consumer_generation(const struct cp_consumer *cons)
     return cons->generation;
 }
 
+/* Leaves the group (the others take over at once) and destroys the
+ * handle. Bounded: while Kafka is down rd_kafka_consumer_close() waits for
+ * a coordinator that does not answer (a minute and more), which must not
+ * hold up a stop; the group then finds out by the session timeout. */
+static void consumer_close(struct cp_consumer *cons)
+{
+    rd_kafka_queue_t *queue = rd_kafka_queue_new(cons->rk);
+    rd_kafka_error_t *error = rd_kafka_consumer_close_queue(cons->rk, queue);
+    int64_t deadline = cp_mono_ms() + CP_CONSUMER_CLOSE_MS;
+    int closed = 0;
+
+    if (error) {
+        cp_log(CP_LOG_WARNING, "KAFKA", "leave the group: %s",
+               rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else {
+        /* Serves the revoke of the leave; errors are librdkafka's to log. */
+        while (!(closed = rd_kafka_consumer_closed(cons->rk)) &&
+               cp_mono_ms() < deadline) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(queue, 100);
+
+            if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+                rebalance_cb(cons->rk, rd_kafka_event_error(ev),
+                             rd_kafka_event_topic_partition_list(ev), cons);
+            if (ev)
+                rd_kafka_event_destroy(ev);
+        }
+        if (!closed)
+            cp_log(CP_LOG_WARNING, "KAFKA",
+                   "leave the group: no answer in %d ms (kafka unreachable?); "
+                   "closing without it",
+                   CP_CONSUMER_CLOSE_MS);
+    }
+    rd_kafka_queue_destroy(queue);
+    rd_kafka_destroy_flags(cons->rk,
+                           closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+}
+
 void cp_consumer_destroy(struct cp_consumer *cons)
 {
     if (!cons)
@@ -816,8 +885,7 @@ void cp_consumer_destroy(struct cp_consumer *cons)
         cp_consumer_release(cons);
         if (cons->queue)
             rd_kafka_queue_destroy(cons->queue);
-        rd_kafka_consumer_close(cons->rk);
-        rd_kafka_destroy(cons->rk);
+        consumer_close(cons);
     }
     free(cons->rkms);
     free(cons->topic);

@@ -111,6 +111,14 @@ cp_rc cp_producer_flush(struct cp_producer *prod, int timeout_ms);
  *        letters) cut it to this size.
  */
 size_t cp_producer_max_bytes(const struct cp_producer *prod);
+/**
+ * @brief cp_producer_flush() returns (CP_EKAFKA) within a fraction of a
+ *        second once *@p stop is non-zero, and destroying the producer
+ *        then drops what is unacknowledged instead of waiting for it.
+ *        @p stop is borrowed and must outlive the producer.
+ */
+void cp_producer_set_stop(struct cp_producer *prod,
+                          volatile sig_atomic_t *stop);
 /** @brief Messages acknowledged since creation. */
 int64_t cp_producer_acked_cnt(const struct cp_producer *prod);
 const char *cp_producer_errstr(const struct cp_producer *prod);

@@ -1059,6 +1059,7 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
 
     /* Rebalance callbacks wait for Redis inside the poll: let them see it. */
     cp_consumer_set_stop(w->cons, stop);
+    cp_producer_set_stop(w->prod, stop); /* a flush waits for Kafka too */
 
     while (!*stop) {
         int64_t poll_start = cp_mono_us();
