@@ -1056,6 +1056,8 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
 {
     int64_t idle_since = cp_mono_ms();
     int64_t progress_ms = idle_since, progress_events = 0;
+    uint64_t idle_gen = 0;    /* assignment idle_since counts from */
+    int64_t idle_retries = 0; /* recoveries idle_since counts from */
 
     /* Rebalance callbacks wait for Redis inside the poll: let them see it. */
     cp_consumer_set_stop(w->cons, stop);
@@ -1079,6 +1081,15 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
                 recover(w, CP_EREDIS, stop);
                 continue;
             }
+            /* Idle time counts from the last batch, assignment or
+             * recovery: time spent blocked in an outage, or without
+             * partitions after a lost session, is not a quiet input. */
+            if (cp_consumer_generation(w->cons) != idle_gen ||
+                w->stats.retries != idle_retries) {
+                idle_gen = cp_consumer_generation(w->cons);
+                idle_retries = w->stats.retries;
+                idle_since = cp_mono_ms();
+            }
             /* Idle exit only counts once we own partitions (joining takes
              * a few seconds). */
             if (w->cfg->exit_idle_ms > 0 && cp_consumer_generation(w->cons) &&
@@ -1088,8 +1099,6 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
                        w->cfg->exit_idle_ms);
                 break;
             }
-            if (!cp_consumer_generation(w->cons))
-                idle_since = cp_mono_ms();
             /* Caught up with partitions assigned and Redis answering:
              * ready, even with no input at all. */
             if (cp_mono_ms() - w->last_ping_ms >= 1000) {
@@ -1113,9 +1122,9 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
             log_progress(w, &progress_ms, &progress_events);
             continue;
         }
-        idle_since = cp_mono_ms();
         rc = process_batch(w, cnt);
         cp_consumer_release(w->cons);
+        idle_since = cp_mono_ms(); /* a batch may wait long on Kafka */
         if (rc == CP_ENOMEM) {
             cp_log(CP_LOG_ERR, "WORKER", "out of memory: stopping");
             return rc;
