@@ -455,6 +455,7 @@ struct cp_consumer {
     size_t rkm_cnt;
     size_t rkm_cap;
     uint64_t generation; /* assignment changes */
+    int rebalancing;     /* revoked, not assigned again yet */
 };
 
 /* Translates a librdkafka list into ours; names borrowed from the list. */
@@ -564,11 +565,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     cons->generation++;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         reach_up(&cons->reach); /* the group coordinator answered */
+        cons->rebalancing = 0;
         cp_log(CP_LOG_INFO, "KAFKA", "assigned %d partitions", list->cnt);
         on_assign(cons, list, cooperative);
     } else {
         cp_log(CP_LOG_INFO, "KAFKA", "revoked %d partitions (%s)", list->cnt,
                rd_kafka_err2name(err));
+        cons->rebalancing = 1;
         on_revoke(cons, list, cooperative);
     }
 }
@@ -837,6 +840,11 @@ void cp_consumer_set_stop(struct cp_consumer *cons, volatile sig_atomic_t *stop)
 uint64_t cp_consumer_generation(const struct cp_consumer *cons)
 {
     return cons->generation;
+}
+
+int cp_consumer_rebalancing(const struct cp_consumer *cons)
+{
+    return cons->rebalancing;
 }
 
 /* Leaves the group (the others take over at once) and destroys the

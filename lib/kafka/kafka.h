@@ -216,6 +216,12 @@ int64_t cp_consumer_lag(struct cp_consumer *cons, int32_t partition,
                         int64_t next_offset);
 /** @brief Number of times the assignment changed (to spot a rebalance). */
 uint64_t cp_consumer_generation(const struct cp_consumer *cons);
+/**
+ * @brief 1 from losing the assignment (a revoke: a member joined or left,
+ *        or our session was lost) until the next one: the group is
+ *        rebalancing and silence says nothing about the input.
+ */
+int cp_consumer_rebalancing(const struct cp_consumer *cons);
 void cp_consumer_destroy(struct cp_consumer *cons);
 
 #endif

@@ -1082,10 +1082,12 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
                 continue;
             }
             /* Idle time counts from the last batch, assignment or
-             * recovery: time spent blocked in an outage, or without
-             * partitions after a lost session, is not a quiet input. */
+             * recovery: time spent blocked in an outage, or waiting for
+             * partitions while the group rebalances, is not a quiet
+             * input. */
             if (cp_consumer_generation(w->cons) != idle_gen ||
-                w->stats.retries != idle_retries) {
+                w->stats.retries != idle_retries ||
+                cp_consumer_rebalancing(w->cons)) {
                 idle_gen = cp_consumer_generation(w->cons);
                 idle_retries = w->stats.retries;
                 idle_since = cp_mono_ms();
