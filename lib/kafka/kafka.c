@@ -438,10 +438,11 @@ void cp_producer_destroy(struct cp_producer *prod)
 
 /* ---- consumer ---- */
 
-#define CP_CONSUMER_MAX_BATCH    100000
-#define CP_ASSIGN_BACKOFF_MAX_MS 5000
-#define CP_OFFSET_QUERY_MS       5000
-#define CP_CONSUMER_CLOSE_MS     2000
+#define CP_CONSUMER_MAX_BATCH     100000
+#define CP_ASSIGN_BACKOFF_MAX_MS  5000
+#define CP_OFFSET_QUERY_MS        5000
+#define CP_CONSUMER_CLOSE_MS      2000
+#define CP_CONSUMER_CLOSE_STOP_MS 1000 /* SIGTERM: exit within seconds */
 
 struct cp_consumer {
     struct reach reach;      /* first: librdkafka's opaque */
@@ -773,10 +774,12 @@ void cp_consumer_commit_async(struct cp_consumer *cons,
 {
     rd_kafka_topic_partition_list_t *list;
 
-    if (!cnt)
+    /* Only for lag tools: the authoritative offsets are in Redis. Not once
+     * a stop is requested: a commit waiting for an unreachable coordinator
+     * holds up closing the consumer for a whole session timeout. */
+    if (!cnt || stopping(cons))
         return;
     list = list_from_parts(parts, cnt);
-    /* Only for lag tools: the authoritative offsets are in Redis. */
     rd_kafka_commit(cons->rk, list, 1);
     rd_kafka_topic_partition_list_destroy(list);
 }
@@ -855,7 +858,9 @@ static void consumer_close(struct cp_consumer *cons)
 {
     rd_kafka_queue_t *queue = rd_kafka_queue_new(cons->rk);
     rd_kafka_error_t *error = rd_kafka_consumer_close_queue(cons->rk, queue);
-    int64_t deadline = cp_mono_ms() + CP_CONSUMER_CLOSE_MS;
+    int wait_ms =
+        stopping(cons) ? CP_CONSUMER_CLOSE_STOP_MS : CP_CONSUMER_CLOSE_MS;
+    int64_t deadline = cp_mono_ms() + wait_ms;
     int closed = 0;
 
     if (error) {
@@ -878,9 +883,17 @@ static void consumer_close(struct cp_consumer *cons)
             cp_log(CP_LOG_WARNING, "KAFKA",
                    "leave the group: no answer in %d ms (kafka unreachable?); "
                    "closing without it",
-                   CP_CONSUMER_CLOSE_MS);
+                   wait_ms);
     }
     rd_kafka_queue_destroy(queue);
+    if (!closed && stopping(cons)) {
+        /* Destroying waits for offset commits sent before the outage to
+         * time out (a session timeout, 6 s): past what a stop may take.
+         * The process is exiting; its threads still hold the handle. */
+        cp_log(CP_LOG_WARNING, "KAFKA",
+               "stop requested with kafka unreachable: not waiting for it");
+        return;
+    }
     rd_kafka_destroy_flags(cons->rk,
                            closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }
