@@ -47,13 +47,14 @@ enum cp_kafka_api {
     CP_KAFKA_API_INIT_PRODUCER_ID = 22,
 };
 
-/* Kafka protocol error codes the tests inject (all retriable), and a
- * dropped connection. */
+/* Kafka protocol error codes the tests inject (retriable but the last),
+ * and a dropped connection. */
 #define CP_KAFKA_ERR_NOT_LEADER                6
 #define CP_KAFKA_ERR_REQUEST_TIMED_OUT         7
 #define CP_KAFKA_ERR_COORDINATOR_NOT_AVAILABLE 15
 #define CP_KAFKA_ERR_NOT_COORDINATOR           16
 #define CP_KAFKA_ERR_NOT_ENOUGH_REPLICAS       19
+#define CP_KAFKA_ERR_TOPIC_AUTHORIZATION       29
 #define CP_KAFKA_ERR_DISCONNECT                (-195)
 
 /**

@@ -305,15 +305,14 @@ Test(broker_faults, transient_request_errors)
 /* Every Produce refused for ~10 s: the DLQ and alert topics fail while
  * the stream has invalid messages and alerts. No batch may commit before
  * Kafka acknowledged its dead letters and alerts. */
-Test(broker_faults, dlq_and_alert_topics_fail_10s)
+static void side_outputs_fail_10s(const char *group, int err)
 {
     struct timespec t0;
     struct run run;
     int64_t during, after;
 
-    run_start(&run, "sidefail");
-    cp_embedded_fail_requests(emb, CP_KAFKA_API_PRODUCE,
-                              CP_KAFKA_ERR_NOT_ENOUGH_REPLICAS);
+    run_start(&run, group);
+    cp_embedded_fail_requests(emb, CP_KAFKA_API_PRODUCE, err);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     /* A commit already past its flush may still land: then nothing more. */
     h_sleep_ms(2000);
@@ -323,14 +322,27 @@ Test(broker_faults, dlq_and_alert_topics_fail_10s)
     after = h_offsets_sum(&run.r, run.group);
     cp_embedded_clear_failure(emb, CP_KAFKA_API_PRODUCE);
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    fprintf(stderr, "sidefail: %lld of %lld committed while Produce failed\n",
+    fprintf(stderr, "%s: %lld of %lld committed while Produce failed\n", group,
             (long long)after, (long long)run.total);
     cr_assert_eq(after, during,
                  "batches committed while Kafka refused their side outputs");
     cr_assert_lt(after, run.total);
-    fprintf(stderr, "sidefail: committing again %.1f s after Produce works\n",
+    fprintf(stderr, "%s: committing again %.1f s after Produce works\n", group,
             seconds_to_commit(&run, after, &t0));
     run_finish(&run);
+}
+
+/* Retriable: the producer retries inside one flush. */
+Test(broker_faults, dlq_and_alert_topics_fail_10s)
+{
+    side_outputs_fail_10s("sidefail", CP_KAFKA_ERR_NOT_ENOUGH_REPLICAS);
+}
+
+/* Refused for good each time: every flush fails, the batch is rolled back
+ * and read again until Produce works. */
+Test(broker_faults, dlq_and_alert_produce_refused_10s)
+{
+    side_outputs_fail_10s("siderefused", CP_KAFKA_ERR_TOPIC_AUTHORIZATION);
 }
 
 Test(broker_faults, sigterm_while_brokers_down_exits_within_5s)
