@@ -16,9 +16,10 @@
  * committed again.
  *
  * Larger runs by hand: CP_CHAOS_EVENTS (valid events fed live, default
- * 120000), CP_CHAOS_RATE (events/s, default 2000; the stream must outlast
- * the chaos), CP_CHAOS_KILLS (default 4), CP_CHAOS_SEED (default
- * 20261129). */
+ * 120000), CP_CHAOS_RATE (events/s, default 2000), CP_CHAOS_KILLS (default
+ * 4), CP_CHAOS_SEED (default 20261129). Actions come 2.5 to 6.5 s apart,
+ * so the feed (EVENTS / RATE seconds) must last about 6.5 s per kill plus
+ * 25 s, e.g. CP_CHAOS_EVENTS=240000 CP_CHAOS_KILLS=12. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <signal.h>
