@@ -16,6 +16,35 @@
 
 /* ---- shared helpers ---- */
 
+/* Whether the cluster answers, as one client handle sees it. librdkafka
+ * logs each failed connection; this says once, plainly, that Kafka as a
+ * whole is unreachable and when it answers again. The first member of the
+ * producer and the consumer, so error_cb finds it in the opaque. */
+struct reach {
+    const char *who;       /* "consumer" or "producer"; static */
+    int64_t down_since_ms; /* 0 while reachable */
+};
+
+static void reach_down(struct reach *r, const char *reason)
+{
+    if (r->down_since_ms)
+        return;
+    r->down_since_ms = cp_mono_ms();
+    cp_log(CP_LOG_ERR, "KAFKA",
+           "kafka unreachable: all brokers are down (%s: %s); retrying", r->who,
+           reason);
+}
+
+/* Called when the cluster answered something. */
+static void reach_up(struct reach *r)
+{
+    if (!r->down_since_ms)
+        return;
+    cp_log(CP_LOG_NOTICE, "KAFKA", "kafka reachable again after %.1f s (%s)",
+           (double)(cp_mono_ms() - r->down_since_ms) / 1000.0, r->who);
+    r->down_since_ms = 0;
+}
+
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf)
 {
@@ -28,7 +57,8 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     (void)rk;
-    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && opaque)
+        reach_down(opaque, reason);
     cp_log(err == RD_KAFKA_RESP_ERR__FATAL ? CP_LOG_ERR : CP_LOG_WARNING,
            "KAFKA", "%s: %s", rd_kafka_err2name(err), reason);
 }
@@ -237,6 +267,62 @@ const char *cp_embedded_bootstrap(const struct cp_embedded *emb)
     return emb->bootstrap;
 }
 
+/* The embedded cluster has one broker; mock broker ids start at 1. */
+#define CP_EMBEDDED_BROKER 1
+/* Errors stacked for an open-ended failure: far more requests than a test
+ * sends before clearing them. */
+#define CP_FAILURE_DEPTH 100000
+
+cp_rc cp_embedded_set_up(struct cp_embedded *emb, int up)
+{
+    rd_kafka_resp_err_t err =
+        up ? rd_kafka_mock_broker_set_up(emb->mcluster, -1)
+           : rd_kafka_mock_broker_set_down(emb->mcluster, -1);
+
+    return err ? CP_EKAFKA : CP_OK;
+}
+
+cp_rc cp_embedded_push_errors(struct cp_embedded *emb, enum cp_kafka_api api,
+                              int err, size_t cnt)
+{
+    for (size_t i = 0; i < cnt; i++)
+        if (rd_kafka_mock_broker_push_request_error_rtts(
+                emb->mcluster, CP_EMBEDDED_BROKER, (int16_t)api, 1,
+                (rd_kafka_resp_err_t)err, 0))
+            return CP_EKAFKA;
+    return CP_OK;
+}
+
+size_t cp_embedded_pending_errors(struct cp_embedded *emb,
+                                  enum cp_kafka_api api)
+{
+    size_t cnt = 0;
+
+    if (rd_kafka_mock_broker_error_stack_cnt(emb->mcluster, CP_EMBEDDED_BROKER,
+                                             (int16_t)api, &cnt))
+        return 0;
+    return cnt;
+}
+
+void cp_embedded_fail_requests(struct cp_embedded *emb, enum cp_kafka_api api,
+                               int err)
+{
+    rd_kafka_resp_err_t *errs = malloc(CP_FAILURE_DEPTH * sizeof(*errs));
+
+    if (!errs)
+        return;
+    for (size_t i = 0; i < CP_FAILURE_DEPTH; i++)
+        errs[i] = (rd_kafka_resp_err_t)err;
+    rd_kafka_mock_push_request_errors_array(emb->mcluster, (int16_t)api,
+                                            CP_FAILURE_DEPTH, errs);
+    free(errs);
+}
+
+void cp_embedded_clear_failure(struct cp_embedded *emb, enum cp_kafka_api api)
+{
+    rd_kafka_mock_clear_request_errors(emb->mcluster, (int16_t)api);
+}
+
 void cp_embedded_destroy(struct cp_embedded *emb)
 {
     if (!emb)
@@ -261,9 +347,11 @@ void cp_embedded_destroy(struct cp_embedded *emb)
 #define CP_BROKER_SAFE_BYTES 1000000
 
 struct cp_producer {
-    rd_kafka_t *rk;   /* owned */
-    int64_t queued;   /* messages handed to librdkafka */
-    int64_t acked;    /* delivery reports with success */
+    struct reach reach;          /* first: librdkafka's opaque */
+    rd_kafka_t *rk;              /* owned */
+    volatile sig_atomic_t *stop; /* borrowed, may be NULL */
+    int64_t queued;              /* messages handed to librdkafka */
+    int64_t acked;               /* delivery reports with success */
     int64_t failed;   /* delivery reports with an error, since last flush */
     size_t max_bytes; /* largest value + key we expect to land */
     char errstr[512]; /* first failure since the last flush */
@@ -276,6 +364,7 @@ static void delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
 
     (void)rk;
     if (!rkm->err) {
+        reach_up(&prod->reach);
         prod->acked++;
         return;
     }
@@ -321,6 +410,7 @@ struct cp_producer *cp_producer_new(const char *bootstrap,
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
+    prod->reach.who = "producer";
     conf =
         conf_build(bootstrap, defaults, props, prop_cnt, errstr, errstr_size);
     if (!conf)
@@ -380,15 +470,33 @@ cp_rc cp_producer_send(struct cp_producer *prod, const char *topic,
     }
 }
 
+static int producer_stopping(const struct cp_producer *prod)
+{
+    return prod->stop && *prod->stop;
+}
+
 cp_rc cp_producer_flush(struct cp_producer *prod, int timeout_ms)
 {
-    rd_kafka_resp_err_t err = rd_kafka_flush(prod->rk, timeout_ms);
+    int64_t deadline = cp_mono_ms() + timeout_ms;
+    rd_kafka_resp_err_t err;
     cp_rc rc = CP_OK;
 
+    /* In short steps: while Kafka is down a flush waits for the whole
+     * message timeout, and a stop request must not. */
+    for (;;) {
+        int64_t left = deadline - cp_mono_ms();
+
+        err = rd_kafka_flush(prod->rk, left > 100 ? 100
+                                       : left > 0 ? (int)left
+                                                  : 0);
+        if (!err || left <= 0 || producer_stopping(prod))
+            break;
+    }
     if (err) {
         snprintf(prod->errstr, sizeof(prod->errstr),
-                 "flush: %d messages not acknowledged after %d ms: %s",
+                 "flush: %d messages not acknowledged after %d ms%s: %s",
                  rd_kafka_outq_len(prod->rk), timeout_ms,
+                 producer_stopping(prod) ? " (stop requested)" : "",
                  rd_kafka_err2str(err));
         rc = CP_EKAFKA;
     } else if (prod->failed) {
@@ -396,6 +504,11 @@ cp_rc cp_producer_flush(struct cp_producer *prod, int timeout_ms)
     }
     prod->failed = 0;
     return rc;
+}
+
+void cp_producer_set_stop(struct cp_producer *prod, volatile sig_atomic_t *stop)
+{
+    prod->stop = stop;
 }
 
 size_t cp_producer_max_bytes(const struct cp_producer *prod)
@@ -418,7 +531,13 @@ void cp_producer_destroy(struct cp_producer *prod)
     if (!prod)
         return;
     if (prod->rk) {
-        rd_kafka_flush(prod->rk, 5000);
+        /* On a stop request what is unacknowledged is dropped: its batch is
+         * not committed, so it is sent again after a restart. */
+        if (producer_stopping(prod))
+            rd_kafka_purge(prod->rk,
+                           RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        else
+            rd_kafka_flush(prod->rk, 5000);
         rd_kafka_destroy(prod->rk);
     }
     free(prod);
@@ -426,11 +545,14 @@ void cp_producer_destroy(struct cp_producer *prod)
 
 /* ---- consumer ---- */
 
-#define CP_CONSUMER_MAX_BATCH    100000
-#define CP_ASSIGN_BACKOFF_MAX_MS 5000
-#define CP_OFFSET_QUERY_MS       5000
+#define CP_CONSUMER_MAX_BATCH     100000
+#define CP_ASSIGN_BACKOFF_MAX_MS  5000
+#define CP_OFFSET_QUERY_MS        5000
+#define CP_CONSUMER_CLOSE_MS      2000
+#define CP_CONSUMER_CLOSE_STOP_MS 1000 /* SIGTERM: exit within seconds */
 
 struct cp_consumer {
+    struct reach reach;      /* first: librdkafka's opaque */
     rd_kafka_t *rk;          /* owned */
     rd_kafka_queue_t *queue; /* owned; the consumer queue */
     char *topic;             /* owned */
@@ -441,6 +563,7 @@ struct cp_consumer {
     size_t rkm_cnt;
     size_t rkm_cap;
     uint64_t generation; /* assignment changes */
+    int rebalancing;     /* revoked, not assigned again yet */
 };
 
 /* Translates a librdkafka list into ours; names borrowed from the list. */
@@ -551,11 +674,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
     cons->generation++;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        reach_up(&cons->reach); /* the group coordinator answered */
+        cons->rebalancing = 0;
         cp_log(CP_LOG_INFO, "KAFKA", "assigned %d partitions", list->cnt);
         on_assign(cons, list, cooperative);
     } else {
         cp_log(CP_LOG_INFO, "KAFKA", "revoked %d partitions (%s)", list->cnt,
                rd_kafka_err2name(err));
+        cons->rebalancing = 1;
         on_revoke(cons, list, cooperative);
     }
 }
@@ -609,6 +735,7 @@ struct cp_consumer *cp_consumer_new(const char *bootstrap, const char *group_id,
         return NULL;
     }
     cons->cbs = *cbs;
+    cons->reach.who = "consumer";
     cons->reset_latest = reset_is_latest(defaults, props, prop_cnt);
     cons->topic = strdup(topic);
     if (!cons->topic) {
@@ -683,12 +810,15 @@ size_t cp_consumer_poll(struct cp_consumer *cons, struct cp_msg *msgs,
         struct cp_msg *msg;
 
         if (rkm->err) {
+            if (rkm->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+                reach_down(&cons->reach, rd_kafka_message_errstr(rkm));
             if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 cp_log(CP_LOG_WARNING, "KAFKA", "consume: %s",
                        rd_kafka_message_errstr(rkm));
             rd_kafka_message_destroy(rkm);
             continue;
         }
+        reach_up(&cons->reach);
         cons->rkms[cnt] = rkm;
         msg = &msgs[cnt++];
         msg->topic = rd_kafka_topic_name(rkm->rkt);
@@ -753,10 +883,12 @@ void cp_consumer_commit_async(struct cp_consumer *cons,
 {
     rd_kafka_topic_partition_list_t *list;
 
-    if (!cnt)
+    /* Only for lag tools: the authoritative offsets are in Redis. Not once
+     * a stop is requested: a commit waiting for an unreachable coordinator
+     * holds up closing the consumer for a whole session timeout. */
+    if (!cnt || stopping(cons))
         return;
     list = list_from_parts(parts, cnt);
-    /* Only for lag tools: the authoritative offsets are in Redis. */
     rd_kafka_commit(cons->rk, list, 1);
     rd_kafka_topic_partition_list_destroy(list);
 }
@@ -822,6 +954,59 @@ uint64_t cp_consumer_generation(const struct cp_consumer *cons)
     return cons->generation;
 }
 
+int cp_consumer_rebalancing(const struct cp_consumer *cons)
+{
+    return cons->rebalancing;
+}
+
+/* Leaves the group (the others take over at once) and destroys the
+ * handle. Bounded: while Kafka is down rd_kafka_consumer_close() waits for
+ * a coordinator that does not answer (a minute and more), which must not
+ * hold up a stop; the group then finds out by the session timeout. */
+static void consumer_close(struct cp_consumer *cons)
+{
+    rd_kafka_queue_t *queue = rd_kafka_queue_new(cons->rk);
+    rd_kafka_error_t *error = rd_kafka_consumer_close_queue(cons->rk, queue);
+    int wait_ms =
+        stopping(cons) ? CP_CONSUMER_CLOSE_STOP_MS : CP_CONSUMER_CLOSE_MS;
+    int64_t deadline = cp_mono_ms() + wait_ms;
+    int closed = 0;
+
+    if (error) {
+        cp_log(CP_LOG_WARNING, "KAFKA", "leave the group: %s",
+               rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else {
+        /* Serves the revoke of the leave; errors are librdkafka's to log. */
+        while (!(closed = rd_kafka_consumer_closed(cons->rk)) &&
+               cp_mono_ms() < deadline) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(queue, 100);
+
+            if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+                rebalance_cb(cons->rk, rd_kafka_event_error(ev),
+                             rd_kafka_event_topic_partition_list(ev), cons);
+            if (ev)
+                rd_kafka_event_destroy(ev);
+        }
+        if (!closed)
+            cp_log(CP_LOG_WARNING, "KAFKA",
+                   "leave the group: no answer in %d ms (kafka unreachable?); "
+                   "closing without it",
+                   wait_ms);
+    }
+    rd_kafka_queue_destroy(queue);
+    if (!closed && stopping(cons)) {
+        /* Destroying waits for offset commits sent before the outage to
+         * time out (a session timeout, 6 s): past what a stop may take.
+         * The process is exiting; its threads still hold the handle. */
+        cp_log(CP_LOG_WARNING, "KAFKA",
+               "stop requested with kafka unreachable: not waiting for it");
+        return;
+    }
+    rd_kafka_destroy_flags(cons->rk,
+                           closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+}
+
 void cp_consumer_destroy(struct cp_consumer *cons)
 {
     if (!cons)
@@ -830,8 +1015,7 @@ void cp_consumer_destroy(struct cp_consumer *cons)
         cp_consumer_release(cons);
         if (cons->queue)
             rd_kafka_queue_destroy(cons->queue);
-        rd_kafka_consumer_close(cons->rk);
-        rd_kafka_destroy(cons->rk);
+        consumer_close(cons);
     }
     free(cons->rkms);
     free(cons->topic);

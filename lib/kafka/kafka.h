@@ -39,6 +39,58 @@ struct cp_embedded *cp_embedded_new(int partitions, const char *const *topics,
 const char *cp_embedded_bootstrap(const struct cp_embedded *emb);
 void cp_embedded_destroy(struct cp_embedded *emb);
 
+/* Fault injection, for failure tests: what a broker outage or a failing
+ * request looks like to every client of the cluster. Kept here so tests
+ * (and tools) need not see librdkafka, the only layer that does. */
+
+/** Kafka protocol request types (the protocol's ApiKey numbers). */
+enum cp_kafka_api {
+    CP_KAFKA_API_PRODUCE = 0,
+    CP_KAFKA_API_FETCH = 1,
+    CP_KAFKA_API_LIST_OFFSETS = 2,
+    CP_KAFKA_API_METADATA = 3,
+    CP_KAFKA_API_OFFSET_COMMIT = 8,
+    CP_KAFKA_API_OFFSET_FETCH = 9,
+    CP_KAFKA_API_FIND_COORDINATOR = 10,
+    CP_KAFKA_API_JOIN_GROUP = 11,
+    CP_KAFKA_API_HEARTBEAT = 12,
+    CP_KAFKA_API_LEAVE_GROUP = 13,
+    CP_KAFKA_API_SYNC_GROUP = 14,
+    CP_KAFKA_API_INIT_PRODUCER_ID = 22,
+};
+
+/* Kafka protocol error codes the tests inject (retriable but the last),
+ * and a dropped connection. */
+#define CP_KAFKA_ERR_NOT_LEADER                6
+#define CP_KAFKA_ERR_REQUEST_TIMED_OUT         7
+#define CP_KAFKA_ERR_COORDINATOR_NOT_AVAILABLE 15
+#define CP_KAFKA_ERR_NOT_COORDINATOR           16
+#define CP_KAFKA_ERR_NOT_ENOUGH_REPLICAS       19
+#define CP_KAFKA_ERR_TOPIC_AUTHORIZATION       29
+#define CP_KAFKA_ERR_DISCONNECT                (-195)
+
+/**
+ * @brief Takes every broker down (connections closed, new ones refused;
+ *        the data stays) or brings them back up.
+ */
+cp_rc cp_embedded_set_up(struct cp_embedded *emb, int up);
+/**
+ * @brief The next @p cnt requests of type @p api fail with the Kafka error
+ *        code @p err (CP_KAFKA_ERR_*), one each, whoever sends them.
+ */
+cp_rc cp_embedded_push_errors(struct cp_embedded *emb, enum cp_kafka_api api,
+                              int err, size_t cnt);
+/** @brief How many errors pushed for @p api are still to be returned. */
+size_t cp_embedded_pending_errors(struct cp_embedded *emb,
+                                  enum cp_kafka_api api);
+/**
+ * @brief Every request of type @p api fails with @p err until
+ *        cp_embedded_clear_failure() (an outage of that request type).
+ */
+void cp_embedded_fail_requests(struct cp_embedded *emb, enum cp_kafka_api api,
+                               int err);
+void cp_embedded_clear_failure(struct cp_embedded *emb, enum cp_kafka_api api);
+
 /* ---- producer ---- */
 
 struct cp_producer;
@@ -72,6 +124,14 @@ cp_rc cp_producer_flush(struct cp_producer *prod, int timeout_ms);
  *        letters) cut it to this size.
  */
 size_t cp_producer_max_bytes(const struct cp_producer *prod);
+/**
+ * @brief cp_producer_flush() returns (CP_EKAFKA) within a fraction of a
+ *        second once *@p stop is non-zero, and destroying the producer
+ *        then drops what is unacknowledged instead of waiting for it.
+ *        @p stop is borrowed and must outlive the producer.
+ */
+void cp_producer_set_stop(struct cp_producer *prod,
+                          volatile sig_atomic_t *stop);
 /** @brief Messages acknowledged since creation. */
 int64_t cp_producer_acked_cnt(const struct cp_producer *prod);
 const char *cp_producer_errstr(const struct cp_producer *prod);
@@ -169,6 +229,12 @@ int64_t cp_consumer_lag(struct cp_consumer *cons, int32_t partition,
                         int64_t next_offset);
 /** @brief Number of times the assignment changed (to spot a rebalance). */
 uint64_t cp_consumer_generation(const struct cp_consumer *cons);
+/**
+ * @brief 1 from losing the assignment (a revoke: a member joined or left,
+ *        or our session was lost) until the next one: the group is
+ *        rebalancing and silence says nothing about the input.
+ */
+int cp_consumer_rebalancing(const struct cp_consumer *cons);
 void cp_consumer_destroy(struct cp_consumer *cons);
 
 #endif

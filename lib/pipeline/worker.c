@@ -961,6 +961,8 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
 {
     int64_t idle_since = cp_mono_ms();
     int64_t progress_ms = idle_since, progress_events = 0;
+    uint64_t idle_gen = 0;    /* assignment idle_since counts from */
+    int64_t idle_retries = 0; /* recoveries idle_since counts from */
 
     /* Rebalance callbacks wait for Redis inside the poll: let them see it. */
     cp_consumer_set_stop(w->cons, stop);
@@ -969,6 +971,7 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
      * offsets are in the same MULTI/EXEC, so Redis either applied all of
      * it (and we resume after it) or none (and it is read again). */
     cp_store_set_stop(w->store, stop);
+    cp_producer_set_stop(w->prod, stop); /* a flush waits for Kafka too */
 
     while (!*stop) {
         int64_t poll_start = cp_mono_us();
@@ -994,6 +997,17 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
              * offsets): no health check to report "ready" on the way out. */
             if (*stop)
                 break;
+            /* Idle time counts from the last batch, assignment or
+             * recovery: time spent blocked in an outage, or waiting for
+             * partitions while the group rebalances, is not a quiet
+             * input. */
+            if (cp_consumer_generation(w->cons) != idle_gen ||
+                w->stats.retries != idle_retries ||
+                cp_consumer_rebalancing(w->cons)) {
+                idle_gen = cp_consumer_generation(w->cons);
+                idle_retries = w->stats.retries;
+                idle_since = cp_mono_ms();
+            }
             /* Idle exit only counts once we own partitions (joining takes
              * a few seconds). */
             if (w->cfg->exit_idle_ms > 0 && cp_consumer_generation(w->cons) &&
@@ -1003,8 +1017,6 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
                        w->cfg->exit_idle_ms);
                 break;
             }
-            if (!cp_consumer_generation(w->cons))
-                idle_since = cp_mono_ms();
             /* Caught up with partitions assigned and Redis answering:
              * ready, even with no input at all. */
             if (cp_mono_ms() - w->last_ping_ms >= 1000) {
@@ -1029,9 +1041,9 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
             log_progress(w, &progress_ms, &progress_events);
             continue;
         }
-        idle_since = cp_mono_ms();
         rc = process_batch(w, cnt);
         cp_consumer_release(w->cons);
+        idle_since = cp_mono_ms(); /* a batch may wait long on Kafka */
         if (rc == CP_ENOMEM) {
             cp_log(CP_LOG_ERR, "WORKER", "out of memory: stopping");
             return rc;
