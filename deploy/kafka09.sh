@@ -96,6 +96,8 @@ start() {
     # Old JVM flags fail on current JDKs; JMX would listen on all interfaces.
     export KAFKA_GC_LOG_OPTS=" " KAFKA_JMX_OPTS=" " LOG_DIR="$state/logs"
     export KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx512M -Xms64M}"
+    # Start-up time matters more than peak speed here: C1 only, serial GC.
+    export KAFKA_JVM_PERFORMANCE_OPTS="${KAFKA_JVM_PERFORMANCE_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true}"
 
     local zk_port kafka_port
     zk_port=$(free_port)
@@ -160,7 +162,8 @@ EOF
     cat "$state/bootstrap"
 }
 
-# Stops one server (its whole process group), TERM first, then KILL.
+# Stops one server (its whole process group), TERM first, then KILL: its
+# data is scratch, a clean shutdown (seconds) buys nothing.
 stop_one() {
     local pidfile=$1 pid
 
@@ -168,7 +171,7 @@ stop_one() {
     pid=$(cat "$pidfile")
     if kill -0 "$pid" 2>/dev/null; then
         kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 150); do
+        for _ in $(seq 30); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done

@@ -21,6 +21,7 @@ problem fails it.
 """
 import glob
 import os
+import re
 import shutil
 import signal
 import socket
@@ -330,6 +331,14 @@ def run():
                         or "runtime error:" in line):
                     tail(path, 40)
                     fail("sanitizer report in %s" % path)
+    # Both workers that ran to the end did part of the work.
+    for p, path in (a, b):
+        with open(path, errors="replace") as f:
+            applied = re.findall(r"stopped: (\d+) events applied", f.read())
+        if not applied or int(applied[-1]) == 0:
+            tail(path)
+            fail("worker %s applied no events" % path)
+        log("%s: %s events applied" % (os.path.basename(path), applied[-1]))
     done = committed(r)
     if done != n_all:
         fail("offsets in Redis cover %d messages, %d were produced" % (done, n_all))
