@@ -78,10 +78,19 @@ def free_port():
 
 
 def kafka09(action):
+    """Runs deploy/kafka09.sh @action in its own process group, so that an
+    interrupted start leaves none of its helpers behind."""
     env = dict(os.environ, CP_KAFKA09_DIR=os.path.join(work, "kafka09"))
-    return subprocess.run(["bash", os.path.join(src_dir, "deploy", "kafka09.sh"), action],
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, timeout=600)
+    p = subprocess.Popen(["bash", os.path.join(src_dir, "deploy", "kafka09.sh"), action],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=600)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
 
 def start_broker():
@@ -373,6 +382,8 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     bin_dir, src_dir = sys.argv[1], sys.argv[2]
+    # ctest's timeout sends SIGTERM: still stop the broker (its own session).
+    signal.signal(signal.SIGTERM, lambda *_: fail("terminated (SIGTERM)"))
     work = tempfile.mkdtemp(prefix="crmpulse-kafka09-")
     ok = False
     try:
