@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config librdkafka-dev libavro-dev
           libhiredis-dev libcriterion-dev libmicrohttpd-dev libjansson-dev
           redis-server redis-tools python3 python3-avro python3-redis bc curl
-          clang)
+          clang default-jre-headless)
 # Tests only: a real Prometheus (promtool and server), headless Chromium for
 # the wallboard's browser test. Set CRMPULSE_DEPS=runtime to skip them.
 if [ "${CRMPULSE_DEPS:-all}" != runtime ]; then

@@ -23,3 +23,4 @@ unset ASAN_OPTIONS LSAN_OPTIONS
 # The whole tree must also compile warning-free with clang (-Werror is on
 # by default); gcc's builds above run the tests, this one only compiles.
 CC=clang bash deploy/build.sh Release build-clang >/dev/null
+bash deploy/fuzz.sh   # libFuzzer targets, 60 s each (CP_FUZZ_SECONDS), ASan+UBSan

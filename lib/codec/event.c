@@ -333,6 +333,12 @@ cp_rc cp_event_validate(const struct cp_event *ev, int64_t now_ms, char *reason,
                               "occurred_at %s more than 24 h after now %s", t1,
                               t2);
     }
+    /* Only reachable with a clock past 9999-12-30: keeps day keys 4-digit. */
+    if (ev->occurred_at > CP_MAX_OCCURRED_AT_MS) {
+        format_ms(ev->occurred_at, t1, sizeof(t1));
+        return cp_decode_fail(reason, reason_size,
+                              "occurred_at %s after 9999-12-31", t1);
+    }
     if ((int)ev->channel < CP_CHANNEL_NONE || ev->channel >= CP_CHANNEL_CNT)
         return cp_decode_fail(reason, reason_size, "channel: unknown value %d",
                               (int)ev->channel);

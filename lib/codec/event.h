@@ -47,6 +47,8 @@ enum cp_sub_action { CP_SUB_STARTED = 0, CP_SUB_RENEWED, CP_SUB_CANCELLED };
 
 /* Bounds of the input contract (schemas/events.md). */
 #define CP_MIN_OCCURRED_AT_MS 946684800000LL /* 2000-01-01T00:00:00Z */
+/* Whatever the clock says: day keys have a 4-digit year (YYYY-MM-DD). */
+#define CP_MAX_OCCURRED_AT_MS 253402300799999LL /* 9999-12-31T23:59:59.999Z */
 #define CP_MAX_FUTURE_MS      (24LL * 3600 * 1000)
 #define CP_NAME_MAX           64  /* tenant, customer, manager, stage, source */
 #define CP_ID_MAX             128 /* event id and entity ids, in bytes */

@@ -404,6 +404,91 @@ Test(codec, embedded_nul_kept_by_length_then_rejected)
     cr_assert(eq(sz, got.entity_id.len, 5));
 }
 
+/* Oversized messages through the whole decode: ids of up to 1 MiB and
+ * a valid event followed by 4 MiB of padding are dead letters whose
+ * reason names the field (or the trailing bytes), without leaks. */
+Test(codec, oversized_messages_rejected_naming_the_field)
+{
+    static char big[1 << 20];
+    struct cp_event ev;
+    char want[96];
+    char *pad;
+
+    memset(big, 'a', sizeof(big));
+    ev = make(CP_WEB_VISIT);
+    ev.customer_id = (struct cp_str){big, sizeof(big)};
+    encode(conf, &ev);
+    cr_assert_gt(out.len, sizeof(big));
+    snprintf(want, sizeof(want), "customer_id: %zu bytes, longer than 64",
+             sizeof(big));
+    expect_reject(conf, out.data, out.len, want);
+
+    ev = make(CP_WEB_VISIT);
+    ev.tenant_id = (struct cp_str){big, 65536};
+    encode(raw, &ev);
+    expect_reject(raw, out.data, out.len,
+                  "tenant_id: 65536 bytes, longer than 64");
+
+    ev = make(CP_WEB_VISIT);
+    ev.event_id = (struct cp_str){big, sizeof(big)};
+    encode(conf, &ev);
+    snprintf(want, sizeof(want), "event_id: %zu bytes, longer than 128",
+             sizeof(big));
+    expect_reject(conf, out.data, out.len, want);
+
+    ev = make(CP_WEB_VISIT);
+    ev.entity_id = (struct cp_str){big, 129};
+    encode(conf, &ev);
+    expect_reject(conf, out.data, out.len,
+                  "session_id: 129 bytes, longer than 128");
+
+    ev = make(CP_WEB_VISIT);
+    encode(conf, &ev);
+    pad = calloc(4 << 20, 1);
+    cr_assert_not_null(pad);
+    cr_assert(eq(int, cp_buf_append(&out, pad, 4 << 20), CP_OK));
+    free(pad);
+    expect_reject(conf, out.data, out.len, "avro: 4194304 trailing bytes");
+}
+
+/* Key-escaping ids survive Avro intact and are refused by name. */
+Test(codec, key_escaping_ids_rejected_through_decode)
+{
+    static const char *const bad[] = {"}", "{", "acme}:{x", ":", "a\r\nb"};
+
+    for (size_t i = 0; i < CP_ARRAY_SIZE(bad); i++) {
+        struct cp_event ev = make(CP_ORDER_PLACED);
+
+        ev.tenant_id = str(bad[i]);
+        encode(conf, &ev);
+        expect_reject(conf, out.data, out.len, "tenant_id: byte 0x");
+        ev = make(CP_ORDER_PLACED);
+        ev.customer_id = str(bad[i]);
+        encode(raw, &ev);
+        expect_reject(raw, out.data, out.len, "customer_id: byte 0x");
+    }
+}
+
+/* Timestamps out of range through decode: the reason names occurred_at. */
+Test(codec, hostile_timestamps_rejected_through_decode)
+{
+    static const int64_t bad[] = {-1,
+                                  INT64_MIN,
+                                  -62135596800000LL,
+                                  0,
+                                  CP_MIN_OCCURRED_AT_MS - 1,
+                                  253402300800000LL,
+                                  INT64_MAX};
+
+    for (size_t i = 0; i < CP_ARRAY_SIZE(bad); i++) {
+        struct cp_event ev = make(CP_DEAL_CLOSED);
+
+        ev.occurred_at = bad[i];
+        encode(conf, &ev);
+        expect_reject(conf, out.data, out.len, "occurred_at ");
+    }
+}
+
 /* ---- framing ---- */
 
 Test(codec, framing_errors)

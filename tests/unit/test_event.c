@@ -191,6 +191,97 @@ Test(event, names_charset)
     expect_fail(&ev, "manager_id: byte 0x7b at 1");
 }
 
+/* Ids that try to leave their place in a Redis key (hash tag braces, the
+ * ':' separator, glob and protocol characters, control bytes, NUL, DEL,
+ * UTF-8) or to blow it up (over-long): each rejected, the reason names
+ * the field and stays printable. */
+Test(event, key_escaping_names_rejected)
+{
+    static const char *const fields[] = {"tenant_id", "customer_id",
+                                         "manager_id"};
+    static const struct {
+        const char *s;
+        size_t len;
+    } bad[] = {
+        {"}", 1},     {"{", 1},    {"a}b", 3},         {"{acme}", 6},
+        {"}{", 2},    {":", 1},    {"acme:x", 6},      {"a*", 2},
+        {"a?", 2},    {"[a]", 3},  {"a b", 3},         {"\n", 1},
+        {"a\r\n", 3}, {"\t", 1},   {"\x1b[0m", 4},     {"\x7f", 1},
+        {"a\0", 2},   {"\0", 1},   {"a/b", 3},         {"\"", 1},
+        {"\\", 1},    {"%s%n", 4}, {"caf\xc3\xa9", 5}, {"\xff", 1},
+    };
+    char what[64];
+
+    for (size_t f = 0; f < CP_ARRAY_SIZE(fields); f++) {
+        for (size_t i = 0; i < CP_ARRAY_SIZE(bad); i++) {
+            struct cp_event ev = make(CP_ORDER_PLACED);
+            struct cp_str v = bytes(bad[i].s, bad[i].len);
+
+            if (f == 0)
+                ev.tenant_id = v;
+            else if (f == 1)
+                ev.customer_id = v;
+            else
+                ev.manager_id = v;
+            snprintf(what, sizeof(what), "%s: byte 0x", fields[f]);
+            expect_fail(&ev, what);
+            cr_assert(eq(int, strncmp(reason, fields[f], strlen(fields[f])), 0),
+                      "reason \"%s\" does not start with %s", reason,
+                      fields[f]);
+        }
+    }
+}
+
+Test(event, every_control_byte_rejected_in_names)
+{
+    char name[4] = "a?b";
+    char want[64];
+
+    for (int c = 0; c < 256; c++) {
+        struct cp_event ev = make(CP_WEB_VISIT);
+        bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                       (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                       c == '-';
+
+        name[1] = (char)c;
+        ev.customer_id = bytes(name, 3);
+        if (allowed) {
+            expect_ok(&ev);
+            continue;
+        }
+        snprintf(want, sizeof(want),
+                 "customer_id: byte 0x%02x at 1 not in [A-Za-z0-9._-]", c);
+        expect_reason(&ev, want);
+    }
+}
+
+Test(event, over_long_names_rejected_without_copying)
+{
+    static char big[(1 << 20) + 64];
+    static const size_t lens[] = {65, 255, 4096, 65536, 1 << 20};
+    char want[96];
+
+    memset(big, 'a', sizeof(big));
+    for (size_t i = 0; i < CP_ARRAY_SIZE(lens); i++) {
+        struct cp_event ev = make(CP_WEB_VISIT);
+
+        ev.tenant_id = bytes(big, lens[i]);
+        snprintf(want, sizeof(want), "tenant_id: %zu bytes, longer than 64",
+                 lens[i]);
+        expect_reason(&ev, want);
+        ev = make(CP_WEB_VISIT);
+        ev.customer_id = bytes(big, lens[i]);
+        snprintf(want, sizeof(want), "customer_id: %zu bytes, longer than 64",
+                 lens[i]);
+        expect_reason(&ev, want);
+        ev = make(CP_WEB_VISIT);
+        ev.entity_id = bytes(big, lens[i] + 64);
+        snprintf(want, sizeof(want), "session_id: %zu bytes, longer than 128",
+                 lens[i] + 64);
+        expect_reason(&ev, want);
+    }
+}
+
 /* ---- occurred_at ---- */
 
 Test(event, occurred_at_not_before_2000)
@@ -242,10 +333,72 @@ Test(event, clock_near_int64_max_does_not_overflow)
 {
     struct cp_event ev = make(CP_WEB_VISIT);
 
+    /* The 24 h rule passes (no overflow), the year-9999 rule does not. */
+    ev.occurred_at = CP_MAX_OCCURRED_AT_MS;
+    cr_assert(eq(int,
+                 cp_event_validate(&ev, INT64_MAX - 5, reason, sizeof(reason)),
+                 CP_OK),
+              "%s", reason);
     ev.occurred_at = INT64_MAX;
     cr_assert(eq(int,
                  cp_event_validate(&ev, INT64_MAX - 5, reason, sizeof(reason)),
-                 CP_OK));
+                 CP_EDECODE));
+    cr_assert(strstr(reason, "after 9999-12-31") != NULL, "%s", reason);
+}
+
+/* Day keys are YYYY-MM-DD: a wrong clock must not let year 10000 in. */
+Test(event, occurred_at_not_after_year_9999_whatever_the_clock)
+{
+    struct cp_event ev = make(CP_WEB_VISIT);
+    int64_t late_clock = CP_MAX_OCCURRED_AT_MS - 12 * 3600 * 1000LL;
+
+    ev.occurred_at = CP_MAX_OCCURRED_AT_MS;
+    reason[0] = '\0';
+    cr_assert(eq(int,
+                 cp_event_validate(&ev, late_clock, reason, sizeof(reason)),
+                 CP_OK),
+              "%s", reason);
+    ev.occurred_at = CP_MAX_OCCURRED_AT_MS + 1;
+    cr_assert(eq(int,
+                 cp_event_validate(&ev, late_clock, reason, sizeof(reason)),
+                 CP_EDECODE));
+    cr_assert(eq(str, reason,
+                 (char *)"occurred_at 10000-01-01T00:00:00.000Z after "
+                         "9999-12-31"));
+    /* With a sane clock the 24 h rule names the same field first. */
+    expect_reason(&ev, "occurred_at 10000-01-01T00:00:00.000Z more than 24 h "
+                       "after now 2023-11-14T22:13:20.000Z");
+}
+
+/* Negative, pre-1970, year 1 and the extremes: rejected with the field
+ * and the date spelled out, never a wrapped or garbled date. */
+Test(event, occurred_at_hostile_values)
+{
+    static const struct {
+        int64_t ms;
+        const char *want;
+    } cases[] = {
+        {-1, "occurred_at 1969-12-31T23:59:59.999Z before 2000-01-01"},
+        {-86400000LL * 365,
+         "occurred_at 1969-01-01T00:00:00.000Z before 2000-01-01"},
+        {-3155673600000LL, /* 1870-01-01 */
+         "occurred_at 1870-01-01T00:00:00.000Z before 2000-01-01"},
+        {-62135596800000LL, /* 0001-01-01 */
+         "occurred_at 0001-01-01T00:00:00.000Z before 2000-01-01"},
+        {INT64_MIN, "occurred_at -292275055-05-16T16:47:04.192Z before "
+                    "2000-01-01"},
+        {253402300800000LL, "occurred_at 10000-01-01T00:00:00.000Z more "
+                            "than 24 h after now"},
+        {INT64_MAX, "occurred_at 292278994-08-17T07:12:55.807Z more than "
+                    "24 h after now"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cp_event ev = make(CP_ORDER_PLACED);
+
+        ev.occurred_at = cases[i].ms;
+        expect_fail(&ev, cases[i].want);
+    }
 }
 
 /* ---- ids ---- */
