@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "kafka.h"
 
 #define IDLE_EXIT "worker.exit.idle.ms=8000"
 
@@ -230,4 +231,22 @@ double h_elapsed_s(const struct timespec *t0)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     return (double)(t1.tv_sec - t0->tv_sec) +
            (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+struct cp_embedded *h_kafka_start(int partitions, const char **bootstrap)
+{
+    const char *topics[] = {"crm.events", "crm.alerts", "crm.events.dlq"};
+    char errstr[512];
+    struct cp_embedded *emb =
+        cp_embedded_new(partitions, topics, 3, errstr, sizeof(errstr));
+
+    cr_assert_not_null(emb, "embedded kafka: %s", errstr);
+    *bootstrap = cp_embedded_bootstrap(emb);
+    return emb;
+}
+
+void h_kafka_stop(struct cp_embedded **emb)
+{
+    cp_embedded_destroy(*emb);
+    *emb = NULL;
 }

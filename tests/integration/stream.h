@@ -14,6 +14,17 @@
 
 #include "harness.h"
 
+struct cp_embedded;
+
+/**
+ * @brief Starts the test's embedded Kafka with the worker's topics
+ *        (crm.events, crm.alerts, crm.events.dlq), @p partitions each;
+ *        *bootstrap gets its address (valid until h_kafka_stop()).
+ */
+struct cp_embedded *h_kafka_start(int partitions, const char **bootstrap);
+/** @brief Stops it and sets *emb to NULL. */
+void h_kafka_stop(struct cp_embedded **emb);
+
 /**
  * @brief Produces @p n valid events (and @p invalid_per_mille malformed
  *        ones per 1000, e.g. "5") over 5000 customers of 3 tenants with

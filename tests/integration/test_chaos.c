@@ -47,18 +47,12 @@ static const char *bootstrap;
 
 static void start_kafka(void)
 {
-    const char *topics[] = {"crm.events", "crm.alerts", "crm.events.dlq"};
-    char errstr[512];
-
-    emb = cp_embedded_new(PARTITIONS, topics, 3, errstr, sizeof(errstr));
-    cr_assert_not_null(emb, "embedded kafka: %s", errstr);
-    bootstrap = cp_embedded_bootstrap(emb);
+    emb = h_kafka_start(PARTITIONS, &bootstrap);
 }
 
 static void stop_kafka(void)
 {
-    cp_embedded_destroy(emb);
-    emb = NULL;
+    h_kafka_stop(&emb);
 }
 
 TestSuite(chaos, .init = start_kafka, .fini = stop_kafka, .timeout = 900);

@@ -49,20 +49,14 @@ static int64_t t0_ms; /* event time of the first stream */
 
 static void start_kafka(void)
 {
-    const char *topics[] = {"crm.events", "crm.alerts", "crm.events.dlq"};
-    char errstr[512];
-
     events_n = h_env_long("CP_IT_EVENTS", 20000);
     t0_ms = cp_now_ms() - 3600 * 1000;
-    emb = cp_embedded_new(PARTITIONS, topics, 3, errstr, sizeof(errstr));
-    cr_assert_not_null(emb, "embedded kafka: %s", errstr);
-    bootstrap = cp_embedded_bootstrap(emb);
+    emb = h_kafka_start(PARTITIONS, &bootstrap);
 }
 
 static void stop_kafka(void)
 {
-    cp_embedded_destroy(emb);
-    emb = NULL;
+    h_kafka_stop(&emb);
 }
 
 TestSuite(faults_redis, .init = start_kafka, .fini = stop_kafka,

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* End to end: generated events plus malformed messages on the embedded
  * Kafka, the real crmpulse binary, a real redis-server. Redis must hold
- * exactly what an independent implementation of schemas/redis-keys.md computes, every
- * malformed message must be in the DLQ, and kill -9 must change nothing. */
+ * exactly what an independent implementation of schemas/redis-keys.md computes,
+ * every malformed message must be in the DLQ, and kill -9 must change nothing.
+ */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include "arena.h"
 #include "codec.h"
 #include "harness.h"
+#include "stream.h"
 #include "kafka.h"
 
 /* Events of the stream: the crash, SIGTERM and fencing tests need a long
@@ -33,18 +35,12 @@ static const char *bootstrap;
 
 static void start_kafka(void)
 {
-    const char *topics[] = {"crm.events", "crm.alerts", "crm.events.dlq"};
-    char errstr[512];
-
-    emb = cp_embedded_new(PARTITIONS, topics, 3, errstr, sizeof(errstr));
-    cr_assert_not_null(emb, "embedded kafka: %s", errstr);
-    bootstrap = cp_embedded_bootstrap(emb);
+    emb = h_kafka_start(PARTITIONS, &bootstrap);
 }
 
 static void stop_kafka(void)
 {
-    cp_embedded_destroy(emb);
-    emb = NULL;
+    h_kafka_stop(&emb);
 }
 
 TestSuite(pipeline, .init = start_kafka, .fini = stop_kafka, .timeout = 1500);
