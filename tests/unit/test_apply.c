@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Every counter definition of schemas/redis-keys.md, applied without Redis: the deltas
- * one batch would write. */
+/* Every counter definition of schemas/redis-keys.md, applied without Redis: the
+ * deltas one batch would write. */
 #define _GNU_SOURCE /* memmem */
 #include <criterion/criterion.h>
 #include <string.h>
