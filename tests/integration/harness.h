@@ -106,6 +106,12 @@ void h_strs_free(struct h_strs *s);
 /** @brief Writes @p len bytes to a new file at @p path (asserts). */
 void h_write_file(const char *path, const void *data, size_t len);
 
+/** @brief A whole file as a NUL-terminated string (asserts).
+ *  Ownership: caller frees the result. */
+char *h_slurp(const char *path);
+/** @brief Occurrences of @p needle in @p text (overlapping ones too). */
+size_t h_count(const char *text, const char *needle);
+
 /** @brief Path of @p name in the scratch directory (8 rotating buffers). */
 const char *h_scratch_file(const char *name);
 

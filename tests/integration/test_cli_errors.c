@@ -17,33 +17,6 @@
 
 TestSuite(cli, .timeout = 120);
 
-/* Ownership: caller frees the result. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *text;
-    long n;
-
-    cr_assert_not_null(f, "open %s", path);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    text = calloc(1, (size_t)n + 1);
-    cr_assert_not_null(text);
-    cr_assert_eq(fread(text, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    return text;
-}
-
-static size_t count(const char *text, const char *needle)
-{
-    size_t n = 0;
-
-    for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
-        n++;
-    return n;
-}
-
 /* Runs crmpulse with @p args (NULL-terminated) and returns its exit status
  * and, in *out, everything it printed (caller frees). */
 static int run(const char *const *args, char **out, double *seconds)
@@ -63,7 +36,7 @@ static int run(const char *const *args, char **out, double *seconds)
     rc = h_run(argv, log, 60);
     if (seconds)
         *seconds = h_elapsed_s(&t0);
-    *out = slurp(log);
+    *out = h_slurp(log);
     return rc;
 }
 
@@ -164,7 +137,7 @@ Test(cli, help_prints_the_settings_header_once)
     int rc = run(args, &out, NULL);
 
     cr_assert_eq(rc, 0);
-    cr_assert_eq(count(out, "Settings"), 1, "%s", out);
+    cr_assert_eq(h_count(out, "Settings"), 1, "%s", out);
     cr_assert(strstr(out, "log.format"), "%s", out);
     cr_assert(strstr(out, "log.progress.interval"), "%s", out);
     free(out);

@@ -57,39 +57,12 @@ TestSuite(security, .init = start_kafka, .fini = stop_kafka, .timeout = 600);
 
 /* ---- helpers ---- */
 
-/* Ownership: caller frees the result. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *text;
-    long n;
-
-    cr_assert_not_null(f, "open %s", path);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    text = calloc(1, (size_t)n + 1);
-    cr_assert_not_null(text);
-    cr_assert_eq(fread(text, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    return text;
-}
-
-static size_t count(const char *text, const char *needle)
-{
-    size_t n = 0;
-
-    for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
-        n++;
-    return n;
-}
-
 /* None of the secrets occurs in the file at @p path (@p what names it). */
 static void assert_no_secret(const char *path, const char *what)
 {
     static const char *const secrets[] = {REDIS_PW,    SASL_PW,    SSL_KEY_PW,
                                           KEYSTORE_PW, LIMITED_PW, ADMIN_PW};
-    char *text = slurp(path);
+    char *text = h_slurp(path);
 
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
         cr_assert_null(strstr(text, secrets[i]), "%s shows the secret %s:\n%s",
@@ -191,7 +164,7 @@ Test(security, acl_user_runs_to_exact_results_and_no_secret_leaks)
     h_worker_wait_done(pid, log, 240);
 
     {
-        char *text = slurp(log);
+        char *text = h_slurp(log);
 
         /* PUBLISH to the channels and every key the worker touched were
          * allowed: no error at all. */
@@ -201,7 +174,7 @@ Test(security, acl_user_runs_to_exact_results_and_no_secret_leaks)
         free(text);
     }
     {
-        char *text = slurp(metrics);
+        char *text = h_slurp(metrics);
 
         cr_assert(strstr(text, "crmpulse_"), "not a /metrics body: %s", text);
         free(text);
@@ -245,10 +218,10 @@ Test(security, user_without_key_access_fails_with_a_clear_noperm)
     rc = h_wait(pid, 20);
     cr_assert_eq(rc, 0, "exit %d after SIGTERM", rc);
     {
-        char *text = slurp(log);
+        char *text = h_slurp(log);
 
-        cr_assert_eq(count(text, "NOPERM"), 1, "%s", text);
-        cr_assert_eq(count(text, "redis down"), 1, "%s", text);
+        cr_assert_eq(h_count(text, "NOPERM"), 1, "%s", text);
+        cr_assert_eq(h_count(text, "redis down"), 1, "%s", text);
         cr_assert(strstr(text, "Redis ACL: the user in redis.url lacks a "
                                "permission crmpulse needs"),
                   "%s", text);
@@ -306,7 +279,7 @@ Test(security, secrets_are_masked_in_print_config_and_failed_starts)
 
     rc = h_run(print, out, 30);
     cr_assert_eq(rc, 0);
-    text = slurp(out);
+    text = h_slurp(out);
     cr_assert(strstr(text, "redis.url = redis://crmpulse:***@127.0.0.1:"), "%s",
               text);
     cr_assert(strstr(text, "kafka.sasl.password = ***\n"), "%s", text);
@@ -320,7 +293,7 @@ Test(security, secrets_are_masked_in_print_config_and_failed_starts)
      * when the Kafka client is created, after Redis connected. */
     print[1] = "-Xhttp.listen="; /* in place of --print-config */
     rc = h_run(print, out, 60);
-    text = slurp(out);
+    text = h_slurp(out);
     cr_assert_eq(rc, 1, "exit %d:\n%s", rc, text);
     cr_assert(strstr(text, "ssl.ca.location"), "%s", text);
     free(text);
