@@ -3,7 +3,13 @@
 """Prints every key of a Redis database, sorted, one line per value, so two
 runs can be compared byte for byte. TTLs are left out (they depend on when a
 key was written); the consumer group name in the offsets key is normalised;
-alerts:recent lists are reduced to their length (see below)."""
+alerts:recent lists are reduced to their length (see below).
+
+Usage: snapshot.py REDIS_URL [CUTOFF_EPOCH_S]
+With a cutoff, keys that expire before it are left out: a minute key near
+its retention edge may be written by a run that saw its minute live and
+skipped by a later one, or expire between two snapshots; comparing runs made
+at different times is only fair on keys that outlive both."""
 import json
 import sys
 
@@ -12,9 +18,15 @@ import redis
 
 def main():
     url = sys.argv[1]
+    cutoff = int(sys.argv[2]) if len(sys.argv) > 2 else None
     r = redis.Redis.from_url(url, decode_responses=False)
     out = []
     for key in sorted(r.scan_iter(count=10000)):
+        if cutoff is not None:
+            expires_at = r.execute_command("EXPIRETIME", key)
+            # -2: gone since the scan; -1: no expiry.
+            if expires_at == -2 or 0 <= expires_at < cutoff:
+                continue
         kind = r.type(key).decode()
         name = key.decode("utf-8", "backslashreplace")
         if name.startswith("crmpulse:offsets:"):
