@@ -53,6 +53,24 @@ int64_t cp_mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+size_t cp_i64_str(char *out, int64_t v)
+{
+    char tmp[CP_I64_STR_MAX];
+    size_t n = 0, i = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[i++] = '-';
+    while (n)
+        out[i++] = tmp[--n];
+    out[i] = '\0';
+    return i;
+}
+
 cp_rc cp_decode_fail(char *reason, size_t reason_size, const char *fmt, ...)
 {
     va_list ap;

@@ -44,4 +44,13 @@ void cp_sleep_ms(int ms);
 /** @brief Monotonic clock in microseconds. */
 int64_t cp_mono_us(void);
 
+/** Room cp_i64_str() needs: "-9223372036854775808" and the NUL. */
+#define CP_I64_STR_MAX 21
+/**
+ * @brief Writes @p v in decimal and a NUL to @p out (at least
+ *        CP_I64_STR_MAX bytes); returns the digits' length. What "%lld"
+ *        prints, without printf's cost on the hot path.
+ */
+size_t cp_i64_str(char *out, int64_t v);
+
 #endif

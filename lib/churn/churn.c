@@ -1290,6 +1290,15 @@ static double score_only(const struct cp_churn_model *m,
     return sigmoid(z);
 }
 
+void cp_churn_score_at(const struct cp_churn_model *m,
+                       const struct cp_churn_state *st, int64_t now_ms,
+                       struct cp_churn_score *out)
+{
+    out->score = score_only(m, st, now_ms);
+    out->level = level_of(m, out->score);
+    out->reason_cnt = 0;
+}
+
 void cp_churn_evaluate(const struct cp_churn_model *m,
                        const struct cp_churn_state *st, int64_t now_ms,
                        struct cp_churn_score *out)
@@ -1582,16 +1591,17 @@ static const uint8_t *get_f32(const uint8_t *p, float *f)
     X(landmark_ms)                                                             \
     X(first_seen_ms)                                                           \
     X(last_seen_ms)                                                            \
-    X(first_order_ms) X(last_order_ms) X(open_sum_ms) X(last_alert_ms)         \
-        X(last_cancel_ms)
+    X(first_order_ms)                                                          \
+    X(last_order_ms) X(open_sum_ms) X(last_alert_ms) X(last_cancel_ms)
 #define U32_FIELDS(X)                                                          \
     X(orders) X(order_days) X(nps_at_s) X(csat_at_s) X(ces_at_s)
 #define F32_FIELDS(X)                                                          \
     X(ord_short)                                                               \
     X(ord_long)                                                                \
     X(amt_long)                                                                \
-    X(tickets) X(wait_h) X(waits) X(missed) X(lost) X(won) X(cancels)          \
-        X(mrr_lost) X(renewals) X(eng_short) X(eng_long) X(last_score)
+    X(tickets)                                                                 \
+    X(wait_h) X(waits) X(missed) X(lost) X(won) X(cancels) X(mrr_lost)         \
+        X(renewals) X(eng_short) X(eng_long) X(last_score)
 
 size_t cp_churn_state_pack(const struct cp_churn_state *st, uint8_t *buf,
                            size_t cap)
@@ -1705,22 +1715,33 @@ static void jw_put(struct jw *w, const char *s, size_t n)
     w->len += n;
 }
 
-static void jw_str(struct jw *w, const char *s)
+/* Writes the first @p max bytes of @p s (fewer at a NUL) as a JSON string;
+ * runs that need no escape are copied whole. */
+static void jw_strn(struct jw *w, const char *s, size_t max)
 {
+    size_t i = 0;
+
     jw_put(w, "\"", 1);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
+    while (i < max && s[i]) {
+        size_t run = i;
+        unsigned char ch;
         char esc[8];
 
+        while (run < max && (ch = (unsigned char)s[run]) >= 0x20 && ch != '"' &&
+               ch != '\\')
+            run++;
+        jw_put(w, s + i, run - i);
+        i = run;
+        if (i >= max || !s[i])
+            break;
+        ch = (unsigned char)s[i++];
         if (ch == '"' || ch == '\\') {
             esc[0] = '\\';
             esc[1] = (char)ch;
             jw_put(w, esc, 2);
-        } else if (ch < 0x20) {
+        } else {
             snprintf(esc, sizeof(esc), "\\u%04x", ch);
             jw_put(w, esc, 6);
-        } else {
-            jw_put(w, (const char *)&ch, 1);
         }
     }
     jw_put(w, "\"", 1);
@@ -1736,21 +1757,16 @@ size_t cp_churn_reasons_json(const struct cp_churn_score *sc, char *buf,
     for (int i = 0; i < n; i++) {
         const struct cp_churn_reason *r = &sc->reasons[i];
         char num[64];
-        char factor[sizeof(r->factor)], det[sizeof(r->detail)];
         double c = isfinite(r->contribution) ? r->contribution : 0;
 
-        /* The fields may not be NUL-terminated in a caller's struct. */
-        snprintf(factor, sizeof(factor), "%.*s", (int)sizeof(r->factor) - 1,
-                 r->factor);
-        snprintf(det, sizeof(det), "%.*s", (int)sizeof(r->detail) - 1,
-                 r->detail);
         if (i)
             jw_put(&w, ",", 1);
         jw_put(&w, "{\"factor\":", 10);
-        jw_str(&w, factor);
+        /* The fields may not be NUL-terminated in a caller's struct. */
+        jw_strn(&w, r->factor, sizeof(r->factor) - 1);
         snprintf(num, sizeof(num), ",\"contribution\":%.4f,\"detail\":", c);
         jw_put(&w, num, strlen(num));
-        jw_str(&w, det);
+        jw_strn(&w, r->detail, sizeof(r->detail) - 1);
         jw_put(&w, "}", 1);
     }
     jw_put(&w, "]", 1);

@@ -196,6 +196,15 @@ void cp_churn_evaluate(const struct cp_churn_model *m,
                        struct cp_churn_score *out);
 
 /**
+ * @brief cp_churn_evaluate()'s score and level alone, without the reasons
+ *        (whose sentences cost more than the score): the same arithmetic,
+ *        so the same bits. For callers that only decide.
+ */
+void cp_churn_score_at(const struct cp_churn_model *m,
+                       const struct cp_churn_state *st, int64_t now_ms,
+                       struct cp_churn_score *out);
+
+/**
  * @brief The alert rule. Returns the level to alert when the level rises
  *        above the latched one (none->HIGH, none->CRITICAL, HIGH->CRITICAL),
  *        else CP_LEVEL_NONE. A latched level is released once the score

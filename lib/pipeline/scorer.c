@@ -872,8 +872,9 @@ struct shown {
     char score[16];
     const char *level;
     char reasons[CP_CHURN_REASONS_JSON_MAX];
-    char scored_at[24], orders[24], last_order_at[24], open_tickets[24],
-        last_nps[8];
+    char scored_at[CP_I64_STR_MAX], orders[CP_I64_STR_MAX],
+        last_order_at[CP_I64_STR_MAX], open_tickets[CP_I64_STR_MAX],
+        last_nps[CP_I64_STR_MAX];
     const char *manager;
     uint64_t hash; /* of everything but scored_at */
 };
@@ -889,19 +890,16 @@ static void build_shown(const struct cp_customer *c,
     snprintf(out->score, sizeof(out->score), "%.4f", score->score);
     out->level = cp_churn_level_name(score->level);
     cp_churn_reasons_json(score, out->reasons, sizeof(out->reasons));
-    snprintf(out->scored_at, sizeof(out->scored_at), "%lld",
-             (long long)c->shown_since);
-    snprintf(out->orders, sizeof(out->orders), "%lu",
-             (unsigned long)st->orders);
+    /* Integers without printf: this runs at every evaluation. */
+    cp_i64_str(out->scored_at, c->shown_since);
+    cp_i64_str(out->orders, (int64_t)st->orders);
     out->last_order_at[0] = '\0';
     if (st->orders && st->last_order_ms != INT64_MIN)
-        snprintf(out->last_order_at, sizeof(out->last_order_at), "%lld",
-                 (long long)st->last_order_ms);
-    snprintf(out->open_tickets, sizeof(out->open_tickets), "%u",
-             (unsigned)st->open_tickets);
+        cp_i64_str(out->last_order_at, st->last_order_ms);
+    cp_i64_str(out->open_tickets, (int64_t)st->open_tickets);
     out->last_nps[0] = '\0';
     if (st->last_nps >= 0)
-        snprintf(out->last_nps, sizeof(out->last_nps), "%d", st->last_nps);
+        cp_i64_str(out->last_nps, st->last_nps);
     out->manager = c->manager ? c->manager : "";
     /* Leaving the prospects changes `risk` membership: part of what shows. */
     h = fnv1a(h, is_prospect(st) ? "p" : "c", 2);
@@ -964,7 +962,7 @@ static int due_at(const struct cp_scorer *sc, const struct cp_churn_state *st,
     struct cp_churn_state copy = *st;
     struct cp_churn_score score;
 
-    cp_churn_evaluate(sc->model, st, t, &score);
+    cp_churn_score_at(sc->model, st, t, &score); /* decide needs no reasons */
     if (cp_churn_decide(sc->model, &copy, &score, t) != CP_LEVEL_NONE)
         return 1;
     return copy.alert_level != st->alert_level;

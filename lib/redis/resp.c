@@ -38,18 +38,8 @@ int cp_cmds_failed(const struct cp_cmds *cmds)
 /* Writes decimal @p v followed by \r\n; returns bytes written. */
 static size_t put_int_crlf(char *out, int64_t v)
 {
-    char tmp[24];
-    size_t n = 0, i = 0;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    size_t i = cp_i64_str(out, v);
 
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        out[i++] = '-';
-    while (n)
-        out[i++] = tmp[--n];
     out[i++] = '\r';
     out[i++] = '\n';
     return i;

@@ -599,6 +599,37 @@ Test(churn_pack, observed_states_always_unpack)
     cp_churn_model_destroy(m);
 }
 
+/* The silence check decides on cp_churn_score_at(): any difference from the
+ * full evaluation's bits would move an alert. */
+Test(churn_score, score_at_has_the_evaluations_bits)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+    struct cp_churn_score full, fast;
+    uint64_t s = 11;
+
+    for (int round = 0; round < 300; round++) {
+        int64_t t = T0;
+
+        cp_churn_state_init(&st);
+        for (int i = 0; i < 40; i++) {
+            t += (int64_t)(rnd(&s) % (30LL * 86400000));
+            cp_churn_observe(&st, m, (enum cp_churn_obs)(rnd(&s) % CP_OBS_CNT),
+                             t, (int64_t)(rnd(&s) % 100000));
+            int64_t at = t + (int64_t)(rnd(&s) % (400LL * 86400000));
+
+            cp_churn_evaluate(m, &st, at, &full);
+            cp_churn_score_at(m, &st, at, &fast);
+            cr_assert(memcmp(&full.score, &fast.score, sizeof(double)) == 0,
+                      "round %d: %.17g != %.17g", round, full.score,
+                      fast.score);
+            cr_assert_eq(full.level, fast.level);
+            cr_assert_eq(fast.reason_cnt, 0);
+        }
+    }
+    cp_churn_model_destroy(m);
+}
+
 Test(churn_score, hostile_inputs_stay_finite)
 {
     struct cp_churn_model *m = model();
