@@ -324,13 +324,15 @@ static void count_committed(struct cp_worker *w)
 static cp_rc finish_inflight(struct cp_worker *w)
 {
     struct cp_tx_result res;
+    int64_t t0;
     cp_rc rc;
 
     if (!w->inflight.active)
         return CP_OK;
     w->inflight.active = 0;
+    t0 = cp_mono_us();
     rc = cp_store_finish_tx(w->store, &res);
-    w->stats.commit_us += cp_mono_us() - w->inflight.sent_us;
+    w->stats.commit_us += cp_mono_us() - t0;
     if (rc) {
         redis_failed(w, "commit");
         return rc;
@@ -471,7 +473,7 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
 {
     uint32_t batch_dl_class[CP_METRICS_DL_CLASS_CNT] = {0};
     int64_t now = cp_now_ms();
-    int64_t t0 = cp_mono_us(), t_decoded, t1, t2, t3;
+    int64_t t0 = cp_mono_us(), t_decoded, t1, t2, t3, t4;
     size_t valid = 0, dlq = 0;
     char reason[256];
     cp_rc rc;
@@ -558,10 +560,13 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
     rc = cp_sideout_settle(w->so, CP_DLQ_FLUSH_MS);
     if (rc)
         return rc;
+    t4 = cp_mono_us();
     w->stats.decode_us += t_decoded - t0;
     w->stats.load_us += t2 - t1;
     w->stats.apply_us += t3 - t2;
+    w->stats.ack_us += t4 - t3;
     rc = send_commit(w, (int64_t)valid, (int64_t)dlq);
+    w->stats.commit_us += cp_mono_us() - t4;
     if (!rc && w->inflight.active) {
         w->inflight.msgs = cnt;
         w->inflight.started_us = t0;
@@ -923,7 +928,7 @@ static void log_progress(struct cp_worker *w, int64_t *last_ms,
             CP_LOG_INFO, "WORKER", f, CP_ARRAY_SIZE(f),
             "progress: %lld events applied (%lld/s), %lld to DLQ, offsets "
             "%lld; lag %lld over %d partitions%s%s, %lld retries; ms in poll "
-            "%lld decode %lld load %lld apply %lld commit %lld",
+            "%lld decode %lld load %lld apply %lld ack %lld commit %lld",
             (long long)w->stats.events, (long long)rate,
             (long long)w->stats.dlq, (long long)committed, (long long)lag,
             owned, max_desc, unknown ? " (some not fetched yet)" : "",
@@ -931,6 +936,7 @@ static void log_progress(struct cp_worker *w, int64_t *last_ms,
             (long long)w->stats.decode_us / 1000,
             (long long)w->stats.load_us / 1000,
             (long long)w->stats.apply_us / 1000,
+            (long long)w->stats.ack_us / 1000,
             (long long)w->stats.commit_us / 1000);
     }
     *last_ms = now;
@@ -1068,12 +1074,13 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
                : 0.0);
     cp_log(CP_LOG_NOTICE, "WORKER",
            "stopped: %lld events applied, %lld to DLQ in %lld batches; ms in "
-           "poll %lld decode %lld load %lld apply %lld commit %lld",
+           "poll %lld decode %lld load %lld apply %lld ack %lld commit %lld",
            (long long)w->stats.events, (long long)w->stats.dlq,
            (long long)w->stats.batches, (long long)w->stats.poll_us / 1000,
            (long long)w->stats.decode_us / 1000,
            (long long)w->stats.load_us / 1000,
            (long long)w->stats.apply_us / 1000,
+           (long long)w->stats.ack_us / 1000,
            (long long)w->stats.commit_us / 1000);
     return CP_OK;
 }

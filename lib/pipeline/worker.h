@@ -21,8 +21,11 @@ struct cp_worker_stats {
     int64_t poll_us;   /* waiting for and fetching messages */
     int64_t decode_us; /* decode, validate, DLQ hand-off, resolve state */
     int64_t load_us;   /* state round trip to Redis */
-    int64_t apply_us;  /* counter definitions */
-    int64_t commit_us; /* DLQ acks, the transaction, the offset commit */
+    int64_t apply_us;  /* counter rules and the churn engine */
+    int64_t ack_us;    /* waiting for Kafka to acknowledge dead letters and
+                          alerts (before the offsets may move past them) */
+    int64_t commit_us; /* sending the transaction and blocked on its reply
+                          (the reply itself overlaps the next poll) */
 };
 
 struct cp_worker;
