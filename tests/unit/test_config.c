@@ -152,7 +152,7 @@ Test(config, defaults)
     assert_str_eq(cfg->redis_prefix, "crm");
     cr_assert(eq(int, cfg->codec_raw, 0));
     cr_assert(eq(int, cfg->batch_max, 20000));
-    cr_assert(eq(int, cfg->batch_wait_ms, 20));
+    cr_assert(eq(int, cfg->batch_wait_ms, 5));
     cr_assert(eq(int, cfg->exit_idle_ms, 0));
     cr_assert(eq(i64, cfg->cache_max, 2000000));
     cr_assert(eq(int, cfg->embedded_partitions, 16));
@@ -609,7 +609,7 @@ Test(config, dump_lists_every_setting_and_masks_secrets)
     assert_has(text, "redis.prefix = crm\n");
     assert_has(text, "codec.framing = confluent\n");
     assert_has(text, "worker.batch.max = 20000\n");
-    assert_has(text, "worker.batch.wait.ms = 20\n");
+    assert_has(text, "worker.batch.wait.ms = 5\n");
     assert_has(text, "worker.exit.idle.ms = 0\n");
     assert_has(text, "worker.cache.max = 2000000\n");
     assert_has(text, "embedded.partitions = 16\n");
