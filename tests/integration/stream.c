@@ -3,8 +3,12 @@
 
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "arena.h"
+#include "codec.h"
 #include "common.h"
 #include "kafka.h"
 
@@ -249,4 +253,63 @@ void h_kafka_stop(struct cp_embedded **emb)
 {
     cp_embedded_destroy(*emb);
     *emb = NULL;
+}
+
+/* Offsets per partition a test stream stays below. */
+#define DLQ_MAX_OFFSET (1 << 20)
+
+void h_read_dlq(const char *bootstrap, const char *group_hint, int partitions,
+                int64_t expected, struct h_dlq_seen *seen,
+                void (*on_letter)(const struct cp_dead_letter *dl,
+                                  void *opaque),
+                void *opaque)
+{
+    struct cp_consumer_callbacks cbs = {NULL, NULL, NULL};
+    char errstr[512], reason[256], group[64];
+    struct cp_codec *codec =
+        cp_codec_new(CP_FRAMING_CONFLUENT, errstr, sizeof(errstr));
+    struct cp_msg msgs[500];
+    struct cp_arena arena;
+    struct cp_consumer *cons;
+    char *marks = calloc((size_t)partitions, DLQ_MAX_OFFSET); /* owned */
+    int quiet_ms = 0;
+
+    memset(seen, 0, sizeof(*seen));
+    cr_assert_not_null(codec, "%s", errstr);
+    cr_assert_not_null(marks);
+    snprintf(group, sizeof(group), "dlq-%s-%d", group_hint, (int)getpid());
+    cons = cp_consumer_new(bootstrap, group, "crm.events.dlq", NULL, 0, &cbs,
+                           errstr, sizeof(errstr));
+    cr_assert_not_null(cons, "%s", errstr);
+    cp_arena_init(&arena, 0);
+    while (quiet_ms < (seen->distinct >= expected ? 3000 : 30000)) {
+        size_t n = cp_consumer_poll(cons, msgs, 500, 100);
+
+        quiet_ms = n ? 0 : quiet_ms + 100;
+        for (size_t i = 0; i < n; i++) {
+            struct cp_dead_letter dl;
+            char *mark;
+
+            cr_assert_eq(cp_codec_decode_dead_letter(
+                             codec, msgs[i].value, msgs[i].value_len, &arena,
+                             &dl, reason, sizeof(reason)),
+                         CP_OK, "undecodable dead letter: %s", reason);
+            cr_assert(dl.partition >= 0 && dl.partition < partitions &&
+                      dl.offset >= 0 && dl.offset < DLQ_MAX_OFFSET);
+            mark = &marks[(size_t)dl.partition * DLQ_MAX_OFFSET +
+                          (size_t)dl.offset];
+            if (!*mark) {
+                *mark = 1;
+                seen->distinct++;
+            }
+            seen->records++;
+            if (on_letter)
+                on_letter(&dl, opaque);
+        }
+        cp_arena_reset(&arena);
+    }
+    cp_consumer_destroy(cons);
+    cp_arena_cleanup(&arena);
+    cp_codec_destroy(codec);
+    free(marks);
 }

@@ -73,6 +73,28 @@ int64_t h_offsets_sum(const struct h_redis *r, const char *group);
 int64_t h_wait_for_commits(const struct h_redis *r, const char *group,
                            int64_t target);
 
+struct cp_dead_letter;
+
+/** What h_read_dlq() found: distinct source messages and all records (a
+ *  retried batch may send a dead letter twice: the DLQ is at least once). */
+struct h_dlq_seen {
+    int64_t distinct;
+    int64_t records;
+};
+
+/**
+ * @brief Reads crm.events.dlq of @p bootstrap (a new group named after
+ *        @p group_hint) until @p expected distinct source messages were
+ *        seen and 3 s passed without a record (30 s if fewer). Every
+ *        record must decode and name a source partition below
+ *        @p partitions; @p on_letter (may be NULL) sees each one.
+ */
+void h_read_dlq(const char *bootstrap, const char *group_hint, int partitions,
+                int64_t expected, struct h_dlq_seen *seen,
+                void (*on_letter)(const struct cp_dead_letter *dl,
+                                  void *opaque),
+                void *opaque);
+
 /**
  * @brief Runs the oracle over @p dumps against @p r, with @p dlq_cnt
  *        invalid messages expected and the alerts read back from

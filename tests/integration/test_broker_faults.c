@@ -29,7 +29,6 @@
 
 #define PARTITIONS 8
 #define OUTAGE_MS  10000
-#define MAX_OFFSET (1 << 20) /* per partition, far above a test's stream */
 /* Shorter than h_worker_spawn()'s 8 s (a later -X wins): five cases, each
  * ending on it, in a CI budget. Outages do not count as idle time. */
 #define IDLE_EXIT "worker.exit.idle.ms=4000"
@@ -97,68 +96,17 @@ static double seconds_to_commit(const struct run *run, int64_t from,
     return h_elapsed_s(t0);
 }
 
-/* Dead letters on crm.events.dlq: distinct source offsets and records. */
-struct dlq_seen {
-    int64_t distinct;
-    int64_t records;
-};
-
 static void read_dlq(const char *group_hint, int64_t expected,
-                     struct dlq_seen *seen)
+                     struct h_dlq_seen *seen)
 {
-    struct cp_consumer_callbacks cbs = {NULL, NULL, NULL};
-    char errstr[512], reason[256], group[64];
-    struct cp_codec *codec =
-        cp_codec_new(CP_FRAMING_CONFLUENT, errstr, sizeof(errstr));
-    struct cp_msg msgs[500];
-    struct cp_arena arena;
-    struct cp_consumer *cons;
-    char *marks = calloc(PARTITIONS, MAX_OFFSET);
-    int quiet_ms = 0;
-
-    memset(seen, 0, sizeof(*seen));
-    cr_assert_not_null(codec, "%s", errstr);
-    cr_assert_not_null(marks);
-    snprintf(group, sizeof(group), "dlq-%s-%d", group_hint, (int)getpid());
-    cons = cp_consumer_new(bootstrap, group, "crm.events.dlq", NULL, 0, &cbs,
-                           errstr, sizeof(errstr));
-    cr_assert_not_null(cons, "%s", errstr);
-    cp_arena_init(&arena, 0);
-    while (quiet_ms < (seen->distinct >= expected ? 3000 : 30000)) {
-        size_t n = cp_consumer_poll(cons, msgs, 500, 100);
-
-        quiet_ms = n ? 0 : quiet_ms + 100;
-        for (size_t i = 0; i < n; i++) {
-            struct cp_dead_letter dl;
-            char *mark;
-
-            cr_assert_eq(cp_codec_decode_dead_letter(
-                             codec, msgs[i].value, msgs[i].value_len, &arena,
-                             &dl, reason, sizeof(reason)),
-                         CP_OK, "undecodable dead letter: %s", reason);
-            cr_assert(dl.partition >= 0 && dl.partition < PARTITIONS &&
-                      dl.offset >= 0 && dl.offset < MAX_OFFSET);
-            mark =
-                &marks[(size_t)dl.partition * MAX_OFFSET + (size_t)dl.offset];
-            if (!*mark) {
-                *mark = 1;
-                seen->distinct++;
-            }
-            seen->records++;
-        }
-        cp_arena_reset(&arena);
-    }
-    cp_consumer_destroy(cons);
-    cp_arena_cleanup(&arena);
-    cp_codec_destroy(codec);
-    free(marks);
+    h_read_dlq(bootstrap, group_hint, PARTITIONS, expected, seen, NULL, NULL);
 }
 
 /* The worker exits on idle; offsets complete; every invalid message on the
  * DLQ at least once; Redis exact. */
 static void run_finish(struct run *run)
 {
-    struct dlq_seen dlq;
+    struct h_dlq_seen dlq;
 
     h_worker_wait_done(run->pid, run->log, 300);
     cr_assert_eq(h_offsets_sum(&run->r, run->group), run->total,
@@ -286,7 +234,7 @@ Test(broker_faults, transient_request_errors)
     assert_all_returned(mid, sizeof(mid) / sizeof(mid[0]));
     run.pid = 0;
     {
-        struct dlq_seen dlq;
+        struct h_dlq_seen dlq;
 
         cr_assert_eq(h_offsets_sum(&run.r, run.group), run.total,
                      "offsets must cover every message");

@@ -117,47 +117,22 @@ static void run_worker_to_idle(const struct h_redis *r, const char *group,
     cr_assert_eq(rc, 0, "crmpulse exited %d", rc);
 }
 
-/* Reads the whole DLQ topic; every record must decode and carry a reason. */
+static void check_letter(const struct cp_dead_letter *dl, void *opaque)
+{
+    (void)opaque;
+    cr_assert_str_eq(dl->topic, "crm.events");
+    cr_assert(dl->reason && dl->reason[0], "dead letter without reason");
+}
+
+/* Reads the whole DLQ topic; every record must decode and carry a reason.
+ * Returns how many records it holds. */
 static int64_t count_dead_letters(int64_t expected)
 {
-    struct cp_consumer_callbacks cbs = {NULL, NULL, NULL};
-    char errstr[512], reason[256], group[64];
-    struct cp_codec *codec =
-        cp_codec_new(CP_FRAMING_CONFLUENT, errstr, sizeof(errstr));
-    struct cp_msg msgs[1000];
-    struct cp_arena arena;
-    struct cp_consumer *cons;
-    int64_t cnt = 0;
-    int quiet_ms = 0;
+    struct h_dlq_seen seen;
 
-    cr_assert_not_null(codec, "%s", errstr);
-    snprintf(group, sizeof(group), "dlq-check-%d", (int)getpid());
-    cons = cp_consumer_new(bootstrap, group, "crm.events.dlq", NULL, 0, &cbs,
-                           errstr, sizeof(errstr));
-    cr_assert_not_null(cons, "%s", errstr);
-    cp_arena_init(&arena, 0);
-    /* Stop once the expected count is reached and nothing more arrives. */
-    while (quiet_ms < (cnt >= expected ? 3000 : 30000)) {
-        size_t n = cp_consumer_poll(cons, msgs, 1000, 100);
-
-        quiet_ms = n ? 0 : quiet_ms + 100;
-        for (size_t i = 0; i < n; i++) {
-            struct cp_dead_letter dl;
-
-            cr_assert_eq(cp_codec_decode_dead_letter(
-                             codec, msgs[i].value, msgs[i].value_len, &arena,
-                             &dl, reason, sizeof(reason)),
-                         CP_OK, "undecodable dead letter: %s", reason);
-            cr_assert_str_eq(dl.topic, "crm.events");
-            cr_assert(dl.reason && dl.reason[0], "dead letter without reason");
-            cnt++;
-        }
-        cp_arena_reset(&arena);
-    }
-    cp_consumer_destroy(cons);
-    cp_arena_cleanup(&arena);
-    cp_codec_destroy(codec);
-    return cnt;
+    h_read_dlq(bootstrap, "check", PARTITIONS, expected, &seen, check_letter,
+               NULL);
+    return seen.records;
 }
 
 static int64_t invalid_in_dump(const char *dump)

@@ -103,61 +103,27 @@ struct dlq_seen {
     char big_reason[512];  /* its reason */
 };
 
+static void note_big_letter(const struct cp_dead_letter *dl, void *opaque)
+{
+    struct dlq_seen *seen = opaque;
+
+    if (dl->key_len == strlen(BIG_KEY) &&
+        !memcmp(dl->key, BIG_KEY, dl->key_len)) {
+        seen->big_value_len = (int64_t)dl->value_len;
+        snprintf(seen->big_reason, sizeof(seen->big_reason), "%s", dl->reason);
+    }
+}
+
 static void read_dlq(const char *group_hint, int64_t expected,
                      struct dlq_seen *seen)
 {
-    struct cp_consumer_callbacks cbs = {NULL, NULL, NULL};
-    char errstr[512], reason[256], group[64];
-    struct cp_codec *codec =
-        cp_codec_new(CP_FRAMING_CONFLUENT, errstr, sizeof(errstr));
-    struct cp_msg msgs[500];
-    struct cp_arena arena;
-    struct cp_consumer *cons;
-    char *seen_offsets = calloc(PARTITIONS, 1 << 20);
-    int quiet_ms = 0;
+    struct h_dlq_seen all;
 
     memset(seen, 0, sizeof(*seen));
     seen->big_value_len = -1;
-    cr_assert_not_null(codec, "%s", errstr);
-    cr_assert_not_null(seen_offsets);
-    snprintf(group, sizeof(group), "dlq-%s-%d", group_hint, (int)getpid());
-    cons = cp_consumer_new(bootstrap, group, "crm.events.dlq", NULL, 0, &cbs,
-                           errstr, sizeof(errstr));
-    cr_assert_not_null(cons, "%s", errstr);
-    cp_arena_init(&arena, 0);
-    while (quiet_ms < (seen->distinct >= expected ? 3000 : 30000)) {
-        size_t n = cp_consumer_poll(cons, msgs, 500, 100);
-
-        quiet_ms = n ? 0 : quiet_ms + 100;
-        for (size_t i = 0; i < n; i++) {
-            struct cp_dead_letter dl;
-            char *mark;
-
-            cr_assert_eq(cp_codec_decode_dead_letter(
-                             codec, msgs[i].value, msgs[i].value_len, &arena,
-                             &dl, reason, sizeof(reason)),
-                         CP_OK, "undecodable dead letter: %s", reason);
-            cr_assert(dl.partition >= 0 && dl.partition < PARTITIONS &&
-                      dl.offset >= 0 && dl.offset < (1 << 20));
-            mark = &seen_offsets[(size_t)dl.partition * (1 << 20) +
-                                 (size_t)dl.offset];
-            if (!*mark) {
-                *mark = 1;
-                seen->distinct++;
-            }
-            if (dl.key_len == strlen(BIG_KEY) &&
-                !memcmp(dl.key, BIG_KEY, dl.key_len)) {
-                seen->big_value_len = (int64_t)dl.value_len;
-                snprintf(seen->big_reason, sizeof(seen->big_reason), "%s",
-                         dl.reason);
-            }
-        }
-        cp_arena_reset(&arena);
-    }
-    cp_consumer_destroy(cons);
-    cp_arena_cleanup(&arena);
-    cp_codec_destroy(codec);
-    free(seen_offsets);
+    h_read_dlq(bootstrap, group_hint, PARTITIONS, expected, &all,
+               note_big_letter, seen);
+    seen->distinct = all.distinct;
 }
 
 /* A fresh group is assigned its partitions, then Redis dies before the
