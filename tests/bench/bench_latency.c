@@ -280,10 +280,16 @@ int main(int argc, char **argv)
      * embedded broker returns one record batch per partition per fetch: at
      * 1 ms, 5,000 events/s over 16 partitions are ~1-event batches, and
      * consuming them tops out below the input rate (the lag grows and the
-     * p99 becomes seconds whatever the worker does). */
+     * p99 becomes seconds whatever the worker does). One request in
+     * flight: that broker keeps Nagle's algorithm on, and a second response
+     * right behind a first waits 40 ms for our delayed ACK (see
+     * new_sideout_producer() in lib/pipeline/worker.c); a real broker sets
+     * TCP_NODELAY. */
     if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr,
                           sizeof(errstr)) ||
         rd_kafka_conf_set(conf, "linger.ms", "5", errstr, sizeof(errstr)) ||
+        rd_kafka_conf_set(conf, "max.in.flight.requests.per.connection", "1",
+                          errstr, sizeof(errstr)) ||
         rd_kafka_conf_set(conf, "acks", "all", errstr, sizeof(errstr)))
         goto conf_fail;
     for (size_t i = 0; i < props.cnt; i++)
