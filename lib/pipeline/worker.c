@@ -453,9 +453,15 @@ static cp_rc prefetch_timers(struct cp_worker *w)
 }
 
 /* The batch's alerts to Kafka (acknowledged with the dead letters). */
-static cp_rc send_alerts(struct cp_worker *w)
+/* Hands the alerts decided since *@p sent to the producer. Called after
+ * every event, so Kafka acknowledges them while the batch goes on and the
+ * wait before the commit is for the last few only. A batch that fails
+ * after this sends them again when it is read again: the same alert_id. */
+static cp_rc send_new_alerts(struct cp_worker *w, size_t *sent)
 {
-    for (size_t i = 0; i < cp_scorer_alert_cnt(w->sc); i++) {
+    size_t i = *sent;
+
+    for (; i < cp_scorer_alert_cnt(w->sc); i++) {
         const struct cp_alert *a = cp_scorer_alert(w->sc, i);
         cp_rc rc = cp_sideout_alert(w->so, a, cp_scorer_alert_key(w->sc, i));
 
@@ -465,6 +471,7 @@ static cp_rc send_alerts(struct cp_worker *w)
                cp_alert_kind_symbol(a->kind), cp_alert_level_symbol(a->level),
                a->tenant_id, a->customer_id, a->risk_score,
                a->reason_cnt ? a->reasons[0].detail : "no reason");
+        *sent = i + 1;
     }
     return CP_OK;
 }
@@ -474,7 +481,7 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
     uint32_t batch_dl_class[CP_METRICS_DL_CLASS_CNT] = {0};
     int64_t now = cp_now_ms();
     int64_t t0 = cp_mono_us(), t_decoded, t1, t2, t3, t4;
-    size_t valid = 0, dlq = 0;
+    size_t valid = 0, dlq = 0, alerts_sent = 0;
     char reason[256];
     cp_rc rc;
 
@@ -545,6 +552,8 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
             rc = cp_apply_event(w->ap, &w->events[i], &w->refs[i]);
         if (!rc)
             rc = cp_scorer_after_event(w->sc, &w->events[i], &w->refs[i]);
+        if (!rc)
+            rc = send_new_alerts(w, &alerts_sent);
         if (rc)
             return rc;
     }
@@ -552,7 +561,7 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
     if (rc)
         return rc;
     t3 = cp_mono_us();
-    rc = send_alerts(w);
+    rc = send_new_alerts(w, &alerts_sent); /* the silence timers' */
     if (rc)
         return rc;
     /* Dead letters and alerts must be durable before the offsets move past
