@@ -610,9 +610,12 @@ static cp_rc rewind_to_committed(struct cp_worker *w)
     cp_state_clear(w->state);
     cp_counters_reset(w->ctr);
     for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++) {
+        /* Every partition, owned or not: one fenced in the failed batch
+         * would otherwise stay "touched", and every later commit would see
+         * a write to a partition that is not ours and fail as fenced. */
+        w->parts[p].touched = 0;
         if (!cp_checkpoint_owns(w->cp, p))
             continue;
-        w->parts[p].touched = 0;
         parts[n].topic = w->cfg->topic_events;
         parts[n].partition = p;
         parts[n].offset = CP_OFFSET_STORED;
