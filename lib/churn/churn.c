@@ -1586,22 +1586,42 @@ static const uint8_t *get_f32(const uint8_t *p, float *f)
     return p;
 }
 
-/* Field order of format version 1 (never reorder; add a version). */
+/* Field order of format version 1 (never reorder; add a version). One
+ * field a line: clang-format would fold these lists differently at every
+ * pass. */
+// clang-format off
 #define I64_FIELDS(X)                                                          \
     X(landmark_ms)                                                             \
     X(first_seen_ms)                                                           \
     X(last_seen_ms)                                                            \
     X(first_order_ms)                                                          \
-    X(last_order_ms) X(open_sum_ms) X(last_alert_ms) X(last_cancel_ms)
+    X(last_order_ms)                                                           \
+    X(open_sum_ms)                                                             \
+    X(last_alert_ms)                                                           \
+    X(last_cancel_ms)
 #define U32_FIELDS(X)                                                          \
-    X(orders) X(order_days) X(nps_at_s) X(csat_at_s) X(ces_at_s)
+    X(orders)                                                                  \
+    X(order_days)                                                              \
+    X(nps_at_s)                                                                \
+    X(csat_at_s)                                                               \
+    X(ces_at_s)
 #define F32_FIELDS(X)                                                          \
     X(ord_short)                                                               \
     X(ord_long)                                                                \
     X(amt_long)                                                                \
     X(tickets)                                                                 \
-    X(wait_h) X(waits) X(missed) X(lost) X(won) X(cancels) X(mrr_lost)         \
-        X(renewals) X(eng_short) X(eng_long) X(last_score)
+    X(wait_h)                                                                  \
+    X(waits)                                                                   \
+    X(missed)                                                                  \
+    X(lost)                                                                    \
+    X(won)                                                                     \
+    X(cancels)                                                                 \
+    X(mrr_lost)                                                                \
+    X(renewals)                                                                \
+    X(eng_short)                                                               \
+    X(eng_long)                                                                \
+    X(last_score)
+// clang-format on
 
 size_t cp_churn_state_pack(const struct cp_churn_state *st, uint8_t *buf,
                            size_t cap)
