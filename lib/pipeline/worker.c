@@ -597,6 +597,18 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
 
 /* ---- recovery ---- */
 
+/* Drops from @p parts those that are not ours; @returns how many remain. */
+static size_t keep_owned(const struct cp_worker *w, struct cp_partition *parts,
+                         size_t cnt)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < cnt; i++)
+        if (cp_checkpoint_owns(w->cp, parts[i].partition))
+            parts[kept++] = parts[i];
+    return kept;
+}
+
 /* Forget the failed batch and read again from the offsets in Redis. */
 static cp_rc rewind_to_committed(struct cp_worker *w)
 {
@@ -624,8 +636,19 @@ static cp_rc rewind_to_committed(struct cp_worker *w)
     if (!n)
         return CP_OK;
     rc = cp_checkpoint_reclaim(w->cp, parts, n);
-    if (!rc)
-        rc = cp_checkpoint_read_offsets(w->cp, parts, n);
+    if (rc) {
+        redis_failed(w, "reclaim fences");
+        return rc;
+    }
+    /* Read the fences now: a partition another worker took is dropped
+     * here, before the next batch consumes it and has to fail as fenced. */
+    rc = arm(w);
+    if (rc)
+        return rc;
+    n = keep_owned(w, parts, n);
+    if (!n)
+        return CP_OK;
+    rc = cp_checkpoint_read_offsets(w->cp, parts, n);
     if (rc) {
         redis_failed(w, "read offsets");
         return rc;
