@@ -332,10 +332,10 @@ Test(logs, a_fenced_partition_is_logged_once)
                           ls.line[i]);
     /* Whether the bump aborted a transaction (a backoff) or was seen when
      * the fences were armed depends on timing; at most one backoff. */
-    cr_assert_leq(count_event(&ls, "backoff"), 1, "%zu backoffs, the 2nd: %s",
-                  count_event(&ls, "backoff"),
-                  ls.line[find_event(&ls, "backoff",
-                                     find_event(&ls, "backoff", 0) + 1)]);
+    cr_assert_leq(
+        count_event(&ls, "backoff"), 1, "%zu backoffs, the 2nd: %s",
+        count_event(&ls, "backoff"),
+        ls.line[find_event(&ls, "backoff", find_event(&ls, "backoff", 0) + 1)]);
     if (count_event(&ls, "backoff"))
         cr_assert(strstr(ls.line[find_event(&ls, "backoff", 0)],
                          "\"cause\":\"fenced\""));
