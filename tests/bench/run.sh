@@ -614,7 +614,7 @@ mallocs() { # topic events -> mallocs of a whole worker run
     run_worker "bench-alloc-$t-$$" "$t" "$lf" env LD_PRELOAD="$shim" \
         CP_MALLOC_COUNT_OUT="$work/malloc-$t"
     wait_worker "$lf"
-    sed -n 's/.*mallocs=\([0-9]*\).*/\1/p' "$work/malloc-$t"
+    head -1 "$work/malloc-$t"
 }
 
 start_redis ""
@@ -643,9 +643,21 @@ done
 if [ "$alloc" = 1 ]; then
     gen bench.alloc.a "$alloc_small" 7
     gen bench.alloc.b "$alloc_big" 7
+    # Two runs of different lengths: the difference is the per-event cost,
+    # without start-up and shut-down.
     ma=$(mallocs bench.alloc.a)
     mb=$(mallocs bench.alloc.b)
-    add mallocs_per_event "$(calc "($mb - $ma) / ($alloc_big - $alloc_small)" 2)"
+    per_event() { calc "($(kv "$1" "$mb") - $(kv "$1" "$ma")) / ($alloc_big - $alloc_small)" 2; }
+    add mallocs_per_event "$(per_event mallocs)"
+    add mallocs_ours "$(per_event ours)"
+    log "allocations per event by who asked: ours $(per_event ours)," \
+        "librdkafka $(per_event rdkafka), avro-c $(per_event avro)," \
+        "hiredis $(per_event hiredis), other $(per_event other)"
+    # Our busiest call sites of the longer run, as file:line.
+    sed -n 's/^site=\(0x[0-9a-f]*\) count=\([0-9]*\)/\2 \1/p' \
+        "$work/malloc-bench.alloc.b" | head -8 | while read -r cnt addr; do
+        log "  $cnt mallocs at $(addr2line -f -s -e "$build_dir/crmpulse" "$addr" | paste -sd' ')"
+    done
 fi
 
 if [ "$profile" = 1 ] && command -v perf >/dev/null; then
@@ -720,7 +732,8 @@ if [ "$python" = 1 ]; then
         "Python result = worker's (counters, waiting, customer fields)|$(med py_equal)|||1 = yes"
     )
 fi
-[ "$alloc" = 1 ] && rows+=("allocations per event (worker)|$(med mallocs_per_event)||0|mallocs")
+[ "$alloc" = 1 ] && rows+=("allocations per event (worker, all libraries)|$(med mallocs_per_event)|||mallocs"
+    "allocations per event (our code)|$(med mallocs_ours)||0|mallocs")
 
 {
     echo "# crmpulse benchmark"
