@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "event.h"
 #include "keys.h"
+#include "map.h"
 
 #define LIVE_INTERVAL_MS 1000
 
@@ -32,8 +33,10 @@ struct tenant_clock {
 struct cp_live {
     char *prefix; /* owned */
     size_t prefix_len;
-    struct slot *slots; /* owned; few: tenants x days in flight */
+    struct slot *slots; /* owned; tenants x days in flight: a backfill of
+                           100 tenants over 21 days has 2,100 */
     size_t cnt, cap;
+    struct cp_map index; /* "tenant\0day" -> slot number + 1, as a pointer */
     struct tenant_clock *clocks; /* owned */
     size_t clock_cnt, clock_cap;
     struct cp_buf json;
@@ -53,6 +56,7 @@ struct cp_live *cp_live_new(const char *prefix)
     }
     live->prefix_len = strlen(prefix);
     cp_buf_init(&live->json, 0);
+    cp_map_init(&live->index);
     return live;
 }
 
@@ -64,20 +68,47 @@ void cp_live_destroy(struct cp_live *live)
     free(live->slots);
     free(live->clocks);
     cp_buf_cleanup(&live->json);
+    cp_map_cleanup(&live->index);
     free(live);
+}
+
+/* The index key of (tenant, day): "tenant\0YYYY-MM-DD"; @returns its
+ * length. */
+static size_t index_key(char *out, const char *tenant, size_t tenant_len,
+                        const char *day)
+{
+    memcpy(out, tenant, tenant_len);
+    out[tenant_len] = '\0';
+    memcpy(out + tenant_len + 1, day, 10);
+    return tenant_len + 11;
+}
+
+/* Indexes slot @p i; @returns nonzero on ENOMEM. */
+static int index_slot(struct cp_live *live, size_t i)
+{
+    char key[CP_NAME_MAX + 11];
+    const struct slot *s = &live->slots[i];
+    size_t len = index_key(key, s->tenant, strlen(s->tenant), s->day);
+    struct cp_map_entry *e =
+        cp_map_upsert(&live->index, key, len, cp_map_hash(key, len));
+
+    if (!e)
+        return -1;
+    e->value = (void *)(uintptr_t)(i + 1);
+    return 0;
 }
 
 static struct slot *slot_of(struct cp_live *live, const char *tenant,
                             size_t tenant_len, const char *day)
 {
+    char key[CP_NAME_MAX + 11];
+    size_t len = index_key(key, tenant, tenant_len, day);
+    const struct cp_map_entry *e =
+        cp_map_find(&live->index, key, len, cp_map_hash(key, len));
     struct slot *s;
 
-    for (size_t i = 0; i < live->cnt; i++) {
-        s = &live->slots[i];
-        if (strlen(s->tenant) == tenant_len &&
-            !memcmp(s->tenant, tenant, tenant_len) && !memcmp(s->day, day, 10))
-            return s;
-    }
+    if (e)
+        return &live->slots[(uintptr_t)e->value - 1];
     if (live->cnt == live->cap) {
         size_t cap = live->cap ? live->cap * 2 : 16;
         struct slot *n = realloc(live->slots, cap * sizeof(*n));
@@ -87,10 +118,13 @@ static struct slot *slot_of(struct cp_live *live, const char *tenant,
         live->slots = n;
         live->cap = cap;
     }
-    s = &live->slots[live->cnt++];
+    s = &live->slots[live->cnt];
     memset(s, 0, sizeof(*s));
     memcpy(s->tenant, tenant, tenant_len);
     memcpy(s->day, day, 10);
+    if (index_slot(live, live->cnt))
+        return NULL;
+    live->cnt++;
     return s;
 }
 
@@ -220,10 +254,20 @@ size_t cp_live_publish_cmds(struct cp_live *live, int64_t now_ms,
                 publish_slot(live, &live->slots[k], now_ms, cmds);
         clk->last_ms = now_ms;
     }
-    /* Drop slots with nothing pending so days do not pile up. */
+    /* Drop slots with nothing pending so days do not pile up; the slots
+     * moved, so the index is made anew (once a batch, not once a field). */
     for (size_t i = 0; i < live->cnt; i++)
         if (live->slots[i].ready_touched || live->slots[i].touched)
             live->slots[keep++] = live->slots[i];
     live->cnt = keep;
+    cp_map_reset(&live->index);
+    for (size_t i = 0; i < live->cnt; i++)
+        if (index_slot(live, i)) {
+            /* Out of memory: forget these deltas (the feed is a hint;
+             * the hashes are the truth) rather than lose track of slots. */
+            live->cnt = 0;
+            cp_map_reset(&live->index);
+            break;
+        }
     return cmds->cnt - before;
 }
