@@ -541,20 +541,30 @@ static cp_rc op_set(struct cp_scorer *sc, struct timer_op *op, int64_t due)
     return CP_OK;
 }
 
+/* A timer's member in its ZSET: "kind\ttenant\tcustomer", and for an SLA
+ * timer "\twait_start\tconversation" after it. Built piece by piece:
+ * every event of a customer sets its silence timer. */
 static const char *member_of(struct cp_scorer *sc, char kind,
                              const struct cp_entity *cust, int64_t wait_start,
                              const struct cp_entity *conv, size_t *len)
 {
     struct cp_buf *b = &sc->buf2;
+    char num[CP_I64_STR_MAX];
+    cp_rc rc;
 
     cp_buf_reset(b);
-    if (cp_buf_printf(b, "%c\t%.*s\t%.*s", kind, (int)cust->tenant_len,
-                      cp_entity_tenant(cust), (int)cust->id_len,
-                      cp_entity_id(cust)))
-        return NULL;
-    if (kind == TIMER_SLA &&
-        cp_buf_printf(b, "\t%lld\t%.*s", (long long)wait_start,
-                      (int)conv->id_len, cp_entity_id(conv)))
+    rc = cp_buf_append(b, &kind, 1);
+    rc = rc ? rc : cp_buf_append(b, "\t", 1);
+    rc = rc ? rc : cp_buf_append(b, cp_entity_tenant(cust), cust->tenant_len);
+    rc = rc ? rc : cp_buf_append(b, "\t", 1);
+    rc = rc ? rc : cp_buf_append(b, cp_entity_id(cust), cust->id_len);
+    if (kind == TIMER_SLA) {
+        rc = rc ? rc : cp_buf_append(b, "\t", 1);
+        rc = rc ? rc : cp_buf_append(b, num, cp_i64_str(num, wait_start));
+        rc = rc ? rc : cp_buf_append(b, "\t", 1);
+        rc = rc ? rc : cp_buf_append(b, cp_entity_id(conv), conv->id_len);
+    }
+    if (rc)
         return NULL;
     *len = b->len;
     return b->data;
