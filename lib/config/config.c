@@ -227,6 +227,15 @@ static const struct setting settings[] = {
      .def = "10",
      .doc = "seconds between progress lines (events/s, committed, consumer "
             "lag); 0 = none"},
+    {.name = "log.alerts.per_s",
+     .type = SET_INT,
+     .offset = OFF(log_alerts_per_s),
+     .min = 0,
+     .max = 1000000,
+     .def = "20",
+     .doc = "[ALERT] lines a second at most; beyond, one line counts the "
+            "alerts not logged (all are on the alerts topic and in Redis); "
+            "0 = only that count"},
 };
 
 static const char *const level_names[] = {"err", "warning", "notice", "info",

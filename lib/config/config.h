@@ -49,6 +49,7 @@ struct cp_config {
     int log_level;                 /* log.level (syslog number) */
     int log_format;                /* log.format: 0 text, 1 json */
     int progress_interval_s;       /* log.progress.interval; 0 = off */
+    int log_alerts_per_s;          /* log.alerts.per_s */
     struct cp_kv *kafka_props;     /* owned array: the other kafka.* settings */
     size_t kafka_prop_cnt;
 };

@@ -93,6 +93,12 @@ struct cp_worker {
     int said_redis_down;     /* "redis down" is the latest Redis line */
     int64_t redis_down_ms;   /* when (monotonic) */
     int said_publish_failed; /* "publish" warned, not "works again" yet */
+    struct {
+        int64_t window_ms;  /* start of the current second (monotonic) */
+        int logged;         /* [ALERT] lines in it */
+        int64_t not_logged; /* alerts over log.alerts.per_s, since the
+                               last count line */
+    } alert_log;
 };
 
 static cp_rc finish_inflight(struct cp_worker *w);
@@ -452,7 +458,46 @@ static cp_rc prefetch_timers(struct cp_worker *w)
     return CP_OK;
 }
 
-/* The batch's alerts to Kafka (acknowledged with the dead letters). */
+/* Starts a new second of alert lines once the current one is over,
+ * saying first how many alerts the last ones did not log. */
+static void alert_log_roll(struct cp_worker *w, bool at_exit)
+{
+    int64_t now = cp_mono_ms();
+
+    if (!at_exit && now - w->alert_log.window_ms < 1000)
+        return;
+    if (w->alert_log.not_logged) {
+        struct cp_log_field f[] = {{"event", "alerts_not_logged", 0},
+                                   {"count", NULL, w->alert_log.not_logged}};
+
+        cp_log_fields(CP_LOG_INFO, "ALERT", f, CP_ARRAY_SIZE(f),
+                      "%lld more alerts not logged (log.alerts.per_s = %d); "
+                      "every alert is on topic %s and in Redis",
+                      (long long)w->alert_log.not_logged,
+                      w->cfg->log_alerts_per_s, w->cfg->topic_alerts);
+    }
+    w->alert_log.window_ms = now;
+    w->alert_log.logged = 0;
+    w->alert_log.not_logged = 0;
+}
+
+/* One [ALERT] line, at most log.alerts.per_s a second: a backfill decides
+ * thousands a second, and a journal that limits rates on its own drops
+ * lines without a word, these and others. What is not logged is counted. */
+static void log_alert(struct cp_worker *w, const struct cp_alert *a)
+{
+    alert_log_roll(w, false);
+    if (w->alert_log.logged >= w->cfg->log_alerts_per_s) {
+        w->alert_log.not_logged++;
+        return;
+    }
+    w->alert_log.logged++;
+    cp_log(CP_LOG_INFO, "ALERT", "%s %s %s/%s score %.2f (%s)",
+           cp_alert_kind_symbol(a->kind), cp_alert_level_symbol(a->level),
+           a->tenant_id, a->customer_id, a->risk_score,
+           a->reason_cnt ? a->reasons[0].detail : "no reason");
+}
+
 /* Hands the alerts decided since *@p sent to the producer. Called after
  * every event, so Kafka acknowledges them while the batch goes on and the
  * wait before the commit is for the last few only. A batch that fails
@@ -467,10 +512,7 @@ static cp_rc send_new_alerts(struct cp_worker *w, size_t *sent)
 
         if (rc)
             return rc;
-        cp_log(CP_LOG_INFO, "ALERT", "%s %s %s/%s score %.2f (%s)",
-               cp_alert_kind_symbol(a->kind), cp_alert_level_symbol(a->level),
-               a->tenant_id, a->customer_id, a->risk_score,
-               a->reason_cnt ? a->reasons[0].detail : "no reason");
+        log_alert(w, a);
         *sent = i + 1;
     }
     return CP_OK;
@@ -1094,7 +1136,8 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
                 w->last_ping_ms = cp_mono_ms();
                 check_idle_health(w);
             }
-            publish_committed(w); /* deltas held back by the 1/s limit */
+            publish_committed(w);     /* deltas held back by the 1/s limit */
+            alert_log_roll(w, false); /* the count of alerts not logged */
             /* Silence is a signal: idle partitions' watermarks follow the
              * wall clock, and their timers fire with no input at all. */
             if (cp_mono_ms() - w->last_tick_ms >= 1000 &&
@@ -1130,6 +1173,7 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
     if (finish_inflight(w))
         cp_log(CP_LOG_WARNING, "WORKER",
                "last batch not committed: it will be read again on restart");
+    alert_log_roll(w, true);
     cp_log(CP_LOG_INFO, "WORKER",
            "state cache: %zu entities in %zu bytes (%.0f bytes each)",
            cp_state_entity_cnt(w->state), cp_state_mem_bytes(w->state),

@@ -242,16 +242,58 @@ static void assert_state_lines(const struct lines *ls, int64_t valid_events,
     }
 }
 
+#define ALERTS_PER_S "3"
+
+/* [ALERT] lines: at most log.alerts.per_s in a second of the worker's (so
+ * at most twice that in a second of the clock), the rest counted by
+ * "alerts_not_logged" lines. @returns the alerts logged plus counted. */
+static int64_t assert_alert_lines(const struct lines *ls)
+{
+    const int per_s = atoi(ALERTS_PER_S);
+    int64_t logged = 0, counted = 0;
+    char second[32] = "";
+    int in_second = 0;
+
+    for (size_t i = 0; i < ls->cnt; i++) {
+        const char *l = ls->line[i];
+        const char *t = strstr(l, "\"time\":\"");
+
+        if (is_event(l, "alerts_not_logged")) {
+            cr_assert_gt(num_field(l, "count"), 0, "%s", l);
+            counted += num_field(l, "count");
+            continue;
+        }
+        if (!strstr(l, "\"component\":\"ALERT\"") || strstr(l, "\"event\":"))
+            continue;
+        logged++;
+        cr_assert_not_null(t, "%s", l);
+        /* "YYYY-MM-DDTHH:MM:SS" */
+        if (strncmp(second, t + 8, 19)) {
+            snprintf(second, sizeof(second), "%.19s", t + 8);
+            in_second = 0;
+        }
+        cr_assert_leq(++in_second, 2 * per_s, "too many in %s", second);
+    }
+    cr_assert_gt(logged, 0, "no [ALERT] line");
+    cr_assert_gt(counted, 0, "no alerts_not_logged line (too few alerts?)");
+    fprintf(stderr, "alert lines: %lld logged, %lld counted\n",
+            (long long)logged, (long long)counted);
+    return logged + counted;
+}
+
 Test(logs, json_lines_and_one_line_per_state_change_through_an_outage)
 {
     char dump_a[600], dump_b[600], log[600];
     const char *dumps[2] = {dump_a, dump_b};
-    const char *extras[] = {"log.format=json", "log.progress.interval=1",
-                            "worker.batch.max=500", "worker.exit.idle.ms=4000",
+    const char *extras[] = {"log.format=json",
+                            "log.progress.interval=1",
+                            "worker.batch.max=500",
+                            "worker.exit.idle.ms=4000",
+                            "log.alerts.per_s=" ALERTS_PER_S,
                             NULL};
     long n = h_env_long("CP_IT_EVENTS", 4000);
     int64_t t0 = cp_now_ms() - 3600 * 1000;
-    int64_t invalid = 0, total_a, total_b;
+    int64_t invalid = 0, total_a, total_b, alerts_told, records;
     struct timespec started, outage;
     struct lines ls;
     struct h_redis r;
@@ -284,8 +326,16 @@ Test(logs, json_lines_and_one_line_per_state_change_through_an_outage)
     assert_all_json(log);
     read_lines(log, &ls);
     assert_state_lines(&ls, total_a + total_b - invalid, total_a + total_b);
+    alerts_told = assert_alert_lines(&ls);
     free_lines(&ls);
     h_oracle_check(bootstrap, &r, dumps, 2, invalid);
+    /* Every alert sent (a replayed batch sends its alerts again) was
+     * logged or counted: as many as records on the alerts topic. */
+    records = h_dump_alerts(bootstrap, h_scratch_file("alerts-again.jsonl"));
+    cr_assert_eq(alerts_told, records,
+                 "%lld alerts logged or counted, %lld "
+                 "records on crm.alerts",
+                 (long long)alerts_told, (long long)records);
     h_redis_stop(&r);
     fprintf(stderr, "logs: %lld events, outage %d ms, %.1f s in all\n",
             (long long)(total_a + total_b), OUTAGE_MS, h_elapsed_s(&started));

@@ -382,6 +382,19 @@ Test(config, log_format_and_progress_interval)
     assert_has(errstr, "out of range (0..86400)");
 }
 
+Test(config, alert_lines_per_second)
+{
+    struct cp_config *cfg = load_none();
+
+    cr_assert(eq(int, cfg->log_alerts_per_s, 20));
+    cp_config_destroy(cfg);
+    cfg = LOAD("-X", "log.alerts.per_s=0");
+    cr_assert(eq(int, cfg->log_alerts_per_s, 0));
+    cp_config_destroy(cfg);
+    LOAD_FAILS("-X", "log.alerts.per_s=-1");
+    assert_has(errstr, "out of range (0..1000000)");
+}
+
 Test(config, x_without_value_is_an_error)
 {
     LOAD_FAILS("-X", "worker.batch.max");
