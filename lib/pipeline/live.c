@@ -3,6 +3,7 @@
  * transaction landed, published per tenant at most once a second. */
 #include "live.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +23,14 @@ struct slot {
     int64_t staged[CP_F_CNT];
     int64_t ready[CP_F_CNT];
     uint64_t ready_touched;
+    size_t clock; /* its tenant's clock (live->clocks; they never move) */
 };
 
 /* Per tenant: when its last message went out. */
 struct tenant_clock {
-    char tenant[CP_NAME_MAX + 1];
     int64_t last_ms;
+    uint64_t decided_in; /* the publish call that decided `due` */
+    uint8_t due;         /* its days go out in that call */
 };
 
 struct cp_live {
@@ -39,6 +42,8 @@ struct cp_live {
     struct cp_map index; /* "tenant\0day" -> slot number + 1, as a pointer */
     struct tenant_clock *clocks; /* owned */
     size_t clock_cnt, clock_cap;
+    struct cp_map clock_index; /* tenant -> clock number + 1, as a pointer */
+    uint64_t publish_calls;
     struct cp_buf json;
     cp_rc failed;
 };
@@ -57,6 +62,7 @@ struct cp_live *cp_live_new(const char *prefix)
     live->prefix_len = strlen(prefix);
     cp_buf_init(&live->json, 0);
     cp_map_init(&live->index);
+    cp_map_init(&live->clock_index);
     return live;
 }
 
@@ -69,6 +75,7 @@ void cp_live_destroy(struct cp_live *live)
     free(live->clocks);
     cp_buf_cleanup(&live->json);
     cp_map_cleanup(&live->index);
+    cp_map_cleanup(&live->clock_index);
     free(live);
 }
 
@@ -98,6 +105,32 @@ static int index_slot(struct cp_live *live, size_t i)
     return 0;
 }
 
+/* The number of @p tenant's clock, made on first use; -1 on ENOMEM. */
+static ptrdiff_t clock_of(struct cp_live *live, const char *tenant,
+                          size_t tenant_len)
+{
+    struct cp_map_entry *e =
+        cp_map_upsert(&live->clock_index, tenant, tenant_len,
+                      cp_map_hash(tenant, tenant_len));
+
+    if (!e)
+        return -1;
+    if (e->value)
+        return (ptrdiff_t)((uintptr_t)e->value - 1);
+    if (live->clock_cnt == live->clock_cap) {
+        size_t cap = live->clock_cap ? live->clock_cap * 2 : 16;
+        struct tenant_clock *n = realloc(live->clocks, cap * sizeof(*n));
+
+        if (!n)
+            return -1;
+        live->clocks = n;
+        live->clock_cap = cap;
+    }
+    memset(&live->clocks[live->clock_cnt], 0, sizeof(*live->clocks));
+    e->value = (void *)(uintptr_t)(live->clock_cnt + 1);
+    return (ptrdiff_t)live->clock_cnt++;
+}
+
 static struct slot *slot_of(struct cp_live *live, const char *tenant,
                             size_t tenant_len, const char *day)
 {
@@ -106,9 +139,13 @@ static struct slot *slot_of(struct cp_live *live, const char *tenant,
     const struct cp_map_entry *e =
         cp_map_find(&live->index, key, len, cp_map_hash(key, len));
     struct slot *s;
+    ptrdiff_t clock;
 
     if (e)
         return &live->slots[(uintptr_t)e->value - 1];
+    clock = clock_of(live, tenant, tenant_len);
+    if (clock < 0)
+        return NULL;
     if (live->cnt == live->cap) {
         size_t cap = live->cap ? live->cap * 2 : 16;
         struct slot *n = realloc(live->slots, cap * sizeof(*n));
@@ -122,6 +159,7 @@ static struct slot *slot_of(struct cp_live *live, const char *tenant,
     memset(s, 0, sizeof(*s));
     memcpy(s->tenant, tenant, tenant_len);
     memcpy(s->day, day, 10);
+    s->clock = (size_t)clock;
     if (index_slot(live, live->cnt))
         return NULL;
     live->cnt++;
@@ -184,25 +222,6 @@ void cp_live_discard(struct cp_live *live)
     }
 }
 
-static struct tenant_clock *clock_of(struct cp_live *live, const char *tenant)
-{
-    for (size_t i = 0; i < live->clock_cnt; i++)
-        if (!strcmp(live->clocks[i].tenant, tenant))
-            return &live->clocks[i];
-    if (live->clock_cnt == live->clock_cap) {
-        size_t cap = live->clock_cap ? live->clock_cap * 2 : 16;
-        struct tenant_clock *n = realloc(live->clocks, cap * sizeof(*n));
-
-        if (!n)
-            return NULL;
-        live->clocks = n;
-        live->clock_cap = cap;
-    }
-    memset(&live->clocks[live->clock_cnt], 0, sizeof(*live->clocks));
-    strcpy(live->clocks[live->clock_cnt].tenant, tenant);
-    return &live->clocks[live->clock_cnt++];
-}
-
 static void publish_slot(struct cp_live *live, struct slot *s, int64_t now_ms,
                          struct cp_cmds *cmds)
 {
@@ -237,22 +256,24 @@ size_t cp_live_publish_cmds(struct cp_live *live, int64_t now_ms,
                             struct cp_cmds *cmds)
 {
     size_t before = cmds->cnt, keep = 0;
+    uint64_t call = ++live->publish_calls;
 
+    /* A tenant whose last message is a second old sends every day it has
+     * now, in one go; decided once per tenant and call. */
     for (size_t i = 0; i < live->cnt; i++) {
         struct slot *s = &live->slots[i];
-        struct tenant_clock *clk;
+        struct tenant_clock *clk = &live->clocks[s->clock];
 
         if (!s->ready_touched)
             continue;
-        clk = clock_of(live, s->tenant);
-        if (!clk || now_ms - clk->last_ms < LIVE_INTERVAL_MS)
-            continue;
-        /* Every day of this tenant goes out now, in one go. */
-        for (size_t k = i; k < live->cnt; k++)
-            if (live->slots[k].ready_touched &&
-                !strcmp(live->slots[k].tenant, s->tenant))
-                publish_slot(live, &live->slots[k], now_ms, cmds);
-        clk->last_ms = now_ms;
+        if (clk->decided_in != call) {
+            clk->decided_in = call;
+            clk->due = now_ms - clk->last_ms >= LIVE_INTERVAL_MS;
+            if (clk->due)
+                clk->last_ms = now_ms;
+        }
+        if (clk->due)
+            publish_slot(live, s, now_ms, cmds);
     }
     /* Drop slots with nothing pending so days do not pile up; the slots
      * moved, so the index is made anew (once a batch, not once a field). */

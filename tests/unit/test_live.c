@@ -128,6 +128,22 @@ Test(live, at_most_once_a_second_per_tenant)
     expect_day("acme", 22, 5);
 }
 
+Test(live, each_tenant_has_its_own_clock)
+{
+    add_events("a", 1, 1);
+    add_events("a", 2, 2);
+    batch(1);
+    cr_assert_eq(publish(T0 - 500), 2); /* a's clock starts */
+    add_events("a", 1, 4);
+    add_events("b", 1, 8);
+    add_events("a", 3, 16);
+    batch(1);
+    cr_assert_eq(publish(T0), 1, "only b: a sent half a second ago");
+    expect_day("b", 1, 8);
+    cr_assert_eq(publish(T0 + 499), 0);
+    cr_assert_eq(publish(T0 + 500), 2);
+}
+
 /* Published slots are dropped and the rest move: staging afterwards must
  * still find each tenant-day's own slot. */
 Test(live, deltas_land_on_their_tenant_day_after_others_were_dropped)
