@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Return-code names and clocks. */
+/* Return-code names, clocks, decimal integers, growing arrays. */
 #include "common.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 const char *cp_rc_name(cp_rc rc)
@@ -88,4 +90,21 @@ void cp_sleep_ms(int ms)
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
     nanosleep(&ts, NULL);
+}
+
+void *cp_grow(void *items, size_t *cap, size_t cnt, size_t size, size_t first)
+{
+    size_t want;
+    void *moved;
+
+    if (cnt < *cap)
+        return items;
+    want = *cap ? *cap * 2 : first;
+    if (want < *cap || want > SIZE_MAX / size)
+        return NULL; /* overflow */
+    moved = realloc(items, want * size);
+    if (!moved)
+        return NULL;
+    *cap = want;
+    return moved;
 }

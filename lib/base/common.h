@@ -53,4 +53,13 @@ int64_t cp_mono_us(void);
  */
 size_t cp_i64_str(char *out, int64_t v);
 
+/**
+ * @brief Room for one more item in a growing array of @p size-byte items:
+ *        when @p cnt has reached *@p cap, the capacity doubles (starting at
+ *        @p first).
+ * @returns the array, moved or not; NULL on ENOMEM, when @p items and
+ *          *@p cap are unchanged and still valid.
+ */
+void *cp_grow(void *items, size_t *cap, size_t cnt, size_t size, size_t first);
+
 #endif

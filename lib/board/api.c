@@ -335,18 +335,15 @@ static int cmp_str(const void *a, const void *b)
 
 static int add_tenant(struct index *ix, const char *t, size_t len)
 {
+    char **grown;
+
     for (size_t i = 0; i < ix->tcnt; i++)
         if (strlen(ix->tenants[i]) == len && !memcmp(ix->tenants[i], t, len))
             return 0;
-    if (ix->tcnt == ix->tcap) {
-        size_t ncap = ix->tcap ? ix->tcap * 2 : 16;
-        char **n = realloc(ix->tenants, ncap * sizeof(*n));
-
-        if (!n)
-            return -1;
-        ix->tenants = n;
-        ix->tcap = ncap;
-    }
+    grown = cp_grow(ix->tenants, &ix->tcap, ix->tcnt, sizeof(*grown), 16);
+    if (!grown)
+        return -1;
+    ix->tenants = grown;
     ix->tenants[ix->tcnt] = strndup(t, len);
     if (!ix->tenants[ix->tcnt])
         return -1;
@@ -361,7 +358,7 @@ static int index_key(const char *prefix, struct index *ix, const char *key,
 {
     size_t plen = strlen(prefix);
     const char *t, *close, *rest, *end = key + len;
-    struct idx_entry *e;
+    struct idx_entry *e, *grown;
     int64_t day;
     char date[11];
     size_t tlen;
@@ -393,15 +390,10 @@ static int index_key(const char *prefix, struct index *ix, const char *key,
         rest += 8;
     else
         return 0;
-    if (ix->cnt == ix->cap) {
-        size_t ncap = ix->cap ? ix->cap * 2 : 64;
-        struct idx_entry *n = realloc(ix->e, ncap * sizeof(*n));
-
-        if (!n)
-            return -1;
-        ix->e = n;
-        ix->cap = ncap;
-    }
+    grown = cp_grow(ix->e, &ix->cap, ix->cnt, sizeof(*grown), 64);
+    if (!grown)
+        return -1;
+    ix->e = grown;
     e = &ix->e[ix->cnt];
     e->kind = rest[-2] == 'r' ? 'm' : 's'; /* ":manager:" vs ":source:" */
     memcpy(e->day, date, sizeof(e->day));

@@ -94,21 +94,16 @@ struct cp_hash_delta *cp_counters_hash(struct cp_counters *ctr, const char *key,
 {
     uint64_t hash = cp_map_hash(key, key_len);
     struct cp_map_entry *e = cp_map_upsert(&ctr->map, key, key_len, hash);
-    struct cp_hash_delta *hd;
+    struct cp_hash_delta *hd, **order;
 
     if (!e)
         return NULL;
     if (e->value)
         return e->value;
-    if (ctr->cnt == ctr->cap) {
-        size_t cap = ctr->cap ? ctr->cap * 2 : 1024;
-        struct cp_hash_delta **order =
-            realloc(ctr->order, cap * sizeof(*order));
-        if (!order)
-            return NULL;
-        ctr->order = order;
-        ctr->cap = cap;
-    }
+    order = cp_grow(ctr->order, &ctr->cap, ctr->cnt, sizeof(*order), 1024);
+    if (!order)
+        return NULL;
+    ctr->order = order;
     hd = cp_arena_alloc(&ctr->arena, sizeof(*hd));
     if (!hd)
         return NULL;

@@ -109,6 +109,7 @@ static int index_slot(struct cp_live *live, size_t i)
 static ptrdiff_t clock_of(struct cp_live *live, const char *tenant,
                           size_t tenant_len)
 {
+    struct tenant_clock *clocks;
     struct cp_map_entry *e =
         cp_map_upsert(&live->clock_index, tenant, tenant_len,
                       cp_map_hash(tenant, tenant_len));
@@ -117,15 +118,11 @@ static ptrdiff_t clock_of(struct cp_live *live, const char *tenant,
         return -1;
     if (e->value)
         return (ptrdiff_t)((uintptr_t)e->value - 1);
-    if (live->clock_cnt == live->clock_cap) {
-        size_t cap = live->clock_cap ? live->clock_cap * 2 : 16;
-        struct tenant_clock *n = realloc(live->clocks, cap * sizeof(*n));
-
-        if (!n)
-            return -1;
-        live->clocks = n;
-        live->clock_cap = cap;
-    }
+    clocks = cp_grow(live->clocks, &live->clock_cap, live->clock_cnt,
+                     sizeof(*clocks), 16);
+    if (!clocks)
+        return -1;
+    live->clocks = clocks;
     memset(&live->clocks[live->clock_cnt], 0, sizeof(*live->clocks));
     e->value = (void *)(uintptr_t)(live->clock_cnt + 1);
     return (ptrdiff_t)live->clock_cnt++;
@@ -138,7 +135,7 @@ static struct slot *slot_of(struct cp_live *live, const char *tenant,
     size_t len = index_key(key, tenant, tenant_len, day);
     const struct cp_map_entry *e =
         cp_map_find(&live->index, key, len, cp_map_hash(key, len));
-    struct slot *s;
+    struct slot *s, *slots;
     ptrdiff_t clock;
 
     if (e)
@@ -146,15 +143,10 @@ static struct slot *slot_of(struct cp_live *live, const char *tenant,
     clock = clock_of(live, tenant, tenant_len);
     if (clock < 0)
         return NULL;
-    if (live->cnt == live->cap) {
-        size_t cap = live->cap ? live->cap * 2 : 16;
-        struct slot *n = realloc(live->slots, cap * sizeof(*n));
-
-        if (!n)
-            return NULL;
-        live->slots = n;
-        live->cap = cap;
-    }
+    slots = cp_grow(live->slots, &live->cap, live->cnt, sizeof(*slots), 16);
+    if (!slots)
+        return NULL;
+    live->slots = slots;
     s = &live->slots[live->cnt];
     memset(s, 0, sizeof(*s));
     memcpy(s->tenant, tenant, tenant_len);

@@ -106,17 +106,11 @@ struct cp_scorer {
 
 static int grow(void **items, size_t *cap, size_t cnt, size_t size)
 {
-    void *n;
-    size_t want;
+    void *grown = cp_grow(*items, cap, cnt, size, 256);
 
-    if (cnt < *cap)
-        return 0;
-    want = *cap ? *cap * 2 : 256;
-    n = realloc(*items, want * size);
-    if (!n)
+    if (!grown)
         return -1;
-    *items = n;
-    *cap = want;
+    *items = grown;
     return 0;
 }
 

@@ -41,15 +41,12 @@ struct cp_state {
 
 static int vec_push(struct ptr_vec *vec, struct cp_entity *ent)
 {
-    if (vec->cnt == vec->cap) {
-        size_t cap = vec->cap ? vec->cap * 2 : 1024;
-        struct cp_entity **items = realloc(vec->items, cap * sizeof(*items));
+    struct cp_entity **items =
+        cp_grow(vec->items, &vec->cap, vec->cnt, sizeof(*items), 1024);
 
-        if (!items)
-            return -1;
-        vec->items = items;
-        vec->cap = cap;
-    }
+    if (!items)
+        return -1;
+    vec->items = items;
     vec->items[vec->cnt++] = ent;
     return 0;
 }
@@ -228,15 +225,12 @@ static int next_group(struct cp_entity **items, size_t cnt, size_t start,
 
 static int push_load_group(struct cp_state *state, const struct group *g)
 {
-    if (state->load_group_cnt == state->load_group_cap) {
-        size_t cap = state->load_group_cap ? state->load_group_cap * 2 : 256;
-        struct group *items = realloc(state->load_groups, cap * sizeof(*items));
+    struct group *items = cp_grow(state->load_groups, &state->load_group_cap,
+                                  state->load_group_cnt, sizeof(*items), 256);
 
-        if (!items)
-            return -1;
-        state->load_groups = items;
-        state->load_group_cap = cap;
-    }
+    if (!items)
+        return -1;
+    state->load_groups = items;
     state->load_groups[state->load_group_cnt++] = *g;
     return 0;
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* lib/base/common: the hot path's integer formatting. */
+/* lib/base/common: the hot path's integer formatting, growing arrays. */
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
@@ -43,4 +45,43 @@ Test(common, i64_str_prints_what_printf_prints)
         /* Every magnitude, both signs. */
         check((int64_t)(s >> (s % 64)) * (s & 1 ? -1 : 1));
     }
+}
+
+Test(common, grow_doubles_when_full_and_keeps_the_items)
+{
+    int *items = NULL, *grown;
+    size_t cap = 0;
+
+    for (size_t cnt = 0; cnt < 1000; cnt++) {
+        size_t before = cap;
+
+        grown = cp_grow(items, &cap, cnt, sizeof(*items), 4);
+        cr_assert_not_null(grown);
+        items = grown;
+        cr_assert_eq(cap,
+                     cnt < before ? before
+                     : before     ? before * 2
+                                  : 4,
+                     "cnt %zu: cap %zu from %zu", cnt, cap, before);
+        items[cnt] = (int)cnt * 7;
+    }
+    cr_assert_eq(cap, 1024);
+    for (size_t i = 0; i < 1000; i++)
+        cr_assert_eq(items[i], (int)i * 7);
+    free(items);
+}
+
+Test(common, grow_refuses_a_size_that_overflows)
+{
+    char *items = malloc(1);
+    size_t cap = SIZE_MAX / 2 + 1;
+
+    cr_assert_not_null(items);
+    cr_assert_null(cp_grow(items, &cap, cap, 1, 16), "2 * cap overflows");
+    cr_assert_eq(cap, SIZE_MAX / 2 + 1, "cap unchanged");
+    cap = 1;
+    cr_assert_null(cp_grow(items, &cap, 1, SIZE_MAX / 2 + 1, 16),
+                   "items * size overflows");
+    cr_assert_eq(cap, 1);
+    free(items);
 }
