@@ -212,10 +212,11 @@ snap_cpu() {
     awk -F: 'FNR == NR { if ($1 ~ /^used_cpu_(sys|user)$/) a += $2; next }
         $1 ~ /^used_cpu_(sys|user)$/ { b += $2 } END { printf "%.6f\n", b - a }' "$1" "$2"
 }
-# "command calls" for every command called between two snapshots.
+# "command calls usec" for every command called between two snapshots
+# (usec: Redis's time inside the command; EXEC's includes its commands').
 snap_cmds() {
-    awk -F'[:=,]' 'FNR == NR { if (/^cmdstat_/) a[$1] = $3; next }
-        /^cmdstat_/ { d = $3 - a[$1]; if (d > 0) { sub("^cmdstat_", "", $1); print $1, d } }' "$1" "$2"
+    awk -F'[:=,]' 'FNR == NR { if (/^cmdstat_/) { a[$1] = $3; u[$1] = $5 }; next }
+        /^cmdstat_/ { d = $3 - a[$1]; if (d > 0) { e = $5 - u[$1]; sub("^cmdstat_", "", $1); print $1, d, e } }' "$1" "$2"
 }
 snap_mem() { sed -n 's/^used_memory:\([0-9]*\)$/\1/p' "$1"; }
 # The benchmark's own commands during a measured interval: the probes
@@ -432,18 +433,21 @@ calibrate_probe() { # group whose offsets hash exists
 
 # Records Redis CPU and commands per event between two snapshots.
 redis_budget() { # workload events snap0 snap1
-    local w=$1 n=$2 cpu probes=0 c k total=0
+    local w=$1 n=$2 cpu probes=0 c k us total=0 inside=0
     cpu=$(snap_cpu "$3" "$4")
-    while read -r c k; do
+    while read -r c k us; do
         if is_probe "$c"; then
             [ "$c" = hgetall ] && probes=$k
             continue
         fi
         total=$((total + k))
+        [ "$c" = exec ] || inside=$((inside + us))
         cmdseen[$w:$c]=1
         add "cmd_${w}_$c" "$(calc "$k / $n" 4)"
+        add "cmd_us_${w}_$c" "$(calc "$us / $n" 3)"
     done < <(snap_cmds "$3" "$4")
     add "redis_cmds_$w" "$(calc "$total / $n" 3)"
+    add "redis_inside_us_$w" "$(calc "$inside / $n" 3)"
     add "redis_us_$w" "$(calc "($cpu * 1000000 - $probes * $probe_us) / $n" 3)"
     add "redis_probe_us_$w" "$(calc "$probes * $probe_us / $n" 3)"
 }
@@ -701,11 +705,18 @@ rows+=(
     "decode+validate (in memory)|$(med decode_pure_ns)|||ns/event"
     "Redis server CPU per event|$(med redis_us_backfill)|$(med redis_us_live)|<= 1.5 / 0.5|us"
     "(probes taken out of it)|$(med redis_probe_us_backfill)|$(med redis_probe_us_live)||us"
-    "Redis commands per event|$(med redis_cmds_backfill)|$(med redis_cmds_live)||commands"
+    "(of it inside commands, EXEC's own time left out)|$(med redis_inside_us_backfill)|$(med redis_inside_us_live)||us"
+    "Redis commands per event (us inside them)|$(med redis_cmds_backfill)|$(med redis_cmds_live)||commands"
 )
+cmd_cell() { # workload command -> "calls (us)" per event
+    local k us
+    k=$(med "cmd_$1_$2")
+    us=$(med "cmd_us_$1_$2")
+    if [ "$k" = - ]; then echo -; else echo "$k ($us us)"; fi
+}
 for c in $(printf '%s\n' "${!cmdseen[@]}" | sed 's/^[a-z]*://' | sort -u); do
     [ -n "${cmdseen[backfill:$c]:-}${cmdseen[live:$c]:-}" ] || continue
-    rows+=("- $c|$(med "cmd_backfill_$c")|$(med "cmd_live_$c")||per event")
+    rows+=("- $c|$(cmd_cell backfill "$c")|$(cmd_cell live "$c")||per event")
 done
 rows+=(
     "worker CPU per event|$(med worker_us_backfill)|$(med worker_us_live)||us"
