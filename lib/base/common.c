@@ -2,10 +2,12 @@
 /* Return-code names, clocks, decimal integers, growing arrays. */
 #include "common.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 const char *cp_rc_name(cp_rc rc)
@@ -71,6 +73,66 @@ size_t cp_i64_str(char *out, int64_t v)
         out[i++] = tmp[--n];
     out[i] = '\0';
     return i;
+}
+
+/* The fast path of cp_fixed_str(): @returns the length written to @p out
+ * (room for 32 bytes), or -1 where only printf's exact conversion can tell
+ * how to round. Exact by construction: a * 10^d is rounded once (10^d is
+ * exact for d <= 9), so it is within s * 2^-53 of the true product, and the
+ * result is taken only when that cannot move it across a rounding tie. */
+static int fixed_fast(char *out, double v, int decimals)
+{
+    static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4,
+                                   1e5, 1e6, 1e7, 1e8, 1e9};
+    static const uint64_t upow10[] = {1,         10,        100,     1000,
+                                      10000,     100000,    1000000, 10000000,
+                                      100000000, 1000000000};
+    double s = fabs(v) * pow10[decimals];
+    double whole, frac;
+    uint64_t n, int_part, frac_part;
+    char digits[CP_I64_STR_MAX];
+    size_t len = 0;
+
+    if (!(s < 1e15)) /* also NaN and infinities */
+        return -1;
+    whole = floor(s);
+    frac = s - whole; /* exact below 2^52 */
+    if (fabs(frac - 0.5) <= s * 0x1p-50 + 0x1p-60)
+        return -1; /* a tie, or too near one to be sure */
+    n = (uint64_t)whole + (frac > 0.5);
+    int_part = n / upow10[decimals];
+    frac_part = n % upow10[decimals];
+    if (signbit(v)) /* printf keeps the sign of -0.0 and of -0.00001 */
+        out[len++] = '-';
+    len += cp_i64_str(out + len, (int64_t)int_part);
+    if (decimals) {
+        size_t k = cp_i64_str(digits, (int64_t)frac_part);
+
+        out[len++] = '.';
+        for (size_t z = k; z < (size_t)decimals; z++)
+            out[len++] = '0';
+        memcpy(out + len, digits, k);
+        len += k;
+    }
+    out[len] = '\0';
+    return (int)len;
+}
+
+int cp_fixed_str(char *out, size_t cap, double v, int decimals)
+{
+    char tmp[32];
+    int len =
+        decimals >= 0 && decimals <= 9 ? fixed_fast(tmp, v, decimals) : -1;
+
+    if (len < 0)
+        return snprintf(out, cap, "%.*f", decimals, v);
+    if (cap) { /* what snprintf would keep of it */
+        size_t keep = (size_t)len < cap ? (size_t)len : cap - 1;
+
+        memcpy(out, tmp, keep);
+        out[keep] = '\0';
+    }
+    return len;
 }
 
 cp_rc cp_decode_fail(char *reason, size_t reason_size, const char *fmt, ...)

@@ -54,6 +54,15 @@ int64_t cp_mono_us(void);
 size_t cp_i64_str(char *out, int64_t v);
 
 /**
+ * @brief What snprintf(@p out, @p cap, "%.*f", @p decimals, @p v) writes
+ *        and returns, byte for byte, for @p decimals 0..9 in any locale
+ *        whose decimal point is '.'. Values far from a rounding tie are
+ *        formatted by hand (printf's float path is the hot path's largest
+ *        cost otherwise); ties, near-ties and huge values go to snprintf.
+ */
+int cp_fixed_str(char *out, size_t cap, double v, int decimals);
+
+/**
  * @brief Room for one more item in a growing array of @p size-byte items:
  *        when @p cnt has reached *@p cap, the capacity doubles (starting at
  *        @p first).

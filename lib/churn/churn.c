@@ -1777,6 +1777,7 @@ size_t cp_churn_reasons_json(const struct cp_churn_score *sc, char *buf,
     for (int i = 0; i < n; i++) {
         const struct cp_churn_reason *r = &sc->reasons[i];
         char num[64];
+        int n_num;
         double c = isfinite(r->contribution) ? r->contribution : 0;
 
         if (i)
@@ -1784,8 +1785,13 @@ size_t cp_churn_reasons_json(const struct cp_churn_score *sc, char *buf,
         jw_put(&w, "{\"factor\":", 10);
         /* The fields may not be NUL-terminated in a caller's struct. */
         jw_strn(&w, r->factor, sizeof(r->factor) - 1);
-        snprintf(num, sizeof(num), ",\"contribution\":%.4f,\"detail\":", c);
-        jw_put(&w, num, strlen(num));
+        jw_put(&w, ",\"contribution\":", 16);
+        n_num = cp_fixed_str(num, sizeof(num), c, 4);
+        if (n_num > 0 && n_num < (int)sizeof(num))
+            jw_put(&w, num, (size_t)n_num);
+        else /* unreachable: contributions are bounded; keep it JSON */
+            jw_put(&w, "0", 1);
+        jw_put(&w, ",\"detail\":", 10);
         jw_strn(&w, r->detail, sizeof(r->detail) - 1);
         jw_put(&w, "}", 1);
     }

@@ -891,7 +891,7 @@ static void build_shown(const struct cp_customer *c,
     const struct cp_churn_state *st = &c->churn;
     uint64_t h = 1469598103934665603ULL;
 
-    snprintf(out->score, sizeof(out->score), "%.4f", score->score);
+    cp_fixed_str(out->score, sizeof(out->score), score->score, 4);
     out->level = cp_churn_level_name(score->level);
     cp_churn_reasons_json(score, out->reasons, sizeof(out->reasons));
     /* Integers without printf: this runs at every evaluation. */

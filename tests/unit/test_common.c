@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* lib/base/common: the hot path's integer formatting, growing arrays. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,59 @@ Test(common, i64_str_prints_what_printf_prints)
         /* Every magnitude, both signs. */
         check((int64_t)(s >> (s % 64)) * (s & 1 ? -1 : 1));
     }
+}
+
+static void check_fixed(double v, int decimals, size_t cap)
+{
+    char fast[64], slow[64];
+    int n, want;
+
+    memset(fast, 'x', sizeof(fast));
+    memset(slow, 'x', sizeof(slow));
+    n = cp_fixed_str(fast, cap, v, decimals);
+    want = snprintf(slow, cap, "%.*f", decimals, v);
+    cr_assert_eq(n, want, "%.17g with %d decimals: %d, printf %d", v, decimals,
+                 n, want);
+    cr_assert_eq(memcmp(fast, slow, sizeof(fast)), 0,
+                 "%.17g with %d decimals, cap %zu: \"%.*s\", printf \"%.*s\"",
+                 v, decimals, cap, (int)cap, fast, (int)cap, slow);
+}
+
+static double next_random(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return (double)(*s >> 11) * 0x1p-53; /* [0, 1) */
+}
+
+Test(common, fixed_str_prints_what_printf_prints)
+{
+    const double edges[] = {
+        0.0,    -0.0,    0.5,     1.5,      2.5,      -2.5,      0.125,   0.375,
+        -0.125, 0.00005, 0.00015, -0.00005, 0.99995,  1e-300,    -1e-300, 1e14,
+        1e15,   9.99e14, 1e300,   -1e300,   INFINITY, -INFINITY, NAN};
+    uint64_t s = 0x9e3779b97f4a7c15ULL;
+
+    for (size_t i = 0; i < CP_ARRAY_SIZE(edges); i++)
+        for (int d = 0; d <= 9; d++)
+            check_fixed(edges[i], d, 64);
+    for (int i = 0; i < 200000; i++) {
+        int d = i % 10;
+        double u = next_random(&s), scale = (double)(1ULL << (i % 40));
+        /* Near a tie of d decimals: k.5 / 10^d give or take a few ulps. */
+        double tie = (floor(u * 1e6) + 0.5) / (d ? pow(10, d) : 1);
+
+        check_fixed(u, d, 64);
+        check_fixed(-u * scale, d, 64);
+        check_fixed(u * 1e-6, d, 64);
+        check_fixed(tie, d, 64);
+        check_fixed(nextafter(tie, 0), d, 64);
+        check_fixed(nextafter(tie, 2e6), d, 64);
+    }
+    /* Truncated like snprintf when the buffer is short. */
+    for (size_t cap = 0; cap < 12; cap++)
+        check_fixed(-123.456789, 4, cap);
 }
 
 Test(common, grow_doubles_when_full_and_keeps_the_items)
