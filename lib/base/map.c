@@ -48,7 +48,8 @@ struct cp_map_entry *cp_map_find(const struct cp_map *map, const void *key,
 
         if (!e->key)
             return NULL;
-        if (e->hash == hash && e->key_len == len && !memcmp(e->key, key, len))
+        if (e->hash == (uint32_t)hash && e->key_len == len &&
+            !memcmp(e->key, key, len))
             return e;
     }
 }
@@ -85,8 +86,10 @@ struct cp_map_entry *cp_map_upsert(struct cp_map *map, const void *key,
 
     if (e)
         return e;
+    if (len > UINT32_MAX)
+        return NULL;
     /* Keep the load factor under 3/4: probes stay short and the table
-     * costs ~43-85 bytes per entry. */
+     * costs 32-64 bytes per entry. */
     if ((map->cnt + 1) * 4 > map->cap * 3 && grow(map))
         return NULL;
     mask = map->cap - 1;
@@ -96,8 +99,8 @@ struct cp_map_entry *cp_map_upsert(struct cp_map *map, const void *key,
     e->key = cp_arena_strndup(&map->keys, key, len);
     if (!e->key)
         return NULL;
-    e->hash = hash;
-    e->key_len = len;
+    e->hash = (uint32_t)hash;
+    e->key_len = (uint32_t)len;
     e->value = NULL;
     map->cnt++;
     return e;

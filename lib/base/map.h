@@ -10,11 +10,13 @@
 
 #include "arena.h"
 
+/* 24 bytes: the state cache holds one per entity, so its size is part of
+ * the per-customer budget (see README, performance). */
 struct cp_map_entry {
-    uint64_t hash;
-    const char *key; /* owned by the map's arena; NUL-terminated copy */
-    size_t key_len;
-    void *value; /* the caller's; NULL until set */
+    uint32_t hash;    /* low bits of cp_map_hash(): all a slot index uses */
+    uint32_t key_len; /* keys are short names and ids, far below 4 GiB */
+    const char *key;  /* owned by the map's arena; NUL-terminated copy */
+    void *value;      /* the caller's; NULL until set */
 };
 
 struct cp_map {

@@ -243,10 +243,10 @@ static cp_rc apply_lead_created(struct cp_apply *ap, const struct cp_event *ev,
 {
     cp_rc rc;
 
-    if (deal->u.deal.known)
+    if (deal->deal_known)
         return CP_OK; /* a repeated LeadCreated counts nothing */
-    deal->u.deal.known = 1;
-    deal->u.deal.has_created = 1;
+    deal->deal_known = 1;
+    deal->deal_has_created = 1;
     deal->u.deal.created_at = ev->occurred_at;
     rc = cp_state_deal_set_source(ap->state, deal, ev->label);
     if (!rc)
@@ -280,9 +280,9 @@ static cp_rc apply_deal_closed(struct cp_apply *ap, const struct cp_event *ev,
     const char *source = deal->u.deal.source ? deal->u.deal.source : "unknown";
     cp_rc rc;
 
-    if (deal->u.deal.closed)
+    if (deal->deal_closed)
         return CP_OK; /* the first DealClosed wins */
-    deal->u.deal.closed = 1;
+    deal->deal_closed = 1;
     cp_state_touch(ap->state, deal);
     if (!ev->won) {
         rc = inc_source(ap, ev, t, source, CP_F_DEALS_LOST, 1);
@@ -293,7 +293,7 @@ static cp_rc apply_deal_closed(struct cp_apply *ap, const struct cp_event *ev,
         rc = inc_source(ap, ev, t, source, CP_F_WON_AMOUNT_MINOR, ev->amount);
     if (rc)
         return rc;
-    if (deal->u.deal.has_created) {
+    if (deal->deal_has_created) {
         inc(t, CP_F_DEAL_CYCLE_MS_SUM,
             non_negative(ev->occurred_at - deal->u.deal.created_at));
         inc(t, CP_F_DEAL_CYCLE_COUNT, 1);
@@ -423,7 +423,7 @@ static void take_before(const struct cp_event *ev, const struct cp_entity *ent,
         return;
     switch (ev->kind) {
     case CP_DEAL_CLOSED:
-        b->deal_closed = ent->u.deal.closed;
+        b->deal_closed = ent->deal_closed;
         break;
     case CP_TICKET_OPENED:
     case CP_TICKET_RESOLVED:

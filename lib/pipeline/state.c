@@ -310,14 +310,14 @@ static int parse_deal(struct cp_state *state, struct cp_entity *ent,
     }
     if (n != 5 || lens[0] != 1 || lens[1] != 1)
         return -1;
-    ent->u.deal.known = fields[0][0] == '1';
-    ent->u.deal.closed = fields[1][0] == '1';
+    ent->deal_known = fields[0][0] == '1';
+    ent->deal_closed = fields[1][0] == '1';
     if (lens[2] == 1 && fields[2][0] == '-') {
-        ent->u.deal.has_created = 0;
+        ent->deal_has_created = 0;
     } else {
         if (parse_i64(fields[2], lens[2], &ent->u.deal.created_at))
             return -1;
-        ent->u.deal.has_created = 1;
+        ent->deal_has_created = 1;
     }
     ent->u.deal.source =
         lens[3] ? cp_arena_strndup(&state->arena, fields[3], lens[3]) : NULL;
@@ -506,9 +506,9 @@ static void write_deal_value(struct cp_cmds *cmds, const struct cp_entity *ent)
     const char *stages = ent->u.deal.stages ? ent->u.deal.stages : "";
     int n;
 
-    n = snprintf(head, sizeof(head), "%c|%c|", ent->u.deal.known ? '1' : '0',
-                 ent->u.deal.closed ? '1' : '0');
-    if (ent->u.deal.has_created)
+    n = snprintf(head, sizeof(head), "%c|%c|", ent->deal_known ? '1' : '0',
+                 ent->deal_closed ? '1' : '0');
+    if (ent->deal_has_created)
         n += snprintf(head + n, sizeof(head) - (size_t)n, "%lld|",
                       (long long)ent->u.deal.created_at);
     else

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "map.h"
 #include "state.h"
 
 static int contains(const struct cp_cmds *cmds, const char *text)
@@ -40,8 +41,8 @@ Test(state, deal_state_round_trips_through_its_encoding)
     char value[256];
 
     cr_assert_not_null(deal);
-    deal->u.deal.known = 1;
-    deal->u.deal.has_created = 1;
+    deal->deal_known = 1;
+    deal->deal_has_created = 1;
     deal->u.deal.created_at = 1795342530000LL;
     cr_assert_eq(cp_state_deal_set_source(state, deal, s("google_ads")), CP_OK);
     cr_assert_eq(cp_state_deal_add_stage(state, deal, s("qualified")), CP_OK);
@@ -69,7 +70,7 @@ Test(state, deal_state_round_trips_through_its_encoding)
         cr_assert_eq(cp_state_load_reply(state, 0, &reply), CP_OK);
     }
     cp_state_load_done(state);
-    cr_assert(deal->loaded && deal->u.deal.known && !deal->u.deal.closed);
+    cr_assert(deal->loaded && deal->deal_known && !deal->deal_closed);
     cr_assert_eq(deal->u.deal.created_at, 1795342530000LL);
     cr_assert_str_eq(deal->u.deal.source, "google_ads");
     cr_assert(cp_state_deal_has_stage(deal, s("meeting")));
@@ -133,7 +134,7 @@ Test(state, one_command_per_tenant_and_kind)
         struct cp_entity *conv =
             cp_state_get(state, CP_ENT_CONV, s(i ? "beta" : "acme"), s(ids[i]));
 
-        deal->u.deal.known = 1;
+        deal->deal_known = 1;
         conv->u.conv.waiting = i != 1;
         conv->u.conv.wait_start = 1000;
         cp_state_touch(state, deal);
@@ -235,4 +236,14 @@ Test(state, customer_state_round_trips_through_its_packed_encoding)
                  CP_EDECODE);
     cp_cmds_cleanup(&cmds);
     cp_state_destroy(state);
+}
+
+/* The cache's bytes per customer are a budget (README, performance): an
+ * entity and its map slot must not grow back by accident. */
+Test(state, entity_and_its_map_slot_stay_small)
+{
+    cr_assert_leq(sizeof(struct cp_entity), 40, "entity: %zu bytes",
+                  sizeof(struct cp_entity));
+    cr_assert_leq(sizeof(struct cp_map_entry), 24, "map slot: %zu bytes",
+                  sizeof(struct cp_map_entry));
 }
