@@ -135,6 +135,81 @@ int cp_fixed_str(char *out, size_t cap, double v, int decimals)
     return len;
 }
 
+/* Appends @p n bytes of @p s where they fit; *len counts them all. */
+static void fmt_put(char *buf, size_t cap, size_t *len, const char *s, size_t n)
+{
+    if (*len + 1 < cap) {
+        size_t room = cap - 1 - *len;
+
+        memcpy(buf + *len, s, n < room ? n : room);
+    }
+    *len += n;
+}
+
+int cp_fmt(char *buf, size_t cap, const char *fmt, ...)
+{
+    char num[64];
+    size_t len = 0;
+    va_list ap;
+
+    va_start(ap, fmt);
+    for (const char *p = fmt; *p; p++) {
+        const char *run = p;
+        int k;
+
+        if (*p != '%') {
+            while (p[1] && p[1] != '%')
+                p++;
+            fmt_put(buf, cap, &len, run, (size_t)(p - run + 1));
+            continue;
+        }
+        switch (p[1]) {
+        case 'd':
+            fmt_put(buf, cap, &len, num, cp_i64_str(num, va_arg(ap, int)));
+            p++;
+            break;
+        case 'u':
+            fmt_put(buf, cap, &len, num,
+                    cp_i64_str(num, va_arg(ap, unsigned int)));
+            p++;
+            break;
+        case 's':
+            run = va_arg(ap, const char *);
+            fmt_put(buf, cap, &len, run, strlen(run));
+            p++;
+            break;
+        case '%':
+            fmt_put(buf, cap, &len, "%", 1);
+            p++;
+            break;
+        case '.':
+            if (p[2] >= '0' && p[2] <= '9' && p[3] == 'f') {
+                double v = va_arg(ap, double);
+                char *big;
+
+                k = cp_fixed_str(num, sizeof(num), v, p[2] - '0');
+                if (k < (int)sizeof(num)) {
+                    fmt_put(buf, cap, &len, num, (size_t)k);
+                } else if ((big = malloc((size_t)k + 1))) { /* 1e300 */
+                    cp_fixed_str(big, (size_t)k + 1, v, p[2] - '0');
+                    fmt_put(buf, cap, &len, big, (size_t)k);
+                    free(big);
+                }
+                p += 3;
+                break;
+            }
+            /* fall through */
+        default: /* not ours: as it stands */
+            fmt_put(buf, cap, &len, p, 1);
+            break;
+        }
+    }
+    va_end(ap);
+    if (cap)
+        buf[len < cap ? len : cap - 1] = '\0';
+    return (int)len;
+}
+
 cp_rc cp_decode_fail(char *reason, size_t reason_size, const char *fmt, ...)
 {
     va_list ap;

@@ -63,6 +63,14 @@ size_t cp_i64_str(char *out, int64_t v);
 int cp_fixed_str(char *out, size_t cap, double v, int decimals);
 
 /**
+ * @brief snprintf() for the conversions %d, %u, %s, %% and %.Nf (N 0..9)
+ *        alone, without printf's cost: what snprintf would write and
+ *        return for them. Any other conversion is written as it stands.
+ */
+int cp_fmt(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/**
  * @brief Room for one more item in a growing array of @p size-byte items:
  *        when @p cnt has reached *@p cap, the capacity doubles (starting at
  *        @p first).

@@ -1155,108 +1155,106 @@ static void detail(const struct cp_churn_model *m,
 
     switch (f) {
     case CP_F_HORIZON_SILENCE:
-        snprintf(buf, cap, "%d%% chance of no order in the next %d days",
-                 iround(100 * v[f]), iround(m->horizon_days));
+        cp_fmt(buf, cap, "%d%% chance of no order in the next %d days",
+               iround(100 * v[f]), iround(m->horizon_days));
         break;
     case CP_F_ORDER_SILENCE:
-        snprintf(buf, cap, "no order for %d days; usually every %d days",
-                 iround(rw->recency), iround(fmax(1, rw->usual)));
+        cp_fmt(buf, cap, "no order for %d days; usually every %d days",
+               iround(rw->recency), iround(fmax(1, rw->usual)));
         break;
     case CP_F_ORDERS_RECENT:
-        snprintf(buf, cap,
-                 "few recent orders: about %.1f in the last %d "
-                 "days",
-                 v[f], win_s);
+        cp_fmt(buf, cap,
+               "few recent orders: about %.1f in the last %d "
+               "days",
+               v[f], win_s);
         break;
     case CP_F_ORDERS_LONG:
-        snprintf(buf, cap,
-                 "few orders over time: about %.1f in the last %d "
-                 "days",
-                 v[f], win_l);
+        cp_fmt(buf, cap,
+               "few orders over time: about %.1f in the last %d "
+               "days",
+               v[f], win_l);
         break;
     case CP_F_ORDER_DROP:
-        snprintf(buf, cap, "orders down %d%% vs. usual",
-                 iround(100 * (1 - exp(-v[f]))));
+        cp_fmt(buf, cap, "orders down %d%% vs. usual",
+               iround(100 * (1 - exp(-v[f]))));
         break;
     case CP_F_FREQUENCY:
-        snprintf(buf, cap, "only %u order%s so far", st->orders,
-                 st->orders == 1 ? "" : "s");
+        cp_fmt(buf, cap, "only %u order%s so far", st->orders,
+               st->orders == 1 ? "" : "s");
         break;
     case CP_F_MONETARY:
-        snprintf(buf, cap, "small average check: %.2f", v[f]);
+        cp_fmt(buf, cap, "small average check: %.2f", v[f]);
         break;
     case CP_F_NO_ORDERS:
-        snprintf(buf, cap, "no order yet");
+        cp_fmt(buf, cap, "no order yet");
         break;
     case CP_F_TENURE:
-        snprintf(buf, cap, "customer for %d days", iround(v[f]));
+        cp_fmt(buf, cap, "customer for %d days", iround(v[f]));
         break;
     case CP_F_OPEN_TICKETS:
     case CP_F_TICKET_AGE:
         if (st->open_tickets == 1)
-            snprintf(buf, cap, "1 ticket open for %d days",
-                     iround(v[CP_F_TICKET_AGE]));
+            cp_fmt(buf, cap, "1 ticket open for %d days",
+                   iround(v[CP_F_TICKET_AGE]));
         else
-            snprintf(buf, cap, "%u tickets open, %d days on average",
-                     st->open_tickets, iround(v[CP_F_TICKET_AGE]));
+            cp_fmt(buf, cap, "%u tickets open, %d days on average",
+                   st->open_tickets, iround(v[CP_F_TICKET_AGE]));
         break;
     case CP_F_TICKETS_RECENT:
-        snprintf(buf, cap, "%d ticket%s opened in the last %d days",
-                 iround(v[f]), plural(v[f]), win_g);
+        cp_fmt(buf, cap, "%d ticket%s opened in the last %d days", iround(v[f]),
+               plural(v[f]), win_g);
         break;
     case CP_F_NPS_LOW:
         fmt_date(date, sizeof(date), st->nps_at_s);
-        snprintf(buf, cap, "NPS %d on %s", st->last_nps, date);
+        cp_fmt(buf, cap, "NPS %d on %s", st->last_nps, date);
         break;
     case CP_F_CSAT_LOW:
         fmt_date(date, sizeof(date), st->csat_at_s);
-        snprintf(buf, cap, "CSAT %d of 5 on %s", st->last_csat, date);
+        cp_fmt(buf, cap, "CSAT %d of 5 on %s", st->last_csat, date);
         break;
     case CP_F_CES_HIGH:
         fmt_date(date, sizeof(date), st->ces_at_s);
-        snprintf(buf, cap, "effort score CES %d of 7 on %s", st->last_ces,
-                 date);
+        cp_fmt(buf, cap, "effort score CES %d of 7 on %s", st->last_ces, date);
         break;
     case CP_F_RESPONSE_WAIT:
         n = iround(rw->waits);
-        snprintf(buf, cap,
-                 "waited %.1f hours for first replies in the last "
-                 "%d days (%d conversation%s)",
-                 v[f], win_g, n, n == 1 ? "" : "s");
+        cp_fmt(buf, cap,
+               "waited %.1f hours for first replies in the last "
+               "%d days (%d conversation%s)",
+               v[f], win_g, n, n == 1 ? "" : "s");
         break;
     case CP_F_MISSED_CALLS:
-        snprintf(buf, cap, "%d missed call%s in the last %d days", iround(v[f]),
-                 plural(v[f]), win_g);
+        cp_fmt(buf, cap, "%d missed call%s in the last %d days", iround(v[f]),
+               plural(v[f]), win_g);
         break;
     case CP_F_DEALS_LOST:
-        snprintf(buf, cap, "%d lost deal%s in the last %d days", iround(v[f]),
-                 plural(v[f]), win_g);
+        cp_fmt(buf, cap, "%d lost deal%s in the last %d days", iround(v[f]),
+               plural(v[f]), win_g);
         break;
     case CP_F_DEALS_WON:
-        snprintf(buf, cap, "no deal won in the last %d days", win_g);
+        cp_fmt(buf, cap, "no deal won in the last %d days", win_g);
         break;
     case CP_F_CANCELLATIONS:
         fmt_date(date, sizeof(date),
                  st->last_cancel_ms == INT64_MIN ? 0
                                                  : st->last_cancel_ms / 1000);
-        snprintf(buf, cap, "cancelled a subscription on %s", date);
+        cp_fmt(buf, cap, "cancelled a subscription on %s", date);
         break;
     case CP_F_MRR_LOST:
-        snprintf(buf, cap,
-                 "cancelled subscriptions worth %.2f a month (last %d "
-                 "days)",
-                 v[f], win_g);
+        cp_fmt(buf, cap,
+               "cancelled subscriptions worth %.2f a month (last %d "
+               "days)",
+               v[f], win_g);
         break;
     case CP_F_RENEWALS:
-        snprintf(buf, cap, "no subscription renewed in the last %d days",
-                 win_l);
+        cp_fmt(buf, cap, "no subscription renewed in the last %d days", win_l);
         break;
     case CP_F_ENGAGEMENT_DROP:
-        snprintf(buf, cap, "web visits and messages down %d%% vs. usual",
-                 iround(100 * (1 - exp(-v[f]))));
+        cp_fmt(buf, cap, "web visits and messages down %d%% vs. usual",
+               iround(100 * (1 - exp(-v[f]))));
         break;
     default:
-        snprintf(buf, cap, "%s", cp__churn_factor_names[f]);
+        cp_fmt(buf, cap, "%s", cp__churn_factor_names[f]);
         break;
     }
     (void)now_ms;

@@ -101,6 +101,39 @@ Test(common, fixed_str_prints_what_printf_prints)
         check_fixed(-123.456789, 4, cap);
 }
 
+Test(common, fmt_prints_what_snprintf_prints)
+{
+    uint64_t s = 0x2545f4914f6cdd1dULL;
+
+    for (int i = 0; i < 100000; i++) {
+        char fast[160], slow[160];
+        double u = next_random(&s) * (double)(1ULL << (i % 30));
+        int d = (int)(s % 2000001) - 1000000, n, want;
+        unsigned int un = (unsigned int)(s >> 7);
+        size_t cap = i % 7 ? sizeof(fast) : (size_t)(s % 40);
+        const char *word = i & 1 ? "orders" : "";
+
+        memset(fast, 'x', sizeof(fast));
+        memset(slow, 'x', sizeof(slow));
+        n = cp_fmt(fast, cap, "%d%% of %u: %s, %.1f and %.2f (%.4f) days", d,
+                   un, word, u, -u, u / 3);
+        want = snprintf(slow, cap, "%d%% of %u: %s, %.1f and %.2f (%.4f) days",
+                        d, un, word, u, -u, u / 3);
+        cr_assert_eq(n, want);
+        cr_assert_eq(memcmp(fast, slow, sizeof(fast)), 0,
+                     "cap %zu: \"%s\" vs \"%s\"", cap, fast, slow);
+    }
+    {
+        char fast[400], slow[400];
+
+        cr_assert_eq(cp_fmt(fast, sizeof(fast), "%d %.2f", INT32_MIN, 1e300),
+                     snprintf(slow, sizeof(slow), "%d %.2f", INT32_MIN, 1e300));
+        cr_assert_str_eq(fast, slow);
+        cr_assert_eq(cp_fmt(fast, sizeof(fast), "plain"), 5);
+        cr_assert_str_eq(fast, "plain");
+    }
+}
+
 Test(common, grow_doubles_when_full_and_keeps_the_items)
 {
     int *items = NULL, *grown;
