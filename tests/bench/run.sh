@@ -59,8 +59,11 @@ Usage: $0 [--small | --backfill] [--events N] [--customers N] [--tenants N]
                with the AOF pass
   --repeat N   every measurement N times; the table shows medians
   --build-dir  a cmake build of this tree (built RelWithDebInfo if missing)
-  --profile    also runs perf on the worker and on redis-server over one
-               backfill pass
+  --profile    also runs perf on the worker (DWARF call graphs: its time
+               by function with callees, and by itself) and on redis-server
+               over one backfill pass
+Environment: CP_BENCH_WORKER_ARGS adds worker arguments to every worker
+  run, e.g. CP_BENCH_WORKER_ARGS="-X kafka.linger.ms=0" to try a setting.
   --redis-defaults  redis-server with its own defaults instead of
                deploy/redis.conf (the recommended settings)
 EOF
@@ -354,7 +357,7 @@ gen() { # topic events seed [extra...]
 bulk=(-X kafka.linger.ms=500 -X kafka.batch.num.messages=100000)
 # The worker's DLQ producer is idempotent by default; Kafka 0.9 has no
 # idempotence.
-wx=()
+wx=(${CP_BENCH_WORKER_ARGS:-})
 [ "$broker" = kafka09 ] && wx=(-X kafka.enable.idempotence=false)
 
 t0=$(now_ms)
@@ -672,7 +675,7 @@ if [ "$profile" = 1 ] && command -v perf >/dev/null; then
     perf_pid=$!
     pids+=("$perf_pid")
     run_worker "bench-prof-$$" bench.prof "$work/worker-prof.log" \
-        perf record -F 499 -g -o "$out_dir/perf-worker.data" --
+        perf record -F 499 --call-graph dwarf,16384 -o "$out_dir/perf-worker.data" --
     wait_worker "$work/worker-prof.log"
     kill -INT "$perf_pid" 2>/dev/null || true
     wait "$perf_pid" 2>/dev/null || true
@@ -681,6 +684,11 @@ if [ "$profile" = 1 ] && command -v perf >/dev/null; then
             -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -25 \
             >"$out_dir/profile-$x.txt" || true
     done
+    # With callees: where the batch loop's time goes, function by function.
+    perf report -i "$out_dir/perf-worker.data" --children --comm crmpulse \
+        --percent-limit 2 --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' |
+        grep -E ' (process_batch|cp_|send_|score_|build_|write_|resolve_|silence_|__vsnprintf)' |
+        head -30 >"$out_dir/profile-worker-children.txt" || true
 fi
 
 # ---- report ----
@@ -785,3 +793,7 @@ for x in worker redis; do
         cat "$out_dir/profile-$x.txt"
     fi
 done
+if [ -s "$out_dir/profile-worker-children.txt" ]; then
+    echo "worker profile (perf, with callees; ours and printf):"
+    cat "$out_dir/profile-worker-children.txt"
+fi
