@@ -59,18 +59,38 @@ int64_t cp_mono_us(void)
 
 size_t cp_i64_str(char *out, int64_t v)
 {
+    /* Two digits a division: this writes every RESP length we send. */
+    static const char pairs[] = "00010203040506070809"
+                                "10111213141516171819"
+                                "20212223242526272829"
+                                "30313233343536373839"
+                                "40414243444546474849"
+                                "50515253545556575859"
+                                "60616263646566676869"
+                                "70717273747576777879"
+                                "80818283848586878889"
+                                "90919293949596979899";
     char tmp[CP_I64_STR_MAX];
-    size_t n = 0, i = 0;
+    char *p = tmp + sizeof(tmp);
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    size_t n, i = 0;
 
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) {
+        p -= 2;
+        memcpy(p, pairs + 2 * (u % 100), 2);
+        u /= 100;
+    }
+    if (u >= 10) {
+        p -= 2;
+        memcpy(p, pairs + 2 * u, 2);
+    } else {
+        *--p = (char)('0' + u);
+    }
     if (v < 0)
         out[i++] = '-';
-    while (n)
-        out[i++] = tmp[--n];
+    n = (size_t)(tmp + sizeof(tmp) - p);
+    memcpy(out + i, p, n);
+    i += n;
     out[i] = '\0';
     return i;
 }
