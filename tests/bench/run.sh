@@ -261,6 +261,7 @@ start_mock() {
     local targs=() t
     for t in "${topics[@]}"; do targs+=(-t "$t"); done
     "$bb/bench_broker" "${targs[@]}" -f "$work/bootstrap" >"$work/broker.log" 2>&1 &
+    broker_pid=$!
     pids+=($!)
     for _ in $(seq 100); do
         [ -s "$work/bootstrap" ] && break
@@ -474,16 +475,18 @@ state_bytes() { # logfile
 
 backfill() { # repeat
     local r=$1 g="bench-bf-$1-$$" lf="$work/worker-bf-$1.log" s0="$work/s0" s1="$work/s1"
-    local line a d secs wt0 wt1 rss hwm custs mem0 sb
+    local line a d secs wt0 wt1 bt0 bt1 rss hwm custs mem0 sb
     rcli flushall >/dev/null
     redis_snap "$s0"
     mem0=$(snap_mem "$s0")
     # No idle exit: its CPU and memory are read once everything is committed.
     idle_ms=0 run_worker "$g" crm.events "$lf"
     wt0=$(proc_cpu_ticks "$worker_pid")
+    bt0=$(proc_cpu_ticks "${broker_pid:-0}")
     wait_committed crm.events "$g" "$worker_pid" || die "backfill pipeline did not commit everything (see $lf)"
     line=$(<"$work/out")
     wt1=$(proc_cpu_ticks "$worker_pid")
+    bt1=$(proc_cpu_ticks "${broker_pid:-0}")
     redis_snap "$s1"
     rss=$(proc_kb "$worker_pid" VmRSS)
     hwm=$(proc_kb "$worker_pid" VmHWM)
@@ -494,6 +497,9 @@ backfill() { # repeat
     add pipe_rate_backfill "$(calc "$events / $secs" 0)"
     redis_budget backfill "$events" "$s0" "$s1"
     add worker_us_backfill "$(calc "($wt1 - $wt0) * 1000000 / $clk_tck / $events" 3)"
+    # The embedded broker shares the cores: it serves the reads and the alerts.
+    [ -n "${broker_pid:-}" ] &&
+        add broker_us_backfill "$(calc "($bt1 - $bt0) * 1000000 / $clk_tck / $events" 3)"
     custs=$(customers_in_redis)
     add customers_backfill "$custs"
     add worker_rss_backfill "$(calc "$rss * 1024 / $custs" 0)"
@@ -726,8 +732,19 @@ for c in $(printf '%s\n' "${!cmdseen[@]}" | sed 's/^[a-z]*://' | sort -u); do
     [ -n "${cmdseen[backfill:$c]:-}${cmdseen[live:$c]:-}" ] || continue
     rows+=("- $c|$(cmd_cell backfill "$c")|$(cmd_cell live "$c")||per event")
 done
+# What the cores allow: one event costs worker + Redis + broker CPU, and
+# the box has $(nproc) cores for all three.
+cpu_sum() { # worker redis broker medians -> sum or -
+    if [ "$1" = - ] || [ "$2" = - ] || [ "$3" = - ]; then echo -; else calc "$1 + $2 + $3" 3; fi
+}
+cpu_all=$(cpu_sum "$(med worker_us_backfill)" "$(med redis_us_backfill)" "$(med broker_us_backfill)")
+cpu_cap=-
+[ "$cpu_all" != - ] && cpu_cap=$(calc "$(nproc) * 1000000 / $cpu_all" 0)
 rows+=(
     "worker CPU per event|$(med worker_us_backfill)|$(med worker_us_live)||us"
+    "broker CPU per event (embedded; reads and alerts)|$(med broker_us_backfill)|||us"
+    "CPU per event: worker + Redis + broker|$cpu_all|||us"
+    "events/s that CPU allows on $(nproc) cores|$cpu_cap|||events/s"
     "customers with state|$(med customers_backfill)|$(med customers_live)||"
     "worker state per customer|$(med worker_state_backfill)|$(med worker_state_live)|<= 300|bytes"
     "worker RSS per customer (all of it)|$(med worker_rss_backfill)|$(med worker_rss_live)||bytes"
