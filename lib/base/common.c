@@ -204,17 +204,13 @@ int cp_fmt(char *buf, size_t cap, const char *fmt, ...)
             break;
         case '.':
             if (p[2] >= '0' && p[2] <= '9' && p[3] == 'f') {
-                double v = va_arg(ap, double);
-                char *big;
+                /* Straight into the room left: cp_fixed_str() cuts and
+                 * counts as snprintf does, whatever the number's size. */
+                size_t room = len < cap ? cap - len : 0;
 
-                k = cp_fixed_str(num, sizeof(num), v, p[2] - '0');
-                if (k < (int)sizeof(num)) {
-                    fmt_put(buf, cap, &len, num, (size_t)k);
-                } else if ((big = malloc((size_t)k + 1))) { /* 1e300 */
-                    cp_fixed_str(big, (size_t)k + 1, v, p[2] - '0');
-                    fmt_put(buf, cap, &len, big, (size_t)k);
-                    free(big);
-                }
+                k = cp_fixed_str(room ? buf + len : num, room,
+                                 va_arg(ap, double), p[2] - '0');
+                len += k > 0 ? (size_t)k : 0;
                 p += 3;
                 break;
             }
