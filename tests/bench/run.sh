@@ -62,10 +62,10 @@ Usage: $0 [--small | --backfill] [--events N] [--customers N] [--tenants N]
   --profile    also runs perf on the worker (DWARF call graphs: its time
                by function with callees, and by itself) and on redis-server
                over one backfill pass
-Environment: CP_BENCH_WORKER_ARGS adds worker arguments to every worker
-  run, e.g. CP_BENCH_WORKER_ARGS="-X kafka.linger.ms=0" to try a setting.
   --redis-defaults  redis-server with its own defaults instead of
                deploy/redis.conf (the recommended settings)
+Environment: CP_BENCH_WORKER_ARGS adds worker arguments to every worker
+  run, e.g. CP_BENCH_WORKER_ARGS="-X kafka.linger.ms=0" to try a setting.
 EOF
 }
 
@@ -359,7 +359,7 @@ bulk=(-X kafka.linger.ms=500 -X kafka.batch.num.messages=100000)
 # The worker's DLQ producer is idempotent by default; Kafka 0.9 has no
 # idempotence.
 wx=(${CP_BENCH_WORKER_ARGS:-})
-[ "$broker" = kafka09 ] && wx=(-X kafka.enable.idempotence=false)
+[ "$broker" = kafka09 ] && wx+=(-X kafka.enable.idempotence=false)
 
 t0=$(now_ms)
 # The history ends now, so its last two days have minute keys.
