@@ -997,3 +997,13 @@ void cp_config_destroy(struct cp_config *cfg)
     free(cfg->kafka_props);
     free(cfg);
 }
+
+size_t cp_config_setting_count(void)
+{
+    return CP_ARRAY_SIZE(settings);
+}
+
+const char *cp_config_setting_name(size_t i)
+{
+    return i < CP_ARRAY_SIZE(settings) ? settings[i].name : NULL;
+}

@@ -83,6 +83,13 @@ void cp_config_dump(const struct cp_config *cfg, FILE *out);
 
 void cp_config_destroy(struct cp_config *cfg);
 
+/** @brief How many settings the table has (kafka.* passthrough aside). */
+size_t cp_config_setting_count(void);
+
+/** @brief The name of setting @p i (< cp_config_setting_count()), e.g.
+ *         "redis.url"; static storage. */
+const char *cp_config_setting_name(size_t i);
+
 /** @brief Whether the value of kafka.<key> may hold a secret (passwords,
  *         keys): never shown in dumps or messages. */
 bool cp_config_kafka_key_is_secret(const char *key);
