@@ -18,6 +18,7 @@
 
 #include "board_api.h"
 #include "board_int.h"
+#include "ids.h"
 #include "log.h"
 
 #define REQUEST_MEMORY  (32 * 1024)  /* headers + URL of one request */
@@ -169,20 +170,6 @@ static void sse_free(void *cls)
     free(s);
 }
 
-static int valid_id(const char *s)
-{
-    size_t len = strlen(s);
-
-    if (len > 64)
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                    "0123456789._-",
-                    s[i]))
-            return 0;
-    return 1;
-}
-
 static enum MHD_Result serve_events(struct cp_board *b,
                                     struct MHD_Connection *conn)
 {
@@ -193,7 +180,8 @@ static enum MHD_Result serve_events(struct cp_board *b,
 
     if (!tenant)
         tenant = "";
-    if (!valid_id(tenant))
+    /* "" streams every tenant. */
+    if (*tenant && !cp_id_valid(tenant, strlen(tenant)))
         return send_error(conn, MHD_HTTP_BAD_REQUEST,
                           "tenant: expected 1-64 of [A-Za-z0-9._-]");
     s = calloc(1, sizeof(*s));
