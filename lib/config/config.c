@@ -598,19 +598,6 @@ cp_rc cp_config_set(struct cp_config *cfg, const char *name, const char *value,
 
 /* ---- sources: file, environment, -X ---- */
 
-static char *trim(char *s)
-{
-    char *end;
-
-    while (isspace((unsigned char)*s))
-        s++;
-    end = s + strlen(s);
-    while (end > s && isspace((unsigned char)end[-1]))
-        end--;
-    *end = '\0';
-    return s;
-}
-
 /* Applies one "key = value" line (already trimmed, not a comment). */
 static cp_rc apply_line(struct cp_config *cfg, char *line, char *errstr,
                         size_t errstr_size)
@@ -624,8 +611,8 @@ static cp_rc apply_line(struct cp_config *cfg, char *line, char *errstr,
         return CP_ECONFIG;
     }
     *eq = '\0';
-    key = trim(line);
-    value = trim(eq + 1);
+    key = cp_trim(line);
+    value = cp_trim(eq + 1);
     if (*key == '\0') {
         snprintf(errstr, errstr_size, "missing setting name before '='");
         return CP_ECONFIG;
@@ -658,7 +645,7 @@ static cp_rc load_file(struct cp_config *cfg, const char *path, char *errstr,
         return CP_EIO;
     }
     while (getline(&line, &line_cap, fp) >= 0) {
-        char *s = trim(line);
+        char *s = cp_trim(line);
 
         lineno++;
         /* Only whole-line comments: '#' may appear inside passwords. */
