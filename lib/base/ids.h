@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define CP_KEY_NAME_MAX 64 /* longest tenant, customer, manager, stage */
+#define CP_KEY_NAME_MAX    64 /* longest tenant, customer, manager, stage */
 #define CP_KEY_CHANNEL_CNT 7
 
 /**

@@ -337,8 +337,8 @@ text_message(struct line *ln, const char *fmt, va_list ap)
     len = flatten(raw.p, add_message(&raw, fmt, ap));
     need = cp_log_text_escape(raw.p, len, NULL, 0);
     if (line_reserve(ln, need + 1))
-        ln->len += cp_log_text_escape(raw.p, len, ln->p + ln->len,
-                                      ln->cap - ln->len);
+        ln->len +=
+            cp_log_text_escape(raw.p, len, ln->p + ln->len, ln->cap - ln->len);
     if (raw.p != raw.stack)
         free(raw.p);
 }

@@ -178,8 +178,7 @@ static int scan_round(struct cp__index *idx, struct cp_rconn *conn,
     pthread_mutex_lock(&idx->mu);
     idx->scan_commands++;
     pthread_mutex_unlock(&idx->mu);
-    return cp_rconn_send(conn, cmds) || cp_rconn_read(conn, -1, reply) ? -1
-                                                                        : 0;
+    return cp_rconn_send(conn, cmds) || cp_rconn_read(conn, -1, reply) ? -1 : 0;
 }
 
 /* One full SCAN of `P:{*}:d:*` into @p ix. Returns -1 on a Redis error. */
@@ -261,7 +260,8 @@ static void *indexer(void *arg)
         int64_t t0 = cp_mono_ms(), pause = RETRY_MS;
 
         if (!conn)
-            conn = cp_rconn_new(idx->url, REDIS_TIMEOUT, errstr, sizeof(errstr));
+            conn =
+                cp_rconn_new(idx->url, REDIS_TIMEOUT, errstr, sizeof(errstr));
         if (conn && scan_all(idx, conn, &cmds, &ix) == 0) {
             pthread_mutex_lock(&idx->mu);
             old = idx->ix;

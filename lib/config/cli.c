@@ -71,8 +71,7 @@ int cp_cli_reads_setting(const char *const *settings, const char *name)
 
 /* The program's setting most like @p name: the same last part ("listen"),
  * else NULL. */
-static const char *own_setting_like(const struct cp_cli *cli,
-                                    const char *name)
+static const char *own_setting_like(const struct cp_cli *cli, const char *name)
 {
     const char *tail = strrchr(name, '.');
 
