@@ -46,6 +46,8 @@ struct cp_config {
     char *model_file;              /* model.file; "" = built-in default model */
     char *http_listen;             /* http.listen: worker endpoint; "" = off */
     char *board_listen;            /* board.listen: crmpulse-board's address */
+    char *board_token;       /* board.token: TOKEN[@TENANT],...; "" = none */
+    char *board_cors_origin; /* board.cors.origin; "" = no CORS header */
     int log_level;                 /* log.level (syslog number) */
     int log_format;                /* log.format: 0 text, 1 json */
     int progress_interval_s;       /* log.progress.interval; 0 = off */
