@@ -23,14 +23,14 @@
 #include "log.h"
 #include "keys.h"
 
-#define CACHE_SLOTS     128       /* distinct answers kept */
-#define STALE_MAX_MS    5000      /* oldest answer served during a render */
-#define TOP_RISK        10        /* customers in the at-risk list */
-#define TOP_WAITING     10        /* oldest waiting conversations listed */
-#define RECENT_ALERTS   30        /* alerts in the ticker */
-#define REDIS_TIMEOUT   2000      /* ms per Redis read or write */
-#define RETRY_MS        1000      /* reconnect at most this often */
-#define BODY_MAX        (4 << 20) /* an answer larger than this is an error */
+#define CACHE_SLOTS   128       /* distinct answers kept */
+#define STALE_MAX_MS  5000      /* oldest answer served during a render */
+#define TOP_RISK      10        /* customers in the at-risk list */
+#define TOP_WAITING   10        /* oldest waiting conversations listed */
+#define RECENT_ALERTS 30        /* alerts in the ticker */
+#define REDIS_TIMEOUT 2000      /* ms per Redis read or write */
+#define RETRY_MS      1000      /* reconnect at most this often */
+#define BODY_MAX      (4 << 20) /* an answer larger than this is an error */
 
 struct cache_entry {
     char *key;     /* owned; "what|tenant|day"; NULL = free slot */
@@ -238,25 +238,145 @@ static int reply_is_error(const struct cp_rconn_reply *r)
 
 /* ---- answers ---- */
 
+#define NAMES_TOP   50   /* managers, and sources, in a day's answer */
+#define NAMES_CHUNK 1000 /* HGETALLs per round trip */
+
+/* A manager's or source's day hash, with the keys it is ranked by. */
+struct ranked {
+    json_t *hash; /* owned until moved into the answer */
+    char kind;    /* 'm' manager, 's' source */
+    char *name;   /* borrowed from the names array */
+    json_int_t key[3];
+};
+
+static json_int_t hash_int(json_t *hash, const char *field)
+{
+    return json_integer_value(json_object_get(hash, field));
+}
+
+/* The page's order: managers by won amount, deals won, events; sources by
+ * leads; then by name, so equal ranks keep one order. */
+static int cmp_ranked(const void *pa, const void *pb)
+{
+    const struct ranked *a = pa, *b = pb;
+
+    if (a->kind != b->kind)
+        return a->kind - b->kind;
+    for (int i = 0; i < 3; i++)
+        if (a->key[i] != b->key[i])
+            return a->key[i] < b->key[i] ? 1 : -1;
+    return strcmp(a->name, b->name);
+}
+
+/* HGETALL of every indexed manager and source of (@p t, @p date), in
+ * rounds of NAMES_CHUNK. @returns 0, or -1 on a Redis error. */
+static int fetch_ranked(struct cp_board_api *api, const char *t,
+                        const char *date, struct ranked *rk, size_t cnt)
+{
+    struct cp_rconn_reply *r[NAMES_CHUNK];
+
+    for (size_t done = 0; done < cnt;) {
+        size_t m = cnt - done < NAMES_CHUNK ? cnt - done : NAMES_CHUNK;
+        long n;
+
+        for (size_t i = 0; i < m; i++)
+            cmd_key(api, 2, "HGETALL", CP_KEY_TENANT_FMT CP_KSEG_DAY "%s:%s:%s",
+                    api->prefix, t, date,
+                    rk[done + i].kind == 'm' ? "manager" : "source",
+                    rk[done + i].name);
+        n = collect(api, r, m);
+        if (n < 0)
+            return -1;
+        for (size_t i = 0; i < m; i++) {
+            struct ranked *x = &rk[done + i];
+
+            x->hash = reply_is_error(r[i]) ? NULL : hash_object(r[i]);
+            if (!x->hash)
+                break;
+            if (x->kind == 'm') {
+                x->key[0] = hash_int(x->hash, "won_amount_minor");
+                x->key[1] = hash_int(x->hash, "deals_won");
+                x->key[2] = hash_int(x->hash, "events");
+            } else {
+                x->key[0] = hash_int(x->hash, "leads");
+            }
+        }
+        free_replies(r, n);
+        for (size_t i = 0; i < m; i++)
+            if (!rk[done + i].hash)
+                return -1;
+        done += m;
+    }
+    return 0;
+}
+
+/* Ranks every manager and source of the day (with 10,000 managers, a
+ * sample of them would miss the top one) and sets the top NAMES_TOP of
+ * each kind, and how many there are, on @p day. */
+static int rank_names(struct cp_board_api *api, const char *t, const char *date,
+                      json_t *day)
+{
+    size_t cnt = cp__index_name_count(api->index, t, date), got;
+    char **names = malloc((cnt ? cnt : 1) * sizeof(*names));
+    char *kinds = malloc(cnt ? cnt : 1);
+    struct ranked *rk = calloc(cnt ? cnt : 1, sizeof(*rk));
+    json_t *mgrs = json_object(), *srcs = json_object();
+    size_t shown[2] = {0, 0}, total[2] = {0, 0};
+    int rc = -1;
+
+    got = names && kinds && rk
+              ? cp__index_names(api->index, t, date, kinds, names, cnt)
+              : 0;
+    for (size_t i = 0; i < got; i++) {
+        rk[i].kind = kinds[i];
+        rk[i].name = names[i];
+    }
+    if (!names || !kinds || !rk || !mgrs || !srcs ||
+        fetch_ranked(api, t, date, rk, got))
+        goto out;
+    qsort(rk, got, sizeof(*rk), cmp_ranked);
+    for (size_t i = 0; i < got; i++) {
+        int k = rk[i].kind == 's';
+
+        total[k]++;
+        if (shown[k] < NAMES_TOP) {
+            shown[k]++;
+            json_object_set_new(k ? srcs : mgrs, rk[i].name, rk[i].hash);
+            rk[i].hash = NULL;
+        }
+    }
+    json_object_set_new(day, "managers", mgrs);
+    json_object_set_new(day, "sources", srcs);
+    json_object_set_new(day, "managers_total",
+                        json_integer((json_int_t)total[0]));
+    json_object_set_new(day, "sources_total",
+                        json_integer((json_int_t)total[1]));
+    mgrs = srcs = NULL;
+    rc = 0;
+out:
+    json_decref(mgrs);
+    json_decref(srcs);
+    for (size_t i = 0; rk && i < got; i++)
+        json_decref(rk[i].hash);
+    for (size_t i = 0; names && i < got; i++)
+        free(names[i]);
+    free(rk);
+    free(kinds);
+    free(names);
+    return rc;
+}
+
 /* The day hashes of tenant @p t on @p date: counters, funnel, histogram,
- * channels, managers and sources. NULL on a Redis error. */
+ * channels, and the top managers and sources. NULL on a Redis error. */
 static json_t *render_day(struct cp_board_api *api, const char *t,
                           const char *date)
 {
     const char *p = api->prefix;
-    enum { NAMES_MAX = 1024 }; /* managers + sources shown for one day */
-    char **names = malloc(NAMES_MAX * sizeof(*names)), kinds[NAMES_MAX];
-    size_t name_cnt = 0;
-    struct cp_rconn_reply **r = NULL;
-    json_t *day = NULL, *chans, *mgrs, *srcs;
+    struct cp_rconn_reply *r[3 + CP_KEY_CHANNEL_CNT];
+    json_t *day = NULL, *chans;
     size_t nchan = CP_KEY_CHANNEL_CNT;
-    long n = 0;
+    long n;
 
-    if (names)
-        name_cnt = cp__index_names(api->index, t, date, kinds, names, NAMES_MAX);
-    r = malloc((3 + nchan + name_cnt) * sizeof(*r));
-    if (!r || !names)
-        goto out;
     cmd_key(api, 2, "HGETALL", CP_KEY_TENANT_FMT CP_KSEG_DAY "%s", p, t, date);
     cmd_key(api, 2, "HGETALL",
             CP_KEY_TENANT_FMT CP_KSEG_DAY "%s:" CP_KSEG_FUNNEL, p, t, date);
@@ -266,12 +386,9 @@ static json_t *render_day(struct cp_board_api *api, const char *t,
         cmd_key(api, 2, "HGETALL",
                 CP_KEY_TENANT_FMT CP_KSEG_DAY "%s:" CP_KSEG_CHANNEL ":%s", p, t,
                 date, cp_key_channel_name((int)i));
-    for (size_t i = 0; i < name_cnt; i++)
-        cmd_key(api, 2, "HGETALL", CP_KEY_TENANT_FMT CP_KSEG_DAY "%s:%s:%s", p,
-                t, date, kinds[i] == 'm' ? "manager" : "source", names[i]);
-    n = collect(api, r, 3 + nchan + name_cnt);
+    n = collect(api, r, 3 + nchan);
     if (n < 0)
-        goto out;
+        return NULL;
     for (long i = 0; i < n; i++)
         if (reply_is_error(r[i]))
             goto out;
@@ -279,32 +396,23 @@ static json_t *render_day(struct cp_board_api *api, const char *t,
                     "counters", hash_object(r[0]), "funnel", hash_object(r[1]),
                     "rt", hash_object(r[2]));
     chans = json_object();
-    mgrs = json_object();
-    srcs = json_object();
-    if (!day || !chans || !mgrs || !srcs) {
+    if (!day || !chans) {
         json_decref(chans);
-        json_decref(mgrs);
-        json_decref(srcs);
         json_decref(day);
         day = NULL;
         goto out;
     }
     for (size_t i = 0; i < nchan; i++)
         if (view_of(r[3 + i]).elements) /* absent channels are left out */
-            json_object_set_new(chans, cp_key_channel_name((int)i), hash_object(r[3 + i]));
-    for (size_t i = 0; i < name_cnt; i++)
-        json_object_set_new(kinds[i] == 'm' ? mgrs : srcs, names[i],
-                            hash_object(r[3 + nchan + i]));
+            json_object_set_new(chans, cp_key_channel_name((int)i),
+                                hash_object(r[3 + i]));
     json_object_set_new(day, "channels", chans);
-    json_object_set_new(day, "managers", mgrs);
-    json_object_set_new(day, "sources", srcs);
+    if (rank_names(api, t, date, day)) {
+        json_decref(day);
+        day = NULL;
+    }
 out:
-    if (n > 0)
-        free_replies(r, n);
-    free(r);
-    for (size_t i = 0; i < name_cnt; i++)
-        free(names[i]);
-    free(names);
+    free_replies(r, n);
     return day;
 }
 

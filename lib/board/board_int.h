@@ -70,6 +70,9 @@ void cp__index_ensure(struct cp__index *idx);
  */
 size_t cp__index_names(struct cp__index *idx, const char *tenant,
                        const char *date, char *kinds, char **names, size_t cap);
+/** @brief How many manager and source names (@p tenant, @p date) has. */
+size_t cp__index_name_count(struct cp__index *idx, const char *tenant,
+                            const char *date);
 /** @brief Calls @p fn for each tenant, sorted, under the index's lock. */
 void cp__index_each_tenant(struct cp__index *idx,
                            void (*fn)(void *ctx, const char *tenant),

@@ -18,6 +18,7 @@
 #include "conn.h"
 #include "ids.h"
 #include "keys.h"
+#include "map.h"
 
 #define INDEX_MIN_MS    5000   /* rescan pause: 20x the last scan's time, */
 #define INDEX_MAX_MS    60000  /* ... within these bounds */
@@ -40,6 +41,9 @@ struct idx_entry {
 struct index {
     char **tenants; /* owned, sorted */
     size_t tcnt, tcap;
+    struct cp_map seen;  /* tenants added, while scanning: a SCAN returns
+                            each tenant once per key, so a list search per
+                            key made a rescan O(tenants^2) */
     struct idx_entry *e; /* owned */
     size_t cnt, cap;
 };
@@ -60,6 +64,7 @@ struct cp__index {
 
 static void index_free(struct index *ix)
 {
+    cp_map_cleanup(&ix->seen);
     for (size_t i = 0; i < ix->tcnt; i++)
         free(ix->tenants[i]);
     free(ix->tenants);
@@ -78,11 +83,15 @@ static int cmp_str(const void *a, const void *b)
 
 static int add_tenant(struct index *ix, const char *t, size_t len)
 {
+    struct cp_map_entry *e =
+        cp_map_upsert(&ix->seen, t, len, cp_map_hash(t, len));
     char **grown;
 
-    for (size_t i = 0; i < ix->tcnt; i++)
-        if (strlen(ix->tenants[i]) == len && !memcmp(ix->tenants[i], t, len))
-            return 0;
+    if (!e)
+        return -1;
+    if (e->value)
+        return 0;
+    e->value = ix; /* any non-NULL: seen */
     grown = cp_grow(ix->tenants, &ix->tcap, ix->tcnt, sizeof(*grown), 16);
     if (!grown)
         return -1;
@@ -222,6 +231,7 @@ static int scan_all(struct cp__index *idx, struct cp_rconn *conn,
              !stopping(idx));
     if (ix->tcnt)
         qsort(ix->tenants, ix->tcnt, sizeof(*ix->tenants), cmp_str);
+    cp_map_cleanup(&ix->seen); /* only needed while scanning */
     return 0;
 }
 
@@ -259,6 +269,7 @@ static void *indexer(void *arg)
         struct index ix = {0}, old;
         int64_t t0 = cp_mono_ms(), pause = RETRY_MS;
 
+        cp_map_init(&ix.seen);
         if (!conn)
             conn =
                 cp_rconn_new(idx->url, REDIS_TIMEOUT, errstr, sizeof(errstr));
@@ -361,6 +372,19 @@ size_t cp__index_names(struct cp__index *idx, const char *tenant,
             break;
         kinds[n++] = e->kind;
     }
+    pthread_mutex_unlock(&idx->mu);
+    return n;
+}
+
+size_t cp__index_name_count(struct cp__index *idx, const char *tenant,
+                            const char *date)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&idx->mu);
+    for (size_t i = 0; i < idx->ix.cnt; i++)
+        n += !strcmp(idx->ix.e[i].tenant, tenant) &&
+             !strcmp(idx->ix.e[i].day, date);
     pthread_mutex_unlock(&idx->mu);
     return n;
 }

@@ -462,3 +462,38 @@ Test(board_api, bad_url_is_a_constructor_error)
     cr_assert(truthy(bad == NULL));
     cr_assert(truthy(strstr(errstr, "redis.url") != NULL), "%s", errstr);
 }
+
+/* With more managers than the answer shows, the answer holds the top ones
+ * by the page's order over all of them (a sample of the first 1,024 SCAN
+ * found missed the top one), and says how many there are. */
+Test(board_api, managers_are_ranked_over_all_of_them)
+{
+    redisReply *reply;
+    json_t *j, *m;
+
+    /* One pipeline: 2,000 managers, m1999 the top by won amount. */
+    for (int i = 0; i < 2000; i++)
+        redisAppendCommand(rd.ctx,
+                           "HSET crm:{acme}:d:%s:manager:m%d won_amount_minor "
+                           "%d events 1",
+                           today, i, i * 10);
+    for (int i = 0; i < 2000; i++) {
+        cr_assert(eq(int, redisGetReply(rd.ctx, (void **)&reply), REDIS_OK));
+        freeReplyObject(reply);
+    }
+    j = get("/api/tenants/acme/managers", NULL, 200);
+    m = json_object_get(j, "managers");
+    cr_assert(eq(sz, json_object_size(m), 50));
+    for (int i = 1950; i < 2000; i++) {
+        char name[16];
+
+        snprintf(name, sizeof(name), "m%d", i);
+        cr_assert(truthy(json_object_get(m, name) != NULL), "%s missing", name);
+    }
+    json_decref(j);
+    j = get("/api/tenants/acme/today", NULL, 200);
+    cr_assert(eq(
+        i64, (int64_t)json_integer_value(json_object_get(j, "managers_total")),
+        2000));
+    json_decref(j);
+}
