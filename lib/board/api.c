@@ -541,33 +541,83 @@ static json_t *render_risk(struct cp_board_api *api, const char *t)
 }
 
 /* The ticker: alerts:recent, newest first, each parsed back into JSON. */
+/* SLA breaches of the tenant in the last 60 minutes of the wall clock,
+ * from its minute hashes (the alerts list holds the newest 100 alerts
+ * only, and breaches would push every churn alert out of it). Appends the
+ * 60 HGETs; the caller collects them. */
+static void cmd_sla_last_hour(struct cp_board_api *api, const char *t)
+{
+    int64_t now = cp_now_ms();
+
+    for (int i = 0; i < 60; i++) {
+        int64_t at = now - (int64_t)i * 60000;
+        char day[11];
+        int64_t mins = (at - cp_day_of_ms(at) * 86400000) / 60000;
+
+        cp_format_day(at, day);
+        cmd_key(api, 3, "HGET", CP_KEY_TENANT_FMT CP_KSEG_MINUTE "%s:%02d%02d",
+                api->prefix, t, day, (int)(mins / 60), (int)(mins % 60));
+        cp_cmd_str(&api->cmds, "sla_breaches");
+    }
+}
+
+/* The newest alerts in two lanes: `alerts` (the newest RECENT_ALERTS of
+ * any kind, as before), `churn` (the CHURN_RISK alerts among the newest
+ * 100) and `sla` (breaches among the newest 100, and in the last hour). */
 static json_t *render_alerts(struct cp_board_api *api, const char *t)
 {
-    struct cp_rconn_reply *r[1];
+    struct cp_rconn_reply *r[61];
     struct cp_reply recent;
-    json_t *out = NULL, *list;
+    json_t *out = NULL, *list = NULL, *churn = NULL;
+    json_int_t sla_recent = 0, sla_hour = 0;
+    long n;
 
     cmd_key(api, 4, "LRANGE", CP_KEY_TENANT_FMT CP_KSEG_ALERTS_RECENT,
             api->prefix, t);
     cp_cmd_str(&api->cmds, "0");
-    cp_cmd_int(&api->cmds, RECENT_ALERTS - 1);
-    if (collect(api, r, 1) != 1)
+    cp_cmd_int(&api->cmds, 99);
+    cmd_sla_last_hour(api, t);
+    n = collect(api, r, 61);
+    if (n != 61) {
+        if (n > 0)
+            free_replies(r, n);
         return NULL;
-    recent = view_of(r[0]);
-    if (recent.type == CP_REPLY_ARRAY) {
-        list = json_array();
-        for (size_t i = 0; list && i < recent.elements; i++) {
-            struct cp_reply a = element_of(&recent, i);
-            json_t *v = a.type == CP_REPLY_STRING
-                            ? json_loadb(a.str, a.len, 0, NULL)
-                            : NULL;
-
-            if (v) /* a malformed entry is skipped, not fatal */
-                json_array_append_new(list, v);
-        }
-        out = json_pack("{s:s, s:o}", "tenant", t, "alerts", list);
     }
-    cp_rconn_reply_free(r[0]);
+    for (int i = 1; i < 61; i++) {
+        struct cp_reply v = view_of(r[i]);
+
+        if (v.type == CP_REPLY_STRING)
+            sla_hour += (json_int_t)strtoll(v.str, NULL, 10);
+    }
+    recent = view_of(r[0]);
+    list = json_array();
+    churn = json_array();
+    for (size_t i = 0;
+         list && churn && recent.type == CP_REPLY_ARRAY && i < recent.elements;
+         i++) {
+        struct cp_reply a = element_of(&recent, i);
+        json_t *v = a.type == CP_REPLY_STRING
+                        ? json_loadb(a.str, a.len, 0, NULL)
+                        : NULL;
+        const char *kind = json_string_value(json_object_get(v, "kind"));
+
+        if (!v) /* a malformed entry is skipped, not fatal */
+            continue;
+        if (kind && !strcmp(kind, "RESPONSE_SLA_BREACH"))
+            sla_recent++;
+        else if (json_array_size(churn) < RECENT_ALERTS)
+            json_array_append(churn, v);
+        if (i < RECENT_ALERTS)
+            json_array_append(list, v);
+        json_decref(v);
+    }
+    if (list && churn)
+        out = json_pack("{s:s, s:O, s:O, s:{s:I, s:I}}", "tenant", t, "alerts",
+                        list, "churn", churn, "sla", "in_recent", sla_recent,
+                        "last_hour", sla_hour);
+    json_decref(list);
+    json_decref(churn);
+    free_replies(r, n);
     return out;
 }
 
