@@ -66,7 +66,7 @@ stage unit ctest_in "$asan" -L unit -j2
 # sizes are the smallest that still exercise each case: a kill must land
 # mid-stream, an outage must find a backlog, a chaos kill must find a feed.
 integ_small() {
-  CP_IT_EVENTS=6000 CP_IT_OUTAGE_S=20 \
+  CP_IT_EVENTS=6000 CP_IT_OUTAGE_S=20 CP_KAFKA09_EVENTS=9000 \
     ctest_in "$asan" -L integration \
       -E '^(test_pipeline|test_chaos|board_browser|board_load)$'
   CP_IT_EVENTS=30000 ctest_in "$asan" -R '^test_pipeline$'
