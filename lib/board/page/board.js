@@ -11,7 +11,8 @@
   var rotateS = parseInt(params.get("rotate") || "45", 10); // TV rotation
   // freshAfter: server time (ms) an answer must be read after to include
   // what the last live message / reconnect announced.
-  var state = { tenant: null, tenants: [], board: null, offsetMs: 0, freshAfter: 0 };
+  var state = { tenant: null, tenants: [], board: null, offsetMs: 0, freshAfter: 0,
+                lastUpdate: 0, lastEvent: 0 };
   var es = null, refetchTimer = null, rotateTimer = null, fetchSeq = 0, staleRetries = 0;
 
   // ---- formatting ----
@@ -354,9 +355,26 @@
       return r.json();
     });
   }
+  // A TV must never show old numbers as if they were live: while down, the
+  // page is dimmed and says since when it has had nothing new.
+  function hhmmss(ms) {
+    var t = new Date(ms);
+    return ("0" + t.getUTCHours()).slice(-2) + ":" + ("0" + t.getUTCMinutes()).slice(-2) +
+      ":" + ("0" + t.getUTCSeconds()).slice(-2);
+  }
   function setStatus(cls, text) {
+    var down = cls === "down";
+    if (down && state.lastUpdate)
+      text = "connection lost (" + text + ") — last update " + hhmmss(state.lastUpdate) + " UTC";
     $("status").className = "status " + cls;
     $("status-text").textContent = text;
+    document.body.classList.toggle("offline", down && !!state.board);
+  }
+  // No event of the tenant for STALE_MS: the numbers are right, but old.
+  var STALE_MS = 15 * 60 * 1000;
+  function markStale() {
+    var b = state.board, quiet = state.lastEvent && Date.now() - state.lastEvent > STALE_MS;
+    $("stale").textContent = b && quiet ? "no new events since " + hhmmss(state.lastEvent) + " UTC" : "";
   }
 
   function loadBoard() {
@@ -372,8 +390,13 @@
       }
       staleRetries = 0;
       state.offsetMs = num(b.now_ms) - Date.now();
+      var before = state.board && state.board.tenant === b.tenant ? num(state.board.today.counters.events) : -1;
+      if (num(b.today && b.today.counters && b.today.counters.events) !== before) state.lastEvent = Date.now();
+      state.lastUpdate = Date.now();
       state.board = b;
+      document.body.classList.remove("offline");
       render(false);
+      markStale();
     }).catch(function () { setStatus("down", "no data"); });
   }
   // The next answer must be read after now (server clock). Only once the
@@ -394,6 +417,10 @@
     var m;
     try { m = JSON.parse(ev.data); } catch (e) { return; }
     var b = state.board;
+    if (b && m.tenant === state.tenant && m.deltas && num(m.deltas.events) > 0) {
+      state.lastEvent = Date.now();
+      state.lastUpdate = Date.now();
+    }
     if (b && m.tenant === state.tenant && m.day === b.day && m.deltas) {
       var c = b.today.counters;
       Object.keys(m.deltas).forEach(function (k) { c[k] = num(c[k]) + num(m.deltas[k]); });
@@ -445,6 +472,7 @@
     if (!t || t === state.tenant) return;
     state.tenant = t;
     state.board = null;
+    state.lastEvent = 0;
     $("tenant").value = t;
     connect();
   }
@@ -473,7 +501,7 @@
     var now = new Date(Date.now() + state.offsetMs);
     $("clock").textContent = ("0" + now.getUTCHours()).slice(-2) + ":" +
       ("0" + now.getUTCMinutes()).slice(-2) + ":" + ("0" + now.getUTCSeconds()).slice(-2) + " UTC";
-    if (state.board && now.getUTCSeconds() % 5 === 0) renderService(state.board); // ages move
+    if (state.board && now.getUTCSeconds() % 5 === 0) { renderService(state.board); markStale(); } // ages move
   }
 
   $("tenant").addEventListener("change", function (e) {
@@ -484,6 +512,8 @@
     selectTenant(pinned);
   });
   window.addEventListener("resize", function () { render(false); });
+  // Kiosk (?kiosk=1): a TV with nothing to click: no cursor, no controls.
+  if (params.get("kiosk") === "1") document.body.classList.add("kiosk");
   loadTenants();
   setInterval(loadTenants, 30000);
   setInterval(loadBoard, 15000); // waiting ages, risk: even without messages
