@@ -322,12 +322,16 @@ static void co_plan(struct cp_cohort *co, struct co_cust *cu, unsigned profile)
         cu->first_ms = co->start_ms + rng_span(r, 0, span * 3 / 4);
 
     if (is_churner(profile)) {
-        int64_t earliest = cu->first_ms + 2 * cu->interval_ms + CO_DAY_MS;
+        /* A few regular orders before the decline; in a short history
+         * (weeks) the customer's past lies before it, so a quarter of the
+         * span is enough. */
+        int64_t earliest =
+            cu->first_ms + min64(2 * cu->interval_ms + CO_DAY_MS, span / 4);
         int64_t c =
             co->end_ms - (int64_t)((double)span * rng_uni(r, -0.15, 0.7));
 
         if (c < earliest)
-            c = earliest + rng_span(r, 0, cu->interval_ms);
+            c = earliest + rng_span(r, 0, min64(cu->interval_ms, span / 4));
         cu->churn_ms = c;
         switch (profile) {
         case CP_PROFILE_FADING:

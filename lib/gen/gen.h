@@ -85,7 +85,7 @@ struct cp_cohort_config {
 };
 
 #define CP_COHORT_CUSTOMERS_MAX 2000000
-#define CP_COHORT_DAYS_MIN      30
+#define CP_COHORT_DAYS_MIN      21
 #define CP_COHORT_DAYS_MAX      3650
 
 /** One observation of the churn model, derived from one generated event. */

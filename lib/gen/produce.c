@@ -99,7 +99,7 @@ void cp_gen_usage(FILE *out)
         "                         the whole history); --tenants defaults to "
         "1\n"
         "      --days N           history length in days (default 365, "
-        "30..3650)\n"
+        "21..3650)\n"
         "      --end MS           event time the history ends at (default "
         "now)\n"
         "      --mix H,C,F,X,N,S  relative shares of healthy, casual, fading, "

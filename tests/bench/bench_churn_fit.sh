@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # Churn model quality on generated data, never on real data.
 #
-#   bench_churn_quality.sh [--build-dir DIR] [--out-dir DIR]
-#                          [--train-seed N] [--eval-seed N] [--customers N]
-#                          [--write-default]
+#   bench_churn_fit.sh [--build-dir DIR] [--out-dir DIR]
+#                      [--train-seed N] [--eval-seed N] [--customers N]
+#                      [--write-default]
 #
 # 1. Generates the training blend with --train-seed: the labelled mixture
 #    cohort of tests/bench/churn_cohort.py (every kind of observation) plus
