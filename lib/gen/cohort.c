@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The labelled churn cohort: a history of customers of known profiles
- * (healthy, casual, fading, complaining, cancelling, silent) with the time
- * each churner's decline began, so that the churn model can be fitted and
- * its quality measured. Separate from the normal stream (gen.c); shares its
- * PRNG and names (gen_int.h). */
+ * (healthy, casual, fading, complaining, cancelling, silent, prospect) in
+ * tenants of four kinds of business, with the time each churner's decline
+ * began, so that the churn model can be fitted and its quality measured.
+ * Separate from the normal stream (gen.c); shares its PRNG and names
+ * (gen_int.h). */
 #include "gen.h"
 
 #include <math.h>
@@ -35,6 +36,9 @@
 #define CO_NEVER    INT64_MAX
 #define CO_TICKETS  4  /* tickets a customer can have open at once */
 #define CO_SUB_DAYS 30 /* a subscription renews monthly */
+/* A history shorter than this is short: the customers' past lies before
+ * it, so a churner's decline may begin within days of its start. */
+#define CO_SHORT_DAYS 120
 
 /* The recurring processes; on a tie the lower one goes first, so a
  * customer's first event is its first order. */
@@ -123,9 +127,27 @@ static const char *const profile_names[CP_PROFILE_CNT] = {
     [CP_PROFILE_COMPLAINING] = "complaining",
     [CP_PROFILE_CANCELLING] = "cancelling",
     [CP_PROFILE_SILENT] = "silent",
+    [CP_PROFILE_PROSPECT] = "prospect",
 };
 
-static const unsigned default_mix[CP_PROFILE_CNT] = {40, 18, 12, 10, 8, 12};
+static const char *const population_names[CP_PROFILE_CNT] = {
+    [CP_PROFILE_HEALTHY] = "healthy",
+    [CP_PROFILE_CASUAL] = "rare_loyal",
+    [CP_PROFILE_FADING] = "quiet_churner",
+    [CP_PROFILE_COMPLAINING] = "loud_churner",
+    [CP_PROFILE_CANCELLING] = "loud_churner",
+    [CP_PROFILE_SILENT] = "quiet_churner",
+    [CP_PROFILE_PROSPECT] = "prospect",
+};
+
+static const char *const business_names[CP_BUSINESS_CNT] = {
+    [CP_BUSINESS_RETAIL] = "retail",
+    [CP_BUSINESS_SAAS] = "saas",
+    [CP_BUSINESS_B2B] = "b2b",
+    [CP_BUSINESS_SERVICES] = "services",
+};
+
+static const unsigned default_mix[CP_PROFILE_CNT] = {36, 16, 12, 10, 8, 12, 6};
 
 const char *cp_cohort_profile_name(enum cp_cohort_profile p)
 {
@@ -134,9 +156,30 @@ const char *cp_cohort_profile_name(enum cp_cohort_profile p)
     return profile_names[p];
 }
 
+const char *cp_cohort_population_name(enum cp_cohort_profile p)
+{
+    if ((int)p < 0 || p >= CP_PROFILE_CNT)
+        return NULL;
+    return population_names[p];
+}
+
+const char *cp_cohort_business_name(enum cp_cohort_business b)
+{
+    if ((int)b < 0 || b >= CP_BUSINESS_CNT)
+        return NULL;
+    return business_names[b];
+}
+
 static int is_churner(unsigned profile)
 {
-    return profile >= CP_PROFILE_FADING;
+    return profile >= CP_PROFILE_FADING && profile <= CP_PROFILE_SILENT;
+}
+
+static enum cp_cohort_business tenant_business(const struct cp_cohort *co,
+                                               uint64_t c)
+{
+    return (enum cp_cohort_business)(c % (uint64_t)co->cfg.tenants %
+                                     CP_BUSINESS_CNT);
 }
 
 /* ---- random shapes ---- */
@@ -275,13 +318,36 @@ static int64_t co_next_trigger(const struct co_cust *cu, int64_t after)
     return t;
 }
 
-static void co_plan(struct cp_cohort *co, struct co_cust *cu, unsigned profile)
+/* A prospect: web visits, messages and a deal, never an order; they go
+ * cold after weeks to months. */
+static void co_plan_prospect(struct cp_cohort *co, struct co_cust *cu)
+{
+    struct gen_rng *r = &co->rng;
+    int64_t span = co->end_ms - co->start_ms;
+
+    cu->interval_ms = 0;
+    cu->amount = (uint32_t)rng_logu(r, 1500, 50000);
+    cu->visit_gap = days_ms(rng_logu(r, 1, 7));
+    cu->msg_gap = days_ms(rng_logu(r, 5, 30));
+    cu->deal_gap = days_ms(rng_logu(r, 30, 120));
+    cu->first_ms = co->start_ms + rng_span(r, 0, span * 3 / 4);
+    cu->stop_ms = cu->first_ms + days_ms(rng_uni(r, 10, 120));
+    cu->next[CO_VISIT] = cu->first_ms;
+    cu->next[CO_MSG] = cu->first_ms + rng_span(r, 1, cu->msg_gap);
+    if (rng_pm(r, 700))
+        cu->next[CO_DEAL] = cu->first_ms + rng_span(r, 1, 7 * CO_DAY_MS);
+    co_update_key(cu);
+}
+
+static void co_plan(struct cp_cohort *co, struct co_cust *cu, unsigned profile,
+                    enum cp_cohort_business biz)
 {
     struct gen_rng *r = &co->rng;
     int64_t span = co->end_ms - co->start_ms;
     int casual = profile == CP_PROFILE_CASUAL;
-    static const unsigned sub_pm[CP_PROFILE_CNT] = {350, 150,  300,
-                                                    350, 1000, 300};
+    int noise = !co->cfg.no_noise;
+    static const unsigned sub_pm[CP_PROFILE_CNT] = {350,  150, 300, 350,
+                                                    1000, 300, 0};
     static const uint8_t msg_channels[] = {CP_CHANNEL_EMAIL, CP_CHANNEL_CHAT,
                                            CP_CHANNEL_MESSENGER,
                                            CP_CHANNEL_SOCIAL, CP_CHANNEL_PHONE};
@@ -297,6 +363,10 @@ static void co_plan(struct cp_cohort *co, struct co_cust *cu, unsigned profile)
     for (int p = 0; p < CO_PROC_CNT; p++)
         cu->next[p] = CO_NEVER;
     cu->channel = msg_channels[rng_below(r, CP_ARRAY_SIZE(msg_channels))];
+    if (profile == CP_PROFILE_PROSPECT) {
+        co_plan_prospect(co, cu);
+        return;
+    }
 
     /* Rhythm: regulars buy every 5-40 days, casual ones every 45-120. */
     cu->interval_ms =
@@ -313,6 +383,29 @@ static void co_plan(struct cp_cohort *co, struct co_cust *cu, unsigned profile)
     cu->survey_gap =
         days_ms(casual ? rng_logu(r, 60, 200) : rng_logu(r, 30, 120));
     cu->deal_gap = days_ms(rng_logu(r, 60, 240));
+    /* The business shapes the rhythms (retail is the base above): no extra
+     * draws, so a retail-only cohort is the same for a seed. */
+    switch (biz) {
+    case CP_BUSINESS_SAAS: /* add-on orders; logins; support */
+        cu->interval_ms *= 3;
+        cu->visit_gap = max64(CO_DAY_MS, cu->visit_gap / 3);
+        cu->ticket_gap /= 2;
+        break;
+    case CP_BUSINESS_B2B: /* fewer, larger orders; a sales team */
+        cu->interval_ms = cu->interval_ms * 3 / 2;
+        cu->amount *= 8;
+        cu->deal_gap /= 3;
+        cu->call_gap /= 2;
+        cu->msg_gap /= 2;
+        break;
+    case CP_BUSINESS_SERVICES: /* appointments, rated and booked by phone */
+        cu->survey_gap /= 2;
+        cu->call_gap /= 2;
+        cu->ticket_gap *= 2;
+        break;
+    default:
+        break;
+    }
 
     /* Most customers were there before the history began; some join. */
     if (rng_pm(r, 700))
@@ -325,8 +418,10 @@ static void co_plan(struct cp_cohort *co, struct co_cust *cu, unsigned profile)
         /* A few regular orders before the decline; in a short history
          * (weeks) the customer's past lies before it, so a quarter of the
          * span is enough. */
+        int64_t lead = 2 * cu->interval_ms + CO_DAY_MS;
         int64_t earliest =
-            cu->first_ms + min64(2 * cu->interval_ms + CO_DAY_MS, span / 4);
+            cu->first_ms +
+            (span < CO_SHORT_DAYS * CO_DAY_MS ? min64(lead, span / 4) : lead);
         int64_t c =
             co->end_ms - (int64_t)((double)span * rng_uni(r, -0.15, 0.7));
 
@@ -365,22 +460,25 @@ static void co_plan(struct cp_cohort *co, struct co_cust *cu, unsigned profile)
         }
     }
 
-    /* Bad spells: 20% of healthy customers, 10% of the others (before
-     * any decline). */
+    /* Bad spells (noise): 20% of healthy customers, 10% of the others
+     * (before any decline). */
     if (rng_pm(r, profile == CP_PROFILE_HEALTHY ? 200 : 100)) {
         int64_t from = cu->first_ms + rng_span(r, 0, co->end_ms - cu->first_ms);
         int64_t until = from + days_ms(rng_uni(r, 10, 35));
 
-        if (until < cu->churn_ms) {
+        if (until < cu->churn_ms && (noise || is_churner(profile))) {
             cu->spell_from = from;
             cu->spell_until = until;
             cu->spell = co_complaints(r, 1, 2);
         }
     }
 
-    /* Subscriptions; some healthy and casual ones cancel once and come
-     * back weeks later. */
-    if (rng_pm(r, sub_pm[profile])) {
+    /* Subscriptions (nearly everyone's in subscription software); some
+     * healthy and casual ones change plans: one subscription is cancelled,
+     * another starts within two days (noise). */
+    if (rng_pm(r, biz == CP_BUSINESS_SAAS && sub_pm[profile] < 900
+                      ? 900
+                      : sub_pm[profile])) {
         cu->mrr = (uint32_t)rng_logu(r, 990, 49000);
         if (cu->first_ms < co->start_ms + CO_SUB_DAYS * CO_DAY_MS &&
             rng_pm(r, 800)) {
@@ -391,7 +489,7 @@ static void co_plan(struct cp_cohort *co, struct co_cust *cu, unsigned profile)
         } else {
             cu->next[CO_SUB] = cu->first_ms + rng_span(r, 0, 2 * CO_DAY_MS);
         }
-        if (!is_churner(profile) && rng_pm(r, 60))
+        if (!is_churner(profile) && rng_pm(r, 60) && noise)
             cu->sub_cancel_ms =
                 cu->first_ms + rng_span(r, 0, co->end_ms - cu->first_ms);
     } else if (cu->decline & CO_CANCEL) {
@@ -405,7 +503,7 @@ static void co_plan(struct cp_cohort *co, struct co_cust *cu, unsigned profile)
     cu->next[CO_MSG] = cu->first_ms + rng_span(r, 0, cu->msg_gap);
     cu->next[CO_CALL] = cu->first_ms + rng_span(r, 0, cu->call_gap);
     cu->next[CO_VISIT] = cu->first_ms + rng_span(r, 0, cu->visit_gap);
-    if (rng_pm(r, 350))
+    if (rng_pm(r, biz == CP_BUSINESS_B2B ? 800 : 350))
         cu->next[CO_DEAL] = cu->first_ms + rng_span(r, 0, cu->deal_gap);
     co_update_key(cu);
 }
@@ -523,7 +621,7 @@ struct cp_cohort *cp_cohort_new(const struct cp_cohort_config *ccfg,
     for (uint64_t c = 0; c < n; c++) {
         struct co_cust *cu = &co->custs[c];
 
-        co_plan(co, cu, prof[c]);
+        co_plan(co, cu, prof[c], tenant_business(co, c));
         cu->manager = (uint8_t)rng_below(
             &co->rng, co->tenants[c % (uint64_t)ccfg->tenants].managers);
         co->heap[co->heap_cnt++] = (uint32_t)c;
@@ -580,11 +678,14 @@ void cp_cohort_label(const struct cp_cohort *co, uint64_t i,
                      struct cp_cohort_label *out)
 {
     const struct co_cust *cu = &co->custs[i];
+    const struct gen_tenant *tn = &co->tenants[i % (uint64_t)co->cfg.tenants];
 
     memset(out, 0, sizeof(*out));
-    out->tenant_id = co->tenants[i % (uint64_t)co->cfg.tenants].id;
+    out->tenant_id = tn->id;
     cust_id_fmt(out->customer_id, i);
     out->profile = (enum cp_cohort_profile)cu->profile;
+    out->business = tenant_business(co, i);
+    out->manager_id = co->managers[cu->manager % tn->managers];
     out->churn_start_ms = is_churner(cu->profile) ? cu->churn_ms : INT64_MAX;
     out->churned = is_churner(cu->profile) && cu->churn_ms <= co->end_ms;
     out->first_ms = cu->first_ms;
@@ -596,9 +697,15 @@ void cp_cohort_label(const struct cp_cohort *co, uint64_t i,
 
 enum { MOOD_GOOD = 0, MOOD_MIXED, MOOD_BAD };
 
-static void co_survey_score(struct gen_rng *r, struct cp_event *ev, int mood)
+/* A score for @p mood; a good mood answers badly now and then (noise),
+ * never with @p no_noise. */
+static void co_survey_score(struct gen_rng *r, struct cp_event *ev, int mood,
+                            int no_noise)
 {
     unsigned roll = (unsigned)rng_below(r, 1000);
+
+    if (no_noise && mood == MOOD_GOOD)
+        roll %= 750;
 
     switch (ev->survey_kind) {
     case CP_SURVEY_NPS:
@@ -645,7 +752,8 @@ static int co_survey(struct cp_cohort *co, struct co_cust *cu, int64_t t,
 
     if (b & (CO_BAD_SURVEYS | CO_CANCEL))
         mood = MOOD_BAD;
-    else if ((b & CO_FADE) || cu->profile == CP_PROFILE_CASUAL)
+    else if ((b & CO_FADE) ||
+             (cu->profile == CP_PROFILE_CASUAL && !co->cfg.no_noise))
         mood = MOOD_MIXED;
     ev->kind = CP_SURVEY_ANSWERED;
     if (b & CO_CANCEL) /* the exit survey */
@@ -654,7 +762,7 @@ static int co_survey(struct cp_cohort *co, struct co_cust *cu, int64_t t,
         ev->survey_kind = roll < 400   ? CP_SURVEY_NPS
                           : roll < 750 ? CP_SURVEY_CSAT
                                        : CP_SURVEY_CES;
-    co_survey_score(r, ev, mood);
+    co_survey_score(r, ev, mood, co->cfg.no_noise);
     obs->name = names[ev->survey_kind];
     obs->value = ev->score;
     if (b & CO_BAD_SURVEYS)
@@ -681,10 +789,8 @@ static int co_order(struct cp_cohort *co, struct co_cust *cu, int64_t t,
     obs->name = "order";
     obs->value = ev->amount;
 
-    if (cu->profile == CP_PROFILE_CASUAL)
-        gap = jitter(r, cu->interval_ms, 0.3, 1.9);
-    else
-        gap = jitter(r, cu->interval_ms, 0.5, 1.5);
+    /* A rare loyal (casual) buyer is as regular as anyone, only slower. */
+    gap = jitter(r, cu->interval_ms, 0.5, 1.5);
     if (b & CO_FADE) {
         if (++cu->fade_k >= cu->fade_n) {
             /* the last order: a little residual activity, then nothing */
@@ -696,8 +802,8 @@ static int co_order(struct cp_cohort *co, struct co_cust *cu, int64_t t,
             gap = (int64_t)((double)gap * cu->fade_growth);
     } else if (b & CO_COMPLAINTS) {
         gap = gap * 3 / 2;
-    } else if (rng_pm(r, 40)) {
-        gap = (int64_t)((double)gap * rng_uni(r, 2, 3)); /* a vacation */
+    } else if (rng_pm(r, 40) && !co->cfg.no_noise) {
+        gap = (int64_t)((double)gap * rng_uni(r, 2, 3)); /* a holiday pause */
     }
     cu->next[CO_ORDER] = t + gap;
     return 1;
@@ -829,7 +935,10 @@ static int co_ticket(struct cp_cohort *co, struct co_cust *cu, int64_t t,
     cu->tk_seq[slot] = ++cu->ticket_seq;
     cu->tk_open[slot] = t;
     obs->name = "ticket_opened";
-    if (!trouble)
+    if (!trouble && !co->cfg.no_noise && rng_pm(r, 60))
+        /* now and then a slow one, for anyone (noise) */
+        cu->tk_due[slot] = t + days_ms(rng_uni(r, 4, 12));
+    else if (!trouble)
         cu->tk_due[slot] =
             t + (int64_t)rng_logu(r, 30.0 * CO_MIN_MS, 3.0 * CO_DAY_MS);
     else if (t >= cu->churn_ms)
@@ -871,6 +980,8 @@ static int co_sub(struct cp_cohort *co, struct co_cust *cu, int64_t t,
 
     ev->kind = CP_SUBSCRIPTION_CHANGED;
     if (cu->sub_state != SUB_ACTIVE) {
+        if (cu->sub_state == SUB_CANCELLED) /* the new plan's price */
+            cu->mrr = (uint32_t)rng_logu(r, 990, 49000);
         cu->sub_seq++;
         cu->sub_state = SUB_ACTIVE;
         ev->sub_action = CP_SUB_STARTED;
@@ -882,8 +993,9 @@ static int co_sub(struct cp_cohort *co, struct co_cust *cu, int64_t t,
         obs->name = "sub_cancelled";
         obs->value = cu->mrr;
         if (t >= cu->sub_cancel_ms && !(b & CO_CANCEL)) {
-            cu->sub_cancel_ms = CO_NEVER; /* it comes back */
-            cu->next[CO_SUB] = t + days_ms(rng_uni(r, 10, 60));
+            /* a plan change: another subscription soon, at another price */
+            cu->sub_cancel_ms = CO_NEVER;
+            cu->next[CO_SUB] = t + days_ms(rng_uni(r, 0.02, 2));
         } else {
             cu->next[CO_SUB] = CO_NEVER;
         }

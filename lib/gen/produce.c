@@ -14,7 +14,8 @@
  *   value_len bytes    the Kafka value (framed Avro, or the damaged bytes)
  *
  * --labels FILE (cohort): header, then one row per customer:
- *   tenant_id,customer_id,profile,churned,churn_start_ms
+ *   tenant_id,customer_id,profile,churned,churn_start_ms,population,
+ *   business,manager_id
  * --events-csv FILE (cohort): header, then one row per event, in order:
  *   tenant_id,customer_id,occurred_at_ms,obs,value
  */
@@ -91,7 +92,13 @@ void cp_gen_usage(FILE *out)
         "                         cancelling (subscription cancelled, bad "
         "NPS, stop),\n"
         "                         silent (regular buyers who stop: no event "
-        "at all).\n"
+        "at all),\n"
+        "                         prospect (visits, messages, a deal; never "
+        "an order).\n"
+        "                         Tenant t is a retail, subscription software "
+        "(saas), b2b\n"
+        "                         or services business (t %% 4), which "
+        "shapes the rhythms.\n"
         "                         Each churner's decline begins at its churn "
         "start.\n"
         "                         Events in event-time order; -n caps them "
@@ -102,18 +109,27 @@ void cp_gen_usage(FILE *out)
         "21..3650)\n"
         "      --end MS           event time the history ends at (default "
         "now)\n"
-        "      --mix H,C,F,X,N,S  relative shares of healthy, casual, fading, "
-        "complaining,\n"
-        "                         cancelling, silent (default "
-        "40,18,12,10,8,12)\n"
+        "      --mix H,C,F,X,N,S[,P] relative shares of healthy, casual, "
+        "fading,\n"
+        "                         complaining, cancelling, silent, prospect "
+        "(default\n"
+        "                         36,16,12,10,8,12,6; without P: no "
+        "prospects)\n"
+        "      --noise on|off     off: healthy and casual customers without "
+        "bad spells,\n"
+        "                         holiday pauses, plan changes, slow tickets "
+        "or bad\n"
+        "                         scores (default on)\n"
         "      --labels FILE      write one row per customer:\n"
         "                         tenant_id,customer_id,profile,churned,"
-        "churn_start_ms\n"
+        "churn_start_ms,\n"
+        "                         population,business,manager_id\n"
         "                         churned = 1 for a churner whose churn start "
         "is <= --end;\n"
-        "                         churn_start_ms is empty for healthy and "
-        "casual, and may\n"
-        "                         lie after --end (churned 0: not yet). "
+        "                         churn_start_ms is empty for healthy, casual "
+        "and prospects,\n"
+        "                         and may lie after --end (churned 0: not "
+        "yet). "
         "crmpulse-fit's\n"
         "                         customer_id,churned: cut -d, -f2,4 FILE\n"
         "      --events-csv FILE  write every event as the churn model's "
@@ -260,6 +276,8 @@ static int parse_args(int argc, char **argv, struct cp_gen_opts *o,
             (r = opt_value(argc, argv, &i, NULL, "--events-csv", &o->csv_path,
                            errstr, errstr_size)) != 0 ||
             (r = opt_value(argc, argv, &i, NULL, "--mix", &o->mix, errstr,
+                           errstr_size)) != 0 ||
+            (r = opt_value(argc, argv, &i, NULL, "--noise", &o->noise, errstr,
                            errstr_size)) != 0) {
             if (r < 0)
                 return -1;
@@ -315,30 +333,36 @@ static int parse_args(int argc, char **argv, struct cp_gen_opts *o,
     return 0;
 }
 
-/* Parses --mix "H,C,F,X,N,S" into @p mix. @returns 0, or -1 (printed). */
+/* Parses --mix "H,C,F,X,N,S[,P]" into @p mix (without P: no prospects,
+ * the mix of older versions). @returns 0, or -1 (printed). */
 static int parse_mix(const char *s, unsigned mix[CP_PROFILE_CNT], char *errstr,
                      size_t errstr_size)
 {
     const char *p = s;
     unsigned total = 0;
 
+    memset(mix, 0, CP_PROFILE_CNT * sizeof(*mix));
     for (int i = 0; i < CP_PROFILE_CNT; i++) {
         char *end;
         unsigned long v;
+        int last = i + 1 == CP_PROFILE_CNT ||
+                   (i + 2 == CP_PROFILE_CNT && *p && !strchr(p, ','));
 
         errno = 0;
         v = strtoul(p, &end, 10);
         if (errno || end == p || *p == '-' || v > 1000000 ||
-            (i + 1 < CP_PROFILE_CNT ? *end != ',' : *end != '\0')) {
+            (last ? *end != '\0' : *end != ',')) {
             snprintf(errstr, errstr_size,
-                     "--mix \"%s\": expected %d whole numbers 0..1000000 "
-                     "separated by commas (healthy, casual, fading, "
-                     "complaining, cancelling, silent)",
-                     s, CP_PROFILE_CNT);
+                     "--mix \"%s\": expected %d or %d whole numbers "
+                     "0..1000000 separated by commas (healthy, casual, "
+                     "fading, complaining, cancelling, silent[, prospect])",
+                     s, CP_PROFILE_CNT - 1, CP_PROFILE_CNT);
             return -1;
         }
         mix[i] = (unsigned)v;
         total += mix[i];
+        if (last)
+            break;
         p = end + 1;
     }
     if (total == 0) {
@@ -381,6 +405,8 @@ static int check_mode(const struct cp_gen_opts *o, char *errstr,
         bad = "--events-csv";
     else if (o->mix)
         bad = "--mix";
+    else if (o->noise)
+        bad = "--noise";
     if (bad) {
         snprintf(errstr, errstr_size, "%s needs --churn-cohort", bad);
         return -1;
@@ -632,14 +658,16 @@ static int write_labels(const struct cp_gen_run *rn)
         return -1;
     }
     setvbuf(f, NULL, _IOFBF, 1 << 20);
-    fprintf(f, "tenant_id,customer_id,profile,churned,churn_start_ms\n");
+    fprintf(f, "tenant_id,customer_id,profile,churned,churn_start_ms,"
+               "population,business,manager_id\n");
     for (uint64_t i = 0; i < n; i++) {
         cp_cohort_label(rn->cohort, i, &lb);
         fprintf(f, "%s,%s,%s,%d,", lb.tenant_id, lb.customer_id,
                 cp_cohort_profile_name(lb.profile), lb.churned);
         if (lb.churn_start_ms != INT64_MAX)
             fprintf(f, "%lld", (long long)lb.churn_start_ms);
-        fputc('\n', f);
+        fprintf(f, ",%s,%s,%s\n", cp_cohort_population_name(lb.profile),
+                cp_cohort_business_name(lb.business), lb.manager_id);
     }
     if (ferror(f) | fclose(f)) { /* both, always */
         fprintf(rn->msgs, PROG ": write %s: %s\n", path, strerror(errno));
@@ -768,6 +796,7 @@ static int setup_cohort(struct cp_gen_run *rn, int64_t now)
     cc.days = o->days ? (int)o->days : 365;
     cc.end_ms = o->end_set ? o->end_ms : now;
     memcpy(cc.mix, rn->o->mix_shares, sizeof(cc.mix));
+    cc.no_noise = o->noise && !strcmp(o->noise, "off");
     if (!o->dry_run && cc.end_ms > now + DAY_MS) {
         /* the worker sends events dated more than a day ahead to the DLQ */
         fprintf(rn->msgs, PROG ": --end is more than a day ahead of now: the "
@@ -843,6 +872,12 @@ int cp_gen_opts_parse(struct cp_gen_opts *o, int argc, char **argv,
     if (check_mode(o, errstr, errstr_size) ||
         (o->mix && parse_mix(o->mix, o->mix_shares, errstr, errstr_size)))
         return -1;
+    if (o->noise && strcmp(o->noise, "on") != 0 &&
+        strcmp(o->noise, "off") != 0) {
+        snprintf(errstr, errstr_size, "--noise \"%s\": expected on or off",
+                 o->noise);
+        return -1;
+    }
     if (o->cohort && !o->tenants_set)
         o->tenants = 1;
     return 0;

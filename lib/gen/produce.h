@@ -43,6 +43,7 @@ struct cp_gen_opts {
     const char *csv_path;                /* borrowed from argv */
     const char *mix;                     /* borrowed from argv */
     unsigned mix_shares[CP_PROFILE_CNT]; /* --mix parsed; all 0: default */
+    const char *noise;                   /* borrowed from argv; "on"/"off" */
     /* settings */
     const char **xargv; /* owned array of borrowed -X arguments */
     int xargc;
