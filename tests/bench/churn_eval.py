@@ -33,7 +33,8 @@ Definitions (per population and overall):
   alerts/manager/day  all CHURN_RISK (and separately RESPONSE_SLA_BREACH)
                   alerts per manager of the labels per day of history
   Brier, ROC AUC  the customer hash `score` at the end against `churned`
-                  (AUC only where both classes occur; ties count half)
+                  (AUC only where both classes occur; ties count half);
+                  prospects are left out (they never bought: no churn)
 
 --check turns the run into a test: the files parse, every alert names a
 labelled customer, every labelled customer has a score in [0, 1], every
@@ -277,8 +278,10 @@ def evaluate(custs, churn, sla, start_ms, end_ms):
     for name, members in groups.items():
         counted = tp = churned = detected = 0
         leads, alerted_months, quiet = [], 0, 0
+        # A prospect never bought: "churn" means nothing for it, so its
+        # score is left out of Brier and AUC (its alerts still count).
         pairs = [(c["score"], 1 if c["churned"] else 0) for c in members
-                 if c["score"] is not None]
+                 if c["score"] is not None and c["pop"] != "prospect"]
         for c in members:
             last, mine, first_tp = None, [], None
             for t in c["alerts"]:
