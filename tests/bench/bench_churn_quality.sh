@@ -124,8 +124,9 @@ free_port() {
 }
 
 # ~200 B per cohort event on the mock broker's log, which keeps about
-# 5 MiB per partition: enough partitions that nothing is dropped.
-events_guess=$((customers * days * 2))
+# 5 MiB per partition: enough partitions that nothing is dropped (a cohort
+# has about 0.3 events per customer and day; the worker checks the count).
+events_guess=$((customers * days / 2))
 parts=4
 while [ $((events_guess * 200 / parts)) -gt $((3 * 1024 * 1024)) ]; do
     parts=$((parts * 2))
