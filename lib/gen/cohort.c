@@ -466,10 +466,15 @@ static void co_plan(struct cp_cohort *co, struct co_cust *cu, unsigned profile,
         int64_t from = cu->first_ms + rng_span(r, 0, co->end_ms - cu->first_ms);
         int64_t until = from + days_ms(rng_uni(r, 10, 35));
 
-        if (until < cu->churn_ms && (noise || is_churner(profile))) {
-            cu->spell_from = from;
-            cu->spell_until = until;
-            cu->spell = co_complaints(r, 1, 2);
+        if (until < cu->churn_ms) {
+            /* drawn either way, so that no_noise changes no other plan */
+            uint8_t signs = co_complaints(r, 1, 2);
+
+            if (noise || is_churner(profile)) {
+                cu->spell_from = from;
+                cu->spell_until = until;
+                cu->spell = signs;
+            }
         }
     }
 
@@ -489,9 +494,13 @@ static void co_plan(struct cp_cohort *co, struct co_cust *cu, unsigned profile,
         } else {
             cu->next[CO_SUB] = cu->first_ms + rng_span(r, 0, 2 * CO_DAY_MS);
         }
-        if (!is_churner(profile) && rng_pm(r, 60) && noise)
-            cu->sub_cancel_ms =
+        if (!is_churner(profile) && rng_pm(r, 60)) {
+            int64_t at =
                 cu->first_ms + rng_span(r, 0, co->end_ms - cu->first_ms);
+
+            if (noise)
+                cu->sub_cancel_ms = at;
+        }
     } else if (cu->decline & CO_CANCEL) {
         cu->decline &= (uint8_t)~CO_CANCEL; /* nothing to cancel */
     }

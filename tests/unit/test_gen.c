@@ -1232,7 +1232,9 @@ Test(gen, cohort_noise_is_there_unless_turned_off)
                                   .days = 365};
     int bad[2] = {0}, slow[2] = {0}, plans[2] = {0}, cancels[2] = {0};
     int quiet = 0;
+    struct cp_cohort_label *noisy = calloc(n, sizeof(*noisy));
 
+    cr_assert(noisy != NULL);
     for (int off = 0; off < 2; off++) {
         struct cp_cohort *co;
         struct cp_cohort_label *lb = calloc(n, sizeof(*lb));
@@ -1243,6 +1245,15 @@ Test(gen, cohort_noise_is_there_unless_turned_off)
         cr_assert(lb != NULL);
         s = read_cohort(co, lb);
         for (uint64_t i = 0; i < n; i++) {
+            if (!off) {
+                noisy[i] = lb[i];
+            } else {
+                /* the same customers, only without the noise */
+                cr_assert_eq(lb[i].profile, noisy[i].profile);
+                cr_assert_eq(lb[i].churn_start_ms, noisy[i].churn_start_ms);
+                cr_assert_eq(lb[i].first_ms, noisy[i].first_ms);
+                cr_assert_eq(lb[i].interval_ms, noisy[i].interval_ms);
+            }
             if (lb[i].profile != CP_PROFILE_HEALTHY &&
                 lb[i].profile != CP_PROFILE_CASUAL)
                 continue;
@@ -1256,6 +1267,7 @@ Test(gen, cohort_noise_is_there_unless_turned_off)
         free(lb);
         cp_cohort_destroy(co);
     }
+    free(noisy);
     cr_assert_gt(quiet, 1000);
     /* on: a noisy minority */
     cr_assert_gt(bad[0], quiet / 20, "%d of %d", bad[0], quiet);
