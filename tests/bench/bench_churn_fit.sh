@@ -43,6 +43,7 @@ while [ $# -gt 0 ]; do
             "[--eval-seed N] [--customers N] [--write-default]" >&2; exit 2 ;;
     esac
 done
+build=$(cd "$build" && pwd) # the fit runs in another directory
 fit=$build/crmpulse-fit
 bench=$build/bench_churn
 [ -x "$fit" ] || fit=$(find "$build" -name crmpulse-fit -type f | head -1)

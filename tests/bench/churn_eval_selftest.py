@@ -3,7 +3,8 @@
 """Self-test of churn_eval.py's arithmetic on hand-made inputs: the 7-day
 counting rule, true and false alerts around the churn start, lead, alerted
 customer-months, alerts per manager per day, Brier, ROC AUC with ties, and
---check catching what does not add up. Exit status 0 when all hold."""
+--check catching what does not add up; and score_auc.py on a
+crmpulse-score CSV. Exit status 0 when all hold."""
 import json
 import os
 import subprocess
@@ -101,6 +102,24 @@ def main():
     rc, text, _ = run(labels[:2] + ["t,h9,healthy,2,,healthy,retail,m1"],
                       [], scores, "--check")
     assert rc == 1 and "churned '2'" in text, text
+    # score_auc.py: crmpulse-score's CSV (no tenant column) against labels
+    d = tempfile.mkdtemp()
+    sp, lp = os.path.join(d, "s.csv"), os.path.join(d, "l.csv")
+    with open(sp, "w") as f:
+        f.write('customer_id,score,level,reasons\n'
+                'a,0.9,high,"[{""x"":1}]"\nb,0.2,none,[]\nc,0.9,high,[]\n')
+    with open(lp, "w") as f:
+        f.write("customer_id,churned\na,1\nb,0\nc,0\n")
+    p = subprocess.run([sys.executable, os.path.join(HERE, "score_auc.py"),
+                        "--scores", sp, "--labels", lp],
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and "ROC AUC 0.7500" in p.stdout, p.stdout
+    with open(lp, "a") as f:
+        f.write("d,1\n")  # labelled, never scored
+    p = subprocess.run([sys.executable, os.path.join(HERE, "score_auc.py"),
+                        "--scores", sp, "--labels", lp],
+                       capture_output=True, text=True)
+    assert p.returncode == 1 and "without a score 1" in p.stdout, p.stdout
     print("churn_eval self-test: all checks hold")
     return 0
 
