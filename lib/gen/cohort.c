@@ -223,16 +223,6 @@ static int64_t jitter(struct gen_rng *r, int64_t gap, double lo, double hi)
     return g < CO_MIN_MS ? CO_MIN_MS : g;
 }
 
-static int64_t min64(int64_t a, int64_t b)
-{
-    return a < b ? a : b;
-}
-
-static int64_t max64(int64_t a, int64_t b)
-{
-    return a > b ? a : b;
-}
-
 /* ---- the heap of customers ---- */
 
 static int co_before(const struct cp_cohort *co, uint32_t a, uint32_t b)
@@ -269,7 +259,7 @@ static void co_update_key(struct co_cust *cu)
     int64_t k = CO_NEVER;
 
     for (int p = 0; p < CO_PROC_CNT; p++)
-        k = min64(k, cu->next[p]);
+        k = cp_min64(k, cu->next[p]);
     cu->key = k;
 }
 
@@ -314,7 +304,7 @@ static int64_t co_next_trigger(const struct co_cust *cu, int64_t after)
     if (cu->spell && cu->spell_from > after)
         t = cu->spell_from;
     if (cu->decline && cu->churn_ms > after)
-        t = min64(t, cu->churn_ms);
+        t = cp_min64(t, cu->churn_ms);
     return t;
 }
 
@@ -373,10 +363,9 @@ static void co_plan(struct cp_cohort *co, struct co_cust *cu, unsigned profile,
         days_ms(casual ? rng_logu(r, 45, 120) : rng_logu(r, 5, 40));
     cu->amount = (uint32_t)rng_logu(r, 1500, 50000);
     cu->visit_gap =
-        casual
-            ? days_ms(rng_logu(r, 10, 60))
-            : max64(2 * CO_DAY_MS,
-                    (int64_t)((double)cu->interval_ms * rng_logu(r, 0.5, 2)));
+        casual ? days_ms(rng_logu(r, 10, 60))
+               : cp_max64(2 * CO_DAY_MS, (int64_t)((double)cu->interval_ms *
+                                                   rng_logu(r, 0.5, 2)));
     cu->msg_gap = days_ms(rng_logu(r, 15, 90));
     cu->call_gap = days_ms(rng_logu(r, 20, 120));
     cu->ticket_gap = days_ms(rng_logu(r, 45, 240));
@@ -388,7 +377,7 @@ static void co_plan(struct cp_cohort *co, struct co_cust *cu, unsigned profile,
     switch (biz) {
     case CP_BUSINESS_SAAS: /* add-on orders; logins; support */
         cu->interval_ms *= 3;
-        cu->visit_gap = max64(CO_DAY_MS, cu->visit_gap / 3);
+        cu->visit_gap = cp_max64(CO_DAY_MS, cu->visit_gap / 3);
         cu->ticket_gap /= 2;
         break;
     case CP_BUSINESS_B2B: /* fewer, larger orders; a sales team */
@@ -410,7 +399,7 @@ static void co_plan(struct cp_cohort *co, struct co_cust *cu, unsigned profile,
     /* Most customers were there before the history began; some join. */
     if (rng_pm(r, 700))
         cu->first_ms =
-            co->start_ms + rng_span(r, 0, min64(cu->interval_ms, span / 3));
+            co->start_ms + rng_span(r, 0, cp_min64(cu->interval_ms, span / 3));
     else
         cu->first_ms = co->start_ms + rng_span(r, 0, span * 3 / 4);
 
@@ -419,14 +408,14 @@ static void co_plan(struct cp_cohort *co, struct co_cust *cu, unsigned profile,
          * (weeks) the customer's past lies before it, so a quarter of the
          * span is enough. */
         int64_t lead = 2 * cu->interval_ms + CO_DAY_MS;
-        int64_t earliest =
-            cu->first_ms +
-            (span < CO_SHORT_DAYS * CO_DAY_MS ? min64(lead, span / 4) : lead);
+        int64_t earliest = cu->first_ms + (span < CO_SHORT_DAYS * CO_DAY_MS
+                                               ? cp_min64(lead, span / 4)
+                                               : lead);
         int64_t c =
             co->end_ms - (int64_t)((double)span * rng_uni(r, -0.15, 0.7));
 
         if (c < earliest)
-            c = earliest + rng_span(r, 0, min64(cu->interval_ms, span / 4));
+            c = earliest + rng_span(r, 0, cp_min64(cu->interval_ms, span / 4));
         cu->churn_ms = c;
         switch (profile) {
         case CP_PROFILE_FADING:
@@ -456,7 +445,7 @@ static void co_plan(struct cp_cohort *co, struct co_cust *cu, unsigned profile,
             cu->fade_shrink = (float)rng_uni(r, 0.55, 0.85);
             cu->fade_n = (uint8_t)rng_range(r, 2, 4);
             /* The fading orders set the stop; this is a backstop. */
-            cu->stop_ms = min64(cu->stop_ms, c + 400 * CO_DAY_MS);
+            cu->stop_ms = cp_min64(cu->stop_ms, c + 400 * CO_DAY_MS);
         }
     }
 
@@ -804,7 +793,7 @@ static int co_order(struct cp_cohort *co, struct co_cust *cu, int64_t t,
         if (++cu->fade_k >= cu->fade_n) {
             /* the last order: a little residual activity, then nothing */
             cu->next[CO_ORDER] = CO_NEVER;
-            cu->stop_ms = min64(cu->stop_ms, t + days_ms(rng_uni(r, 3, 21)));
+            cu->stop_ms = cp_min64(cu->stop_ms, t + days_ms(rng_uni(r, 3, 21)));
             return 1;
         }
         for (int k = 0; k < cu->fade_k; k++)
@@ -919,7 +908,7 @@ static void co_resolve_due(struct co_cust *cu)
     int64_t due = CO_NEVER;
 
     for (int i = 0; i < CO_TICKETS; i++)
-        due = min64(due, cu->tk_due[i]);
+        due = cp_min64(due, cu->tk_due[i]);
     cu->next[CO_RESOLVE] = due;
 }
 
@@ -956,8 +945,8 @@ static int co_ticket(struct cp_cohort *co, struct co_cust *cu, int64_t t,
             rng_pm(r, 850) ? CO_NEVER : t + days_ms(rng_uni(r, 10, 30));
     else
         /* a bad spell ends with its tickets closed */
-        cu->tk_due[slot] =
-            max64(cu->spell_until, t + CO_DAY_MS) + days_ms(rng_uni(r, 0, 7));
+        cu->tk_due[slot] = cp_max64(cu->spell_until, t + CO_DAY_MS) +
+                           days_ms(rng_uni(r, 0, 7));
     co_resolve_due(cu);
     return 1;
 }
@@ -1064,13 +1053,13 @@ static void co_trigger(struct cp_cohort *co, struct co_cust *cu, int64_t t)
         cu->next[CO_TICKET] = t;
     if (b & CO_BAD_SURVEYS)
         cu->next[CO_SURVEY] =
-            min64(cu->next[CO_SURVEY], t + days_ms(rng_uni(r, 1, 6)));
+            cp_min64(cu->next[CO_SURVEY], t + days_ms(rng_uni(r, 1, 6)));
     if (b & CO_SLOW_REPLIES)
         cu->next[CO_MSG] =
-            min64(cu->next[CO_MSG], t + days_ms(rng_uni(r, 0, 3)));
+            cp_min64(cu->next[CO_MSG], t + days_ms(rng_uni(r, 0, 3)));
     if (b & CO_MISSED_CALLS)
         cu->next[CO_CALL] =
-            min64(cu->next[CO_CALL], t + days_ms(rng_uni(r, 0, 4)));
+            cp_min64(cu->next[CO_CALL], t + days_ms(rng_uni(r, 0, 4)));
     if ((b & CO_CANCEL) && cu->sub_state == SUB_ACTIVE) {
         int primary = cu->profile == CP_PROFILE_CANCELLING;
         int64_t at = t + days_ms(rng_uni(r, 0, primary ? 2 : 20));
