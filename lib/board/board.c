@@ -266,6 +266,53 @@ static enum MHD_Result serve_stats(const struct request *rq)
     return send_json(rq, MHD_HTTP_OK, body);
 }
 
+/* What the page needs of the settings: the language and each tenant's
+ * currency ({"lang":"ru","currency":{"acme":"EUR","*":"USD"}}). A token of
+ * one tenant sees that tenant's currency only. */
+static enum MHD_Result serve_settings(const struct request *rq)
+{
+    static const char *const langs[] = {"en", "ru", "uk", "it"};
+    const struct cp_config *cfg = rq->b->cfg;
+    json_t *cur = json_object(), *j;
+    const char *p = cfg->board_currency;
+    char *body;
+
+    while (cur && *p) {
+        const char *end = strchr(p, ','), *colon;
+        char tenant[72], code[4];
+        size_t len;
+
+        if (!end)
+            end = p + strlen(p);
+        while (p < end && *p == ' ')
+            p++;
+        len = (size_t)(end - p);
+        while (len && p[len - 1] == ' ')
+            len--;
+        colon = memchr(p, ':', len);
+        /* Checked by the settings: TENANT (or *) ':' three letters. */
+        if (colon && (size_t)(colon - p) < sizeof(tenant)) {
+            memcpy(tenant, p, (size_t)(colon - p));
+            tenant[colon - p] = '\0';
+            memcpy(code, colon + 1, 3);
+            code[3] = '\0';
+            if (!rq->scope || !strcmp(tenant, rq->scope) ||
+                !strcmp(tenant, "*"))
+                json_object_set_new(cur, tenant, json_string(code));
+        }
+        p = *end ? end + 1 : end;
+    }
+    j = cur ? json_pack("{s:s, s:o}", "lang",
+                        langs[cfg->board_lang >= 0 && cfg->board_lang < 4
+                                  ? cfg->board_lang
+                                  : 0],
+                        "currency", cur)
+            : NULL;
+    body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return send_json(rq, MHD_HTTP_OK, body);
+}
+
 /* ---- access ---- */
 
 /* The token of a request: Authorization: Bearer, the cookie, or ?token=
@@ -359,6 +406,8 @@ static enum MHD_Result route(struct request *rq, const char *path)
         return serve_events(rq);
     if (!strcmp(path, "/api/stats"))
         return serve_stats(rq);
+    if (!strcmp(path, "/api/settings"))
+        return serve_settings(rq);
     if (!in_scope(rq, path))
         return send_error(rq, MHD_HTTP_FORBIDDEN,
                           "this token is for another tenant");

@@ -4,10 +4,10 @@
 # ship with no file system access and no CDN.
 #   cmake -DPAGE_DIR=lib/board/page -DOUT=board_page.c -P embed_page.cmake
 # name, URL path, content type (types hold ';', so three parallel lists)
-set(names index.html board.js board.css)
-set(urls /index.html /board.js /board.css)
+set(names index.html board.js i18n.js board.css)
+set(urls /index.html /board.js /i18n.js /board.css)
 set(types "text/html\\; charset=utf-8" "text/javascript\\; charset=utf-8"
-          "text/css\\; charset=utf-8")
+          "text/javascript\\; charset=utf-8" "text/css\\; charset=utf-8")
 set(body "")
 set(entries "")
 list(LENGTH names count)

@@ -50,9 +50,11 @@ static bool check_redis_url(const char *url, char *errstr, size_t size);
 static void mask_redis_url(const char *url, char *out, size_t size);
 static bool check_prefix(const char *prefix, char *errstr, size_t size);
 static bool check_board_tokens(const char *list, char *errstr, size_t size);
+static bool check_board_currency(const char *list, char *errstr, size_t size);
 
 static const char *const framing_choices[] = {"confluent", "raw", NULL};
 static const char *const log_format_choices[] = {"text", "json", NULL};
+static const char *const board_lang_choices[] = {"en", "ru", "uk", "it", NULL};
 
 #define OFF(field) offsetof(struct cp_config, field)
 
@@ -219,6 +221,23 @@ static const struct setting settings[] = {
             "tenant) or TOKEN@TENANT (that tenant only), 16+ of "
             "[A-Za-z0-9._~-]; required when board.listen is not loopback; "
             "a TV opens /?token=TOKEN once and keeps it in a cookie"},
+    {.name = "board.lang",
+     .type = SET_ENUM,
+     .offset = OFF(board_lang),
+     .def = "en",
+     .choices = board_lang_choices,
+     .doc = "the wallboard's language (labels, numbers, dates): en, ru, uk "
+            "or it; a screen's ?lang= wins"},
+    {.name = "board.currency",
+     .type = SET_STRING,
+     .offset = OFF(board_currency),
+     .min = 0,
+     .max = 4096,
+     .def = "",
+     .check = check_board_currency,
+     .doc = "currency of each tenant's amounts, TENANT:CODE comma-separated "
+            "(ISO 4217, e.g. acme:EUR, globex:RUB; *:CODE for the rest); "
+            "amounts are shown as money in board.lang's format"},
     {.name = "board.cors.origin",
      .type = SET_STRING,
      .offset = OFF(board_cors_origin),
@@ -432,6 +451,39 @@ static bool check_board_tokens(const char *list, char *errstr, size_t size)
             snprintf(errstr, size,
                      "after '@': expected a tenant id (1-64 of "
                      "[A-Za-z0-9._-])");
+            return false;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return true;
+}
+
+/* board.currency: TENANT:CODE entries (TENANT may be *), comma-separated. */
+static bool check_board_currency(const char *list, char *errstr, size_t size)
+{
+    const char *p = list;
+
+    while (*p) {
+        const char *end = strchr(p, ','), *colon;
+        size_t len;
+
+        if (!end)
+            end = p + strlen(p);
+        while (p < end && *p == ' ')
+            p++;
+        len = (size_t)(end - p);
+        while (len && p[len - 1] == ' ')
+            len--;
+        colon = memchr(p, ':', len);
+        if (len && (!colon || (size_t)(p + len - colon - 1) != 3 ||
+                    !isupper((unsigned char)colon[1]) ||
+                    !isupper((unsigned char)colon[2]) ||
+                    !isupper((unsigned char)colon[3]) ||
+                    !((colon - p == 1 && *p == '*') ||
+                      cp_id_valid(p, (size_t)(colon - p))))) {
+            snprintf(errstr, size,
+                     "expected TENANT:CODE entries with a 3-letter ISO 4217 "
+                     "code, e.g. acme:EUR, *:USD");
             return false;
         }
         p = *end ? end + 1 : end;

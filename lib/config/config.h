@@ -46,13 +46,15 @@ struct cp_config {
     char *model_file;              /* model.file; "" = built-in default model */
     char *http_listen;             /* http.listen: worker endpoint; "" = off */
     char *board_listen;            /* board.listen: crmpulse-board's address */
-    char *board_token;       /* board.token: TOKEN[@TENANT],...; "" = none */
-    char *board_cors_origin; /* board.cors.origin; "" = no CORS header */
-    int log_level;                 /* log.level (syslog number) */
-    int log_format;                /* log.format: 0 text, 1 json */
-    int progress_interval_s;       /* log.progress.interval; 0 = off */
-    int log_alerts_per_s;          /* log.alerts.per_s */
-    struct cp_kv *kafka_props;     /* owned array: the other kafka.* settings */
+    char *board_token;         /* board.token: TOKEN[@TENANT],...; "" = none */
+    char *board_cors_origin;   /* board.cors.origin; "" = no CORS header */
+    int board_lang;            /* board.lang: 0 en, 1 ru, 2 uk, 3 it */
+    char *board_currency;      /* board.currency: TENANT:CODE,... */
+    int log_level;             /* log.level (syslog number) */
+    int log_format;            /* log.format: 0 text, 1 json */
+    int progress_interval_s;   /* log.progress.interval; 0 = off */
+    int log_alerts_per_s;      /* log.alerts.per_s */
+    struct cp_kv *kafka_props; /* owned array: the other kafka.* settings */
     size_t kafka_prop_cnt;
 };
 

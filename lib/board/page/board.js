@@ -24,16 +24,37 @@
     return e;
   }
   function num(v) { return typeof v === "number" && isFinite(v) ? v : 0; }
-  function fmtInt(v) { return Math.round(num(v)).toLocaleString("en-US"); }
-  // Amounts are in minor units of the tenant's currency (cents).
+  // The team's language: ?lang=, else board.lang (from /api/settings),
+  // else English; numbers, money and dates in its locale.
+  var I = window.CP_I18N.make(params.get("lang") || "en");
+  var settings = { lang: "", currency: {} };
+  function T(key, args) { return I.t(key, args); }
+  function fmtInt(v) { return Math.round(num(v)).toLocaleString(I.locale); }
+  function fmtDec(v, digits) {
+    return num(v).toLocaleString(I.locale, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  }
+  // Amounts are in minor units of the tenant's currency (board.currency):
+  // shown as money in the team's locale, compact once they are large.
   function fmtMoney(minor) {
-    var v = num(minor) / 100;
-    if (v >= 1e6) return (v / 1e6).toFixed(2) + "M";
-    if (v >= 1e4) return (v / 1e3).toFixed(1) + "k";
-    if (v >= 100) return Math.round(v).toLocaleString("en-US");
-    return v.toFixed(2);
+    var cur = settings.currency[state.tenant] || settings.currency["*"], opts, exp = 2;
+    if (cur) {
+      try {
+        exp = new Intl.NumberFormat("en", { style: "currency", currency: cur }).resolvedOptions().maximumFractionDigits;
+      } catch (e) { cur = null; }
+    }
+    var v = num(minor) / Math.pow(10, exp);
+    opts = v >= 1e4 ? { notation: "compact", maximumFractionDigits: v >= 1e6 ? 2 : 1 }
+      : v >= 100 ? { maximumFractionDigits: 0 } : { minimumFractionDigits: exp, maximumFractionDigits: exp };
+    if (cur) { opts.style = "currency"; opts.currency = cur; }
+    return v.toLocaleString(I.locale, opts);
   }
   function fmtPct(p) { return isFinite(p) ? (p * 100).toFixed(0) + "%" : "–"; }
+  // A YYYY-MM-DD key day in the team's date form.
+  function fmtDay(d) {
+    var t = Date.parse(String(d) + "T00:00:00Z");
+    if (!isFinite(t)) return String(d);
+    return new Date(t).toLocaleDateString(I.locale, { timeZone: "UTC", year: "numeric", month: "short", day: "numeric" });
+  }
   // A churn probability: never a bare 0% or 100% (the engine never knows
   // that much), "<1%" and ">99%" at the ends.
   function fmtProb(p) {
@@ -51,10 +72,10 @@
   function fmtDur(ms) {
     if (!isFinite(ms) || ms < 0) return "–";
     var s = ms / 1000;
-    if (s < 60) return s.toFixed(0) + "s";
-    if (s < 3600) return (s / 60).toFixed(s < 600 ? 1 : 0) + "m";
-    if (s < 86400) return (s / 3600).toFixed(1) + "h";
-    return (s / 86400).toFixed(1) + "d";
+    if (s < 60) return fmtDec(s, 0) + T("unit.s");
+    if (s < 3600) return fmtDec(s / 60, s < 600 ? 1 : 0) + T("unit.m");
+    if (s < 86400) return fmtDec(s / 3600, 1) + T("unit.h");
+    return fmtDec(s / 86400, 1) + T("unit.d");
   }
   function ratio(a, b) { return num(b) > 0 ? num(a) / num(b) : NaN; }
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
@@ -71,13 +92,21 @@
     { id: "missed", label: "Missed calls", f: function (c) { return num(c.calls_missed); }, fmt: fmtInt, lowerIsBetter: true }
   ];
 
+  // Some languages' numbers are wider ("12,8 тыс."): a value that would
+  // spill out of its tile is set smaller until it fits, never cut off.
+  function fitWidth(node) {
+    node.style.fontSize = "";
+    var w = node.clientWidth, need = node.scrollWidth;
+    if (w > 0 && need > w + 1)
+      node.style.fontSize = Math.max(60, Math.floor(100 * w / need)) + "%";
+  }
   function renderKpis(c, prev, flash) {
     var box = $("kpis");
     if (!box.firstChild) {
       KPIS.forEach(function (k) {
         var t = el("div", "kpi");
         t.id = "kpi-" + k.id;
-        t.appendChild(el("div", "label", k.label));
+        t.appendChild(el("div", "label", T("kpi." + k.id)));
         t.appendChild(el("div", "value", "–"));
         t.appendChild(el("div", "cmp", ""));
         box.appendChild(t);
@@ -96,8 +125,9 @@
         }
       }
       t.dataset.value = isFinite(v) ? String(v) : "";
+      fitWidth(valueEl);
       clear(cmpEl);
-      cmpEl.appendChild(document.createTextNode("last wk " + (isFinite(p) ? k.fmt(p) : "–") + " "));
+      cmpEl.appendChild(document.createTextNode(T("last_wk", { v: isFinite(p) ? k.fmt(p) : "–" }) + " "));
       // Last week's day is complete and today's is not (minute keys live
       // 48 h only): a count is shown beside it, only rates get an arrow.
       if (k.rate && isFinite(v) && isFinite(p) && p > 0) {
@@ -105,6 +135,7 @@
         cmpEl.appendChild(el("span", d === 0 ? "" : better ? "up" : "down",
           (d >= 0 ? "▲" : "▼") + Math.abs(d * 100).toFixed(0) + "%"));
       }
+      fitWidth(cmpEl);
     });
   }
 
@@ -133,9 +164,9 @@
       if (k.indexOf("stage:") === 0) st.push({ name: k.slice(6), n: num(f[k]) });
     });
     st.sort(function (a, b) { return b.n - a.n || a.name.localeCompare(b.name); });
-    var out = [{ name: "lead", n: num(f.lead), cls: "" }];
+    var out = [{ name: T("funnel.lead"), n: num(f.lead), cls: "" }];
     st.forEach(function (s) { out.push({ name: s.name, n: s.n, cls: "" }); });
-    out.push({ name: "won", n: num(f.won), cls: "won" });
+    out.push({ name: T("funnel.won"), n: num(f.won), cls: "won" });
     return out;
   }
 
@@ -159,7 +190,7 @@
     clear(node);
     node.appendChild(s);
     var lost = num((f || {}).lost), wonWk = num((prevF || {}).won);
-    $("funnel-note").textContent = "lost " + fmtInt(lost) + " · won last wk " + fmtInt(wonWk);
+    $("funnel-note").textContent = T("funnel.note", { l: fmtInt(lost), w: fmtInt(wonWk) });
   }
 
   var RT_BUCKETS = ["b15", "b30", "b60", "b120", "b300", "b600", "b900", "b1800",
@@ -183,8 +214,8 @@
     });
     clear(node);
     node.appendChild(s);
-    $("rt-avg").textContent = "avg " + fmtDur(ratio(c.response_ms_sum, c.responses));
-    $("rt-note").textContent = fmtInt(c.responses) + " first replies";
+    $("rt-avg").textContent = T("rt.avg", { v: fmtDur(ratio(c.response_ms_sum, c.responses)) });
+    $("rt-note").textContent = T("rt.note", { n: fmtInt(c.responses) });
   }
 
   // ---- service, tables, risk, ticker ----
@@ -205,16 +236,17 @@
     var oldest = w.oldest.length ? Date.now() + state.offsetMs - w.oldest[0].since_ms : NaN;
     var nps = npsOf(c);
     clear(node);
-    node.appendChild(item("Waiting for reply", fmtInt(w.count), w.count ? "oldest " + fmtDur(oldest) : "none waiting", "svc-waiting"));
-    node.appendChild(item("Missed calls", fmtInt(c.calls_missed), "of " + fmtInt(c.calls_inbound) + " inbound"));
-    node.appendChild(item("Tickets opened / resolved", fmtInt(c.tickets_opened) + " / " + fmtInt(c.tickets_resolved),
-      "avg resolution " + fmtDur(ratio(c.resolution_ms_sum, c.tickets_resolved))));
+    var csat = ratio(c.csat_sum, c.csat_count), ces = ratio(c.ces_sum, c.ces_count);
+    node.appendChild(item(T("svc.waiting"), fmtInt(w.count),
+      w.count ? T("svc.oldest", { v: fmtDur(oldest) }) : T("svc.none"), "svc-waiting"));
+    node.appendChild(item(T("svc.missed"), fmtInt(c.calls_missed), T("svc.inbound", { n: fmtInt(c.calls_inbound) })));
+    node.appendChild(item(T("svc.tickets"), fmtInt(c.tickets_opened) + " / " + fmtInt(c.tickets_resolved),
+      T("svc.resolution", { v: fmtDur(ratio(c.resolution_ms_sum, c.tickets_resolved)) })));
     node.appendChild(item("NPS", isFinite(nps) ? String(nps) : "–",
-      fmtInt(num(c.nps_promoters) + num(c.nps_passives) + num(c.nps_detractors)) + " answers"));
+      T("svc.answers", { n: fmtInt(num(c.nps_promoters) + num(c.nps_passives) + num(c.nps_detractors)) })));
     node.appendChild(item("CSAT", fmtPct(ratio(c.csat_satisfied, c.csat_count)),
-      "avg " + (isFinite(ratio(c.csat_sum, c.csat_count)) ? ratio(c.csat_sum, c.csat_count).toFixed(2) : "–") + " / 5"));
-    node.appendChild(item("CES", isFinite(ratio(c.ces_sum, c.ces_count)) ? ratio(c.ces_sum, c.ces_count).toFixed(2) : "–",
-      fmtInt(c.ces_count) + " answers, 1–7"));
+      T("svc.csat", { v: isFinite(csat) ? fmtDec(csat, 2) : "–" })));
+    node.appendChild(item("CES", isFinite(ces) ? fmtDec(ces, 2) : "–", T("svc.ces", { n: fmtInt(c.ces_count) })));
   }
 
   function table(node, head, rows) {
@@ -223,7 +255,7 @@
     head.forEach(function (h) { tr.appendChild(el("th", "", h)); });
     node.appendChild(tr);
     if (!rows.length) {
-      var r = el("tr"), td = el("td", "empty", "no data yet");
+      var r = el("tr"), td = el("td", "empty", T("no_data"));
       td.colSpan = head.length;
       r.appendChild(td);
       node.appendChild(r);
@@ -240,7 +272,7 @@
       return num(b.c.won_amount_minor) - num(a.c.won_amount_minor) ||
         num(b.c.deals_won) - num(a.c.deals_won) || num(b.c.events) - num(a.c.events);
     });
-    table($("managers"), ["Manager", "Won", "Amount", "Replies", "Avg reply", "Missed"],
+    table($("managers"), [T("col.manager"), T("col.won"), T("col.amount"), T("col.replies"), T("col.avg_reply"), T("col.missed")],
       list.slice(0, 8).map(function (x, i) {
         return [(i + 1) + ". " + x.name, fmtInt(x.c.deals_won), fmtMoney(x.c.won_amount_minor),
           fmtInt(x.c.responses), fmtDur(ratio(x.c.response_ms_sum, x.c.responses)), fmtInt(x.c.calls_missed)];
@@ -249,7 +281,7 @@
   function renderSources(s) {
     var list = Object.keys(s || {}).map(function (k) { return { name: k, c: s[k] }; });
     list.sort(function (a, b) { return num(b.c.leads) - num(a.c.leads) || a.name.localeCompare(b.name); });
-    table($("sources"), ["Source", "Leads", "Won", "Lost", "Conv.", "Amount"],
+    table($("sources"), [T("col.source"), T("col.leads"), T("col.won"), T("col.lost"), T("col.conv"), T("col.amount")],
       list.slice(0, 8).map(function (x) {
         return [x.name, fmtInt(x.c.leads), fmtInt(x.c.deals_won), fmtInt(x.c.deals_lost),
           fmtConv(ratio(x.c.deals_won, x.c.leads)), fmtMoney(x.c.won_amount_minor)];
@@ -259,10 +291,10 @@
     var node = $("risk");
     clear(node);
     var list = (r && r.customers) || [];
-    if (!list.length) node.appendChild(el("li", "empty", "no customer at risk"));
+    if (!list.length) node.appendChild(el("li", "empty", T("risk.none")));
     list.forEach(function (c) {
       var li = el("li"), who = el("div", "who"), lvl = String(c.level || "none");
-      who.appendChild(el("span", "level " + lvl, lvl));
+      who.appendChild(el("span", "level " + lvl, T("level." + lvl)));
       who.appendChild(bdi(c.customer));
       if (c.manager) who.appendChild(bdi(c.manager, "muted"));
       who.appendChild(el("span", "score", fmtProb(num(typeof c.score === "number" ? c.score : c.risk))));
@@ -292,7 +324,7 @@
     var span = el("span", "alert" + (fresh ? " fresh" : ""));
     span.dataset.alertId = String(a.alert_id || "");
     span.appendChild(el("span", "t", hh));
-    span.appendChild(document.createTextNode(String(a.level || "") + " churn risk: "));
+    span.appendChild(document.createTextNode(T("churn.alert", { l: T("level." + String(a.level || "none").toLowerCase()) })));
     span.appendChild(bdi(a.customer_id));
     if (a.manager_id) {
       span.appendChild(document.createTextNode(" ("));
@@ -310,14 +342,14 @@
   // SLA breaches are a count, not a flood: the last hour's, from the API.
   function renderSla(sla) {
     var n = sla ? num(sla.last_hour) : 0;
-    $("sla").textContent = "SLA breaches, last hour: " + fmtInt(n);
+    $("sla").textContent = T("sla", { n: fmtInt(n) });
     $("sla").className = "sla" + (n > 0 ? " bad" : "");
   }
   function renderTicker(alerts, freshId) {
     var node = $("ticker");
     clear(node);
     node.classList.remove("scroll");
-    if (!alerts.length) { node.appendChild(el("span", "empty", "no churn alerts yet")); return; }
+    if (!alerts.length) { node.appendChild(el("span", "empty", T("churn.none"))); return; }
     // The list twice, so the scroll (to -50%) loops without a jump.
     for (var rep = 0; rep < 2; rep++) {
       alerts.slice(0, 20).forEach(function (a) {
@@ -333,7 +365,7 @@
   function render(flash) {
     var b = state.board;
     if (!b) return;
-    $("day").textContent = "today " + b.day + " UTC · last wk = " + b.compare.week_ago.day + ", whole day";
+    $("day").textContent = T("day", { d: fmtDay(b.day), w: fmtDay(b.compare.week_ago.day) });
     renderKpis(b.today.counters, b.compare.week_ago.counters, flash);
     renderFunnel(b.today.funnel, b.compare.week_ago.funnel);
     renderRt(b.today.rt, b.today.counters);
@@ -365,7 +397,7 @@
   function setStatus(cls, text) {
     var down = cls === "down";
     if (down && state.lastUpdate)
-      text = "connection lost (" + text + ") — last update " + hhmmss(state.lastUpdate) + " UTC";
+      text = T("status.lost", { why: text, t: hhmmss(state.lastUpdate) });
     $("status").className = "status " + cls;
     $("status-text").textContent = text;
     document.body.classList.toggle("offline", down && !!state.board);
@@ -374,7 +406,7 @@
   var STALE_MS = 15 * 60 * 1000;
   function markStale() {
     var b = state.board, quiet = state.lastEvent && Date.now() - state.lastEvent > STALE_MS;
-    $("stale").textContent = b && quiet ? "no new events since " + hhmmss(state.lastEvent) + " UTC" : "";
+    $("stale").textContent = b && quiet ? T("stale", { t: hhmmss(state.lastEvent) }) : "";
   }
 
   function loadBoard() {
@@ -397,7 +429,7 @@
       document.body.classList.remove("offline");
       render(false);
       markStale();
-    }).catch(function () { setStatus("down", "no data"); });
+    }).catch(function () { setStatus("down", T("status.no_data")); });
   }
   // The next answer must be read after now (server clock). Only once the
   // offset to the server clock is known, so a skewed TV clock cannot stall.
@@ -454,18 +486,18 @@
     es.addEventListener("hello", function (ev) {
       var h = {};
       try { h = JSON.parse(ev.data); } catch (e) { /* keep defaults */ }
-      setStatus(h.redis ? "live" : "down", h.redis ? "live" : "redis down");
+      setStatus(h.redis ? "live" : "down", h.redis ? T("status.live") : T("status.redis_down"));
       needFresh(); // a (re)connect may have missed messages: re-read
       loadBoard();
     });
     es.addEventListener("resync", function () {
-      setStatus("live", "live");
+      setStatus("live", T("status.live"));
       needFresh();
       loadBoard();
     });
     es.addEventListener("live", onLive);
     es.addEventListener("alert", onAlert);
-    es.onerror = function () { setStatus("down", "reconnecting"); };
+    es.onerror = function () { setStatus("down", T("status.reconnecting")); };
   }
 
   function selectTenant(t) {
@@ -487,8 +519,8 @@
       names.forEach(function (t) { var o = el("option", "", t); o.value = t; sel.appendChild(o); });
       if (cur) sel.value = cur;
       if (!state.tenant) selectTenant(pinned || names[0]);
-      if (!names.length) setStatus("down", "no tenants yet");
-    }).catch(function () { setStatus("down", "board unreachable"); });
+      if (!names.length) setStatus("down", T("status.no_tenants"));
+    }).catch(function () { setStatus("down", T("status.unreachable")); });
   }
 
   function rotate() {
@@ -512,9 +544,29 @@
     selectTenant(pinned);
   });
   window.addEventListener("resize", function () { render(false); });
+  // A page left behind (navigation, back-forward cache) must not keep its
+  // stream: a browser allows 6 connections per host, and a kept stream
+  // would starve the next page's reads.
+  window.addEventListener("pagehide", function () { if (es) { es.close(); es = null; } });
+  window.addEventListener("pageshow", function (ev) { if (ev.persisted && state.tenant) connect(); });
   // Kiosk (?kiosk=1): a TV with nothing to click: no cursor, no controls.
   if (params.get("kiosk") === "1") document.body.classList.add("kiosk");
-  loadTenants();
+  // Static labels of the page in the team's language.
+  function translatePage() {
+    document.documentElement.lang = I.lang;
+    [["h-funnel", "title.funnel"], ["h-rt", "title.rt"], ["h-service", "title.service"],
+     ["h-managers", "title.managers"], ["h-sources", "title.sources"], ["h-risk", "title.risk"],
+     ["h-churn", "title.churn"]].forEach(function (x) { $(x[0]).textContent = T(x[1]); });
+    $("status-text").textContent = T("status.connecting");
+  }
+  getJson("/api/settings").then(function (st) {
+    settings.lang = st.lang || "";
+    settings.currency = st.currency || {};
+    if (!params.get("lang") && settings.lang) I = window.CP_I18N.make(settings.lang);
+  }).catch(function () { /* defaults: English, no currency sign */ }).then(function () {
+    translatePage();
+    loadTenants();
+  });
   setInterval(loadTenants, 30000);
   setInterval(loadBoard, 15000); // waiting ages, risk: even without messages
   setInterval(tick, 1000);

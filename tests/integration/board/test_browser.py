@@ -63,6 +63,29 @@ def kpi(driver, name):
     return found[0].text if found else ""
 
 
+# Every element of every panel lies inside its panel (nothing cut off or
+# spilling over a neighbour); returns the offenders as text.
+OVERFLOW_JS = """
+var bad = [];
+document.querySelectorAll('.panel, .kpi, footer, header').forEach(function (p) {
+  var pr = p.getBoundingClientRect();
+  p.querySelectorAll('*').forEach(function (e) {
+    if (e.closest('.ticker')) return;            // the ticker scrolls on purpose
+    if (e.closest('.reasons li')) return;        // reasons end in an ellipsis
+    var r = e.getBoundingClientRect();
+    if (!r.width || !r.height) return;
+    if (r.left < pr.left - 1 || r.right > pr.right + 1 ||
+        r.top < pr.top - 1 || r.bottom > pr.bottom + 1)
+      bad.push((p.className || p.tagName) + ' > ' + e.tagName + '.' + e.className +
+               ' "' + (e.textContent || '').slice(0, 30) + '"');
+  });
+  if (p.scrollWidth > p.clientWidth + 1 && !p.matches('footer'))
+    bad.push((p.className || p.tagName) + (p.id ? '#' + p.id : '') + ' scrolls sideways: ' + p.scrollWidth + ' > ' + p.clientWidth);
+});
+return bad.slice(0, 10);
+"""
+
+
 def console_errors(driver):
     return [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
 
@@ -176,9 +199,34 @@ def main():
 
             # Kiosk: no controls on a TV.
             driver.get(srv.url("/?kiosk=1&tenant=" + TENANT))
-            wait_for("kiosk page", lambda: digits(kpi(driver, "events")) > 0, 5.0)
+            wait_for("kiosk page", lambda: digits(kpi(driver, "events")) > 0, 10.0)
             assert not driver.find_element(By.ID, "tenant").is_displayed()
             checks.append("?kiosk=1 hides the tenant control")
+
+            # Every language at a TV's two sizes: its words, its number
+            # format, nothing cut off; a screenshot of each.
+            words = {"en": "Funnel today", "ru": "Воронка сегодня",
+                     "uk": "Воронка сьогодні", "it": "Funnel di oggi"}
+            for lang, heading in words.items():
+                for w, h in ((1920, 1080), (3840, 2160)):
+                    viewport(driver, w, h)
+                    driver.get(srv.url("/?tenant=%s&lang=%s" % (TENANT, lang)))
+                    wait_for("the %s page" % lang,
+                             lambda: kpi(driver, "events") not in ("", "–"), 10)
+                    time.sleep(0.6)  # charts are drawn for the new size
+                    got = driver.find_element(By.ID, "h-funnel").text
+                    assert got.lower() == heading.lower(), (lang, got)
+                    bad = driver.execute_script(OVERFLOW_JS)
+                    assert not bad, "%s at %dx%d: %s" % (lang, w, h, bad)
+                    driver.save_screenshot(os.path.join(
+                        args.out_dir, "board-%s-%dx%d.png" % (lang, w, h)))
+            events = kpi(driver, "events")
+            assert digits(events) == before + 37, events
+            checks.append("en/ru/uk/it at 1920x1080 and 3840x2160: their words, "
+                          "nothing cut off (it shows events as %r)" % events)
+            viewport(driver, 1920, 1080)
+            driver.get(srv.url("/?tenant=" + TENANT))
+            wait_for("the page again", lambda: kpi(driver, "events") not in ("", "–"), 10)
 
             # The board goes away: the page says so, with the last update,
             # instead of showing old numbers as live.
