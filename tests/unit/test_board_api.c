@@ -234,14 +234,14 @@ Test(board_api, waiting_risk_and_alerts_equal_redis)
                  1795000001000LL));
     json_decref(j);
 
-    for (int i = 0; i < 15; i++) {
-        test_redis_cmd(&rd, "ZADD crm:{acme}:risk %f C%d", 0.05 * i + 0.01, i);
+    for (int i = 0; i < 40; i++) {
+        test_redis_cmd(&rd, "ZADD crm:{acme}:risk %f C%d", 0.02 * i + 0.01, i);
         test_redis_cmd(
             &rd,
             "HSET crm:{acme}:customer:C%d score %f level %s manager m%d "
             "orders %d last_order_at %lld open_tickets %d last_nps %d "
             "scored_at %lld reasons %s",
-            i, 0.05 * i + 0.01,
+            i, 0.02 * i + 0.01,
             i > 12  ? "critical"
             : i > 9 ? "high"
                     : "none",
@@ -254,9 +254,9 @@ Test(board_api, waiting_risk_and_alerts_equal_redis)
     }
     j = get("/api/tenants/acme/risk", NULL, 200);
     list = json_object_get(j, "customers");
-    cr_assert(eq(sz, json_array_size(list), 10));
-    reply = redisCommand(rd.ctx, "ZREVRANGE crm:{acme}:risk 0 9 WITHSCORES");
-    for (size_t i = 0; i < 10; i++) {
+    cr_assert(eq(sz, json_array_size(list), 30), "the top 30 of 40");
+    reply = redisCommand(rd.ctx, "ZREVRANGE crm:{acme}:risk 0 29 WITHSCORES");
+    for (size_t i = 0; i < 30; i++) {
         json_t *c = json_array_get(list, i), *reasons;
         redisReply *h;
 

@@ -290,15 +290,23 @@
   function renderRisk(r) {
     var node = $("risk");
     clear(node);
-    var list = (r && r.customers) || [];
+    var list = ((r && r.customers) || []).slice();
+    // ?sort=value: the customers with the most at stake first (probability
+    // x their monthly value), among the most likely to leave.
+    if (params.get("sort") === "value")
+      list.sort(function (a, b) { return num(b.value_at_risk_minor) - num(a.value_at_risk_minor); });
     if (!list.length) node.appendChild(el("li", "empty", T("risk.none")));
     list.forEach(function (c) {
       var li = el("li"), who = el("div", "who"), lvl = String(c.level || "none");
       who.appendChild(el("span", "level " + lvl, T("level." + lvl)));
       who.appendChild(bdi(c.customer));
       if (c.manager) who.appendChild(bdi(c.manager, "muted"));
+      if (num(c.value_at_risk_minor) > 0)
+        who.appendChild(el("span", "muted value", fmtMoney(c.value_at_risk_minor)));
       who.appendChild(el("span", "score", fmtProb(num(typeof c.score === "number" ? c.score : c.risk))));
       li.appendChild(who);
+      // What a manager can do about it, from the model file.
+      if (c.action) li.appendChild(bdi(c.action, "action"));
       var reasons = Array.isArray(c.reasons) ? c.reasons.slice(0, 3) : [];
       var ul = el("ul", "reasons");
       reasons.forEach(function (x) {
