@@ -274,3 +274,26 @@ char *cp_trim(char *s)
     *end = '\0';
     return s;
 }
+
+int cp_list_next(const char **p, const char **item, size_t *len)
+{
+    while (**p) {
+        const char *s = *p, *end = strchr(s, ',');
+        size_t n;
+
+        if (!end)
+            end = s + strlen(s);
+        *p = *end ? end + 1 : end;
+        while (s < end && (*s == ' ' || *s == '\t'))
+            s++;
+        n = (size_t)(end - s);
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+            n--;
+        if (n) {
+            *item = s;
+            *len = n;
+            return 1;
+        }
+    }
+    return 0;
+}

@@ -102,4 +102,13 @@ void *cp_grow(void *items, size_t *cap, size_t cnt, size_t size, size_t first);
  */
 char *cp_trim(char *s);
 
+/**
+ * @brief The next item of a comma-separated list, blanks around it left
+ *        out: "a, b@c ,d". Empty items are skipped.
+ * @param p     where the rest of the list starts; advanced past the item
+ * @returns 1 with *@p item and *@p len set (not NUL-terminated, within
+ *          the list), or 0 at the end of the list.
+ */
+int cp_list_next(const char **p, const char **item, size_t *len);
+
 #endif

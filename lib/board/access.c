@@ -53,27 +53,16 @@ static int add_entry(struct cp__access *acc, const char *p, size_t len)
 struct cp__access *cp__access_new(const char *list)
 {
     struct cp__access *acc = calloc(1, sizeof(*acc));
-    const char *p = list;
+    const char *p = list, *e;
+    size_t len;
 
     if (!acc)
         return NULL;
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t len;
-
-        if (!end)
-            end = p + strlen(p);
-        while (p < end && *p == ' ')
-            p++;
-        len = (size_t)(end - p);
-        while (len && p[len - 1] == ' ')
-            len--;
-        if (len && add_entry(acc, p, len)) {
+    while (cp_list_next(&p, &e, &len))
+        if (add_entry(acc, e, len)) {
             cp__access_destroy(acc);
             return NULL;
         }
-        p = *end ? end + 1 : end;
-    }
     return acc;
 }
 

@@ -274,33 +274,24 @@ static enum MHD_Result serve_settings(const struct request *rq)
     static const char *const langs[] = {"en", "ru", "uk", "it"};
     const struct cp_config *cfg = rq->b->cfg;
     json_t *cur = json_object(), *j;
-    const char *p = cfg->board_currency;
+    const char *p = cfg->board_currency, *e;
     char *body;
+    size_t len;
 
-    while (cur && *p) {
-        const char *end = strchr(p, ','), *colon;
+    while (cur && cp_list_next(&p, &e, &len)) {
+        const char *colon = memchr(e, ':', len);
         char tenant[72], code[4];
-        size_t len;
 
-        if (!end)
-            end = p + strlen(p);
-        while (p < end && *p == ' ')
-            p++;
-        len = (size_t)(end - p);
-        while (len && p[len - 1] == ' ')
-            len--;
-        colon = memchr(p, ':', len);
         /* Checked by the settings: TENANT (or *) ':' three letters. */
-        if (colon && (size_t)(colon - p) < sizeof(tenant)) {
-            memcpy(tenant, p, (size_t)(colon - p));
-            tenant[colon - p] = '\0';
+        if (colon && (size_t)(colon - e) < sizeof(tenant)) {
+            memcpy(tenant, e, (size_t)(colon - e));
+            tenant[colon - e] = '\0';
             memcpy(code, colon + 1, 3);
             code[3] = '\0';
             if (!rq->scope || !strcmp(tenant, rq->scope) ||
                 !strcmp(tenant, "*"))
                 json_object_set_new(cur, tenant, json_string(code));
         }
-        p = *end ? end + 1 : end;
     }
     j = cur ? json_pack("{s:s, s:o}", "lang",
                         langs[cfg->board_lang >= 0 && cfg->board_lang < 4

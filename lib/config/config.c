@@ -418,22 +418,14 @@ static int parse_int64(const char *s, int64_t *out)
  * URL-safe characters, long enough not to be guessed. */
 static bool check_board_tokens(const char *list, char *errstr, size_t size)
 {
-    const char *p = list;
+    const char *p = list, *e;
+    size_t len;
 
-    while (*p) {
-        const char *end = strchr(p, ','), *at;
-        size_t len, tlen;
+    while (cp_list_next(&p, &e, &len)) {
+        const char *at = memchr(e, '@', len);
+        size_t tlen = at ? (size_t)(at - e) : len;
 
-        if (!end)
-            end = p + strlen(p);
-        while (p < end && *p == ' ')
-            p++;
-        len = (size_t)(end - p);
-        while (len && p[len - 1] == ' ')
-            len--;
-        at = memchr(p, '@', len);
-        tlen = at ? (size_t)(at - p) : len;
-        if (len && tlen < 16) {
+        if (tlen < 16) {
             snprintf(errstr, size,
                      "entry %zu characters long before any '@': a token has "
                      "16 or more (e.g. from `openssl rand -hex 16`)",
@@ -441,7 +433,7 @@ static bool check_board_tokens(const char *list, char *errstr, size_t size)
             return false;
         }
         for (size_t i = 0; i < tlen; i++)
-            if (!isalnum((unsigned char)p[i]) && !strchr("._~-", p[i])) {
+            if (!isalnum((unsigned char)e[i]) && !strchr("._~-", e[i])) {
                 snprintf(errstr, size,
                          "a token holds a character outside [A-Za-z0-9._~-] "
                          "(it must survive a URL as typed)");
@@ -453,7 +445,6 @@ static bool check_board_tokens(const char *list, char *errstr, size_t size)
                      "[A-Za-z0-9._-])");
             return false;
         }
-        p = *end ? end + 1 : end;
     }
     return true;
 }
@@ -461,32 +452,23 @@ static bool check_board_tokens(const char *list, char *errstr, size_t size)
 /* board.currency: TENANT:CODE entries (TENANT may be *), comma-separated. */
 static bool check_board_currency(const char *list, char *errstr, size_t size)
 {
-    const char *p = list;
+    const char *p = list, *e;
+    size_t len;
 
-    while (*p) {
-        const char *end = strchr(p, ','), *colon;
-        size_t len;
+    while (cp_list_next(&p, &e, &len)) {
+        const char *colon = memchr(e, ':', len);
+        int tenant_ok = colon && ((colon - e == 1 && *e == '*') ||
+                                  cp_id_valid(e, (size_t)(colon - e)));
 
-        if (!end)
-            end = p + strlen(p);
-        while (p < end && *p == ' ')
-            p++;
-        len = (size_t)(end - p);
-        while (len && p[len - 1] == ' ')
-            len--;
-        colon = memchr(p, ':', len);
-        if (len && (!colon || (size_t)(p + len - colon - 1) != 3 ||
-                    !isupper((unsigned char)colon[1]) ||
-                    !isupper((unsigned char)colon[2]) ||
-                    !isupper((unsigned char)colon[3]) ||
-                    !((colon - p == 1 && *p == '*') ||
-                      cp_id_valid(p, (size_t)(colon - p))))) {
+        if (!tenant_ok || (size_t)(e + len - colon - 1) != 3 ||
+            !isupper((unsigned char)colon[1]) ||
+            !isupper((unsigned char)colon[2]) ||
+            !isupper((unsigned char)colon[3])) {
             snprintf(errstr, size,
                      "expected TENANT:CODE entries with a 3-letter ISO 4217 "
                      "code, e.g. acme:EUR, *:USD");
             return false;
         }
-        p = *end ? end + 1 : end;
     }
     return true;
 }

@@ -185,3 +185,18 @@ Test(common, trim_strips_ascii_blanks_in_place)
     cr_assert_eq(cp_min64(INT64_MIN, 0), INT64_MIN);
     cr_assert_eq(cp_max64(INT64_MAX, 0), INT64_MAX);
 }
+
+Test(common, list_items_without_blanks_or_empty_entries)
+{
+    const char *p = " a , b@c,,\td ,", *e;
+    const char *want[] = {"a", "b@c", "d"};
+    size_t len, n = 0;
+
+    while (cp_list_next(&p, &e, &len)) {
+        cr_assert_lt(n, 3);
+        cr_assert_eq(len, strlen(want[n]));
+        cr_assert(!strncmp(e, want[n], len));
+        n++;
+    }
+    cr_assert_eq(n, 3);
+}

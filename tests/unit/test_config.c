@@ -724,3 +724,33 @@ Test(config, destroy_accepts_null)
 {
     cp_config_destroy(NULL);
 }
+
+/* The board's token and currency lists are checked at start, with the fix
+ * in the message; a token is a secret: never shown by --print-config. */
+Test(config, board_tokens_and_currencies_are_checked)
+{
+    struct cp_config *cfg;
+    char *dump = NULL;
+    size_t dump_len = 0;
+    FILE *f;
+
+    cr_assert(truthy(LOAD("-X", "board.token=short") == NULL));
+    assert_has(errstr, "16 or more");
+    cr_assert(truthy(LOAD("-X", "board.token=0123456789abcdef/x") == NULL));
+    assert_has(errstr, "[A-Za-z0-9._~-]");
+    cr_assert(truthy(LOAD("-X", "board.token=0123456789abcdef@bad}t") == NULL));
+    assert_has(errstr, "tenant id");
+    cr_assert(truthy(LOAD("-X", "board.currency=acme:eur") == NULL));
+    assert_has(errstr, "ISO 4217");
+    cr_assert(truthy(LOAD("-X", "board.currency=acme:EURO") == NULL));
+    cfg = LOAD("-X", "board.token=0123456789abcdef, tv-acme-0123456789@acme",
+               "-X", "board.currency=acme:EUR, *:USD", "-X", "board.lang=uk");
+    cr_assert(truthy(cfg != NULL), "%s", errstr);
+    cr_assert(eq(int, cfg->board_lang, 2));
+    f = open_memstream(&dump, &dump_len);
+    cp_config_dump(cfg, f);
+    fclose(f);
+    assert_lacks(dump, "0123456789abcdef");
+    free(dump);
+    cp_config_destroy(cfg);
+}
