@@ -136,7 +136,16 @@ static void put_piece(char *out, size_t *out_size, size_t *need,
     *need += piece_len;
 }
 
-size_t cp_log_text_escape(const char *s, size_t len, char *out, size_t out_size)
+/* How one escaping writes what is not plain: a byte that is not UTF-8, and
+ * an ASCII byte (returns 0 when it stays as it is). Multi-byte characters
+ * are kept, but for the hidden controls, which both write as \uNNNN. */
+struct escaping {
+    size_t (*invalid)(unsigned char c, char esc[12]);
+    size_t (*ascii)(unsigned char c, char esc[12]);
+};
+
+static size_t escape(const struct escaping *how, const char *s, size_t len,
+                     char *out, size_t out_size)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t need = 0;
@@ -147,8 +156,7 @@ size_t cp_log_text_escape(const char *s, size_t len, char *out, size_t out_size)
         size_t piece_len, seq = utf8_seq_len(u + i, len - i);
 
         if (seq == 0) {
-            snprintf(esc, sizeof(esc), "\\x%02x", u[i]);
-            piece_len = 4;
+            piece_len = how->invalid(u[i], esc);
             seq = 1;
         } else if (seq > 1) {
             uint32_t cp = utf8_code_point(u + i, seq);
@@ -160,60 +168,7 @@ size_t cp_log_text_escape(const char *s, size_t len, char *out, size_t out_size)
                 piece = esc;
                 piece_len = 6;
             }
-        } else if (u[i] == '\n' || u[i] == '\r') {
-            piece = " "; /* one entry, one line */
-            piece_len = 1;
-        } else if ((u[i] < 0x20 && u[i] != '\t') || u[i] == 0x7f) {
-            snprintf(esc, sizeof(esc), "\\x%02x", u[i]);
-            piece_len = 4;
-        } else {
-            piece = s + i;
-            piece_len = 1;
-        }
-        put_piece(out, &out_size, &need, piece, piece_len);
-        i += seq;
-    }
-    if (out_size)
-        out[need < out_size ? need : out_size - 1] = '\0';
-    return need;
-}
-
-size_t cp_log_json_escape(const char *s, size_t len, char *out, size_t out_size)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t need = 0;
-
-    for (size_t i = 0; i < len;) {
-        char esc[8];
-        const char *piece = esc;
-        size_t piece_len, seq = utf8_seq_len(u + i, len - i);
-
-        if (seq == 0) {
-            piece = "\\ufffd";
-            piece_len = 6;
-            seq = 1;
-        } else if (seq > 1) {
-            uint32_t cp = utf8_code_point(u + i, seq);
-
-            piece = s + i;
-            piece_len = seq;
-            if (is_hidden_control(cp)) {
-                snprintf(esc, sizeof(esc), "\\u%04x", (unsigned)cp);
-                piece = esc;
-                piece_len = 6;
-            }
-        } else if (u[i] == '"' || u[i] == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)u[i];
-            piece_len = 2;
-        } else if (u[i] == '\n' || u[i] == '\r' || u[i] == '\t') {
-            esc[0] = '\\';
-            esc[1] = u[i] == '\n' ? 'n' : u[i] == '\r' ? 'r' : 't';
-            piece_len = 2;
-        } else if (u[i] < 0x20 || u[i] == 0x7f) {
-            snprintf(esc, sizeof(esc), "\\u%04x", u[i]);
-            piece_len = 6;
-        } else {
+        } else if (!(piece_len = how->ascii(u[i], esc))) {
             piece = s + i;
             piece_len = 1;
         }
@@ -224,6 +179,63 @@ size_t cp_log_json_escape(const char *s, size_t len, char *out, size_t out_size)
     if (out_size)
         out[need < out_size ? need : out_size - 1] = '\0';
     return need;
+}
+
+static size_t text_invalid(unsigned char c, char esc[12])
+{
+    snprintf(esc, 12, "\\x%02x", c);
+    return 4;
+}
+
+static size_t text_ascii(unsigned char c, char esc[12])
+{
+    if (c == '\n' || c == '\r') {
+        esc[0] = ' '; /* one entry, one line */
+        return 1;
+    }
+    if ((c < 0x20 && c != '\t') || c == 0x7f)
+        return text_invalid(c, esc);
+    return 0;
+}
+
+static size_t json_invalid(unsigned char c, char esc[12])
+{
+    (void)c;
+    memcpy(esc, "\\ufffd", 6);
+    return 6;
+}
+
+static size_t json_ascii(unsigned char c, char esc[12])
+{
+    if (c == '"' || c == '\\') {
+        esc[0] = '\\';
+        esc[1] = (char)c;
+        return 2;
+    }
+    if (c == '\n' || c == '\r' || c == '\t') {
+        esc[0] = '\\';
+        esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+        return 2;
+    }
+    if (c < 0x20 || c == 0x7f) {
+        snprintf(esc, 12, "\\u%04x", c);
+        return 6;
+    }
+    return 0;
+}
+
+size_t cp_log_text_escape(const char *s, size_t len, char *out, size_t out_size)
+{
+    static const struct escaping text = {text_invalid, text_ascii};
+
+    return escape(&text, s, len, out, out_size);
+}
+
+size_t cp_log_json_escape(const char *s, size_t len, char *out, size_t out_size)
+{
+    static const struct escaping json = {json_invalid, json_ascii};
+
+    return escape(&json, s, len, out, out_size);
 }
 
 /* ---- one line ---- */
