@@ -736,6 +736,53 @@ static double model_auc(const struct cp_churn_model *m, const double *X,
     return auc(v, k);
 }
 
+/* Calibration of the probability on the rows in @p use: Brier score,
+ * expected calibration error over ten equal-count deciles of the
+ * probability, and the reliability table (mean probability vs. the share
+ * that churned, per decile). */
+static void calibration(const struct cp_churn_model *m, const double *X,
+                        const int *y, const char *use, size_t n, FILE *out,
+                        struct scored *v)
+{
+    size_t k = 0;
+    double brier = 0, ece = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        double z = m->bias;
+
+        if (!use[i])
+            continue;
+        for (int j = 0; j < NF; j++)
+            z += m->f[j].weight * X[i * NF + j];
+        z = 1 / (1 + exp(-fmax(-50, fmin(50, z))));
+        v[k].s = fmin(CP_CHURN_P_MAX, fmax(CP_CHURN_P_MIN, z));
+        v[k].y = y[i];
+        brier += (v[k].s - v[k].y) * (v[k].s - v[k].y);
+        k++;
+    }
+    if (!k)
+        return;
+    qsort(v, k, sizeof(*v), cmp_scored);
+    fprintf(out, "reliability by decile of the probability (n, mean "
+                 "probability, churned):\n");
+    for (int d = 0; d < 10; d++) {
+        size_t a = k * (size_t)d / 10, b = k * (size_t)(d + 1) / 10;
+        double sp = 0, sy = 0;
+
+        for (size_t i = a; i < b; i++) {
+            sp += v[i].s;
+            sy += v[i].y;
+        }
+        if (b > a) {
+            ece += fabs(sp - sy) / (double)k;
+            fprintf(out, "  %2d  %5zu  %.3f  %.3f\n", d + 1, b - a,
+                    sp / (double)(b - a), sy / (double)(b - a));
+        }
+    }
+    fprintf(out, "calibration: Brier %.4f, ECE %.4f (%zu customers)\n",
+            brier / (double)k, ece, k);
+}
+
 static int cmp_scored_desc(const void *a, const void *b)
 {
     return -cmp_scored(a, b);
@@ -758,24 +805,26 @@ static double threshold_for(const struct scored *v, size_t n, double prec)
     return best;
 }
 
-/* Level thresholds from the precision targets (snapshot precision at the
- * cutoff: churned = no order within the horizon). */
-static void set_thresholds(struct cp_churn_model *m, const double *X,
-                           const int *y, const char *use, size_t n,
-                           const struct cp_fit_opts *o, FILE *report,
+/* Level thresholds from the precision targets, on the evidence probability
+ * the alert rule uses (snapshot precision at the cutoff: churned = no
+ * order within the horizon). */
+static void set_thresholds(struct cp_churn_model *m, const struct data *d,
+                           const size_t *rows, const int *y, const char *use,
+                           size_t n, const struct cp_fit_opts *o, FILE *report,
                            struct scored *v)
 {
     size_t k = 0;
     double hi = m->thr_high, cr = m->thr_critical;
 
     for (size_t i = 0; i < n; i++) {
-        double z = m->bias;
+        double e[CP_E_CNT], z = m->ev_bias;
 
         if (!use[i])
             continue;
-        for (int j = 0; j < NF; j++)
-            z += m->f[j].weight * X[i * NF + j];
-        v[k].s = 1 / (1 + exp(-z));
+        cp__churn_evidence(m, &d->c[rows[i]].st, o->cutoff, e);
+        for (int j = 0; j < CP_E_CNT; j++)
+            z += m->ev_weight[j] * e[j];
+        v[k].s = 1 / (1 + exp(-fmax(-50, fmin(50, z))));
         v[k++].y = y[i];
     }
     qsort(v, k, sizeof(*v), cmp_scored_desc);
@@ -788,8 +837,8 @@ static void set_thresholds(struct cp_churn_model *m, const double *X,
         m->thr_critical = floor(cr * 1000) / 1000;
     }
     if (report)
-        fprintf(report, "levels: high %.3f, critical %.3f\n", m->thr_high,
-                m->thr_critical);
+        fprintf(report, "levels of the evidence: high %.3f, critical %.3f\n",
+                m->thr_high, m->thr_critical);
 }
 
 /* AUC of the model and of the usual single-number baselines. */
@@ -832,6 +881,7 @@ static void evaluate(const struct cp_churn_model *m, const struct data *d,
         v[i].y = y[i];
     }
     fprintf(out, ", horizon_silence %.4f\n", auc(v, n));
+    calibration(m, X, y, use, n, out, v);
 }
 
 void cp_fit_usage(FILE *out)
@@ -877,12 +927,13 @@ void cp_fit_usage(FILE *out)
         "(default 0.3)\n"
         "      --l2 LAMBDA     L2 penalty on standardised weights "
         "(default 1)\n"
-        "      --precision-high P  level.high = the lowest score whose "
-        "customers churned\n"
-        "                      with precision >= P (default 0.9; 0 = "
-        "keep the base's)\n"
+        "      --precision-high P  level.high = the lowest evidence "
+        "probability whose\n"
+        "                      customers churned with precision >= P "
+        "(default 0 = keep\n"
+        "                      the base's)\n"
         "      --precision-critical P  the same for level.critical "
-        "(default 0.97)\n"
+        "(default 0)\n"
         "      --orders-only   use order observations only\n"
         "      --keep-bgnbd    keep the base model's BG/NBD parameters\n"
         "      --evaluate MODEL  fit nothing: print the ROC AUC and the "
@@ -1027,8 +1078,11 @@ void cp_fit_opts_init(struct cp_fit_opts *o)
     o->holdout = 0.3;
     o->l2 = 1.0;
     o->cutoff = INT64_MIN;
-    o->prec_high = 0.9;
-    o->prec_crit = 0.97;
+    /* Levels are the model file's unless asked: the evidence weights are
+     * log-likelihood ratios, and a snapshot precision is a poor guide to
+     * where an episode starts. */
+    o->prec_high = 0;
+    o->prec_crit = 0;
 }
 
 /* Names the written model: --version, the evaluated model's or fit-<cutoff>. */
@@ -1209,7 +1263,8 @@ static void report_holdout(const struct cp_churn_model *m, struct fit_run *f,
         fprintf(report, "%s %s %.3f", j % 4 ? "," : "\n ",
                 cp__churn_factor_names[j],
                 model_auc(m, f->X, f->y, f->te, n, j, j + 1, 1, f->sv));
-    fprintf(report, "\n");
+    fprintf(report, "\nheld out: ");
+    calibration(m, f->X, f->y, f->te, n, report, f->sv);
 }
 
 /* Refs from @p m's features, then features with the refs (customers
@@ -1315,7 +1370,7 @@ cp_rc cp_fit_run(const struct cp_fit_opts *o, FILE *report, char *errstr,
     if (rep)
         fprintf(rep, "fitted on all %zu labelled customers: bias %.4f\n", n,
                 m->bias);
-    set_thresholds(m, f.X, f.y, f.all, n, o, rep, f.sv);
+    set_thresholds(m, &f.d, f.rows, f.y, f.all, n, o, rep, f.sv);
     rc = write_model(m, o, n, errstr, errstr_size);
 out:
     fit_run_cleanup(&f);

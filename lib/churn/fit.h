@@ -54,7 +54,7 @@ void cp_fit_usage(FILE *out);
 int cp_fit_arg(struct cp_fit_opts *o, const char **rest, int cnt, char *errstr,
                size_t errstr_size);
 
-/** @brief The defaults: holdout 0.3, l2 1, precisions 0.9 and 0.97, no
+/** @brief The defaults: holdout 0.3, l2 1, precisions 0 (keep), no
  *         cutoff (INT64_MIN), every pointer NULL. */
 void cp_fit_opts_init(struct cp_fit_opts *o);
 

@@ -1143,9 +1143,9 @@ static int alerts_between(const struct cp_churn_model *m,
     return n;
 }
 
-/* The rare loyal buyer: one order every 60 days for two years. A high
- * probability of no order in the horizon (on the risk list) but the same
- * behaviour as always: never alerted. */
+/* The rare loyal buyer: one order every 120 days for three years, rarer
+ * than the 90-day horizon. A high probability of no order in the horizon
+ * (on the risk list) but the same behaviour as always: never alerted. */
 Test(churn_decision, rare_loyal_buyer_is_on_the_risk_list_not_alerted)
 {
     struct cp_churn_model *m = model();
@@ -1154,18 +1154,32 @@ Test(churn_decision, rare_loyal_buyer_is_on_the_risk_list_not_alerted)
     int n = 0;
 
     cp_churn_state_init(&st);
-    for (int i = 0; i < 12; i++) {
-        int64_t at = T0 + i * 60 * DAY;
+    for (int i = 0; i < 10; i++) {
+        int64_t at = T0 + i * 120 * DAY;
 
-        n += alerts_between(m, &st, at - 59 * DAY, at - DAY, DAY);
+        /* From the third order on the rhythm is the customer's own (before,
+         * the population prior says 120 days of silence is a change). */
+        if (i >= 3)
+            n += alerts_between(m, &st, at - 119 * DAY, at - DAY, DAY);
         cp_churn_observe(&st, m, CP_OBS_ORDER, at, 8000);
         n += alerts_between(m, &st, at, at, DAY);
     }
     cr_expect_eq(n, 0, "the rare loyal buyer alerted %d times", n);
-    cp_churn_evaluate(m, &st, T0 + 11 * 60 * DAY + 50 * DAY, &sc);
-    cr_expect(sc.score > 0.3, "a high probability: %g", sc.score);
+    cp_churn_evaluate(m, &st, T0 + 9 * 120 * DAY + 100 * DAY, &sc);
     cr_expect(sc.evidence < m->thr_high, "no evidence of change: %g",
               sc.evidence);
+    /* Higher on the risk list than a weekly buyer seen last week. */
+    {
+        struct cp_churn_state wk;
+        struct cp_churn_score ws;
+
+        cp_churn_state_init(&wk);
+        for (int i = 0; i < 150; i++)
+            cp_churn_observe(&wk, m, CP_OBS_ORDER, T0 + i * 7 * DAY, 8000);
+        cp_churn_evaluate(m, &wk, T0 + 149 * 7 * DAY + 3 * DAY, &ws);
+        cr_expect(sc.score > 2 * ws.score, "%g vs. the weekly buyer's %g",
+                  sc.score, ws.score);
+    }
     cp_churn_model_destroy(m);
 }
 
