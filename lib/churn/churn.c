@@ -1691,7 +1691,9 @@ static int decide_changes(const struct cp_churn_model *m,
     sc.evidence = evidence_of(m, st, t, c);
     if (cp_churn_decide(m, &cp, &sc, t) != CP_LEVEL_NONE)
         return 1;
-    return cp.alert_level != st->alert_level;
+    /* An episode ending (a latch released) matters; a latch moving up
+     * within an episode alerts nothing and waits for the next look. */
+    return cp.alert_level < st->alert_level;
 }
 
 int64_t cp_churn_next_due(const struct cp_churn_model *m,

@@ -236,7 +236,8 @@ enum cp_churn_level cp_churn_decide(const struct cp_churn_model *m,
 
 /**
  * @brief The event time (> @p now_ms) at which, with no new observation,
- *        cp_churn_decide() would next alert or release a latch, to one
+ *        cp_churn_decide() would next alert or release a latch (end an
+ *        episode; a latch moving up within one is not a due time), to one
  *        minute; INT64_MAX when silence changes nothing within three years.
  *        Assumes cp_churn_decide() ran at @p now_ms. Deterministic.
  */
