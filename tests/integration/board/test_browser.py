@@ -108,7 +108,9 @@ def main():
             assert api["risk"]["customers"][0]["reasons"][0]["detail"] in reasons, reasons
             ticker = [e.get_attribute("data-alert-id") for e in
                       driver.find_elements(By.CSS_SELECTOR, "#ticker .alert")]
-            assert ticker[0] == api["alerts"]["alerts"][0]["alert_id"], ticker[:3]
+            assert ticker[0] == api["alerts"]["churn"][0]["alert_id"], ticker[:3]
+            sla = driver.find_element(By.ID, "sla").text
+            assert digits(sla) == api["alerts"]["sla"]["last_hour"], (sla, api["alerts"]["sla"])
             checks.append("waiting, manager order, top at-risk customer + reason, "
                           "newest alert equal the API")
 
