@@ -363,3 +363,72 @@ Test(fit, a_model_that_would_not_load_is_not_written)
     cr_expect(fgets(buf, sizeof(buf), f) && !strcmp(buf, "old model\n"));
     fclose(f);
 }
+
+/* The calibration report is what it says: the Brier score and the expected
+ * calibration error over ten equal-count deciles of the probability,
+ * recomputed here from the model and the same history. */
+Test(fit, calibration_report_is_brier_and_ece)
+{
+    struct cp_churn_model *m;
+    struct cp_fit_opts o;
+    struct {
+        double p;
+        int y;
+    } v[CUSTS], t;
+    double brier = 0, ece = 0, got_brier = 0, got_ece = 0;
+    char *text;
+    const char *at;
+    cp_rc rc;
+
+    opts(&o);
+    cr_assert(cp_fit_run(&o, stdout, errstr, sizeof(errstr)) == CP_OK, "%s",
+              errstr);
+    m = cp_churn_model_load(out, errstr, sizeof(errstr));
+    cr_assert(m != NULL, "%s", errstr);
+    for (int i = 0; i < CUSTS; i++) {
+        struct cp_churn_state st;
+        struct cp_churn_score sc;
+        int churned = i % 3 == 0;
+        int last_day =
+            churned ? (i % 9 == 0 ? 170 : 90) : (i % 10 == 1 ? 120 : 179);
+
+        cp_churn_state_init(&st);
+        for (int d = i % 7; d <= last_day; d += 7)
+            cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + d * DAY, 100 + i % 50);
+        if (churned ? i % 2 == 0 : i % 5 == 0)
+            cp_churn_observe(&st, m, CP_OBS_TICKET_OPENED, T0 + 100 * DAY, 1);
+        cp_churn_score_at(m, &st, CUTOFF, &sc);
+        v[i].p = sc.score;
+        v[i].y = churned;
+        brier += (sc.score - churned) * (sc.score - churned) / CUSTS;
+    }
+    for (int i = 1; i < CUSTS; i++) /* insertion sort by probability */
+        for (int j = i; j > 0 && v[j - 1].p > v[j].p; j--) {
+            t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    for (int d = 0; d < 10; d++) {
+        double sp = 0, sy = 0;
+
+        for (int i = CUSTS * d / 10; i < CUSTS * (d + 1) / 10; i++) {
+            sp += v[i].p;
+            sy += v[i].y;
+        }
+        ece += fabs(sp - sy) / CUSTS;
+    }
+    o.evaluate = out;
+    text = run_report(&o, &rc);
+    cr_assert(rc == CP_OK, "%s", errstr);
+    at = strstr(text, "calibration: Brier ");
+    cr_assert(at && sscanf(at, "calibration: Brier %lf, ECE %lf", &got_brier,
+                           &got_ece) == 2,
+              "%s", text);
+    cr_expect(fabs(got_brier - brier) < 1e-4, "Brier %.4f, recomputed %.6f",
+              got_brier, brier);
+    cr_expect(fabs(got_ece - ece) < 1e-4, "ECE %.4f, recomputed %.6f", got_ece,
+              ece);
+    cr_expect(strstr(text, "reliability by decile"), "%s", text);
+    free(text);
+    cp_churn_model_destroy(m);
+}
