@@ -57,6 +57,19 @@ const char *const cp__churn_factor_names[CP_F_CNT] = {
     [CP_F_ENGAGEMENT_DROP] = "engagement_drop",
 };
 
+const char *const cp__churn_evidence_names[CP_E_CNT] = {
+    [CP_E_CANCELLATION] = "cancellation",
+    [CP_E_DETRACTOR] = "detractor",
+    [CP_E_TICKET_OVERDUE] = "ticket_overdue",
+    [CP_E_SLOW_REPLIES] = "slow_replies",
+    [CP_E_MISSED_CALLS] = "missed_calls",
+    [CP_E_DEALS_LOST] = "deals_lost",
+    [CP_E_SILENCE] = "silence",
+    [CP_E_ORDER_DROP] = "order_drop",
+    [CP_E_ENGAGEMENT_DROP] = "engagement_drop",
+    [CP_E_INACTIVITY] = "inactivity",
+};
+
 static const char *const obs_names[CP_OBS_CNT] = {
     [CP_OBS_ACTIVITY] = "activity",
     [CP_OBS_ORDER] = "order",
@@ -143,10 +156,16 @@ static const struct keydef scalar_keys[] = {
     {"horizon_days", K_NUM, MOFF(horizon_days), 1, 3650,
      "days, 1..3650, e.g. 90"},
     {"bias", K_NUM, MOFF(bias), -100, 100, "a number, -100..100"},
+    {"evidence.bias", K_NUM, MOFF(ev_bias), -100, 100,
+     "log-odds, -100..100, e.g. -4"},
+    {"evidence.silence_start", K_NUM, MOFF(silence_start), 0, 100,
+     "usual intervals, 0..100, e.g. 1"},
+    {"evidence.ticket_usual_days", K_NUM, MOFF(ticket_usual_days), 0.01, 3650,
+     "days, 0.01..3650, e.g. 3"},
     {"level.high", K_NUM, MOFF(thr_high), 0.001, 0.999,
-     "a score 0.001..0.999 below level.critical"},
+     "an evidence probability 0.001..0.999 below level.critical"},
     {"level.critical", K_NUM, MOFF(thr_critical), 0.001, 0.999,
-     "a score 0.001..0.999 above level.high"},
+     "an evidence probability 0.001..0.999 above level.high"},
     {"level.hysteresis", K_NUM, MOFF(hysteresis), 0, 0.5,
      "0..0.5, below level.high"},
     {"alert.cooldown_days", K_NUM, MOFF(cooldown_days), 0, 3650,
@@ -156,7 +175,12 @@ static const struct keydef scalar_keys[] = {
 #define SCALAR_CNT   CP_ARRAY_SIZE(scalar_keys)
 #define FACTOR_KEYS  4 /* weight, ref, transform, clip */
 #define SLA_KEY_BASE (SCALAR_CNT + CP_F_CNT * FACTOR_KEYS)
-#define KEY_CNT      (SLA_KEY_BASE + 8)
+#define EV_KEYS      3 /* evidence.weight, evidence.clip, action */
+#define EV_KEY_BASE  (SLA_KEY_BASE + 8)
+#define KEY_CNT      (EV_KEY_BASE + CP_E_CNT * EV_KEYS)
+
+static const char *const ev_key_prefix[EV_KEYS] = {"evidence.weight.",
+                                                   "evidence.clip.", "action."};
 
 static const char *const factor_key_prefix[FACTOR_KEYS] = {
     "weight.", "ref.", "transform.", "clip."};
@@ -222,6 +246,15 @@ static int key_index(const char *key)
             if (!strcmp(key + pl, cp__churn_factor_names[f]))
                 return (int)(SCALAR_CNT + (size_t)f * FACTOR_KEYS + (size_t)k);
     }
+    for (int k = 0; k < EV_KEYS; k++) {
+        size_t pl = strlen(ev_key_prefix[k]);
+
+        if (strncmp(key, ev_key_prefix[k], pl))
+            continue;
+        for (int e = 0; e < CP_E_CNT; e++)
+            if (!strcmp(key + pl, cp__churn_evidence_names[e]))
+                return (int)(EV_KEY_BASE + (size_t)e * EV_KEYS + (size_t)k);
+    }
     if (!strncmp(key, "sla.", 4)) {
         for (int c = 0; c < 8; c++) {
             size_t nl = strlen(sla_names[c]);
@@ -247,8 +280,52 @@ static const char *key_name(size_t idx, char *buf, size_t cap)
                  cp__churn_factor_names[f]);
         return buf;
     }
-    snprintf(buf, cap, "sla.%s_minutes", sla_names[idx - SLA_KEY_BASE]);
+    if (idx < EV_KEY_BASE) {
+        snprintf(buf, cap, "sla.%s_minutes", sla_names[idx - SLA_KEY_BASE]);
+        return buf;
+    }
+    snprintf(buf, cap, "%s%s", ev_key_prefix[(idx - EV_KEY_BASE) % EV_KEYS],
+             cp__churn_evidence_names[(idx - EV_KEY_BASE) / EV_KEYS]);
     return buf;
+}
+
+/* An evidence key's value: weight 0..100, clip (0, 1e6], action text. */
+static int set_evidence(struct parser *p, struct cp_churn_model *m, size_t idx,
+                        const char *key, const char *val)
+{
+    size_t e = (idx - EV_KEY_BASE) / EV_KEYS;
+    size_t k = (idx - EV_KEY_BASE) % EV_KEYS;
+    double d;
+
+    if (k == 2) {
+        size_t n = strlen(val);
+
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)val[i] < 0x20 || val[i] == 0x7f)
+                n = 0;
+        if (n == 0 || n >= CP_CHURN_ACTION_MAX) {
+            perr(p, key,
+                 "expected 1 to %d bytes of text without control "
+                 "characters (fix: e.g. 'call today')",
+                 CP_CHURN_ACTION_MAX - 1);
+            return -1;
+        }
+        memcpy(m->action[e], val, n + 1);
+        return 0;
+    }
+    if (parse_num(val, &d) ||
+        (k == 0 ? d < 0 || d > 100 : !(d > 0) || d > 1e6)) {
+        perr(p, key, "expected a number %s, got '%s'",
+             k == 0 ? "0..100 (a log-likelihood ratio per unit; 0 = off)"
+                    : "above 0, at most 1e6",
+             val);
+        return -1;
+    }
+    if (k == 0)
+        m->ev_weight[e] = d;
+    else
+        m->ev_clip[e] = d;
+    return 0;
 }
 
 static int set_value(struct parser *p, struct cp_churn_model *m, size_t idx,
@@ -342,6 +419,8 @@ static int set_value(struct parser *p, struct cp_churn_model *m, size_t idx,
         }
         }
     }
+    if (idx >= EV_KEY_BASE)
+        return set_evidence(p, m, idx, key, val);
     if (parse_num(val, &d) || d < 0 || d > 525600) {
         perr(p, key,
              "expected minutes 0..525600, got '%s' (fix: 0 means "
@@ -572,10 +651,18 @@ static const char *scalar_comment(const char *key)
         {"bgnbd.r", "BG/NBD population parameters (alpha in days) and the "
                     "horizon of\n# horizon_silence = P(no order in the next "
                     "horizon_days)."},
-        {"bias", "Intercept of the logistic score."},
-        {"level.high", "Levels by score; a latched level re-arms below its "
-                       "threshold minus the\n# hysteresis; a repeat alert "
-                       "waits out the cooldown (days, event time)."},
+        {"bias", "Intercept of the logistic score (the calibrated "
+                 "probability of churn)."},
+        {"evidence.bias", "The alert weighs evidence of change: "
+                          "P(episode) = sigma(evidence.bias + sum\n# "
+                          "evidence.weight.E * min(x_E, evidence.clip.E)); "
+                          "silence counts from\n# evidence.silence_start "
+                          "usual intervals, a ticket from its usual "
+                          "resolution."},
+        {"level.high", "Levels of the evidence probability; a latched level "
+                       "re-arms below its\n# threshold minus the hysteresis; "
+                       "a repeat alert waits out the cooldown\n# (days, "
+                       "event time)."},
     };
 
     for (size_t i = 0; i < CP_ARRAY_SIZE(c); i++)
@@ -656,6 +743,16 @@ cp_rc cp__churn_model_write(const struct cp_churn_model *m, const char *header,
                 : fp->transform == CP_TR_LOGIT ? "logit"
                                                : "none");
         fprintf(out, "clip.%s = %.10g %.10g\n", n, fp->lo, fp->hi);
+    }
+    fprintf(out, "\n# Evidence of change: weight (log-likelihood ratio per "
+                 "unit), the largest\n# value counted, and the action a "
+                 "manager is told (the reason's detail follows).\n");
+    for (int e = 0; e < CP_E_CNT; e++) {
+        const char *n = cp__churn_evidence_names[e];
+
+        fprintf(out, "evidence.weight.%s = %.10g\n", n, m->ev_weight[e]);
+        fprintf(out, "evidence.clip.%s = %.10g\n", n, m->ev_clip[e]);
+        fprintf(out, "action.%s = %s\n", n, m->action[e]);
     }
     fprintf(out, "\n# First-response SLA per channel in minutes (none = no "
                  "channel); 0 = no SLA.\n");
@@ -1253,8 +1350,8 @@ static void detail(const struct cp_churn_model *m,
         cp_fmt(buf, cap, "web visits and messages down %d%% vs. usual",
                iround(100 * (1 - exp(-v[f]))));
         break;
-    default:
-        cp_fmt(buf, cap, "%s", cp__churn_factor_names[f]);
+    default: /* every factor has its case above */
+        cp_fmt(buf, cap, "%s", "");
         break;
     }
     (void)now_ms;
@@ -1275,7 +1372,13 @@ static enum cp_churn_level level_of(const struct cp_churn_model *m, double s)
     return CP_LEVEL_NONE;
 }
 
-/* Score only (no reasons): what the timer search evaluates many times. */
+/* The probability as shown and stored: never 0 % nor 100 %. */
+static double shown_p(double z)
+{
+    return fmin(CP_CHURN_P_MAX, fmax(CP_CHURN_P_MIN, sigmoid(z)));
+}
+
+/* Score only (no reasons). */
 static double score_only(const struct cp_churn_model *m,
                          const struct cp_churn_state *st, int64_t now_ms)
 {
@@ -1285,16 +1388,213 @@ static double score_only(const struct cp_churn_model *m,
     cp__churn_features(m, st, now_ms, x);
     for (int i = 0; i < CP_F_CNT; i++)
         z += m->f[i].weight * x[i];
+    return shown_p(z);
+}
+
+/* How far a detractor answer counts: NPS 0..6, CSAT 1..2, CES 5..7; the
+ * worst answer 1, the mildest detractor 1/7 (NPS 6), 1/2 (CSAT 2), 1/3
+ * (CES 5); promoters and passives 0. */
+static double nps_detractor(int nps)
+{
+    return nps >= 0 && nps <= 6 ? (7 - nps) / 7.0 : 0;
+}
+
+static double csat_detractor(int csat)
+{
+    return csat >= 1 && csat <= 2 ? (3 - csat) / 2.0 : 0;
+}
+
+static double ces_detractor(int ces)
+{
+    return ces >= 5 ? (ces - 4) / 3.0 : 0;
+}
+
+/* Fading of a survey answer given at @p at_s (s) seen at @p now_ms. */
+static double fading(const struct cp_churn_model *m, int64_t now_ms,
+                     uint32_t at_s)
+{
+    return exp2(-age_days(now_ms, at_s * 1000LL) / m->hl_signal_days);
+}
+
+/* The usual days between a customer's contacts (orders, web visits,
+ * inbound messages), from their own rates: orders at the usual interval,
+ * visits and messages from their long-run decayed count over the window
+ * seen so far (a decayed count over a window of w days estimates
+ * rate * h / ln 2 * (1 - 2^(-w/h))). 0 (unknown) before three visits or
+ * messages over a week. */
+static double usual_activity_days(const struct cp_churn_model *m,
+                                  const struct cp_churn_state *st)
+{
+    double rate = 0, h = m->hl_long_days, span, d;
+
+    if (st->first_seen_ms == INT64_MIN || st->last_seen_ms == INT64_MIN)
+        return 0;
+    span = age_days(st->last_seen_ms, st->first_seen_ms);
+    d = decayed_at(st, st->eng_long, h, st->last_seen_ms);
+    if (d >= 2.5 && span >= 7)
+        rate = d * CP_LN2 / (h * (1 - exp2(-span / h)));
+    if (st->orders > 0)
+        rate += 1 / cp__churn_usual_interval(m, st);
+    return rate > 0 ? fmax(1.0 / 24, 1 / rate) : 0;
+}
+
+void cp__churn_evidence(const struct cp_churn_model *m,
+                        const struct cp_churn_state *st, int64_t now_ms,
+                        double e[CP_E_CNT])
+{
+    double hg = m->hl_signal_days;
+
+    memset(e, 0, sizeof(double) * CP_E_CNT);
+    now_ms = clamp64(now_ms, 0, AT_MAX_MS);
+    if (m->ev_weight[CP_E_CANCELLATION] > 0)
+        e[CP_E_CANCELLATION] = decayed_at(st, st->cancels, hg, now_ms);
+    if (m->ev_weight[CP_E_DETRACTOR] > 0) {
+        double d = 0;
+
+        if (st->last_nps >= 0)
+            d = fmax(d, nps_detractor(st->last_nps) *
+                            fading(m, now_ms, st->nps_at_s));
+        if (st->last_csat >= 0)
+            d = fmax(d, csat_detractor(st->last_csat) *
+                            fading(m, now_ms, st->csat_at_s));
+        if (st->last_ces >= 0)
+            d = fmax(d, ces_detractor(st->last_ces) *
+                            fading(m, now_ms, st->ces_at_s));
+        e[CP_E_DETRACTOR] = d;
+    }
+    if (st->open_tickets > 0 && m->ev_weight[CP_E_TICKET_OVERDUE] > 0) {
+        double age =
+            fmin(3650, age_days(now_ms, st->open_sum_ms / st->open_tickets));
+
+        e[CP_E_TICKET_OVERDUE] =
+            log1p(fmax(0, age - m->ticket_usual_days) / m->ticket_usual_days);
+    }
+    if (m->ev_weight[CP_E_SLOW_REPLIES] > 0)
+        e[CP_E_SLOW_REPLIES] =
+            log1p(decayed_at(st, st->wait_h, hg, now_ms) / 24);
+    if (m->ev_weight[CP_E_MISSED_CALLS] > 0)
+        e[CP_E_MISSED_CALLS] = log1p(decayed_at(st, st->missed, hg, now_ms));
+    if (m->ev_weight[CP_E_DEALS_LOST] > 0)
+        e[CP_E_DEALS_LOST] = log1p(decayed_at(st, st->lost, hg, now_ms));
+    if (st->orders > 0 && st->last_order_ms != INT64_MIN) {
+        double usual = cp__churn_usual_interval(m, st);
+        double rec = age_days(now_ms, st->last_order_ms);
+
+        e[CP_E_SILENCE] = fmax(0, rec / usual - m->silence_start);
+        /* A fall needs a rate to fall from: two purchase days at least. */
+        if (st->order_days >= 2 && m->ev_weight[CP_E_ORDER_DROP] > 0) {
+            double floor_rate = 0.1 / m->prior_interval_days;
+            double rs =
+                decayed_at(st, st->ord_short, m->hl_short_days, now_ms) *
+                CP_LN2 / m->hl_short_days;
+            double rl = decayed_at(st, st->ord_long, m->hl_long_days, now_ms) *
+                        CP_LN2 / m->hl_long_days;
+
+            e[CP_E_ORDER_DROP] =
+                fmax(0, log((rl + floor_rate) / (rs + floor_rate)));
+        }
+    }
+    if (st->eng_long > 0 && m->ev_weight[CP_E_ENGAGEMENT_DROP] > 0) {
+        double es = decayed_at(st, st->eng_short, hg, now_ms) * CP_LN2 / hg;
+        double el = decayed_at(st, st->eng_long, m->hl_long_days, now_ms) *
+                    CP_LN2 / m->hl_long_days;
+
+        e[CP_E_ENGAGEMENT_DROP] = fmax(0, log((el + 0.02) / (es + 0.02)));
+    }
+    if (m->ev_weight[CP_E_INACTIVITY] > 0) {
+        double usual = usual_activity_days(m, st);
+
+        if (usual > 0)
+            e[CP_E_INACTIVITY] =
+                fmax(0, age_days(now_ms, st->last_seen_ms) / usual -
+                            m->silence_start);
+    }
+    for (int i = 0; i < CP_E_CNT; i++)
+        e[i] = isfinite(e[i]) ? fmin(e[i], m->ev_clip[i]) : 0;
+}
+
+/* P(a churn episode | the evidence of change) and each term's share. */
+static double evidence_of(const struct cp_churn_model *m,
+                          const struct cp_churn_state *st, int64_t now_ms,
+                          double c[CP_E_CNT])
+{
+    double e[CP_E_CNT], z = m->ev_bias;
+
+    cp__churn_evidence(m, st, now_ms, e);
+    for (int i = 0; i < CP_E_CNT; i++) {
+        c[i] = m->ev_weight[i] * e[i];
+        z += c[i];
+    }
     return sigmoid(z);
+}
+
+/* Recent monthly spend in minor units: the long-run decayed amount as a
+ * rate (sum * ln 2 / h per day) times an average month. */
+static int64_t monthly_value(const struct cp_churn_model *m,
+                             const struct cp_churn_state *st, int64_t now_ms)
+{
+    double v = decayed_at(st, st->amt_long, m->hl_long_days, now_ms) * CP_LN2 /
+               m->hl_long_days * 30.436875 * 100;
+
+    return isfinite(v) ? (int64_t)llround(fmin(v, 1e15)) : 0;
 }
 
 void cp_churn_score_at(const struct cp_churn_model *m,
                        const struct cp_churn_state *st, int64_t now_ms,
                        struct cp_churn_score *out)
 {
+    double c[CP_E_CNT];
+
+    now_ms = clamp64(now_ms, 0, AT_MAX_MS);
     out->score = score_only(m, st, now_ms);
-    out->level = level_of(m, out->score);
+    out->evidence = evidence_of(m, st, now_ms, c);
+    out->level = level_of(m, out->evidence);
     out->reason_cnt = 0;
+    out->action[0] = '\0';
+    out->value_minor = monthly_value(m, st, now_ms);
+    out->value_at_risk_minor =
+        (int64_t)llround(out->score * (double)out->value_minor);
+}
+
+/* The score factor whose sentence tells an evidence term's story. */
+static int evidence_factor(const struct cp_churn_state *st, int e,
+                           int64_t now_ms, const struct cp_churn_model *m)
+{
+    switch (e) {
+    case CP_E_CANCELLATION:
+        return CP_F_CANCELLATIONS;
+    case CP_E_DETRACTOR: {
+        double n = st->last_nps >= 0 ? nps_detractor(st->last_nps) *
+                                           fading(m, now_ms, st->nps_at_s)
+                                     : 0;
+        double c = st->last_csat >= 0 ? csat_detractor(st->last_csat) *
+                                            fading(m, now_ms, st->csat_at_s)
+                                      : 0;
+        double x = st->last_ces >= 0 ? ces_detractor(st->last_ces) *
+                                           fading(m, now_ms, st->ces_at_s)
+                                     : 0;
+
+        return n >= c && n >= x ? CP_F_NPS_LOW
+               : c >= x         ? CP_F_CSAT_LOW
+                                : CP_F_CES_HIGH;
+    }
+    case CP_E_TICKET_OVERDUE:
+        return CP_F_TICKET_AGE;
+    case CP_E_SLOW_REPLIES:
+        return CP_F_RESPONSE_WAIT;
+    case CP_E_MISSED_CALLS:
+        return CP_F_MISSED_CALLS;
+    case CP_E_DEALS_LOST:
+        return CP_F_DEALS_LOST;
+    case CP_E_SILENCE:
+        return CP_F_ORDER_SILENCE;
+    case CP_E_ORDER_DROP:
+        return CP_F_ORDER_DROP;
+    case CP_E_INACTIVITY:
+        return CP_F_TENURE; /* its own sentence; nothing else to hide */
+    default:
+        return CP_F_ENGAGEMENT_DROP;
+    }
 }
 
 void cp_churn_evaluate(const struct cp_churn_model *m,
@@ -1302,10 +1602,11 @@ void cp_churn_evaluate(const struct cp_churn_model *m,
                        struct cp_churn_score *out)
 {
     struct raw rw;
-    double x[CP_F_CNT], c[CP_F_CNT];
+    double x[CP_F_CNT], c[CP_F_CNT], ce[CP_E_CNT];
     double z = m->bias;
-    int used[CP_F_CNT] = {0};
+    int used[CP_F_CNT] = {0}, eused[CP_E_CNT] = {0};
 
+    now_ms = clamp64(now_ms, 0, AT_MAX_MS);
     raw_features(m, st, now_ms, &rw);
     features_from_raw(m, &rw, x);
     for (int i = 0; i < CP_F_CNT; i++) {
@@ -1313,8 +1614,12 @@ void cp_churn_evaluate(const struct cp_churn_model *m,
         c[i] = m->f[i].weight * (x[i] - m->f[i].ref);
     }
     memset(out, 0, sizeof(*out));
-    out->score = sigmoid(z);
-    out->level = level_of(m, out->score);
+    out->score = shown_p(z);
+    out->evidence = evidence_of(m, st, now_ms, ce);
+    out->level = level_of(m, out->evidence);
+    out->value_minor = monthly_value(m, st, now_ms);
+    out->value_at_risk_minor =
+        (int64_t)llround(out->score * (double)out->value_minor);
     /* open_tickets and ticket_age share one sentence: one reason for both,
      * under the larger contribution's name. */
     if (c[CP_F_OPEN_TICKETS] > 0 && c[CP_F_TICKET_AGE] > 0) {
@@ -1323,6 +1628,37 @@ void cp_churn_evaluate(const struct cp_churn_model *m,
 
         c[CP_F_OPEN_TICKETS + CP_F_TICKET_AGE - lo] += c[lo];
         c[lo] = 0;
+    }
+    /* The evidence of change first (what an alert is about), each with the
+     * sentence of its factor; then what makes the probability high. */
+    while (out->reason_cnt < 3) {
+        int best = -1, f;
+        struct cp_churn_reason *r;
+
+        for (int i = 0; i < CP_E_CNT; i++)
+            if (!eused[i] && ce[i] > 1e-6 && (best < 0 || ce[i] > ce[best]))
+                best = i;
+        if (best < 0)
+            break;
+        eused[best] = 1;
+        f = evidence_factor(st, best, now_ms, m);
+        used[f] = 1;
+        if (f == CP_F_TICKET_AGE)
+            used[CP_F_OPEN_TICKETS] = 1;
+        r = &out->reasons[out->reason_cnt++];
+        snprintf(r->factor, sizeof(r->factor), "%s",
+                 cp__churn_evidence_names[best]);
+        r->contribution = ce[best];
+        if (best == CP_E_INACTIVITY)
+            cp_fmt(r->detail, sizeof(r->detail),
+                   "no contact for %d days; usually every %d days",
+                   iround(age_days(now_ms, st->last_seen_ms)),
+                   iround(fmax(1, usual_activity_days(m, st))));
+        else
+            detail(m, st, &rw, f, now_ms, r->detail, sizeof(r->detail));
+        if (out->reason_cnt == 1)
+            cp_fmt(out->action, sizeof(out->action), "%s: %s", m->action[best],
+                   r->detail);
     }
     while (out->reason_cnt < 3) {
         int best = -1;
@@ -1350,17 +1686,26 @@ enum cp_churn_level cp_churn_decide(const struct cp_churn_model *m,
                                     const struct cp_churn_score *sc,
                                     int64_t now_ms)
 {
-    double s = isfinite(sc->score) ? sc->score : 0;
+    double s = isfinite(sc->evidence) ? sc->evidence : 0;
     enum cp_churn_level lvl = level_of(m, s);
     int64_t cooldown_ms = (int64_t)llround(m->cooldown_days * MS_PER_DAY);
 
     now_ms = clamp64(now_ms, 0, AT_MAX_MS);
-    st->last_score = (float)s;
-    /* Release latched levels the score has clearly left. */
+    st->last_score =
+        (float)(isfinite(sc->score) ? fmin(1, fmax(0, sc->score)) : 0);
+    /* Release latched levels the evidence has clearly left: the episode
+     * is over. */
     while (st->alert_level > CP_LEVEL_NONE &&
            s < cp_churn_model_threshold(m, st->alert_level) - m->hysteresis)
         st->alert_level--;
-    if ((int)lvl <= st->alert_level)
+    /* One alert per episode: a rise within one (HIGH -> CRITICAL) moves
+     * the latch without a second alert. */
+    if (st->alert_level > CP_LEVEL_NONE) {
+        if ((int)lvl > st->alert_level)
+            st->alert_level = (uint8_t)lvl;
+        return CP_LEVEL_NONE;
+    }
+    if (lvl == CP_LEVEL_NONE)
         return CP_LEVEL_NONE;
     /* Not an escalation past the last alert: wait out the cooldown. */
     if (st->last_alert_ms != INT64_MIN && (int)lvl <= st->last_alert_lvl &&
@@ -1372,146 +1717,43 @@ enum cp_churn_level cp_churn_decide(const struct cp_churn_model *m,
     return lvl;
 }
 
-/*
- * The score along a silence: from @p now_ms on with no new observation,
- * every factor is a cheap function of the elapsed time (decayed sums scale
- * by 2^(-d/h), ages grow by d, BG/NBD moves T), so the timer search need
- * not rebuild the features from the state at every probe.
- */
-struct silence {
-    const struct cp_churn_model *m;
-    const struct cp_churn_state *st;
-    struct raw r0;  /* raw factors at now */
-    double z_const; /* bias + contributions that silence does not change */
-    double x_rep, t_x, T0; /* BG/NBD inputs at now */
-    int no_orders;
-    int exact; /* fall back to the full evaluation */
-};
-
-static void silence_init(struct silence *sl, const struct cp_churn_model *m,
-                         const struct cp_churn_state *st, int64_t now_ms)
-{
-    static const int moving[] = {
-        CP_F_HORIZON_SILENCE, CP_F_ORDER_SILENCE,  CP_F_ORDERS_RECENT,
-        CP_F_ORDERS_LONG,     CP_F_ORDER_DROP,     CP_F_TENURE,
-        CP_F_TICKET_AGE,      CP_F_TICKETS_RECENT, CP_F_NPS_LOW,
-        CP_F_CSAT_LOW,        CP_F_CES_HIGH,       CP_F_RESPONSE_WAIT,
-        CP_F_MISSED_CALLS,    CP_F_DEALS_LOST,     CP_F_DEALS_WON,
-        CP_F_CANCELLATIONS,   CP_F_MRR_LOST,       CP_F_RENEWALS,
-        CP_F_ENGAGEMENT_DROP};
-    double x[CP_F_CNT];
-    int is_moving[CP_F_CNT] = {0};
-
-    sl->m = m;
-    sl->st = st;
-    /* Before the landmark sums are read at the landmark: not a simple
-     * function of time, so probe exactly. */
-    sl->exact = st->landmark_ms != INT64_MIN && now_ms < st->landmark_ms;
-    raw_features(m, st, now_ms, &sl->r0);
-    features_from_raw(m, &sl->r0, x);
-    sl->no_orders = sl->r0.v[CP_F_NO_ORDERS] > 0.5;
-    if (!sl->no_orders) {
-        sl->T0 = age_days(now_ms, st->first_order_ms);
-        sl->t_x = fmin(
-            sl->T0, fmax(0, (double)(st->last_order_ms - st->first_order_ms) /
-                                MS_PER_DAY));
-        sl->x_rep = repeat_days(st);
-    }
-    for (size_t i = 0; i < CP_ARRAY_SIZE(moving); i++)
-        is_moving[moving[i]] = 1;
-    if (sl->no_orders)
-        for (int i = 0; i < CP_F_ORDER_GROUP_END; i++)
-            if (i != CP_F_TENURE)
-                is_moving[i] = 0;
-    sl->z_const = m->bias;
-    for (int i = 0; i < CP_F_CNT; i++)
-        if (!is_moving[i])
-            sl->z_const += m->f[i].weight * x[i];
-}
-
-/* Adds w * transform(v) of a moving factor (skipped when it cannot count). */
-static double term(const struct cp_churn_model *m, int f, double v)
-{
-    if (m->f[f].weight == 0)
-        return 0;
-    return m->f[f].weight * transform(&m->f[f], v);
-}
-
-static double silence_score(const struct silence *sl, int64_t t, int64_t now)
-{
-    const struct cp_churn_model *m = sl->m;
-    const double *v = sl->r0.v;
-    double d = (double)(t - now) / MS_PER_DAY;
-    double gs = exp2(-d / m->hl_short_days), gl = exp2(-d / m->hl_long_days);
-    double gg = exp2(-d / m->hl_signal_days);
-    double z = sl->z_const;
-
-    if (sl->exact)
-        return score_only(m, sl->st, t);
-    if (!sl->no_orders) {
-        double floor_rate = 0.1 / m->prior_interval_days;
-
-        z += term(m, CP_F_HORIZON_SILENCE,
-                  cp__churn_bgnbd_pnone(m->r, m->alpha_days, m->a, m->b,
-                                        sl->x_rep, sl->t_x, sl->T0 + d,
-                                        m->horizon_days));
-        z += term(m, CP_F_ORDER_SILENCE, (sl->r0.recency + d) / sl->r0.usual);
-        z += term(m, CP_F_ORDERS_RECENT, v[CP_F_ORDERS_RECENT] * gs);
-        z += term(m, CP_F_ORDERS_LONG, v[CP_F_ORDERS_LONG] * gl);
-        z += term(m, CP_F_ORDER_DROP,
-                  log((sl->r0.rate_l * gl + floor_rate) /
-                      (sl->r0.rate_s * gs + floor_rate)));
-    }
-    z += term(m, CP_F_TENURE,
-              sl->st->first_seen_ms == INT64_MIN ? 0 : v[CP_F_TENURE] + d);
-    z += term(m, CP_F_TICKET_AGE,
-              sl->st->open_tickets ? fmin(3650, v[CP_F_TICKET_AGE] + d) : 0);
-    /* Signal sums and the fading survey answers share the signal
-     * half-life. */
-    for (int f = CP_F_TICKETS_RECENT; f <= CP_F_MRR_LOST; f++)
-        z += term(m, f, v[f] * gg);
-    z += term(m, CP_F_RENEWALS, v[CP_F_RENEWALS] * gl);
-    z += term(m, CP_F_ENGAGEMENT_DROP,
-              sl->st->eng_long > 0
-                  ? log((sl->r0.eng_l * gl + 0.02) / (sl->r0.eng_s * gg + 0.02))
-                  : 0);
-    return sigmoid(z);
-}
-
-/* Would cp_churn_decide() at @p t alert or release a latch? */
+/* Would cp_churn_decide() at @p t, with no new observation, alert or
+ * release a latch? The same evidence cp_churn_score_at() computes. */
 static int decide_changes(const struct cp_churn_model *m,
-                          const struct cp_churn_state *st, double score,
-                          int64_t t)
+                          const struct cp_churn_state *st, int64_t t)
 {
     struct cp_churn_state cp = *st;
     struct cp_churn_score sc;
+    double c[CP_E_CNT];
 
-    sc.score = score;
+    sc.score = st->last_score;
+    sc.evidence = evidence_of(m, st, t, c);
     if (cp_churn_decide(m, &cp, &sc, t) != CP_LEVEL_NONE)
         return 1;
-    return cp.alert_level != st->alert_level;
+    /* An episode ending (a latch released) matters; a latch moving up
+     * within an episode alerts nothing and waits for the next look. */
+    return cp.alert_level < st->alert_level;
 }
 
 int64_t cp_churn_next_due(const struct cp_churn_model *m,
                           const struct cp_churn_state *st, int64_t now_ms)
 {
-    struct silence sl;
     int64_t lo = now_ms, hi = -1, end;
 
     if (st->first_seen_ms == INT64_MIN)
         return INT64_MAX; /* nothing known: silence changes nothing */
     if (now_ms < 0 || now_ms > AT_MAX_MS - DUE_HORIZON_MS)
         return INT64_MAX;
-    silence_init(&sl, m, st, now_ms);
     end = now_ms + DUE_HORIZON_MS;
     /* Coarse scan with steps of half the time elapsed (1 h .. 60 days),
-     * then bisection down to a minute. */
+     * then bisection down to a minute. Along a silence the evidence is
+     * cheap to evaluate exactly (a few decayed sums and ages). */
     while (lo < end) {
         int64_t step =
             clamp64((lo - now_ms) / 2, MS_PER_HOUR, 60 * 24 * MS_PER_HOUR);
         int64_t t = min64(lo + step, end);
 
-        if (decide_changes(m, st, silence_score(&sl, t, now_ms), t)) {
+        if (decide_changes(m, st, t)) {
             hi = t;
             break;
         }
@@ -1522,16 +1764,11 @@ int64_t cp_churn_next_due(const struct cp_churn_model *m,
     while (hi - lo > MS_PER_MIN) {
         int64_t mid = lo + (hi - lo) / 2;
 
-        if (decide_changes(m, st, silence_score(&sl, mid, now_ms), mid))
+        if (decide_changes(m, st, mid))
             hi = mid;
         else
             lo = mid;
     }
-    /* The full evaluation at the due time must agree (rounding of the
-     * shortcut above may differ in the last bits near a threshold). */
-    for (int i = 0; i < 10 && hi < end; i++, hi += MS_PER_MIN)
-        if (decide_changes(m, st, score_only(m, st, hi), hi))
-            break;
     return hi;
 }
 

@@ -178,11 +178,25 @@ enum cp_churn_level {
 /** @brief "none", "high" or "critical". */
 const char *cp_churn_level_name(enum cp_churn_level level);
 
+/* Bounds of the probability shown and stored: a model never knows a
+ * customer will (or will not) churn for certain. */
+#define CP_CHURN_P_MIN 0.01
+#define CP_CHURN_P_MAX 0.99
+
 struct cp_churn_score {
-    double score;                      /* sigma(bias + sum w_i x_i), 0..1 */
-    enum cp_churn_level level;         /* by thresholds only (no hysteresis) */
-    int reason_cnt;                    /* 0..3 */
-    struct cp_churn_reason reasons[3]; /* top positive, descending */
+    double score;              /* P(churn within the horizon), calibrated,
+                                  clamped to [CP_CHURN_P_MIN, _MAX] */
+    double evidence;           /* P(a churn episode | evidence of change):
+                                  sigma(ev_bias + sum w_e x_e), 0..1 */
+    enum cp_churn_level level; /* of evidence, by thresholds only (no
+                                  hysteresis): what the alert rule uses */
+    int reason_cnt;            /* 0..3 */
+    struct cp_churn_reason reasons[3]; /* evidence of change first, then
+                                          factors of the score; descending */
+    char action[160];    /* what to do about the first evidence, e.g. "call
+                            today: NPS 3 on 2026-11-20"; "" without evidence */
+    int64_t value_minor; /* recent monthly spend, minor units */
+    int64_t value_at_risk_minor; /* score x value_minor, rounded */
 };
 
 /**
@@ -205,7 +219,8 @@ void cp_churn_score_at(const struct cp_churn_model *m,
                        struct cp_churn_score *out);
 
 /**
- * @brief The alert rule. Returns the level to alert when the level rises
+ * @brief The alert rule, on the evidence of change (sc->evidence), never
+ *        on the probability: returns the level to alert when the level rises
  *        above the latched one (none->HIGH, none->CRITICAL, HIGH->CRITICAL),
  *        else CP_LEVEL_NONE. A latched level is released once the score
  *        falls below its threshold minus the hysteresis; a level not above
@@ -221,7 +236,8 @@ enum cp_churn_level cp_churn_decide(const struct cp_churn_model *m,
 
 /**
  * @brief The event time (> @p now_ms) at which, with no new observation,
- *        cp_churn_decide() would next alert or release a latch, to one
+ *        cp_churn_decide() would next alert or release a latch (end an
+ *        episode; a latch moving up within one is not a due time), to one
  *        minute; INT64_MAX when silence changes nothing within three years.
  *        Assumes cp_churn_decide() ran at @p now_ms. Deterministic.
  */

@@ -42,6 +42,27 @@ enum cp_churn_factor {
 
 extern const char *const cp__churn_factor_names[CP_F_CNT];
 
+/* The evidence of change the alert weighs, in model-file order. Keep
+ * cp__churn_evidence_names[] and evidence_raw() in churn.c in step. */
+enum cp_churn_evidence {
+    CP_E_CANCELLATION,    /* decayed subscription cancellations */
+    CP_E_DETRACTOR,       /* the worst detractor answer, fading */
+    CP_E_TICKET_OVERDUE,  /* open tickets older than the usual resolution */
+    CP_E_SLOW_REPLIES,    /* decayed days waited for first replies */
+    CP_E_MISSED_CALLS,    /* decayed missed inbound calls */
+    CP_E_DEALS_LOST,      /* decayed lost deals */
+    CP_E_SILENCE,         /* no order for longer than the own rhythm */
+    CP_E_ORDER_DROP,      /* recent order rate below the own long-run one */
+    CP_E_ENGAGEMENT_DROP, /* visits and messages below the own rate */
+    CP_E_INACTIVITY,      /* no event for longer than the own rhythm */
+    CP_E_CNT
+};
+
+extern const char *const cp__churn_evidence_names[CP_E_CNT];
+
+/* Room of an action text in the model (what a manager should do). */
+#define CP_CHURN_ACTION_MAX 96
+
 enum cp_churn_transform { CP_TR_NONE = 0, CP_TR_LOG1P = 1, CP_TR_LOGIT = 2 };
 
 struct cp_churn_factor_param {
@@ -62,6 +83,12 @@ struct cp_churn_model {
     double horizon_days;
     double bias;
     struct cp_churn_factor_param f[CP_F_CNT];
+    double ev_bias;             /* prior log-odds of a churn episode */
+    double ev_weight[CP_E_CNT]; /* log-likelihood ratio per unit */
+    double ev_clip[CP_E_CNT];   /* largest value an evidence counts */
+    double silence_start;       /* usual intervals before silence counts */
+    double ticket_usual_days;   /* usual resolution time of a ticket */
+    char action[CP_E_CNT][CP_CHURN_ACTION_MAX];
     double thr_high, thr_critical, hysteresis;
     double cooldown_days;
     int64_t sla_ms[8]; /* [0] no channel, [1 + c] channel c */
@@ -75,6 +102,13 @@ struct cp_churn_model {
 void cp__churn_features(const struct cp_churn_model *m,
                         const struct cp_churn_state *st, int64_t now_ms,
                         double x[CP_F_CNT]);
+
+/**
+ * @brief The evidence values (x_e, before weights) of @p st at @p now_ms.
+ */
+void cp__churn_evidence(const struct cp_churn_model *m,
+                        const struct cp_churn_state *st, int64_t now_ms,
+                        double e[CP_E_CNT]);
 
 /** @brief BG/NBD P(alive | x repeat orders, t_x, T), times in days. */
 double cp__churn_bgnbd_palive(double r, double alpha, double a, double b,

@@ -8,13 +8,16 @@
  * schemas/churn-model.md ("Training data"). */
 #include "fit.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "churn_int.h"
+#include "civil.h"
 #include "common.h"
 #include "map.h"
 
@@ -31,8 +34,15 @@ struct cust {
 struct data {
     struct cust *c;
     size_t cnt, cap;
-    struct cp_map idx; /* customer id -> index + 1 */
+    struct cp_map idx; /* tenant US customer -> index + 1 */
+    char *tenant;      /* the first tenant of the events (owned) */
+    int tenants;       /* 0, 1 or 2 (= more than one) */
 };
+
+/* Customers are keyed by tenant and id: the same id in two tenants is two
+ * customers. The separator is a byte no id contains. */
+#define KEY_SEP '\x1f'
+#define KEY_MAX 1024
 
 /* Out of memory, as fitting reports it. */
 static cp_rc nomem(char *errstr, size_t errstr_size)
@@ -41,10 +51,20 @@ static cp_rc nomem(char *errstr, size_t errstr_size)
     return CP_ENOMEM;
 }
 
-/* @returns the customer, or NULL when out of memory. */
-static struct cust *cust_get(struct data *d, const char *id, size_t len)
+/* @returns the customer @p tenant / @p customer (created empty when new),
+ * or NULL when out of memory. Both ids are shorter than KEY_MAX / 2 (the
+ * lines they come from are). */
+static struct cust *cust_get(struct data *d, const char *tenant,
+                             const char *customer)
 {
-    uint64_t h = cp_map_hash(id, len);
+    char id[KEY_MAX];
+    size_t len =
+        (size_t)snprintf(id, sizeof(id), "%s%c%s", tenant, KEY_SEP, customer);
+    uint64_t h;
+
+    if (len >= sizeof(id))
+        len = sizeof(id) - 1;
+    h = cp_map_hash(id, len);
     struct cp_map_entry *e = cp_map_upsert(&d->idx, id, len, h);
     struct cust *c;
 
@@ -106,10 +126,26 @@ int cp_fit_parse_ms(const char *s, int64_t *out)
 
     if (!*s)
         return -1;
+    errno = 0;
     v = strtoll(s, &end, 10);
-    if (*end)
+    if (*end || errno == ERANGE)
         return -1;
     *out = v;
+    return 0;
+}
+
+/* Remembers the events' tenants: a labels file without a tenant column is
+ * only unambiguous with one. */
+static int note_tenant(struct data *d, const char *tenant)
+{
+    if (d->tenants == 0) {
+        d->tenant = strdup(tenant);
+        if (!d->tenant)
+            return -1;
+        d->tenants = 1;
+    } else if (d->tenants == 1 && strcmp(d->tenant, tenant)) {
+        d->tenants = 2;
+    }
     return 0;
 }
 
@@ -123,7 +159,9 @@ static cp_rc read_events(struct data *d, const struct cp_churn_model *m,
     cp_rc rc = CP_OK;
 
     if (!fp) {
-        snprintf(errstr, errstr_size, "open events %s: cannot open", o->events);
+        snprintf(errstr, errstr_size,
+                 "open events %s: %s (fix: a readable CSV file)", o->events,
+                 strerror(errno));
         return CP_EIO;
     }
     *used = 0;
@@ -156,18 +194,25 @@ static cp_rc read_events(struct data *d, const struct cp_churn_model *m,
             continue;
         if (o->orders_only && obs != CP_OBS_ORDER)
             continue;
-        c = cust_get(d, f[1], strlen(f[1]));
-        if (!c) {
+        c = cust_get(d, f[0], f[1]);
+        if (!c || note_tenant(d, f[0])) {
             rc = nomem(errstr, errstr_size);
             break;
         }
         cp_churn_observe(&c->st, m, (enum cp_churn_obs)obs, at, value);
         (*used)++;
     }
+    if (!rc && ferror(fp)) {
+        snprintf(errstr, errstr_size, "read events %s: %s", o->events,
+                 strerror(errno));
+        rc = CP_EIO;
+    }
     fclose(fp);
     return rc;
 }
 
+/* Labels: customer_id,churned, or tenant_id,customer_id,churned. Without
+ * the tenant column the events must have one tenant. */
 static cp_rc read_labels(struct data *d, const struct cp_fit_opts *o,
                          char *errstr, size_t errstr_size)
 {
@@ -177,38 +222,62 @@ static cp_rc read_labels(struct data *d, const struct cp_fit_opts *o,
     cp_rc rc = CP_OK;
 
     if (!fp) {
-        snprintf(errstr, errstr_size, "open labels %s: cannot open", o->labels);
+        snprintf(errstr, errstr_size,
+                 "open labels %s: %s (fix: a readable CSV file)", o->labels,
+                 strerror(errno));
         return CP_EIO;
     }
     while (fgets(line, sizeof(line), fp)) {
-        char *f[3];
+        char *f[4];
+        const char *tenant, *customer, *churned;
         struct cust *c;
+        int n;
 
         lineno++;
-        if (split(line, f, 3) != 2) {
+        n = split(line, f, 4);
+        if (n != 2 && n != 3) {
             if (!line[0])
                 continue;
-            snprintf(errstr, errstr_size, "%s:%ld: expected 2 fields",
+            snprintf(errstr, errstr_size,
+                     "%s:%ld: expected customer_id,churned or "
+                     "tenant_id,customer_id,churned",
                      o->labels, lineno);
             rc = CP_EDECODE;
             break;
         }
-        if (lineno == 1 && !strcmp(f[0], "customer_id"))
+        if (lineno == 1 &&
+            (!strcmp(f[0], "customer_id") || !strcmp(f[0], "tenant_id")))
             continue;
-        if (strcmp(f[1], "0") && strcmp(f[1], "1")) {
+        tenant = n == 3 ? f[0] : d->tenant ? d->tenant : "";
+        customer = f[n - 2];
+        churned = f[n - 1];
+        if (n == 2 && d->tenants > 1) {
+            snprintf(errstr, errstr_size,
+                     "%s:%ld: no tenant column, but the events have "
+                     "several tenants (fix: tenant_id,customer_id,churned)",
+                     o->labels, lineno);
+            rc = CP_EDECODE;
+            break;
+        }
+        if (strcmp(churned, "0") && strcmp(churned, "1")) {
             snprintf(errstr, errstr_size, "%s:%ld: churned must be 0 or 1",
                      o->labels, lineno);
             rc = CP_EDECODE;
             break;
         }
-        c = cust_get(d, f[0], strlen(f[0]));
+        c = cust_get(d, tenant, customer);
         if (!c) {
             rc = nomem(errstr, errstr_size);
             break;
         }
-        c->label = f[1][0] == '1';
-        c->holdout = (double)(cp_map_hash(f[0], strlen(f[0])) % 10000) <
+        c->label = churned[0] == '1';
+        c->holdout = (double)(cp_map_hash(customer, strlen(customer)) % 10000) <
                      o->holdout * 10000;
+    }
+    if (!rc && ferror(fp)) {
+        snprintf(errstr, errstr_size, "read labels %s: %s", o->labels,
+                 strerror(errno));
+        rc = CP_EIO;
     }
     fclose(fp);
     return rc;
@@ -667,6 +736,53 @@ static double model_auc(const struct cp_churn_model *m, const double *X,
     return auc(v, k);
 }
 
+/* Calibration of the probability on the rows in @p use: Brier score,
+ * expected calibration error over ten equal-count deciles of the
+ * probability, and the reliability table (mean probability vs. the share
+ * that churned, per decile). */
+static void calibration(const struct cp_churn_model *m, const double *X,
+                        const int *y, const char *use, size_t n, FILE *out,
+                        struct scored *v)
+{
+    size_t k = 0;
+    double brier = 0, ece = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        double z = m->bias;
+
+        if (!use[i])
+            continue;
+        for (int j = 0; j < NF; j++)
+            z += m->f[j].weight * X[i * NF + j];
+        z = 1 / (1 + exp(-fmax(-50, fmin(50, z))));
+        v[k].s = fmin(CP_CHURN_P_MAX, fmax(CP_CHURN_P_MIN, z));
+        v[k].y = y[i];
+        brier += (v[k].s - v[k].y) * (v[k].s - v[k].y);
+        k++;
+    }
+    if (!k)
+        return;
+    qsort(v, k, sizeof(*v), cmp_scored);
+    fprintf(out, "reliability by decile of the probability (n, mean "
+                 "probability, churned):\n");
+    for (int d = 0; d < 10; d++) {
+        size_t a = k * (size_t)d / 10, b = k * (size_t)(d + 1) / 10;
+        double sp = 0, sy = 0;
+
+        for (size_t i = a; i < b; i++) {
+            sp += v[i].s;
+            sy += v[i].y;
+        }
+        if (b > a) {
+            ece += fabs(sp - sy) / (double)k;
+            fprintf(out, "  %2d  %5zu  %.3f  %.3f\n", d + 1, b - a,
+                    sp / (double)(b - a), sy / (double)(b - a));
+        }
+    }
+    fprintf(out, "calibration: Brier %.4f, ECE %.4f (%zu customers)\n",
+            brier / (double)k, ece, k);
+}
+
 static int cmp_scored_desc(const void *a, const void *b)
 {
     return -cmp_scored(a, b);
@@ -689,24 +805,26 @@ static double threshold_for(const struct scored *v, size_t n, double prec)
     return best;
 }
 
-/* Level thresholds from the precision targets (snapshot precision at the
- * cutoff: churned = no order within the horizon). */
-static void set_thresholds(struct cp_churn_model *m, const double *X,
-                           const int *y, const char *use, size_t n,
-                           const struct cp_fit_opts *o, FILE *report,
+/* Level thresholds from the precision targets, on the evidence probability
+ * the alert rule uses (snapshot precision at the cutoff: churned = no
+ * order within the horizon). */
+static void set_thresholds(struct cp_churn_model *m, const struct data *d,
+                           const size_t *rows, const int *y, const char *use,
+                           size_t n, const struct cp_fit_opts *o, FILE *report,
                            struct scored *v)
 {
     size_t k = 0;
     double hi = m->thr_high, cr = m->thr_critical;
 
     for (size_t i = 0; i < n; i++) {
-        double z = m->bias;
+        double e[CP_E_CNT], z = m->ev_bias;
 
         if (!use[i])
             continue;
-        for (int j = 0; j < NF; j++)
-            z += m->f[j].weight * X[i * NF + j];
-        v[k].s = 1 / (1 + exp(-z));
+        cp__churn_evidence(m, &d->c[rows[i]].st, o->cutoff, e);
+        for (int j = 0; j < CP_E_CNT; j++)
+            z += m->ev_weight[j] * e[j];
+        v[k].s = 1 / (1 + exp(-fmax(-50, fmin(50, z))));
         v[k++].y = y[i];
     }
     qsort(v, k, sizeof(*v), cmp_scored_desc);
@@ -719,8 +837,8 @@ static void set_thresholds(struct cp_churn_model *m, const double *X,
         m->thr_critical = floor(cr * 1000) / 1000;
     }
     if (report)
-        fprintf(report, "levels: high %.3f, critical %.3f\n", m->thr_high,
-                m->thr_critical);
+        fprintf(report, "levels of the evidence: high %.3f, critical %.3f\n",
+                m->thr_high, m->thr_critical);
 }
 
 /* AUC of the model and of the usual single-number baselines. */
@@ -763,17 +881,19 @@ static void evaluate(const struct cp_churn_model *m, const struct data *d,
         v[i].y = y[i];
     }
     fprintf(out, ", horizon_silence %.4f\n", auc(v, n));
+    calibration(m, X, y, use, n, out, v);
 }
 
 void cp_fit_usage(FILE *out)
 {
     fprintf(
         out,
-        "Usage: crmpulse-fit --events FILE --labels FILE --cutoff MS -o OUT "
+        "Usage: crmpulse-fit --events FILE --labels FILE --cutoff TIME -o OUT "
         "[options]\n"
         "Fits the churn model (BG/NBD population parameters by maximum "
-        "likelihood,\nlogistic weights by L2-regularised regression) "
-        "from a labelled history\nand writes a model file.\n"
+        "likelihood,\nlogistic weights by L2-regularised regression, "
+        "evidence weights of the alert)\nfrom a labelled history and "
+        "writes a model file.\n"
         "\n"
         "  -e, --events FILE   CSV tenant_id,customer_id,occurred_at_ms,"
         "obs,value\n"
@@ -785,37 +905,168 @@ void cp_fit_usage(FILE *out)
         "sub_renewed,\n"
         "                      sub_cancelled, web_visit, message_in, "
         "activity)\n"
-        "  -l, --labels FILE   CSV customer_id,churned (1 = churned, "
-        "0 = stayed)\n"
-        "  -c, --cutoff MS     features use events before this event "
-        "time (ms)\n"
+        "  -l, --labels FILE   CSV [tenant_id,]customer_id,churned (1 = "
+        "churned,\n"
+        "                      0 = stayed; without tenant_id the events "
+        "must have\n"
+        "                      one tenant)\n"
+        "      --cutoff TIME   features use events before this event time: "
+        "ms since\n"
+        "                      the epoch or YYYY-MM-DD[THH:MM[:SS]] (UTC)\n"
         "  -b, --base FILE     model to start from: keys not fitted are "
         "copied\n"
-        "                      (default: the built-in model)\n"
-        "  -o, --out FILE      model file to write ('-' = stdout)\n"
-        "      --version STR   version of the written model (default "
+        "                      (default: the settings' model.file, else the "
+        "built-in model)\n"
+        "  -o, --out FILE      model file to write ('-' = stdout); written "
+        "to a\n"
+        "                      temporary file and renamed once it loads\n"
+        "      --model-version STR  version of the written model (default "
         "fit-<cutoff>)\n"
         "      --note TEXT     a line for the written model's header\n"
         "      --holdout F     fraction held out for the AUC report "
         "(default 0.3)\n"
         "      --l2 LAMBDA     L2 penalty on standardised weights "
         "(default 1)\n"
-        "      --precision-high P  level.high = the lowest score whose "
-        "customers churned\n"
-        "                      with precision >= P (default 0.9; 0 = "
-        "keep the base's)\n"
+        "      --precision-high P  level.high = the lowest evidence "
+        "probability whose\n"
+        "                      customers churned with precision >= P "
+        "(default 0 = keep\n"
+        "                      the base's)\n"
         "      --precision-critical P  the same for level.critical "
-        "(default 0.97)\n"
+        "(default 0)\n"
         "      --orders-only   use order observations only\n"
         "      --keep-bgnbd    keep the base model's BG/NBD parameters\n"
-        "      --evaluate MODEL  fit nothing: print the ROC AUC of MODEL "
-        "on all\n"
-        "                      labelled customers (-o not needed)\n"
+        "      --evaluate MODEL  fit nothing: print the ROC AUC and the "
+        "calibration\n"
+        "                      of MODEL on all labelled customers (-o not "
+        "needed)\n"
         "  -q, --quiet         no report on stdout\n"
+        "  -c, --config FILE   settings file (key = value lines), as for "
+        "crmpulse\n"
+        "  -X key=value        set one setting\n"
         "  -h, --help          this help\n"
+        "      --version       print the program's version\n"
         "\n"
-        "Prints the held-out ROC AUC of the model and of single factors; "
-        "the written\nmodel is refitted on all labelled customers.\n");
+        "Prints the held-out ROC AUC and calibration (Brier score, expected "
+        "calibration\nerror, a reliability table by decile) of the model; "
+        "the written model is\nrefitted on all labelled customers.\n");
+}
+
+/* A fraction or number argument: the whole token, finite. */
+static int arg_num(const char *s, double *out)
+{
+    char *end;
+
+    if (!*s)
+        return -1;
+    errno = 0;
+    *out = strtod(s, &end);
+    return *end || errno == ERANGE || !isfinite(*out) ? -1 : 0;
+}
+
+int cp_fit_arg(struct cp_fit_opts *o, const char **rest, int cnt, char *errstr,
+               size_t errstr_size)
+{
+    static const struct {
+        const char *s, *l;
+        int flag; /* takes no value */
+    } opt[] = {
+        {"-e", "--events", 0},
+        {"-l", "--labels", 0},
+        {NULL, "--cutoff", 0},
+        {"-b", "--base", 0},
+        {"-o", "--out", 0},
+        {NULL, "--model-version", 0},
+        {NULL, "--holdout", 0},
+        {NULL, "--l2", 0},
+        {NULL, "--orders-only", 1},
+        {NULL, "--keep-bgnbd", 1},
+        {NULL, "--evaluate", 0},
+        {NULL, "--note", 0},
+        {NULL, "--precision-high", 0},
+        {NULL, "--precision-critical", 0},
+        {"-q", "--quiet", 1},
+    };
+    const char *a = rest[0], *v;
+    double d;
+    int k = -1;
+
+    for (int i = 0; i < (int)CP_ARRAY_SIZE(opt); i++)
+        if ((opt[i].s && !strcmp(a, opt[i].s)) || !strcmp(a, opt[i].l))
+            k = i;
+    if (k < 0 || (!opt[k].flag && cnt < 2))
+        return 0;
+    v = opt[k].flag ? NULL : rest[1];
+    switch (k) {
+    case 0:
+        o->events = v;
+        break;
+    case 1:
+        o->labels = v;
+        break;
+    case 2:
+        if (cp_parse_utc_time(v, &o->cutoff)) {
+            snprintf(errstr, errstr_size,
+                     "--cutoff: expected ms since the epoch or "
+                     "YYYY-MM-DD[THH:MM[:SS]] (UTC), got '%s'",
+                     v);
+            return -1;
+        }
+        break;
+    case 3:
+        o->base = v;
+        break;
+    case 4:
+        o->out = v;
+        break;
+    case 5:
+        o->version = v;
+        break;
+    case 6:
+        if (arg_num(v, &d) || !(d > 0 && d < 1)) {
+            snprintf(errstr, errstr_size,
+                     "--holdout: expected a fraction in (0, 1), got '%s'", v);
+            return -1;
+        }
+        o->holdout = d;
+        break;
+    case 7:
+        if (arg_num(v, &d) || !(d >= 0)) {
+            snprintf(errstr, errstr_size,
+                     "--l2: expected a number >= 0, got '%s'", v);
+            return -1;
+        }
+        o->l2 = d;
+        break;
+    case 8:
+        o->orders_only = 1;
+        break;
+    case 9:
+        o->keep_bgnbd = 1;
+        break;
+    case 10:
+        o->evaluate = v;
+        break;
+    case 11:
+        o->note = v;
+        break;
+    case 12:
+    case 13:
+        if (arg_num(v, &d) || !(d >= 0 && d < 1)) {
+            snprintf(errstr, errstr_size,
+                     "%s: expected a fraction in [0, 1), got '%s'", a, v);
+            return -1;
+        }
+        if (k == 12)
+            o->prec_high = d;
+        else
+            o->prec_crit = d;
+        break;
+    default:
+        o->quiet = 1;
+        break;
+    }
+    return opt[k].flag ? 1 : 2;
 }
 
 /* ------------------------------------------------------------------ */
@@ -827,8 +1078,11 @@ void cp_fit_opts_init(struct cp_fit_opts *o)
     o->holdout = 0.3;
     o->l2 = 1.0;
     o->cutoff = INT64_MIN;
-    o->prec_high = 0.9;
-    o->prec_crit = 0.97;
+    /* Levels are the model file's unless asked: the evidence weights are
+     * log-likelihood ratios, and a snapshot precision is a poor guide to
+     * where an episode starts. */
+    o->prec_high = 0;
+    o->prec_crit = 0;
 }
 
 /* Names the written model: --version, the evaluated model's or fit-<cutoff>. */
@@ -854,15 +1108,19 @@ static cp_rc set_version(struct cp_churn_model *m, const struct cp_fit_opts *o,
     return CP_OK;
 }
 
-/* Writes the model file; what was written to a file must load again, as
- * the worker will refuse it otherwise. */
+/* Writes the model file. The text is parsed by the model loader first, so
+ * a model the worker would refuse is never written; then it goes to a
+ * temporary file next to the target, renamed over it once complete: the
+ * old model stays whole until the new one is. */
 static cp_rc write_model(const struct cp_churn_model *m,
                          const struct cp_fit_opts *o, size_t n, char *errstr,
                          size_t errstr_size)
 {
-    FILE *out = strcmp(o->out, "-") ? fopen(o->out, "w") : stdout;
     struct cp_churn_model *chk;
-    char header[1024];
+    char header[1024], why[512], tmp[4096];
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem, *out;
     cp_rc rc;
 
     snprintf(header, sizeof(header),
@@ -873,29 +1131,65 @@ static cp_rc write_model(const struct cp_churn_model *m,
              base_name(o->events), base_name(o->labels), (long long)o->cutoff,
              n, o->orders_only ? ", orders only" : "", o->note ? o->note : "",
              o->note ? "\n" : "");
+    mem = open_memstream(&text, &len);
+    if (!mem)
+        return nomem(errstr, errstr_size);
+    rc = cp__churn_model_write(m, header, mem);
+    if (fclose(mem) || rc) {
+        free(text);
+        return nomem(errstr, errstr_size);
+    }
+    chk = cp_churn_model_parse(text, len, "fitted model", why, sizeof(why));
+    if (!chk) {
+        snprintf(errstr, errstr_size,
+                 "the fitted model does not load, nothing written: %.400s "
+                 "(fix: a smaller --l2 or more labelled customers)",
+                 why);
+        free(text);
+        return CP_ECONFIG;
+    }
+    cp_churn_model_destroy(chk);
+    if (!strcmp(o->out, "-")) {
+        rc = fwrite(text, 1, len, stdout) == len && !fflush(stdout) ? CP_OK
+                                                                    : CP_EIO;
+        if (rc)
+            snprintf(errstr, errstr_size, "write the model to stdout: %s",
+                     strerror(errno));
+        free(text);
+        return rc;
+    }
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", o->out,
+                         (long)getpid()) >= sizeof(tmp)) {
+        snprintf(errstr, errstr_size, "-o %.200s: path too long", o->out);
+        free(text);
+        return CP_EIO;
+    }
+    out = fopen(tmp, "w");
     if (!out) {
-        snprintf(errstr, errstr_size, "open %s: cannot write", o->out);
+        snprintf(errstr, errstr_size,
+                 "open %s: %s (fix: -o in a writable directory)", tmp,
+                 strerror(errno));
+        free(text);
         return CP_EIO;
     }
-    rc = cp__churn_model_write(m, header, out);
-    if (out != stdout && fclose(out))
+    rc = fwrite(text, 1, len, out) == len && !fflush(out) && !fsync(fileno(out))
+             ? CP_OK
+             : CP_EIO;
+    if (rc)
+        snprintf(errstr, errstr_size, "write %s: %s", tmp, strerror(errno));
+    if (fclose(out) && !rc) {
+        snprintf(errstr, errstr_size, "write %s: %s", tmp, strerror(errno));
         rc = CP_EIO;
-    if (rc) {
-        snprintf(errstr, errstr_size, "write %s: I/O error", o->out);
-        return CP_EIO;
     }
-    if (out != stdout) {
-        char why[512];
-
-        chk = cp_churn_model_load(o->out, why, sizeof(why));
-        if (!chk) {
-            snprintf(errstr, errstr_size, "written model does not load: %.400s",
-                     why);
-            return CP_EIO;
-        }
-        cp_churn_model_destroy(chk);
+    if (!rc && rename(tmp, o->out)) {
+        snprintf(errstr, errstr_size, "rename %s to %s: %s", tmp, o->out,
+                 strerror(errno));
+        rc = CP_EIO;
     }
-    return CP_OK;
+    if (rc)
+        unlink(tmp);
+    free(text);
+    return rc;
 }
 
 /* Everything one fit allocates, freed in one place. */
@@ -916,6 +1210,7 @@ static void fit_run_cleanup(struct fit_run *f)
     for (size_t i = 0; i < f->d.cnt; i++)
         free(f->d.c[i].id);
     free(f->d.c);
+    free(f->d.tenant);
     cp_map_cleanup(&f->d.idx);
     free(f->rows);
     free(f->rfm);
@@ -968,7 +1263,8 @@ static void report_holdout(const struct cp_churn_model *m, struct fit_run *f,
         fprintf(report, "%s %s %.3f", j % 4 ? "," : "\n ",
                 cp__churn_factor_names[j],
                 model_auc(m, f->X, f->y, f->te, n, j, j + 1, 1, f->sv));
-    fprintf(report, "\n");
+    fprintf(report, "\nheld out: ");
+    calibration(m, f->X, f->y, f->te, n, report, f->sv);
 }
 
 /* Refs from @p m's features, then features with the refs (customers
@@ -1074,7 +1370,7 @@ cp_rc cp_fit_run(const struct cp_fit_opts *o, FILE *report, char *errstr,
     if (rep)
         fprintf(rep, "fitted on all %zu labelled customers: bias %.4f\n", n,
                 m->bias);
-    set_thresholds(m, f.X, f.y, f.all, n, o, rep, f.sv);
+    set_thresholds(m, &f.d, f.rows, f.y, f.all, n, o, rep, f.sv);
     rc = write_model(m, o, n, errstr, errstr_size);
 out:
     fit_run_cleanup(&f);

@@ -16,7 +16,7 @@
 struct cp_fit_opts {
     const char *events;   /* borrowed; CSV tenant_id,customer_id,
                              occurred_at_ms,obs,value (header optional) */
-    const char *labels;   /* borrowed; CSV customer_id,churned */
+    const char *labels;   /* borrowed; CSV [tenant_id,]customer_id,churned */
     const char *base;     /* borrowed; model to start from, NULL: built-in */
     const char *out;      /* borrowed; model file to write, "-": stdout;
                              unused with evaluate */
@@ -34,16 +34,27 @@ struct cp_fit_opts {
 };
 
 /**
- * @brief Parses a whole number of milliseconds as the input files and
- *        --cutoff write them (strtoll, nothing after the digits).
- * @returns 0, or -1 when @p s is empty or not a number.
+ * @brief Parses a whole number of milliseconds as the input files write
+ *        them (strtoll, nothing after the digits).
+ * @returns 0, or -1 when @p s is empty, not a number or out of range.
  */
 int cp_fit_parse_ms(const char *s, int64_t *out);
 
 /** @brief crmpulse-fit's --help. */
 void cp_fit_usage(FILE *out);
 
-/** @brief The defaults: holdout 0.3, l2 1, precisions 0.9 and 0.97, no
+/**
+ * @brief One of crmpulse-fit's own arguments at @p rest[0] (of @p cnt left):
+ *        the settings (-c, -X), --help and --version are the shared command
+ *        line's. --cutoff takes the forms of crmpulse-score --as-of.
+ * @returns how many arguments it took (1 or 2); 0 when rest[0] is not one
+ *          of them or its value is missing; -1 when the value is bad (the
+ *          message, naming the option, in @p errstr).
+ */
+int cp_fit_arg(struct cp_fit_opts *o, const char **rest, int cnt, char *errstr,
+               size_t errstr_size);
+
+/** @brief The defaults: holdout 0.3, l2 1, precisions 0 (keep), no
  *         cutoff (INT64_MIN), every pointer NULL. */
 void cp_fit_opts_init(struct cp_fit_opts *o);
 

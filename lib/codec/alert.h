@@ -50,6 +50,10 @@ struct cp_alert {
     int64_t event_time;        /* ms since epoch */
     int64_t emitted_at;        /* ms since epoch */
     const char *model_version; /* borrowed */
+    /* Version 2 (schema id 4); decoding version 1 gives the defaults. */
+    const char *action;          /* borrowed; NULL or "": no action */
+    int64_t value_minor;         /* recent monthly spend, minor units */
+    int64_t value_at_risk_minor; /* risk_score x value_minor */
 };
 
 /**

@@ -254,6 +254,18 @@ cp_rc cp_alert_json(const struct cp_alert *a, struct cp_buf *out)
     if (!rc)
         rc = put_string(out, a->model_version);
     if (!rc)
+        rc = put_key(out, "action", false);
+    if (!rc)
+        rc = put_string(out, a->action);
+    if (!rc)
+        rc = put_key(out, "value_minor", false);
+    if (!rc)
+        rc = put_long(out, a->value_minor);
+    if (!rc)
+        rc = put_key(out, "value_at_risk_minor", false);
+    if (!rc)
+        rc = put_long(out, a->value_at_risk_minor);
+    if (!rc)
         rc = put_lit(out, "}");
     if (rc)
         out->len = start; /* no half object */

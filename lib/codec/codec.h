@@ -76,7 +76,7 @@ cp_rc cp_codec_decode_dead_letter(struct cp_codec *codec, const void *value,
                                   size_t reason_size);
 
 /**
- * @brief Appends the framed encoding of @p a (crm.v1.Alert, schema id 2 in
+ * @brief Appends the framed encoding of @p a (crm.v1.Alert, schema id 4 in
  *        Confluent framing) to @p out. kind and level are written by symbol
  *        name; a NULL required string is written as "".
  * @returns CP_OK; CP_EDECODE (kind or level out of range, reasons NULL

@@ -83,7 +83,9 @@ struct alert_proj {
     int f_alert_id, f_kind, f_tenant_id, f_customer_id, f_level;
     int f_risk_score, f_previous_score, f_reasons, f_event_time;
     int f_emitted_at, f_model_version;
-    int r_factor, r_contribution, r_detail; /* in the Reason record */
+    int f_action, f_value_minor, f_value_at_risk; /* -1: not in this
+                                                     version (defaults) */
+    int r_factor, r_contribution, r_detail;       /* in the Reason record */
     struct opt_field manager_id;
     struct opt_field triggered_by;
     struct enum_map kinds;
@@ -109,7 +111,7 @@ struct cp_codec {
     size_t slot_cnt;
     struct slot *event_slot;       /* borrowed from slots: schema id 1 */
     struct slot *dead_letter_slot; /* borrowed from slots: schema id 3 */
-    struct slot *alert_slot;       /* borrowed from slots: schema id 2 */
+    struct slot *alert_slot;       /* borrowed from slots: schema id 4 */
     avro_reader_t reader;          /* owned, re-pointed per message */
     avro_writer_t writer;          /* owned, re-pointed per message */
 };

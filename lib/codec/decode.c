@@ -494,6 +494,17 @@ static cp_rc project_alert(const struct alert_proj *ap, avro_value_t *root,
     if (!rc)
         rc = alert_cstring(root, ap->f_model_version, "model_version", arena,
                            &a->model_version, reason, reason_size);
+    /* Version 1 has none of these: their defaults. */
+    a->action = "";
+    if (!rc && ap->f_action >= 0)
+        rc = alert_cstring(root, ap->f_action, "action", arena, &a->action,
+                           reason, reason_size);
+    if (!rc && ap->f_value_minor >= 0)
+        rc = alert_long(root, ap->f_value_minor, "value_minor", &a->value_minor,
+                        reason, reason_size);
+    if (!rc && ap->f_value_at_risk >= 0)
+        rc = alert_long(root, ap->f_value_at_risk, "value_at_risk_minor",
+                        &a->value_at_risk_minor, reason, reason_size);
     a->kind = (enum cp_alert_kind)kind;
     a->level = (enum cp_alert_level)level;
     return rc;

@@ -328,6 +328,12 @@ cp_rc cp_codec_encode_alert(struct cp_codec *codec, const struct cp_alert *a,
         err = set_long_at(root, ap->f_emitted_at, a->emitted_at);
     if (!err)
         err = give_cstring_at(root, ap->f_model_version, a->model_version);
+    if (!err && ap->f_action >= 0)
+        err = give_cstring_at(root, ap->f_action, a->action);
+    if (!err && ap->f_value_minor >= 0)
+        err = set_long_at(root, ap->f_value_minor, a->value_minor);
+    if (!err && ap->f_value_at_risk >= 0)
+        err = set_long_at(root, ap->f_value_at_risk, a->value_at_risk_minor);
     rc = err ? (err == ENOMEM ? CP_ENOMEM : CP_EDECODE)
              : cp__write_framed(codec, slot, out);
     avro_value_reset(root); /* drop the borrowed buffers */

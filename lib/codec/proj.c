@@ -343,6 +343,28 @@ struct alert_proj *cp__alert_proj_new(avro_schema_t rec, char *errstr,
     if (ap->f_level < 0 || map_enum(s, level_syms, CP_ALERT_LEVEL_CNT,
                                     &ap->levels, errstr, errstr_size))
         goto fail;
+    /* Fields a later version added, with defaults: -1 when absent. */
+    ap->f_action = avro_schema_record_field_get_index(rec, "action") < 0
+                       ? -1
+                       : record_field(rec, "action", AVRO_STRING, NULL, errstr,
+                                      errstr_size);
+    ap->f_value_minor =
+        avro_schema_record_field_get_index(rec, "value_minor") < 0
+            ? -1
+            : record_field(rec, "value_minor", AVRO_INT64, NULL, errstr,
+                           errstr_size);
+    ap->f_value_at_risk =
+        avro_schema_record_field_get_index(rec, "value_at_risk_minor") < 0
+            ? -1
+            : record_field(rec, "value_at_risk_minor", AVRO_INT64, NULL, errstr,
+                           errstr_size);
+    if ((ap->f_action < 0 &&
+         avro_schema_record_field_get_index(rec, "action") >= 0) ||
+        (ap->f_value_minor < 0 &&
+         avro_schema_record_field_get_index(rec, "value_minor") >= 0) ||
+        (ap->f_value_at_risk < 0 &&
+         avro_schema_record_field_get_index(rec, "value_at_risk_minor") >= 0))
+        goto fail;
     if (optional_field(rec, "manager_id", AVRO_STRING, &ap->manager_id, &s,
                        errstr, errstr_size) ||
         optional_field(rec, "triggered_by", AVRO_STRING, &ap->triggered_by, &s,

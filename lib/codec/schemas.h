@@ -5,8 +5,9 @@
 #define CP_SCHEMAS_H
 
 #define CP_SCHEMA_ID_CRM_EVENT   1
-#define CP_SCHEMA_ID_ALERT       2
+#define CP_SCHEMA_ID_ALERT_V1    2 /* read only: alerts before action, value */
 #define CP_SCHEMA_ID_DEAD_LETTER 3
+#define CP_SCHEMA_ID_ALERT       4 /* what alerts are written with */
 
 struct cp_schema_entry {
     int id;           /* Confluent schema id */

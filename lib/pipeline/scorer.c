@@ -773,8 +773,8 @@ static cp_rc emit_alert(struct cp_scorer *sc, enum cp_alert_kind kind,
                         enum cp_churn_level level, struct cp_entity *cust,
                         double score, double previous,
                         const struct cp_churn_reason *reasons, int reason_cnt,
-                        const char *trigger, const char *triggered_by,
-                        int64_t event_time)
+                        const struct cp_churn_score *churn, const char *trigger,
+                        const char *triggered_by, int64_t event_time)
 {
     const struct cp_customer *c = cust->u.customer;
     struct pending_alert *pa;
@@ -824,10 +824,15 @@ static cp_rc emit_alert(struct cp_scorer *sc, enum cp_alert_kind kind,
     pa->alert.event_time = event_time;
     pa->alert.emitted_at = sc->wall_now;
     pa->alert.model_version = cp_churn_model_version(sc->model);
+    /* A churn alert says what to do and what is at stake. */
+    pa->alert.action =
+        churn ? arena_str(sc, churn->action, strlen(churn->action)) : "";
+    pa->alert.value_minor = churn ? churn->value_minor : 0;
+    pa->alert.value_at_risk_minor = churn ? churn->value_at_risk_minor : 0;
     key = cp_arena_alloc(&sc->arena, strlen(tenant) + strlen(customer) + 2);
     if (!pa->alert.alert_id || !pa->alert.tenant_id || !pa->alert.customer_id ||
         (c->manager && !pa->alert.manager_id) ||
-        (triggered_by && !pa->alert.triggered_by) || !key)
+        (triggered_by && !pa->alert.triggered_by) || !pa->alert.action || !key)
         return CP_ENOMEM;
     sprintf(key, "%s:%s", tenant, customer);
     pa->key = key;
@@ -879,6 +884,8 @@ struct shown {
     char scored_at[CP_I64_STR_MAX], orders[CP_I64_STR_MAX],
         last_order_at[CP_I64_STR_MAX], open_tickets[CP_I64_STR_MAX],
         last_nps[CP_I64_STR_MAX];
+    char action[sizeof(((struct cp_churn_score *)0)->action)];
+    char value[CP_I64_STR_MAX], value_at_risk[CP_I64_STR_MAX];
     const char *manager;
     uint64_t hash; /* of everything but scored_at */
 };
@@ -905,6 +912,10 @@ static void build_shown(const struct cp_customer *c,
     if (st->last_nps >= 0)
         cp_i64_str(out->last_nps, st->last_nps);
     out->manager = c->manager ? c->manager : "";
+    memcpy(out->action, score->action, sizeof(out->action));
+    out->action[sizeof(out->action) - 1] = '\0';
+    cp_i64_str(out->value, score->value_minor);
+    cp_i64_str(out->value_at_risk, score->value_at_risk_minor);
     /* Leaving the prospects changes `risk` membership: part of what shows. */
     h = fnv1a(h, is_prospect(st) ? "p" : "c", 2);
     h = fnv1a(h, out->score, strlen(out->score) + 1);
@@ -915,6 +926,9 @@ static void build_shown(const struct cp_customer *c,
     h = fnv1a(h, out->open_tickets, strlen(out->open_tickets) + 1);
     h = fnv1a(h, out->last_nps, strlen(out->last_nps) + 1);
     h = fnv1a(h, out->manager, strlen(out->manager) + 1);
+    h = fnv1a(h, out->action, strlen(out->action) + 1);
+    h = fnv1a(h, out->value, strlen(out->value) + 1);
+    h = fnv1a(h, out->value_at_risk, strlen(out->value_at_risk) + 1);
     out->hash = h ? h : 1;
 }
 
@@ -946,8 +960,8 @@ static cp_rc score_customer(struct cp_scorer *sc, struct cp_entity *cust,
     mark_scored(sc, cust);
     if (level != CP_LEVEL_NONE) {
         rc = emit_alert(sc, CP_ALERT_CHURN_RISK, level, cust, score.score,
-                        previous, score.reasons, score.reason_cnt, trigger,
-                        triggered_by, t);
+                        previous, score.reasons, score.reason_cnt, &score,
+                        trigger, triggered_by, t);
         if (rc)
             return rc;
     }
@@ -969,7 +983,8 @@ static int due_at(const struct cp_scorer *sc, const struct cp_churn_state *st,
     cp_churn_score_at(sc->model, st, t, &score); /* decide needs no reasons */
     if (cp_churn_decide(sc->model, &copy, &score, t) != CP_LEVEL_NONE)
         return 1;
-    return copy.alert_level != st->alert_level;
+    /* As cp_churn_next_due(): an episode ending, not a latch moving up. */
+    return copy.alert_level < st->alert_level;
 }
 
 static cp_rc fire_silence(struct cp_scorer *sc, struct cp_entity *cust,
@@ -1068,7 +1083,7 @@ static cp_rc fire_sla(struct cp_scorer *sc, struct timer_op *op, int64_t due)
     snprintf(trigger, sizeof(trigger), "%.*s@%lld", (int)conv->id_len,
              cp_entity_id(conv), (long long)op->wait_start);
     return emit_alert(sc, CP_ALERT_RESPONSE_SLA_BREACH, CP_LEVEL_HIGH, op->cust,
-                      score, score, &reason, 1, trigger, NULL, due);
+                      score, score, &reason, 1, NULL, trigger, NULL, due);
 }
 
 static cp_rc fire(struct cp_scorer *sc, struct timer_op *op)
@@ -1261,7 +1276,7 @@ static void write_customer_hash(struct cp_scorer *sc, struct cp_cmds *cmds,
     size_t len;
     char id[CP_ID_MAX + 1];
     const char *key;
-    int argc = 2 + 2 * 6;
+    int argc = 2 + 2 * 9;
 
     snprintf(id, sizeof(id), "%.*s", (int)cust->id_len, cp_entity_id(cust));
     key = tenant_key(sc, cust, CP_KSEG_CUSTOMER, id, &len);
@@ -1281,6 +1296,10 @@ static void write_customer_hash(struct cp_scorer *sc, struct cp_cmds *cmds,
     field(cmds, "scored_at", s->scored_at);
     field(cmds, "orders", s->orders);
     field(cmds, "open_tickets", s->open_tickets);
+    /* Always written: an action that no longer applies must go. */
+    field(cmds, "action", s->action);
+    field(cmds, "value_minor", s->value);
+    field(cmds, "value_at_risk_minor", s->value_at_risk);
     if (s->manager[0])
         field(cmds, "manager", s->manager);
     if (s->last_order_at[0])

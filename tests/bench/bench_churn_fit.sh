@@ -86,7 +86,7 @@ done
 echo "== fit (train seed $train_seed: mixture $customers + $small per" \
      "orders-only population)"
 (cd "$blend" && "$fit" --events events.csv --labels labels.csv \
-    --cutoff $cutoff --version "default-gen-s$train_seed" \
+    --cutoff $cutoff --model-version "default-gen-s$train_seed" \
     --note "Default parameters fitted on GENERATED data only, no real data:
 tests/bench/churn_cohort.py --seed $train_seed (mixture, $customers customers)
 plus the orders-only worlds bgnbd, pareto, erlang, clumpy ($small each), made

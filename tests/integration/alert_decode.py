@@ -7,8 +7,8 @@ schema's order, no whitespace).
     alert_decode.py [--raw] [--schema FILE] [--compare JSON_FILE] [FILE]
 
 FILE (default: stdin) holds the message value: Confluent framing (0x00 and
-the big-endian schema id, which must be 2, see schemas/registry.txt), or raw
-Avro with --raw. The bytes must be exactly one record: trailing bytes fail.
+the big-endian schema id, 4 = alert_v2.avsc or 2 = alert.avsc, see
+schemas/registry.txt), or raw Avro of the current version with --raw. The bytes must be exactly one record: trailing bytes fail.
 
 --compare JSON_FILE checks crmpulse's own JSON of the same alert against the
 decoded record, field by field: the same keys in the same order, strings,
@@ -31,15 +31,25 @@ import sys
 import avro.io
 import avro.schema
 
-ALERT_SCHEMA_ID = 2
+# Schema id -> file (schemas/registry.txt); the last is what crmpulse writes.
+ALERT_SCHEMAS = {2: "alert.avsc", 4: "alert_v2.avsc"}
+ALERT_SCHEMA_ID = 4
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
-def default_schema():
+def default_schema(schema_id=ALERT_SCHEMA_ID):
     here = os.path.dirname(os.path.abspath(__file__))
     folder = os.environ.get("CP_SCHEMA_DIR") or os.path.join(
         here, "..", "..", "schemas")
-    return os.path.join(folder, "alert.avsc")
+    return os.path.join(folder, ALERT_SCHEMAS[schema_id])
+
+
+def schema_id_of(data, raw):
+    """The writer's schema id of a message (raw: the current one)."""
+    if raw or len(data) < 5:
+        return ALERT_SCHEMA_ID
+    (schema_id,) = struct.unpack(">I", data[1:5])
+    return schema_id if schema_id in ALERT_SCHEMAS else ALERT_SCHEMA_ID
 
 
 def unframe(data, raw):
@@ -51,9 +61,9 @@ def unframe(data, raw):
     if data[0] != 0:
         raise ValueError("magic byte 0x%02x, expected 0x00" % data[0])
     (schema_id,) = struct.unpack(">I", data[1:5])
-    if schema_id != ALERT_SCHEMA_ID:
-        raise ValueError("schema id %d, expected %d (Alert)"
-                         % (schema_id, ALERT_SCHEMA_ID))
+    if schema_id not in ALERT_SCHEMAS:
+        raise ValueError("schema id %d, expected one of %s (Alert)"
+                         % (schema_id, sorted(ALERT_SCHEMAS)))
     return data[5:]
 
 
@@ -128,13 +138,14 @@ def main():
                     help="crmpulse's JSON of the same alert, to check")
     args = ap.parse_args()
 
-    with open(args.schema or default_schema(), encoding="utf-8") as f:
-        schema = avro.schema.parse(f.read())
     if args.file:
         with open(args.file, "rb") as f:
             data = f.read()
     else:
         data = sys.stdin.buffer.read()
+    with open(args.schema or default_schema(schema_id_of(data, args.raw)),
+              encoding="utf-8") as f:
+        schema = avro.schema.parse(f.read())
     try:
         datum = ordered(schema, decode(schema, unframe(data, args.raw)))
         text = json.dumps(datum, ensure_ascii=False, separators=(",", ":"),

@@ -189,6 +189,8 @@ struct got_alert {
     double score;
     size_t reason_cnt;
     char factors[3][32];
+    char action[200];
+    int64_t value, value_at_risk;
     unsigned char *raw; /* the framed record as it was on the topic */
     size_t raw_len;
     char *json; /* the record as crmpulse's alert JSON (cp_alert_json) */
@@ -257,6 +259,9 @@ static void read_alerts(const char *topic, size_t expected,
             copy_str(g->trig, sizeof(g->trig), a.triggered_by);
             g->event_time = a.event_time;
             g->score = a.risk_score;
+            copy_str(g->action, sizeof(g->action), a.action);
+            g->value = a.value_minor;
+            g->value_at_risk = a.value_at_risk_minor;
             g->reason_cnt = a.reason_cnt;
             for (size_t k = 0; k < a.reason_cnt && k < 3; k++)
                 copy_str(g->factors[k], sizeof(g->factors[k]),
@@ -423,7 +428,7 @@ static int64_t silence_timer(const struct h_redis *r, const char *group,
                        member);
 }
 
-/* python3-avro decodes @p g against schemas/alert.avsc and finds the same
+/* python3-avro decodes @p g against schemas/alert_v2.avsc and finds the same
  * record as crmpulse's own JSON @p json. */
 static void check_with_python_avro(const struct got_alert *g, const char *json)
 {
@@ -441,7 +446,7 @@ static void check_with_python_avro(const struct got_alert *g, const char *json)
                           NULL};
     int rc;
 
-    snprintf(schema, sizeof(schema), "%s", h_src("schemas/alert.avsc"));
+    snprintf(schema, sizeof(schema), "%s", h_src("schemas/alert_v2.avsc"));
     h_write_file(bin, g->raw, g->raw_len);
     h_write_file(js, json, strlen(json));
     rc = h_run(argv, log, 60);
@@ -604,18 +609,32 @@ Test(churn, silent_customer_gets_one_alert_from_its_timer)
     cr_assert_eq(g->event_time, due, "event_time %lld, timer due %lld",
                  (long long)g->event_time, (long long)due);
     cr_assert(g->has_manager && !strcmp(g->manager, "m1"));
-    cr_assert_geq(g->score, high);
+    /* The probability, never 0 or 1; the evidence alerted. */
+    cr_assert(g->score >= CP_CHURN_P_MIN && g->score <= CP_CHURN_P_MAX, "%g",
+              g->score);
     cr_assert_geq(g->reason_cnt, 1);
 
     /* Within one timer tick of the crossing, by the stored features. */
     stored_customer(&r, "t1", "silent", &cust);
     cr_assert_eq(cust.churn.last_order_ms, last);
     cp_churn_evaluate(m, &cust.churn, due, &sc);
-    cr_assert_geq(sc.score, high, "score %.4f at the alert < HIGH %.4f",
-                  sc.score, high);
+    cr_assert_geq(sc.evidence, high, "evidence %.4f at the alert < HIGH %.4f",
+                  sc.evidence, high);
+    cr_assert_float_eq(g->score, sc.score, 1e-12);
+    /* What to do and what is at stake: silence against a weekly rhythm. */
+    cr_assert_str_eq(g->factors[0], "silence");
+    cr_assert_str_eq(g->action, sc.action);
+    cr_assert(!strncmp(g->action,
+                       "get in touch and ask how things are: no "
+                       "order for ",
+                       50),
+              "action \"%s\"", g->action);
+    cr_assert(g->value == sc.value_minor && g->value > 0, "value %lld",
+              (long long)g->value);
+    cr_assert_eq(g->value_at_risk, sc.value_at_risk_minor);
     cp_churn_evaluate(m, &cust.churn, due - MIN_MS, &sc);
-    cr_assert_lt(sc.score, high,
-                 "already HIGH a minute before the alert (%.4f)", sc.score);
+    cr_assert_lt(sc.evidence, high,
+                 "already HIGH a minute before the alert (%.4f)", sc.evidence);
 
     /* The customer hash, risk, alerts:recent and the counters. */
     h_redis_str(&r, buf, sizeof(buf), "HGET crm:{t1}:customer:silent level");
@@ -623,6 +642,11 @@ Test(churn, silent_customer_gets_one_alert_from_its_timer)
               "customer level \"%s\"", buf);
     h_redis_str(&r, buf, sizeof(buf), "HGET crm:{t1}:customer:silent reasons");
     cr_assert(!strncmp(buf, "[{\"factor\":\"", 12), "reasons %s", buf);
+    h_redis_str(&r, buf, sizeof(buf), "HGET crm:{t1}:customer:silent action");
+    cr_assert_str_eq(buf, g->action);
+    cr_assert_eq(
+        h_redis_int(&r, "HGET crm:{t1}:customer:silent value_at_risk_minor"),
+        g->value_at_risk);
     cr_assert_eq(h_redis_int(&r, "HGET crm:{t1}:customer:silent scored_at"),
                  due);
     h_redis_str(&r, buf, sizeof(buf), "HGET crm:{t1}:customer:silent score");
@@ -630,7 +654,7 @@ Test(churn, silent_customer_gets_one_alert_from_its_timer)
         double shown = strtod(buf, NULL);
         char zs[64];
 
-        cr_assert_geq(shown, high - 0.00005);
+        cr_assert_float_eq(shown, g->score, 0.00005);
         h_redis_str(&r, zs, sizeof(zs), "ZSCORE crm:{t1}:risk silent");
         cr_assert_float_eq(strtod(zs, NULL), shown, 0.00001,
                            "risk %s, customer hash %s", zs, buf);
@@ -806,9 +830,9 @@ Test(churn, cancellation_with_bad_nps_is_critical)
     }
     cp_churn_evaluate(m, &st, nps_at, &sc);
     cr_assert_eq(sc.level, CP_LEVEL_CRITICAL,
-                 "the default model scores a cancellation followed by NPS 2 "
+                 "the default model weighs a cancellation followed by NPS 2 "
                  "%.4f, below CRITICAL %.4f",
-                 sc.score, cp_churn_model_threshold(m, CP_LEVEL_CRITICAL));
+                 sc.evidence, cp_churn_model_threshold(m, CP_LEVEL_CRITICAL));
     cr_assert_geq(expect_cnt, 1);
     cr_assert_eq(expect[expect_cnt - 1], CP_LEVEL_CRITICAL);
     cr_assert(!strcmp(expect_by[expect_cnt - 1], "leaver-cancel") ||

@@ -265,11 +265,14 @@ def dump_alerts(boot, path):
     import alert_decode
     import json
 
-    with open(os.path.join(src_dir, "schemas", "alert.avsc")) as f:
-        schema = avro.schema.parse(f.read())
+    schemas = {}
+    for sid, name in alert_decode.ALERT_SCHEMAS.items():
+        with open(os.path.join(src_dir, "schemas", name)) as f:
+            schemas[sid] = avro.schema.parse(f.read())
     n = 0
     with open(path, "w") as out:
         for v in read_topic(boot, "crm.alerts"):
+            schema = schemas[alert_decode.schema_id_of(v, False)]
             a = alert_decode.ordered(schema, alert_decode.decode(
                 schema, alert_decode.unframe(v, False)))
             out.write(json.dumps(a, ensure_ascii=False, separators=(",", ":")) + "\n")

@@ -52,6 +52,9 @@ static struct cp_alert known_alert(void)
         .event_time = NOW,
         .emitted_at = NOW + 123,
         .model_version = "churn-v1",
+        .action = "call today: NPS 3 on 2023-11-10",
+        .value_minor = 12550,
+        .value_at_risk_minor = 10197,
     };
 }
 
@@ -65,7 +68,9 @@ static const char known_json[] =
     "{\"factor\":\"nps_detractor\",\"contribution\":0.2,"
     "\"detail\":\"NPS 3 on 2023-11-10\"}],"
     "\"triggered_by\":\"e-9001\",\"event_time\":1700000000000,"
-    "\"emitted_at\":1700000000123,\"model_version\":\"churn-v1\"}";
+    "\"emitted_at\":1700000000123,\"model_version\":\"churn-v1\","
+    "\"action\":\"call today: NPS 3 on 2023-11-10\",\"value_minor\":12550,"
+    "\"value_at_risk_minor\":10197}";
 
 /* The JSON of @p a as a C string (valid until the next call). */
 static const char *json_of(const struct cp_alert *a)
@@ -113,6 +118,9 @@ static void assert_alert_eq(const struct cp_alert *got,
     cr_assert(eq(i64, got->event_time, want->event_time));
     cr_assert(eq(i64, got->emitted_at, want->emitted_at));
     assert_str_eq(got->model_version, want->model_version);
+    assert_str_eq(got->action, want->action ? want->action : "");
+    cr_assert(eq(i64, got->value_minor, want->value_minor));
+    cr_assert(eq(i64, got->value_at_risk_minor, want->value_at_risk_minor));
 }
 
 /* The first @p needle in out's bytes, or NULL. */
@@ -174,7 +182,8 @@ Test(alert, round_trip_every_shape_both_framings)
 
 Test(alert, confluent_header_then_the_raw_bytes)
 {
-    static const uint8_t hdr[5] = {0x00, 0x00, 0x00, 0x00, 0x02};
+    /* Version 2 of the Alert: schema id 4. */
+    static const uint8_t hdr[5] = {0x00, 0x00, 0x00, 0x00, 0x04};
     struct cp_alert a = known_alert();
     struct cp_buf rawb;
 
@@ -371,6 +380,9 @@ Test(alert, json_nulls_and_no_reasons)
     a.risk_score = 1;
     a.previous_score = 0;
     a.event_time = -1;
+    a.action = NULL; /* written as "" */
+    a.value_minor = 0;
+    a.value_at_risk_minor = 0;
     assert_str_eq(json_of(&a),
                   "{\"alert_id\":\"a1b2c3d4e5f60718293a4b5c6d7e8f90\","
                   "\"kind\":\"RESPONSE_SLA_BREACH\",\"tenant_id\":\"acme\","
@@ -378,7 +390,33 @@ Test(alert, json_nulls_and_no_reasons)
                   "\"level\":\"HIGH\",\"risk_score\":1,\"previous_score\":0,"
                   "\"reasons\":[],\"triggered_by\":null,\"event_time\":-1,"
                   "\"emitted_at\":1700000000123,"
-                  "\"model_version\":\"churn-v1\"}");
+                  "\"model_version\":\"churn-v1\",\"action\":\"\","
+                  "\"value_minor\":0,\"value_at_risk_minor\":0}");
+}
+
+/* An alert written before version 2 (schema id 2, no action or value)
+ * still decodes, with the new fields' defaults. Its bytes are version 2's
+ * without the three trailing fields. */
+Test(alert, version_1_alerts_decode_with_defaults)
+{
+    struct cp_alert a = known_alert(), got;
+    struct cp_alert_reason rs[3];
+    size_t tail;
+
+    a.action = "";
+    a.value_minor = 0;
+    a.value_at_risk_minor = 0;
+    cr_assert(eq(int, cp_codec_encode_alert(conf, &a, &out), CP_OK));
+    /* "" is one zero byte, each 0 long one zero byte. */
+    tail = 3;
+    cr_assert(eq(int, memcmp(out.data + out.len - tail, "\0\0\0", 3), 0));
+    out.len -= tail;
+    out.data[4] = 0x02;
+    a.action = "ignored";
+    cr_assert(eq(int, decode(conf, out.data, out.len, &got, rs, 3), CP_OK),
+              "%s", reason);
+    a.action = "";
+    assert_alert_eq(&got, &a);
 }
 
 Test(alert, json_escapes_quotes_backslashes_and_controls)

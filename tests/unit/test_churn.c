@@ -545,15 +545,29 @@ Test(churn_score, details_are_sentences)
     cp_churn_observe(&st, m, CP_OBS_TICKET_OPENED, T0 + 48 * DAY, 0);
     cp_churn_observe(&st, m, CP_OBS_TICKET_OPENED, T0 + 50 * DAY, 0);
     cp_churn_evaluate(m, &st, T0 + 96 * DAY, &sc);
+    /* Each is evidence of change: named as such, told as its factor. */
+    r = reason(&sc, "silence");
+    cr_assert(r != NULL);
+    cr_assert_str_eq(r->detail, "no order for 48 days; usually every 12 days");
+    r = reason(&sc, "detractor");
+    cr_assert(r != NULL);
+    cr_assert_str_eq(r->detail, "NPS 3 on 2026-04-01");
+    r = reason(&sc, "ticket_overdue");
+    cr_assert(r != NULL);
+    cr_assert_str_eq(r->detail, "2 tickets open, 47 days on average");
+    /* No evidence of change: the factors explain the probability. */
+    for (int e = 0; e < CP_E_CNT; e++)
+        m->ev_weight[e] = 0;
+    cp_churn_evaluate(m, &st, T0 + 96 * DAY, &sc);
     r = reason(&sc, "order_silence");
     cr_assert(r != NULL);
     cr_assert_str_eq(r->detail, "no order for 48 days; usually every 12 days");
     r = reason(&sc, "nps_low");
-    cr_assert(r != NULL);
-    cr_assert_str_eq(r->detail, "NPS 3 on 2026-04-01");
+    cr_assert(r != NULL && !strcmp(r->detail, "NPS 3 on 2026-04-01"));
     r = reason(&sc, "open_tickets");
     cr_assert(r != NULL);
     cr_assert_str_eq(r->detail, "2 tickets open, 47 days on average");
+    cr_assert_str_eq(sc.action, "");
     cp_churn_model_destroy(m);
 }
 
@@ -676,6 +690,7 @@ static struct cp_churn_score score_of(double s)
 
     memset(&sc, 0, sizeof(sc));
     sc.score = s;
+    sc.evidence = s; /* what the rule decides on */
     return sc;
 }
 
@@ -713,21 +728,28 @@ Test(churn_alerts, rises_hysteresis_and_cooldown)
     cr_assert_eq(decide(m, &st, hi - hy + 0.01, T0 + 3), CP_LEVEL_NONE);
     cr_assert_eq(decide(m, &st, hi + 0.01, T0 + cd + 10), CP_LEVEL_NONE,
                  "never left the band: no second alert");
-    cr_assert_eq(decide(m, &st, cr, T0 + 5), CP_LEVEL_CRITICAL,
-                 "HIGH->CRITICAL escalates at once, cooldown or not");
+    cr_assert_eq(decide(m, &st, cr, T0 + 5), CP_LEVEL_NONE,
+                 "HIGH->CRITICAL is the same episode: no second alert");
+    cr_assert_eq(st.alert_level, CP_LEVEL_CRITICAL, "the latch moves up");
     cr_assert_eq(st.last_score, (float)cr);
-    /* Falls well below, rises within the cooldown: suppressed ... */
+    /* Falls well below: the episode is over. */
     cr_assert_eq(decide(m, &st, 0.1, T0 + DAY), CP_LEVEL_NONE);
     cr_assert_eq(st.alert_level, CP_LEVEL_NONE);
-    cr_assert_eq(decide(m, &st, cr + 0.1, T0 + 2 * DAY), CP_LEVEL_NONE,
-                 "re-alert within the cooldown");
-    cr_assert_eq(decide(m, &st, hi, T0 + 3 * DAY), CP_LEVEL_NONE);
+    cr_assert_eq(decide(m, &st, hi, T0 + 2 * DAY), CP_LEVEL_NONE,
+                 "a new episode of the same level within the cooldown");
+    cr_assert_eq(decide(m, &st, cr + 0.1, T0 + 3 * DAY), CP_LEVEL_CRITICAL,
+                 "a worse one is never held back");
+    cr_assert_eq(decide(m, &st, 0.1, T0 + 4 * DAY), CP_LEVEL_NONE);
+    cr_assert_eq(decide(m, &st, cr + 0.1, T0 + 5 * DAY), CP_LEVEL_NONE,
+                 "CRITICAL again within its cooldown");
+    cr_assert_eq(decide(m, &st, 0.1, T0 + 3 * DAY + cd - 1), CP_LEVEL_NONE);
     /* ... and alerts once the cooldown (from the last alert) passed. */
-    cr_assert_eq(decide(m, &st, cr + 0.1, T0 + 5 + cd), CP_LEVEL_CRITICAL);
+    cr_assert_eq(decide(m, &st, cr + 0.1, T0 + 3 * DAY + cd),
+                 CP_LEVEL_CRITICAL);
     cp_churn_model_destroy(m);
 }
 
-Test(churn_alerts, critical_release_to_high_then_again)
+Test(churn_alerts, critical_release_to_high_is_the_same_episode)
 {
     struct cp_churn_model *m = model();
     struct cp_churn_state st;
@@ -741,7 +763,9 @@ Test(churn_alerts, critical_release_to_high_then_again)
     /* Down to HIGH: CRITICAL released, HIGH stays latched. */
     cr_assert_eq(decide(m, &st, 0.7, T0 + 2 * DAY), CP_LEVEL_NONE);
     cr_assert_eq(st.alert_level, CP_LEVEL_HIGH);
-    cr_assert_eq(decide(m, &st, 0.85, T0 + 3 * DAY), CP_LEVEL_CRITICAL);
+    cr_assert_eq(decide(m, &st, 0.85, T0 + 3 * DAY), CP_LEVEL_NONE,
+                 "never left HIGH: the same episode");
+    cr_assert_eq(st.alert_level, CP_LEVEL_CRITICAL);
     cp_churn_model_destroy(m);
 }
 
@@ -961,4 +985,272 @@ Test(churn_alert_id, deterministic_and_distinct)
     cr_assert_str_neq(a, d);
     /* Pinned: ids must not change between releases (replays compare). */
     cr_assert_str_eq(a, "94ebc953eda64795b1729b611822fb7b");
+}
+
+/* ---------------------------------------------------------------- */
+/* Evidence of change: each term, the calibration bounds, the decision. */
+
+static double ev(const struct cp_churn_model *m,
+                 const struct cp_churn_state *st, int64_t at, int e)
+{
+    double x[CP_E_CNT];
+
+    cp__churn_evidence(m, st, at, x);
+    return x[e];
+}
+
+Test(churn_evidence, every_term_is_its_formula)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+    double hg = m->hl_signal_days, u;
+
+    /* Cancellation: the decayed count, one half-life later half. */
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_SUB_CANCELLED, T0, 4900);
+    cr_expect(close_rel(ev(m, &st, T0, CP_E_CANCELLATION), 1, 1e-6));
+    cr_expect(close_rel(ev(m, &st, T0 + (int64_t)(hg * DAY), CP_E_CANCELLATION),
+                        0.5, 1e-6));
+    /* Detractors: NPS 0..6, CSAT 1..2, CES 5..7; the worst counts. */
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_NPS, T0, 7);
+    cr_expect(ev(m, &st, T0, CP_E_DETRACTOR) == 0, "NPS 7 is passive");
+    cp_churn_observe(&st, m, CP_OBS_NPS, T0 + 1000, 3);
+    cr_expect(close_rel(ev(m, &st, T0 + 1000, CP_E_DETRACTOR), 4.0 / 7, 1e-6));
+    cp_churn_observe(&st, m, CP_OBS_CSAT, T0 + 1000, 1);
+    cr_expect(close_rel(ev(m, &st, T0 + 1000, CP_E_DETRACTOR), 1, 1e-6));
+    cr_expect(
+        close_rel(ev(m, &st, T0 + 1000 + (int64_t)(hg * DAY), CP_E_DETRACTOR),
+                  0.5, 1e-6));
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_CES, T0, 6);
+    cr_expect(close_rel(ev(m, &st, T0, CP_E_DETRACTOR), 2.0 / 3, 1e-6));
+    /* A ticket counts once open longer than the usual resolution. */
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_TICKET_OPENED, T0, 0);
+    u = m->ticket_usual_days;
+    cr_expect(ev(m, &st, T0 + (int64_t)(u * DAY), CP_E_TICKET_OVERDUE) == 0);
+    cr_expect(
+        close_rel(ev(m, &st, T0 + (int64_t)(3 * u * DAY), CP_E_TICKET_OVERDUE),
+                  log(3), 1e-6));
+    cp_churn_observe(&st, m, CP_OBS_TICKET_RESOLVED, T0 + DAY, T0);
+    cr_expect(ev(m, &st, T0 + 10 * DAY, CP_E_TICKET_OVERDUE) == 0, "resolved");
+    /* Slow replies: log1p(decayed days waited); missed calls, lost deals:
+     * log1p(decayed count). */
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_RESPONSE, T0, 48 * HOUR);
+    cp_churn_observe(&st, m, CP_OBS_CALL_MISSED, T0, 0);
+    cp_churn_observe(&st, m, CP_OBS_CALL_MISSED, T0, 0);
+    cp_churn_observe(&st, m, CP_OBS_DEAL_LOST, T0, 0);
+    cr_expect(close_rel(ev(m, &st, T0, CP_E_SLOW_REPLIES), log(3), 1e-6));
+    cr_expect(close_rel(ev(m, &st, T0, CP_E_MISSED_CALLS), log(3), 1e-6));
+    cr_expect(close_rel(ev(m, &st, T0, CP_E_DEALS_LOST), log(2), 1e-6));
+    /* Silence against the own rhythm: a buyer every 10 days. */
+    m->prior_weight = 0;
+    cp_churn_state_init(&st);
+    for (int i = 0; i < 10; i++)
+        cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + i * 10 * DAY, 100);
+    cr_expect(ev(m, &st, T0 + 100 * DAY, CP_E_SILENCE) == 0,
+              "one usual interval is no silence");
+    cr_expect(close_rel(ev(m, &st, T0 + 120 * DAY, CP_E_SILENCE),
+                        3 - m->silence_start, 1e-6));
+    cr_expect(ev(m, &st, T0 + 90 * DAY, CP_E_ORDER_DROP) == 0);
+    /* Falling frequency against the own long-run rate. */
+    for (int i = 10; i < 40; i++)
+        cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + i * 10 * DAY, 100);
+    cr_expect(ev(m, &st, T0 + 390 * DAY, CP_E_ORDER_DROP) == 0);
+    cr_expect(ev(m, &st, T0 + 450 * DAY, CP_E_ORDER_DROP) > 0.5);
+    cr_expect(ev(m, &st, T0 + 50000 * DAY, CP_E_SILENCE) ==
+                  m->ev_clip[CP_E_SILENCE],
+              "clipped");
+    /* Engagement against its own rate. */
+    cp_churn_state_init(&st);
+    for (int i = 0; i < 60; i++)
+        cp_churn_observe(&st, m, CP_OBS_WEB_VISIT, T0 + i * DAY, 0);
+    cr_expect(ev(m, &st, T0 + 60 * DAY, CP_E_ENGAGEMENT_DROP) < 0.3);
+    cr_expect(ev(m, &st, T0 + 240 * DAY, CP_E_ENGAGEMENT_DROP) > 1);
+    /* Inactivity against the own rhythm of contacts: a visit every 2 days
+     * (no order), then 10 days without anything: 5 usual gaps. */
+    cp_churn_state_init(&st);
+    for (int i = 0; i < 30; i++)
+        cp_churn_observe(&st, m, CP_OBS_WEB_VISIT, T0 + i * 2 * DAY, 0);
+    cr_expect(ev(m, &st, T0 + 58 * DAY + DAY, CP_E_INACTIVITY) == 0);
+    cr_expect(close_rel(ev(m, &st, T0 + 58 * DAY + 10 * DAY, CP_E_INACTIVITY),
+                        5 - m->silence_start, 0.1),
+              "%g", ev(m, &st, T0 + 68 * DAY, CP_E_INACTIVITY));
+    /* Too little to know a rhythm: nothing. */
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_WEB_VISIT, T0, 0);
+    cr_expect(ev(m, &st, T0 + 300 * DAY, CP_E_INACTIVITY) == 0);
+    cp_churn_model_destroy(m);
+}
+
+/* Silence before the rhythm is known: the population prior. */
+Test(churn_evidence, silence_uses_the_prior_until_the_rhythm_is_known)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+    double p = m->prior_interval_days;
+
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_ORDER, T0, 100);
+    cr_expect(close_rel(ev(m, &st, T0 + (int64_t)(3 * p * DAY), CP_E_SILENCE),
+                        3 - m->silence_start, 1e-6));
+    cp_churn_model_destroy(m);
+}
+
+Test(churn_evidence, probability_is_never_0_or_1)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+    struct cp_churn_score sc;
+
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_ORDER, T0, 100);
+    m->bias = 100;
+    cp_churn_evaluate(m, &st, T0, &sc);
+    cr_expect(sc.score == CP_CHURN_P_MAX, "%.17g", sc.score);
+    m->bias = -100;
+    cp_churn_evaluate(m, &st, T0, &sc);
+    cr_expect(sc.score == CP_CHURN_P_MIN, "%.17g", sc.score);
+    cp_churn_model_destroy(m);
+}
+
+Test(churn_evidence, value_is_the_recent_monthly_spend)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+    struct cp_churn_score sc;
+    double h = m->hl_long_days, want = 0;
+
+    cp_churn_state_init(&st);
+    /* 50.00 every week for a year. */
+    for (int i = 0; i < 52; i++) {
+        cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + i * 7 * DAY, 5000);
+        want += 50 * exp2(-(51 - i) * 7 / h);
+    }
+    want = want * log(2) / h * 30.436875 * 100;
+    cp_churn_evaluate(m, &st, T0 + 51 * 7 * DAY, &sc);
+    cr_expect(llabs(sc.value_minor - llround(want)) <= 1, "%lld vs %.1f",
+              (long long)sc.value_minor, want);
+    cr_expect(sc.value_minor > 15000 && sc.value_minor < 25000,
+              "about 4.3 orders of 50.00 a month: %lld",
+              (long long)sc.value_minor);
+    cr_expect(sc.value_at_risk_minor ==
+              llround(sc.score * (double)sc.value_minor));
+    cp_churn_model_destroy(m);
+}
+
+/* Every customer event, then the rule: how many alerts in [from, to]. */
+static int alerts_between(const struct cp_churn_model *m,
+                          struct cp_churn_state *st, int64_t from, int64_t to,
+                          int64_t step)
+{
+    struct cp_churn_score sc;
+    int n = 0;
+
+    for (int64_t t = from; t <= to; t += step) {
+        cp_churn_evaluate(m, st, t, &sc);
+        n += cp_churn_decide(m, st, &sc, t) != CP_LEVEL_NONE;
+    }
+    return n;
+}
+
+/* The rare loyal buyer: one order every 120 days for three years, rarer
+ * than the 90-day horizon. A high probability of no order in the horizon
+ * (on the risk list) but the same behaviour as always: never alerted. */
+Test(churn_decision, rare_loyal_buyer_is_on_the_risk_list_not_alerted)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+    struct cp_churn_score sc;
+    int n = 0;
+
+    cp_churn_state_init(&st);
+    for (int i = 0; i < 10; i++) {
+        int64_t at = T0 + i * 120 * DAY;
+
+        /* From the third order on the rhythm is the customer's own (before,
+         * the population prior says 120 days of silence is a change). */
+        if (i >= 3)
+            n += alerts_between(m, &st, at - 119 * DAY, at - DAY, DAY);
+        cp_churn_observe(&st, m, CP_OBS_ORDER, at, 8000);
+        n += alerts_between(m, &st, at, at, DAY);
+    }
+    cr_expect_eq(n, 0, "the rare loyal buyer alerted %d times", n);
+    cp_churn_evaluate(m, &st, T0 + 9 * 120 * DAY + 100 * DAY, &sc);
+    cr_expect(sc.evidence < m->thr_high, "no evidence of change: %g",
+              sc.evidence);
+    /* Higher on the risk list than a weekly buyer seen last week. */
+    {
+        struct cp_churn_state wk;
+        struct cp_churn_score ws;
+
+        cp_churn_state_init(&wk);
+        for (int i = 0; i < 150; i++)
+            cp_churn_observe(&wk, m, CP_OBS_ORDER, T0 + i * 7 * DAY, 8000);
+        cp_churn_evaluate(m, &wk, T0 + 149 * 7 * DAY + 3 * DAY, &ws);
+        cr_expect(sc.score > 2 * ws.score, "%g vs. the weekly buyer's %g",
+                  sc.score, ws.score);
+    }
+    cp_churn_model_destroy(m);
+}
+
+/* The same customer: a detractor answer is a change, alerted at once. */
+Test(churn_decision, alerts_on_change_not_on_state)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+    struct cp_churn_score sc;
+    int64_t at = T0 + 11 * 60 * DAY + 20 * DAY;
+
+    cp_churn_state_init(&st);
+    for (int i = 0; i < 12; i++)
+        cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + i * 60 * DAY, 8000);
+    cr_expect_eq(alerts_between(m, &st, at - DAY, at - DAY, DAY), 0);
+    /* A detractor answer while a ticket waits past its usual resolution. */
+    cp_churn_observe(&st, m, CP_OBS_TICKET_OPENED, at - 10 * DAY, 0);
+    cp_churn_observe(&st, m, CP_OBS_NPS, at, 0);
+    cp_churn_evaluate(m, &st, at, &sc);
+    cr_assert_neq(cp_churn_decide(m, &st, &sc, at), CP_LEVEL_NONE, "%g",
+                  sc.evidence);
+    cr_expect_str_eq(sc.reasons[0].factor, "detractor");
+    cr_expect_str_eq(sc.reasons[1].factor, "ticket_overdue");
+    cr_expect(!strncmp(sc.action, "call today: NPS 0 on ", 21), "%s",
+              sc.action);
+    cp_churn_model_destroy(m);
+}
+
+/* A weekly buyer who only goes silent: alerted by silence against the own
+ * rhythm, once for the episode, by the timer at the crossing with no new
+ * event; a monthly buyer silent as long is not. */
+Test(churn_decision, quiet_churner_alerted_once_by_silence)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st, monthly;
+    struct cp_churn_score sc;
+    int64_t last, due;
+
+    cp_churn_state_init(&st);
+    cp_churn_state_init(&monthly);
+    for (int i = 0; i < 40; i++)
+        cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + i * 7 * DAY, 3000);
+    for (int i = 0; i < 10; i++)
+        cp_churn_observe(&monthly, m, CP_OBS_ORDER,
+                         T0 + 39 * 7 * DAY - (9 - i) * 30 * DAY, 3000);
+    last = T0 + 39 * 7 * DAY;
+    cp_churn_evaluate(m, &st, last, &sc);
+    cr_assert_eq(cp_churn_decide(m, &st, &sc, last), CP_LEVEL_NONE);
+    due = cp_churn_next_due(m, &st, last);
+    cr_assert(due > last + 14 * DAY && due < last + 45 * DAY,
+              "silence against a weekly rhythm: due after %.2f days",
+              (double)(due - last) / DAY);
+    cp_churn_score_at(m, &st, due, &sc);
+    cr_assert_eq(cp_churn_decide(m, &st, &sc, due), CP_LEVEL_HIGH);
+    cr_expect_eq(alerts_between(m, &st, due + HOUR, due + 60 * DAY, DAY / 4), 0,
+                 "one alert per episode");
+    cr_expect_eq(
+        alerts_between(m, &monthly, last + DAY, last + (due - last), DAY), 0,
+        "a monthly buyer silent as long is not alerted");
+    cp_churn_model_destroy(m);
 }

@@ -1224,7 +1224,7 @@ Test(codec, check_knows_every_schema_id)
            CP_EDECODE));
     cr_assert(
         eq(int,
-           cp__codec_check(conf, 4, out.data, out.len, reason, sizeof(reason)),
+           cp__codec_check(conf, 5, out.data, out.len, reason, sizeof(reason)),
            CP_EDECODE));
-    cr_assert(eq(str, reason, (char *)"unknown schema id 4"));
+    cr_assert(eq(str, reason, (char *)"unknown schema id 5"));
 }
