@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "form.h"
-#include "map_int.h"
+#include "mapping_int.h"
 
 /* One lead of leads[<action>][i]; @returns CP_OK or CP_ENOMEM. */
 static cp_rc map_lead(const struct cp_tenant *t, const struct cp_form *f,

@@ -11,7 +11,7 @@
 #include <jansson.h>
 
 #include "form.h"
-#include "map_int.h"
+#include "mapping_int.h"
 
 struct b24_deal {
     char stage[64], company[32], contact[32], owner[32], amount[32];

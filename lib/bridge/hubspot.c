@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-#include "map_int.h"
+#include "mapping_int.h"
 
 /* What the REST read of a deal or ticket tells. */
 struct hs_record {

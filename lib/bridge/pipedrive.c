@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 #include "civil.h"
-#include "map_int.h"
+#include "mapping_int.h"
 
 /* A JSON scalar as text ("" when absent or null). */
 static void scalar(json_t *v, char *dst, size_t size)

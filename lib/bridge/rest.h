@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "map.h"
+#include "mapping.h"
 
 /** Limits of the REST client. */
 struct cp_rest_opts {
@@ -37,7 +37,7 @@ struct cp_rest *cp_rest_new(const struct cp_rest_opts *opts, char *errstr,
                             size_t errstr_size);
 void cp_rest_destroy(struct cp_rest *rest);
 
-/** @brief The client as the mappers' fetcher (map.h).
+/** @brief The client as the mappers' fetcher (mapping.h).
  *  Ownership: @p f borrows @p rest. */
 void cp_rest_fetcher(struct cp_rest *rest, struct cp_fetcher *f);
 

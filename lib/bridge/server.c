@@ -28,7 +28,7 @@
 #include "form.h"
 #include "kafka.h"
 #include "log.h"
-#include "map.h"
+#include "mapping.h"
 #include "resp.h"
 #include "rest.h"
 #include "tenants.h"

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* What the per-CRM mappers (hubspot.c, bitrix24.c, amocrm.c, pipedrive.c)
- * share with map.c; not for use outside lib/bridge. */
-#ifndef CP_MAP_INT_H
-#define CP_MAP_INT_H
+ * share with mapping.c; not for use outside lib/bridge. */
+#ifndef CP_MAPPING_INT_H
+#define CP_MAPPING_INT_H
 
 #include <stdarg.h>
 
-#include "map.h"
+#include "mapping.h"
 
 /** @brief A new zeroed event at the end of @p out; NULL on ENOMEM or past
  *         CP_MAP_MAX_EVENTS (then a dead letter says so). */

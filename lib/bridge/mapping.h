@@ -5,8 +5,8 @@
  * turns stage ids into our stage names and won/lost. Payloads that carry
  * only an id are completed through the vendor's REST API via a fetcher the
  * caller supplies (rest.h in the server, a table in tests). */
-#ifndef CP_MAP_H
-#define CP_MAP_H
+#ifndef CP_MAPPING_H
+#define CP_MAPPING_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The mapping's common part: the output lists, amounts, customer choice,
  * and the dispatch to the CRM's own mapper. */
-#include "map.h"
+#include "mapping.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "ids.h"
-#include "map_int.h"
+#include "mapping_int.h"
 
 void cp_bridge_ev_view(const struct cp_bridge_ev *bev, const char *tenant,
                        struct cp_event *ev)
