@@ -829,8 +829,9 @@ struct cp_bridge *cp_bridge_new(const struct cp_config *cfg, char *errstr,
     snprintf(tmo, sizeof(tmo), "%d", cfg->bridge_ack_timeout_ms);
     props[0].key = (char *)"message.timeout.ms";
     props[0].value = tmo;
-    memcpy(props + 1, cfg->kafka_props,
-           cfg->kafka_prop_cnt * sizeof(*props));
+    if (cfg->kafka_prop_cnt)
+        memcpy(props + 1, cfg->kafka_props,
+               cfg->kafka_prop_cnt * sizeof(*props));
     b->prod = cp_producer_new(bootstrap, props, cfg->kafka_prop_cnt + 1,
                               errstr, errstr_size);
     free(props);
