@@ -38,6 +38,18 @@ void cp_auth_hmac_sha256_b64(const char *key, const void *msg, size_t msg_len,
     EVP_EncodeBlock((unsigned char *)out, mac, (int)mac_len);
 }
 
+void cp_auth_sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+
+    out[0] = '\0';
+    if (!EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL))
+        return;
+    for (unsigned i = 0; i < md_len && i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
 /* Strict decimal milliseconds; @returns 0 or -1. */
 static int parse_ms(const char *s, int64_t *out)
 {

@@ -25,6 +25,9 @@ bool cp_auth_equal(const char *a, const char *b);
 void cp_auth_hmac_sha256_b64(const char *key, const void *msg, size_t msg_len,
                              char out[45]);
 
+/** @brief Lower-case hex SHA-256 of @p data into @p out (65 bytes). */
+void cp_auth_sha256_hex(const void *data, size_t len, char out[65]);
+
 /**
  * @brief Checks HubSpot's X-HubSpot-Signature-v3 for one request.
  * @param uri the full URI HubSpot called ("https://host/hooks/...?..."),

@@ -68,6 +68,8 @@ struct cp_bridge {
     struct cp_map_out out;        /* reused per request */
     struct cp_cmds cmds;          /* reused per request */
     struct cp_buf val;            /* reused: encoded records */
+    char (*dl_ids)[96];           /* owned, reused: ids of dead letters */
+    size_t dl_ids_cap;
     int port;
     bool kafka_ok, redis_ok;
     /* Metrics: only the MHD thread touches them (it serves /metrics too). */
@@ -156,12 +158,44 @@ static void redis_dead(struct cp_bridge *b)
 }
 
 /* crm:{T}:bridge:seen:<event id> */
-static void seen_key(struct cp_bridge *b, const char *tenant,
-                     const struct cp_bridge_ev *ev)
+/* What a request delivers: its events, then its dead letters; each has
+ * an id the claims are keyed by. */
+static size_t item_cnt(const struct cp_bridge *b)
+{
+    return b->out.cnt + b->out.dead_cnt;
+}
+
+static const char *item_id(const struct cp_bridge *b, size_t i)
+{
+    return i < b->out.cnt ? b->out.evs[i].event_id : b->dl_ids[i - b->out.cnt];
+}
+
+/* A dead letter's id: the payload's hash and which of its reasons, so a
+ * redelivered unmappable payload is not dead-lettered again. */
+static cp_rc dead_ids(struct cp_bridge *b, const char *body, size_t len)
+{
+    char hex[65];
+
+    if (b->out.dead_cnt > b->dl_ids_cap) {
+        char(*ids)[96] = realloc(b->dl_ids, b->out.dead_cnt * sizeof(*ids));
+
+        if (!ids)
+            return CP_ENOMEM;
+        b->dl_ids = ids;
+        b->dl_ids_cap = b->out.dead_cnt;
+    }
+    cp_auth_sha256_hex(body, len, hex);
+    for (size_t i = 0; i < b->out.dead_cnt; i++)
+        snprintf(b->dl_ids[i], sizeof(b->dl_ids[i]), "dl-%s-%zu", hex, i);
+    return CP_OK;
+}
+
+/* P:{T}:bridge:seen:<id> */
+static void seen_key(struct cp_bridge *b, const char *tenant, size_t i)
 {
     char key[512];
     int n = snprintf(key, sizeof(key), "%s:{%s}:bridge:seen:%s",
-                     b->cfg->redis_prefix, tenant, ev->event_id);
+                     b->cfg->redis_prefix, tenant, item_id(b, i));
 
     cp_cmd_arg(&b->cmds, key, (size_t)n);
 }
@@ -232,27 +266,27 @@ static void on_claim(void *opaque, size_t i, const struct cp_reply *r)
 
 static cp_rc claim(struct cp_bridge *b, const char *tenant, enum claim *claims)
 {
-    struct claim_ctx ctx = {claims, b->out.cnt};
+    struct claim_ctx ctx = {claims, item_cnt(b)};
     cp_rc rc;
 
     cp_cmds_reset(&b->cmds);
-    for (size_t i = 0; i < b->out.cnt; i++) {
+    for (size_t i = 0; i < item_cnt(b); i++) {
         cp_cmd_begin(&b->cmds, 6);
         cp_cmd_str(&b->cmds, "SET");
-        seen_key(b, tenant, &b->out.evs[i]);
+        seen_key(b, tenant, i);
         cp_cmd_str(&b->cmds, "pending");
         cp_cmd_str(&b->cmds, "NX");
         cp_cmd_str(&b->cmds, "EX");
         cp_cmd_int(&b->cmds, CLAIM_TTL_S);
     }
-    for (size_t i = 0; i < b->out.cnt; i++) {
+    for (size_t i = 0; i < item_cnt(b); i++) {
         cp_cmd_begin(&b->cmds, 2);
         cp_cmd_str(&b->cmds, "GET");
-        seen_key(b, tenant, &b->out.evs[i]);
+        seen_key(b, tenant, i);
     }
     rc = send_cmds(b);
     if (!rc)
-        rc = read_replies(b, 2 * b->out.cnt, on_claim, &ctx);
+        rc = read_replies(b, 2 * item_cnt(b), on_claim, &ctx);
     return rc;
 }
 
@@ -264,20 +298,20 @@ static cp_rc settle(struct cp_bridge *b, const char *tenant,
     cp_rc rc;
 
     cp_cmds_reset(&b->cmds);
-    for (size_t i = 0; i < b->out.cnt; i++) {
+    for (size_t i = 0; i < item_cnt(b); i++) {
         if (claims[i] != CLAIM_NEW)
             continue;
         if (delivered) {
             cp_cmd_begin(&b->cmds, 5);
             cp_cmd_str(&b->cmds, "SET");
-            seen_key(b, tenant, &b->out.evs[i]);
+            seen_key(b, tenant, i);
             cp_cmd_str(&b->cmds, "done");
             cp_cmd_str(&b->cmds, "EX");
             cp_cmd_int(&b->cmds, b->cfg->bridge_dedup_ttl_s);
         } else {
             cp_cmd_begin(&b->cmds, 2);
             cp_cmd_str(&b->cmds, "DEL");
-            seen_key(b, tenant, &b->out.evs[i]);
+            seen_key(b, tenant, i);
         }
         n++;
     }
@@ -509,8 +543,11 @@ static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
         }
         i++;
     }
-    if (b->out.cnt) {
-        claims = calloc(b->out.cnt, sizeof(*claims));
+    rc = dead_ids(b, body, rq->body.len);
+    if (rc)
+        goto fail;
+    if (item_cnt(b)) {
+        claims = calloc(item_cnt(b), sizeof(*claims));
         if (!claims) {
             rc = CP_ENOMEM;
             goto fail;
@@ -518,7 +555,7 @@ static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
         rc = claim(b, t->name, claims);
         if (rc)
             goto unavailable_claims;
-        for (size_t i = 0; i < b->out.cnt; i++) {
+        for (size_t i = 0; i < item_cnt(b); i++) {
             if (claims[i] == CLAIM_BUSY) {
                 /* Another delivery of this event is in flight (or died
                  * less than CLAIM_TTL_S ago): let the CRM come back. */
@@ -527,17 +564,17 @@ static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
             }
         }
     }
-    for (size_t i = 0; i < b->out.cnt && !rc; i++) {
-        if (claims[i] == CLAIM_NEW) {
+    for (size_t i = 0; i < item_cnt(b) && !rc; i++) {
+        if (claims[i] != CLAIM_NEW) {
+            dups++;
+        } else if (i < b->out.cnt) {
             rc = produce_event(b, t, &b->out.evs[i]);
             fresh++;
         } else {
-            dups++;
+            rc = produce_dead(b, t, body, rq->body.len,
+                              b->out.dead[i - b->out.cnt]);
+            dead++;
         }
-    }
-    for (size_t i = 0; i < b->out.dead_cnt && !rc; i++) {
-        rc = produce_dead(b, t, body, rq->body.len, b->out.dead[i]);
-        dead++;
     }
     if (!rc && (fresh || dead))
         rc = cp_producer_flush(b->prod, b->cfg->bridge_ack_timeout_ms + 1000);
@@ -550,7 +587,7 @@ static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
         goto unavailable_claims;
     }
     b->kafka_ok = true;
-    if (b->out.cnt && settle(b, t->name, claims, true))
+    if (item_cnt(b) && settle(b, t->name, claims, true))
         cp_log(CP_LOG_WARNING, "BRIDGE",
                "tenant %s: events delivered but not marked in Redis; a "
                "redelivery within %d s may repeat them",
@@ -570,7 +607,7 @@ static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
     return reply(conn, 200, CT_JSON, answer, NULL);
 
 unavailable_claims:
-    if (claims && b->out.cnt)
+    if (claims && item_cnt(b))
         settle(b, t->name, claims, false);
 unavailable:
     free(claims);
@@ -925,5 +962,6 @@ void cp_bridge_destroy(struct cp_bridge *b)
     cp_map_out_cleanup(&b->out);
     cp_cmds_cleanup(&b->cmds);
     cp_buf_cleanup(&b->val);
+    free(b->dl_ids);
     free(b);
 }

@@ -84,3 +84,12 @@ Test(bridge_auth, equal_is_exact)
     cr_assert(!cp_auth_equal(NULL, "abc"));
     cr_assert(!cp_auth_equal("", NULL));
 }
+
+Test(bridge_auth, sha256_hex)
+{
+    char out[65];
+
+    cp_auth_sha256_hex("abc", 3, out);
+    cr_assert_str_eq(out, "ba7816bf8f01cfea414140de5dae2223"
+                          "b00361a396177a9cb410ff61f20015ad");
+}
