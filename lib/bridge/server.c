@@ -858,7 +858,7 @@ struct cp_bridge *cp_bridge_new(const struct cp_config *cfg, char *errstr,
     /* A message Kafka has not acknowledged by the request's deadline must
      * fail, not linger in the client and land after the 503 (the CRM's
      * retry would then add it twice). The user's kafka.* settings win. */
-    props = calloc(cfg->kafka_prop_cnt + 1, sizeof(*props));
+    props = calloc(cfg->kafka_prop_cnt + 2, sizeof(*props));
     if (!props) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
@@ -866,10 +866,14 @@ struct cp_bridge *cp_bridge_new(const struct cp_config *cfg, char *errstr,
     snprintf(tmo, sizeof(tmo), "%d", cfg->bridge_ack_timeout_ms);
     props[0].key = (char *)"message.timeout.ms";
     props[0].value = tmo;
+    /* Each request waits for its own events: batching across requests
+     * cannot happen on one thread, so lingering only adds latency. */
+    props[1].key = (char *)"linger.ms";
+    props[1].value = (char *)"0";
     if (cfg->kafka_prop_cnt)
-        memcpy(props + 1, cfg->kafka_props,
+        memcpy(props + 2, cfg->kafka_props,
                cfg->kafka_prop_cnt * sizeof(*props));
-    b->prod = cp_producer_new(bootstrap, props, cfg->kafka_prop_cnt + 1,
+    b->prod = cp_producer_new(bootstrap, props, cfg->kafka_prop_cnt + 2,
                               errstr, errstr_size);
     free(props);
     if (!b->prod)
