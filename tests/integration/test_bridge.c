@@ -119,6 +119,16 @@ static void wait_http_ok(const char *path, int timeout_ms)
     cr_assert_fail("the bridge did not answer 200 on %s", path);
 }
 
+/* More -X settings for the next start_bridge() (NULL-terminated). */
+static const char *extra_args[3];
+
+static void stop_bridge(void)
+{
+    kill(bridge_pid, SIGTERM);
+    cr_assert_eq(h_wait(bridge_pid, 20), 0, "bridge exit status");
+    bridge_pid = 0;
+}
+
 static void start_bridge(void)
 {
     char x_boot[300], x_redis[128], x_listen[64], x_tenants[600];
@@ -131,7 +141,8 @@ static void start_bridge(void)
                           "-X", "bridge.ack.timeout.ms=1500",
                           "-X", "bridge.rest.backoff.ms=50",
                           "-X", "kafka.linger.ms=1",
-                          NULL};
+                          NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    size_t argc = 15;
     const char *path = h_scratch_file("tenants.conf");
     int n;
 
@@ -157,6 +168,10 @@ static void start_bridge(void)
     snprintf(x_listen, sizeof(x_listen), "bridge.listen=127.0.0.1:%d",
              bridge_port);
     snprintf(x_tenants, sizeof(x_tenants), "bridge.tenants=%s", path);
+    for (size_t i = 0; i < CP_ARRAY_SIZE(extra_args) && extra_args[i]; i++) {
+        argv[argc++] = "-X";
+        argv[argc++] = extra_args[i];
+    }
     snprintf(bridge_log, sizeof(bridge_log), "%s", h_scratch_file("bridge.log"));
     bridge_pid = h_spawn(argv, bridge_log);
     wait_http_ok("/healthz", 20000);
@@ -187,10 +202,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-    if (bridge_pid > 0) {
-        kill(bridge_pid, SIGTERM);
-        cr_expect_eq(h_wait(bridge_pid, 20), 0, "bridge exit status");
-    }
+    if (bridge_pid > 0)
+        stop_bridge();
     if (api_pid > 0) {
         kill(api_pid, SIGTERM);
         h_wait(api_pid, 10);
@@ -571,4 +584,66 @@ Test(bridge, kafka_down_is_503_and_the_retry_lands_once)
     run_worker("bridge-kafka-down", 1);
     cr_assert_eq(counter("pd", "", "events"), 1);
     cr_assert_eq(counter("pd", "", "leads"), 1);
+}
+
+Test(bridge, limits_body_size_rate_and_slow_clients)
+{
+    const char *hdr = "Content-Type: application/json\r\n" PD_AUTH_OK;
+    char big[3000], resp[4096];
+    int ok = 0, limited = 0;
+    struct sockaddr_in sa = {0};
+    int64_t t;
+    int fd;
+
+    stop_bridge();
+    extra_args[0] = "bridge.rate=1"; /* bursts of 2 */
+    extra_args[1] = "bridge.body.max=2048";
+    extra_args[2] = "bridge.timeout=1";
+    start_bridge();
+
+    memset(big, ' ', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    big[0] = '{';
+    big[sizeof(big) - 2] = '}';
+    cr_assert_eq(post("/hooks/pipedrive/pd", hdr, big, resp, sizeof(resp)),
+                 413);
+    /* A burst of twice bridge.rate passes, then tokens come back at
+     * bridge.rate a second: the rest gets 429 with Retry-After. */
+    t = cp_mono_ms();
+    for (int i = 0; i < 8; i++) {
+        char *body = pd_body("create", 1, "open", "null", t0_ms + i);
+        int st = post("/hooks/pipedrive/pd", hdr, body, resp, sizeof(resp));
+
+        free(body);
+        ok += st == 200;
+        limited += st == 429;
+        cr_assert(st == 200 || st == 429, "%d %s", st, resp);
+    }
+    t = cp_mono_ms() - t;
+    cr_assert_geq(ok, 2, "the burst");
+    cr_assert_leq(ok, 2 + (t + 999) / 1000, "burst + 1/s over %lld ms",
+                  (long long)t);
+    cr_assert_eq(ok + limited, 8);
+    cr_assert_geq(limited, 1);
+    h_sleep_ms(1100);
+    {
+        char *body = pd_body("create", 1, "open", "null", t0_ms + 100);
+
+        cr_assert_eq(post("/hooks/pipedrive/pd", hdr, body, resp,
+                          sizeof(resp)),
+                     200, "tokens come back with time");
+        free(body);
+    }
+
+    /* A client that connects and sends half a request is cut off. */
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)bridge_port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(write(fd, "POST /hooks/pipedrive/pd HTTP/1.1\r\n", 35), 35);
+    t = cp_mono_ms();
+    cr_assert_leq(read(fd, resp, sizeof(resp)), 0, "closed, no answer");
+    cr_assert_lt(cp_mono_ms() - t, 4000, "bridge.timeout=1 s");
+    close(fd);
 }
