@@ -647,3 +647,27 @@ Test(bridge, limits_body_size_rate_and_slow_clients)
     cr_assert_lt(cp_mono_ms() - t, 4000, "bridge.timeout=1 s");
     close(fd);
 }
+
+Test(bridge, redis_down_is_503_and_contract_breakers_are_dead_letters)
+{
+    const char *hdr = "Content-Type: application/json\r\n" PD_AUTH_OK;
+    char *body = pd_body("create", 1, "open", "null", t0_ms);
+    /* 1999: before the contract's first day (schemas/events.md). */
+    char *old = pd_body("create", 1, "open", "null", 915148800000LL);
+    char resp[4096];
+
+    h_redis_kill(&redis_srv, 0);
+    cr_assert_eq(post("/hooks/pipedrive/pd", hdr, body, resp, sizeof(resp)),
+                 503, "Redis down: %s", resp);
+    cr_assert_eq(http("/readyz", NULL, NULL, resp, sizeof(resp)), 503);
+    h_redis_revive(&redis_srv);
+    cr_assert_eq(post("/hooks/pipedrive/pd", hdr, body, resp, sizeof(resp)),
+                 200, "%s", resp);
+    cr_assert(strstr(resp, "\"events\":1"), "%s", resp);
+    cr_assert_eq(post("/hooks/pipedrive/pd", hdr, old, resp, sizeof(resp)),
+                 200, "%s", resp);
+    cr_assert(strstr(resp, "\"events\":0,\"duplicates\":0,\"dead_letters\":1"),
+              "%s", resp);
+    free(body);
+    free(old);
+}

@@ -391,3 +391,31 @@ Test(bridge_map, pipedrive_other_entities_and_garbage)
     cr_assert_eq(map("pd", "[1,2"), CP_OK);
     cr_assert(strstr(out.dead[0], "not JSON"), "%s", out.dead[0]);
 }
+
+Test(bridge_map, hubspot_tickets_open_and_resolve)
+{
+    static const struct route r[] = {
+        {"/crm/v3/objects/tickets/31?properties=amount,hubspot_owner_id&"
+         "associations=companies,contacts",
+         "{\"id\":\"31\",\"properties\":{},\"associations\":{\"contacts\":"
+         "{\"results\":[{\"id\":\"77\"}]}}}"}};
+    const char *body =
+        "[{\"eventId\":1,\"occurredAt\":1700000000000,\"objectId\":31,"
+        "\"subscriptionType\":\"ticket.creation\"},"
+        "{\"eventId\":2,\"occurredAt\":1700000100000,\"objectId\":31,"
+        "\"subscriptionType\":\"ticket.propertyChange\","
+        "\"propertyName\":\"hs_pipeline_stage\",\"propertyValue\":\"4\"},"
+        "{\"eventId\":3,\"occurredAt\":1700000100000,\"objectId\":31,"
+        "\"subscriptionType\":\"ticket.propertyChange\","
+        "\"propertyName\":\"hs_pipeline_stage\",\"propertyValue\":\"2\"}]";
+
+    routes = r;
+    route_cnt = 1;
+    cr_assert_eq(map("hs", body), CP_OK);
+    cr_assert_eq(out.cnt, 2);
+    cr_assert_eq(out.evs[0].kind, CP_TICKET_OPENED);
+    cr_assert_str_eq(out.evs[0].customer, "ct-77", "no company: the contact");
+    cr_assert_str_eq(out.evs[0].entity, "31");
+    cr_assert_eq(out.evs[1].kind, CP_TICKET_RESOLVED);
+    cr_assert_eq(out.ignored, 1, "a move to a stage that is not closed");
+}
