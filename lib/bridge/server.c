@@ -34,9 +34,11 @@
 #include "tenants.h"
 #include "url.h"
 
-/* A claim lives this long if the bridge dies between claim and ack: the
- * CRM's retry after that produces the events again. */
-#define CLAIM_TTL_S     60
+/* A claim outlives the longest a request can hold it (the Kafka ack
+ * wait, see hook()) by this margin; if the bridge dies between claim and
+ * ack, the CRM's retry after that produces the events again. */
+#define CLAIM_MARGIN_MS 2000
+#define AUTH_LOG_EVERY_MS 1000
 #define REDIS_TIMEOUT   2000
 #define METRICS_MAX     (256u << 10)
 #define CT_TEXT         "text/plain; charset=utf-8"
@@ -76,6 +78,8 @@ struct cp_bridge {
     uint64_t requests[CP_CRM_CNT + 1][CODE_CNT]; /* [CP_CRM_CNT]: no CRM */
     uint64_t produced, duplicates, dead_letters, ignored, auth_failures;
     uint64_t ack_us_sum, ack_cnt;
+    int64_t auth_log_ms;       /* last 401 logged, monotonic ms */
+    uint64_t auth_log_dropped; /* 401s not logged since */
 };
 
 /* What one connection carries between MHD's calls. */
@@ -243,6 +247,14 @@ static cp_rc send_cmds(struct cp_bridge *b)
 
 enum claim { CLAIM_NEW = 0, CLAIM_DONE, CLAIM_BUSY };
 
+/* The flush waits bridge.ack.timeout.ms + 1 s at most and the producer
+ * fails what Kafka has not acknowledged by bridge.ack.timeout.ms
+ * (message.timeout.ms): past that, a claim protects nothing. */
+static int64_t claim_ttl_ms(const struct cp_bridge *b)
+{
+    return (int64_t)b->cfg->bridge_ack_timeout_ms + 1000 + CLAIM_MARGIN_MS;
+}
+
 struct claim_ctx {
     enum claim *claims;
     size_t n; /* events; replies: n SETs then n GETs */
@@ -276,8 +288,8 @@ static cp_rc claim(struct cp_bridge *b, const char *tenant, enum claim *claims)
         seen_key(b, tenant, i);
         cp_cmd_str(&b->cmds, "pending");
         cp_cmd_str(&b->cmds, "NX");
-        cp_cmd_str(&b->cmds, "EX");
-        cp_cmd_int(&b->cmds, CLAIM_TTL_S);
+        cp_cmd_str(&b->cmds, "PX");
+        cp_cmd_int(&b->cmds, claim_ttl_ms(b));
     }
     for (size_t i = 0; i < item_cnt(b); i++) {
         cp_cmd_begin(&b->cmds, 2);
@@ -443,6 +455,24 @@ static bool authenticate(struct cp_bridge *b, struct MHD_Connection *conn,
     return false;
 }
 
+/* At most one line a second: a flood of forged requests must not flood
+ * the log too (crmpulse_bridge_auth_failures_total counts them all). */
+static void log_auth_failure(struct cp_bridge *b, const struct cp_tenant *t,
+                             const char *why)
+{
+    int64_t now = cp_mono_ms();
+
+    if (b->auth_log_ms && now - b->auth_log_ms < AUTH_LOG_EVERY_MS) {
+        b->auth_log_dropped++;
+        return;
+    }
+    cp_log(CP_LOG_NOTICE, "BRIDGE",
+           "tenant %s (%s): 401: %s (%llu more not logged)", t->name,
+           cp_crm_name(t->crm), why, (unsigned long long)b->auth_log_dropped);
+    b->auth_log_ms = now;
+    b->auth_log_dropped = 0;
+}
+
 /* ---- the webhook ---- */
 
 /* "/hooks/<crm>/<tenant>[/<secret>]" -> segments; false if not that. */
@@ -512,8 +542,7 @@ static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
     if (!authenticate(b, conn, t, url, secret_s, rq, why, sizeof(why))) {
         b->auth_failures++;
         count(b, crm, 401);
-        cp_log(CP_LOG_NOTICE, "BRIDGE", "tenant %s (%s): 401: %s", t->name,
-               cp_crm_name(t->crm), why);
+        log_auth_failure(b, t, why);
         return reply(conn, 401, CT_TEXT, "unauthorized\n", NULL);
     }
 
@@ -558,7 +587,7 @@ static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
         for (size_t i = 0; i < item_cnt(b); i++) {
             if (claims[i] == CLAIM_BUSY) {
                 /* Another delivery of this event is in flight (or died
-                 * less than CLAIM_TTL_S ago): let the CRM come back. */
+                 * less than claim_ttl_ms() ago): let the CRM come back. */
                 rc = CP_EKAFKA;
                 goto unavailable_claims;
             }
@@ -590,8 +619,8 @@ static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
     if (item_cnt(b) && settle(b, t->name, claims, true))
         cp_log(CP_LOG_WARNING, "BRIDGE",
                "tenant %s: events delivered but not marked in Redis; a "
-               "redelivery within %d s may repeat them",
-               t->name, CLAIM_TTL_S);
+               "redelivery may repeat them",
+               t->name);
     b->ack_us_sum += (uint64_t)(cp_mono_us() - t0);
     b->ack_cnt++;
     b->produced += fresh;

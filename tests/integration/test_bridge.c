@@ -11,7 +11,11 @@
  *    path secret: 401 and nothing produced (events stays exact);
  *  - every good webhook delivered twice: one event each;
  *  - unmappable but authentic: 200 and one dead letter each;
- *  - Kafka down: 503; the CRM's retry after it is back lands once. */
+ *  - Kafka down: 503; the CRM's retry after it is back lands once;
+ *  - the bridge SIGKILLed while a request waits for Kafka: the CRM's retry
+ *    to a restarted bridge lands once;
+ *  - limits (body size, rate, slow clients), Redis down, events that
+ *    break the input contract. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -670,4 +674,59 @@ Test(bridge, redis_down_is_503_and_contract_breakers_are_dead_letters)
               "%s", resp);
     free(body);
     free(old);
+}
+
+Test(bridge, sigkill_mid_request_then_the_retry_lands_once)
+{
+    const char *hdr = "Content-Type: application/json\r\n" PD_AUTH_OK;
+    char *body = pd_body("create", 1, "open", "null", t0_ms);
+    struct sockaddr_in sa = {0};
+    char *req, resp[4096];
+    int fd, n, st = 0, tries = 0;
+
+    /* Kafka down: the request claims its event id, produces and waits for
+     * the ack; the bridge dies in that wait. */
+    cr_assert_eq(cp_embedded_set_up(emb, 0), CP_OK);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)bridge_port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    n = asprintf(&req,
+                 "POST /hooks/pipedrive/pd HTTP/1.1\r\nHost: x\r\n%s"
+                 "Content-Length: %zu\r\n\r\n%s",
+                 hdr, strlen(body), body);
+    cr_assert_eq(write(fd, req, (size_t)n), n);
+    free(req);
+    h_sleep_ms(500);
+    kill(bridge_pid, SIGKILL);
+    cr_assert_eq(h_wait(bridge_pid, 10), 128 + SIGKILL);
+    bridge_pid = 0;
+    close(fd);
+    cr_assert_eq(h_redis_int(&redis_srv, "EXISTS crm:{pd}:bridge:seen:"
+                                         "pipedrive-deal-42-create-%lld",
+                             (long long)t0_ms),
+                 1, "the dead request's claim");
+
+    /* The CRM retries against the restarted bridge: 503 while the dead
+     * request's claim lasts, then the event, once. */
+    cr_assert_eq(cp_embedded_set_up(emb, 1), CP_OK);
+    start_bridge();
+    while (tries++ < 60) {
+        st = post("/hooks/pipedrive/pd", hdr, body, resp, sizeof(resp));
+        if (st == 200)
+            break;
+        cr_assert_eq(st, 503, "%s", resp);
+        h_sleep_ms(250);
+    }
+    cr_assert_eq(st, 200, "%s", resp);
+    cr_assert(strstr(resp, "\"events\":1"), "%s", resp);
+    cr_assert_eq(post("/hooks/pipedrive/pd", hdr, body, resp, sizeof(resp)),
+                 200);
+    cr_assert(strstr(resp, "\"duplicates\":1"), "%s", resp);
+    free(body);
+
+    run_worker("bridge-sigkill", 1);
+    cr_assert_eq(counter("pd", "", "events"), 1);
+    cr_assert_eq(counter("pd", "", "leads"), 1);
 }
