@@ -7,8 +7,7 @@
 #   <prefix>/share/crmpulse/schemas/            Avro schemas, key and model docs
 #   <prefix>/lib/systemd/system/crmpulse.service  ExecStart = <prefix>/bin
 #   /etc/crmpulse/crmpulse.conf, model.conf,    samples; an existing file is
-#   bridge.conf (tenants of crmpulse-bridge)
-#                                               kept (a package marks them
+#   bridge.conf                                 kept (a package marks them
 #                                               as conffiles)
 #
 # systemd reads units from /usr/local/lib/systemd/system as well as from
