@@ -567,7 +567,11 @@ static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
             rc = cp_map_out_dead(&b->out, full);
             if (rc)
                 goto fail;
-            b->out.evs[i] = b->out.evs[--b->out.cnt];
+            /* Keep the others in the CRM's order: a deal's creation must
+             * stay before its close. */
+            memmove(&b->out.evs[i], &b->out.evs[i + 1],
+                    (b->out.cnt - i - 1) * sizeof(b->out.evs[0]));
+            b->out.cnt--;
             continue;
         }
         i++;

@@ -411,22 +411,37 @@ Test(bridge, four_crms_end_to_end_exact_with_auth_failures_and_redelivery)
     int64_t now = cp_now_ms();
     char reasons[8][256];
 
-    /* HubSpot: created, qualified, won (deal 555 read back: company 8080,
-     * amount 1500.50); a stage nobody mapped is a dead letter. */
-    good[ng] = hubspot_body(101, "deal.creation", NULL, t0_ms);
+    /* HubSpot: one batch with an event of 1999 (breaks the contract: a
+     * dead letter), the deal created and won (deal 555 read back: company
+     * 8080, amount 1500.50), in that order; then qualified; a stage nobody
+     * mapped is a dead letter. */
+    {
+        char *bad99 = hubspot_body(100, "deal.creation", NULL, 915148800000LL);
+        char *created = hubspot_body(101, "deal.creation", NULL, t0_ms);
+        char *won = hubspot_body(103, "deal.propertyChange", "closedwon",
+                                 t0_ms + 120000);
+
+        /* "[a]" "[b]" "[c]" -> "[a,b,c]" */
+        bad99[strlen(bad99) - 1] = '\0';
+        created[strlen(created) - 1] = '\0';
+        cr_assert_gt(asprintf(&good[ng], "%s,%s,%s", bad99, created + 1,
+                              won + 1),
+                     0);
+        free(bad99);
+        free(created);
+        free(won);
+    }
     good[ng + 1] = hubspot_body(102, "deal.propertyChange",
                                 "appointmentscheduled", t0_ms + 60000);
     good[ng + 2] =
-        hubspot_body(103, "deal.propertyChange", "closedwon", t0_ms + 120000);
-    good[ng + 3] =
         hubspot_body(104, "deal.propertyChange", "mystery", t0_ms + 130000);
-    for (size_t i = ng; i < ng + 4; i++) {
+    for (size_t i = ng; i < ng + 3; i++) {
         hubspot_headers("hs-secret", good[i], now, ghdr_buf[i],
                         sizeof(ghdr_buf[i]));
         ghdr[i] = ghdr_buf[i];
         gpath[i] = "/hooks/hubspot/hs";
     }
-    ng += 4;
+    ng += 3;
     /* Bitrix24: deal 456 added, then at PREPARATION (read back); deal 457
      * won (read back after a 429 and a 500). */
     good[ng] = b24_body("ONCRMDEALADD", "456", t0_ms, "b24-token");
@@ -525,6 +540,10 @@ Test(bridge, four_crms_end_to_end_exact_with_auth_failures_and_redelivery)
     cr_assert_eq(counter("hs", "", "deals_won"), 1);
     cr_assert_eq(counter("hs", "", "won_amount_minor"), 150050);
     cr_assert_eq(counter("hs", ":funnel", "stage:qualified"), 1);
+    /* The won deal's cycle is known only if the batch kept its order
+     * (created before won) after the dead event was taken out. */
+    cr_assert_eq(counter("hs", "", "deal_cycle_count"), 1);
+    cr_assert_eq(counter("hs", "", "deal_cycle_ms_sum"), 120000);
     cr_assert_eq(counter("hs", ":manager:9001", "deals_won"), 1);
     cr_assert_eq(h_redis_int(&redis_srv, "EXISTS crm:{hs}:customer:co-8080"),
                  1, "the deal's company is the customer");
@@ -547,12 +566,22 @@ Test(bridge, four_crms_end_to_end_exact_with_auth_failures_and_redelivery)
     cr_assert_eq(counter("pd", "", "deals_lost"), 1);
     cr_assert_eq(counter("pd", ":funnel", "lost"), 1);
 
-    /* Two authentic, unmappable payloads, each delivered twice: one dead
-     * letter each, with the raw payload. */
-    cr_assert_eq(read_dlq(reasons, 8), 2);
-    cr_assert(strstr(reasons[0], "webhook/"), "%s", reasons[0]);
-    for (int i = 0; i < 2; i++)
-        cr_assert(strstr(reasons[i], "not in the mapping"), "%s", reasons[i]);
+    /* Three authentic, unmappable events (two unmapped stages, one of
+     * 1999), each delivered twice: one dead letter each, with the raw
+     * payload. */
+    {
+        int mapping = 0, contract = 0;
+        int64_t dl = read_dlq(reasons, 8);
+
+        cr_assert_eq(dl, 3);
+        for (int i = 0; i < 3; i++) {
+            cr_assert(strstr(reasons[i], "webhook/"), "%s", reasons[i]);
+            mapping += strstr(reasons[i], "not in the mapping") != NULL;
+            contract += strstr(reasons[i], "hubspot-100") != NULL;
+        }
+        cr_assert_eq(mapping, 2);
+        cr_assert_eq(contract, 1);
+    }
     for (size_t i = 0; i < ng; i++)
         free(good[i]);
 }
