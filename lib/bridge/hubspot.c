@@ -17,6 +17,16 @@ struct hs_record {
     char company[32], contact[32], owner[32], amount[32];
 };
 
+/* The last record read in this request: a batch usually tells several
+ * changes of one deal, and each read costs the tenant's API quota. */
+struct hs_cache {
+    char type[16], id[32];
+    struct hs_record rec;
+    cp_rc rc; /* CP_OK or CP_EDECODE (with why) */
+    char why[CP_MAP_REASON_MAX];
+    int valid;
+};
+
 static void copy_str(char *dst, size_t size, json_t *v)
 {
     const char *s = json_is_string(v) ? json_string_value(v) : NULL;
@@ -83,8 +93,33 @@ static cp_rc fetch_record(const struct cp_tenant *t,
 }
 
 /* One event of the array; dead ones add a reason and no event. */
+static cp_rc fetch_cached(const struct cp_tenant *t,
+                          const struct cp_fetcher *fetch, const char *type,
+                          const char *id, struct hs_cache *c, char *why,
+                          size_t why_size)
+{
+    cp_rc rc;
+
+    if (!c->valid || strcmp(c->type, type) != 0 || strcmp(c->id, id) != 0) {
+        rc = fetch_record(t, fetch, type, id, &c->rec, c->why,
+                          sizeof(c->why));
+        if (rc != CP_OK && rc != CP_EDECODE) {
+            snprintf(why, why_size, "%s", c->why);
+            c->valid = 0;
+            return rc; /* not cached: the next event may retry */
+        }
+        snprintf(c->type, sizeof(c->type), "%s", type);
+        snprintf(c->id, sizeof(c->id), "%s", id);
+        c->rc = rc;
+        c->valid = 1;
+    }
+    snprintf(why, why_size, "%s", c->why);
+    return c->rc;
+}
+
 static cp_rc map_one(const struct cp_tenant *t, json_t *e, size_t idx,
-                     const struct cp_fetcher *fetch, struct cp_map_out *out)
+                     const struct cp_fetcher *fetch, struct hs_cache *cache,
+                     struct cp_map_out *out)
 {
     json_t *jid = json_object_get(e, "eventId");
     json_t *jobj = json_object_get(e, "objectId");
@@ -142,7 +177,8 @@ static cp_rc map_one(const struct cp_tenant *t, json_t *e, size_t idx,
         return CP_OK;
     }
 
-    rc = fetch_record(t, fetch, rtype, obj, &rec, why, sizeof(why));
+    rc = fetch_cached(t, fetch, rtype, obj, cache, why, sizeof(why));
+    rec = cache->rec;
     if (rc == CP_EDECODE) {
         /* Without the API a deal can still stand for its customer. */
         if (fetch || !strcmp(rtype, "tickets"))
@@ -202,6 +238,7 @@ cp_rc cp__map_hubspot(const struct cp_tenant *t, const char *body,
 {
     json_error_t jerr;
     json_t *arr = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    struct hs_cache cache = {0};
     cp_rc rc = CP_OK;
 
     if (!arr)
@@ -216,7 +253,7 @@ cp_rc cp__map_hubspot(const struct cp_tenant *t, const char *body,
         json_t *e = json_array_get(arr, i);
 
         rc = json_is_object(e)
-                 ? map_one(t, e, i, fetch, out)
+                 ? map_one(t, e, i, fetch, &cache, out)
                  : cp__map_dead(out, "hubspot event %zu: not an object", i);
     }
     json_decref(arr);

@@ -176,7 +176,7 @@ Test(bridge_map, hubspot_batch_maps_with_the_deal_read_back)
     cr_assert_eq(out.cnt, 3);
     cr_assert_eq(out.dead_cnt, 0);
     cr_assert_eq(out.ignored, 1, "the contact's e-mail edit");
-    cr_assert_eq(fetches, 3);
+    cr_assert_eq(fetches, 1, "one read of deal 555 for its three events");
 
     cr_assert_eq(out.evs[0].kind, CP_LEAD_CREATED);
     cr_assert_str_eq(out.evs[0].event_id, "hubspot-101");
