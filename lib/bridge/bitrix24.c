@@ -82,7 +82,7 @@ cp_rc cp__map_bitrix24(const struct cp_tenant *t, const char *body,
 {
     const struct cp_stage_map *stage = NULL;
     const char *event, *id, *ts, *member;
-    char why[CP_MAP_REASON_MAX];
+    char why[CP_MAP_REASON_MAX], event_id[CP_ID_MAX + 1];
     struct cp_bridge_ev *ev;
     struct cp_form form;
     struct b24_deal deal;
@@ -115,6 +115,14 @@ cp_rc cp__map_bitrix24(const struct cp_tenant *t, const char *body,
         out->ignored++; /* leads, contacts, companies, activities */
         goto out;
     }
+    cp__map_setf(event_id, sizeof(event_id), "bitrix24-%s-%s-%s-%s",
+                 member && cp__map_id_ok(member, 40) ? member : "-", event, id,
+                 ts);
+    if (fetch && fetch->delivered &&
+        fetch->delivered(fetch->opaque, t, event_id)) {
+        out->skipped++;
+        goto out;
+    }
     if (!fetch) {
         if (add && cp__map_customer(t, &(struct cp_bridge_ev){0}, NULL, NULL,
                                     id)) {
@@ -142,9 +150,7 @@ cp_rc cp__map_bitrix24(const struct cp_tenant *t, const char *body,
         goto out;
     }
     ev->occurred_at = ts_ms;
-    cp__map_setf(ev->event_id, sizeof(ev->event_id), "bitrix24-%s-%s-%s-%s",
-                 member && cp__map_id_ok(member, 40) ? member : "-", event, id,
-                 ts);
+    strcpy(ev->event_id, event_id);
     strcpy(ev->entity, id);
     if (cp__map_id_ok(deal.owner, CP_NAME_MAX))
         strcpy(ev->manager, deal.owner);

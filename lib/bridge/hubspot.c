@@ -133,7 +133,7 @@ static cp_rc map_one(const struct cp_tenant *t, json_t *e, size_t idx,
     struct hs_record rec;
     struct cp_bridge_ev *ev;
     char why[CP_MAP_REASON_MAX];
-    char obj[32];
+    char obj[32], event_id[48];
     cp_rc rc;
 
     if (!json_is_integer(jid) || !json_is_integer(jobj) ||
@@ -177,6 +177,13 @@ static cp_rc map_one(const struct cp_tenant *t, json_t *e, size_t idx,
         return CP_OK;
     }
 
+    snprintf(event_id, sizeof(event_id), "hubspot-%lld",
+             (long long)json_integer_value(jid));
+    if (fetch && fetch->delivered &&
+        fetch->delivered(fetch->opaque, t, event_id)) {
+        out->skipped++;
+        return CP_OK;
+    }
     rc = fetch_cached(t, fetch, rtype, obj, cache, why, sizeof(why));
     rec = cache->rec;
     if (rc == CP_EDECODE) {
@@ -193,8 +200,7 @@ static cp_rc map_one(const struct cp_tenant *t, json_t *e, size_t idx,
                                  "request", idx, CP_MAP_MAX_EVENTS);
     ev->kind = kind;
     ev->occurred_at = json_integer_value(jat);
-    cp__map_setf(ev->event_id, sizeof(ev->event_id), "hubspot-%lld",
-                 (long long)json_integer_value(jid));
+    strcpy(ev->event_id, event_id);
     cp__map_setf(ev->entity, sizeof(ev->entity), "%s", obj);
     if (cp__map_id_ok(rec.owner, CP_NAME_MAX))
         strcpy(ev->manager, rec.owner);

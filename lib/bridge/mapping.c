@@ -45,6 +45,7 @@ void cp_map_out_reset(struct cp_map_out *out)
     out->cnt = 0;
     out->dead_cnt = 0;
     out->ignored = 0;
+    out->skipped = 0;
 }
 
 void cp_map_out_cleanup(struct cp_map_out *out)

@@ -51,6 +51,8 @@ struct cp_map_out {
     size_t dead_cnt, dead_cap;
     size_t ignored; /* authentic changes we have no event for (e.g. a
                        contact's e-mail edited): counted, not dead */
+    size_t skipped; /* events the fetcher's delivered() knew: not read
+                       back, not mapped (duplicates) */
 };
 
 void cp_map_out_init(struct cp_map_out *out);
@@ -71,6 +73,11 @@ cp_rc cp_map_out_dead(struct cp_map_out *out, const char *reason);
 struct cp_fetcher {
     cp_rc (*get)(void *opaque, const struct cp_tenant *t, const char *path,
                  struct cp_buf *body, char *err, size_t err_size);
+    /* Optional (NULL: never): whether the event @p event_id of @p t was
+     * delivered already, asked before reading its record back, so a
+     * redelivery costs no REST call. An error answers false. */
+    bool (*delivered)(void *opaque, const struct cp_tenant *t,
+                      const char *event_id);
     void *opaque;
 };
 

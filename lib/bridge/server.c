@@ -63,7 +63,8 @@ struct cp_bridge {
     struct cp_producer *prod;     /* owned */
     struct cp_codec *codec;       /* owned; used on the MHD thread only */
     struct cp_rest *rest;         /* owned */
-    struct cp_fetcher fetch;      /* borrows rest */
+    struct cp_fetcher rest_fetch; /* borrows rest */
+    struct cp_fetcher fetch;      /* the mappers': rest_fetch + Redis */
     struct cp_redis_url rurl;     /* owned */
     struct cp_rconn *redis;       /* owned; NULL while down */
     struct MHD_Daemon *daemon;    /* owned */
@@ -243,6 +244,45 @@ static cp_rc send_cmds(struct cp_bridge *b)
         return CP_EREDIS;
     }
     return CP_OK;
+}
+
+/* ---- the mappers' fetcher: REST reads, skipped for delivered events ---- */
+
+static cp_rc fetch_get(void *opaque, const struct cp_tenant *t,
+                       const char *path, struct cp_buf *body, char *err,
+                       size_t err_size)
+{
+    struct cp_bridge *b = opaque;
+
+    return b->rest_fetch.get(b->rest_fetch.opaque, t, path, body, err,
+                             err_size);
+}
+
+static void on_get_done(void *opaque, size_t i, const struct cp_reply *r)
+{
+    bool *done = opaque;
+
+    (void)i;
+    *done = r->type == CP_REPLY_STRING && r->len == 4 &&
+            !memcmp(r->str, "done", 4);
+}
+
+static bool fetch_delivered(void *opaque, const struct cp_tenant *t,
+                            const char *event_id)
+{
+    struct cp_bridge *b = opaque;
+    char key[512];
+    bool done = false;
+    int n = snprintf(key, sizeof(key), "%s:{%s}:bridge:seen:%s",
+                     b->cfg->redis_prefix, t->name, event_id);
+
+    cp_cmds_reset(&b->cmds);
+    cp_cmd_begin(&b->cmds, 2);
+    cp_cmd_str(&b->cmds, "GET");
+    cp_cmd_arg(&b->cmds, key, (size_t)n);
+    if (send_cmds(b) || read_replies(b, 1, on_get_done, &done))
+        return false; /* the claim after mapping fails the request */
+    return done;
 }
 
 enum claim { CLAIM_NEW = 0, CLAIM_DONE, CLAIM_BUSY };
@@ -628,6 +668,7 @@ static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
     b->ack_us_sum += (uint64_t)(cp_mono_us() - t0);
     b->ack_cnt++;
     b->produced += fresh;
+    dups += b->out.skipped;
     b->duplicates += dups;
     b->dead_letters += dead;
     b->ignored += b->out.ignored;
@@ -919,7 +960,10 @@ struct cp_bridge *cp_bridge_new(const struct cp_config *cfg, char *errstr,
     b->rest = cp_rest_new(&ro, errstr, errstr_size);
     if (!b->rest)
         goto fail;
-    cp_rest_fetcher(b->rest, &b->fetch);
+    cp_rest_fetcher(b->rest, &b->rest_fetch);
+    b->fetch.get = fetch_get;
+    b->fetch.delivered = fetch_delivered;
+    b->fetch.opaque = b;
 
     if (!parse_listen(cfg->bridge_listen, host, sizeof(host), port,
                       sizeof(port))) {

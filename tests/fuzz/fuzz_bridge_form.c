@@ -63,7 +63,7 @@ static void check(const struct cp_tenant *t, const struct cp_map_out *out)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const struct cp_fetcher fetch = {fake_get, NULL};
+    const struct cp_fetcher fetch = {.get = fake_get};
     struct cp_map_out out;
     struct cp_form form;
     char why[256];

@@ -41,7 +41,7 @@ static cp_rc fake_get(void *opaque, const struct cp_tenant *t,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const struct cp_fetcher fetch = {fake_get, NULL};
+    const struct cp_fetcher fetch = {.get = fake_get};
     struct cp_map_out out;
     char why[256];
 

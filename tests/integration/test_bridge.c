@@ -529,6 +529,20 @@ Test(bridge, four_crms_end_to_end_exact_with_auth_failures_and_redelivery)
                  404);
     free(bad);
     cr_assert_eq(metric("crmpulse_bridge_auth_failures_total"), 8);
+    {
+        /* REST reads: HubSpot deal 555 once per request of the first
+         * round (the batch's three events share one) and once for the
+         * batch's dead 1999 event in the second (it was never delivered);
+         * Bitrix24 456 twice, 457 three times (429, 500, 200). Delivered
+         * events are not read back again. */
+        char *api = h_slurp(h_scratch_file("api.log"));
+
+        cr_assert_eq(h_count(api, "GET /crm/v3/objects/deals/555"), 3, "%s",
+                     api);
+        cr_assert_eq(h_count(api, "GET /rest/1/code/crm.deal.get.json"), 5,
+                     "%s", api);
+        free(api);
+    }
     cr_assert_geq(metric("crmpulse_bridge_rest_total{result=\"retry\"}"), 2,
                   "the 429 and the 500 of the fake API were retried");
 

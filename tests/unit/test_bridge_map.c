@@ -46,7 +46,7 @@ static cp_rc fake_get(void *opaque, const struct cp_tenant *t,
     return CP_EDECODE;
 }
 
-static const struct cp_fetcher fetcher = {fake_get, NULL};
+static const struct cp_fetcher fetcher = {.get = fake_get};
 
 static void setup(void)
 {
@@ -418,4 +418,42 @@ Test(bridge_map, hubspot_tickets_open_and_resolve)
     cr_assert_str_eq(out.evs[0].entity, "31");
     cr_assert_eq(out.evs[1].kind, CP_TICKET_RESOLVED);
     cr_assert_eq(out.ignored, 1, "a move to a stage that is not closed");
+}
+
+static bool fake_delivered(void *opaque, const struct cp_tenant *t,
+                           const char *event_id)
+{
+    (void)opaque;
+    (void)t;
+    return !strcmp(event_id, "hubspot-101") ||
+           !strcmp(event_id, "hubspot-102") ||
+           !strcmp(event_id, "bitrix24-a223c6b3710f85df22e9377d6c4f7553-"
+                             "ONCRMDEALUPDATE-456-1700000000");
+}
+
+Test(bridge_map, delivered_events_are_skipped_before_the_rest_read)
+{
+    static const struct route r[] = {
+        {"/crm/v3/objects/deals/555?properties=amount,hubspot_owner_id&"
+         "associations=companies,contacts",
+         FX_HUBSPOT_DEAL_555}};
+    const struct cp_fetcher f = {.get = fake_get,
+                                 .delivered = fake_delivered};
+
+    routes = r;
+    route_cnt = 1;
+    cr_assert_eq(cp_map_request(cp_tenants_find(ts, "hs"), FX_HUBSPOT_BATCH,
+                                strlen(FX_HUBSPOT_BATCH), &f, &out),
+                 CP_OK);
+    cr_assert_eq(out.skipped, 2);
+    cr_assert_eq(out.cnt, 1);
+    cr_assert_str_eq(out.evs[0].event_id, "hubspot-103");
+    cr_assert_eq(fetches, 1);
+    cr_assert_eq(cp_map_request(cp_tenants_find(ts, "b24"),
+                                FX_B24_DEAL_UPDATE,
+                                strlen(FX_B24_DEAL_UPDATE), &f, &out),
+                 CP_OK);
+    cr_assert_eq(out.skipped, 1);
+    cr_assert_eq(out.cnt + out.dead_cnt, 0);
+    cr_assert_eq(fetches, 1, "no read of the delivered Bitrix24 deal");
 }
