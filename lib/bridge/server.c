@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The bridge's request path, on libmicrohttpd's one polling thread:
- *   route -> per-tenant rate limit -> authenticate -> map (REST fetches)
+ *   route -> authenticate -> per-tenant rate limit -> map (REST fetches)
  *   -> claim each event id in Redis (SET NX, short TTL) -> produce events
  *   and dead letters -> wait for Kafka's acknowledgement -> mark the ids
  *   delivered (72 h TTL) -> 200.
@@ -575,15 +575,17 @@ static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
         count(b, crm, 413);
         return reply(conn, 413, CT_TEXT, "payload too large\n", NULL);
     }
-    if (!take_token(b, ti)) {
-        count(b, crm, 429);
-        return reply(conn, 429, CT_TEXT, "too many requests\n", "1");
-    }
+    /* Authentication first: forged requests must not spend the tenant's
+     * rate (and a 401 costs one HMAC at most). */
     if (!authenticate(b, conn, t, url, secret_s, rq, why, sizeof(why))) {
         b->auth_failures++;
         count(b, crm, 401);
         log_auth_failure(b, t, why);
         return reply(conn, 401, CT_TEXT, "unauthorized\n", NULL);
+    }
+    if (!take_token(b, ti)) {
+        count(b, crm, 429);
+        return reply(conn, 429, CT_TEXT, "too many requests\n", "1");
     }
 
     t0 = cp_mono_us();
