@@ -651,8 +651,17 @@ static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
             dead++;
         }
     }
-    if (!rc && (fresh || dead))
-        rc = cp_producer_flush(b->prod, b->cfg->bridge_ack_timeout_ms + 1000);
+    /* Flush whatever was queued even after a failed send: the next
+     * request's flush must see only its own records. (Records of a failed
+     * request that Kafka took anyway may come again with the CRM's retry:
+     * the rare way to a duplicate, README "Connect your CRM".) */
+    if (fresh || dead) {
+        cp_rc frc = cp_producer_flush(b->prod,
+                                      b->cfg->bridge_ack_timeout_ms + 1000);
+
+        if (!rc)
+            rc = frc;
+    }
     if (rc) {
         cp_log(CP_LOG_WARNING, "BRIDGE",
                "tenant %s: Kafka did not acknowledge the request's events: "
