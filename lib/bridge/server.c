@@ -871,6 +871,12 @@ static bool parse_listen(const char *listen, char *host, size_t host_size,
     if (hl >= host_size || strlen(colon + 1) >= port_size ||
         !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
         return false;
+    if (listen[0] == '[') { /* "[::1]:8088" */
+        if (hl < 3 || listen[hl - 1] != ']')
+            return false;
+        listen++;
+        hl -= 2;
+    }
     memcpy(host, listen, hl);
     host[hl] = '\0';
     strcpy(port, colon + 1);
@@ -1011,8 +1017,9 @@ struct cp_bridge *cp_bridge_new(const struct cp_config *cfg, char *errstr,
     info = MHD_get_daemon_info(b->daemon, MHD_DAEMON_INFO_BIND_PORT);
     b->port = info ? info->port : 0;
     cp_log(CP_LOG_NOTICE, "BRIDGE",
-           "%zu tenants; webhooks on http://%s:%d/hooks/<crm>/<tenant>",
-           cp_tenants_count(b->tenants), host, b->port);
+           "%zu tenants; webhooks on http://%s%s%s:%d/hooks/<crm>/<tenant>",
+           cp_tenants_count(b->tenants), strchr(host, ':') ? "[" : "", host,
+           strchr(host, ':') ? "]" : "", b->port);
     return b;
 
 fail:
