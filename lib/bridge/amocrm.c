@@ -6,12 +6,13 @@
  * lost statuses (142 / 143 unless mapped otherwise), DealClosed with the
  * lead's price. The payload names no contact or company of the lead, so
  * the lead stands for the customer unless the tenant says otherwise. */
+#include "mapping_int.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "form.h"
-#include "mapping_int.h"
 
 /* One lead of leads[<action>][i]; @returns CP_OK or CP_ENOMEM. */
 static cp_rc map_lead(const struct cp_tenant *t, const struct cp_form *f,

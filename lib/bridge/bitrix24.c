@@ -4,6 +4,8 @@
  * deal is read back with crm.deal.get for its stage, company, contact,
  * amount and responsible user. Stage ids may carry a pipeline prefix
  * ("C1:WON"); won/lost lists and stage.* keys match with or without it. */
+#include "mapping_int.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +13,6 @@
 #include <jansson.h>
 
 #include "form.h"
-#include "mapping_int.h"
 
 struct b24_deal {
     char stage[64], company[32], contact[32], owner[32], amount[32];

@@ -4,13 +4,14 @@
  * each naming a record by id only. Deals and tickets are read back through
  * the CRM API (v3 objects with their company/contact associations) for the
  * customer, the amount and the owner. */
+#include "mapping_int.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
-#include "mapping_int.h"
 
 /* What the REST read of a deal or ticket tells. */
 struct hs_record {

@@ -5,6 +5,8 @@
  * a status change to won/lost -> DealClosed with the value, a stage_id
  * change -> StageChanged. The organization, else the person, else the deal
  * stands for the customer (customer = ...). */
+#include "mapping_int.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,6 @@
 #include <jansson.h>
 
 #include "civil.h"
-#include "mapping_int.h"
 
 /* A JSON scalar as text ("" when absent or null). */
 static void scalar(json_t *v, char *dst, size_t size)
