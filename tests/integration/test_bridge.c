@@ -654,6 +654,15 @@ Test(bridge, limits_body_size_rate_and_slow_clients)
     big[sizeof(big) - 2] = '}';
     cr_assert_eq(post("/hooks/pipedrive/pd", hdr, big, resp, sizeof(resp)),
                  413);
+    /* Forged requests get 401 and spend none of the tenant's rate. */
+    for (int i = 0; i < 5; i++) {
+        char *body = pd_body("create", 1, "open", "null", t0_ms + i);
+
+        cr_assert_eq(post("/hooks/pipedrive/pd", PD_AUTH_BAD, body, resp,
+                          sizeof(resp)),
+                     401);
+        free(body);
+    }
     /* A burst of twice bridge.rate passes, then tokens come back at
      * bridge.rate a second: the rest gets 429 with Retry-After. */
     t = cp_mono_ms();
