@@ -6,6 +6,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config librdkafka-dev libavro-dev
           libhiredis-dev libcriterion-dev libmicrohttpd-dev libjansson-dev
+          libcurl4-openssl-dev libssl-dev
           redis-server redis-tools python3 python3-avro python3-redis bc curl
           clang default-jre-headless)
 # Tests only: a real Prometheus (promtool and server), headless Chromium for

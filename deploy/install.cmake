@@ -6,8 +6,8 @@
 #   <prefix>/bin/crmpulse*                      every cmd/* executable
 #   <prefix>/share/crmpulse/schemas/            Avro schemas, key and model docs
 #   <prefix>/lib/systemd/system/crmpulse.service  ExecStart = <prefix>/bin
-#   /etc/crmpulse/crmpulse.conf, model.conf     samples; an existing file is
-#                                               kept (a package marks them
+#   /etc/crmpulse/crmpulse.conf, model.conf,    samples; an existing file is
+#   bridge.conf                                 kept (a package marks them
 #                                               as conffiles)
 #
 # systemd reads units from /usr/local/lib/systemd/system as well as from
@@ -49,6 +49,9 @@ install(CODE "
 
 # Sample settings: never overwrite what an operator has edited.
 set(CP_SAMPLE_CONFIGS ${PROJECT_SOURCE_DIR}/deploy/crmpulse.conf)
+if(EXISTS ${PROJECT_SOURCE_DIR}/deploy/bridge.conf)
+  list(APPEND CP_SAMPLE_CONFIGS ${PROJECT_SOURCE_DIR}/deploy/bridge.conf)
+endif()
 if(EXISTS ${PROJECT_SOURCE_DIR}/deploy/model.conf)
   list(APPEND CP_SAMPLE_CONFIGS ${PROJECT_SOURCE_DIR}/deploy/model.conf)
 endif()
@@ -87,7 +90,7 @@ if(CP_DPKG_SHLIBDEPS)
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 else()
   set(CPACK_DEBIAN_PACKAGE_DEPENDS
-      "librdkafka1, libavro23, libhiredis0.14, libmicrohttpd12, libjansson4")
+      "librdkafka1, libavro23, libhiredis0.14, libmicrohttpd12, libjansson4, libcurl4, libssl3")
 endif()
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "redis-server")
 # The settings under /etc are the operator's once installed.

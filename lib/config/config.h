@@ -46,15 +46,27 @@ struct cp_config {
     char *model_file;              /* model.file; "" = built-in default model */
     char *http_listen;             /* http.listen: worker endpoint; "" = off */
     char *board_listen;            /* board.listen: crmpulse-board's address */
-    char *board_token;         /* board.token: TOKEN[@TENANT],...; "" = none */
-    char *board_cors_origin;   /* board.cors.origin; "" = no CORS header */
-    int board_lang;            /* board.lang: 0 en, 1 ru, 2 uk, 3 it */
-    char *board_currency;      /* board.currency: TENANT:CODE,... */
-    int log_level;             /* log.level (syslog number) */
-    int log_format;            /* log.format: 0 text, 1 json */
-    int progress_interval_s;   /* log.progress.interval; 0 = off */
-    int log_alerts_per_s;      /* log.alerts.per_s */
-    struct cp_kv *kafka_props; /* owned array: the other kafka.* settings */
+    char *board_token;       /* board.token: TOKEN[@TENANT],...; "" = none */
+    char *board_cors_origin; /* board.cors.origin; "" = no CORS header */
+    int board_lang;          /* board.lang: 0 en, 1 ru, 2 uk, 3 it */
+    char *board_currency;    /* board.currency: TENANT:CODE,... */
+    int log_level;                 /* log.level (syslog number) */
+    int log_format;                /* log.format: 0 text, 1 json */
+    int progress_interval_s;       /* log.progress.interval; 0 = off */
+    int log_alerts_per_s;          /* log.alerts.per_s */
+    /* crmpulse-bridge (bridge.*) */
+    char *bridge_listen;           /* bridge.listen: webhooks + ops, host:port */
+    char *bridge_tenants;          /* bridge.tenants: per-tenant file */
+    int bridge_body_max;           /* bridge.body.max: bytes per request */
+    int bridge_rate;               /* bridge.rate: requests/s per tenant */
+    int bridge_timeout_s;          /* bridge.timeout: idle connection, s */
+    int bridge_connections;        /* bridge.connections: open at most */
+    int bridge_ack_timeout_ms;     /* bridge.ack.timeout.ms: Kafka ack wait */
+    int64_t bridge_dedup_ttl_s;    /* bridge.dedup.ttl: seen ids kept, s */
+    int bridge_rest_timeout_ms;    /* bridge.rest.timeout.ms: per attempt */
+    int bridge_rest_attempts;      /* bridge.rest.attempts */
+    int bridge_rest_backoff_ms;    /* bridge.rest.backoff.ms: first wait */
+    struct cp_kv *kafka_props;     /* owned array: the other kafka.* settings */
     size_t kafka_prop_cnt;
 };
 
