@@ -66,19 +66,23 @@ stage unit ctest_in "$asan" -L unit -j2
 # Integration under the sanitizers: the same cases, smaller streams. The
 # sizes are the smallest that still exercise each case: a kill must land
 # mid-stream, an outage must find a backlog, a chaos kill must find a feed.
-# Two lanes run side by side: the fault cases spend most of their time
+# Three lanes run side by side: the fault cases spend most of their time
 # waiting out outages (a frozen Redis, brokers down, a paced feed), so they
 # share the machine with the cases that keep a core busy.
-integ_waiting() {
+integ_outages() {
   CP_IT_EVENTS=6000 CP_IT_OUTAGE_S=20 \
-    ctest_in "$asan" -R '^(test_faults_redis|test_broker_faults|test_recovery)$'
+    ctest_in "$asan" -R '^(test_faults_redis|test_recovery)$'
+}
+integ_brokers() {
+  CP_IT_EVENTS=6000 ctest_in "$asan" -R '^test_broker_faults$'
   CP_CHAOS_EVENTS=50000 CP_CHAOS_RATE=1500 CP_CHAOS_KILLS=2 \
     ctest_in "$asan" -R '^test_chaos$'
+  ctest_in "$asan" -R '^test_churn_e2e$' # one size: its scenarios
 }
 integ_busy() {
   CP_IT_EVENTS=30000 ctest_in "$asan" -R '^test_pipeline$'
   CP_IT_EVENTS=6000 CP_KAFKA09_EVENTS=9000 ctest_in "$asan" -L integration \
-    -E '^(test_pipeline|test_chaos|test_faults_redis|test_broker_faults|test_recovery|board_browser|board_load)$'
+    -E '^(test_pipeline|test_chaos|test_churn_e2e|test_faults_redis|test_broker_faults|test_recovery|board_browser|board_load)$'
 }
 # lanes NAME...: runs each function NAME in the background, its output to a
 # log printed when all are done; fails if any failed.
@@ -97,7 +101,7 @@ lanes() {
   return $rc
 }
 integ_small() {
-  lanes integ_waiting integ_busy
+  lanes integ_outages integ_brokers integ_busy
 }
 integ_full() {
   ctest_in "$asan" -L integration -E '^(board_browser|board_load)$'
