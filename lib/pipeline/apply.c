@@ -265,6 +265,12 @@ static cp_rc apply_stage_changed(struct cp_apply *ap, const struct cp_event *ev,
 
     if (cp_state_deal_has_stage(deal, ev->label))
         return CP_OK;
+    if (cp_state_deal_full(deal)) {
+        /* Not remembered, so not counted either: a repeat would count
+         * again. Counted as dropped instead (crmpulse_state_dropped). */
+        cp_state_count_drop(ap->state, CP_DROP_STAGE);
+        return CP_OK;
+    }
     rc = cp_state_deal_add_stage(ap->state, deal, ev->label);
     if (rc)
         return rc;

@@ -531,7 +531,8 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
     cp_counters_reset(w->ctr);
     cp_apply_set_clock(w->ap, now, w->cfg->minute_retention_ms);
     cp_scorer_batch_begin(w->sc, now);
-    if ((int64_t)cp_state_entity_cnt(w->state) > w->cfg->cache_max) {
+    if ((int64_t)cp_state_entity_cnt(w->state) > w->cfg->cache_max ||
+        (int64_t)cp_state_used_bytes(w->state) > w->cfg->cache_max_bytes) {
         /* Dropping the cache is safe once everything in it is committed. */
         rc = finish_inflight(w);
         if (rc)
@@ -813,6 +814,7 @@ static cp_rc load_model(struct cp_worker *w, char *errstr, size_t errstr_size)
         .topic = cfg->topic_events,
         .allowed_lateness_ms = cfg->allowed_lateness_ms,
         .idle_advance_ms = cfg->idle_advance_ms,
+        .max_skew_ms = cfg->max_skew_ms,
     };
 
     if (cfg->model_file[0])
