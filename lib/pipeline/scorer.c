@@ -1082,13 +1082,16 @@ static cp_rc fire_silence(struct cp_scorer *sc, struct cp_entity *cust,
 /* Before a customer's next event in the same batch: fires what its silence
  * timer would have fired by @p upto (at the time the timer search gives),
  * so alerts do not depend on where batches begin and end. One evaluation
- * when nothing is due, the usual case. */
+ * when nothing is due, the usual case. Every firing is due, so it ends:
+ * each one moves scored_at past the last (cp_churn_next_due() is later
+ * than the time it is given) and none passes @p upto. No round limit: a
+ * firing left out here would never happen (the event changes the state). */
 static cp_rc check_silence(struct cp_scorer *sc, struct cp_entity *cust,
                            int32_t p, int64_t upto)
 {
     struct cp_customer *c = cust->u.customer;
 
-    for (int rounds = 0; rounds < 4; rounds++) {
+    for (;;) {
         int64_t due;
         cp_rc rc;
 
@@ -1096,13 +1099,12 @@ static cp_rc check_silence(struct cp_scorer *sc, struct cp_entity *cust,
             !due_at(sc, &c->churn, upto))
             return CP_OK;
         due = cp_churn_next_due(sc->model, &c->churn, c->scored_at);
-        if (due > upto)
+        if (due > upto || due <= c->scored_at)
             return CP_OK; /* not monotone there: the batch end decides */
         rc = fire_silence(sc, cust, p, due);
         if (rc)
             return rc;
     }
-    return CP_OK;
 }
 
 /* Searches the silence timers left stale by this batch's evaluations. */
@@ -1294,8 +1296,10 @@ cp_rc cp_scorer_batch_end(struct cp_scorer *sc)
         }
     }
     /* Timers searched now may be due already (a firing leaves the next
-     * one stale again): a few rounds settle it. */
-    for (int round = 0; round < 4 && resolved; round++) {
+     * one stale again): rounds until none fires. It ends: a firing is due
+     * by the watermark and moves its customer's scored_at forward. A round
+     * limit would leave the last customers fired with no timer at all. */
+    while (resolved) {
         rc = resolve_stale_timers(sc, &resolved);
         if (rc)
             return rc;

@@ -52,6 +52,14 @@ struct rig {
     size_t alert_cnt;
 };
 
+/* The text of the default model (churn_int.h, whose field enum clashes
+ * with counters.h). */
+extern const char cp__churn_default_model[];
+extern const size_t cp__churn_default_model_len;
+
+/* The model of the next rig_open(): NULL, the default one. */
+static struct cp_churn_model *next_model;
+
 static void rig_open(struct rig *r, const struct cp_scorer_cfg *over)
 {
     char errstr[256];
@@ -59,14 +67,16 @@ static void rig_open(struct rig *r, const struct cp_scorer_cfg *over)
                                 .group = "g",
                                 .topic = "crm.events",
                                 .allowed_lateness_ms = 0,
-                                .idle_advance_ms = 0};
+                                .idle_advance_ms = 0,
+                                .max_skew_ms = 5 * MIN_MS};
 
     memset(r, 0, sizeof(*r));
     if (over)
         cfg = *over;
     r->st = cp_store_new(redis.url, errstr, sizeof(errstr));
     cr_assert_not_null(r->st, "%s", errstr);
-    r->model = cp_churn_model_default();
+    r->model = next_model ? next_model : cp_churn_model_default();
+    next_model = NULL;
     cr_assert_not_null(r->model);
     cfg.model = r->model;
     r->state = cp_state_new("crm");
@@ -77,7 +87,7 @@ static void rig_open(struct rig *r, const struct cp_scorer_cfg *over)
     r->sc = cp_scorer_new(&cfg, r->state, r->ap);
     cr_assert_not_null(r->sc);
     cp_cmds_init(&r->cmds);
-    r->wall = T0 + 400 * DAY_MS;
+    r->wall = T0 + 3000 * DAY_MS;
     cp_scorer_assign(r->sc, 0, r->wall);
 }
 
@@ -328,5 +338,206 @@ Test(scorer, sla_alert_detail_cuts_a_long_id_on_a_character_boundary)
     /* 63 bytes of the id: "a" and 31 whole characters. */
     cr_assert(strstr(a->reasons[0].detail, "conversation a\xc3\xa9"));
     cr_assert_not_null(strstr(a->reasons[0].detail, "\xc3\xa9 unanswered"));
+    rig_close(&r);
+}
+
+/* A customer whose history makes silence change its alert state many
+ * times: regular orders, then a bad month (tickets, a missed call, a low
+ * NPS) whose signals decay while the silence grows. */
+static size_t history(struct cp_event *evs, const char *customer)
+{
+    static const char *const tickets[] = {"t1", "t2", "t3"};
+    size_t n = 0;
+
+    for (int i = 0; i < 10; i++)
+        evs[n++] = order(customer, T0 + i * 30 * DAY_MS);
+    for (int i = 0; i < 3; i++)
+        evs[n++] = event(CP_TICKET_OPENED, customer, tickets[i],
+                         T0 + 300 * DAY_MS + i * HOUR_MS);
+    evs[n] = event(CP_CALL_LOGGED, customer, "call", T0 + 301 * DAY_MS);
+    evs[n].inbound = 1;
+    n++;
+    evs[n] = event(CP_SURVEY_ANSWERED, customer, NULL, T0 + 302 * DAY_MS);
+    evs[n].survey_kind = CP_SURVEY_NPS;
+    evs[n].score = 1;
+    n++;
+    return n;
+}
+
+static void alerts_of(const struct rig *r, const char *customer, char *out,
+                      size_t size)
+{
+    char who[64];
+
+    snprintf(who, sizeof(who), "acme/%s ", customer);
+    out[0] = '\0';
+    for (size_t i = 0; i < r->alert_cnt; i++)
+        if (strstr(r->alerts[i], who)) {
+            strncat(out, r->alerts[i], size - strlen(out) - 2);
+            strcat(out, "\n");
+        }
+}
+
+/* The same input gives the same alerts whatever the batch boundaries: a
+ * watermark that jumps three years at once fires every silence timer in
+ * turn, as a day-by-day advance does, and loses none. */
+Test(scorer, a_long_jump_of_the_watermark_fires_every_silence_timer)
+{
+    struct rig a, b;
+    struct cp_event evs[32];
+    size_t n;
+    char got_a[8192], got_b[8192];
+
+    rig_open(&a, NULL);
+    flush(&a);
+    n = history(evs, "c1");
+    cr_assert_eq(rig_batch(&a, evs, n), CP_OK);
+    for (int day = 303; day < 303 + 3 * 365; day++) {
+        struct cp_event tick = order("clock", T0 + day * DAY_MS);
+
+        cr_assert_eq(rig_batch(&a, &tick, 1), CP_OK);
+    }
+    alerts_of(&a, "c1", got_a, sizeof(got_a));
+    rig_close(&a);
+
+    rig_open(&b, NULL);
+    flush(&b);
+    n = history(evs, "c1");
+    cr_assert_eq(rig_batch(&b, evs, n), CP_OK);
+    {
+        struct cp_event tick = order("clock", T0 + (303 + 3 * 365 - 1) * DAY_MS);
+
+        cr_assert_eq(rig_batch(&b, &tick, 1), CP_OK);
+    }
+    alerts_of(&b, "c1", got_b, sizeof(got_b));
+    rig_close(&b);
+    cr_log_info("day by day:\n%s\nat once:\n%s", got_a, got_b);
+    cr_assert_str_eq(got_b, got_a);
+}
+
+/* The default model with "key = value" lines replaced. */
+static struct cp_churn_model *model_with(const char *const *changes)
+{
+    char *text = malloc(cp__churn_default_model_len + 4096), *line;
+    char errstr[256];
+    struct cp_churn_model *m;
+    size_t len = 0;
+    const char *p = cp__churn_default_model,
+               *end = p + cp__churn_default_model_len;
+
+    cr_assert_not_null(text);
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+        int replaced = 0;
+
+        line = text + len;
+        for (size_t i = 0; changes[i]; i += 2) {
+            size_t kl = strlen(changes[i]);
+
+            if (n > kl + 2 && !memcmp(p, changes[i], kl) &&
+                !memcmp(p + kl, " = ", 3)) {
+                len += (size_t)sprintf(line, "%s = %s\n", changes[i],
+                                       changes[i + 1]);
+                replaced = 1;
+            }
+        }
+        if (!replaced) {
+            memcpy(line, p, n);
+            len += n;
+        }
+        p += n;
+    }
+    m = cp_churn_model_parse(text, len, "test", errstr, sizeof(errstr));
+    cr_assert_not_null(m, "%s", errstr);
+    free(text);
+    return m;
+}
+
+/* A model and a customer whose silence changes the alert state six times:
+ * the signals of a cancellation decay (CRITICAL then HIGH released, days
+ * 627 and 693), the silence grows (HIGH at 1057, CRITICAL at 1211), the
+ * tenure wins (released at 1421 and 1638). */
+static struct cp_churn_model *restless_model(void)
+{
+    static const char *const changes[] = {
+        "bias", "2.523",
+        "level.high", "0.519",
+        "level.critical", "0.575",
+        "level.hysteresis", "0",
+        "alert.cooldown_days", "0",
+        "weight.horizon_silence", "0.495",
+        "weight.order_silence", "0.705",
+        "weight.orders_recent", "0",
+        "weight.orders_long", "3.306",
+        "weight.frequency", "0",
+        "weight.monetary", "0",
+        "weight.tenure", "-1.513",
+        "weight.deals_lost", "0",
+        "weight.cancellations", "0.186",
+        "weight.mrr_lost", "0.554",
+        "weight.engagement_drop", "0.204",
+        NULL};
+
+    return model_with(changes);
+}
+
+static size_t restless_history(struct cp_event *evs)
+{
+    size_t n = 0;
+
+    for (int i = 0; i < 10; i++) {
+        evs[n++] = order("c1", T0 + i * 30 * DAY_MS);
+        evs[n++] = event(CP_WEB_VISIT, "c1", "visit", T0 + i * 30 * DAY_MS);
+    }
+    evs[n] = event(CP_SUBSCRIPTION_CHANGED, "c1", "sub", T0 + 300 * DAY_MS);
+    evs[n].sub_action = CP_SUB_CANCELLED;
+    evs[n].amount = 100000;
+    return n + 1;
+}
+
+/* c1's silence timer as stored: its due time, or -1 if there is none. */
+static int64_t stored_timer(struct rig *r)
+{
+    static const char member[] = "c\tacme\tc1";
+    const char *argv[] = {"ZSCORE", "crmpulse:timers:g:crm.events:0", member};
+    size_t lens[] = {6, strlen(argv[1]), sizeof(member) - 1};
+    struct one_reply out;
+
+    redis_cmd(r, &out, 3, argv, lens);
+    return out.type == CP_REPLY_STRING ? strtoll(out.text, NULL, 10) : -1;
+}
+
+/* Five firings in one batch (a watermark that jumps from day 300 to 1500:
+ * the stored timer, then four rounds of the batch end): the customer's
+ * next timer (day 1638) must still be stored. It was lost when the rounds
+ * stopped at four. */
+Test(scorer, no_silence_timer_is_lost_after_many_firings_in_one_batch)
+{
+    struct rig r;
+    struct cp_event evs[32], tick;
+    size_t n, before;
+    int64_t due;
+
+    next_model = restless_model();
+    rig_open(&r, NULL);
+    flush(&r);
+    n = restless_history(evs);
+    cr_assert_eq(rig_batch(&r, evs, n), CP_OK);
+    due = stored_timer(&r);
+    cr_assert_eq((due - T0) / DAY_MS, 627, "first timer at day %lld",
+                 (long long)((due - T0) / DAY_MS));
+    tick = event(CP_WEB_VISIT, "clock", "v", T0 + 1500 * DAY_MS);
+    before = r.alert_cnt;
+    cr_assert_eq(rig_batch(&r, &tick, 1), CP_OK);
+    cr_assert_eq(r.alert_cnt, before + 2, "%zu alerts in the jump",
+                 r.alert_cnt - before);
+    cr_assert(strstr(r.alerts[before], "HIGH") &&
+                  strstr(r.alerts[before + 1], "CRITICAL"),
+              "%s, %s", r.alerts[before], r.alerts[before + 1]);
+    due = stored_timer(&r);
+    cr_assert_eq(due >= 0 ? (due - T0) / DAY_MS : -1, 1638,
+                 "the timer after five firings is day %lld",
+                 (long long)(due >= 0 ? (due - T0) / DAY_MS : -1));
     rig_close(&r);
 }
