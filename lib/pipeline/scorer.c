@@ -712,6 +712,8 @@ static cp_rc drop_stored_timer(struct cp_scorer *sc, int32_t p,
     op = op_get(sc, p, member->str, member->len);
     if (!op)
         return CP_ENOMEM;
+    if (op->dirty && op->due == CP_NO_TIMER && !op->cust)
+        return CP_OK; /* read twice in this batch: dropped already */
     op->cust = NULL;
     op->conv = NULL;
     op->due = CP_NO_TIMER;

@@ -247,8 +247,12 @@ static cp_rc keep_reply(void *opaque, size_t i, const struct cp_reply *reply)
 
     (void)i;
     out->type = (int)reply->type;
-    snprintf(out->text, sizeof(out->text), "%.*s", (int)reply->len,
-             reply->str ? reply->str : "");
+    if (reply->type == CP_REPLY_INTEGER)
+        snprintf(out->text, sizeof(out->text), "%lld",
+                 (long long)reply->integer);
+    else
+        snprintf(out->text, sizeof(out->text), "%.*s", (int)reply->len,
+                 reply->str ? reply->str : "");
     return CP_OK;
 }
 
@@ -539,5 +543,146 @@ Test(scorer, no_silence_timer_is_lost_after_many_firings_in_one_batch)
     cr_assert_eq(due >= 0 ? (due - T0) / DAY_MS : -1, 1638,
                  "the timer after five firings is day %lld",
                  (long long)(due >= 0 ? (due - T0) / DAY_MS : -1));
+    rig_close(&r);
+}
+
+/* ---- what is read back from Redis is untrusted ---- */
+
+static void zadd_timer(struct rig *r, const char *score, const char *member,
+                       size_t member_len)
+{
+    const char *argv[] = {"ZADD", "crmpulse:timers:g:crm.events:0", score,
+                          member};
+    size_t lens[] = {4, strlen(argv[1]), strlen(score), member_len};
+
+    redis_cmd(r, NULL, 4, argv, lens);
+}
+
+static long long count_keys(struct rig *r, const char *pattern)
+{
+    struct one_reply out;
+    const char *argv[] = {"EVAL",
+                          "return #redis.call('KEYS', ARGV[1])", "0",
+                          pattern};
+
+    redis_cmd(r, &out, 4, argv, NULL);
+    return atoll(out.text);
+}
+
+/* A timer member written by someone else must not make the worker write
+ * under another hash tag: members are checked with the id rules of
+ * events, and one that breaks them is removed and counted. */
+Test(scorer, a_foreign_timer_member_is_removed_not_fired)
+{
+    static const char evil[] = "c\tev}il{\tx";
+    static const char evil_sla[] = "s\tacme\tc1\t1767225600000\tbad\x01id";
+    struct rig r;
+    struct cp_event tick = event(CP_WEB_VISIT, "clock", "v", T0 + DAY_MS);
+    struct one_reply out;
+    const char *argv[] = {"ZCARD", "crmpulse:timers:g:crm.events:0"};
+
+    rig_open(&r, NULL);
+    flush(&r);
+    zadd_timer(&r, "1767225600000", evil, sizeof(evil) - 1);
+    zadd_timer(&r, "1767225600001", evil_sla, sizeof(evil_sla) - 1);
+    cr_assert_eq(rig_batch(&r, &tick, 1), CP_OK);
+    cr_assert_eq(count_keys(&r, "*ev}il*"), 0, "keys under a foreign tag");
+    redis_cmd(&r, &out, 2, argv, NULL);
+    cr_assert_str_eq(out.text, "0", "both members removed");
+    cr_assert_eq(cp_scorer_unreadable_cnt(r.sc), 2);
+    rig_close(&r);
+}
+
+/* Scores that are no time (inf, negative, 9e18 and beyond int64) and a
+ * watermark "abc": the batch goes on, each is dropped and counted once,
+ * and the watermark restarts from the events. */
+Test(scorer, corrupt_scores_and_watermarks_are_dropped_and_counted)
+{
+    static const char m1[] = "c\tacme\tc1", m2[] = "c\tacme\tc2",
+                      m3[] = "c\tacme\tc3";
+    struct rig r;
+    struct cp_event tick = event(CP_WEB_VISIT, "clock", "v", T0 + DAY_MS);
+    const char *hset[] = {"HSET", "crmpulse:watermarks:g", "crm.events:0",
+                          "abc"};
+    const char *zcard[] = {"ZCARD", "crmpulse:timers:g:crm.events:0"};
+    struct one_reply out;
+
+    rig_open(&r, NULL);
+    flush(&r);
+    redis_cmd(&r, NULL, 4, hset, NULL);
+    zadd_timer(&r, "-5", m1, sizeof(m1) - 1);
+    zadd_timer(&r, "+inf", m2, sizeof(m2) - 1);
+    zadd_timer(&r, "1e19", m3, sizeof(m3) - 1);
+    cr_assert_eq(rig_batch(&r, &tick, 1), CP_OK);
+    cr_assert_eq(cp_scorer_watermark(r.sc, 0), T0 + DAY_MS);
+    /* The watermark, "-5" (read as the earliest timer, then as due) and
+     * "1e19" (read as the next one after the due ones). */
+    cr_assert_eq(cp_scorer_unreadable_cnt(r.sc), 3, "%llu",
+                 (unsigned long long)cp_scorer_unreadable_cnt(r.sc));
+    /* "+inf" is next after "1e19": the following batch looks again. */
+    tick.occurred_at = T0 + 2 * DAY_MS;
+    cr_assert_eq(rig_batch(&r, &tick, 1), CP_OK);
+    cr_assert_eq(cp_scorer_unreadable_cnt(r.sc), 4, "%llu",
+                 (unsigned long long)cp_scorer_unreadable_cnt(r.sc));
+    redis_cmd(&r, &out, 2, zcard, NULL);
+    cr_assert_str_eq(out.text, "0", "%s members left", out.text);
+    /* Another worker (a restart) reads a good watermark back. */
+    rig_close(&r);
+    rig_open(&r, NULL);
+    tick.occurred_at = T0 + 3 * DAY_MS;
+    cr_assert_eq(rig_batch(&r, &tick, 1), CP_OK);
+    cr_assert_eq(cp_scorer_unreadable_cnt(r.sc), 0);
+    rig_close(&r);
+}
+
+/* A watermark 9e18 read back would fire every timer at once: it is no
+ * time of ours (past year 9999). */
+Test(scorer, a_watermark_far_past_year_9999_is_not_believed)
+{
+    struct rig r;
+    struct cp_event evs[2];
+    const char *hset[] = {"HSET", "crmpulse:watermarks:g", "crm.events:0",
+                          "9e18"};
+
+    rig_open(&r, NULL);
+    flush(&r);
+    evs[0] = event(CP_MESSAGE_RECEIVED, "c1", "conv", T0);
+    evs[0].channel = CP_CHANNEL_CHAT;
+    cr_assert_eq(rig_batch(&r, evs, 1), CP_OK);
+    redis_cmd(&r, NULL, 4, hset, NULL);
+    rig_close(&r);
+    rig_open(&r, NULL); /* reads the watermark again */
+    evs[1] = event(CP_WEB_VISIT, "clock", "v", T0 + MIN_MS);
+    cr_assert_eq(rig_batch(&r, &evs[1], 1), CP_OK);
+    cr_assert_eq(r.alert_cnt, 0, "SLA breached by a corrupt watermark");
+    cr_assert_eq(cp_scorer_watermark(r.sc, 0), T0 + MIN_MS);
+    rig_close(&r);
+}
+
+/* One customer's unreadable packed state does not stop the batch (and the
+ * other tenants in it): the customer starts empty, the value is kept. */
+Test(scorer, an_unreadable_customer_is_set_aside_and_the_batch_goes_on)
+{
+    struct rig r;
+    struct cp_event evs[2];
+    const char *hset[] = {"HSET", "crm:{acme}:state:customers", "c1",
+                          "not packed state"};
+    const char *hget[] = {"HGET", "crm:{acme}:state:unreadable",
+                          "state:customers:c1"};
+    struct one_reply out;
+
+    rig_open(&r, NULL);
+    flush(&r);
+    redis_cmd(&r, NULL, 4, hset, NULL);
+    evs[0] = order("c1", T0);
+    evs[1] = order("c2", T0 + 1);
+    evs[1].tenant_id = s("other");
+    cr_assert_eq(rig_batch(&r, evs, 2), CP_OK);
+    redis_cmd(&r, &out, 3, hget, NULL);
+    cr_assert_str_eq(out.text, "not packed state");
+    cr_assert_eq(cp_state_drop_cnt(r.state, CP_DROP_UNREADABLE), 1);
+    /* Both customers were applied: their public hashes exist. */
+    cr_assert_eq(count_keys(&r, "crm:{acme}:customer:c1"), 1);
+    cr_assert_eq(count_keys(&r, "crm:{other}:customer:c2"), 1);
     rig_close(&r);
 }
