@@ -686,3 +686,55 @@ Test(scorer, an_unreadable_customer_is_set_aside_and_the_batch_goes_on)
     cr_assert_eq(count_keys(&r, "crm:{other}:customer:c2"), 1);
     rig_close(&r);
 }
+
+/* ---- watermarks and the worker clock ---- */
+
+/* One event stamped 23 h ahead (a producer with a wrong clock) counts, but
+ * moves its partition's watermark only to the clock + time.max_skew: no
+ * false SLA breach for a conversation that began a minute ago. */
+Test(scorer, an_event_far_ahead_of_the_clock_does_not_move_time)
+{
+    struct cp_scorer_cfg cfg = {.prefix = "crm",
+                                .group = "g",
+                                .topic = "crm.events",
+                                .max_skew_ms = MIN_MS};
+    struct rig r;
+    struct cp_event evs[2];
+    int64_t now;
+
+    rig_open(&r, &cfg);
+    flush(&r);
+    now = r.wall;
+    evs[0] = event(CP_MESSAGE_RECEIVED, "c1", "conv", now - MIN_MS);
+    evs[0].channel = CP_CHANNEL_CHAT; /* SLA 5 min: due in 4 */
+    evs[1] = order("c2", now + 23 * HOUR_MS);
+    cr_assert_eq(rig_batch(&r, evs, 2), CP_OK);
+    cr_assert_eq(cp_scorer_watermark(r.sc, 0), now + MIN_MS);
+    cr_assert_eq(r.alert_cnt, 0, "false SLA breach: %s", r.alerts[0]);
+    /* The event counted: its customer is in Redis. */
+    cr_assert_eq(count_keys(&r, "crm:{acme}:customer:c2"), 1);
+    /* Once the clock catches up, time moves on and the SLA is breached. */
+    r.wall = now + 10 * MIN_MS;
+    evs[0] = event(CP_WEB_VISIT, "clock", "v", now + 10 * MIN_MS);
+    cr_assert_eq(rig_batch(&r, evs, 1), CP_OK);
+    cr_assert_eq(r.alert_cnt, 1);
+    cr_assert(strstr(r.alerts[0], "RESPONSE_SLA_BREACH"), "%s", r.alerts[0]);
+    rig_close(&r);
+}
+
+/* A replay of history (time.idle_advance = 0, events long before the
+ * clock) moves the watermark with the events as before. */
+Test(scorer, a_replay_of_history_moves_the_watermark_with_the_events)
+{
+    struct rig r;
+    struct cp_event evs[3];
+
+    rig_open(&r, NULL);
+    flush(&r);
+    evs[0] = order("c1", T0);
+    evs[1] = order("c2", T0 + 30 * DAY_MS);
+    evs[2] = order("c3", T0 + 30 * DAY_MS - HOUR_MS);
+    cr_assert_eq(rig_batch(&r, evs, 3), CP_OK);
+    cr_assert_eq(cp_scorer_watermark(r.sc, 0), T0 + 30 * DAY_MS);
+    rig_close(&r);
+}
