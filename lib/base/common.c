@@ -248,9 +248,12 @@ void cp_sleep_ms(int ms)
 /* Allocations left before the one that fails; 0: none fails. */
 static uint64_t alloc_fail_countdown;
 
-void cp__alloc_fail_at(uint64_t n)
+uint64_t cp__alloc_fail_at(uint64_t n)
 {
+    uint64_t left = alloc_fail_countdown;
+
     alloc_fail_countdown = n;
+    return left;
 }
 
 int cp__alloc_fails(void)

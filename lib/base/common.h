@@ -84,8 +84,10 @@ void *cp_grow(void *items, size_t *cap, size_t cnt, size_t size, size_t first);
  *        cp_buf, cp_map or cp_arena fails (1: the next one); 0 turns it off.
  *        Tests use it to prove that out of memory fails a batch instead of
  *        being carried on. Not thread-safe; never set outside tests.
+ * @returns the allocations that were still to go before this call (0: the
+ *          failure happened, or none was set).
  */
-void cp__alloc_fail_at(uint64_t n);
+uint64_t cp__alloc_fail_at(uint64_t n);
 /** @returns 1 if this allocation is to fail (see cp__alloc_fail_at()). */
 int cp__alloc_fails(void);
 

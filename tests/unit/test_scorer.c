@@ -206,11 +206,13 @@ static struct cp_str s(const char *text)
     return str;
 }
 
+/* Event ids are "ev-<n>": the same sequence gives the same ids. */
+static unsigned seq;
+
 /* An event of customer acme/@p customer at @p t. */
 static struct cp_event event(enum cp_payload_kind kind, const char *customer,
                              const char *entity, int64_t t)
 {
-    static unsigned seq;
     static char ids[4096][24];
     struct cp_event ev;
     char *id = ids[seq++ % 4096];
@@ -737,4 +739,125 @@ Test(scorer, a_replay_of_history_moves_the_watermark_with_the_events)
     cr_assert_eq(rig_batch(&r, evs, 3), CP_OK);
     cr_assert_eq(cp_scorer_watermark(r.sc, 0), T0 + 30 * DAY_MS);
     rig_close(&r);
+}
+
+/* ---- out of memory ---- */
+
+/* A digest of everything in Redis (keys, types, contents), to compare two
+ * runs exactly. */
+static void dataset_digest(struct rig *r, char *out, size_t size)
+{
+    static const char script[] =
+        "local keys = redis.call('KEYS', '*') table.sort(keys) "
+        "local acc = {} "
+        "for _, k in ipairs(keys) do "
+        "  local t = redis.call('TYPE', k).ok local v "
+        "  if t == 'hash' then "
+        "    local h = redis.call('HGETALL', k) v = {} "
+        "    for i = 1, #h, 2 do v[#v + 1] = h[i] .. '=' .. h[i + 1] end "
+        "    table.sort(v) "
+        "  elseif t == 'zset' then "
+        "    v = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES') "
+        "  elseif t == 'list' then v = redis.call('LRANGE', k, 0, -1) "
+        "  elseif t == 'string' then v = {redis.call('GET', k)} "
+        "  else v = {t} end "
+        "  acc[#acc + 1] = k .. ':' .. table.concat(v, '|') "
+        "end "
+        "return redis.sha1hex(table.concat(acc, '\\n')) .. ' ' .. #keys";
+    const char *argv[] = {"EVAL", script, "0"};
+    struct one_reply reply;
+
+    redis_cmd(r, &reply, 3, argv, NULL);
+    cr_assert_eq(reply.type, CP_REPLY_STRING, "%s", reply.text);
+    snprintf(out, size, "%s", reply.text);
+}
+
+static size_t oom_history(struct cp_event *evs)
+{
+    size_t n = 0;
+
+    /* c2 first and only once: a customer whose scoring ran out of memory
+     * and went on anyway would show nowhere else. */
+    evs[n] = event(CP_MESSAGE_RECEIVED, "c2", "conv-2", T0);
+    evs[n++].channel = CP_CHANNEL_CHAT;
+    for (int i = 0; i < 4; i++)
+        evs[n++] = order("c1", T0 + i * 20 * DAY_MS);
+    evs[n] = event(CP_TICKET_OPENED, "c3", "t-3", T0 + 70 * DAY_MS);
+    n++;
+    return n;
+}
+
+static size_t oom_batch(struct cp_event *evs)
+{
+    size_t n = 0;
+
+    /* Far enough for c1's silence alerts and c2's SLA to fire. */
+    evs[n++] = event(CP_WEB_VISIT, "c4", "v", T0 + 300 * DAY_MS);
+    evs[n++] = order("c3", T0 + 300 * DAY_MS + 1);
+    evs[n] = event(CP_STAGE_CHANGED, "c5", "deal-5", T0 + 300 * DAY_MS + 2);
+    evs[n++].label = s("qualified");
+    return n;
+}
+
+/* A batch that fails is rolled back and read again, as the worker does;
+ * the retry must work (the failure was one allocation). */
+static void batch_or_retry(struct rig *r, struct cp_event *evs, size_t n)
+{
+    cp_rc rc = rig_batch(r, evs, n);
+
+    if (rc) {
+        cr_assert_eq(cp__alloc_fail_at(0), 0,
+                     "batch failed (%s) without a failed allocation",
+                     cp_rc_name(rc));
+        cr_assert_eq(rig_batch(r, evs, n), CP_OK, "retry");
+    }
+}
+
+/* Runs history then the batch with the @p nth allocation from the start
+ * failing. @returns 1 if the failure happened. */
+static int run_with_failure(struct rig *r, uint64_t nth, char *digest,
+                            size_t size)
+{
+    struct cp_event evs[16];
+    size_t n;
+    int failed;
+
+    flush(r);
+    seq = 0;
+    n = oom_history(evs);
+    cp__alloc_fail_at(nth);
+    batch_or_retry(r, evs, n);
+    n = oom_batch(evs);
+    batch_or_retry(r, evs, n);
+    failed = nth && cp__alloc_fail_at(0) == 0;
+    dataset_digest(r, digest, size);
+    return failed;
+}
+
+/* Every allocation of a batch in turn fails: the batch either fails (and
+ * its retry writes exactly what a run without failure writes) or it did
+ * not need that memory; never does it commit less. */
+Test(scorer, a_failed_allocation_fails_the_batch_never_carries_on,
+     .timeout = 300)
+{
+    struct rig r;
+    char want[128], got[128];
+    uint64_t nth;
+
+    rig_open(&r, NULL);
+    cr_assert_eq(run_with_failure(&r, 0, want, sizeof(want)), 0);
+    rig_close(&r);
+    for (nth = 1; nth < 5000; nth++) {
+        int failed;
+
+        rig_open(&r, NULL);
+        failed = run_with_failure(&r, nth, got, sizeof(got));
+        rig_close(&r);
+        cr_assert_str_eq(got, want, "allocation %llu failed (%d): Redis differs",
+                         (unsigned long long)nth, failed);
+        if (!failed)
+            break; /* the batch made fewer allocations */
+    }
+    cr_log_info("%llu allocations failed in turn", (unsigned long long)nth);
+    cr_assert_gt(nth, 10);
 }
