@@ -348,10 +348,11 @@ static int parse_deal(struct cp_state *state, struct cp_entity *ent,
 /* Customer encoding, binary, little-endian: version 1 byte, churn state
  * length 2 bytes, the churn state (cp_churn_state_pack), timer_due 8,
  * scored_at 8, shown 8, shown_since 8, partition 4, flags 1 (bit 0: an
- * order was counted), manager length 1, manager. */
-#define CUSTOMER_VERSION 1
+ * order was counted), manager length 1, manager; version 2 adds the count
+ * of waiting conversations, 2 (version 1 reads as 0). */
+#define CUSTOMER_VERSION 2
 #define CUSTOMER_FIXED   (1 + 2 + 8 + 8 + 8 + 8 + 4 + 1 + 1)
-#define CUSTOMER_MAX     (CUSTOMER_FIXED + CP_CHURN_PACKED_MAX + CP_NAME_MAX)
+#define CUSTOMER_MAX     (CUSTOMER_FIXED + CP_CHURN_PACKED_MAX + CP_NAME_MAX + 2)
 
 static void put_le(uint8_t *p, uint64_t v, int n)
 {
@@ -387,7 +388,9 @@ static size_t pack_customer(const struct cp_customer *cust, uint8_t *out)
     out[n++] = (uint8_t)mgr_len;
     if (mgr_len)
         memcpy(out + n, cust->manager, mgr_len);
-    return n + mgr_len;
+    n += mgr_len;
+    put_le(out + n, cust->waiting, 2);
+    return n + 2;
 }
 
 static const char *unpack_customer(struct cp_state *state,
@@ -421,7 +424,7 @@ static const char *unpack_customer(struct cp_state *state,
 
     if (len < CUSTOMER_FIXED)
         return "shorter than the fixed fields";
-    if (p[0] != CUSTOMER_VERSION)
+    if (p[0] != 1 && p[0] != CUSTOMER_VERSION)
         return "unknown version byte";
     churn_len = (size_t)get_le(p + 1, 2);
     if (len < CUSTOMER_FIXED + churn_len)
@@ -445,8 +448,12 @@ static const char *unpack_customer(struct cp_state *state,
         return "unknown flags";
     cust->orders_seen = p[n++] & 1;
     mgr_len = p[n++];
-    if (len != n + mgr_len)
+    if (len != n + mgr_len + (p[0] == 1 ? 0 : 2))
         return "length does not match its manager id";
+    cust->waiting =
+        p[0] == 1 ? 0 : (uint16_t)get_le(p + n + mgr_len, 2);
+    if (cust->waiting > CP_CUSTOMER_WAITING_MAX)
+        return "more waiting conversations than tracked";
     cust->manager = NULL;
     if (mgr_len) {
         mgr.ptr = (const char *)p + n;

@@ -66,10 +66,11 @@ struct cp_customer {
     uint64_t shown;        /* hash of the public fields last written; 0: none */
     uint64_t fingerprint;  /* hash of the public fields now (scorer.c) */
     int32_t partition;     /* input partition whose timer set holds the timer */
-    uint8_t orders_seen;   /* an order of this customer was counted */
-    uint8_t in_batch;      /* scored in the current batch (scorer.c) */
-    uint8_t timer_stale;   /* silence timer not searched since scored_at */
-    uint8_t shown_changed; /* the shown fields changed in this batch */
+    uint8_t orders_seen : 1;   /* an order of this customer was counted */
+    uint8_t in_batch : 1;      /* scored in the current batch (scorer.c) */
+    uint8_t timer_stale : 1;   /* silence timer not searched since scored_at */
+    uint8_t shown_changed : 1; /* the shown fields changed in this batch */
+    uint16_t waiting; /* its conversations awaiting a reply (tracked ones) */
     const char *manager;   /* current manager, NULL: none; cache-owned */
 };
 
@@ -120,6 +121,11 @@ void cp_state_commit_done(struct cp_state *state);
  * most 64): a producer that invents stage names cannot grow one entity
  * without bound. */
 #define CP_DEAL_STAGES_MAX 64
+/* Open tickets and waiting conversations tracked per customer: past these
+ * a producer's flood (100,000 open conversations: 70,000 SLA alerts) is
+ * counted as dropped instead of tracked. The events still count. */
+#define CP_CUSTOMER_TICKETS_MAX 1000
+#define CP_CUSTOMER_WAITING_MAX 1000
 
 /** What a bound on one entity kept out of the state (metrics). */
 enum cp_state_drop {

@@ -50,6 +50,7 @@ struct rig {
     /* Alerts of every committed batch: kind, customer, event time. */
     char alerts[512][200];
     size_t alert_cnt;
+    size_t sla_cnt; /* SLA alerts of every committed batch */
 };
 
 /* The text of the default model (churn_int.h, whose field enum clashes
@@ -188,6 +189,7 @@ static cp_rc rig_batch(struct rig *r, struct cp_event *evs, size_t n)
     for (size_t i = 0; i < cp_scorer_alert_cnt(r->sc); i++) {
         const struct cp_alert *a = cp_scorer_alert(r->sc, i);
 
+        r->sla_cnt += a->kind == CP_ALERT_RESPONSE_SLA_BREACH;
         if (r->alert_cnt < CP_FX_ARRAY_SIZE(r->alerts))
             snprintf(r->alerts[r->alert_cnt++], sizeof(r->alerts[0]),
                      "%s %s/%s %s at %lld",
@@ -860,4 +862,109 @@ Test(scorer, a_failed_allocation_fails_the_batch_never_carries_on,
     }
     cr_log_info("%llu allocations failed in turn", (unsigned long long)nth);
     cr_assert_gt(nth, 10);
+}
+
+/* ---- bounds on what one entity holds ---- */
+
+static long long redis_int(struct rig *r, int argc, const char *const *argv)
+{
+    struct one_reply out;
+
+    redis_cmd(r, &out, argc, argv, NULL);
+    return atoll(out.text);
+}
+
+/* Runs @p n events made by @p make in batches of 50. */
+static void run_many(struct rig *r, int n,
+                     struct cp_event (*make)(int i, char *id, size_t size))
+{
+    static char ids[50][64];
+    struct cp_event evs[50];
+
+    for (int i = 0; i < n;) {
+        size_t k = 0;
+
+        for (; k < 50 && i < n; k++, i++)
+            evs[k] = make(i, ids[k], sizeof(ids[0]));
+        cr_assert_eq(rig_batch(r, evs, k), CP_OK);
+    }
+}
+
+static struct cp_event stage_event(int i, char *id, size_t size)
+{
+    struct cp_event ev = event(CP_STAGE_CHANGED, "c1", "deal-1", T0 + i);
+
+    snprintf(id, size, "stage-%d", i % 100);
+    ev.label = s(id);
+    return ev;
+}
+
+/* A producer that invents stage names: one deal remembers 64 (stage_order
+ * is 0-63), the funnel counts those, the rest is counted as dropped, and
+ * the deal's state stays small (it grew quadratically). */
+Test(scorer, one_deal_remembers_at_most_64_stages)
+{
+    struct rig r;
+    const char *hlen[] = {"HLEN", "crm:{acme}:d:2026-01-01:funnel"};
+    const char *hget[] = {"HGET", "crm:{acme}:state:deals", "deal-1"};
+    struct one_reply out;
+
+    rig_open(&r, NULL);
+    flush(&r);
+    run_many(&r, 3000, stage_event); /* 100 names, 30 times each */
+    cr_assert_eq(redis_int(&r, 2, hlen), 64);
+    /* Names 64..99, each seen 30 times and never remembered. */
+    cr_assert_eq(cp_state_drop_cnt(r.state, CP_DROP_STAGE), 36 * 30);
+    redis_cmd(&r, &out, 3, hget, NULL);
+    cr_assert_lt(strlen(out.text), 64 * 9 + 16, "%zu bytes",
+                 strlen(out.text));
+    cr_log_info("state cache after 3000 stage events: %zu bytes used",
+                cp_state_used_bytes(r.state));
+    cr_assert_lt(cp_state_used_bytes(r.state), 4u << 20);
+    rig_close(&r);
+}
+
+static struct cp_event wait_event(int i, char *id, size_t size)
+{
+    struct cp_event ev;
+
+    snprintf(id, size, "conv-%d", i);
+    ev = event(CP_MESSAGE_RECEIVED, "c1", id, T0 + i);
+    ev.channel = CP_CHANNEL_CHAT;
+    return ev;
+}
+
+static struct cp_event ticket_event(int i, char *id, size_t size)
+{
+    snprintf(id, size, "ticket-%d", i);
+    return event(CP_TICKET_OPENED, "c2", id, T0 + i);
+}
+
+/* One customer with 1,005 conversations awaiting a reply and 1,003 open
+ * tickets: 1,000 of each are tracked (1,000 SLA alerts, not 1,005), the
+ * rest counted as dropped; the events themselves all count. */
+Test(scorer, one_customer_tracks_at_most_1000_waits_and_open_tickets,
+     .timeout = 300)
+{
+    struct rig r;
+    struct cp_event tick;
+    const char *zcard[] = {"ZCARD", "crm:{acme}:waiting"};
+    const char *hlen[] = {"HLEN", "crm:{acme}:state:tickets"};
+    const char *msgs[] = {"HGET", "crm:{acme}:d:2026-01-01", "messages_in"};
+    const char *opened[] = {"HGET", "crm:{acme}:d:2026-01-01",
+                            "tickets_opened"};
+    rig_open(&r, NULL);
+    flush(&r);
+    run_many(&r, CP_CUSTOMER_WAITING_MAX + 5, wait_event);
+    run_many(&r, CP_CUSTOMER_TICKETS_MAX + 3, ticket_event);
+    cr_assert_eq(redis_int(&r, 2, zcard), CP_CUSTOMER_WAITING_MAX);
+    cr_assert_eq(redis_int(&r, 2, hlen), CP_CUSTOMER_TICKETS_MAX);
+    cr_assert_eq(redis_int(&r, 3, msgs), CP_CUSTOMER_WAITING_MAX + 5);
+    cr_assert_eq(redis_int(&r, 3, opened), CP_CUSTOMER_TICKETS_MAX + 3);
+    cr_assert_eq(cp_state_drop_cnt(r.state, CP_DROP_WAITING), 5);
+    cr_assert_eq(cp_state_drop_cnt(r.state, CP_DROP_TICKET), 3);
+    tick = event(CP_WEB_VISIT, "clock", "v", T0 + DAY_MS);
+    cr_assert_eq(rig_batch(&r, &tick, 1), CP_OK);
+    cr_assert_eq(r.sla_cnt, CP_CUSTOMER_WAITING_MAX);
+    rig_close(&r);
 }

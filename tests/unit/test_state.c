@@ -2,6 +2,7 @@
 /* Entity state: what is written at commit reads back as the same state. */
 #define _GNU_SOURCE /* memmem */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "map.h"
@@ -193,7 +194,7 @@ Test(state, packed_customer_with_a_foreign_manager_id_is_unreadable)
                  "the packed value must decode (len %zu)", len);
     cr_assert_str_eq(decoded.manager, "m-1");
     /* Same bytes with "m}1" as the manager: not an id of ours. */
-    value[len - 2] = '}';
+    ((char *)memmem(value, len, "m-1", 3))[1] = '}';
     cr_assert_eq(cp_state_customer_decode(state, &decoded, value, len),
                  CP_EDECODE);
     cp_cmds_cleanup(&cmds);
@@ -348,4 +349,33 @@ Test(state, entity_and_its_map_slot_stay_small)
                   sizeof(struct cp_entity));
     cr_assert_leq(sizeof(struct cp_map_entry), 24, "map slot: %zu bytes",
                   sizeof(struct cp_map_entry));
+}
+
+/* worker.cache.max.bytes compares with what the entities use: it grows
+ * with them, and a cleared cache uses nothing (its memory is kept for
+ * reuse, so what it holds would never fall below the bound again). */
+Test(state, used_bytes_follow_the_entities_and_clear)
+{
+    struct cp_state *state = cp_state_new("crm");
+    char id[32];
+    size_t one, many;
+
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof(id), "c%d", i);
+        cr_assert_not_null(
+            cp_state_get(state, CP_ENT_CUSTOMER, s("acme"), s(id)));
+    }
+    one = cp_state_used_bytes(state);
+    for (int i = 10; i < 10000; i++) {
+        snprintf(id, sizeof(id), "c%d", i);
+        cr_assert_not_null(
+            cp_state_get(state, CP_ENT_CUSTOMER, s("acme"), s(id)));
+    }
+    many = cp_state_used_bytes(state);
+    cr_assert_gt(many, 900 * one, "%zu vs %zu", many, one);
+    cr_assert_geq(cp_state_mem_bytes(state), many);
+    cp_state_clear(state);
+    cr_assert_eq(cp_state_used_bytes(state), 0);
+    cr_assert_geq(cp_state_mem_bytes(state), many, "kept for reuse");
+    cp_state_destroy(state);
 }
