@@ -316,6 +316,15 @@ static void count_committed(struct cp_worker *w)
     cp_metrics_observe_redis_rtt(m,
                                  (double)(now_us - w->inflight.sent_us) / 1e6);
     cp_metrics_set_cache(m, cp_state_entity_cnt(w->state));
+    cp_metrics_set_dropped(m, CP_METRICS_DROP_STAGE,
+                           cp_state_drop_cnt(w->state, CP_DROP_STAGE));
+    cp_metrics_set_dropped(m, CP_METRICS_DROP_TICKET,
+                           cp_state_drop_cnt(w->state, CP_DROP_TICKET));
+    cp_metrics_set_dropped(m, CP_METRICS_DROP_WAITING,
+                           cp_state_drop_cnt(w->state, CP_DROP_WAITING));
+    cp_metrics_set_dropped(m, CP_METRICS_DROP_UNREADABLE,
+                           cp_state_drop_cnt(w->state, CP_DROP_UNREADABLE) +
+                               cp_scorer_unreadable_cnt(w->sc));
     cp_metrics_set_up(m, CP_METRICS_DEP_REDIS, true);
     cp_metrics_set_up(m, CP_METRICS_DEP_KAFKA, true);
     for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++)
