@@ -1,26 +1,103 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# The whole test suite: installs dependencies, builds with ASan/UBSan and
-# runs unit and integration tests (real redis-server, embedded Kafka), then
-# builds Release and runs the tests and the benchmark's small mode, then
-# compiles everything with clang.
+# The whole test suite, as CI runs it (about 20 minutes on 2 cores):
+#   1. build   ASan/UBSan (gcc) and Release (clang: its warnings count too)
+#   2. unit    every unit test under ASan/UBSan
+#   3. integ   every integration case under ASan/UBSan, at the smallest
+#              stream that still exercises it (sizes below)
+#   4. full    Release at full size: the exact-oracle and kill -9 cases
+#              (300k events), and the churn benchmarks' small modes (the
+#              churn end-to-end cases have one size: stage 3 runs it)
+#   5. browser the wallboard in headless Chromium and under load (ASan)
+#   6. fuzz    each libFuzzer target for CP_FUZZ_SECONDS (15 s here)
+# and prints each stage's wall time at the end.
+#
+#   bash deploy/test.sh --full   every integration case at full size in
+#       both builds (the pre-CI-budget suite: about 50 minutes), a minute
+#       of Redis outage, the chaos run with 4 kills, the performance
+#       benchmark's small mode (bench_small) and 60 s per fuzz target. Use
+#       it before a release or after touching the commit path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash deploy/install-deps.sh
 
-asan=$(bash deploy/build.sh Asan)
+full=0
+for a in "$@"; do
+  case "$a" in
+    --full) full=1 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "test.sh: unknown argument \"$a\" (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+stages=()
+t_all=$SECONDS
+# stage NAME CMD...: runs CMD and records its wall time under NAME.
+stage() {
+  local name=$1 t0=$SECONDS
+  shift
+  echo "== test.sh: $name" >&2
+  "$@"
+  stages+=("$(printf '%-9s %5d s' "$name" $((SECONDS - t0)))")
+}
+report() {
+  echo "== test.sh: stage times" >&2
+  for s in "${stages[@]}"; do echo "   $s" >&2; done
+  printf '   %-9s %5d s\n' total $((SECONDS - t_all)) >&2
+}
+trap report EXIT
+
+stage deps bash deploy/install-deps.sh
+
+build() {
+  asan=$(bash deploy/build.sh Asan)
+  release=$(CC=clang bash deploy/build.sh Release build-clang)
+}
+stage build build
+
 # Leaks in our code fail the run; librdkafka/avro-c keep a few process-wide
 # caches that are reported at exit of forked children, hence the suppressions.
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
 export LSAN_OPTIONS="suppressions=$PWD/deploy/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-(cd "$asan" && ctest -L 'unit|integration' --output-on-failure)
+ctest_in() { (cd "$1" && shift && ctest --output-on-failure "$@"); }
 
-release=$(bash deploy/build.sh Release)
-unset ASAN_OPTIONS LSAN_OPTIONS
-(cd "$release" && ctest --output-on-failure)
+stage unit ctest_in "$asan" -L unit -j2
 
-# The whole tree must also compile warning-free with clang (-Werror is on
-# by default); gcc's builds above run the tests, this one only compiles.
-CC=clang bash deploy/build.sh Release build-clang >/dev/null
-bash deploy/fuzz.sh   # libFuzzer targets, 60 s each (CP_FUZZ_SECONDS), ASan+UBSan
+# Integration under the sanitizers: the same cases, smaller streams. The
+# sizes are the smallest that still exercise each case: a kill must land
+# mid-stream, an outage must find a backlog, a chaos kill must find a feed.
+integ_small() {
+  CP_IT_EVENTS=6000 CP_IT_OUTAGE_S=20 CP_KAFKA09_EVENTS=9000 \
+    ctest_in "$asan" -L integration \
+      -E '^(test_pipeline|test_chaos|board_browser|board_load)$'
+  CP_IT_EVENTS=30000 ctest_in "$asan" -R '^test_pipeline$'
+  CP_CHAOS_EVENTS=50000 CP_CHAOS_RATE=1500 CP_CHAOS_KILLS=2 \
+    ctest_in "$asan" -R '^test_chaos$'
+}
+integ_full() {
+  ctest_in "$asan" -L integration -E '^(board_browser|board_load)$'
+}
+if [ $full = 1 ]; then stage integ integ_full; else stage integ integ_small; fi
+
+unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
+# Release at full size: the exact-oracle and kill -9 cases (300k events),
+# and the churn benchmarks' small modes (they assert the harness works).
+release_full() {
+  if [ $full = 1 ]; then
+    ctest_in "$release"
+  else
+    ctest_in "$release" -R '^test_pipeline$'
+    ctest_in "$release" -L bench -E '^bench_small$'
+  fi
+}
+stage full release_full
+# The wallboard under the sanitizers (board_load's bounds allow for them);
+# --full also ran both in Release above, with the latency bounds.
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
+export LSAN_OPTIONS="suppressions=$PWD/deploy/lsan.supp:print_suppressions=0"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+stage browser ctest_in "$asan" -R '^(board_browser|board_load)$'
+
+# libFuzzer targets, ASan+UBSan; deploy/fuzz.sh's own default is 60 s each.
+if [ $full = 1 ]; then fuzz_s=60; else fuzz_s=15; fi
+stage fuzz env CP_FUZZ_SECONDS="${CP_FUZZ_SECONDS:-$fuzz_s}" bash deploy/fuzz.sh

@@ -38,10 +38,14 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* What the board reads (its usage says so too). */
+    static const char *const settings[] = {"board.", "redis.", "log.",
+                                           NULL};
     const struct cp_cli cli = {.prog = "crmpulse-board",
-                               .version = "0.1.0",
+                               .version = CP_VERSION,
                                .print_config = 1,
-                               .usage = usage};
+                               .usage = usage,
+                               .settings = settings};
     volatile sig_atomic_t *stop;
     struct cp_config *cfg;
     struct cp_board *b;

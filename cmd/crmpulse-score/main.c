@@ -32,6 +32,7 @@ static void usage(FILE *out)
         "  -o FILE         write the CSV here (default: standard output)\n"
         "  -c FILE, -X key=value   settings, as for crmpulse\n"
         "  -h, --help      this help\n"
+        "  --version       print the version\n"
         "\nExample:\n"
         "  crmpulse-score -X redis.url=redis://127.0.0.1:6379 --tenant acme "
         "--as-of 2026-11-01 > scores.csv\n");
@@ -58,8 +59,11 @@ static int take_arg(void *opaque, const char **rest, int cnt)
 
 int main(int argc, char **argv)
 {
+    static const char *const settings[] = {"redis.", "model.", "log.", NULL};
     struct args args = {0};
     const struct cp_cli cli = {.prog = "crmpulse-score",
+                               .version = CP_VERSION,
+                               .settings = settings,
                                .usage = usage,
                                .arg = take_arg,
                                .opaque = &args,

@@ -40,13 +40,17 @@ static void put2(char *p, int v)
     p[1] = (char)('0' + v % 10);
 }
 
+int64_t cp_day_of_ms(int64_t ms)
+{
+    /* Floor without ms - 86399999, which overflows near INT64_MIN. */
+    return ms / 86400000 - (ms % 86400000 < 0);
+}
+
 void cp_format_day(int64_t ms, char out[11])
 {
     int y, m, d;
 
-    /* Floor division: days before 1970 stay on their own date. */
-    cp_civil_from_days(ms >= 0 ? ms / 86400000 : (ms - 86399999) / 86400000, &y,
-                       &m, &d);
+    cp_civil_from_days(cp_day_of_ms(ms), &y, &m, &d);
     put2(out, y / 100);
     put2(out + 2, y % 100);
     out[4] = '-';
@@ -54,6 +58,44 @@ void cp_format_day(int64_t ms, char out[11])
     out[7] = '-';
     put2(out + 8, d);
     out[10] = '\0';
+}
+
+int cp_parse_day(const char *s, int64_t *days)
+{
+    int y = 0, m = 0, d = 0, dy, dm, dd;
+
+    for (int i = 0; i < 10; i++) {
+        int digit = i != 4 && i != 7;
+
+        if (!s[i] || (digit ? !isdigit((unsigned char)s[i]) : s[i] != '-'))
+            return -1;
+    }
+    if (s[10])
+        return -1;
+    y = atoi(s);
+    m = atoi(s + 5);
+    d = atoi(s + 8);
+    if (y < 2000 || m < 1 || m > 12 || d < 1 || d > 31)
+        return -1;
+    *days = cp_days_from_civil(y, m, d);
+    /* A date that does not exist (02-30, 02-29 of a common year) comes
+     * back as another one. */
+    cp_civil_from_days(*days, &dy, &dm, &dd);
+    return dy == y && dm == m && dd == d ? 0 : -1;
+}
+
+void cp_format_iso_ms(int64_t ms, char out[32])
+{
+    int64_t day = cp_day_of_ms(ms);
+    int64_t rem = ms % 86400000; /* ms - day * 86400000 could overflow */
+    int y, m, d;
+
+    if (rem < 0)
+        rem += 86400000;
+    cp_civil_from_days(day, &y, &m, &d);
+    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d,
+             (int)(rem / 3600000), (int)(rem / 60000 % 60),
+             (int)(rem / 1000 % 60), (int)(rem % 1000));
 }
 
 int cp_parse_utc_time(const char *s, int64_t *ms)

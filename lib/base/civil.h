@@ -13,6 +13,19 @@ int64_t cp_days_from_civil(int64_t y, int m, int d);
 void cp_civil_from_days(int64_t days, int *y, int *m, int *d);
 /** @brief Writes "YYYY-MM-DD" (10 chars + NUL) of the UTC day of @p ms. */
 void cp_format_day(int64_t ms, char out[11]);
+/** @brief The UTC day number (since 1970-01-01) of @p ms, floored, so
+ *         times before 1970 stay on their own day. */
+int64_t cp_day_of_ms(int64_t ms);
+/**
+ * @brief Parses a strict "YYYY-MM-DD" (a real date, year 2000 or later,
+ *        nothing before or after it) into its day number.
+ * @returns 0 with *@p days set, or -1.
+ */
+int cp_parse_day(const char *s, int64_t *days);
+/** @brief Writes "YYYY-MM-DDTHH:MM:SS.mmmZ" (24 chars + NUL) of @p ms, for
+ *         any int64 (years beyond 9999 take more digits: 32 bytes hold
+ *         every value). */
+void cp_format_iso_ms(int64_t ms, char out[32]);
 /**
  * @brief Parses a time in UTC: ms since the epoch, or
  *        YYYY-MM-DD[(T| )HH:MM[:SS[.mmm]]][Z].

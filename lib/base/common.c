@@ -277,3 +277,16 @@ void *cp_grow(void *items, size_t *cap, size_t cnt, size_t size, size_t first)
     *cap = want;
     return moved;
 }
+
+char *cp_trim(char *s)
+{
+    char *end;
+
+    while (*s == ' ' || (*s >= '\t' && *s <= '\r'))
+        s++;
+    end = s + strlen(s);
+    while (end > s && (end[-1] == ' ' || (end[-1] >= '\t' && end[-1] <= '\r')))
+        end--;
+    *end = '\0';
+    return s;
+}

@@ -35,6 +35,22 @@ struct cp_str {
 
 #define CP_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+static inline int64_t cp_min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+static inline int64_t cp_max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+/** @brief @p v bounded to [@p lo, @p hi] (@p lo <= @p hi). */
+static inline int64_t cp_clamp64(int64_t v, int64_t lo, int64_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
 /** @brief Wall clock in milliseconds since the epoch. */
 int64_t cp_now_ms(void);
 /** @brief Monotonic clock in milliseconds. */
@@ -78,6 +94,13 @@ int cp_fmt(char *buf, size_t cap, const char *fmt, ...)
  *          *@p cap are unchanged and still valid.
  */
 void *cp_grow(void *items, size_t *cap, size_t cnt, size_t size, size_t first);
+
+/**
+ * @brief Strips ASCII white space (space, \t, \r, \n, \v, \f) from both
+ *        ends of the NUL-terminated @p s, in place.
+ * @returns the first non-blank character of @p s (within @p s).
+ */
+char *cp_trim(char *s);
 
 /**
  * @brief Test hook: the @p n-th allocation from now made by cp_grow(),

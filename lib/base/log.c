@@ -104,6 +104,80 @@ static size_t utf8_seq_len(const unsigned char *s, size_t avail)
     return n;
 }
 
+/* The code point of the valid @p n-byte sequence at @p s. */
+static uint32_t utf8_code_point(const unsigned char *s, size_t n)
+{
+    static const unsigned char lead_mask[] = {0, 0x7f, 0x1f, 0x0f, 0x07};
+    uint32_t cp = s[0] & lead_mask[n];
+
+    for (size_t i = 1; i < n; i++)
+        cp = cp << 6 | (s[i] & 0x3f);
+    return cp;
+}
+
+/* C1 controls and the invisible characters that reorder or hide text
+ * (bidi embeddings, overrides, isolates and marks): an id holding U+202E
+ * would reverse the rest of a log line on a terminal. */
+static int is_hidden_control(uint32_t cp)
+{
+    return (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c || cp == 0x200e ||
+           cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+           (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* Appends @p piece to out as cp_log_*_escape() do: never a piece in two. */
+static void put_piece(char *out, size_t *out_size, size_t *need,
+                      const char *piece, size_t piece_len)
+{
+    if (*out_size && *need + piece_len < *out_size)
+        memcpy(out + *need, piece, piece_len);
+    else if (*out_size && *need < *out_size)
+        *out_size = *need + 1; /* stop writing; terminate here */
+    *need += piece_len;
+}
+
+size_t cp_log_text_escape(const char *s, size_t len, char *out, size_t out_size)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t need = 0;
+
+    for (size_t i = 0; i < len;) {
+        char esc[12];
+        const char *piece = esc;
+        size_t piece_len, seq = utf8_seq_len(u + i, len - i);
+
+        if (seq == 0) {
+            snprintf(esc, sizeof(esc), "\\x%02x", u[i]);
+            piece_len = 4;
+            seq = 1;
+        } else if (seq > 1) {
+            uint32_t cp = utf8_code_point(u + i, seq);
+
+            piece = s + i;
+            piece_len = seq;
+            if (is_hidden_control(cp)) {
+                snprintf(esc, sizeof(esc), "\\u%04x", (unsigned)cp);
+                piece = esc;
+                piece_len = 6;
+            }
+        } else if (u[i] == '\n' || u[i] == '\r') {
+            piece = " "; /* one entry, one line */
+            piece_len = 1;
+        } else if ((u[i] < 0x20 && u[i] != '\t') || u[i] == 0x7f) {
+            snprintf(esc, sizeof(esc), "\\x%02x", u[i]);
+            piece_len = 4;
+        } else {
+            piece = s + i;
+            piece_len = 1;
+        }
+        put_piece(out, &out_size, &need, piece, piece_len);
+        i += seq;
+    }
+    if (out_size)
+        out[need < out_size ? need : out_size - 1] = '\0';
+    return need;
+}
+
 size_t cp_log_json_escape(const char *s, size_t len, char *out, size_t out_size)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -119,8 +193,15 @@ size_t cp_log_json_escape(const char *s, size_t len, char *out, size_t out_size)
             piece_len = 6;
             seq = 1;
         } else if (seq > 1) {
+            uint32_t cp = utf8_code_point(u + i, seq);
+
             piece = s + i;
             piece_len = seq;
+            if (is_hidden_control(cp)) {
+                snprintf(esc, sizeof(esc), "\\u%04x", (unsigned)cp);
+                piece = esc;
+                piece_len = 6;
+            }
         } else if (u[i] == '"' || u[i] == '\\') {
             esc[0] = '\\';
             esc[1] = (char)u[i];
@@ -137,11 +218,7 @@ size_t cp_log_json_escape(const char *s, size_t len, char *out, size_t out_size)
             piece_len = 1;
         }
         /* Never cut an escape or a character in two. */
-        if (out_size && need + piece_len < out_size)
-            memcpy(out + need, piece, piece_len);
-        else if (out_size && need < out_size)
-            out_size = need + 1; /* stop writing; terminate here */
-        need += piece_len;
+        put_piece(out, &out_size, &need, piece, piece_len);
         i += seq;
     }
     if (out_size)
@@ -248,6 +325,24 @@ add_message(struct line *ln, const char *fmt, va_list ap)
     return (size_t)n;
 }
 
+/* The message, escaped for a terminal (cp_log_text_escape()), at the end
+ * of @p ln: formatted into a scratch line first, as escaping may grow it. */
+__attribute__((format(printf, 2, 0))) static void
+text_message(struct line *ln, const char *fmt, va_list ap)
+{
+    struct line raw;
+    size_t len, need;
+
+    line_init(&raw);
+    len = flatten(raw.p, add_message(&raw, fmt, ap));
+    need = cp_log_text_escape(raw.p, len, NULL, 0);
+    if (line_reserve(ln, need + 1))
+        ln->len +=
+            cp_log_text_escape(raw.p, len, ln->p + ln->len, ln->cap - ln->len);
+    if (raw.p != raw.stack)
+        free(raw.p);
+}
+
 __attribute__((format(printf, 5, 0))) static void
 vlog(int level, const char *fac, const struct cp_log_field *fields,
      size_t field_cnt, const char *fmt, va_list ap)
@@ -274,8 +369,7 @@ vlog(int level, const char *fac, const struct cp_log_field *fields,
         line_str(&ln, " [");
         line_str(&ln, fac ? fac : "-");
         line_str(&ln, "] ");
-        msg_len = add_message(&ln, fmt, ap);
-        ln.len = ln.len - msg_len + flatten(ln.p + ln.len - msg_len, msg_len);
+        text_message(&ln, fmt, ap);
         line_done(&ln);
         return;
     }

@@ -53,6 +53,16 @@ void cp__log_fields(int level, const char *fac,
 int cp_log_level_parse(const char *name);
 
 /**
+ * @brief Escapes @p len bytes of @p s for a text log line, as
+ *        cp_log_json_escape() sizes and cuts: newlines become spaces,
+ *        other control bytes and invalid UTF-8 `\xNN`, C1 controls and the
+ *        bidi controls that reorder a terminal line (U+202E...) `\uNNNN`.
+ * @returns the length of the full escaped text (excluding the NUL).
+ */
+size_t cp_log_text_escape(const char *s, size_t len, char *out,
+                          size_t out_size);
+
+/**
  * @brief Writes @p s (@p len bytes) as the inside of a JSON string: '"'
  *        and '\\' escaped, control characters as \n \t ... or \u00XX,
  *        each byte that is not part of valid UTF-8 as \ufffd.

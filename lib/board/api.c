@@ -2,9 +2,8 @@
 /* The wallboard's JSON API: reads the public Redis keys with pipelined
  * commands on one connection and renders them with jansson. Answers are
  * cached per (what, tenant, day) for cache_ms. The tenant list and the
- * manager and source names of recent days come from a SCAN that a
- * background thread repeats on its own connection (the key contract has no
- * index of them and KEYS would block Redis), so no request waits for it. */
+ * manager and source names of recent days come from the index (index.c),
+ * a SCAN that its own thread repeats, so no request waits for it. */
 #include "board_api.h"
 
 #include <errno.h>
@@ -20,48 +19,23 @@
 #include "board_int.h"
 #include "civil.h"
 #include "conn.h"
+#include "ids.h"
 #include "log.h"
 #include "keys.h"
 
-#define CACHE_SLOTS     128       /* distinct answers kept */
-#define STALE_MAX_MS    5000      /* oldest answer served during a render */
-#define INDEX_MIN_MS    5000      /* rescan pause: 20x the last scan's time, */
-#define INDEX_MAX_MS    60000     /* ... within these bounds */
-#define INDEX_WAIT_MS   2000      /* a request waits this long for the 1st */
-#define INDEX_DAYS      35        /* days back whose names are indexed */
-#define INDEX_MAX       200000    /* names kept, a hard cap */
-#define SCAN_MAX_ROUNDS 100000    /* SCAN calls per rescan, a hard cap */
-#define TOP_RISK        10        /* customers in the at-risk list */
-#define TOP_WAITING     10        /* oldest waiting conversations listed */
-#define RECENT_ALERTS   30        /* alerts in the ticker */
-#define REDIS_TIMEOUT   2000      /* ms per Redis read or write */
-#define RETRY_MS        1000      /* reconnect at most this often */
-#define BODY_MAX        (4 << 20) /* an answer larger than this is an error */
-
-/* Channel names of the key contract (lower case). */
-static const char *const channels[] = {
-    "phone", "email", "chat", "messenger", "web", "social", "in_person"};
+#define CACHE_SLOTS   128       /* distinct answers kept */
+#define STALE_MAX_MS  5000      /* oldest answer served during a render */
+#define TOP_RISK      10        /* customers in the at-risk list */
+#define TOP_WAITING   10        /* oldest waiting conversations listed */
+#define RECENT_ALERTS 30        /* alerts in the ticker */
+#define REDIS_TIMEOUT 2000      /* ms per Redis read or write */
+#define RETRY_MS      1000      /* reconnect at most this often */
+#define BODY_MAX      (4 << 20) /* an answer larger than this is an error */
 
 struct cache_entry {
     char *key;     /* owned; "what|tenant|day"; NULL = free slot */
     char *body;    /* owned JSON */
     int64_t at_ms; /* monotonic time it was rendered */
-};
-
-/* A manager or source name seen in a day hash key of a recent day. */
-struct idx_entry {
-    char *tenant; /* owned */
-    char day[11]; /* YYYY-MM-DD */
-    char kind;    /* 'm' manager, 's' source */
-    char *name;   /* owned */
-};
-
-/* What one full SCAN found. */
-struct index {
-    char **tenants; /* owned, sorted */
-    size_t tcnt, tcap;
-    struct idx_entry *e; /* owned */
-    size_t cnt, cap;
 };
 
 struct cp_board_api {
@@ -77,14 +51,7 @@ struct cp_board_api {
     int warned;               /* this outage was logged already */
     uint64_t commands;
 
-    pthread_mutex_t idx_mu;  /* guards everything down to `scan_commands` */
-    pthread_cond_t idx_cond; /* index ready, or the indexer must stop */
-    struct index ix;         /* the last complete scan */
-    int idx_tried;           /* the first scan finished or failed */
-    int idx_started;         /* the indexer thread runs */
-    int idx_stop;
-    pthread_t indexer;
-    uint64_t scan_commands;
+    struct cp__index *index; /* owned: tenants, managers, sources */
 
     pthread_mutex_t cache_mu; /* guards cache[] */
     struct cache_entry cache[CACHE_SLOTS];
@@ -96,50 +63,6 @@ struct cp_board_api {
 static void civil_from_days(int64_t days, char out[11])
 {
     cp_format_day(days * 86400000, out);
-}
-
-/* Parses a strict YYYY-MM-DD into days since the epoch; -1 if invalid. */
-static int parse_date(const char *s, int64_t *days)
-{
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y, m, d;
-    char back[11];
-
-    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-        return -1;
-    for (int i = 0; i < 10; i++)
-        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
-            return -1;
-    y = atoi(s);
-    m = atoi(s + 5);
-    d = atoi(s + 8);
-    if (y < 2000 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
-        return -1;
-    *days = cp_days_from_civil(y, m, d);
-    civil_from_days(*days, back); /* rejects 02-29 of a common year */
-    return strcmp(back, s) ? -1 : 0;
-}
-
-static int64_t today_days(void)
-{
-    int64_t ms = cp_now_ms();
-
-    return (ms >= 0 ? ms : ms - 86399999) / 86400000;
-}
-
-/* The key contract's id rule: 1-64 of [A-Za-z0-9._-]. */
-static int valid_tenant(const char *s, size_t len)
-{
-    if (len < 1 || len > 64)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
 }
 
 /* ---- Redis ---- */
@@ -313,287 +236,147 @@ static int reply_is_error(const struct cp_rconn_reply *r)
     return view_of(r).type == CP_REPLY_ERROR;
 }
 
-/* ---- the tenant index (SCAN) ---- */
-
-static void index_free(struct index *ix)
-{
-    for (size_t i = 0; i < ix->tcnt; i++)
-        free(ix->tenants[i]);
-    free(ix->tenants);
-    for (size_t i = 0; i < ix->cnt; i++) {
-        free(ix->e[i].tenant);
-        free(ix->e[i].name);
-    }
-    free(ix->e);
-    memset(ix, 0, sizeof(*ix));
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int add_tenant(struct index *ix, const char *t, size_t len)
-{
-    char **grown;
-
-    for (size_t i = 0; i < ix->tcnt; i++)
-        if (strlen(ix->tenants[i]) == len && !memcmp(ix->tenants[i], t, len))
-            return 0;
-    grown = cp_grow(ix->tenants, &ix->tcap, ix->tcnt, sizeof(*grown), 16);
-    if (!grown)
-        return -1;
-    ix->tenants = grown;
-    ix->tenants[ix->tcnt] = strndup(t, len);
-    if (!ix->tenants[ix->tcnt])
-        return -1;
-    ix->tcnt++;
-    return 0;
-}
-
-/* One key of `P:{T}:d:D[:manager:M|:source:S|...]`: records T, and M or S
- * when D is a recent day. Returns -1 when out of memory. */
-static int index_key(const char *prefix, struct index *ix, const char *key,
-                     size_t len, int64_t oldest_day)
-{
-    size_t plen = strlen(prefix);
-    const char *t, *close, *rest, *end = key + len;
-    struct idx_entry *e, *grown;
-    int64_t day;
-    char date[11];
-    size_t tlen;
-
-    if (len < plen + 2 || memcmp(key, prefix, plen) || key[plen] != ':' ||
-        key[plen + 1] != '{')
-        return 0;
-    t = key + plen + 2;
-    close = memchr(t, '}', (size_t)(end - t));
-    if (!close || !valid_tenant(t, (size_t)(close - t)))
-        return 0;
-    tlen = (size_t)(close - t);
-    rest = close + 1;
-    if (end - rest < 13 || rest[0] != ':' ||
-        memcmp(rest + 1, CP_KSEG_DAY, sizeof(CP_KSEG_DAY) - 1))
-        return 0;
-    memcpy(date, rest + sizeof(CP_KSEG_DAY), 10);
-    date[10] = '\0';
-    if (parse_date(date, &day))
-        return 0;
-    if (add_tenant(ix, t, tlen))
-        return -1;
-    rest += 13;
-    if (day < oldest_day || rest == end || ix->cnt >= INDEX_MAX)
-        return 0;
-    if ((size_t)(end - rest) > 9 && !memcmp(rest, ":manager:", 9))
-        rest += 9;
-    else if ((size_t)(end - rest) > 8 && !memcmp(rest, ":source:", 8))
-        rest += 8;
-    else
-        return 0;
-    grown = cp_grow(ix->e, &ix->cap, ix->cnt, sizeof(*grown), 64);
-    if (!grown)
-        return -1;
-    ix->e = grown;
-    e = &ix->e[ix->cnt];
-    e->kind = rest[-2] == 'r' ? 'm' : 's'; /* ":manager:" vs ":source:" */
-    memcpy(e->day, date, sizeof(e->day));
-    e->tenant = strndup(t, tlen);
-    e->name = strndup(rest, (size_t)(end - rest));
-    if (!e->tenant || !e->name) {
-        free(e->tenant);
-        free(e->name);
-        return -1;
-    }
-    ix->cnt++;
-    return 0;
-}
-
-static int indexer_stopping(struct cp_board_api *api)
-{
-    int stop;
-
-    pthread_mutex_lock(&api->idx_mu);
-    stop = api->idx_stop;
-    pthread_mutex_unlock(&api->idx_mu);
-    return stop;
-}
-
-/* One full SCAN of `P:{*}:d:*` into @p ix. Returns -1 on a Redis error. */
-static int scan_all(struct cp_board_api *api, struct cp_rconn *conn,
-                    struct cp_cmds *cmds, struct index *ix)
-{
-    int64_t oldest = today_days() - INDEX_DAYS;
-    char cursor[32] = "0", match[300];
-    int rounds = 0;
-
-    snprintf(match, sizeof(match), "%s:{*}:" CP_KSEG_DAY "*", api->prefix);
-    do {
-        struct cp_rconn_reply *reply = NULL;
-        struct cp_reply r, cur, keys;
-        int bad = 0;
-
-        cp_cmds_reset(cmds);
-        cp_cmd_begin(cmds, 6);
-        cp_cmd_str(cmds, "SCAN");
-        cp_cmd_str(cmds, cursor);
-        cp_cmd_str(cmds, "MATCH");
-        cp_cmd_str(cmds, match);
-        cp_cmd_str(cmds, "COUNT");
-        cp_cmd_str(cmds, "1000");
-        pthread_mutex_lock(&api->idx_mu);
-        api->scan_commands++;
-        pthread_mutex_unlock(&api->idx_mu);
-        if (cp_rconn_send(conn, cmds) || cp_rconn_read(conn, -1, &reply))
-            return -1;
-        r = view_of(reply);
-        cur = element_of(&r, 0);
-        if (r.type != CP_REPLY_ARRAY || r.elements != 2 ||
-            cur.type != CP_REPLY_STRING || cur.len >= sizeof(cursor)) {
-            cp_rconn_reply_free(reply);
-            return -1;
-        }
-        memcpy(cursor, cur.str, cur.len);
-        cursor[cur.len] = '\0';
-        keys = element_of(&r, 1);
-        for (size_t i = 0;
-             !bad && keys.type == CP_REPLY_ARRAY && i < keys.elements; i++) {
-            struct cp_reply k = element_of(&keys, i);
-
-            bad = k.type == CP_REPLY_STRING &&
-                  index_key(api->prefix, ix, k.str, k.len, oldest);
-        }
-        cp_rconn_reply_free(reply);
-        if (bad)
-            return -1;
-    } while (strcmp(cursor, "0") && ++rounds < SCAN_MAX_ROUNDS &&
-             !indexer_stopping(api));
-    if (ix->tcnt)
-        qsort(ix->tenants, ix->tcnt, sizeof(*ix->tenants), cmp_str);
-    return 0;
-}
-
-/* Rescans until the API is destroyed, on its own connection; pauses 20x
- * as long as a scan took, so SCAN keeps Redis busy at most ~5% of the time
- * however large the keyspace. A failed scan keeps the previous index. */
-static void *indexer(void *arg)
-{
-    struct cp_board_api *api = arg;
-    struct cp_rconn *conn = NULL;
-    struct cp_cmds cmds;
-    char errstr[512];
-
-    cp_cmds_init(&cmds);
-
-    while (!indexer_stopping(api)) {
-        struct index ix = {0}, old;
-        int64_t t0 = cp_mono_ms(), pause = RETRY_MS;
-        struct timespec ts;
-
-        if (!conn)
-            conn =
-                cp_rconn_new(&api->url, REDIS_TIMEOUT, errstr, sizeof(errstr));
-        if (conn && scan_all(api, conn, &cmds, &ix) == 0) {
-            pthread_mutex_lock(&api->idx_mu);
-            old = api->ix;
-            api->ix = ix;
-            pthread_mutex_unlock(&api->idx_mu);
-            index_free(&old);
-            pause = (cp_mono_ms() - t0) * 20;
-            pause = pause < INDEX_MIN_MS   ? INDEX_MIN_MS
-                    : pause > INDEX_MAX_MS ? INDEX_MAX_MS
-                                           : pause;
-        } else {
-            index_free(&ix);
-            cp_rconn_destroy(conn); /* a failed connection is dead */
-            conn = NULL;
-        }
-        /* Requests waiting for the first scan go on, whatever came of it
-         * (while Redis is down they answer 503 at once). */
-        pthread_mutex_lock(&api->idx_mu);
-        api->idx_tried = 1;
-        pthread_cond_broadcast(&api->idx_cond);
-        pthread_mutex_unlock(&api->idx_mu);
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += pause / 1000;
-        ts.tv_nsec += (long)(pause % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_mutex_lock(&api->idx_mu);
-        while (!api->idx_stop &&
-               pthread_cond_timedwait(&api->idx_cond, &api->idx_mu, &ts) !=
-                   ETIMEDOUT)
-            ;
-        pthread_mutex_unlock(&api->idx_mu);
-    }
-    cp_rconn_destroy(conn);
-    cp_cmds_cleanup(&cmds);
-    return NULL;
-}
-
-/* Starts the indexer on first use (a board nobody asks costs Redis
- * nothing) and waits up to INDEX_WAIT_MS for its first scan. */
-static void ensure_index(struct cp_board_api *api)
-{
-    struct timespec ts;
-
-    pthread_mutex_lock(&api->idx_mu);
-    if (!api->idx_started && !api->idx_stop &&
-        !pthread_create(&api->indexer, NULL, indexer, api))
-        api->idx_started = 1;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += INDEX_WAIT_MS / 1000;
-    while (api->idx_started && !api->idx_tried &&
-           pthread_cond_timedwait(&api->idx_cond, &api->idx_mu, &ts) !=
-               ETIMEDOUT)
-        ;
-    pthread_mutex_unlock(&api->idx_mu);
-}
-
-/* Copies the indexed manager and source names of (@p t, @p date). */
-static size_t index_names(struct cp_board_api *api, const char *t,
-                          const char *date, char *kinds, char **names,
-                          size_t cap)
-{
-    size_t n = 0;
-
-    pthread_mutex_lock(&api->idx_mu);
-    for (size_t i = 0; i < api->ix.cnt && n < cap; i++) {
-        const struct idx_entry *e = &api->ix.e[i];
-
-        if (strcmp(e->tenant, t) || strcmp(e->day, date))
-            continue;
-        names[n] = strdup(e->name);
-        if (!names[n])
-            break;
-        kinds[n++] = e->kind;
-    }
-    pthread_mutex_unlock(&api->idx_mu);
-    return n;
-}
-
 /* ---- answers ---- */
 
+#define NAMES_TOP   50   /* managers, and sources, in a day's answer */
+#define NAMES_CHUNK 1000 /* HGETALLs per round trip */
+
+/* A manager's or source's day hash, with the keys it is ranked by. */
+struct ranked {
+    json_t *hash; /* owned until moved into the answer */
+    char kind;    /* 'm' manager, 's' source */
+    char *name;   /* borrowed from the names array */
+    json_int_t key[3];
+};
+
+static json_int_t hash_int(json_t *hash, const char *field)
+{
+    return json_integer_value(json_object_get(hash, field));
+}
+
+/* The page's order: managers by won amount, deals won, events; sources by
+ * leads; then by name, so equal ranks keep one order. */
+static int cmp_ranked(const void *pa, const void *pb)
+{
+    const struct ranked *a = pa, *b = pb;
+
+    if (a->kind != b->kind)
+        return a->kind - b->kind;
+    for (int i = 0; i < 3; i++)
+        if (a->key[i] != b->key[i])
+            return a->key[i] < b->key[i] ? 1 : -1;
+    return strcmp(a->name, b->name);
+}
+
+/* HGETALL of every indexed manager and source of (@p t, @p date), in
+ * rounds of NAMES_CHUNK. @returns 0, or -1 on a Redis error. */
+static int fetch_ranked(struct cp_board_api *api, const char *t,
+                        const char *date, struct ranked *rk, size_t cnt)
+{
+    struct cp_rconn_reply *r[NAMES_CHUNK];
+
+    for (size_t done = 0; done < cnt;) {
+        size_t m = cnt - done < NAMES_CHUNK ? cnt - done : NAMES_CHUNK;
+        long n;
+
+        for (size_t i = 0; i < m; i++)
+            cmd_key(api, 2, "HGETALL", CP_KEY_TENANT_FMT CP_KSEG_DAY "%s:%s:%s",
+                    api->prefix, t, date,
+                    rk[done + i].kind == 'm' ? "manager" : "source",
+                    rk[done + i].name);
+        n = collect(api, r, m);
+        if (n < 0)
+            return -1;
+        for (size_t i = 0; i < m; i++) {
+            struct ranked *x = &rk[done + i];
+
+            x->hash = reply_is_error(r[i]) ? NULL : hash_object(r[i]);
+            if (!x->hash)
+                break;
+            if (x->kind == 'm') {
+                x->key[0] = hash_int(x->hash, "won_amount_minor");
+                x->key[1] = hash_int(x->hash, "deals_won");
+                x->key[2] = hash_int(x->hash, "events");
+            } else {
+                x->key[0] = hash_int(x->hash, "leads");
+            }
+        }
+        free_replies(r, n);
+        for (size_t i = 0; i < m; i++)
+            if (!rk[done + i].hash)
+                return -1;
+        done += m;
+    }
+    return 0;
+}
+
+/* Ranks every manager and source of the day (with 10,000 managers, a
+ * sample of them would miss the top one) and sets the top NAMES_TOP of
+ * each kind, and how many there are, on @p day. */
+static int rank_names(struct cp_board_api *api, const char *t, const char *date,
+                      json_t *day)
+{
+    size_t cnt = cp__index_name_count(api->index, t, date), got;
+    char **names = malloc((cnt ? cnt : 1) * sizeof(*names));
+    char *kinds = malloc(cnt ? cnt : 1);
+    struct ranked *rk = calloc(cnt ? cnt : 1, sizeof(*rk));
+    json_t *mgrs = json_object(), *srcs = json_object();
+    size_t shown[2] = {0, 0}, total[2] = {0, 0};
+    int rc = -1;
+
+    got = names && kinds && rk
+              ? cp__index_names(api->index, t, date, kinds, names, cnt)
+              : 0;
+    for (size_t i = 0; i < got; i++) {
+        rk[i].kind = kinds[i];
+        rk[i].name = names[i];
+    }
+    if (!names || !kinds || !rk || !mgrs || !srcs ||
+        fetch_ranked(api, t, date, rk, got))
+        goto out;
+    qsort(rk, got, sizeof(*rk), cmp_ranked);
+    for (size_t i = 0; i < got; i++) {
+        int k = rk[i].kind == 's';
+
+        total[k]++;
+        if (shown[k] < NAMES_TOP) {
+            shown[k]++;
+            json_object_set_new(k ? srcs : mgrs, rk[i].name, rk[i].hash);
+            rk[i].hash = NULL;
+        }
+    }
+    json_object_set_new(day, "managers", mgrs);
+    json_object_set_new(day, "sources", srcs);
+    json_object_set_new(day, "managers_total",
+                        json_integer((json_int_t)total[0]));
+    json_object_set_new(day, "sources_total",
+                        json_integer((json_int_t)total[1]));
+    mgrs = srcs = NULL;
+    rc = 0;
+out:
+    json_decref(mgrs);
+    json_decref(srcs);
+    for (size_t i = 0; rk && i < got; i++)
+        json_decref(rk[i].hash);
+    for (size_t i = 0; names && i < got; i++)
+        free(names[i]);
+    free(rk);
+    free(kinds);
+    free(names);
+    return rc;
+}
+
 /* The day hashes of tenant @p t on @p date: counters, funnel, histogram,
- * channels, managers and sources. NULL on a Redis error. */
+ * channels, and the top managers and sources. NULL on a Redis error. */
 static json_t *render_day(struct cp_board_api *api, const char *t,
                           const char *date)
 {
     const char *p = api->prefix;
-    enum { NAMES_MAX = 1024 }; /* managers + sources shown for one day */
-    char **names = malloc(NAMES_MAX * sizeof(*names)), kinds[NAMES_MAX];
-    size_t name_cnt = 0;
-    struct cp_rconn_reply **r = NULL;
-    json_t *day = NULL, *chans, *mgrs, *srcs;
-    size_t nchan = CP_ARRAY_SIZE(channels);
-    long n = 0;
+    struct cp_rconn_reply *r[3 + CP_KEY_CHANNEL_CNT];
+    json_t *day = NULL, *chans;
+    size_t nchan = CP_KEY_CHANNEL_CNT;
+    long n;
 
-    if (names)
-        name_cnt = index_names(api, t, date, kinds, names, NAMES_MAX);
-    r = malloc((3 + nchan + name_cnt) * sizeof(*r));
-    if (!r || !names)
-        goto out;
     cmd_key(api, 2, "HGETALL", CP_KEY_TENANT_FMT CP_KSEG_DAY "%s", p, t, date);
     cmd_key(api, 2, "HGETALL",
             CP_KEY_TENANT_FMT CP_KSEG_DAY "%s:" CP_KSEG_FUNNEL, p, t, date);
@@ -602,13 +385,10 @@ static json_t *render_day(struct cp_board_api *api, const char *t,
     for (size_t i = 0; i < nchan; i++)
         cmd_key(api, 2, "HGETALL",
                 CP_KEY_TENANT_FMT CP_KSEG_DAY "%s:" CP_KSEG_CHANNEL ":%s", p, t,
-                date, channels[i]);
-    for (size_t i = 0; i < name_cnt; i++)
-        cmd_key(api, 2, "HGETALL", CP_KEY_TENANT_FMT CP_KSEG_DAY "%s:%s:%s", p,
-                t, date, kinds[i] == 'm' ? "manager" : "source", names[i]);
-    n = collect(api, r, 3 + nchan + name_cnt);
+                date, cp_key_channel_name((int)i));
+    n = collect(api, r, 3 + nchan);
     if (n < 0)
-        goto out;
+        return NULL;
     for (long i = 0; i < n; i++)
         if (reply_is_error(r[i]))
             goto out;
@@ -616,32 +396,23 @@ static json_t *render_day(struct cp_board_api *api, const char *t,
                     "counters", hash_object(r[0]), "funnel", hash_object(r[1]),
                     "rt", hash_object(r[2]));
     chans = json_object();
-    mgrs = json_object();
-    srcs = json_object();
-    if (!day || !chans || !mgrs || !srcs) {
+    if (!day || !chans) {
         json_decref(chans);
-        json_decref(mgrs);
-        json_decref(srcs);
         json_decref(day);
         day = NULL;
         goto out;
     }
     for (size_t i = 0; i < nchan; i++)
         if (view_of(r[3 + i]).elements) /* absent channels are left out */
-            json_object_set_new(chans, channels[i], hash_object(r[3 + i]));
-    for (size_t i = 0; i < name_cnt; i++)
-        json_object_set_new(kinds[i] == 'm' ? mgrs : srcs, names[i],
-                            hash_object(r[3 + nchan + i]));
+            json_object_set_new(chans, cp_key_channel_name((int)i),
+                                hash_object(r[3 + i]));
     json_object_set_new(day, "channels", chans);
-    json_object_set_new(day, "managers", mgrs);
-    json_object_set_new(day, "sources", srcs);
+    if (rank_names(api, t, date, day)) {
+        json_decref(day);
+        day = NULL;
+    }
 out:
-    if (n > 0)
-        free_replies(r, n);
-    free(r);
-    for (size_t i = 0; i < name_cnt; i++)
-        free(names[i]);
-    free(names);
+    free_replies(r, n);
     return day;
 }
 
@@ -770,44 +541,97 @@ static json_t *render_risk(struct cp_board_api *api, const char *t)
 }
 
 /* The ticker: alerts:recent, newest first, each parsed back into JSON. */
+/* SLA breaches of the tenant in the last 60 minutes of the wall clock,
+ * from its minute hashes (the alerts list holds the newest 100 alerts
+ * only, and breaches would push every churn alert out of it). Appends the
+ * 60 HGETs; the caller collects them. */
+static void cmd_sla_last_hour(struct cp_board_api *api, const char *t)
+{
+    int64_t now = cp_now_ms();
+
+    for (int i = 0; i < 60; i++) {
+        int64_t at = now - (int64_t)i * 60000;
+        char day[11];
+        int64_t mins = (at - cp_day_of_ms(at) * 86400000) / 60000;
+
+        cp_format_day(at, day);
+        cmd_key(api, 3, "HGET", CP_KEY_TENANT_FMT CP_KSEG_MINUTE "%s:%02d%02d",
+                api->prefix, t, day, (int)(mins / 60), (int)(mins % 60));
+        cp_cmd_str(&api->cmds, "sla_breaches");
+    }
+}
+
+/* The newest alerts in two lanes: `alerts` (the newest RECENT_ALERTS of
+ * any kind, as before), `churn` (the CHURN_RISK alerts among the newest
+ * 100) and `sla` (breaches among the newest 100, and in the last hour). */
 static json_t *render_alerts(struct cp_board_api *api, const char *t)
 {
-    struct cp_rconn_reply *r[1];
+    struct cp_rconn_reply *r[61];
     struct cp_reply recent;
-    json_t *out = NULL, *list;
+    json_t *out = NULL, *list = NULL, *churn = NULL;
+    json_int_t sla_recent = 0, sla_hour = 0;
+    long n;
 
     cmd_key(api, 4, "LRANGE", CP_KEY_TENANT_FMT CP_KSEG_ALERTS_RECENT,
             api->prefix, t);
     cp_cmd_str(&api->cmds, "0");
-    cp_cmd_int(&api->cmds, RECENT_ALERTS - 1);
-    if (collect(api, r, 1) != 1)
+    cp_cmd_int(&api->cmds, 99);
+    cmd_sla_last_hour(api, t);
+    n = collect(api, r, 61);
+    if (n != 61) {
+        if (n > 0)
+            free_replies(r, n);
         return NULL;
-    recent = view_of(r[0]);
-    if (recent.type == CP_REPLY_ARRAY) {
-        list = json_array();
-        for (size_t i = 0; list && i < recent.elements; i++) {
-            struct cp_reply a = element_of(&recent, i);
-            json_t *v = a.type == CP_REPLY_STRING
-                            ? json_loadb(a.str, a.len, 0, NULL)
-                            : NULL;
-
-            if (v) /* a malformed entry is skipped, not fatal */
-                json_array_append_new(list, v);
-        }
-        out = json_pack("{s:s, s:o}", "tenant", t, "alerts", list);
     }
-    cp_rconn_reply_free(r[0]);
+    for (int i = 1; i < 61; i++) {
+        struct cp_reply v = view_of(r[i]);
+
+        if (v.type == CP_REPLY_STRING)
+            sla_hour += (json_int_t)strtoll(v.str, NULL, 10);
+    }
+    recent = view_of(r[0]);
+    list = json_array();
+    churn = json_array();
+    for (size_t i = 0;
+         list && churn && recent.type == CP_REPLY_ARRAY && i < recent.elements;
+         i++) {
+        struct cp_reply a = element_of(&recent, i);
+        json_t *v = a.type == CP_REPLY_STRING
+                        ? json_loadb(a.str, a.len, 0, NULL)
+                        : NULL;
+        const char *kind = json_string_value(json_object_get(v, "kind"));
+
+        if (!v) /* a malformed entry is skipped, not fatal */
+            continue;
+        if (kind && !strcmp(kind, "RESPONSE_SLA_BREACH"))
+            sla_recent++;
+        else if (json_array_size(churn) < RECENT_ALERTS)
+            json_array_append(churn, v);
+        if (i < RECENT_ALERTS)
+            json_array_append(list, v);
+        json_decref(v);
+    }
+    if (list && churn)
+        out = json_pack("{s:s, s:O, s:O, s:{s:I, s:I}}", "tenant", t, "alerts",
+                        list, "churn", churn, "sla", "in_recent", sla_recent,
+                        "last_hour", sla_hour);
+    json_decref(list);
+    json_decref(churn);
+    free_replies(r, n);
     return out;
+}
+
+static void append_tenant(void *list, const char *tenant)
+{
+    json_array_append_new(list, json_string(tenant));
 }
 
 static json_t *render_tenants(struct cp_board_api *api)
 {
     json_t *list = json_array();
 
-    pthread_mutex_lock(&api->idx_mu);
-    for (size_t i = 0; list && i < api->ix.tcnt; i++)
-        json_array_append_new(list, json_string(api->ix.tenants[i]));
-    pthread_mutex_unlock(&api->idx_mu);
+    if (list)
+        cp__index_each_tenant(api->index, append_tenant, list);
     return json_pack("{s:o, s:I}", "tenants", list, "now_ms",
                      (json_int_t)cp_now_ms());
 }
@@ -1001,7 +825,7 @@ int cp_board_api_get(struct cp_board_api *api, const char *path,
         slash = strchr(path, '/');
         if (!slash)
             goto not_found;
-        if (!valid_tenant(path, (size_t)(slash - path))) {
+        if (!cp_id_valid(path, (size_t)(slash - path))) {
             *body = error_body("tenant: expected 1-64 of [A-Za-z0-9._-]");
             return 400;
         }
@@ -1015,9 +839,9 @@ int cp_board_api_get(struct cp_board_api *api, const char *path,
         what = routes[i].what;
     }
     if (what == W_TODAY || !date || !*date) {
-        days = today_days();
+        days = cp_day_of_ms(cp_now_ms());
         civil_from_days(days, day);
-    } else if (parse_date(date, &days)) {
+    } else if (cp_parse_day(date, &days)) {
         *body = error_body("date: expected YYYY-MM-DD (UTC)");
         return 400;
     } else {
@@ -1028,7 +852,7 @@ int cp_board_api_get(struct cp_board_api *api, const char *path,
         return 200;
     if (what == W_TENANTS || what == W_BOARD || what == W_TODAY ||
         what == W_DAY || (what >= W_FUNNEL && what <= W_SOURCES))
-        ensure_index(api);
+        cp__index_ensure(api->index);
     /* While another request is reading Redis, an expired answer is served
      * rather than queueing behind it: latency stays flat when many answers
      * expire in the same second, and Redis still sees one render per
@@ -1082,9 +906,7 @@ uint64_t cp_board_api_redis_commands(struct cp_board_api *api)
     pthread_mutex_lock(&api->redis_mu);
     n = api->commands;
     pthread_mutex_unlock(&api->redis_mu);
-    pthread_mutex_lock(&api->idx_mu);
-    n += api->scan_commands;
-    pthread_mutex_unlock(&api->idx_mu);
+    n += cp__index_scan_commands(api->index);
     return n;
 }
 
@@ -1100,15 +922,6 @@ struct cp_board_api *cp_board_api_new(const char *redis_url, const char *prefix,
     }
     pthread_mutex_init(&api->redis_mu, NULL);
     pthread_mutex_init(&api->cache_mu, NULL);
-    pthread_mutex_init(&api->idx_mu, NULL);
-    {
-        pthread_condattr_t attr;
-
-        pthread_condattr_init(&attr);
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-        pthread_cond_init(&api->idx_cond, &attr);
-        pthread_condattr_destroy(&attr);
-    }
     api->cache_ms = cache_ms;
     cp_cmds_init(&api->cmds);
     api->prefix = strdup(prefix);
@@ -1119,6 +932,11 @@ struct cp_board_api *cp_board_api_new(const char *redis_url, const char *prefix,
     if (cp__board_redis_url(redis_url, &api->url, api->address,
                             sizeof(api->address), errstr, errstr_size))
         goto fail;
+    api->index = cp__index_new(&api->url, prefix);
+    if (!api->index) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
     return api;
 
 fail:
@@ -1130,15 +948,9 @@ void cp_board_api_destroy(struct cp_board_api *api)
 {
     if (!api)
         return;
-    pthread_mutex_lock(&api->idx_mu);
-    api->idx_stop = 1;
-    pthread_cond_broadcast(&api->idx_cond);
-    pthread_mutex_unlock(&api->idx_mu);
-    if (api->idx_started)
-        pthread_join(api->indexer, NULL);
+    cp__index_destroy(api->index); /* stops its thread, which reads url */
     cp_rconn_destroy(api->conn);
     cp_cmds_cleanup(&api->cmds);
-    index_free(&api->ix);
     for (size_t i = 0; i < CACHE_SLOTS; i++) {
         free(api->cache[i].key);
         free(api->cache[i].body);
@@ -1147,7 +959,5 @@ void cp_board_api_destroy(struct cp_board_api *api)
     free(api->prefix);
     pthread_mutex_destroy(&api->redis_mu);
     pthread_mutex_destroy(&api->cache_mu);
-    pthread_mutex_destroy(&api->idx_mu);
-    pthread_cond_destroy(&api->idx_cond);
     free(api);
 }

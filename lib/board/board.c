@@ -6,6 +6,7 @@
 #include "board.h"
 
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #include "board_api.h"
 #include "board_int.h"
+#include "ids.h"
 #include "log.h"
 
 #define REQUEST_MEMORY  (32 * 1024)  /* headers + URL of one request */
@@ -28,9 +30,10 @@
 struct cp_board {
     const struct cp_config *cfg; /* borrowed */
     struct cp_board_limits lim;
-    struct cp_board_api *api; /* owned */
-    struct cp__hub *hub;      /* owned */
-    struct MHD_Daemon *mhd;   /* owned */
+    struct cp_board_api *api;  /* owned */
+    struct cp__hub *hub;       /* owned */
+    struct cp__access *access; /* owned: board.token */
+    struct MHD_Daemon *mhd;    /* owned */
     int port;
     int64_t started_ms;
 };
@@ -54,23 +57,48 @@ void cp_board_limits_default(struct cp_board_limits *lim)
 
 /* ---- responses ---- */
 
-static enum MHD_Result send_response(struct MHD_Connection *conn,
-                                     unsigned status, struct MHD_Response *r,
-                                     const char *type)
+#define COOKIE_NAME "crmpulse_board"
+
+/* One request as the handlers answer it. */
+struct request {
+    struct cp_board *b;
+    struct MHD_Connection *conn;
+    const char *scope;     /* the token's only tenant (borrowed); NULL: all */
+    const char *new_token; /* a good ?token= to keep in a cookie; NULL */
+};
+
+static enum MHD_Result send_response(const struct request *rq, unsigned status,
+                                     struct MHD_Response *r, const char *type)
 {
+    const char *origin = rq->b->cfg->board_cors_origin;
     enum MHD_Result ret;
 
     if (!r)
         return MHD_NO; /* out of memory: MHD closes the connection */
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    ret = MHD_queue_response(conn, status, r);
+    /* No other web page may read the board (customers' names and why they
+     * may leave) unless one origin is configured. */
+    if (origin && *origin) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(r, "Vary", "Origin");
+    }
+    if (rq->new_token) {
+        char cookie[256];
+
+        snprintf(cookie, sizeof(cookie),
+                 COOKIE_NAME "=%s; Path=/; Max-Age=31536000; HttpOnly; "
+                             "SameSite=Strict",
+                 rq->new_token);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE, cookie);
+    }
+    ret = MHD_queue_response(rq->conn, status, r);
     MHD_destroy_response(r);
     return ret;
 }
 
 /* @p body is malloc'ed JSON (or NULL when out of memory); taken. */
-static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status,
+static enum MHD_Result send_json(const struct request *rq, unsigned status,
                                  char *body)
 {
     struct MHD_Response *r;
@@ -83,25 +111,24 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status,
         free(body);
         return MHD_NO;
     }
-    /* Numbers move every second: never cache; any page may read them. */
+    /* Numbers move every second: never cache. */
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
     if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "2");
-    return send_response(conn, status, r, "application/json; charset=utf-8");
+    return send_response(rq, status, r, "application/json; charset=utf-8");
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status,
+static enum MHD_Result send_error(const struct request *rq, unsigned status,
                                   const char *msg)
 {
     json_t *j = json_pack("{s:s}", "error", msg);
     char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
     json_decref(j);
-    return send_json(conn, status, body);
+    return send_json(rq, status, body);
 }
 
-static enum MHD_Result send_asset(struct MHD_Connection *conn,
+static enum MHD_Result send_asset(const struct request *rq,
                                   const struct cp__board_asset *a)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(
@@ -115,7 +142,7 @@ static enum MHD_Result send_asset(struct MHD_Connection *conn,
     MHD_add_response_header(r, "Content-Security-Policy",
                             "default-src 'self'; img-src 'self' data:; "
                             "style-src 'self' 'unsafe-inline'");
-    return send_response(conn, MHD_HTTP_OK, r, a->content_type);
+    return send_response(rq, MHD_HTTP_OK, r, a->content_type);
 }
 
 /* ---- SSE ---- */
@@ -169,23 +196,10 @@ static void sse_free(void *cls)
     free(s);
 }
 
-static int valid_id(const char *s)
+static enum MHD_Result serve_events(const struct request *rq)
 {
-    size_t len = strlen(s);
-
-    if (len > 64)
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                    "0123456789._-",
-                    s[i]))
-            return 0;
-    return 1;
-}
-
-static enum MHD_Result serve_events(struct cp_board *b,
-                                    struct MHD_Connection *conn)
-{
+    struct cp_board *b = rq->b;
+    struct MHD_Connection *conn = rq->conn;
     const char *tenant =
         MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "tenant");
     struct MHD_Response *r;
@@ -193,9 +207,15 @@ static enum MHD_Result serve_events(struct cp_board *b,
 
     if (!tenant)
         tenant = "";
-    if (!valid_id(tenant))
-        return send_error(conn, MHD_HTTP_BAD_REQUEST,
+    /* "" streams every tenant: to a token of one tenant, that tenant. */
+    if (!*tenant && rq->scope)
+        tenant = rq->scope;
+    if (*tenant && !cp_id_valid(tenant, strlen(tenant)))
+        return send_error(rq, MHD_HTTP_BAD_REQUEST,
                           "tenant: expected 1-64 of [A-Za-z0-9._-]");
+    if (rq->scope && strcmp(tenant, rq->scope))
+        return send_error(rq, MHD_HTTP_FORBIDDEN,
+                          "this token is for another tenant");
     s = calloc(1, sizeof(*s));
     if (!s)
         return MHD_NO;
@@ -211,7 +231,7 @@ static enum MHD_Result serve_events(struct cp_board *b,
     s->cl = cp__hub_join(b->hub, tenant);
     if (!s->cl) {
         free(s);
-        return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+        return send_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE,
                           "too many live streams; retry later");
     }
     r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SSE_BLOCK, sse_read,
@@ -222,12 +242,12 @@ static enum MHD_Result serve_events(struct cp_board *b,
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
-    return send_response(conn, MHD_HTTP_OK, r, "text/event-stream");
+    return send_response(rq, MHD_HTTP_OK, r, "text/event-stream");
 }
 
-static enum MHD_Result serve_stats(struct cp_board *b,
-                                   struct MHD_Connection *conn)
+static enum MHD_Result serve_stats(const struct request *rq)
 {
+    struct cp_board *b = rq->b;
     struct cp__hub_stats st;
     json_t *j;
     char *body;
@@ -243,53 +263,169 @@ static enum MHD_Result serve_stats(struct cp_board *b,
                   (json_int_t)(cp_mono_ms() - b->started_ms));
     body = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    return send_json(conn, MHD_HTTP_OK, body);
+    return send_json(rq, MHD_HTTP_OK, body);
+}
+
+/* ---- access ---- */
+
+/* The token of a request: Authorization: Bearer, the cookie, or ?token=
+ * (then *@p from_query is set). NULL when it carries none. */
+static const char *request_token(struct MHD_Connection *conn, int *from_query)
+{
+    const char *auth =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    const char *t;
+
+    *from_query = 0;
+    if (auth && !strncmp(auth, "Bearer ", 7))
+        return auth + 7;
+    t = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
+    if (t) {
+        *from_query = 1;
+        return t;
+    }
+    return MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, COOKIE_NAME);
+}
+
+/* Lets @p rq through (scope set), or answers 401 with no data. */
+static int admit(struct request *rq, const char *path, enum MHD_Result *answer)
+{
+    static const char page_msg[] =
+        "crmpulse-board: open this page once as /?token=<a token of "
+        "board.token>; the browser keeps it in a cookie.\n";
+    const struct cp__access *acc = rq->b->access;
+    int from_query;
+    const char *tok = request_token(rq->conn, &from_query);
+    struct MHD_Response *r;
+
+    if (!cp__access_required(acc))
+        return 1;
+    if (tok && !cp__access_check(acc, tok, strlen(tok), &rq->scope)) {
+        if (from_query)
+            rq->new_token = tok;
+        return 1;
+    }
+    if (!strncmp(path, "/api/", 5)) {
+        *answer = send_error(rq, MHD_HTTP_UNAUTHORIZED,
+                             "unauthorized: send a token of board.token "
+                             "(Authorization: Bearer, or open /?token= once)");
+        return 0;
+    }
+    r = MHD_create_response_from_buffer(sizeof(page_msg) - 1,
+                                        (void *)(uintptr_t)page_msg,
+                                        MHD_RESPMEM_PERSISTENT);
+    *answer = send_response(rq, MHD_HTTP_UNAUTHORIZED, r,
+                            "text/plain; charset=utf-8");
+    return 0;
+}
+
+/* /api/tenants/T/...: T is the token's tenant, when it has one. */
+static int in_scope(const struct request *rq, const char *path)
+{
+    static const char head[] = "/api/tenants/";
+    size_t n = strlen(rq->scope ? rq->scope : "");
+
+    if (!rq->scope || strncmp(path, "/api/tenants", 12))
+        return 1;
+    if (!strcmp(path, "/api/tenants"))
+        return 1; /* answered with the scope alone, see route() */
+    return !strncmp(path, head, sizeof(head) - 1) &&
+           !strncmp(path + sizeof(head) - 1, rq->scope, n) &&
+           path[sizeof(head) - 1 + n] == '/';
 }
 
 /* ---- routing ---- */
+
+static enum MHD_Result route(struct request *rq, const char *path)
+{
+    struct MHD_Connection *conn = rq->conn;
+    enum MHD_Result answer = MHD_NO;
+
+    if (!strcmp(path, "/healthz")) /* for orchestrators: no token */
+        return send_json(rq, MHD_HTTP_OK, strdup("{\"ok\":true}"));
+    if (!strcmp(path, "/favicon.ico"))
+        return send_response(
+            rq, MHD_HTTP_NO_CONTENT,
+            MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT),
+            "image/x-icon");
+    if (!admit(rq, path, &answer))
+        return answer;
+    if (!strcmp(path, "/"))
+        path = "/index.html";
+    for (const struct cp__board_asset *a = cp__board_assets; a->path; a++)
+        if (!strcmp(path, a->path))
+            return send_asset(rq, a);
+    if (!strcmp(path, "/api/events"))
+        return serve_events(rq);
+    if (!strcmp(path, "/api/stats"))
+        return serve_stats(rq);
+    if (!in_scope(rq, path))
+        return send_error(rq, MHD_HTTP_FORBIDDEN,
+                          "this token is for another tenant");
+    if (rq->scope && !strcmp(path, "/api/tenants")) {
+        json_t *j = json_pack("{s:[s], s:I}", "tenants", rq->scope, "now_ms",
+                              (json_int_t)cp_now_ms());
+        char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+        json_decref(j);
+        return send_json(rq, MHD_HTTP_OK, body);
+    }
+    if (!strncmp(path, "/api/", 5)) {
+        const char *date =
+            MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "date");
+        char *body = NULL;
+        int status = cp_board_api_get(rq->b->api, path, date, &body);
+
+        return send_json(rq, (unsigned)status, body);
+    }
+    return send_error(rq, MHD_HTTP_NOT_FOUND, "not found");
+}
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
                                   size_t *upload_size, void **req_cls)
 {
-    struct cp_board *b = cls;
-    const char *path = url;
+    struct request rq = {.b = cls, .conn = conn};
 
     (void)version;
     (void)upload;
     (void)req_cls;
     if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-        return send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+        return send_error(&rq, MHD_HTTP_METHOD_NOT_ALLOWED,
                           "read-only: GET or HEAD");
     if (*upload_size) /* a GET with a body: nothing here takes one */
-        return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+        return send_error(&rq, MHD_HTTP_CONTENT_TOO_LARGE,
                           "request body not accepted");
-    if (!strcmp(path, "/"))
-        path = "/index.html";
-    for (const struct cp__board_asset *a = cp__board_assets; a->path; a++)
-        if (!strcmp(path, a->path))
-            return send_asset(conn, a);
-    if (!strcmp(path, "/api/events"))
-        return serve_events(b, conn);
-    if (!strcmp(path, "/api/stats"))
-        return serve_stats(b, conn);
-    if (!strcmp(path, "/healthz"))
-        return send_json(conn, MHD_HTTP_OK, strdup("{\"ok\":true}"));
-    if (!strcmp(path, "/favicon.ico"))
-        return send_response(
-            conn, MHD_HTTP_NO_CONTENT,
-            MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT),
-            "image/x-icon");
-    if (!strncmp(path, "/api/", 5)) {
-        const char *date =
-            MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "date");
-        char *body = NULL;
-        int status = cp_board_api_get(b->api, path, date, &body);
+    return route(&rq, url);
+}
 
-        return send_json(conn, (unsigned)status, body);
+#define HTTP_LOG_WINDOW_MS  10000 /* libmicrohttpd's own messages: */
+#define HTTP_LOG_PER_WINDOW 10    /* at most this many per window */
+
+/* A connection storm (refused or aborted connections) makes libmicrohttpd
+ * report every one: at most HTTP_LOG_PER_WINDOW lines per window, then one
+ * line that counts the rest, so the journal (which drops lines silently
+ * under its own rate limit) keeps what matters. */
+static int http_log_admit(int64_t now_ms, uint64_t *suppressed)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static int64_t window_start;
+    static uint64_t in_window, dropped;
+    int ok;
+
+    pthread_mutex_lock(&mu);
+    *suppressed = 0;
+    if (now_ms - window_start >= HTTP_LOG_WINDOW_MS) {
+        *suppressed = dropped;
+        window_start = now_ms;
+        in_window = dropped = 0;
     }
-    return send_error(conn, MHD_HTTP_NOT_FOUND, "not found");
+    ok = in_window++ < HTTP_LOG_PER_WINDOW;
+    if (!ok)
+        dropped++;
+    pthread_mutex_unlock(&mu);
+    return ok;
 }
 
 __attribute__((format(printf, 2, 0))) static void
@@ -297,6 +433,8 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
     size_t len;
+    uint64_t suppressed;
+    int routine;
 
     (void)cls;
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -305,10 +443,16 @@ mhd_log(void *cls, const char *fmt, va_list ap)
         msg[--len] = '\0';
     /* Every stream we end on purpose (browser gone, or too slow) reports
      * an "application error": routine, so only at debug level. */
-    if (strstr(msg, "application error"))
-        cp_log(CP_LOG_DEBUG, "HTTP", "%s", msg);
-    else
-        cp_log(CP_LOG_NOTICE, "HTTP", "%s", msg);
+    routine = strstr(msg, "application error") != NULL;
+    if (routine && CP_LOG_DEBUG > cp_log_level)
+        return; /* not logged: must not use up the window either */
+    if (!http_log_admit(cp_mono_ms(), &suppressed))
+        return;
+    if (suppressed)
+        cp_log(CP_LOG_NOTICE, "HTTP",
+               "%llu more HTTP server messages in the last %d s not logged",
+               (unsigned long long)suppressed, HTTP_LOG_WINDOW_MS / 1000);
+    cp_log(routine ? CP_LOG_DEBUG : CP_LOG_NOTICE, "HTTP", "%s", msg);
 }
 
 /* host:port or [v6]:port -> a socket address. */
@@ -364,6 +508,25 @@ bad:
     return -1;
 }
 
+/* 127.0.0.0/8, ::1 or ::ffff:127.x: only this machine can connect. */
+static int is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        const uint8_t *a = in6->sin6_addr.s6_addr;
+
+        if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+            return 1;
+        return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && a[12] == 127;
+    }
+    return 0;
+}
+
 struct cp_board *cp_board_new(const struct cp_config *cfg,
                               const struct cp_board_limits *lim, char *errstr,
                               size_t errstr_size)
@@ -389,6 +552,22 @@ struct cp_board *cp_board_new(const struct cp_config *cfg,
     memset(&ss, 0, sizeof(ss));
     if (parse_listen(cfg->board_listen, &ss, &is_v6, errstr, errstr_size))
         goto fail;
+    b->access = cp__access_new(cfg->board_token);
+    if (!b->access) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    if (!is_loopback(&ss) && !cp__access_required(b->access)) {
+        snprintf(errstr, errstr_size,
+                 "board.listen %s is reachable from other machines and "
+                 "board.token is empty: anyone there could read customers' "
+                 "names and why they may leave. Set board.token to a long "
+                 "random secret (e.g. -X board.token=$(openssl rand -hex 16))"
+                 " and open http://<host>:<port>/?token=<it> once on the TV, "
+                 "or listen on 127.0.0.1 behind a reverse proxy",
+                 cfg->board_listen);
+        goto fail;
+    }
     b->api = cp_board_api_new(cfg->redis_url, cfg->redis_prefix,
                               b->lim.cache_ms, errstr, errstr_size);
     if (!b->api)
@@ -466,5 +645,6 @@ void cp_board_destroy(struct cp_board *b)
         MHD_stop_daemon(b->mhd);
     cp__hub_destroy(b->hub);
     cp_board_api_destroy(b->api);
+    cp__access_destroy(b->access);
     free(b);
 }

@@ -22,6 +22,64 @@ cp_rc cp__board_redis_url(const char *redis_url, struct cp_redis_url *url,
                           char *address, size_t address_size, char *errstr,
                           size_t errstr_size);
 
+/* ---- access (access.c): board.token ---- */
+
+struct cp__access;
+
+/**
+ * @brief Parses board.token (checked by the settings already):
+ *        "TOKEN[@TENANT], ...".
+ * @returns the tokens (maybe none), or NULL when out of memory.
+ * Ownership: caller frees with cp__access_destroy().
+ */
+struct cp__access *cp__access_new(const char *list);
+/** @brief Frees @p acc; accepts NULL. */
+void cp__access_destroy(struct cp__access *acc);
+/** @brief Whether any token is set (then every request needs one). */
+int cp__access_required(const struct cp__access *acc);
+/**
+ * @brief Checks @p token (@p len bytes), in constant time per entry.
+ * @returns 0 with *@p tenant the token's tenant (borrowed from @p acc; NULL
+ *          for every tenant), or -1 when no entry has that token.
+ */
+int cp__access_check(const struct cp__access *acc, const char *token,
+                     size_t len, const char **tenant);
+
+/* ---- tenant index (index.c): a background SCAN of the day keys ---- */
+
+struct cp__index;
+
+/**
+ * @brief Prepares the index of `<prefix>:{T}:d:D[:manager:M|:source:S]`;
+ *        its thread starts on the first cp__index_ensure().
+ * @returns the index, or NULL when out of memory.
+ * Ownership: borrows @p url (it must outlive the index), copies
+ *            @p prefix; free with cp__index_destroy().
+ */
+struct cp__index *cp__index_new(const struct cp_redis_url *url,
+                                const char *prefix);
+/** @brief Stops the thread and frees @p idx; accepts NULL. */
+void cp__index_destroy(struct cp__index *idx);
+/** @brief Starts the thread if it is not running and waits up to 2 s for
+ *         its first scan (a board nobody asks costs Redis nothing). */
+void cp__index_ensure(struct cp__index *idx);
+/**
+ * @brief Copies up to @p cap manager ('m') and source ('s') names of
+ *        (@p tenant, @p date) into @p names and @p kinds.
+ * @returns how many. Ownership: the caller frees each names[i].
+ */
+size_t cp__index_names(struct cp__index *idx, const char *tenant,
+                       const char *date, char *kinds, char **names, size_t cap);
+/** @brief How many manager and source names (@p tenant, @p date) has. */
+size_t cp__index_name_count(struct cp__index *idx, const char *tenant,
+                            const char *date);
+/** @brief Calls @p fn for each tenant, sorted, under the index's lock. */
+void cp__index_each_tenant(struct cp__index *idx,
+                           void (*fn)(void *ctx, const char *tenant),
+                           void *ctx);
+/** @brief SCAN commands sent so far (for the board's Redis load). */
+uint64_t cp__index_scan_commands(struct cp__index *idx);
+
 /* ---- SSE hub (hub.c): one PSUBSCRIBE shared by every browser ---- */
 
 struct cp__hub;

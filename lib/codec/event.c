@@ -8,6 +8,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "civil.h"
+#include "ids.h"
+
 #define CP_KIND_RECORD_(id, record, entity) record,
 static const char *const kind_names[CP_PAYLOAD_KIND_CNT] = {
     CP_PAYLOAD_KINDS(CP_KIND_RECORD_)};
@@ -20,10 +23,6 @@ static const char *const entity_fields[CP_PAYLOAD_KIND_CNT] = {
 
 static const char *const channel_symbols[CP_CHANNEL_CNT] = {
     "PHONE", "EMAIL", "CHAT", "MESSENGER", "WEB", "SOCIAL", "IN_PERSON",
-};
-
-static const char *const channel_keys[CP_CHANNEL_CNT] = {
-    "phone", "email", "chat", "messenger", "web", "social", "in_person",
 };
 
 const char *cp_payload_kind_name(enum cp_payload_kind kind)
@@ -51,64 +50,19 @@ const char *cp_channel_key_name(enum cp_channel channel)
 {
     if ((int)channel < 0 || channel >= CP_CHANNEL_CNT)
         return NULL;
-    return channel_keys[channel];
+    return cp_key_channel_name((int)channel);
 }
 
 /* ---- reasons ---- */
 
-/* Formats ms since the epoch as 2000-01-01T00:00:00.000Z for any int64,
- * proleptic Gregorian calendar (gmtime_r fails on far-out years). */
-static void format_ms(int64_t ms, char *out, size_t out_size)
-{
-    int64_t days = ms / 86400000, rem = ms % 86400000;
-    int64_t era, doe, yoe, doy, mp, y, m, d;
-
-    if (rem < 0) {
-        rem += 86400000;
-        days--;
-    }
-    /* Civil date from days since 1970-01-01, in 400-year eras starting
-     * on March 1st so the leap day is the last day of a year. */
-    days += 719468;
-    era = (days >= 0 ? days : days - 146096) / 146097;
-    doe = days - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    y = yoe + era * 400;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    d = doy - (153 * mp + 2) / 5 + 1;
-    m = mp < 10 ? mp + 3 : mp - 9;
-    if (m <= 2)
-        y++;
-    snprintf(out, out_size, "%04" PRId64 "-%02d-%02dT%02d:%02d:%02d.%03dZ", y,
-             (int)m, (int)d, (int)(rem / 3600000), (int)(rem / 60000 % 60),
-             (int)(rem / 1000 % 60), (int)(rem % 1000));
-}
-
 /* ---- field rules ---- */
-
-/* Bit 0: allowed in stage and source names [A-Za-z0-9_-]; bit 1: allowed
- * in tenant, customer and manager ids [A-Za-z0-9._-]. A table, because
- * every event checks up to four names byte by byte. */
-static const unsigned char name_class[256] = {
-    ['-'] = 3, ['.'] = 2, ['_'] = 3, ['0'] = 3, ['1'] = 3, ['2'] = 3, ['3'] = 3,
-    ['4'] = 3, ['5'] = 3, ['6'] = 3, ['7'] = 3, ['8'] = 3, ['9'] = 3, ['A'] = 3,
-    ['B'] = 3, ['C'] = 3, ['D'] = 3, ['E'] = 3, ['F'] = 3, ['G'] = 3, ['H'] = 3,
-    ['I'] = 3, ['J'] = 3, ['K'] = 3, ['L'] = 3, ['M'] = 3, ['N'] = 3, ['O'] = 3,
-    ['P'] = 3, ['Q'] = 3, ['R'] = 3, ['S'] = 3, ['T'] = 3, ['U'] = 3, ['V'] = 3,
-    ['W'] = 3, ['X'] = 3, ['Y'] = 3, ['Z'] = 3, ['a'] = 3, ['b'] = 3, ['c'] = 3,
-    ['d'] = 3, ['e'] = 3, ['f'] = 3, ['g'] = 3, ['h'] = 3, ['i'] = 3, ['j'] = 3,
-    ['k'] = 3, ['l'] = 3, ['m'] = 3, ['n'] = 3, ['o'] = 3, ['p'] = 3, ['q'] = 3,
-    ['r'] = 3, ['s'] = 3, ['t'] = 3, ['u'] = 3, ['v'] = 3, ['w'] = 3, ['x'] = 3,
-    ['y'] = 3, ['z'] = 3,
-};
 
 /* tenant_id, customer_id, manager_id (allow_dot) and stage/source names. */
 static cp_rc check_name(const char *field, struct cp_str s, bool allow_dot,
                         char *reason, size_t reason_size)
 {
     const char *set = allow_dot ? "[A-Za-z0-9._-]" : "[A-Za-z0-9_-]";
-    unsigned char mask = allow_dot ? 2 : 1;
+    size_t bad;
 
     if (!s.ptr || s.len == 0)
         return cp_decode_fail(reason, reason_size, "%s: empty", field);
@@ -116,14 +70,11 @@ static cp_rc check_name(const char *field, struct cp_str s, bool allow_dot,
         return cp_decode_fail(reason, reason_size,
                               "%s: %zu bytes, longer than %d", field, s.len,
                               CP_NAME_MAX);
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char)s.ptr[i];
-
-        if (!(name_class[c] & mask))
-            return cp_decode_fail(reason, reason_size,
-                                  "%s: byte 0x%02x at %zu not in %s", field, c,
-                                  i, set);
-    }
+    bad = cp_name_bad_byte(s.ptr, s.len, allow_dot);
+    if (bad < s.len)
+        return cp_decode_fail(reason, reason_size,
+                              "%s: byte 0x%02x at %zu not in %s", field,
+                              (unsigned char)s.ptr[bad], bad, set);
     return CP_OK;
 }
 
@@ -319,7 +270,7 @@ cp_rc cp_event_validate(const struct cp_event *ev, int64_t now_ms, char *reason,
             return rc;
     }
     if (ev->occurred_at < CP_MIN_OCCURRED_AT_MS) {
-        format_ms(ev->occurred_at, t1, sizeof(t1));
+        cp_format_iso_ms(ev->occurred_at, t1);
         return cp_decode_fail(reason, reason_size,
                               "occurred_at %s before 2000-01-01", t1);
     }
@@ -327,15 +278,15 @@ cp_rc cp_event_validate(const struct cp_event *ev, int64_t now_ms, char *reason,
     limit = now_ms > INT64_MAX - CP_MAX_FUTURE_MS ? INT64_MAX
                                                   : now_ms + CP_MAX_FUTURE_MS;
     if (ev->occurred_at > limit) {
-        format_ms(ev->occurred_at, t1, sizeof(t1));
-        format_ms(now_ms, t2, sizeof(t2));
+        cp_format_iso_ms(ev->occurred_at, t1);
+        cp_format_iso_ms(now_ms, t2);
         return cp_decode_fail(reason, reason_size,
                               "occurred_at %s more than 24 h after now %s", t1,
                               t2);
     }
     /* Only reachable with a clock past 9999-12-30: keeps day keys 4-digit. */
     if (ev->occurred_at > CP_MAX_OCCURRED_AT_MS) {
-        format_ms(ev->occurred_at, t1, sizeof(t1));
+        cp_format_iso_ms(ev->occurred_at, t1);
         return cp_decode_fail(reason, reason_size,
                               "occurred_at %s after 9999-12-31", t1);
     }
@@ -343,12 +294,6 @@ cp_rc cp_event_validate(const struct cp_event *ev, int64_t now_ms, char *reason,
         return cp_decode_fail(reason, reason_size, "channel: unknown value %d",
                               (int)ev->channel);
     return check_payload(ev, reason, reason_size);
-}
-
-cp_rc cp_event_check_name(const char *field, struct cp_str s, char *reason,
-                          size_t reason_size)
-{
-    return check_name(field, s, true, reason, reason_size);
 }
 
 cp_rc cp_event_check_id(const char *field, struct cp_str s, char *reason,

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
+
 #define WALK_MAX_DEPTH 32 /* nesting of records/unions/arrays in a schema */
 
 /* ---- the program ---- */
@@ -67,22 +69,6 @@ avro_schema_t cp__resolve_link(avro_schema_t schema)
     return schema;
 }
 
-static int prog_grow(void **arr, size_t *cap, size_t cnt, size_t elem)
-{
-    size_t ncap;
-    void *n;
-
-    if (cnt < *cap)
-        return 0;
-    ncap = *cap ? *cap * 2 : 16;
-    n = realloc(*arr, ncap * elem);
-    if (!n)
-        return -1;
-    *arr = n;
-    *cap = ncap;
-    return 0;
-}
-
 static void prog_free(struct wprog *prog)
 {
     free(prog->nodes);
@@ -97,10 +83,14 @@ static long prog_edges(struct wprog *prog, size_t cnt)
 {
     size_t first = prog->edge_cnt;
 
-    while (prog->edge_cap < first + cnt)
-        if (prog_grow((void **)&prog->edges, &prog->edge_cap, prog->edge_cap,
-                      sizeof(*prog->edges)))
+    while (prog->edge_cap < first + cnt) {
+        struct wedge *edges = cp_grow(prog->edges, &prog->edge_cap,
+                                      prog->edge_cap, sizeof(*edges), 16);
+
+        if (!edges)
             return -1;
+        prog->edges = edges;
+    }
     for (size_t i = 0; i < cnt; i++)
         prog->edges[first + i] = (struct wedge){0, NULL};
     prog->edge_cnt += cnt;
@@ -128,6 +118,7 @@ static long prog_compile(struct wprog *prog, avro_schema_t schema, int depth,
                          char *errstr, size_t errstr_size)
 {
     struct wnode node = {W_NULL, 0, 0};
+    struct wnode *nodes;
     size_t idx;
     long first;
 
@@ -141,9 +132,11 @@ static long prog_compile(struct wprog *prog, avro_schema_t schema, int depth,
             if (prog->named[i] == schema)
                 return prog->named_node[i];
     }
-    if (prog_grow((void **)&prog->nodes, &prog->node_cap, prog->node_cnt,
-                  sizeof(*prog->nodes)))
+    nodes = cp_grow(prog->nodes, &prog->node_cap, prog->node_cnt,
+                    sizeof(*nodes), 16);
+    if (!nodes)
         goto nomem;
+    prog->nodes = nodes;
     idx = prog->node_cnt++;
     if (is_avro_named_type(schema)) {
         /* Registered before the children so recursive types terminate. */

@@ -55,6 +55,79 @@ static int one_arg(const struct cp_cli *cli, const char **rest, int cnt,
     return 0;
 }
 
+int cp_cli_reads_setting(const char *const *settings, const char *name)
+{
+    if (!settings)
+        return 1;
+    for (size_t i = 0; settings[i]; i++) {
+        size_t n = strlen(settings[i]);
+
+        if (n && settings[i][n - 1] == '.' ? !strncmp(name, settings[i], n)
+                                           : !strcmp(name, settings[i]))
+            return 1;
+    }
+    return 0;
+}
+
+/* The program's setting most like @p name: the same last part ("listen"),
+ * else NULL. */
+static const char *own_setting_like(const struct cp_cli *cli, const char *name)
+{
+    const char *tail = strrchr(name, '.');
+
+    if (!tail)
+        return NULL;
+    for (size_t i = 0; i < cp_config_setting_count(); i++) {
+        const char *cand = cp_config_setting_name(i);
+        const char *ct = strrchr(cand, '.');
+
+        if (ct && !strcmp(ct, tail) && strcmp(cand, name) &&
+            cp_cli_reads_setting(cli->settings, cand))
+            return cand;
+    }
+    return NULL;
+}
+
+/* Every -X of argv names a setting the program reads. The file and the
+ * environment may hold other programs' settings (one file for the worker
+ * and the board); a -X is said to this program alone. @returns 0, or -1
+ * with the message printed. */
+static int check_x_settings(const struct cp_cli *cli, int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+        const char *kv, *eq, *like;
+        char name[128];
+
+        if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
+            i++;
+            continue;
+        }
+        if (strncmp(argv[i], "-X", 2))
+            continue;
+        kv = argv[i][2] ? argv[i] + 2 : (i + 1 < argc ? argv[++i] : "");
+        eq = strchr(kv, '=');
+        if (!eq || (size_t)(eq - kv) >= sizeof(name))
+            continue; /* cp_config_load() has judged its syntax */
+        memcpy(name, kv, (size_t)(eq - kv));
+        name[eq - kv] = '\0';
+        if (cp_cli_reads_setting(cli->settings, name))
+            continue;
+        like = own_setting_like(cli, name);
+        if (like)
+            fprintf(stderr,
+                    "%s: -X %s: %s does not use this setting; set %s "
+                    "instead (see --help)\n",
+                    cli->prog, name, cli->prog, like);
+        else
+            fprintf(stderr,
+                    "%s: -X %s: %s does not use this setting (see --help "
+                    "for the ones it reads)\n",
+                    cli->prog, name, cli->prog);
+        return -1;
+    }
+    return 0;
+}
+
 struct cp_config *cp_cli_load(const struct cp_cli *cli, int argc, char **argv,
                               int *status)
 {
@@ -79,6 +152,15 @@ struct cp_config *cp_cli_load(const struct cp_cli *cli, int argc, char **argv,
         i += took;
     }
     if (!cfg) {
+        fprintf(stderr, "%s: %s\n", cli->prog, errstr);
+        *status = 2;
+        goto out;
+    }
+    if (check_x_settings(cli, argc, argv)) {
+        *status = 2;
+        goto out;
+    }
+    if (cli->check && cli->check(cfg, errstr, sizeof(errstr))) {
         fprintf(stderr, "%s: %s\n", cli->prog, errstr);
         *status = 2;
         goto out;

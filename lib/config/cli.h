@@ -33,7 +33,21 @@ struct cp_cli {
     int (*arg)(void *opaque, const char **rest, int cnt);
     void *opaque;             /* passed to arg */
     const char *unknown_what; /* "unknown argument" unless set */
+    /* The settings the program reads: exact names, or prefixes ending in
+     * '.' ("redis."). A -X of any other setting is an error naming the
+     * program's own setting of that kind (e.g. board.listen for
+     * http.listen), because such a setting would be silently ignored.
+     * NULL-terminated; NULL: every setting. */
+    const char *const *settings;
+    /* After the settings are loaded and before --print-config: a check
+     * of the program's own (e.g. librdkafka's view of kafka.*). Returns
+     * nonzero with a message in errstr to exit 2. NULL: none. */
+    int (*check)(const struct cp_config *cfg, char *errstr,
+                 size_t errstr_size);
 };
+
+/** @brief Whether @p name is one of @p settings (see struct cp_cli). */
+int cp_cli_reads_setting(const char *const *settings, const char *name);
 
 /**
  * @brief Loads the settings and reads the other arguments. --help wins

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ids.h"
 #include "log.h"
 #include "url.h"
 
@@ -48,6 +49,7 @@ struct setting {
 static bool check_redis_url(const char *url, char *errstr, size_t size);
 static void mask_redis_url(const char *url, char *out, size_t size);
 static bool check_prefix(const char *prefix, char *errstr, size_t size);
+static bool check_board_tokens(const char *list, char *errstr, size_t size);
 
 static const char *const framing_choices[] = {"confluent", "raw", NULL};
 static const char *const log_format_choices[] = {"text", "json", NULL};
@@ -222,6 +224,27 @@ static const struct setting settings[] = {
      .max = 255,
      .def = "127.0.0.1:8080",
      .doc = "crmpulse-board's web page and API as host:port"},
+    {.name = "board.token",
+     .type = SET_STRING,
+     .offset = OFF(board_token),
+     .min = 0,
+     .max = 4096,
+     .def = "",
+     .flags = SET_SENSITIVE,
+     .check = check_board_tokens,
+     .doc = "crmpulse-board's access tokens, comma-separated: TOKEN (every "
+            "tenant) or TOKEN@TENANT (that tenant only), 16+ of "
+            "[A-Za-z0-9._~-]; required when board.listen is not loopback; "
+            "a TV opens /?token=TOKEN once and keeps it in a cookie"},
+    {.name = "board.cors.origin",
+     .type = SET_STRING,
+     .offset = OFF(board_cors_origin),
+     .min = 0,
+     .max = 255,
+     .def = "",
+     .doc = "the one web origin allowed to read crmpulse-board's API from "
+            "another page (Access-Control-Allow-Origin), e.g. "
+            "https://intranet.example; empty = none"},
     {.name = "log.level",
      .type = SET_LEVEL,
      .offset = OFF(log_level),
@@ -387,6 +410,51 @@ static int parse_int64(const char *s, int64_t *out)
 }
 
 /* ---- redis.url and redis.prefix ---- */
+
+/* board.token: TOKEN[@TENANT] entries, comma-separated, blanks around
+ * them allowed. A token is a secret a person types once into a TV's URL:
+ * URL-safe characters, long enough not to be guessed. */
+static bool check_board_tokens(const char *list, char *errstr, size_t size)
+{
+    const char *p = list;
+
+    while (*p) {
+        const char *end = strchr(p, ','), *at;
+        size_t len, tlen;
+
+        if (!end)
+            end = p + strlen(p);
+        while (p < end && *p == ' ')
+            p++;
+        len = (size_t)(end - p);
+        while (len && p[len - 1] == ' ')
+            len--;
+        at = memchr(p, '@', len);
+        tlen = at ? (size_t)(at - p) : len;
+        if (len && tlen < 16) {
+            snprintf(errstr, size,
+                     "entry %zu characters long before any '@': a token has "
+                     "16 or more (e.g. from `openssl rand -hex 16`)",
+                     tlen);
+            return false;
+        }
+        for (size_t i = 0; i < tlen; i++)
+            if (!isalnum((unsigned char)p[i]) && !strchr("._~-", p[i])) {
+                snprintf(errstr, size,
+                         "a token holds a character outside [A-Za-z0-9._~-] "
+                         "(it must survive a URL as typed)");
+                return false;
+            }
+        if (at && !cp_id_valid(at + 1, len - tlen - 1)) {
+            snprintf(errstr, size,
+                     "after '@': expected a tenant id (1-64 of "
+                     "[A-Za-z0-9._-])");
+            return false;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return true;
+}
 
 /* The redis layer's own parser and masking: what this check accepts is
  * exactly what the store can connect to, and no form of URL, valid or not,
@@ -615,19 +683,6 @@ cp_rc cp_config_set(struct cp_config *cfg, const char *name, const char *value,
 
 /* ---- sources: file, environment, -X ---- */
 
-static char *trim(char *s)
-{
-    char *end;
-
-    while (isspace((unsigned char)*s))
-        s++;
-    end = s + strlen(s);
-    while (end > s && isspace((unsigned char)end[-1]))
-        end--;
-    *end = '\0';
-    return s;
-}
-
 /* Applies one "key = value" line (already trimmed, not a comment). */
 static cp_rc apply_line(struct cp_config *cfg, char *line, char *errstr,
                         size_t errstr_size)
@@ -641,8 +696,8 @@ static cp_rc apply_line(struct cp_config *cfg, char *line, char *errstr,
         return CP_ECONFIG;
     }
     *eq = '\0';
-    key = trim(line);
-    value = trim(eq + 1);
+    key = cp_trim(line);
+    value = cp_trim(eq + 1);
     if (*key == '\0') {
         snprintf(errstr, errstr_size, "missing setting name before '='");
         return CP_ECONFIG;
@@ -675,7 +730,7 @@ static cp_rc load_file(struct cp_config *cfg, const char *path, char *errstr,
         return CP_EIO;
     }
     while (getline(&line, &line_cap, fp) >= 0) {
-        char *s = trim(line);
+        char *s = cp_trim(line);
 
         lineno++;
         /* Only whole-line comments: '#' may appear inside passwords. */
@@ -1013,4 +1068,14 @@ void cp_config_destroy(struct cp_config *cfg)
     }
     free(cfg->kafka_props);
     free(cfg);
+}
+
+size_t cp_config_setting_count(void)
+{
+    return CP_ARRAY_SIZE(settings);
+}
+
+const char *cp_config_setting_name(size_t i)
+{
+    return i < CP_ARRAY_SIZE(settings) ? settings[i].name : NULL;
 }

@@ -48,6 +48,8 @@ struct cp_config {
     char *model_file;              /* model.file; "" = built-in default model */
     char *http_listen;             /* http.listen: worker endpoint; "" = off */
     char *board_listen;            /* board.listen: crmpulse-board's address */
+    char *board_token;       /* board.token: TOKEN[@TENANT],...; "" = none */
+    char *board_cors_origin; /* board.cors.origin; "" = no CORS header */
     int log_level;                 /* log.level (syslog number) */
     int log_format;                /* log.format: 0 text, 1 json */
     int progress_interval_s;       /* log.progress.interval; 0 = off */
@@ -84,6 +86,13 @@ void cp_config_print_help(FILE *out);
 void cp_config_dump(const struct cp_config *cfg, FILE *out);
 
 void cp_config_destroy(struct cp_config *cfg);
+
+/** @brief How many settings the table has (kafka.* passthrough aside). */
+size_t cp_config_setting_count(void);
+
+/** @brief The name of setting @p i (< cp_config_setting_count()), e.g.
+ *         "redis.url"; static storage. */
+const char *cp_config_setting_name(size_t i);
 
 /** @brief Whether the value of kafka.<key> may hold a secret (passwords,
  *         keys): never shown in dumps or messages. */

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Synthetic CRM event streams: tenants, managers, channels, lead sources,
  * deal funnels, orders, conversations, calls, tickets, surveys,
- * subscriptions and web visits, deterministic for a seed. Also malformed
- * messages, for DLQ tests, and a labelled churn cohort: a history of
- * customers of known profiles (healthy, casual, fading, complaining,
- * cancelling, silent) with the time each churner's decline began, so the
- * churn model's quality can be measured. */
+ * subscriptions and web visits, deterministic for a seed (gen.c). Also
+ * malformed messages, for DLQ tests (invalid.c), and a labelled churn
+ * cohort (cohort.c): a history of customers of known profiles (healthy,
+ * casual, fading, complaining, cancelling, silent, prospect) in tenants of
+ * four kinds of business, with the time each churner's decline began, so
+ * the churn model's quality can be measured. */
 #ifndef CP_GEN_H
 #define CP_GEN_H
 
@@ -60,17 +61,29 @@ cp_rc cp_gen_key(const struct cp_event *ev, struct cp_buf *out);
 
 /* ---- labelled churn cohort ---- */
 
-/** What a cohort customer does. The last four churn: from their churn start
- * on they decline and then stop for good. */
+/** What a cohort customer does. Fading .. silent churn: from their churn
+ * start on they decline and then stop for good. */
 enum cp_cohort_profile {
     CP_PROFILE_HEALTHY = 0, /* steady orders at its own interval, good NPS */
-    CP_PROFILE_CASUAL,      /* rare but steady orders */
+    CP_PROFILE_CASUAL,      /* rare but loyal: long regular intervals */
     CP_PROFILE_FADING,      /* orders thin out and shrink, then stop */
     CP_PROFILE_COMPLAINING, /* open tickets, bad surveys, slow replies,
                                missed calls, then stop */
     CP_PROFILE_CANCELLING,  /* cancels its subscription, bad NPS, stops */
     CP_PROFILE_SILENT,      /* a regular who stops: no event at all after */
+    CP_PROFILE_PROSPECT,    /* never orders: visits, messages, a deal */
     CP_PROFILE_CNT
+};
+
+/** The kind of business of a cohort tenant: tenant t is t % 4. */
+enum cp_cohort_business {
+    CP_BUSINESS_RETAIL = 0, /* orders at the customer's rhythm */
+    CP_BUSINESS_SAAS,       /* subscription software: nearly everyone
+                               subscribes, add-on orders are rare, logins
+                               (web visits) and tickets frequent */
+    CP_BUSINESS_B2B,        /* larger, slower orders; deals and calls */
+    CP_BUSINESS_SERVICES,   /* appointments; surveys and calls frequent */
+    CP_BUSINESS_CNT
 };
 
 struct cp_cohort_config {
@@ -80,12 +93,17 @@ struct cp_cohort_config {
     int64_t end_ms;     /* no event after this event time */
     int days;           /* history length: CP_COHORT_DAYS_MIN .. _MAX */
     /* Relative shares of the profiles; all zero: the default mix (healthy
-     * 40, casual 18, fading 12, complaining 10, cancelling 8, silent 12). */
+     * 36, casual 16, fading 12, complaining 10, cancelling 8, silent 12,
+     * prospect 6). */
     unsigned mix[CP_PROFILE_CNT];
+    /* 1: no noise: healthy and casual customers have no bad spells, no
+     * holiday pauses, no plan changes, no slow tickets and no bad scores.
+     * 0 (default): they do, now and then. */
+    int no_noise;
 };
 
 #define CP_COHORT_CUSTOMERS_MAX 2000000
-#define CP_COHORT_DAYS_MIN      30
+#define CP_COHORT_DAYS_MIN      21
 #define CP_COHORT_DAYS_MAX      3650
 
 /** One observation of the churn model, derived from one generated event. */
@@ -107,11 +125,16 @@ struct cp_cohort_label {
     const char *tenant_id; /* borrowed from the cohort, NUL-terminated */
     char customer_id[16];  /* "cust-000123" */
     enum cp_cohort_profile profile;
+    enum cp_cohort_business business; /* of its tenant */
+    const char *manager_id; /* its manager, borrowed from the cohort */
     int churned;            /* a churner whose churn start is <= end_ms */
     int64_t churn_start_ms; /* the decline begins (churners, also when after
-                               end_ms); INT64_MAX for healthy and casual */
-    int64_t first_ms;       /* its first event (an order) */
-    int64_t interval_ms;    /* its usual time between orders (pre-decline) */
+                               end_ms); INT64_MAX for healthy, casual and
+                               prospects */
+    int64_t first_ms;       /* its first event (an order; a web visit for a
+                               prospect) */
+    int64_t interval_ms;    /* its usual time between orders (pre-decline);
+                               0 for a prospect */
 };
 
 struct cp_cohort;
@@ -159,7 +182,17 @@ void cp_cohort_label(const struct cp_cohort *co, uint64_t i,
                      struct cp_cohort_label *out);
 
 /** @brief "healthy", "casual", "fading", "complaining", "cancelling",
- *         "silent"; NULL when out of range. */
+ *         "silent", "prospect"; NULL when out of range. */
 const char *cp_cohort_profile_name(enum cp_cohort_profile p);
+
+/** @brief The population a profile belongs to, as the churn benchmark
+ *         reports it: "healthy", "rare_loyal" (casual), "loud_churner"
+ *         (complaining, cancelling: explicit signals), "quiet_churner"
+ *         (fading, silent: they only slow down and go silent), "prospect";
+ *         NULL when out of range. */
+const char *cp_cohort_population_name(enum cp_cohort_profile p);
+
+/** @brief "retail", "saas", "b2b", "services"; NULL when out of range. */
+const char *cp_cohort_business_name(enum cp_cohort_business b);
 
 #endif

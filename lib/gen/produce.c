@@ -14,7 +14,8 @@
  *   value_len bytes    the Kafka value (framed Avro, or the damaged bytes)
  *
  * --labels FILE (cohort): header, then one row per customer:
- *   tenant_id,customer_id,profile,churned,churn_start_ms
+ *   tenant_id,customer_id,profile,churned,churn_start_ms,population,
+ *   business,manager_id
  * --events-csv FILE (cohort): header, then one row per event, in order:
  *   tenant_id,customer_id,occurred_at_ms,obs,value
  */
@@ -30,13 +31,16 @@
 #include "codec.h"
 #include "common.h"
 #include "kafka.h"
+#include "replay.h"
 
-#define PROG         "crmpulse-gen"
-#define WEEK_MS      (7LL * 86400 * 1000)
-#define FLUSH_MS     90000 /* > the producer's message.timeout.ms (30 s) */
-#define NO_ACK_MS    15000 /* nothing acknowledged this long: give up */
-#define NULL_KEY_LEN 0xffffffffu
-#define DAY_MS       (86400LL * 1000)
+#define PROG             "crmpulse-gen"
+#define WEEK_MS          (7LL * 86400 * 1000)
+#define FLUSH_MS         90000 /* > the producer's message.timeout.ms (30 s) */
+#define NO_ACK_MS        15000 /* nothing acknowledged this long: give up */
+#define NULL_KEY_LEN     0xffffffffu
+#define DAY_MS           (86400LL * 1000)
+#define REPLAY_LINE_MAX  (1 << 20) /* bytes in one line of --replay */
+#define REPLAY_SHOWN_MAX 20        /* bad lines printed, then a count */
 
 void cp_gen_usage(FILE *out)
 {
@@ -91,7 +95,13 @@ void cp_gen_usage(FILE *out)
         "                         cancelling (subscription cancelled, bad "
         "NPS, stop),\n"
         "                         silent (regular buyers who stop: no event "
-        "at all).\n"
+        "at all),\n"
+        "                         prospect (visits, messages, a deal; never "
+        "an order).\n"
+        "                         Tenant t is a retail, subscription software "
+        "(saas), b2b\n"
+        "                         or services business (t %% 4), which "
+        "shapes the rhythms.\n"
         "                         Each churner's decline begins at its churn "
         "start.\n"
         "                         Events in event-time order; -n caps them "
@@ -99,21 +109,30 @@ void cp_gen_usage(FILE *out)
         "                         the whole history); --tenants defaults to "
         "1\n"
         "      --days N           history length in days (default 365, "
-        "30..3650)\n"
+        "21..3650)\n"
         "      --end MS           event time the history ends at (default "
         "now)\n"
-        "      --mix H,C,F,X,N,S  relative shares of healthy, casual, fading, "
-        "complaining,\n"
-        "                         cancelling, silent (default "
-        "40,18,12,10,8,12)\n"
+        "      --mix H,C,F,X,N,S[,P] relative shares of healthy, casual, "
+        "fading,\n"
+        "                         complaining, cancelling, silent, prospect "
+        "(default\n"
+        "                         36,16,12,10,8,12,6; without P: no "
+        "prospects)\n"
+        "      --noise on|off     off: healthy and casual customers without "
+        "bad spells,\n"
+        "                         holiday pauses, plan changes, slow tickets "
+        "or bad\n"
+        "                         scores (default on)\n"
         "      --labels FILE      write one row per customer:\n"
         "                         tenant_id,customer_id,profile,churned,"
-        "churn_start_ms\n"
+        "churn_start_ms,\n"
+        "                         population,business,manager_id\n"
         "                         churned = 1 for a churner whose churn start "
         "is <= --end;\n"
-        "                         churn_start_ms is empty for healthy and "
-        "casual, and may\n"
-        "                         lie after --end (churned 0: not yet). "
+        "                         churn_start_ms is empty for healthy, casual "
+        "and prospects,\n"
+        "                         and may lie after --end (churned 0: not "
+        "yet). "
         "crmpulse-fit's\n"
         "                         customer_id,churned: cut -d, -f2,4 FILE\n"
         "      --events-csv FILE  write every event as the churn model's "
@@ -134,6 +153,22 @@ void cp_gen_usage(FILE *out)
         "the worker\n"
         "                         pairs the messages and tickets itself.\n"
         "  With --dry-run, --out, --labels or --events-csv is enough.\n"
+        "\n"
+        "Backfill of your own history (instead of the default stream):\n"
+        "      --replay FILE      produce every line of FILE, a JSON object "
+        "per line, in\n"
+        "                         file order: event_id, tenant_id, "
+        "customer_id, occurred_at\n"
+        "                         (epoch ms), optional manager_id and channel "
+        "(PHONE,\n"
+        "                         EMAIL, ...), payload {\"type\": "
+        "\"OrderPlaced\", \"order_id\": ..,\n"
+        "                         \"amount_minor\": ..} with the fields of "
+        "schemas/crm_event.avsc.\n"
+        "                         Every line is checked first; if any is bad, "
+        "each is named\n"
+        "                         (FILE:LINE: reason), counted, and nothing "
+        "is produced.\n"
         "\n"
         "Kafka key: tenant_id:customer_id. Malformed messages carry the key "
         "of a generated\n"
@@ -260,7 +295,11 @@ static int parse_args(int argc, char **argv, struct cp_gen_opts *o,
             (r = opt_value(argc, argv, &i, NULL, "--events-csv", &o->csv_path,
                            errstr, errstr_size)) != 0 ||
             (r = opt_value(argc, argv, &i, NULL, "--mix", &o->mix, errstr,
-                           errstr_size)) != 0) {
+                           errstr_size)) != 0 ||
+            (r = opt_value(argc, argv, &i, NULL, "--noise", &o->noise, errstr,
+                           errstr_size)) != 0 ||
+            (r = opt_value(argc, argv, &i, NULL, "--replay", &o->replay_path,
+                           errstr, errstr_size)) != 0) {
             if (r < 0)
                 return -1;
             continue;
@@ -315,30 +354,36 @@ static int parse_args(int argc, char **argv, struct cp_gen_opts *o,
     return 0;
 }
 
-/* Parses --mix "H,C,F,X,N,S" into @p mix. @returns 0, or -1 (printed). */
+/* Parses --mix "H,C,F,X,N,S[,P]" into @p mix (without P: no prospects,
+ * the mix of older versions). @returns 0, or -1 (printed). */
 static int parse_mix(const char *s, unsigned mix[CP_PROFILE_CNT], char *errstr,
                      size_t errstr_size)
 {
     const char *p = s;
     unsigned total = 0;
 
+    memset(mix, 0, CP_PROFILE_CNT * sizeof(*mix));
     for (int i = 0; i < CP_PROFILE_CNT; i++) {
         char *end;
         unsigned long v;
+        int last = i + 1 == CP_PROFILE_CNT ||
+                   (i + 2 == CP_PROFILE_CNT && *p && !strchr(p, ','));
 
         errno = 0;
         v = strtoul(p, &end, 10);
         if (errno || end == p || *p == '-' || v > 1000000 ||
-            (i + 1 < CP_PROFILE_CNT ? *end != ',' : *end != '\0')) {
+            (last ? *end != '\0' : *end != ',')) {
             snprintf(errstr, errstr_size,
-                     "--mix \"%s\": expected %d whole numbers 0..1000000 "
-                     "separated by commas (healthy, casual, fading, "
-                     "complaining, cancelling, silent)",
-                     s, CP_PROFILE_CNT);
+                     "--mix \"%s\": expected %d or %d whole numbers "
+                     "0..1000000 separated by commas (healthy, casual, "
+                     "fading, complaining, cancelling, silent[, prospect])",
+                     s, CP_PROFILE_CNT - 1, CP_PROFILE_CNT);
             return -1;
         }
         mix[i] = (unsigned)v;
         total += mix[i];
+        if (last)
+            break;
         p = end + 1;
     }
     if (total == 0) {
@@ -354,6 +399,28 @@ static int check_mode(const struct cp_gen_opts *o, char *errstr,
                       size_t errstr_size)
 {
     const char *bad = NULL;
+
+    if (o->replay_path) {
+        if (o->cohort)
+            bad = "--churn-cohort";
+        else if (o->events_set)
+            bad = "--events";
+        else if (o->invalid_pm)
+            bad = "--invalid";
+        else if (o->start_set)
+            bad = "--start-ms";
+        else if (o->step_set)
+            bad = "--step-ms";
+        else if (o->tenants_set)
+            bad = "--tenants";
+        if (bad) {
+            snprintf(errstr, errstr_size,
+                     "%s does not apply to --replay (its events are the "
+                     "file's)",
+                     bad);
+            return -1;
+        }
+    }
 
     if (o->cohort) {
         if (o->invalid_pm)
@@ -381,6 +448,8 @@ static int check_mode(const struct cp_gen_opts *o, char *errstr,
         bad = "--events-csv";
     else if (o->mix)
         bad = "--mix";
+    else if (o->noise)
+        bad = "--noise";
     if (bad) {
         snprintf(errstr, errstr_size, "%s needs --churn-cohort", bad);
         return -1;
@@ -423,10 +492,15 @@ struct cp_gen_run {
     const char *bootstrap;       /* borrowed from the settings */
     struct cp_gen *gen;          /* owned; NULL with --churn-cohort */
     struct cp_cohort *cohort;    /* owned; NULL without --churn-cohort */
-    FILE *csv;                   /* owned; NULL without --events-csv */
-    struct cp_codec *codec;      /* owned */
-    struct cp_producer *prod;    /* owned; NULL with --dry-run */
-    FILE *out;                   /* owned; NULL without --out */
+    struct cp_replay *replay;    /* owned; NULL without --replay */
+    FILE *replay_f;              /* owned; NULL without --replay */
+    char *line;                  /* owned getline() buffer of --replay */
+    size_t line_cap;
+    int64_t replay_now;       /* the clock lines are checked against */
+    FILE *csv;                /* owned; NULL without --events-csv */
+    struct cp_codec *codec;   /* owned */
+    struct cp_producer *prod; /* owned; NULL with --dry-run */
+    FILE *out;                /* owned; NULL without --out */
     struct cp_buf key;
     struct cp_buf value;
     uint64_t valid;   /* valid events produced */
@@ -469,7 +543,7 @@ static void progress(const struct cp_gen_run *rn, uint64_t interval_events,
 {
     uint64_t n = rn->o->events;
 
-    if (rn->cohort) {
+    if (rn->cohort || rn->replay) {
         fprintf(rn->msgs, PROG ": %llu events %llu ev/s\n",
                 (unsigned long long)rn->valid,
                 (unsigned long long)(interval_ms > 0 ? interval_events * 1000 /
@@ -632,14 +706,16 @@ static int write_labels(const struct cp_gen_run *rn)
         return -1;
     }
     setvbuf(f, NULL, _IOFBF, 1 << 20);
-    fprintf(f, "tenant_id,customer_id,profile,churned,churn_start_ms\n");
+    fprintf(f, "tenant_id,customer_id,profile,churned,churn_start_ms,"
+               "population,business,manager_id\n");
     for (uint64_t i = 0; i < n; i++) {
         cp_cohort_label(rn->cohort, i, &lb);
         fprintf(f, "%s,%s,%s,%d,", lb.tenant_id, lb.customer_id,
                 cp_cohort_profile_name(lb.profile), lb.churned);
         if (lb.churn_start_ms != INT64_MAX)
             fprintf(f, "%lld", (long long)lb.churn_start_ms);
-        fputc('\n', f);
+        fprintf(f, ",%s,%s,%s\n", cp_cohort_population_name(lb.profile),
+                cp_cohort_business_name(lb.business), lb.manager_id);
     }
     if (ferror(f) | fclose(f)) { /* both, always */
         fprintf(rn->msgs, PROG ": write %s: %s\n", path, strerror(errno));
@@ -678,6 +754,129 @@ static int produce_cohort(struct cp_gen_run *rn)
             return -1;
         }
         if (check_in(rn, i, &pulse))
+            return -1;
+    }
+    return 0;
+}
+
+/* Reads the next line of --replay into rn->line without its line end.
+ * @returns its length, -1 at the end, -2 on a read error (printed). */
+static ssize_t replay_line(struct cp_gen_run *rn)
+{
+    ssize_t n = getline(&rn->line, &rn->line_cap, rn->replay_f);
+
+    if (n < 0) {
+        if (ferror(rn->replay_f)) {
+            fprintf(rn->msgs, PROG ": read %s: %s\n", rn->o->replay_path,
+                    strerror(errno));
+            return -2;
+        }
+        return -1;
+    }
+    while (n > 0 && (rn->line[n - 1] == '\n' || rn->line[n - 1] == '\r'))
+        n--;
+    return n;
+}
+
+/* Parses line @p lineno of --replay. @returns 0, or -1 with @p reason. */
+static int replay_parse(struct cp_gen_run *rn, ssize_t n, struct cp_event *ev,
+                        char *reason, size_t reason_size)
+{
+    if (n > REPLAY_LINE_MAX) {
+        snprintf(reason, reason_size, "longer than %d bytes", REPLAY_LINE_MAX);
+        return -1;
+    }
+    if (n == 0) {
+        snprintf(reason, reason_size, "empty line (one JSON object a line)");
+        return -1;
+    }
+    return cp_replay_parse(rn->replay, rn->line, (size_t)n, rn->replay_now, ev,
+                           reason, reason_size)
+               ? -1
+               : 0;
+}
+
+/* --replay: checks every line before anything is produced, so that a bad
+ * file never half-arrives. @returns 0, 1 (bad lines or a read error) or 2
+ * (the file cannot be opened), with messages printed. */
+static int setup_replay(struct cp_gen_run *rn, int64_t now)
+{
+    const char *path = rn->o->replay_path;
+    uint64_t lineno = 0, bad = 0;
+    struct cp_event ev;
+    char reason[512];
+    ssize_t n;
+
+    rn->replay_now = now;
+    rn->replay = cp_replay_new();
+    if (!rn->replay) {
+        fprintf(rn->msgs, PROG ": out of memory\n");
+        return 1;
+    }
+    rn->replay_f = fopen(path, "r");
+    if (!rn->replay_f) {
+        fprintf(rn->msgs, PROG ": open %s: %s (check --replay)\n", path,
+                strerror(errno));
+        return 2;
+    }
+    while ((n = replay_line(rn)) >= 0) {
+        lineno++;
+        if (replay_parse(rn, n, &ev, reason, sizeof(reason)) == 0)
+            continue;
+        if (++bad <= REPLAY_SHOWN_MAX)
+            fprintf(rn->msgs, PROG ": %s:%llu: %s\n", path,
+                    (unsigned long long)lineno, reason);
+    }
+    if (n == -2)
+        return 1;
+    if (bad) {
+        if (bad > REPLAY_SHOWN_MAX)
+            fprintf(rn->msgs, PROG ": ... and %llu more bad lines\n",
+                    (unsigned long long)(bad - REPLAY_SHOWN_MAX));
+        fprintf(rn->msgs,
+                PROG ": %s: %llu of %llu lines are bad; nothing was "
+                     "produced (fix or remove them and run again)\n",
+                path, (unsigned long long)bad, (unsigned long long)lineno);
+        return 1;
+    }
+    if (lineno == 0) {
+        fprintf(rn->msgs, PROG ": %s: no events in the file\n", path);
+        return 1;
+    }
+    rewind(rn->replay_f);
+    if (!rn->o->quiet)
+        fprintf(rn->msgs, PROG ": %s: %llu events checked\n", path,
+                (unsigned long long)lineno);
+    return 0;
+}
+
+/* The produce loop of --replay: every line in file order, paced like the
+ * default stream. @returns 0, or -1 with a message printed. */
+static int produce_replay(struct cp_gen_run *rn)
+{
+    int64_t t0 = cp_mono_ms();
+    struct pulse pulse = {t0, 0};
+    struct cp_event ev;
+    char reason[512];
+    ssize_t n;
+
+    for (uint64_t i = 0; !*rn->stop; i++) {
+        if (pace(rn, t0, i))
+            break;
+        n = replay_line(rn);
+        if (n == -1)
+            break;
+        if (n == -2)
+            return -1;
+        if (replay_parse(rn, n, &ev, reason, sizeof(reason))) {
+            /* checked before: the file changed under us */
+            fprintf(rn->msgs,
+                    PROG ": %s:%llu: %s (the file changed while "
+                         "it was produced)\n",
+                    rn->o->replay_path, (unsigned long long)i + 1, reason);
+            return -1;
+        }
+        if (emit_event(rn, &ev, i) || check_in(rn, i, &pulse))
             return -1;
     }
     return 0;
@@ -768,6 +967,7 @@ static int setup_cohort(struct cp_gen_run *rn, int64_t now)
     cc.days = o->days ? (int)o->days : 365;
     cc.end_ms = o->end_set ? o->end_ms : now;
     memcpy(cc.mix, rn->o->mix_shares, sizeof(cc.mix));
+    cc.no_noise = o->noise && !strcmp(o->noise, "off");
     if (!o->dry_run && cc.end_ms > now + DAY_MS) {
         /* the worker sends events dated more than a day ahead to the DLQ */
         fprintf(rn->msgs, PROG ": --end is more than a day ahead of now: the "
@@ -843,6 +1043,12 @@ int cp_gen_opts_parse(struct cp_gen_opts *o, int argc, char **argv,
     if (check_mode(o, errstr, errstr_size) ||
         (o->mix && parse_mix(o->mix, o->mix_shares, errstr, errstr_size)))
         return -1;
+    if (o->noise && strcmp(o->noise, "on") != 0 &&
+        strcmp(o->noise, "off") != 0) {
+        snprintf(errstr, errstr_size, "--noise \"%s\": expected on or off",
+                 o->noise);
+        return -1;
+    }
     if (o->cohort && !o->tenants_set)
         o->tenants = 1;
     return 0;
@@ -894,6 +1100,12 @@ static int check_outputs(const struct cp_gen_run *rn,
     const struct cp_gen_opts *o = rn->o;
 
     if (o->dry_run && !o->out_path && !o->labels_path && !o->csv_path) {
+        if (o->replay_path) {
+            fprintf(rn->msgs, PROG ": --dry-run writes only --out FILE: give "
+                                   "one (or leave --dry-run out to produce "
+                                   "to Kafka)\n");
+            return 2;
+        }
         fprintf(rn->msgs, PROG ": --dry-run writes only --out FILE (or, with "
                                "--churn-cohort, --labels/--events-csv): give "
                                "one\n");
@@ -964,7 +1176,9 @@ struct cp_gen_run *cp_gen_run_new(struct cp_gen_opts *o,
     if (*status)
         goto fail;
     now = cp_now_ms();
-    *status = o->cohort ? setup_cohort(rn, now) : setup_stream(rn, now);
+    *status = o->replay_path ? setup_replay(rn, now)
+              : o->cohort    ? setup_cohort(rn, now)
+                             : setup_stream(rn, now);
     if (*status)
         goto fail;
     *status = open_outputs(rn, cfg);
@@ -998,7 +1212,9 @@ int cp_gen_run_produce(struct cp_gen_run *rn, volatile sig_atomic_t *stop)
     int64_t t0 = cp_mono_ms();
 
     rn->stop = stop;
-    if (rn->cohort ? produce_cohort(rn) : produce(rn))
+    if (rn->replay   ? produce_replay(rn)
+        : rn->cohort ? produce_cohort(rn)
+                     : produce(rn))
         return 1;
     if (rn->csv && close_output(rn, &rn->csv, rn->o->csv_path, 1))
         return 1;
@@ -1023,6 +1239,10 @@ void cp_gen_run_destroy(struct cp_gen_run *rn)
     cp_codec_destroy(rn->codec);
     cp_gen_destroy(rn->gen);
     cp_cohort_destroy(rn->cohort);
+    cp_replay_destroy(rn->replay);
+    if (rn->replay_f)
+        fclose(rn->replay_f);
+    free(rn->line);
     cp_buf_cleanup(&rn->key);
     cp_buf_cleanup(&rn->value);
     free(rn);

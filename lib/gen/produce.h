@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* crmpulse-gen as a library: its command-line options and a run that
- * produces the generator's stream (gen.h) to Kafka and/or a dump file, or a
- * labelled churn cohort with its CSV files. The formats of --out, --labels
+ * produces the generator's stream (gen.h) to Kafka and/or a dump file, a
+ * labelled churn cohort with its CSV files, or a user's JSON-lines history
+ * (--replay, replay.h). The formats of --out, --labels
  * and --events-csv are described at the top of produce.c and in --help. */
 #ifndef CP_PRODUCE_H
 #define CP_PRODUCE_H
@@ -43,6 +44,9 @@ struct cp_gen_opts {
     const char *csv_path;                /* borrowed from argv */
     const char *mix;                     /* borrowed from argv */
     unsigned mix_shares[CP_PROFILE_CNT]; /* --mix parsed; all 0: default */
+    const char *noise;                   /* borrowed from argv; "on"/"off" */
+    /* --replay */
+    const char *replay_path; /* borrowed from argv; a JSON-lines history */
     /* settings */
     const char **xargv; /* owned array of borrowed -X arguments */
     int xargc;

@@ -8,6 +8,7 @@
 
 #include "arena.h"
 #include "buf.h"
+#include "ids.h"
 #include "log.h"
 #include "map.h"
 #include "keys.h"
@@ -685,8 +686,8 @@ static int parse_member(const char *m, size_t len, char *kind,
     customer->len = fl[1];
     /* The ids become key names (P:{T}:customer:C): the rules of events,
      * or a member like "c\tev}il{\tx" writes under another hash tag. */
-    if (cp_event_check_name("tenant_id", *tenant, NULL, 0) ||
-        cp_event_check_name("customer_id", *customer, NULL, 0))
+    if (!cp_id_valid(tenant->ptr, tenant->len) ||
+        !cp_id_valid(customer->ptr, customer->len))
         return -1;
     if (*kind == TIMER_SILENCE)
         return n == 2 ? 0 : -1;

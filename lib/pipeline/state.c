@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "ids.h"
 #include "log.h"
 #include "map.h"
 #include "keys.h"
@@ -458,7 +459,7 @@ static const char *unpack_customer(struct cp_state *state,
     if (mgr_len) {
         mgr.ptr = (const char *)p + n;
         mgr.len = mgr_len;
-        if (cp_event_check_name("manager", mgr, NULL, 0))
+        if (!cp_id_valid(mgr.ptr, mgr.len))
             return "manager id breaks the id rules";
         cust->manager = cp_arena_strndup(&state->arena, mgr.ptr, mgr_len);
         if (!cust->manager)

@@ -1,126 +1,187 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Churn model quality on generated data, never on real data.
+# Churn alert quality of the real worker on a labelled cohort: what a
+# manager would get. Generated data only, never real data.
 #
-#   bench_churn_quality.sh [--build-dir DIR] [--out-dir DIR]
-#                          [--train-seed N] [--eval-seed N] [--customers N]
-#                          [--write-default]
+#   bench_churn_quality.sh [--history 3w|1y] [--seed N] [--noise on|off]
+#                          [--customers N] [--tenants N] [--model FILE]
+#                          [--small] [--build-dir DIR] [--out-dir DIR]
 #
-# 1. Generates the training blend with --train-seed: the labelled mixture
-#    cohort of tests/bench/churn_cohort.py (every kind of observation) plus
-#    four orders-only populations (bgnbd, pareto, erlang, clumpy), so the
-#    order weights do not depend on one story of how customers buy.
-# 2. Fits a model on it with crmpulse-fit (BG/NBD by maximum likelihood,
-#    logistic weights, level thresholds for precision 0.9 / 0.97).
-# 3. Generates the same populations with --eval-seed and prints, per
-#    population, the ROC AUC of the fitted model and of the single-number
-#    baselines (recency, 180-day decayed order count, BG/NBD P(no order in
-#    90 days)); the mixture is scored with all observations and with orders
-#    only.
-# 4. Replays the evaluation mixture through the alert rule (bench_churn
-#    alerts) for CHURN_RISK precision, recall and delay over the last year.
-# --write-default copies the fitted model to deploy/model.conf: this is how
-# the shipped default is made (train seed 1).
-set -eu
+# 1. Starts the embedded Kafka (librdkafka's mock cluster, bench_broker) and
+#    a real redis-server on free ports.
+# 2. crmpulse-gen --churn-cohort produces a labelled history ending now
+#    (3 weeks or a year; tenants of four kinds of business; healthy
+#    customers, loud and quiet churners, rare loyal buyers, prospects;
+#    --noise off leaves out the healthy customers' bad spells, holiday
+#    pauses and plan changes) and writes the labels.
+# 3. The worker (crmpulse, time.idle_advance=0: event time moves only with
+#    the events, so the result depends on the input alone) consumes all of
+#    it and exits when idle; the committed offsets must account for every
+#    produced event.
+# 4. bench_alerts reads crm.alerts; churn_eval.py scores the alerts and the
+#    customer hashes' `score` against the labels: per population and overall
+#    precision and recall of CHURN_RISK alerts (one per customer per 7 days
+#    counted), median lead from churn start, non-churners alerted per month,
+#    alerts per manager per day (CHURN_RISK and SLA apart), Brier score and
+#    ROC AUC. The table goes to stdout and summary.json to --out-dir.
+#
+# It measures: low quality never fails it. It fails when something does not
+# add up (--small, the CI mode, runs churn_eval.py --check: the labels and
+# alerts parse, every labelled customer has a score in [0, 1], every rate is
+# in [0, 1], counts add up over populations, the alerts on crm.alerts equal
+# Redis's alert counters).
+#
+# Full mode (the "before/after" numbers; a Release build is much faster):
+#   tests/bench/bench_churn_quality.sh --build-dir build-release \
+#       --history 3w --customers 9000 --tenants 5 --seed 2
+#   tests/bench/bench_churn_quality.sh --build-dir build-release \
+#       --history 1y --customers 9000 --tenants 5 --seed 2
+#
+# The offline model-fit benchmark (crmpulse-fit on a Python cohort, and
+# --write-default, which makes deploy/model.conf) is bench_churn_fit.sh;
+# --fit, --write-default, --train-seed and --eval-seed hand over to it.
+set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
+for a in "$@"; do
+    case $a in
+    --fit | --write-default | --train-seed | --eval-seed)
+        args=()
+        for b in "$@"; do [ "$b" = --fit ] || args+=("$b"); done
+        exec sh "$here/bench_churn_fit.sh" "${args[@]}"
+        ;;
+    esac
+done
+
 build=$src/build
 out=
-train_seed=1
-eval_seed=2
-customers=8000
-write_default=0
+history=3w
+seed=2
+noise=on
+customers=9000
+tenants=5
+model=
+small=0
+usage() {
+    echo "usage: $0 [--history 3w|1y] [--seed N] [--noise on|off]" \
+        "[--customers N] [--tenants N] [--model FILE] [--small]" \
+        "[--build-dir DIR] [--out-dir DIR]  (--fit: bench_churn_fit.sh)" >&2
+    exit 2
+}
 while [ $# -gt 0 ]; do
     case $1 in
     --build-dir) build=$2; shift 2 ;;
     --out-dir) out=$2; shift 2 ;;
-    --train-seed) train_seed=$2; shift 2 ;;
-    --eval-seed) eval_seed=$2; shift 2 ;;
+    --history) history=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
+    --noise) noise=$2; shift 2 ;;
     --customers) customers=$2; shift 2 ;;
-    --write-default) write_default=1; shift ;;
-    *) echo "usage: $0 [--build-dir DIR] [--out-dir DIR] [--train-seed N]" \
-            "[--eval-seed N] [--customers N] [--write-default]" >&2; exit 2 ;;
+    --tenants) tenants=$2; shift 2 ;;
+    --model) model=$2; shift 2 ;;
+    --small) small=1; shift ;;
+    *) usage ;;
     esac
 done
-fit=$build/crmpulse-fit
-bench=$build/bench_churn
-[ -x "$fit" ] || fit=$(find "$build" -name crmpulse-fit -type f | head -1)
-[ -x "$bench" ] || bench=$(find "$build" -name bench_churn -type f | head -1)
-if [ ! -x "$fit" ] || [ ! -x "$bench" ]; then
-    echo "$0: build crmpulse-fit and bench_churn in $build first" >&2
-    exit 1
+case $history in 3w) days=21 ;; 1y) days=365 ;; *) usage ;; esac
+case $noise in on | off) ;; *) usage ;; esac
+if [ "$small" = 1 ]; then
+    customers=600
+    tenants=4
 fi
-if [ -z "$out" ]; then
-    out=$(mktemp -d)
-    trap 'rm -rf "$out"' EXIT
-fi
+
+log() { printf '%s churn-quality: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+find_bin() { # name -> path in the build tree
+    local p=$build/$1
+    [ -x "$p" ] || p=$(find "$build" -name "$1" -type f -perm -u+x 2>/dev/null | head -1)
+    [ -n "$p" ] && [ -x "$p" ] || die "build $1 in $build first (cmake --build $build --target $1)"
+    echo "$p"
+}
+worker=$(find_bin crmpulse)
+gen=$(find_bin crmpulse-gen)
+broker=$(find_bin bench_broker)
+alerts_tool=$(find_bin bench_alerts)
+command -v redis-server >/dev/null || die "redis-server is not installed"
+
+[ -n "$out" ] || out=$build/bench-results/churn-quality-$history-s$seed-noise-$noise
 mkdir -p "$out"
-cutoff=1780272000000 # 2026-06-01T00:00:00Z
-worlds="bgnbd pareto erlang clumpy"
-small=$((customers / 2))
+work=$(mktemp -d "${TMPDIR:-/tmp}/crmpulse-churnq.XXXXXX")
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    cp "$work"/*.log "$out/" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-gen() { # seed world customers dir
-    python3 "$here/churn_cohort.py" --seed "$1" --world "$2" \
-        --customers "$3" --cutoff-ms $cutoff --out "$4"
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-for s in "$train_seed" "$eval_seed"; do
-    gen "$s" mixture "$customers" "$out/s$s-mixture" &
-    for w in $worlds; do
-        gen "$s" "$w" "$small" "$out/s$s-$w" &
-    done
-    wait
+# ~200 B per cohort event on the mock broker's log, which keeps about
+# 5 MiB per partition: enough partitions that nothing is dropped (a cohort
+# has about 0.3 events per customer and day; the worker checks the count).
+events_guess=$((customers * days / 2))
+parts=4
+while [ $((events_guess * 200 / parts)) -gt $((3 * 1024 * 1024)) ]; do
+    parts=$((parts * 2))
 done
 
-blend=$out/train
-mkdir -p "$blend"
-echo "tenant_id,customer_id,occurred_at_ms,obs,value" > "$blend/events.csv"
-echo "customer_id,churned" > "$blend/labels.csv"
-for w in mixture $worlds; do
-    tail -n +2 "$out/s$train_seed-$w/events.csv" >> "$blend/events.csv"
-    tail -n +2 "$out/s$train_seed-$w/labels.csv" >> "$blend/labels.csv"
-done
+"$broker" -t "crm.events:$parts" -t crm.alerts:4 -t crm.events.dlq:1 \
+    -f "$work/bootstrap" >"$work/broker.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$work/bootstrap" ] && break; sleep 0.05; done
+boot=$(head -1 "$work/bootstrap" 2>/dev/null || true)
+[ -n "$boot" ] || die "bench_broker did not start (see $out/broker.log)"
 
-echo "== fit (train seed $train_seed: mixture $customers + $small per" \
-     "orders-only population)"
-(cd "$blend" && "$fit" --events events.csv --labels labels.csv \
-    --cutoff $cutoff --version "default-gen-s$train_seed" \
-    --note "Default parameters fitted on GENERATED data only, no real data:
-tests/bench/churn_cohort.py --seed $train_seed (mixture, $customers customers)
-plus the orders-only worlds bgnbd, pareto, erlang, clumpy ($small each), made
-by tests/bench/bench_churn_quality.sh --write-default. Re-train on your own
-labelled history with crmpulse-fit (schemas/churn-model.md)." \
-    -o model.conf)
+port=$(free_port)
+mkdir -p "$work/redis"
+redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$work/redis" --logfile "$work/redis.log" &
+pids+=($!)
+for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+redis-cli -p "$port" ping >/dev/null 2>&1 || die "redis-server did not start"
 
-echo
-echo "== evaluation (eval seed $eval_seed, cutoff $cutoff)"
-ev() { # label dir [flags]
-    label=$1 dir=$2
-    shift 2
-    printf '%-22s ' "$label"
-    "$fit" --events "$dir/events.csv" --labels "$dir/labels.csv" \
-        --cutoff $cutoff --evaluate "$blend/model.conf" "$@" |
-        awk '/^ROC AUC: model/ { m = $4; o = $7 }
-             /^ROC AUC baselines/ { r = $5; d = $11; h = $13 }
-             END { gsub(",", "", m); gsub(",", "", r); gsub(",", "", d);
-                   printf "model %s  (orders part %s)  recency %s  " \
-                          "decayed-180d %s  bgnbd-horizon %s\n", \
-                          m, o, r, d, h }'
-}
-ev "mixture, all events" "$out/s$eval_seed-mixture"
-ev "mixture, orders only" "$out/s$eval_seed-mixture" --orders-only
-for w in $worlds; do
-    ev "$w (orders only)" "$out/s$eval_seed-$w"
-done
+end_ms=$(($(date +%s) * 1000))
+start_ms=$((end_ms - days * 86400000))
+noise_args=()
+[ "$noise" = off ] && noise_args=(--noise off)
+log "cohort: $customers customers, $tenants tenants, $days days up to $end_ms," \
+    "seed $seed, noise $noise; broker $boot ($parts partitions), redis :$port"
+t0=$(date +%s)
+"$gen" -b "$boot" --churn-cohort -c "$customers" --tenants "$tenants" \
+    --days "$days" --end "$end_ms" -s "$seed" "${noise_args[@]}" \
+    --labels "$out/labels.csv" -X kafka.linger.ms=200 \
+    >"$work/gen.log" 2>&1 || die "crmpulse-gen: $(tail -2 "$work/gen.log")"
+produced=$(sed -n 's/.*done: \([0-9]*\) events.*/\1/p' "$work/gen.log")
+[ -n "$produced" ] || die "crmpulse-gen printed no summary (see $out/gen.log)"
+log "produced $produced events in $(($(date +%s) - t0)) s"
 
-echo
-echo "== CHURN_RISK alerts on the evaluation mixture, last 365 days"
-"$bench" alerts "$blend/model.conf" "$out/s$eval_seed-mixture/events.csv" \
-    "$out/s$eval_seed-mixture/truth.csv" $((cutoff - 365 * 86400000)) $cutoff
+wargs=(-X "kafka.bootstrap.servers=$boot" -X "redis.url=redis://127.0.0.1:$port"
+    -X time.idle_advance=0 -X worker.exit.idle.ms=5000 -X http.listen=
+    -X log.alerts.per_s=0)
+[ -n "$model" ] && wargs+=(-X "model.file=$model")
+t0=$(date +%s)
+"$worker" "${wargs[@]}" >"$work/worker.log" 2>&1 ||
+    die "worker exited with $? (see $out/worker.log: $(grep -E 'ERR|CRIT' "$work/worker.log" | tail -2))"
+committed=$(redis-cli -p "$port" hvals crmpulse:offsets:crmpulse | awk '{s += $1} END {print s + 0}')
+log "worker done in $(($(date +%s) - t0)) s; committed offsets $committed"
+[ "$committed" = "$produced" ] ||
+    die "the worker committed $committed offsets for $produced produced events"
 
-if [ $write_default = 1 ]; then
-    cp "$blend/model.conf" "$src/deploy/model.conf"
-    echo
-    echo "wrote $src/deploy/model.conf"
-fi
+"$alerts_tool" -b "$boot" -t crm.alerts -o "$out/alerts.jsonl" 2>"$work/alerts.log" ||
+    die "bench_alerts: $(tail -2 "$work/alerts.log")"
+
+check=()
+[ "$small" = 1 ] && check=(--check)
+python3 "$here/churn_eval.py" --labels "$out/labels.csv" \
+    --alerts "$out/alerts.jsonl" --start-ms "$start_ms" --end-ms "$end_ms" \
+    --redis "127.0.0.1:$port" --json "$out/summary.json" "${check[@]}" \
+    --title "churn quality: history $history, seed $seed, noise $noise, $customers customers, $tenants tenants, $produced events" \
+    --meta "{\"history\":\"$history\",\"days\":$days,\"seed\":$seed,\"noise\":\"$noise\",\"customers\":$customers,\"tenants\":$tenants,\"events\":$produced,\"model\":\"${model:-built-in}\"}"
+log "summary: $out/summary.json"

@@ -20,8 +20,9 @@
 #include "kafka.h"
 
 /* Events of the stream: the crash, SIGTERM and fencing tests need a long
- * one to strike in the middle of; the exactness test takes CP_IT_EVENTS
- * (e.g. 20000 for a quick local run; CI runs the full size). */
+ * one to strike in the middle of. CP_IT_EVENTS sets it for every case
+ * (deploy/test.sh runs 30000 under the sanitizers and the full size in
+ * Release). */
 #define FULL_EVENTS 300000
 static int64_t events_n = FULL_EVENTS;
 #define EVENTS_N   events_n
@@ -35,6 +36,7 @@ static const char *bootstrap;
 
 static void start_kafka(void)
 {
+    events_n = h_env_long("CP_IT_EVENTS", FULL_EVENTS);
     emb = h_kafka_start(PARTITIONS, &bootstrap);
 }
 
@@ -231,7 +233,6 @@ Test(pipeline, redis_holds_exactly_what_the_input_implies)
     struct h_redis r;
     int64_t invalid, dlq;
 
-    events_n = h_env_long("CP_IT_EVENTS", FULL_EVENTS);
     h_redis_start(&r);
     produce(dump);
     invalid = invalid_in_dump(dump);

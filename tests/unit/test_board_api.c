@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "board_api.h"
+#include "civil.h"
 #include "counters.h"
 #include "test_board_util.h"
 
@@ -461,4 +462,87 @@ Test(board_api, bad_url_is_a_constructor_error)
 
     cr_assert(truthy(bad == NULL));
     cr_assert(truthy(strstr(errstr, "redis.url") != NULL), "%s", errstr);
+}
+
+/* With more managers than the answer shows, the answer holds the top ones
+ * by the page's order over all of them (a sample of the first 1,024 SCAN
+ * found missed the top one), and says how many there are. */
+Test(board_api, managers_are_ranked_over_all_of_them)
+{
+    redisReply *reply;
+    json_t *j, *m;
+
+    /* One pipeline: 2,000 managers, m1999 the top by won amount. */
+    for (int i = 0; i < 2000; i++)
+        redisAppendCommand(rd.ctx,
+                           "HSET crm:{acme}:d:%s:manager:m%d won_amount_minor "
+                           "%d events 1",
+                           today, i, i * 10);
+    for (int i = 0; i < 2000; i++) {
+        cr_assert(eq(int, redisGetReply(rd.ctx, (void **)&reply), REDIS_OK));
+        freeReplyObject(reply);
+    }
+    j = get("/api/tenants/acme/managers", NULL, 200);
+    m = json_object_get(j, "managers");
+    cr_assert(eq(sz, json_object_size(m), 50));
+    for (int i = 1950; i < 2000; i++) {
+        char name[16];
+
+        snprintf(name, sizeof(name), "m%d", i);
+        cr_assert(truthy(json_object_get(m, name) != NULL), "%s missing", name);
+    }
+    json_decref(j);
+    j = get("/api/tenants/acme/today", NULL, 200);
+    cr_assert(eq(
+        i64, (int64_t)json_integer_value(json_object_get(j, "managers_total")),
+        2000));
+    json_decref(j);
+}
+
+/* Breaches must not drown churn alerts: the churn lane holds the churn
+ * alerts among the newest 100 however many breaches came after them, and
+ * the breaches of the last hour are a count (from the minute hashes). */
+Test(board_api, churn_alerts_and_sla_breaches_in_separate_lanes)
+{
+    char day[11], hhmm[16];
+    int64_t now = cp_now_ms();
+    int64_t mins = (now % 86400000) / 60000;
+    json_t *j, *churn;
+
+    test_redis_cmd(&rd, "LPUSH crm:{acme}:alerts:recent "
+                        "{\"alert_id\":\"c1\",\"kind\":\"CHURN_RISK\"}");
+    for (int i = 0; i < 80; i++)
+        test_redis_cmd(
+            &rd,
+            "LPUSH crm:{acme}:alerts:recent "
+            "{\"alert_id\":\"s%d\",\"kind\":\"RESPONSE_SLA_BREACH\"}",
+            i);
+    cp_format_day(now, day);
+    snprintf(hhmm, sizeof(hhmm), "%02d%02d", (int)(mins / 60),
+             (int)(mins % 60));
+    test_redis_cmd(&rd, "HSET crm:{acme}:m:%s:%s sla_breaches 7", day, hhmm);
+    cp_format_day(now - 2 * 3600000, day);
+    mins = ((now - 2 * 3600000) % 86400000) / 60000;
+    snprintf(hhmm, sizeof(hhmm), "%02d%02d", (int)(mins / 60),
+             (int)(mins % 60));
+    test_redis_cmd(&rd, "HSET crm:{acme}:m:%s:%s sla_breaches 100", day, hhmm);
+
+    j = get("/api/tenants/acme/alerts", NULL, 200);
+    churn = json_object_get(j, "churn");
+    cr_assert(eq(sz, json_array_size(churn), 1));
+    assert_str(json_string_value(
+                   json_object_get(json_array_get(churn, 0), "alert_id")),
+               "c1");
+    cr_assert(eq(sz, json_array_size(json_object_get(j, "alerts")), 30),
+              "the mixed list stays as it was");
+    cr_assert(eq(i64,
+                 (int64_t)json_integer_value(
+                     json_object_get(json_object_get(j, "sla"), "last_hour")),
+                 7),
+              "two hours ago is not the last hour");
+    cr_assert(eq(i64,
+                 (int64_t)json_integer_value(
+                     json_object_get(json_object_get(j, "sla"), "in_recent")),
+                 80));
+    json_decref(j);
 }

@@ -26,18 +26,36 @@ static struct cp_config *cfg;
 static struct cp_board *board;
 static char errstr[512];
 
-static void start_board(const struct cp_board_limits *lim)
+/* Loads settings: redis.url, then each of @p extra (key=value, up to 4). */
+static void load_config(const char *const *extra)
 {
     char url[200];
-    char *argv[] = {(char *)"test", (char *)"-X", url, (char *)"-X",
-                    (char *)"board.listen=127.0.0.1:0"};
+    char *argv[16] = {(char *)"test", (char *)"-X", url};
+    int argc = 3;
 
     snprintf(url, sizeof(url), "redis.url=%s", rd.url);
-    cfg = cp_config_load(5, argv, NULL, NULL, errstr, sizeof(errstr));
+    for (int i = 0; extra && extra[i] && i < 4; i++) {
+        argv[argc++] = (char *)"-X";
+        argv[argc++] = (char *)extra[i];
+    }
+    cfg = cp_config_load(argc, argv, NULL, NULL, errstr, sizeof(errstr));
     cr_assert(truthy(cfg != NULL), "%s", errstr);
+}
+
+static void start_board_with(const struct cp_board_limits *lim,
+                             const char *const *extra)
+{
+    load_config(extra);
     board = cp_board_new(cfg, lim, errstr, sizeof(errstr));
     cr_assert(truthy(board != NULL), "%s", errstr);
     cr_assert(truthy(cp_board_port(board) > 0));
+}
+
+static void start_board(const struct cp_board_limits *lim)
+{
+    static const char *const loopback[] = {"board.listen=127.0.0.1:0", NULL};
+
+    start_board_with(lim, loopback);
 }
 
 static void setup(void)
@@ -65,11 +83,12 @@ struct conn {
     size_t len;
 };
 
-static void http_open(struct conn *c, const char *method, const char *path,
-                      int rcvbuf)
+/* Sends a request with @p headers ("Name: value\r\n"..., or ""). */
+static void http_open_h(struct conn *c, const char *method, const char *path,
+                        int rcvbuf, const char *headers)
 {
     struct sockaddr_in sa;
-    char req[512];
+    char req[1024];
     int n;
 
     memset(c, 0, sizeof(*c));
@@ -84,9 +103,15 @@ static void http_open(struct conn *c, const char *method, const char *path,
     cr_assert(eq(int, connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
     n = snprintf(req, sizeof(req),
                  "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: "
-                 "close\r\n\r\n",
-                 method, path);
+                 "close\r\n%s\r\n",
+                 method, path, headers);
     cr_assert(eq(long, (long)write(c->fd, req, (size_t)n), (long)n));
+}
+
+static void http_open(struct conn *c, const char *method, const char *path,
+                      int rcvbuf)
+{
+    http_open_h(c, method, path, rcvbuf, "");
 }
 
 /* Reads until @p needle has arrived (1), EOF or @p timeout_ms (0). The
@@ -125,12 +150,18 @@ static void http_close(struct conn *c)
     c->fd = -1;
 }
 
-/* A whole response of a short request. */
-static void http_get(struct conn *c, const char *method, const char *path)
+/* A whole response of a short request with @p headers. */
+static void http_get_h(struct conn *c, const char *method, const char *path,
+                       const char *headers)
 {
-    http_open(c, method, path, 0);
+    http_open_h(c, method, path, 0, headers);
     http_wait(c, "\x01never\x01", 5000); /* until EOF: Connection: close */
     http_close(c);
+}
+
+static void http_get(struct conn *c, const char *method, const char *path)
+{
+    http_get_h(c, method, path, "");
 }
 
 static void assert_has(const struct conn *c, const char *part)
@@ -139,17 +170,28 @@ static void assert_has(const struct conn *c, const char *part)
               part, c->buf);
 }
 
-static void wait_subscribed(void)
+static void assert_lacks(const struct conn *c, const char *part)
+{
+    cr_assert(truthy(strstr(c->buf, part) == NULL), "\"%s\" in:\n%.2000s",
+              part, c->buf);
+}
+
+static void wait_subscribed_with(const char *headers)
 {
     struct conn c;
 
     for (int i = 0; i < 100; i++) {
-        http_get(&c, "GET", "/api/stats");
+        http_get_h(&c, "GET", "/api/stats", headers);
         if (strstr(c.buf, "\"redis_subscribed\":true"))
             return;
         cp_sleep_ms(50);
     }
     cr_assert(truthy(0), "the board never subscribed: %s", c.buf);
+}
+
+static void wait_subscribed(void)
+{
+    wait_subscribed_with("");
 }
 
 /* ---- tests ---- */
@@ -345,4 +387,118 @@ Test(board_server, bad_listen_address_is_a_constructor_error)
     b = cp_board_new(cfg, NULL, errstr, sizeof(errstr));
     cr_assert(truthy(b == NULL));
     cr_assert(truthy(strstr(errstr, "board.listen") != NULL), "%s", errstr);
+}
+
+/* ---- access ---- */
+
+#define TOKEN_ALL  "all-tenants-0123456789"
+#define TOKEN_ACME "acme-screen-0123456789"
+
+/* Customers' names and churn reasons are on the board: with board.token set
+ * every page, API and SSE request needs a token; a TV keeps the one it was
+ * opened with in an HttpOnly cookie; a tenant's token sees that tenant. */
+Test(board_server, tokens_guard_every_request_and_scope_a_tenant)
+{
+    static const char *const settings[] = {
+        "board.listen=127.0.0.1:0",
+        "board.token=" TOKEN_ALL ", " TOKEN_ACME "@acme", NULL};
+    char today[11];
+    struct conn c, s;
+
+    test_date(today, 0);
+    test_redis_cmd(&rd, "HSET crm:{acme}:d:%s events 42", today);
+    test_redis_cmd(&rd, "HSET crm:{globex}:d:%s events 7", today);
+    start_board_with(NULL, settings);
+
+    http_get(&c, "GET", "/api/tenants/acme/today");
+    assert_has(&c, "HTTP/1.1 401");
+    assert_lacks(&c, "42");
+    http_get(&c, "GET", "/");
+    assert_has(&c, "HTTP/1.1 401");
+    assert_lacks(&c, "<title>");
+    http_get(&c, "GET", "/api/events");
+    assert_has(&c, "HTTP/1.1 401");
+    http_get(&c, "GET", "/?token=wrong-token-0123456789");
+    assert_has(&c, "HTTP/1.1 401");
+    http_get(&c, "GET", "/healthz");
+    assert_has(&c, "HTTP/1.1 200");
+
+    /* Opened once with ?token=: the page, and a cookie for the rest. */
+    http_get(&c, "GET", "/?token=" TOKEN_ALL);
+    assert_has(&c, "HTTP/1.1 200");
+    assert_has(&c, "Set-Cookie: crmpulse_board=" TOKEN_ALL);
+    assert_has(&c, "HttpOnly");
+    assert_has(&c, "SameSite=Strict");
+    http_get_h(&c, "GET", "/api/tenants/globex/today",
+               "Cookie: crmpulse_board=" TOKEN_ALL "\r\n");
+    assert_has(&c, "HTTP/1.1 200");
+    assert_has(&c, "\"events\":7");
+    http_get_h(&c, "GET", "/api/tenants",
+               "Authorization: Bearer " TOKEN_ALL "\r\n");
+    assert_has(&c, "\"globex\"");
+
+    /* A tenant's token: its tenant only, on every route. */
+    http_get_h(&c, "GET", "/api/tenants/acme/today",
+               "Cookie: crmpulse_board=" TOKEN_ACME "\r\n");
+    assert_has(&c, "\"events\":42");
+    http_get_h(&c, "GET", "/api/tenants/globex/today",
+               "Cookie: crmpulse_board=" TOKEN_ACME "\r\n");
+    assert_has(&c, "HTTP/1.1 403");
+    assert_lacks(&c, "\"events\"");
+    http_get_h(&c, "GET", "/api/tenants/acmex/today",
+               "Cookie: crmpulse_board=" TOKEN_ACME "\r\n");
+    assert_has(&c, "HTTP/1.1 403");
+    http_get_h(&c, "GET", "/api/tenants",
+               "Cookie: crmpulse_board=" TOKEN_ACME "\r\n");
+    assert_has(&c, "\"tenants\":[\"acme\"]");
+    http_get_h(&c, "GET", "/api/events?tenant=globex",
+               "Cookie: crmpulse_board=" TOKEN_ACME "\r\n");
+    assert_has(&c, "HTTP/1.1 403");
+
+    /* Its stream without ?tenant= carries its tenant's messages only. */
+    wait_subscribed_with("Cookie: crmpulse_board=" TOKEN_ALL "\r\n");
+    http_open_h(&s, "GET", "/api/events", 0,
+                "Cookie: crmpulse_board=" TOKEN_ACME "\r\n");
+    cr_assert(truthy(http_wait(&s, "HTTP/1.1 200", 5000)), "%s", s.buf);
+    cp_sleep_ms(300);
+    test_redis_cmd(&rd, "PUBLISH crm:{globex}:alerts {\"globex-secret\":1}");
+    test_redis_cmd(&rd, "PUBLISH crm:{acme}:alerts {\"acme-alert\":1}");
+    cr_assert(truthy(http_wait(&s, "acme-alert", 5000)), "%s", s.buf);
+    assert_lacks(&s, "globex-secret");
+    http_close(&s);
+}
+
+/* Any web page opened on an office PC could read the API while every
+ * answer said Access-Control-Allow-Origin: *. */
+Test(board_server, no_cors_header_unless_one_origin_is_configured)
+{
+    static const char *const cors[] = {
+        "board.listen=127.0.0.1:0",
+        "board.cors.origin=https://intranet.example", NULL};
+    struct conn c;
+
+    start_board(NULL);
+    http_get(&c, "GET", "/api/tenants");
+    assert_has(&c, "HTTP/1.1 200");
+    assert_lacks(&c, "Access-Control-Allow-Origin");
+    cp_board_destroy(board);
+    board = NULL;
+    cp_config_destroy(cfg);
+    start_board_with(NULL, cors);
+    http_get(&c, "GET", "/api/tenants");
+    assert_has(&c, "Access-Control-Allow-Origin: https://intranet.example");
+}
+
+Test(board_server, a_lan_address_without_a_token_refuses_to_start)
+{
+    static const char *const lan[] = {"board.listen=0.0.0.0:0", NULL};
+    static const char *const lan_token[] = {
+        "board.listen=0.0.0.0:0", "board.token=" TOKEN_ALL, NULL};
+
+    load_config(lan);
+    cr_assert(truthy(cp_board_new(cfg, NULL, errstr, sizeof(errstr)) == NULL));
+    cr_assert(truthy(strstr(errstr, "board.token") != NULL), "%s", errstr);
+    cr_assert(truthy(strstr(errstr, "openssl rand") != NULL), "%s", errstr);
+    cp_config_destroy(cfg);
+    start_board_with(NULL, lan_token);
 }

@@ -52,3 +52,41 @@ Test(civil, typed_times_parse_in_utc)
     cr_assert_eq(cp_parse_utc_time("-5", &ms), -1);
     cr_assert_eq(cp_parse_utc_time("", &ms), -1);
 }
+
+/* The board's ?date= and its SCAN of day keys: strict dates only. */
+Test(civil, strict_day_parse)
+{
+    int64_t days = -1;
+
+    cr_assert_eq(cp_parse_day("2024-02-29", &days), 0);
+    cr_assert_eq(days, cp_days_from_civil(2024, 2, 29));
+    cr_assert_eq(cp_parse_day("2023-02-29", &days), -1, "common year");
+    cr_assert_eq(cp_parse_day("2024-04-31", &days), -1);
+    cr_assert_eq(cp_parse_day("1999-12-31", &days), -1, "before 2000");
+    cr_assert_eq(cp_parse_day("2024-1-01", &days), -1);
+    cr_assert_eq(cp_parse_day("2024-01-01x", &days), -1);
+    cr_assert_eq(cp_parse_day("2024-01-0", &days), -1);
+    cr_assert_eq(cp_parse_day("", &days), -1);
+}
+
+/* Every int64, INT64_MIN included, has a day and an ISO form (the codec's
+ * DLQ reasons print out-of-range timestamps with it). */
+Test(civil, iso_ms_for_every_int64)
+{
+    char out[32];
+
+    cp_format_iso_ms(0, out);
+    cr_assert_str_eq(out, "1970-01-01T00:00:00.000Z");
+    cp_format_iso_ms(-1, out);
+    cr_assert_str_eq(out, "1969-12-31T23:59:59.999Z");
+    cp_format_iso_ms(1709251199999LL, out);
+    cr_assert_str_eq(out, "2024-02-29T23:59:59.999Z");
+    cr_assert_eq(cp_day_of_ms(-1), -1);
+    cr_assert_eq(cp_day_of_ms(-86400000), -1);
+    cr_assert_eq(cp_day_of_ms(-86400001), -2);
+    cr_assert_eq(cp_day_of_ms(INT64_MIN), INT64_MIN / 86400000 - 1);
+    cp_format_iso_ms(INT64_MIN, out);
+    cr_assert_str_eq(out, "-292275055-05-16T16:47:04.192Z");
+    cp_format_iso_ms(INT64_MAX, out);
+    cr_assert_str_eq(out, "292278994-08-17T07:12:55.807Z");
+}

@@ -140,3 +140,59 @@ Test(cli, stop_signals_set_the_flag_and_nothing_else)
     cr_assert(*stop == 1, "SIGTERM sets the flag; the process lives on");
     raise(SIGPIPE); /* ignored */
 }
+
+/* A setting the program does not read is an error naming the program's own
+ * setting of the kind (the board took -X http.listen, the worker's, ignored
+ * it and listened on its default port). */
+Test(cli, x_setting_the_program_does_not_read_names_its_own,
+     .init = cr_redirect_stderr)
+{
+    static const char *const board[] = {"board.", "redis.", "log.", NULL};
+    const struct cp_cli cli = {
+        .prog = "board", .usage = usage, .settings = board};
+    struct cp_config *cfg;
+    int status = -1;
+
+    cr_assert(LOAD(&cli, &status, "-X", "http.listen=0.0.0.0:9000") == NULL);
+    cr_assert(status == 2);
+    cfg = LOAD(&cli, &status, "-Xboard.listen=127.0.0.1:9000", "-X",
+               "redis.prefix=b");
+    cr_assert(cfg != NULL && status == 0, "its own settings are accepted");
+    cr_assert(!strcmp(cfg->board_listen, "127.0.0.1:9000"));
+    cp_config_destroy(cfg);
+    fflush(stderr);
+    cr_assert_stderr_eq_str("board: -X http.listen: board does not use this "
+                            "setting; set board.listen instead (see "
+                            "--help)\n");
+}
+
+Test(cli, reads_setting_matches_names_and_prefixes)
+{
+    static const char *const list[] = {"redis.", "model.file", NULL};
+
+    cr_assert(cp_cli_reads_setting(list, "redis.url"));
+    cr_assert(cp_cli_reads_setting(list, "model.file"));
+    cr_assert(!cp_cli_reads_setting(list, "model.filex"));
+    cr_assert(!cp_cli_reads_setting(list, "redisx.url"));
+    cr_assert(cp_cli_reads_setting(NULL, "anything"), "NULL: every setting");
+}
+
+/* A program's own check runs before --print-config and exits 2. */
+static int refuse(const struct cp_config *cfg, char *errstr, size_t size)
+{
+    (void)cfg;
+    snprintf(errstr, size, "refused by the program's check");
+    return 1;
+}
+
+Test(cli, program_check_is_bad_usage, .init = redirect_both)
+{
+    const struct cp_cli cli = {
+        .prog = "prog", .print_config = 1, .usage = usage, .check = refuse};
+    int status = -1;
+
+    cr_assert(LOAD(&cli, &status, "--print-config") == NULL);
+    cr_assert(status == 2);
+    fflush(stderr);
+    cr_assert_stderr_eq_str("prog: refused by the program's check\n");
+}

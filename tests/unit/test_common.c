@@ -172,3 +172,16 @@ Test(common, grow_refuses_a_size_that_overflows)
     cr_assert_eq(cap, 1);
     free(items);
 }
+
+Test(common, trim_strips_ascii_blanks_in_place)
+{
+    char a[] = " \t key = v \r\n", b[] = "", c[] = "\v\f";
+
+    cr_assert_str_eq(cp_trim(a), "key = v");
+    cr_assert_str_eq(cp_trim(b), "");
+    cr_assert_str_eq(cp_trim(c), "");
+    cr_assert_eq(cp_clamp64(-5, 0, 10), 0);
+    cr_assert_eq(cp_clamp64(50, 0, 10), 10);
+    cr_assert_eq(cp_min64(INT64_MIN, 0), INT64_MIN);
+    cr_assert_eq(cp_max64(INT64_MAX, 0), INT64_MAX);
+}

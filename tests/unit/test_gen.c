@@ -855,8 +855,8 @@ Test(gen, cohort_mix_is_exact)
     char errstr[256];
     struct cp_cohort *co = cp_cohort_new(&cc, errstr, sizeof(errstr));
     struct cp_cohort *dflt = new_cohort(5, 3000, 3, 60);
-    static const uint64_t want[CP_PROFILE_CNT] = {1200, 540, 360,
-                                                  300,  240, 360};
+    static const uint64_t want[CP_PROFILE_CNT] = {1080, 480, 360, 300,
+                                                  240,  360, 180};
     uint64_t seen[CP_PROFILE_CNT] = {0};
     struct cp_cohort_label lb;
 
@@ -876,6 +876,15 @@ Test(gen, cohort_mix_is_exact)
     cr_assert_str_eq(cp_cohort_profile_name(CP_PROFILE_COMPLAINING),
                      "complaining");
     cr_assert_null(cp_cohort_profile_name(CP_PROFILE_CNT));
+    cr_assert_str_eq(cp_cohort_population_name(CP_PROFILE_CASUAL),
+                     "rare_loyal");
+    cr_assert_str_eq(cp_cohort_population_name(CP_PROFILE_CANCELLING),
+                     "loud_churner");
+    cr_assert_str_eq(cp_cohort_population_name(CP_PROFILE_FADING),
+                     "quiet_churner");
+    cr_assert_null(cp_cohort_population_name(CP_PROFILE_CNT));
+    cr_assert_str_eq(cp_cohort_business_name(CP_BUSINESS_SAAS), "saas");
+    cr_assert_null(cp_cohort_business_name(CP_BUSINESS_CNT));
     cp_cohort_destroy(co);
     cp_cohort_destroy(dflt);
 }
@@ -958,6 +967,11 @@ struct seen {
     uint32_t trouble_all;
     uint32_t nps_sum, nps_cnt;
     uint32_t bad_scores;
+    uint32_t slow_tickets;  /* resolved more than 3 days after opening */
+    uint32_t cancels;       /* subscriptions cancelled */
+    uint32_t plan_changes;  /* started within 2 days after a cancel */
+    int64_t last_cancel_ms; /* INT64_MIN: none yet */
+    uint32_t subscribed;    /* subscription events of any kind */
 };
 
 static int bad_score(const struct cp_event *ev)
@@ -994,6 +1008,7 @@ static struct seen *read_cohort(struct cp_cohort *co,
         s[i].first_survey_after = -1;
         s[i].first_after_ms = INT64_MAX;
         s[i].last_before_ms = INT64_MIN;
+        s[i].last_cancel_ms = INT64_MIN;
     }
     while (cp_cohort_next(co, &ev, &obs)) {
         uint64_t c = cust_index(ev.customer_id);
@@ -1011,6 +1026,20 @@ static struct seen *read_cohort(struct cp_cohort *co,
         x->trouble_all += trouble(&ev);
         x->bad_scores += bad_score(&ev);
         x->trouble_after += after && trouble(&ev);
+        if (ev.kind == CP_TICKET_RESOLVED &&
+            ev.occurred_at - obs.value > 3 * DAY_MS)
+            x->slow_tickets++;
+        if (ev.kind == CP_SUBSCRIPTION_CHANGED) {
+            x->subscribed++;
+            if (ev.sub_action == CP_SUB_CANCELLED) {
+                x->cancels++;
+                x->last_cancel_ms = ev.occurred_at;
+            } else if (ev.sub_action == CP_SUB_STARTED &&
+                       x->last_cancel_ms != INT64_MIN &&
+                       ev.occurred_at - x->last_cancel_ms <= 2 * DAY_MS) {
+                x->plan_changes++;
+            }
+        }
         if (ev.kind == CP_ORDER_PLACED) {
             x->last_order_ms = ev.occurred_at;
             if (after) {
@@ -1048,7 +1077,7 @@ Test(gen, cohort_labels_match_the_events)
     struct cp_cohort *co = new_cohort(33, n, 3, 365);
     struct cp_cohort_label *lb = calloc(n, sizeof(*lb));
     struct seen *s;
-    int churned = 0, pending = 0, late_joiners = 0;
+    int churned = 0, pending = 0, late_joiners = 0, prospects = 0;
 
     cr_assert(lb != NULL);
     s = read_cohort(co, lb);
@@ -1057,10 +1086,17 @@ Test(gen, cohort_labels_match_the_events)
         const struct seen *x = &s[i];
         int churner = is_churner_profile(l->profile);
 
-        /* every labelled customer is in the events, first with an order */
+        /* every labelled customer is in the events, first with an order
+         * (a prospect never orders) */
         cr_assert_gt(x->events, 0, "%s has no event", l->customer_id);
-        cr_assert(x->first_is_order, "%s", l->customer_id);
         cr_assert_eq(x->first_ms, l->first_ms, "%s", l->customer_id);
+        if (l->profile == CP_PROFILE_PROSPECT) {
+            cr_assert_eq(x->last_order_ms, INT64_MIN, "%s", l->customer_id);
+            cr_assert(l->churned == 0 && l->churn_start_ms == INT64_MAX);
+            prospects++;
+            continue;
+        }
+        cr_assert(x->first_is_order, "%s", l->customer_id);
         cr_assert_eq(l->churned, churner && l->churn_start_ms <= COHORT_END,
                      "%s", l->customer_id);
         churned += l->churned;
@@ -1104,11 +1140,145 @@ Test(gen, cohort_labels_match_the_events)
     /* customers join all through the history, not just at its start */
     cr_assert_gt(late_joiners, (int)n / 20);
     /* the default mix: 42% churners; most of them churned by the end */
+    cr_assert_eq(prospects, 180);
     cr_assert_gt(churned, 900);
     cr_assert_gt(pending, 50);
     free(s);
     free(lb);
     cp_cohort_destroy(co);
+}
+
+static struct cp_cohort *new_cohort_cfg(const struct cp_cohort_config *cc)
+{
+    char errstr[256] = "";
+    struct cp_cohort *co = cp_cohort_new(cc, errstr, sizeof(errstr));
+
+    cr_assert(co != NULL, "cohort: %s", errstr);
+    return co;
+}
+
+/* Three weeks of history ending now, as a new installation sees it: the
+ * customers' past lies before it, so churners must decline inside it. */
+Test(gen, cohort_three_weeks_has_churners_inside_the_window)
+{
+    uint64_t n = 3000;
+    struct cp_cohort_config cc = {.seed = 66,
+                                  .customers = n,
+                                  .tenants = 4,
+                                  .end_ms = COHORT_END,
+                                  .days = 21};
+    struct cp_cohort *co = new_cohort_cfg(&cc);
+    struct cp_cohort_label *lb = calloc(n, sizeof(*lb));
+    int64_t start = COHORT_END - 21 * DAY_MS;
+    int churners = 0, churned = 0, loud = 0, loud_signs = 0;
+    int biz[CP_BUSINESS_CNT] = {0}, subs[CP_BUSINESS_CNT] = {0};
+    struct seen *s;
+
+    cr_assert(lb != NULL);
+    cr_assert_eq(cp_cohort_start_ms(co), start);
+    s = read_cohort(co, lb);
+    for (uint64_t i = 0; i < n; i++) {
+        const struct cp_cohort_label *l = &lb[i];
+        const struct seen *x = &s[i];
+
+        cr_assert_gt(x->events, 0, "%s has no event", l->customer_id);
+        cr_assert_geq(x->first_ms, start);
+        cr_assert_eq((int)l->business, (int)(i % 4), "tenant t is t %% 4");
+        cr_assert_not_null(l->manager_id);
+        biz[l->business]++;
+        subs[l->business] += x->subscribed > 0;
+        if (!is_churner_profile(l->profile))
+            continue;
+        churners++;
+        if (!l->churned)
+            continue;
+        churned++;
+        cr_assert_geq(l->churn_start_ms, start, "%s", l->customer_id);
+        cr_assert_leq(l->churn_start_ms, COHORT_END, "%s", l->customer_id);
+        if (l->profile == CP_PROFILE_COMPLAINING ||
+            l->profile == CP_PROFILE_CANCELLING) {
+            /* a loud churner gives a sign within the window, if it has
+             * a week left to give one */
+            if (l->churn_start_ms > COHORT_END - 7 * DAY_MS)
+                continue;
+            loud++;
+            loud_signs += x->trouble_after > 0 || x->cancel_ms != INT64_MAX;
+        }
+    }
+    /* most churners begin to decline inside three weeks */
+    cr_assert_gt(churned, churners * 6 / 10, "%d of %d", churned, churners);
+    cr_assert_gt(loud, 100);
+    cr_assert_gt(loud_signs, loud * 8 / 10, "%d of %d", loud_signs, loud);
+    /* four kinds of business; nearly everyone subscribes in software */
+    for (int b = 0; b < CP_BUSINESS_CNT; b++)
+        cr_assert_eq(biz[b], (int)n / 4);
+    cr_assert_gt(subs[CP_BUSINESS_SAAS], 2 * subs[CP_BUSINESS_RETAIL],
+                 "saas %d retail %d", subs[CP_BUSINESS_SAAS],
+                 subs[CP_BUSINESS_RETAIL]);
+    free(s);
+    free(lb);
+    cp_cohort_destroy(co);
+}
+
+/* Noise: healthy and casual customers answer a survey badly now and then,
+ * wait days for a ticket, change plans; with no_noise they never do. */
+Test(gen, cohort_noise_is_there_unless_turned_off)
+{
+    uint64_t n = 3000;
+    struct cp_cohort_config cc = {.seed = 77,
+                                  .customers = n,
+                                  .tenants = 2,
+                                  .end_ms = COHORT_END,
+                                  .days = 365};
+    int bad[2] = {0}, slow[2] = {0}, plans[2] = {0}, cancels[2] = {0};
+    int quiet = 0;
+    struct cp_cohort_label *noisy = calloc(n, sizeof(*noisy));
+
+    cr_assert(noisy != NULL);
+    for (int off = 0; off < 2; off++) {
+        struct cp_cohort *co;
+        struct cp_cohort_label *lb = calloc(n, sizeof(*lb));
+        struct seen *s;
+
+        cc.no_noise = off;
+        co = new_cohort_cfg(&cc);
+        cr_assert(lb != NULL);
+        s = read_cohort(co, lb);
+        for (uint64_t i = 0; i < n; i++) {
+            if (!off) {
+                noisy[i] = lb[i];
+            } else {
+                /* the same customers, only without the noise */
+                cr_assert_eq(lb[i].profile, noisy[i].profile);
+                cr_assert_eq(lb[i].churn_start_ms, noisy[i].churn_start_ms);
+                cr_assert_eq(lb[i].first_ms, noisy[i].first_ms);
+                cr_assert_eq(lb[i].interval_ms, noisy[i].interval_ms);
+            }
+            if (lb[i].profile != CP_PROFILE_HEALTHY &&
+                lb[i].profile != CP_PROFILE_CASUAL)
+                continue;
+            quiet += !off;
+            bad[off] += s[i].bad_scores > 0;
+            slow[off] += s[i].slow_tickets > 0;
+            plans[off] += s[i].plan_changes > 0;
+            cancels[off] += s[i].cancels > 0;
+        }
+        free(s);
+        free(lb);
+        cp_cohort_destroy(co);
+    }
+    free(noisy);
+    cr_assert_gt(quiet, 1000);
+    /* on: a noisy minority */
+    cr_assert_gt(bad[0], quiet / 20, "%d of %d", bad[0], quiet);
+    cr_assert_lt(bad[0], quiet / 2, "%d of %d", bad[0], quiet);
+    cr_assert_gt(slow[0], quiet / 20, "%d of %d", slow[0], quiet);
+    cr_assert_gt(plans[0], 5);
+    cr_assert_eq(plans[0], cancels[0], "every cancel is a plan change");
+    /* off: none at all */
+    cr_assert_eq(bad[1], 0);
+    cr_assert_eq(slow[1], 0);
+    cr_assert_eq(cancels[1], 0);
 }
 
 Test(gen, cohort_profiles_show_their_signs)

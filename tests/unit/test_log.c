@@ -444,3 +444,34 @@ Test(log, long_json_message_is_written_whole)
     free(out);
     free(msg);
 }
+
+/* An id holding U+202E (RIGHT-TO-LEFT OVERRIDE) reversed the rest of a text
+ * log line on a terminal; control bytes could forge a second line. */
+Test(log, text_lines_escape_controls_and_bidi_overrides)
+{
+    char *out;
+
+    capture_begin();
+    cp__log(CP_LOG_NOTICE, "BOARD", "tenant %s: %s", "ab\xe2\x80\xae" "cd",
+            "x\x1b[31my\nz\xff");
+    out = capture_end();
+    cr_assert(truthy(strstr(out, "tenant ab\\u202ecd: x\\x1b[31my z\\xff\n") != NULL),
+              "got: %s", out);
+    cr_assert(truthy(strchr(out, '\n') == out + strlen(out) - 1), "one line");
+    free(out);
+}
+
+Test(log, escapes_size_like_snprintf_and_never_cut_a_piece)
+{
+    const char *s = "a\xe2\x80\xae\xc3\xa9\x01";
+    char buf[64], small[5];
+    size_t n = cp_log_text_escape(s, strlen(s), buf, sizeof(buf));
+
+    cr_assert_str_eq(buf, "a\\u202e\xc3\xa9\\x01");
+    cr_assert_eq(n, strlen(buf));
+    cr_assert_eq(cp_log_text_escape(s, strlen(s), NULL, 0), n);
+    cp_log_text_escape(s, strlen(s), small, sizeof(small));
+    cr_assert_str_eq(small, "a", "the escape does not fit: cut before it");
+    n = cp_log_json_escape("\xe2\x81\xa6x", 4, buf, sizeof(buf));
+    cr_assert_str_eq(buf, "\\u2066x", "JSON lines escape isolates too");
+}

@@ -90,7 +90,18 @@ Test(produce, options_of_one_mode_are_refused_in_the_other)
               "%s", errstr);
     cp_gen_opts_cleanup(&o);
     cr_assert(PARSE(&o, "--churn-cohort", "--mix", "1,2") == -1);
-    cr_assert(strstr(errstr, "--mix \"1,2\": expected 6 whole numbers"), "%s",
+    cr_assert(strstr(errstr, "--mix \"1,2\": expected 6 or 7 whole numbers"),
+              "%s", errstr);
+    cp_gen_opts_cleanup(&o);
+    cr_assert(PARSE(&o, "--churn-cohort", "--mix", "1,2,3,4,5,6,7,8") == -1);
+    cp_gen_opts_cleanup(&o);
+    cr_assert(PARSE(&o, "--churn-cohort", "--mix", "1,2,3,4,5,6,") == -1);
+    cp_gen_opts_cleanup(&o);
+    cr_assert(PARSE(&o, "--noise", "off") == -1);
+    cr_assert(!strcmp(errstr, "--noise needs --churn-cohort"), "%s", errstr);
+    cp_gen_opts_cleanup(&o);
+    cr_assert(PARSE(&o, "--churn-cohort", "--noise", "quiet") == -1);
+    cr_assert(strstr(errstr, "--noise \"quiet\": expected on or off"), "%s",
               errstr);
     cp_gen_opts_cleanup(&o);
     cr_assert(PARSE(&o, "--churn-cohort", "--mix", "0,0,0,0,0,0") == -1);
@@ -105,9 +116,17 @@ Test(produce, cohort_defaults_to_one_tenant_and_parses_the_mix)
 
     cr_assert(PARSE(&o, "--churn-cohort", "--mix", "5,4,3,2,1,0") == 0, "%s",
               errstr);
-    cr_assert(o.cohort && o.tenants == 1);
+    cr_assert(o.cohort && o.tenants == 1 && o.noise == NULL);
+    /* six shares: the mix of older versions, no prospects */
     for (int p = 0; p < CP_PROFILE_CNT; p++)
-        cr_assert(o.mix_shares[p] == (unsigned)(5 - p));
+        cr_assert(o.mix_shares[p] == (unsigned)(p < 6 ? 5 - p : 0));
+    cp_gen_opts_cleanup(&o);
+    cr_assert(PARSE(&o, "--churn-cohort", "--mix", "1,2,3,4,5,6,7", "--noise",
+                    "off") == 0,
+              "%s", errstr);
+    for (int p = 0; p < CP_PROFILE_CNT; p++)
+        cr_assert(o.mix_shares[p] == (unsigned)(p + 1));
+    cr_assert_str_eq(o.noise, "off");
     cp_gen_opts_cleanup(&o);
     cr_assert(PARSE(&o, "--churn-cohort", "--tenants", "4") == 0);
     cr_assert(o.tenants == 4);

@@ -11,7 +11,8 @@
   var rotateS = parseInt(params.get("rotate") || "45", 10); // TV rotation
   // freshAfter: server time (ms) an answer must be read after to include
   // what the last live message / reconnect announced.
-  var state = { tenant: null, tenants: [], board: null, offsetMs: 0, freshAfter: 0 };
+  var state = { tenant: null, tenants: [], board: null, offsetMs: 0, freshAfter: 0,
+                lastUpdate: 0, lastEvent: 0 };
   var es = null, refetchTimer = null, rotateTimer = null, fetchSeq = 0, staleRetries = 0;
 
   // ---- formatting ----
@@ -33,6 +34,17 @@
     return v.toFixed(2);
   }
   function fmtPct(p) { return isFinite(p) ? (p * 100).toFixed(0) + "%" : "–"; }
+  // A churn probability: never a bare 0% or 100% (the engine never knows
+  // that much), "<1%" and ">99%" at the ends.
+  function fmtProb(p) {
+    if (!isFinite(p)) return "–";
+    if (p < 0.01) return "<1%";
+    if (p > 0.99) return ">99%";
+    return Math.round(p * 100) + "%";
+  }
+  // User text (ids, names, reasons) in its own bidi island: an id holding
+  // U+202E must not reverse what follows it.
+  function bdi(text, cls) { return el("bdi", cls || "", String(text)); }
   // A conversion from one day's counts: more than 100% happens when deals
   // entered earlier moved on today; it says nothing, so it is not shown.
   function fmtConv(p) { return isFinite(p) && p <= 1 ? fmtPct(p) : "–"; }
@@ -251,14 +263,18 @@
     list.forEach(function (c) {
       var li = el("li"), who = el("div", "who"), lvl = String(c.level || "none");
       who.appendChild(el("span", "level " + lvl, lvl));
-      who.appendChild(el("span", "", String(c.customer)));
-      if (c.manager) who.appendChild(el("span", "muted", String(c.manager)));
-      who.appendChild(el("span", "score", fmtPct(num(typeof c.score === "number" ? c.score : c.risk))));
+      who.appendChild(bdi(c.customer));
+      if (c.manager) who.appendChild(bdi(c.manager, "muted"));
+      who.appendChild(el("span", "score", fmtProb(num(typeof c.score === "number" ? c.score : c.risk))));
       li.appendChild(who);
       var reasons = Array.isArray(c.reasons) ? c.reasons.slice(0, 3) : [];
       var ul = el("ul", "reasons");
       reasons.forEach(function (x) {
-        if (x && (x.detail || x.factor)) ul.appendChild(el("li", "", String(x.detail || x.factor)));
+        if (x && (x.detail || x.factor)) {
+          var item = el("li");
+          item.appendChild(bdi(x.detail || x.factor));
+          ul.appendChild(item);
+        }
       });
       li.appendChild(ul);
       node.appendChild(li);
@@ -268,28 +284,44 @@
       node.removeChild(node.lastChild);
   }
 
-  function alertText(a) {
+  // One churn alert: time, level, customer (manager), probability, the top
+  // reason; user text in bdi islands.
+  function alertNode(a, fresh) {
     var t = new Date(num(a.event_time) || num(a.emitted_at));
     var hh = ("0" + t.getUTCHours()).slice(-2) + ":" + ("0" + t.getUTCMinutes()).slice(-2);
-    var r = Array.isArray(a.reasons) && a.reasons[0] ? " — " + (a.reasons[0].detail || a.reasons[0].factor) : "";
-    var kind = a.kind === "RESPONSE_SLA_BREACH" ? "SLA breach" : "churn risk";
-    return { t: hh, s: String(a.level || "") + " " + kind + ": " + a.customer_id +
-      (a.manager_id ? " (" + a.manager_id + ")" : "") +
-      (a.kind === "CHURN_RISK" && typeof a.risk_score === "number" ? " " + fmtPct(a.risk_score) : "") + r };
+    var span = el("span", "alert" + (fresh ? " fresh" : ""));
+    span.dataset.alertId = String(a.alert_id || "");
+    span.appendChild(el("span", "t", hh));
+    span.appendChild(document.createTextNode(String(a.level || "") + " churn risk: "));
+    span.appendChild(bdi(a.customer_id));
+    if (a.manager_id) {
+      span.appendChild(document.createTextNode(" ("));
+      span.appendChild(bdi(a.manager_id));
+      span.appendChild(document.createTextNode(")"));
+    }
+    if (typeof a.risk_score === "number")
+      span.appendChild(document.createTextNode(" " + fmtProb(a.risk_score)));
+    if (Array.isArray(a.reasons) && a.reasons[0]) {
+      span.appendChild(document.createTextNode(" — "));
+      span.appendChild(bdi(a.reasons[0].detail || a.reasons[0].factor));
+    }
+    return span;
+  }
+  // SLA breaches are a count, not a flood: the last hour's, from the API.
+  function renderSla(sla) {
+    var n = sla ? num(sla.last_hour) : 0;
+    $("sla").textContent = "SLA breaches, last hour: " + fmtInt(n);
+    $("sla").className = "sla" + (n > 0 ? " bad" : "");
   }
   function renderTicker(alerts, freshId) {
     var node = $("ticker");
     clear(node);
     node.classList.remove("scroll");
-    if (!alerts.length) { node.appendChild(el("span", "empty", "no alerts yet")); return; }
+    if (!alerts.length) { node.appendChild(el("span", "empty", "no churn alerts yet")); return; }
     // The list twice, so the scroll (to -50%) loops without a jump.
     for (var rep = 0; rep < 2; rep++) {
       alerts.slice(0, 20).forEach(function (a) {
-        var x = alertText(a), span = el("span", "alert" + (a.alert_id === freshId ? " fresh" : ""));
-        span.dataset.alertId = String(a.alert_id || "");
-        span.appendChild(el("span", "t", x.t));
-        span.appendChild(document.createTextNode(x.s));
-        node.appendChild(span);
+        node.appendChild(alertNode(a, a.alert_id === freshId));
       });
     }
     if (node.scrollWidth / 2 > node.parentNode.clientWidth) {
@@ -309,7 +341,11 @@
     renderManagers(b.today.managers);
     renderSources(b.today.sources);
     renderRisk(b.risk);
-    renderTicker(b.alerts.alerts, null);
+    renderTicker(churnOf(b.alerts), null);
+    renderSla(b.alerts.sla);
+  }
+  function churnOf(alerts) {
+    return (alerts && alerts.churn) || [];
   }
 
   // ---- data ----
@@ -319,9 +355,26 @@
       return r.json();
     });
   }
+  // A TV must never show old numbers as if they were live: while down, the
+  // page is dimmed and says since when it has had nothing new.
+  function hhmmss(ms) {
+    var t = new Date(ms);
+    return ("0" + t.getUTCHours()).slice(-2) + ":" + ("0" + t.getUTCMinutes()).slice(-2) +
+      ":" + ("0" + t.getUTCSeconds()).slice(-2);
+  }
   function setStatus(cls, text) {
+    var down = cls === "down";
+    if (down && state.lastUpdate)
+      text = "connection lost (" + text + ") — last update " + hhmmss(state.lastUpdate) + " UTC";
     $("status").className = "status " + cls;
     $("status-text").textContent = text;
+    document.body.classList.toggle("offline", down && !!state.board);
+  }
+  // No event of the tenant for STALE_MS: the numbers are right, but old.
+  var STALE_MS = 15 * 60 * 1000;
+  function markStale() {
+    var b = state.board, quiet = state.lastEvent && Date.now() - state.lastEvent > STALE_MS;
+    $("stale").textContent = b && quiet ? "no new events since " + hhmmss(state.lastEvent) + " UTC" : "";
   }
 
   function loadBoard() {
@@ -337,8 +390,13 @@
       }
       staleRetries = 0;
       state.offsetMs = num(b.now_ms) - Date.now();
+      var before = state.board && state.board.tenant === b.tenant ? num(state.board.today.counters.events) : -1;
+      if (num(b.today && b.today.counters && b.today.counters.events) !== before) state.lastEvent = Date.now();
+      state.lastUpdate = Date.now();
       state.board = b;
+      document.body.classList.remove("offline");
       render(false);
+      markStale();
     }).catch(function () { setStatus("down", "no data"); });
   }
   // The next answer must be read after now (server clock). Only once the
@@ -359,6 +417,10 @@
     var m;
     try { m = JSON.parse(ev.data); } catch (e) { return; }
     var b = state.board;
+    if (b && m.tenant === state.tenant && m.deltas && num(m.deltas.events) > 0) {
+      state.lastEvent = Date.now();
+      state.lastUpdate = Date.now();
+    }
     if (b && m.tenant === state.tenant && m.day === b.day && m.deltas) {
       var c = b.today.counters;
       Object.keys(m.deltas).forEach(function (k) { c[k] = num(c[k]) + num(m.deltas[k]); });
@@ -372,10 +434,17 @@
     try { a = JSON.parse(ev.data); } catch (e) { return; }
     var b = state.board;
     if (!b || a.tenant_id !== state.tenant) return;
-    var list = b.alerts.alerts.filter(function (x) { return x.alert_id !== a.alert_id; });
+    if (a.kind === "RESPONSE_SLA_BREACH") {
+      // Counted in the SLA lane; the next re-read brings the exact count.
+      if (b.alerts.sla) b.alerts.sla.last_hour = num(b.alerts.sla.last_hour) + 1;
+      renderSla(b.alerts.sla);
+      scheduleRefetch();
+      return;
+    }
+    var list = churnOf(b.alerts).filter(function (x) { return x.alert_id !== a.alert_id; });
     list.unshift(a);
-    b.alerts.alerts = list.slice(0, 30);
-    renderTicker(b.alerts.alerts, a.alert_id);
+    b.alerts.churn = list.slice(0, 30);
+    renderTicker(b.alerts.churn, a.alert_id);
     scheduleRefetch();
   }
 
@@ -403,6 +472,7 @@
     if (!t || t === state.tenant) return;
     state.tenant = t;
     state.board = null;
+    state.lastEvent = 0;
     $("tenant").value = t;
     connect();
   }
@@ -431,7 +501,7 @@
     var now = new Date(Date.now() + state.offsetMs);
     $("clock").textContent = ("0" + now.getUTCHours()).slice(-2) + ":" +
       ("0" + now.getUTCMinutes()).slice(-2) + ":" + ("0" + now.getUTCSeconds()).slice(-2) + " UTC";
-    if (state.board && now.getUTCSeconds() % 5 === 0) renderService(state.board); // ages move
+    if (state.board && now.getUTCSeconds() % 5 === 0) { renderService(state.board); markStale(); } // ages move
   }
 
   $("tenant").addEventListener("change", function (e) {
@@ -442,6 +512,8 @@
     selectTenant(pinned);
   });
   window.addEventListener("resize", function () { render(false); });
+  // Kiosk (?kiosk=1): a TV with nothing to click: no cursor, no controls.
+  if (params.get("kiosk") === "1") document.body.classList.add("kiosk");
   loadTenants();
   setInterval(loadTenants, 30000);
   setInterval(loadBoard, 15000); // waiting ages, risk: even without messages

@@ -108,7 +108,9 @@ def main():
             assert api["risk"]["customers"][0]["reasons"][0]["detail"] in reasons, reasons
             ticker = [e.get_attribute("data-alert-id") for e in
                       driver.find_elements(By.CSS_SELECTOR, "#ticker .alert")]
-            assert ticker[0] == api["alerts"]["alerts"][0]["alert_id"], ticker[:3]
+            assert ticker[0] == api["alerts"]["churn"][0]["alert_id"], ticker[:3]
+            sla = driver.find_element(By.ID, "sla").text
+            assert digits(sla) == api["alerts"]["sla"]["last_hour"], (sla, api["alerts"]["sla"])
             checks.append("waiting, manager order, top at-risk customer + reason, "
                           "newest alert equal the API")
 
@@ -171,12 +173,28 @@ def main():
             errors = console_errors(driver)
             assert not errors, "console errors: %s" % errors
             checks.append("no console errors")
+
+            # Kiosk: no controls on a TV.
+            driver.get(srv.url("/?kiosk=1&tenant=" + TENANT))
+            wait_for("kiosk page", lambda: digits(kpi(driver, "events")) > 0, 5.0)
+            assert not driver.find_element(By.ID, "tenant").is_displayed()
+            checks.append("?kiosk=1 hides the tenant control")
+
+            # The board goes away: the page says so, with the last update,
+            # instead of showing old numbers as live.
+            srv.board_proc.terminate()
+            rc = srv.board_proc.wait(10)
+            assert rc == 0, "board exit status %d" % rc
+            checks.append("SIGTERM: board exited 0")
+            status, took = wait_for(
+                "connection lost on the page",
+                lambda: "connection lost" in driver.find_element(By.ID, "status").text
+                and driver.find_element(By.ID, "status").text, 10.0)
+            assert "last update" in status, status
+            assert "offline" in driver.find_element(By.TAG_NAME, "body").get_attribute("class")
+            checks.append("board gone: '%s' %.2f s later, page dimmed" % (status, took))
         finally:
             driver.quit()
-        srv.board_proc.terminate()
-        rc = srv.board_proc.wait(10)
-        assert rc == 0, "board exit status %d" % rc
-        checks.append("SIGTERM: board exited 0")
 
     for c in checks:
         print("ok -", c)
