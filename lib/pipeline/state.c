@@ -311,7 +311,8 @@ static int parse_i64(const char *s, size_t len, int64_t *out)
 }
 
 /* Deal encoding: "known|closed|created|source|stages", created "-" if
- * unknown, source and stages possibly empty. */
+ * unknown, source and stages possibly empty. @returns 0, -1 if the value
+ * is not one, 1 when out of memory. */
 static int parse_deal(struct cp_state *state, struct cp_entity *ent,
                       const char *s, size_t len)
 {
@@ -342,7 +343,7 @@ static int parse_deal(struct cp_state *state, struct cp_entity *ent,
     ent->u.deal.stages =
         lens[4] ? cp_arena_strndup(&state->arena, fields[4], lens[4]) : NULL;
     if ((lens[3] && !ent->u.deal.source) || (lens[4] && !ent->u.deal.stages))
-        return -1;
+        return 1; /* out of memory: not the value's fault */
     return 0;
 }
 
@@ -394,6 +395,9 @@ static size_t pack_customer(const struct cp_customer *cust, uint8_t *out)
     return n + 2;
 }
 
+/* What unpack_customer() says when it ran out of memory. */
+static const char OUT_OF_MEMORY[] = "out of memory";
+
 static const char *unpack_customer(struct cp_state *state,
                                    struct cp_customer *cust, const uint8_t *p,
                                    size_t len);
@@ -401,10 +405,13 @@ static const char *unpack_customer(struct cp_state *state,
 cp_rc cp_state_customer_decode(struct cp_state *state, struct cp_customer *cust,
                                const void *bytes, size_t len)
 {
+    const char *why;
+
     customer_init(cust);
-    if (unpack_customer(state, cust, bytes, len)) {
+    why = unpack_customer(state, cust, bytes, len);
+    if (why) {
         customer_init(cust);
-        return CP_EDECODE;
+        return why == OUT_OF_MEMORY ? CP_ENOMEM : CP_EDECODE;
     }
     return CP_OK;
 }
@@ -415,7 +422,8 @@ static int time_ok(int64_t t)
 }
 
 /* NULL, or what is wrong with the bytes (they are untrusted: a manager id
- * becomes part of key names, a partition an array index). */
+ * becomes part of key names, a partition an array index), or
+ * OUT_OF_MEMORY. */
 static const char *unpack_customer(struct cp_state *state,
                                    struct cp_customer *cust, const uint8_t *p,
                                    size_t len)
@@ -463,7 +471,7 @@ static const char *unpack_customer(struct cp_state *state,
             return "manager id breaks the id rules";
         cust->manager = cp_arena_strndup(&state->arena, mgr.ptr, mgr_len);
         if (!cust->manager)
-            return "out of memory";
+            return OUT_OF_MEMORY;
     }
     return NULL;
 }
@@ -531,8 +539,13 @@ static cp_rc load_one(struct cp_state *state, struct cp_entity *ent,
         return CP_OK; /* nil: nothing stored, the zero state is right */
     switch (ent->kind) {
     case CP_ENT_DEAL:
-        if (parse_deal(state, ent, reply->str, reply->len))
+        switch (parse_deal(state, ent, reply->str, reply->len)) {
+        case 1:
+            return CP_ENOMEM;
+        case -1:
             why = "not known|closed|created_ms|source|stages";
+            break;
+        }
         break;
     case CP_ENT_CONV:
         if (parse_i64(reply->str, reply->len, &v))
@@ -549,6 +562,8 @@ static cp_rc load_one(struct cp_state *state, struct cp_entity *ent,
     case CP_ENT_CUSTOMER:
         why = unpack_customer(state, ent->u.customer,
                               (const uint8_t *)reply->str, reply->len);
+        if (why == OUT_OF_MEMORY)
+            return CP_ENOMEM;
         break;
     }
     return why ? set_aside(state, ent, reply, why) : CP_OK;

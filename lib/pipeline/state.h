@@ -153,7 +153,7 @@ cp_rc cp_state_deal_set_source(struct cp_state *state, struct cp_entity *deal,
 /**
  * @brief Decodes one stored customer (a value of P:{T}:state:customers),
  *        for tools that read the state without the worker.
- * @returns CP_OK, or CP_EDECODE for bytes crmpulse did not write.
+ * @returns CP_OK, CP_EDECODE for bytes crmpulse did not write, CP_ENOMEM.
  * Ownership: the manager string lives in @p state's cache until
  *            cp_state_clear().
  */
