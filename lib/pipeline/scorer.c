@@ -781,8 +781,8 @@ cp_rc cp_scorer_prefetch_reply(struct cp_scorer *sc, size_t i,
     cp_rc rc;
 
     if (reply->type == CP_REPLY_ERROR) {
-        cp_log(CP_LOG_ERR, "SCORER", "partition %d: read %s%s: %.*s",
-               (int)f->p, f->what == FETCH_WM ? sc->wm_key : sc->timers_key,
+        cp_log(CP_LOG_ERR, "SCORER", "partition %d: read %s%s: %.*s", (int)f->p,
+               f->what == FETCH_WM ? sc->wm_key : sc->timers_key,
                f->what == FETCH_WM ? "" : "<partition>", (int)reply->len,
                reply->str);
         return CP_EREDIS;

@@ -459,8 +459,7 @@ static const char *unpack_customer(struct cp_state *state,
     mgr_len = p[n++];
     if (len != n + mgr_len + (p[0] == 1 ? 0 : 2))
         return "length does not match its manager id";
-    cust->waiting =
-        p[0] == 1 ? 0 : (uint16_t)get_le(p + n + mgr_len, 2);
+    cust->waiting = p[0] == 1 ? 0 : (uint16_t)get_le(p + n + mgr_len, 2);
     if (cust->waiting > CP_CUSTOMER_WAITING_MAX)
         return "more waiting conversations than tracked";
     cust->manager = NULL;
@@ -829,8 +828,7 @@ void cp_state_count_drop(struct cp_state *state, enum cp_state_drop why)
     state->drops[why]++;
 }
 
-uint64_t cp_state_drop_cnt(const struct cp_state *state,
-                           enum cp_state_drop why)
+uint64_t cp_state_drop_cnt(const struct cp_state *state, enum cp_state_drop why)
 {
     return state->drops_all[why];
 }

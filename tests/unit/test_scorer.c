@@ -192,10 +192,9 @@ static cp_rc rig_batch(struct rig *r, struct cp_event *evs, size_t n)
         r->sla_cnt += a->kind == CP_ALERT_RESPONSE_SLA_BREACH;
         if (r->alert_cnt < CP_FX_ARRAY_SIZE(r->alerts))
             snprintf(r->alerts[r->alert_cnt++], sizeof(r->alerts[0]),
-                     "%s %s/%s %s at %lld",
-                     cp_alert_kind_symbol(a->kind), a->tenant_id,
-                     a->customer_id, cp_alert_level_symbol(a->level),
-                     (long long)a->event_time);
+                     "%s %s/%s %s at %lld", cp_alert_kind_symbol(a->kind),
+                     a->tenant_id, a->customer_id,
+                     cp_alert_level_symbol(a->level), (long long)a->event_time);
     }
     cp_state_commit_done(r->state);
     cp_scorer_commit_done(r->sc);
@@ -270,9 +269,9 @@ static void redis_cmd(struct rig *r, struct one_reply *out, int argc,
     cp_cmd_begin(&cmds, argc);
     for (int i = 0; i < argc; i++)
         cp_cmd_arg(&cmds, argv[i], lens ? lens[i] : strlen(argv[i]));
-    cr_assert_eq(cp_store_roundtrip(r->st, &cmds, keep_reply,
-                                    out ? out : &ignored),
-                 CP_OK);
+    cr_assert_eq(
+        cp_store_roundtrip(r->st, &cmds, keep_reply, out ? out : &ignored),
+        CP_OK);
     cp_cmds_cleanup(&cmds);
 }
 
@@ -306,8 +305,11 @@ static int utf8_ok(const char *p)
     const unsigned char *u = (const unsigned char *)p;
 
     while (*u) {
-        int n = *u < 0x80 ? 0 : (*u & 0xe0) == 0xc0 ? 1 : (*u & 0xf0) == 0xe0 ? 2
-                            : (*u & 0xf8) == 0xf0 ? 3 : -1;
+        int n = *u < 0x80             ? 0
+                : (*u & 0xe0) == 0xc0 ? 1
+                : (*u & 0xf0) == 0xe0 ? 2
+                : (*u & 0xf8) == 0xf0 ? 3
+                                      : -1;
 
         if (n < 0)
             return 0;
@@ -413,7 +415,8 @@ Test(scorer, a_long_jump_of_the_watermark_fires_every_silence_timer)
     n = history(evs, "c1");
     cr_assert_eq(rig_batch(&b, evs, n), CP_OK);
     {
-        struct cp_event tick = order("clock", T0 + (303 + 3 * 365 - 1) * DAY_MS);
+        struct cp_event tick =
+            order("clock", T0 + (303 + 3 * 365 - 1) * DAY_MS);
 
         cr_assert_eq(rig_batch(&b, &tick, 1), CP_OK);
     }
@@ -468,6 +471,8 @@ static struct cp_churn_model *model_with(const char *const *changes)
  * tenure wins (released at 1421 and 1638). */
 static struct cp_churn_model *restless_model(void)
 {
+    /* Pairs of key and value. */
+    /* clang-format off */
     static const char *const changes[] = {
         "bias", "2.523",
         "level.high", "0.519",
@@ -486,6 +491,7 @@ static struct cp_churn_model *restless_model(void)
         "weight.mrr_lost", "0.554",
         "weight.engagement_drop", "0.204",
         NULL};
+    /* clang-format on */
 
     return model_with(changes);
 }
@@ -565,8 +571,7 @@ static void zadd_timer(struct rig *r, const char *score, const char *member,
 static long long count_keys(struct rig *r, const char *pattern)
 {
     struct one_reply out;
-    const char *argv[] = {"EVAL",
-                          "return #redis.call('KEYS', ARGV[1])", "0",
+    const char *argv[] = {"EVAL", "return #redis.call('KEYS', ARGV[1])", "0",
                           pattern};
 
     redis_cmd(r, &out, 4, argv, NULL);
@@ -854,7 +859,8 @@ Test(scorer, a_failed_allocation_fails_the_batch_never_carries_on)
         rig_open(&r, NULL);
         failed = run_with_failure(&r, nth, got, sizeof(got));
         rig_close(&r);
-        cr_assert_str_eq(got, want, "allocation %llu failed (%d): Redis differs",
+        cr_assert_str_eq(got, want,
+                         "allocation %llu failed (%d): Redis differs",
                          (unsigned long long)nth, failed);
         if (!failed)
             break; /* the batch made fewer allocations */
@@ -916,10 +922,9 @@ Test(scorer, one_deal_remembers_at_most_64_stages)
     /* Names 64..99, each seen 30 times and never remembered. */
     cr_assert_eq(cp_state_drop_cnt(r.state, CP_DROP_STAGE), 36 * 30);
     redis_cmd(&r, &out, 3, hget, NULL);
-    cr_assert_lt(strlen(out.text), 64 * 9 + 16, "%zu bytes",
-                 strlen(out.text));
+    cr_assert_lt(strlen(out.text), 64 * 9 + 16, "%zu bytes", strlen(out.text));
     fprintf(stderr, "state cache after 3000 stage events: %zu bytes used\n",
-                cp_state_used_bytes(r.state));
+            cp_state_used_bytes(r.state));
     cr_assert_lt(cp_state_used_bytes(r.state), 4u << 20);
     rig_close(&r);
 }

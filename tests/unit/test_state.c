@@ -176,8 +176,8 @@ Test(state, unreadable_stored_state_is_set_aside_not_a_stop)
 Test(state, packed_customer_with_a_foreign_manager_id_is_unreadable)
 {
     struct cp_state *state = cp_state_new("crm");
-    struct cp_entity *cust = cp_state_get(state, CP_ENT_CUSTOMER, s("acme"),
-                                          s("c1"));
+    struct cp_entity *cust =
+        cp_state_get(state, CP_ENT_CUSTOMER, s("acme"), s("c1"));
     struct cp_cmds cmds;
     char value[1024];
     size_t len;
