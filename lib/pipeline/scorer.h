@@ -5,7 +5,8 @@
  * schemas/redis-keys.md). Effectively once like the counters: its writes go
  * into the batch's transaction, and the same input log gives the same
  * alerts with the same ids, whatever the batch boundaries (time.idle_advance
- * aside, which follows the wall clock).
+ * aside, which follows the wall clock, and events stamped past the clock +
+ * time.max_skew, which move time only that far).
  *
  * Per batch: cp_scorer_batch_begin(), cp_scorer_note_message() for each
  * message, prefetch round trips (stored watermarks, due timers) until
