@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
+
 struct cp_arena_chunk {
     struct cp_arena_chunk *next;
     size_t size; /* usable bytes in mem[] */
@@ -20,7 +22,8 @@ void cp_arena_init(struct cp_arena *arena, size_t chunk_size)
 
 static struct cp_arena_chunk *chunk_new(size_t size)
 {
-    struct cp_arena_chunk *chunk = malloc(sizeof(*chunk) + size);
+    struct cp_arena_chunk *chunk =
+        cp__alloc_fails() ? NULL : malloc(sizeof(*chunk) + size);
 
     if (!chunk)
         return NULL;
@@ -75,6 +78,15 @@ size_t cp_arena_bytes(const struct cp_arena *arena)
     for (const struct cp_arena_chunk *c = arena->head; c; c = c->next)
         bytes += sizeof(*c) + c->size;
     return bytes;
+}
+
+size_t cp_arena_used(const struct cp_arena *arena)
+{
+    size_t used = 0;
+
+    for (const struct cp_arena_chunk *c = arena->head; c; c = c->next)
+        used += c->used;
+    return used;
 }
 
 void cp_arena_reset(struct cp_arena *arena)

@@ -22,6 +22,8 @@ void *cp_arena_alloc(struct cp_arena *arena, size_t size);
 char *cp_arena_strndup(struct cp_arena *arena, const char *s, size_t len);
 /** @brief Bytes of all chunks (held memory, used or not). */
 size_t cp_arena_bytes(const struct cp_arena *arena);
+/** @brief Bytes allocated since the last reset (a lower bound of held). */
+size_t cp_arena_used(const struct cp_arena *arena);
 /** @brief Forgets every allocation but keeps the chunks for reuse. */
 void cp_arena_reset(struct cp_arena *arena);
 void cp_arena_cleanup(struct cp_arena *arena);

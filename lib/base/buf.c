@@ -32,7 +32,7 @@ cp_rc cp_buf_reserve(struct cp_buf *buf, size_t extra)
         cap *= 2;
     if (cap > buf->max)
         cap = buf->max;
-    data = realloc(buf->data, cap);
+    data = cp__alloc_fails() ? NULL : realloc(buf->data, cap);
     if (!data)
         return CP_ENOMEM;
     buf->data = data;

@@ -245,6 +245,22 @@ void cp_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* Allocations left before the one that fails; 0: none fails. */
+static uint64_t alloc_fail_countdown;
+
+uint64_t cp__alloc_fail_at(uint64_t n)
+{
+    uint64_t left = alloc_fail_countdown;
+
+    alloc_fail_countdown = n;
+    return left;
+}
+
+int cp__alloc_fails(void)
+{
+    return alloc_fail_countdown && !--alloc_fail_countdown;
+}
+
 void *cp_grow(void *items, size_t *cap, size_t cnt, size_t size, size_t first)
 {
     size_t want;
@@ -253,8 +269,8 @@ void *cp_grow(void *items, size_t *cap, size_t cnt, size_t size, size_t first)
     if (cnt < *cap)
         return items;
     want = *cap ? *cap * 2 : first;
-    if (want < *cap || want > SIZE_MAX / size)
-        return NULL; /* overflow */
+    if (want < *cap || want > SIZE_MAX / size || cp__alloc_fails())
+        return NULL; /* overflow (or the test hook) */
     moved = realloc(items, want * size);
     if (!moved)
         return NULL;

@@ -111,4 +111,16 @@ char *cp_trim(char *s);
  */
 int cp_list_next(const char **p, const char **item, size_t *len);
 
+/**
+ * @brief Test hook: the @p n-th allocation from now made by cp_grow(),
+ *        cp_buf, cp_map or cp_arena fails (1: the next one); 0 turns it off.
+ *        Tests use it to prove that out of memory fails a batch instead of
+ *        being carried on. Not thread-safe; never set outside tests.
+ * @returns the allocations that were still to go before this call (0: the
+ *          failure happened, or none was set).
+ */
+uint64_t cp__alloc_fail_at(uint64_t n);
+/** @returns 1 if this allocation is to fail (see cp__alloc_fail_at()). */
+int cp__alloc_fails(void);
+
 #endif

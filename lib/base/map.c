@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
+
 void cp_map_init(struct cp_map *map)
 {
     map->slots = NULL;
@@ -57,7 +59,8 @@ struct cp_map_entry *cp_map_find(const struct cp_map *map, const void *key,
 static int grow(struct cp_map *map)
 {
     size_t cap = map->cap ? map->cap * 2 : 1024;
-    struct cp_map_entry *slots = calloc(cap, sizeof(*slots));
+    struct cp_map_entry *slots =
+        cp__alloc_fails() ? NULL : calloc(cap, sizeof(*slots));
 
     if (!slots)
         return -1;

@@ -295,3 +295,9 @@ cp_rc cp_event_validate(const struct cp_event *ev, int64_t now_ms, char *reason,
                               (int)ev->channel);
     return check_payload(ev, reason, reason_size);
 }
+
+cp_rc cp_event_check_id(const char *field, struct cp_str s, char *reason,
+                        size_t reason_size)
+{
+    return check_id(field, s, reason, reason_size);
+}

@@ -98,4 +98,13 @@ const char *cp_channel_key_name(enum cp_channel channel);
 cp_rc cp_event_validate(const struct cp_event *ev, int64_t now_ms, char *reason,
                         size_t reason_size);
 
+/**
+ * @brief The rule of cp_event_validate() for an entity id (1-128 bytes of
+ *        UTF-8 without control characters), for ids read back from Redis
+ *        (tenant, customer and manager ids: cp_id_valid() in ids.h).
+ * @returns CP_OK, or CP_EDECODE with a reason naming @p field.
+ */
+cp_rc cp_event_check_id(const char *field, struct cp_str s, char *reason,
+                        size_t reason_size);
+
 #endif

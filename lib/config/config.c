@@ -148,6 +148,14 @@ static const struct setting settings[] = {
      .max = 1000000000,
      .def = "2000000",
      .doc = "entity states kept in memory"},
+    {.name = "worker.cache.max.bytes",
+     .type = SET_INT64,
+     .offset = OFF(cache_max_bytes),
+     .min = 1048576,
+     .max = 1LL << 40,
+     .def = "4294967296",
+     .doc = "bytes of entity state kept in memory; the cache is dropped "
+            "(and reloads from Redis) when either bound is passed"},
     {.name = "embedded.partitions",
      .type = SET_INT,
      .offset = OFF(embedded_partitions),
@@ -187,6 +195,15 @@ static const struct setting settings[] = {
      .def = "30000",
      .doc = "ms: a caught-up, idle partition's watermark follows the wall "
             "clock after this long; 0 = off (replays of history)"},
+    {.name = "time.max_skew",
+     .type = SET_INT64,
+     .offset = OFF(max_skew_ms),
+     .min = 0,
+     .max = 86400000,
+     .def = "300000",
+     .doc = "ms: an event stamped later than the worker's clock plus this "
+            "still counts, but moves its partition's watermark only that "
+            "far"},
     {.name = "model.file",
      .type = SET_STRING,
      .offset = OFF(model_file),

@@ -35,6 +35,7 @@ struct cp_config {
     int exit_idle_ms;  /* worker.exit.idle.ms: exit 0 after this long with no
                           input; 0 = never */
     int64_t cache_max; /* worker.cache.max: entity states held in memory */
+    int64_t cache_max_bytes; /* worker.cache.max.bytes: ... and their bytes */
     int embedded_partitions; /* embedded.partitions: partitions per topic of the
                                 mock cluster */
     char *embedded_bootstrap_file; /* embedded.bootstrap.file: write the mock
@@ -43,6 +44,7 @@ struct cp_config {
                                       long after their minute's start */
     int64_t allowed_lateness_ms;   /* time.allowed_lateness */
     int64_t idle_advance_ms;       /* time.idle_advance; 0 = off */
+    int64_t max_skew_ms;           /* time.max_skew */
     char *model_file;              /* model.file; "" = built-in default model */
     char *http_listen;             /* http.listen: worker endpoint; "" = off */
     char *board_listen;            /* board.listen: crmpulse-board's address */

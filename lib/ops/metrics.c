@@ -89,6 +89,8 @@ static const char *const level_names[CP_METRICS_LEVEL_CNT] = {"high",
 static const char *const cause_names[CP_METRICS_RETRY_CAUSE_CNT] = {
     "redis", "kafka", "fenced"};
 static const char *const dep_names[CP_METRICS_DEP_CNT] = {"redis", "kafka"};
+static const char *const drop_names[CP_METRICS_DROP_CNT] = {
+    "stage_limit", "ticket_limit", "waiting_limit", "unreadable"};
 
 /* ---- the registry ---- */
 
@@ -112,6 +114,7 @@ struct cp_metrics {
     _Atomic uint64_t retries[CP_METRICS_RETRY_CAUSE_CNT];
     struct histo histo[H_CNT];
     _Atomic uint64_t cache_entries;
+    _Atomic uint64_t dropped[CP_METRICS_DROP_CNT];
     _Atomic int up[CP_METRICS_DEP_CNT];
 
     /* Topics are appended under topic_lock and published by a release store
@@ -381,6 +384,13 @@ void cp_metrics_set_cache(struct cp_metrics *m, uint64_t entries)
     atomic_store_explicit(&m->cache_entries, entries, memory_order_relaxed);
 }
 
+void cp_metrics_set_dropped(struct cp_metrics *m, enum cp_metrics_drop why,
+                            uint64_t total)
+{
+    if ((unsigned)why < CP_METRICS_DROP_CNT)
+        atomic_store_explicit(&m->dropped[why], total, memory_order_relaxed);
+}
+
 void cp_metrics_set_up(struct cp_metrics *m, enum cp_metrics_dep dep, bool up)
 {
     if ((unsigned)dep < CP_METRICS_DEP_CNT)
@@ -600,6 +610,14 @@ cp_rc cp_metrics_render(struct cp_metrics *m, struct cp_buf *out)
            "Entries in the in-memory state cache.");
     emit(&o, "crmpulse_state_cache_entries %" PRIu64 "\n",
          load(&m->cache_entries));
+
+    family(&o, "crmpulse_state_dropped_total", "counter",
+           "What the state kept out: stages, open tickets and waiting "
+           "conversations past their bounds, values read back from Redis "
+           "that were not crmpulse's (set aside).");
+    for (int i = 0; i < CP_METRICS_DROP_CNT; i++)
+        emit(&o, "crmpulse_state_dropped_total{reason=\"%s\"} %" PRIu64 "\n",
+             drop_names[i], load(&m->dropped[i]));
 
     family(&o, "crmpulse_up", "gauge",
            "Whether a dependency is reachable (1) or not (0).");

@@ -72,6 +72,15 @@ enum cp_metrics_retry_cause {
     CP_METRICS_RETRY_CAUSE_CNT
 };
 
+/** crmpulse_state_dropped_total{reason=...}: what the state kept out */
+enum cp_metrics_drop {
+    CP_METRICS_DROP_STAGE,      /* a deal's stage past its bound */
+    CP_METRICS_DROP_TICKET,     /* an open ticket past a customer's bound */
+    CP_METRICS_DROP_WAITING,    /* a waiting conversation past the bound */
+    CP_METRICS_DROP_UNREADABLE, /* a value read back from Redis, set aside */
+    CP_METRICS_DROP_CNT
+};
+
 /** crmpulse_up{dependency=...} */
 enum cp_metrics_dep {
     CP_METRICS_DEP_REDIS,
@@ -172,6 +181,10 @@ void cp_metrics_partition_clear(struct cp_metrics *m, const char *topic,
 
 /** @brief Sets crmpulse_state_cache_entries. */
 void cp_metrics_set_cache(struct cp_metrics *m, uint64_t entries);
+/** @brief Sets crmpulse_state_dropped_total{reason} to @p total (the
+ *         caller's running count of committed batches: never decreases). */
+void cp_metrics_set_dropped(struct cp_metrics *m, enum cp_metrics_drop why,
+                            uint64_t total);
 
 /** @brief Sets crmpulse_up{dependency=...} to 1 (@p up) or 0. */
 void cp_metrics_set_up(struct cp_metrics *m, enum cp_metrics_dep dep, bool up);

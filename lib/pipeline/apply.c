@@ -265,6 +265,12 @@ static cp_rc apply_stage_changed(struct cp_apply *ap, const struct cp_event *ev,
 
     if (cp_state_deal_has_stage(deal, ev->label))
         return CP_OK;
+    if (cp_state_deal_full(deal)) {
+        /* Not remembered, so not counted either: a repeat would count
+         * again. Counted as dropped instead (crmpulse_state_dropped). */
+        cp_state_count_drop(ap->state, CP_DROP_STAGE);
+        return CP_OK;
+    }
     rc = cp_state_deal_add_stage(ap->state, deal, ev->label);
     if (rc)
         return rc;
@@ -302,7 +308,8 @@ static cp_rc apply_deal_closed(struct cp_apply *ap, const struct cp_event *ev,
 }
 
 static cp_rc apply_message_sent(struct cp_apply *ap, const struct cp_event *ev,
-                                struct targets *t, struct cp_entity *conv)
+                                struct targets *t, struct cp_entity *conv,
+                                struct cp_customer *cust)
 {
     struct cp_str none = {NULL, 0};
     struct cp_hash_delta *rt;
@@ -312,6 +319,8 @@ static cp_rc apply_message_sent(struct cp_apply *ap, const struct cp_event *ev,
     if (!conv->u.conv.waiting)
         return CP_OK;
     response_ms = non_negative(ev->occurred_at - conv->u.conv.wait_start);
+    if (cust->waiting > 0)
+        cust->waiting--;
     inc(t, CP_F_RESPONSES, 1);
     inc(t, CP_F_RESPONSE_MS_SUM, response_ms);
     rt = day_hash(ap, ev, CP_KSEG_RT, none, CP_HASH_RT);
@@ -458,8 +467,8 @@ static void observe_event(struct cp_apply *ap, const struct cp_event *ev,
         break;
     case CP_MESSAGE_RECEIVED:
         observe(ap, refs, CP_OBS_MESSAGE_IN, at, 0);
-        if (!b->conv_waiting)
-            refs->wait_started = at;
+        if (!b->conv_waiting && refs->entity->u.conv.waiting)
+            refs->wait_started = at; /* not if a bound dropped the wait */
         break;
     case CP_MESSAGE_SENT:
         if (b->conv_waiting) {
@@ -473,7 +482,7 @@ static void observe_event(struct cp_apply *ap, const struct cp_event *ev,
             observe(ap, refs, CP_OBS_CALL_MISSED, at, 0);
         break;
     case CP_TICKET_OPENED:
-        if (!b->ticket_open)
+        if (!b->ticket_open && refs->entity->u.ticket.open)
             observe(ap, refs, CP_OBS_TICKET_OPENED, at, 0);
         break;
     case CP_TICKET_RESOLVED:
@@ -529,15 +538,19 @@ static cp_rc count_event(struct cp_apply *ap, const struct cp_event *ev,
         return CP_OK;
     case CP_MESSAGE_RECEIVED:
         inc(&t, CP_F_MESSAGES_IN, 1);
-        if (!ent->u.conv.waiting) {
+        if (!ent->u.conv.waiting && cust->waiting >= CP_CUSTOMER_WAITING_MAX) {
+            /* Not tracked: no response time, no SLA timer. */
+            cp_state_count_drop(ap->state, CP_DROP_WAITING);
+        } else if (!ent->u.conv.waiting) {
             /* Later customer messages do not restart the wait. */
+            cust->waiting++;
             ent->u.conv.waiting = 1;
             ent->u.conv.wait_start = ev->occurred_at;
             cp_state_touch(ap->state, ent);
         }
         return CP_OK;
     case CP_MESSAGE_SENT:
-        return apply_message_sent(ap, ev, &t, ent);
+        return apply_message_sent(ap, ev, &t, ent, cust);
     case CP_CALL_LOGGED:
         inc(&t, CP_F_CALLS, 1);
         inc(&t, CP_F_CALL_MS_SUM, ev->amount);
@@ -548,7 +561,12 @@ static cp_rc count_event(struct cp_apply *ap, const struct cp_event *ev,
         }
         return CP_OK;
     case CP_TICKET_OPENED:
-        if (!ent->u.ticket.open) {
+        if (!ent->u.ticket.open &&
+            cust->churn.open_tickets >= CP_CUSTOMER_TICKETS_MAX) {
+            /* Counted as opened, not tracked as open. */
+            inc(&t, CP_F_TICKETS_OPENED, 1);
+            cp_state_count_drop(ap->state, CP_DROP_TICKET);
+        } else if (!ent->u.ticket.open) {
             ent->u.ticket.open = 1;
             ent->u.ticket.opened_at = ev->occurred_at;
             inc(&t, CP_F_TICKETS_OPENED, 1);

@@ -8,6 +8,7 @@
 
 #include "arena.h"
 #include "buf.h"
+#include "ids.h"
 #include "log.h"
 #include "map.h"
 #include "keys.h"
@@ -82,7 +83,7 @@ struct cp_scorer {
     char *prefix, *topic; /* owned */
     char wm_key[300];     /* crmpulse:watermarks:<group> */
     char timers_key[300]; /* crmpulse:timers:<group>:<topic>: + partition */
-    int64_t lateness_ms, idle_advance_ms;
+    int64_t lateness_ms, idle_advance_ms, max_skew_ms;
     const struct cp_churn_model *model; /* borrowed */
     struct cp_state *state;             /* borrowed */
     struct cp_apply *ap;                /* borrowed */
@@ -100,6 +101,9 @@ struct cp_scorer {
     struct pending_alert *alerts; /* owned */
     size_t alert_cnt, alert_cap;
     int has_writes;
+    uint64_t bad_batch;     /* values read back and dropped in this batch */
+    uint64_t bad_sent;      /* ... in the transaction in flight */
+    uint64_t bad_committed; /* ... in committed batches */
     struct cp_buf buf;  /* scratch: keys, JSON */
     struct cp_buf buf2; /* scratch: members */
 };
@@ -157,6 +161,7 @@ struct cp_scorer *cp_scorer_new(const struct cp_scorer_cfg *cfg,
                          cfg->topic);
     sc->lateness_ms = cfg->allowed_lateness_ms;
     sc->idle_advance_ms = cfg->idle_advance_ms;
+    sc->max_skew_ms = cfg->max_skew_ms;
     sc->model = cfg->model;
     sc->state = state;
     sc->ap = ap;
@@ -226,6 +231,7 @@ static void forget_batch(struct cp_scorer *sc)
     sc->alert_cnt = 0;
     sc->fetch_cnt = 0;
     sc->has_writes = 0;
+    sc->bad_batch = 0;
     cp_map_reset(&sc->timer_map);
     cp_arena_reset(&sc->arena);
     for (int i = 0; i < CP_SCORER_MAX_PARTITIONS; i++) {
@@ -248,6 +254,19 @@ void cp_scorer_batch_begin(struct cp_scorer *sc, int64_t wall_now)
     sc->wall_now = wall_now;
 }
 
+/* The event time @p occurred_at may move a watermark to: at most the
+ * worker clock + time.max_skew. One event stamped hours ahead (a producer's
+ * wrong clock) would otherwise move its partition's time with it: false
+ * SLA breaches, silence timers firing early, persisted in Redis. Such an
+ * event still counts; it only does not move time. Replays of history are
+ * far behind the clock and unaffected. */
+static int64_t time_of(const struct cp_scorer *sc, int64_t occurred_at)
+{
+    if (occurred_at == INT64_MIN || sc->wall_now > INT64_MAX - sc->max_skew_ms)
+        return occurred_at;
+    return min64(occurred_at, sc->wall_now + sc->max_skew_ms);
+}
+
 void cp_scorer_note_message(struct cp_scorer *sc, int32_t p,
                             int64_t occurred_at)
 {
@@ -256,7 +275,7 @@ void cp_scorer_note_message(struct cp_scorer *sc, int32_t p,
     if (!pt)
         return;
     pt->last_msg_wall = sc->wall_now;
-    pt->batch_max = max64(pt->batch_max, occurred_at);
+    pt->batch_max = max64(pt->batch_max, time_of(sc, occurred_at));
 }
 
 /* The watermark a partition would have by the wall clock alone, when it
@@ -357,6 +376,10 @@ size_t cp_scorer_prefetch_cmds(struct cp_scorer *sc, struct cp_cmds *cmds)
         cp_cmd_str(cmds, sc->wm_key);
         cmd_partition_field(sc, cmds, p);
         key = timers_key(sc, p, &len);
+        if (!key) {
+            cp_cmds_poison(cmds);
+            return 0;
+        }
         cp_cmd_begin(cmds, 5);
         cp_cmd_arg(cmds, "ZRANGE", 6);
         cp_cmd_arg(cmds, key, len);
@@ -384,6 +407,10 @@ size_t cp_scorer_prefetch_cmds(struct cp_scorer *sc, struct cp_cmds *cmds)
             return 0;
         }
         key = timers_key(sc, p, &len);
+        if (!key) {
+            cp_cmds_poison(cmds);
+            return 0;
+        }
         cp_cmd_begin(cmds, 8);
         cp_cmd_arg(cmds, "ZRANGEBYSCORE", 13);
         cp_cmd_arg(cmds, key, len);
@@ -407,19 +434,23 @@ size_t cp_scorer_prefetch_cmds(struct cp_scorer *sc, struct cp_cmds *cmds)
     return sc->fetch_cnt;
 }
 
+/* A time in ms read back from Redis (a ZSET score in double notation, a
+ * watermark, a member's wait start): untrusted, so "inf", "nan", "abc" and
+ * times outside 0 .. year 9999 are -1 (casting an out-of-range double to
+ * int64 is undefined). */
 static int parse_i64(const char *s, size_t len, int64_t *out)
 {
     char tmp[40];
     char *end;
     double d;
 
-    if (!len || len >= sizeof(tmp))
+    if (!len || len >= sizeof(tmp) || s[0] < '0' || s[0] > '9')
         return -1;
     memcpy(tmp, s, len);
     tmp[len] = '\0';
-    /* Scores come back in double notation; timers are whole ms < 2^53. */
+    /* Scores come back in double notation; times are whole ms < 2^53. */
     d = strtod(tmp, &end);
-    if (*end || d != d)
+    if (*end || !(d >= 0 && d <= (double)CP_MAX_OCCURRED_AT_MS))
         return -1;
     *out = (int64_t)d;
     return 0;
@@ -491,15 +522,20 @@ static void heap_pop(struct cp_scorer *sc, struct heap *h)
 static struct timer_op *op_get(struct cp_scorer *sc, int32_t p,
                                const char *member, size_t len)
 {
-    char key[4 + 512];
+    char stack_key[4 + 512];
+    /* Ours are < 300 bytes; one written by someone else may be longer and
+     * still has to be found to be removed. */
+    char *key = len + 4 <= sizeof(stack_key) ? stack_key : malloc(len + 4);
     struct cp_map_entry *e;
     struct timer_op *op;
 
-    if (len > sizeof(key) - 4)
+    if (!key || !len)
         return NULL;
     memcpy(key, &p, 4);
     memcpy(key + 4, member, len);
     e = cp_map_upsert(&sc->timer_map, key, len + 4, cp_map_hash(key, len + 4));
+    if (key != stack_key)
+        free(key);
     if (!e)
         return NULL;
     if (e->value)
@@ -642,20 +678,59 @@ static int parse_member(const char *m, size_t len, char *kind,
             break;
         p = tab + 1;
     }
-    if (n < 2 || !fl[0] || !fl[1] || fl[0] > CP_NAME_MAX || fl[1] > CP_NAME_MAX)
+    if (n < 2)
         return -1;
     tenant->ptr = f[0];
     tenant->len = fl[0];
     customer->ptr = f[1];
     customer->len = fl[1];
+    /* The ids become key names (P:{T}:customer:C): the rules of events,
+     * or a member like "c\tev}il{\tx" writes under another hash tag. */
+    if (!cp_id_valid(tenant->ptr, tenant->len) ||
+        !cp_id_valid(customer->ptr, customer->len))
+        return -1;
     if (*kind == TIMER_SILENCE)
         return n == 2 ? 0 : -1;
-    if (n != 4 || !fl[3] || fl[3] > CP_ID_MAX ||
-        parse_i64(f[2], fl[2], wait_start))
+    if (n != 4 || parse_i64(f[2], fl[2], wait_start))
         return -1;
     conv->ptr = f[3];
     conv->len = fl[3];
-    return 0;
+    return cp_event_check_id("conversation_id", *conv, NULL, 0) ? -1 : 0;
+}
+
+/* A member of a timer set that crmpulse did not write (or with a score
+ * that is no time): removed at commit, counted, logged. Firing it could
+ * write keys under another tenant's hash tag; keeping it would read it
+ * again every batch. */
+static cp_rc drop_stored_timer(struct cp_scorer *sc, int32_t p,
+                               const struct cp_reply *member,
+                               const struct cp_reply *score, const char *why)
+{
+    struct timer_op *op;
+
+    if (member->type != CP_REPLY_STRING || !member->len)
+        return CP_EREDIS; /* not a ZSET reply at all */
+    op = op_get(sc, p, member->str, member->len);
+    if (!op)
+        return CP_ENOMEM;
+    if (op->dirty && op->due == CP_NO_TIMER && !op->cust)
+        return CP_OK; /* read twice in this batch: dropped already */
+    op->cust = NULL;
+    op->conv = NULL;
+    op->due = CP_NO_TIMER;
+    op->dirty = 1; /* ZREM at commit */
+    sc->has_writes = 1;
+    sc->bad_batch++;
+    cp_log(CP_LOG_ERR, "SCORER",
+           "timer set %s%d: removing member \"%.*s\" (score \"%.*s\"): %s; "
+           "crmpulse did not write it (fix: nothing, unless another program "
+           "shares the key prefix: give it its own redis.prefix)",
+           sc->timers_key, (int)p, (int)(member->len > 80 ? 80 : member->len),
+           member->str,
+           (int)(score->type == CP_REPLY_STRING && score->len < 40 ? score->len
+                                                                   : 0),
+           score->type == CP_REPLY_STRING ? score->str : "", why);
+    return CP_OK;
 }
 
 /* A due timer read from Redis: an op at its stored time. */
@@ -668,22 +743,20 @@ static cp_rc add_stored_timer(struct cp_scorer *sc, int32_t p,
     int64_t due, wait_start = 0;
     char kind;
 
-    if (member->type != CP_REPLY_STRING || score->type != CP_REPLY_STRING ||
-        parse_i64(score->str, score->len, &due))
+    if (member->type != CP_REPLY_STRING || score->type != CP_REPLY_STRING)
         return CP_EREDIS;
+    if (parse_i64(score->str, score->len, &due))
+        return drop_stored_timer(sc, p, member, score,
+                                 "the score is not a time in ms");
+    if (parse_member(member->str, member->len, &kind, &tenant, &customer,
+                     &wait_start, &conv))
+        return drop_stored_timer(sc, p, member, score,
+                                 "not a timer member of ours");
     op = op_get(sc, p, member->str, member->len);
     if (!op)
         return CP_ENOMEM;
-    if (parse_member(member->str, member->len, &kind, &tenant, &customer,
-                     &wait_start, &conv)) {
-        cp_log(CP_LOG_WARNING, "SCORER",
-               "partition %d: dropping a timer crmpulse did not write: "
-               "\"%.*s\"",
-               (int)p, (int)(member->len > 80 ? 80 : member->len), member->str);
-        op->dirty = 1; /* cleared at commit */
-        sc->has_writes = 1;
-        return CP_OK;
-    }
+    if (op->dirty)
+        return CP_OK; /* set or dropped by this batch already */
     op->cust = cp_state_get(sc->state, CP_ENT_CUSTOMER, tenant, customer);
     if (!op->cust)
         return CP_ENOMEM;
@@ -708,15 +781,28 @@ cp_rc cp_scorer_prefetch_reply(struct cp_scorer *sc, size_t i,
     cp_rc rc;
 
     if (reply->type == CP_REPLY_ERROR) {
-        cp_log(CP_LOG_ERR, "SCORER", "partition %d: %.*s", (int)f->p,
-               (int)reply->len, reply->str);
+        cp_log(CP_LOG_ERR, "SCORER", "partition %d: read %s%s: %.*s", (int)f->p,
+               f->what == FETCH_WM ? sc->wm_key : sc->timers_key,
+               f->what == FETCH_WM ? "" : "<partition>", (int)reply->len,
+               reply->str);
         return CP_EREDIS;
     }
     switch (f->what) {
     case FETCH_WM:
         if (reply->type == CP_REPLY_STRING) {
-            if (parse_i64(reply->str, reply->len, &v))
-                return CP_EREDIS;
+            if (parse_i64(reply->str, reply->len, &v)) {
+                /* Refusing it would stall the partition for good; the next
+                 * event (or idle tick) writes a good one over it. */
+                cp_log(CP_LOG_ERR, "SCORER",
+                       "watermark %s field %s:%d is \"%.*s\", not a time in "
+                       "ms: ignored, the partition's event time restarts "
+                       "from its next events (fix: nothing; find what else "
+                       "writes to this key)",
+                       sc->wm_key, sc->topic, (int)f->p,
+                       (int)(reply->len > 40 ? 40 : reply->len), reply->str);
+                sc->bad_batch++;
+                return CP_OK;
+            }
             pt->wm = max64(pt->wm, v);
             pt->wm_committed = pt->wm;
         }
@@ -725,12 +811,19 @@ cp_rc cp_scorer_prefetch_reply(struct cp_scorer *sc, size_t i,
     case FETCH_NEXT:
         v = CP_NO_TIMER;
         if (reply->type == CP_REPLY_ARRAY && reply->elements >= 2) {
-            struct cp_reply score;
+            struct cp_reply member, score;
 
+            cp_reply_element(reply, 0, &member);
             cp_reply_element(reply, 1, &score);
             if (score.type != CP_REPLY_STRING ||
-                parse_i64(score.str, score.len, &v))
-                return CP_EREDIS;
+                parse_i64(score.str, score.len, &v)) {
+                rc = drop_stored_timer(sc, f->p, &member, &score,
+                                       "the score is not a time in ms");
+                if (rc)
+                    return rc;
+                /* What lies behind it is unknown: look again soon. */
+                v = f->what == FETCH_MIN ? 0 : f->upto + 1;
+            }
         }
         if (f->what == FETCH_MIN) {
             pt->min_due = pt->min_due_committed = v;
@@ -842,17 +935,20 @@ static cp_rc emit_alert(struct cp_scorer *sc, enum cp_alert_kind kind,
                                 kind == CP_ALERT_RESPONSE_SLA_BREACH);
 }
 
-static void mark_scored(struct cp_scorer *sc, struct cp_entity *cust)
+/* Out of memory fails the batch: a customer left out here would keep a
+ * stale public hash and lose its silence timer. */
+static cp_rc mark_scored(struct cp_scorer *sc, struct cp_entity *cust)
 {
     if (cust->u.customer->in_batch)
-        return;
+        return CP_OK;
     if (grow((void **)&sc->scored, &sc->scored_cap, sc->scored_cnt,
              sizeof(*sc->scored)))
-        return; /* the public hash waits for the customer's next change */
+        return CP_ENOMEM;
     cust->u.customer->in_batch = 1;
     sc->scored[sc->scored_cnt++] = cust;
     cp_state_touch(sc->state, cust);
     sc->has_writes = 1;
+    return CP_OK;
 }
 
 /* Scores a customer at event time @p t and alerts on a rising level;
@@ -957,7 +1053,9 @@ static cp_rc score_customer(struct cp_scorer *sc, struct cp_entity *cust,
         c->shown_since = t;
         c->shown_changed = 1; /* even if it changes back in this batch */
     }
-    mark_scored(sc, cust);
+    rc = mark_scored(sc, cust);
+    if (rc)
+        return rc;
     if (level != CP_LEVEL_NONE) {
         rc = emit_alert(sc, CP_ALERT_CHURN_RISK, level, cust, score.score,
                         previous, score.reasons, score.reason_cnt, &score,
@@ -1002,13 +1100,16 @@ static cp_rc fire_silence(struct cp_scorer *sc, struct cp_entity *cust,
 /* Before a customer's next event in the same batch: fires what its silence
  * timer would have fired by @p upto (at the time the timer search gives),
  * so alerts do not depend on where batches begin and end. One evaluation
- * when nothing is due, the usual case. */
+ * when nothing is due, the usual case. Every firing is due, so it ends:
+ * each one moves scored_at past the last (cp_churn_next_due() is later
+ * than the time it is given) and none passes @p upto. No round limit: a
+ * firing left out here would never happen (the event changes the state). */
 static cp_rc check_silence(struct cp_scorer *sc, struct cp_entity *cust,
                            int32_t p, int64_t upto)
 {
     struct cp_customer *c = cust->u.customer;
 
-    for (int rounds = 0; rounds < 4; rounds++) {
+    for (;;) {
         int64_t due;
         cp_rc rc;
 
@@ -1016,13 +1117,12 @@ static cp_rc check_silence(struct cp_scorer *sc, struct cp_entity *cust,
             !due_at(sc, &c->churn, upto))
             return CP_OK;
         due = cp_churn_next_due(sc->model, &c->churn, c->scored_at);
-        if (due > upto)
+        if (due > upto || due <= c->scored_at)
             return CP_OK; /* not monotone there: the batch end decides */
         rc = fire_silence(sc, cust, p, due);
         if (rc)
             return rc;
     }
-    return CP_OK;
 }
 
 /* Searches the silence timers left stale by this batch's evaluations. */
@@ -1062,6 +1162,19 @@ static void format_duration(int64_t ms, char *out, size_t size)
         snprintf(out, size, "%lld min", (long long)min);
 }
 
+/* The longest prefix of @p s of at most @p max bytes that does not end in
+ * the middle of a UTF-8 character (ids are valid UTF-8, see events.md). */
+static int utf8_prefix(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return (int)len;
+    /* A continuation byte (10xxxxxx) at the cut belongs to the character
+     * before it: cut before that character's lead byte instead. */
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    return (int)max;
+}
+
 static cp_rc fire_sla(struct cp_scorer *sc, struct timer_op *op, int64_t due)
 {
     struct cp_churn_reason reason;
@@ -1078,8 +1191,8 @@ static cp_rc fire_sla(struct cp_scorer *sc, struct timer_op *op, int64_t due)
     format_duration(due - op->wait_start, sla, sizeof(sla));
     snprintf(reason.detail, sizeof(reason.detail),
              "conversation %.*s unanswered for %s (the SLA)",
-             (int)(conv->id_len > 64 ? 64 : conv->id_len), cp_entity_id(conv),
-             sla);
+             utf8_prefix(cp_entity_id(conv), conv->id_len, 64),
+             cp_entity_id(conv), sla);
     snprintf(trigger, sizeof(trigger), "%.*s@%lld", (int)conv->id_len,
              cp_entity_id(conv), (long long)op->wait_start);
     return emit_alert(sc, CP_ALERT_RESPONSE_SLA_BREACH, CP_LEVEL_HIGH, op->cust,
@@ -1131,7 +1244,7 @@ cp_rc cp_scorer_before_event(struct cp_scorer *sc, const struct cp_event *ev,
         return CP_OK;
     /* The event moves the watermark first: what it passes fires before the
      * event applies (a late reply cannot hide the SLA breach it ends). */
-    wm = max64(pt->wm, ev->occurred_at - sc->lateness_ms);
+    wm = max64(pt->wm, time_of(sc, ev->occurred_at) - sc->lateness_ms);
     if (wm > pt->wm) {
         pt->wm = wm;
         pt->wm_dirty = 1;
@@ -1201,8 +1314,10 @@ cp_rc cp_scorer_batch_end(struct cp_scorer *sc)
         }
     }
     /* Timers searched now may be due already (a firing leaves the next
-     * one stale again): a few rounds settle it. */
-    for (int round = 0; round < 4 && resolved; round++) {
+     * one stale again): rounds until none fires. It ends: a firing is due
+     * by the watermark and moves its customer's scored_at forward. A round
+     * limit would leave the last customers fired with no timer at all. */
+    while (resolved) {
         rc = resolve_stale_timers(sc, &resolved);
         if (rc)
             return rc;
@@ -1347,6 +1462,10 @@ static void write_customers(struct cp_scorer *sc, struct cp_cmds *cmds)
         }
         if (n) {
             key = tenant_key(sc, sc->scored[start], CP_KSEG_RISK, NULL, &len);
+            if (!key) {
+                cp_cmds_poison(cmds);
+                goto out;
+            }
             cp_cmd_begin(cmds, 2 + 2 * (int)n);
             cp_cmd_arg(cmds, "ZADD", 4);
             cp_cmd_arg(cmds, key, len);
@@ -1404,6 +1523,10 @@ static void write_timers(struct cp_scorer *sc, struct cp_cmds *cmds)
         while (end < n && dirty[end]->p == p)
             adds += dirty[end++]->due != CP_NO_TIMER;
         key = timers_key(sc, p, &len);
+        if (!key) {
+            cp_cmds_poison(cmds);
+            break;
+        }
         if (adds) {
             cp_cmd_begin(cmds, 2 + 2 * (int)adds);
             cp_cmd_arg(cmds, "ZADD", 4);
@@ -1419,6 +1542,10 @@ static void write_timers(struct cp_scorer *sc, struct cp_cmds *cmds)
         }
         if (end - start > adds) {
             key = timers_key(sc, p, &len);
+            if (!key) {
+                cp_cmds_poison(cmds);
+                break;
+            }
             cp_cmd_begin(cmds, 2 + (int)(end - start - adds));
             cp_cmd_arg(cmds, "ZREM", 4);
             cp_cmd_arg(cmds, key, len);
@@ -1512,6 +1639,8 @@ void cp_scorer_write(struct cp_scorer *sc, struct cp_cmds *cmds)
     write_timers(sc, cmds);
     write_recent_alerts(sc, cmds);
     write_watermarks(sc, cmds);
+    sc->bad_sent = sc->bad_batch;
+    sc->bad_batch = 0;
     for (size_t i = 0; i < sc->scored_cnt; i++)
         sc->scored[i]->u.customer->in_batch = 0;
     sc->scored_cnt = 0;
@@ -1538,6 +1667,8 @@ void cp_scorer_publish_cmds(struct cp_scorer *sc, struct cp_cmds *cmds)
 
 void cp_scorer_commit_done(struct cp_scorer *sc)
 {
+    sc->bad_committed += sc->bad_sent;
+    sc->bad_sent = 0;
     for (int32_t p = 0; p < CP_SCORER_MAX_PARTITIONS; p++) {
         struct part *pt = &sc->parts[p];
 
@@ -1553,6 +1684,7 @@ void cp_scorer_rollback(struct cp_scorer *sc)
     /* Called before the state cache is dropped with the batch, so the
      * scored customers are still valid for forget_batch(). */
     forget_batch(sc);
+    sc->bad_sent = 0;
     for (int32_t p = 0; p < CP_SCORER_MAX_PARTITIONS; p++) {
         struct part *pt = &sc->parts[p];
 
@@ -1578,4 +1710,9 @@ int cp_scorer_idle_tick_due(const struct cp_scorer *sc, int64_t wall_now)
 int64_t cp_scorer_watermark(const struct cp_scorer *sc, int32_t p)
 {
     return p >= 0 && p < CP_SCORER_MAX_PARTITIONS ? sc->parts[p].wm : INT64_MIN;
+}
+
+uint64_t cp_scorer_unreadable_cnt(const struct cp_scorer *sc)
+{
+    return sc->bad_committed;
 }

@@ -5,7 +5,8 @@
  * schemas/redis-keys.md). Effectively once like the counters: its writes go
  * into the batch's transaction, and the same input log gives the same
  * alerts with the same ids, whatever the batch boundaries (time.idle_advance
- * aside, which follows the wall clock).
+ * aside, which follows the wall clock, and events stamped past the clock +
+ * time.max_skew, which move time only that far).
  *
  * Per batch: cp_scorer_batch_begin(), cp_scorer_note_message() for each
  * message, prefetch round trips (stored watermarks, due timers) until
@@ -35,6 +36,8 @@ struct cp_scorer_cfg {
     const char *topic;                  /* topic.events */
     int64_t allowed_lateness_ms;        /* time.allowed_lateness */
     int64_t idle_advance_ms;            /* time.idle_advance; 0 = off */
+    int64_t max_skew_ms; /* time.max_skew: event times past the worker
+                            clock + this do not move a watermark further */
     const struct cp_churn_model *model; /* borrowed */
 };
 
@@ -105,6 +108,9 @@ void cp_scorer_rollback(struct cp_scorer *sc);
 /** @returns 1 when an idle partition's watermark would pass a timer (or
  *           is unknown) by the wall clock: worth a batch with no message. */
 int cp_scorer_idle_tick_due(const struct cp_scorer *sc, int64_t wall_now);
+/** @brief Values read back from Redis that were not crmpulse's (timer
+ *         members, scores, watermarks), dropped by committed batches. */
+uint64_t cp_scorer_unreadable_cnt(const struct cp_scorer *sc);
 /** @brief Watermark of @p p (ms), INT64_MIN if none, for metrics. */
 int64_t cp_scorer_watermark(const struct cp_scorer *sc, int32_t p);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "ids.h"
 #include "log.h"
 #include "map.h"
 #include "keys.h"
@@ -26,6 +27,13 @@ struct group {
     uint8_t op; /* what to write: see write_op() */
 };
 
+/* A stored value that did not parse, set aside at the next commit. */
+struct unreadable {
+    struct cp_entity *ent; /* borrowed from the cache */
+    const char *value;     /* arena copy of what was stored */
+    size_t len;
+};
+
 struct cp_state {
     char *prefix;              /* owned, e.g. "crm" */
     struct cp_map map;         /* kind+tenant+id -> struct cp_entity * */
@@ -37,6 +45,10 @@ struct cp_state {
     size_t load_group_cnt;
     size_t load_group_cap;
     struct cp_buf key; /* scratch for Redis key names */
+    struct unreadable *bad; /* owned; found by this batch's loads */
+    size_t bad_cnt, bad_cap;
+    uint64_t drops[CP_DROP_KIND_CNT];     /* kept out by this batch */
+    uint64_t drops_all[CP_DROP_KIND_CNT]; /* ... by committed batches */
 };
 
 static int vec_push(struct ptr_vec *vec, struct cp_entity *ent)
@@ -78,6 +90,7 @@ void cp_state_destroy(struct cp_state *state)
     free(state->loading.items);
     free(state->dirty.items);
     free(state->load_groups);
+    free(state->bad);
     free(state->prefix);
     free(state);
 }
@@ -269,31 +282,37 @@ size_t cp_state_load_cmds(struct cp_state *state, struct cp_cmds *cmds)
     return state->load_group_cnt;
 }
 
-/* Parses a decimal int64 from a reply string; -1 on junk. */
+/* Parses a time in ms from a stored string (HGET value or ZSET score in
+ * double notation, "1700000000000" or "1.7e+12"); -1 on anything else,
+ * "inf", "nan" and times outside 0 .. year 9999 included: whatever is read
+ * back is untrusted (casting an out-of-range double is undefined). */
 static int parse_i64(const char *s, size_t len, int64_t *out)
 {
     char tmp[32];
     char *end;
 
-    if (!len || len >= sizeof(tmp))
+    if (!len || len >= sizeof(tmp) || s[0] < '0' || s[0] > '9')
         return -1;
     memcpy(tmp, s, len);
     tmp[len] = '\0';
     errno = 0;
-    /* ZSCORE replies in double notation ("1700000000000" or "1.7e+12"). */
     if (strpbrk(tmp, ".eE")) {
         double d = strtod(tmp, &end);
-        if (*end || errno)
+
+        if (*end || errno || !(d >= 0 && d <= (double)CP_MAX_OCCURRED_AT_MS))
             return -1;
         *out = (int64_t)d;
         return 0;
     }
     *out = strtoll(tmp, &end, 10);
-    return (*end || errno) ? -1 : 0;
+    if (*end || errno || *out < 0 || *out > CP_MAX_OCCURRED_AT_MS)
+        return -1;
+    return 0;
 }
 
 /* Deal encoding: "known|closed|created|source|stages", created "-" if
- * unknown, source and stages possibly empty. */
+ * unknown, source and stages possibly empty. @returns 0, -1 if the value
+ * is not one, 1 when out of memory. */
 static int parse_deal(struct cp_state *state, struct cp_entity *ent,
                       const char *s, size_t len)
 {
@@ -324,17 +343,18 @@ static int parse_deal(struct cp_state *state, struct cp_entity *ent,
     ent->u.deal.stages =
         lens[4] ? cp_arena_strndup(&state->arena, fields[4], lens[4]) : NULL;
     if ((lens[3] && !ent->u.deal.source) || (lens[4] && !ent->u.deal.stages))
-        return -1;
+        return 1; /* out of memory: not the value's fault */
     return 0;
 }
 
 /* Customer encoding, binary, little-endian: version 1 byte, churn state
  * length 2 bytes, the churn state (cp_churn_state_pack), timer_due 8,
  * scored_at 8, shown 8, shown_since 8, partition 4, flags 1 (bit 0: an
- * order was counted), manager length 1, manager. */
-#define CUSTOMER_VERSION 1
+ * order was counted), manager length 1, manager; version 2 adds the count
+ * of waiting conversations, 2 (version 1 reads as 0). */
+#define CUSTOMER_VERSION 2
 #define CUSTOMER_FIXED   (1 + 2 + 8 + 8 + 8 + 8 + 4 + 1 + 1)
-#define CUSTOMER_MAX     (CUSTOMER_FIXED + CP_CHURN_PACKED_MAX + CP_NAME_MAX)
+#define CUSTOMER_MAX     (CUSTOMER_FIXED + CP_CHURN_PACKED_MAX + CP_NAME_MAX + 2)
 
 static void put_le(uint8_t *p, uint64_t v, int n)
 {
@@ -370,30 +390,56 @@ static size_t pack_customer(const struct cp_customer *cust, uint8_t *out)
     out[n++] = (uint8_t)mgr_len;
     if (mgr_len)
         memcpy(out + n, cust->manager, mgr_len);
-    return n + mgr_len;
+    n += mgr_len;
+    put_le(out + n, cust->waiting, 2);
+    return n + 2;
 }
 
-static int unpack_customer(struct cp_state *state, struct cp_customer *cust,
-                           const uint8_t *p, size_t len);
+/* What unpack_customer() says when it ran out of memory. */
+static const char OUT_OF_MEMORY[] = "out of memory";
+
+static const char *unpack_customer(struct cp_state *state,
+                                   struct cp_customer *cust, const uint8_t *p,
+                                   size_t len);
 
 cp_rc cp_state_customer_decode(struct cp_state *state, struct cp_customer *cust,
                                const void *bytes, size_t len)
 {
+    const char *why;
+
     customer_init(cust);
-    return unpack_customer(state, cust, bytes, len) ? CP_EDECODE : CP_OK;
+    why = unpack_customer(state, cust, bytes, len);
+    if (why) {
+        customer_init(cust);
+        return why == OUT_OF_MEMORY ? CP_ENOMEM : CP_EDECODE;
+    }
+    return CP_OK;
 }
 
-static int unpack_customer(struct cp_state *state, struct cp_customer *cust,
-                           const uint8_t *p, size_t len)
+static int time_ok(int64_t t)
+{
+    return t >= 0 && t <= CP_MAX_OCCURRED_AT_MS;
+}
+
+/* NULL, or what is wrong with the bytes (they are untrusted: a manager id
+ * becomes part of key names, a partition an array index), or
+ * OUT_OF_MEMORY. */
+static const char *unpack_customer(struct cp_state *state,
+                                   struct cp_customer *cust, const uint8_t *p,
+                                   size_t len)
 {
     size_t churn_len, n = 3, mgr_len;
+    struct cp_str mgr;
 
-    if (len < CUSTOMER_FIXED || p[0] != CUSTOMER_VERSION)
-        return -1;
+    if (len < CUSTOMER_FIXED)
+        return "shorter than the fixed fields";
+    if (p[0] != 1 && p[0] != CUSTOMER_VERSION)
+        return "unknown version byte";
     churn_len = (size_t)get_le(p + 1, 2);
-    if (len < CUSTOMER_FIXED + churn_len ||
-        cp_churn_state_unpack(&cust->churn, p + n, churn_len))
-        return -1;
+    if (len < CUSTOMER_FIXED + churn_len)
+        return "shorter than its churn features";
+    if (cp_churn_state_unpack(&cust->churn, p + n, churn_len))
+        return "churn features out of range";
     n += churn_len;
     cust->timer_due = (int64_t)get_le(p + n, 8);
     cust->scored_at = (int64_t)get_le(p + n + 8, 8);
@@ -401,19 +447,77 @@ static int unpack_customer(struct cp_state *state, struct cp_customer *cust,
     cust->fingerprint = cust->shown; /* written at every commit */
     cust->shown_since = (int64_t)get_le(p + n + 24, 8);
     cust->partition = (int32_t)(uint32_t)get_le(p + n + 32, 4);
+    if ((cust->timer_due != CP_NO_TIMER && !time_ok(cust->timer_due)) ||
+        !time_ok(cust->scored_at) || !time_ok(cust->shown_since))
+        return "a time out of range";
+    if (cust->partition < -1)
+        return "a negative partition";
     n += 36;
+    if (p[n] & ~1)
+        return "unknown flags";
     cust->orders_seen = p[n++] & 1;
     mgr_len = p[n++];
-    if (len != n + mgr_len || mgr_len > CP_NAME_MAX)
-        return -1;
+    if (len != n + mgr_len + (p[0] == 1 ? 0 : 2))
+        return "length does not match its manager id";
+    cust->waiting = p[0] == 1 ? 0 : (uint16_t)get_le(p + n + mgr_len, 2);
+    if (cust->waiting > CP_CUSTOMER_WAITING_MAX)
+        return "more waiting conversations than tracked";
     cust->manager = NULL;
     if (mgr_len) {
-        cust->manager =
-            cp_arena_strndup(&state->arena, (const char *)p + n, mgr_len);
+        mgr.ptr = (const char *)p + n;
+        mgr.len = mgr_len;
+        if (!cp_id_valid(mgr.ptr, mgr.len))
+            return "manager id breaks the id rules";
+        cust->manager = cp_arena_strndup(&state->arena, mgr.ptr, mgr_len);
         if (!cust->manager)
-            return -1;
+            return OUT_OF_MEMORY;
     }
-    return 0;
+    return NULL;
+}
+
+/* A stored value that does not parse: someone else wrote it (or a bug
+ * did). Refusing it would stop every tenant of the worker on one entity;
+ * guessing would spread the damage. So the entity starts from empty state,
+ * and the value moves to P:{T}:state:unreadable in the commit that
+ * overwrites it, with one error line: nothing vanishes. */
+static cp_rc set_aside(struct cp_state *state, struct cp_entity *ent,
+                       const struct cp_reply *reply, const char *why)
+{
+    struct unreadable *bad =
+        cp_grow(state->bad, &state->bad_cap, state->bad_cnt, sizeof(*bad), 16);
+    char *copy;
+    size_t key_len = 0;
+    const char *key;
+
+    if (!bad)
+        return CP_ENOMEM;
+    state->bad = bad;
+    copy = cp_arena_alloc(&state->arena, reply->len ? reply->len : 1);
+    if (!copy)
+        return CP_ENOMEM;
+    memcpy(copy, reply->str, reply->len);
+    bad = &state->bad[state->bad_cnt++];
+    bad->ent = ent;
+    bad->value = copy;
+    bad->len = reply->len;
+    state->drops[CP_DROP_UNREADABLE]++;
+    /* Back to the zero state a missing value has. */
+    ent->deal_known = ent->deal_closed = ent->deal_has_created = 0;
+    if (ent->kind == CP_ENT_CUSTOMER)
+        customer_init(ent->u.customer);
+    else
+        memset(&ent->u, 0, sizeof(ent->u));
+    cp_state_touch(state, ent);
+    key = tenant_key(state, ent, kind_suffix[ent->kind], &key_len);
+    cp_log(CP_LOG_ERR, "STATE",
+           "stored state %s %s %.*s is unreadable (%s): it starts empty "
+           "and the value moves to the %s hash of the tenant at the next "
+           "commit (fix: restore the field from a backup if it matters, then "
+           "delete it there)",
+           key ? key : kind_suffix[ent->kind],
+           ent->kind == CP_ENT_CONV ? "member" : "field", (int)ent->id_len,
+           cp_entity_id(ent), why, CP_KSEG_STATE_UNREADABLE);
+    return CP_OK;
 }
 
 /* Applies one stored value (or nil) to a queued entity. */
@@ -421,7 +525,7 @@ static cp_rc load_one(struct cp_state *state, struct cp_entity *ent,
                       const struct cp_reply *reply)
 {
     int64_t v = 0;
-    int bad = 0;
+    const char *why = NULL;
 
     if (reply->type == CP_REPLY_ERROR) {
         cp_log(CP_LOG_ERR, "STATE", "load %.*s/%.*s: %.*s",
@@ -434,33 +538,34 @@ static cp_rc load_one(struct cp_state *state, struct cp_entity *ent,
         return CP_OK; /* nil: nothing stored, the zero state is right */
     switch (ent->kind) {
     case CP_ENT_DEAL:
-        bad = parse_deal(state, ent, reply->str, reply->len);
+        switch (parse_deal(state, ent, reply->str, reply->len)) {
+        case 1:
+            return CP_ENOMEM;
+        case -1:
+            why = "not known|closed|created_ms|source|stages";
+            break;
+        }
         break;
     case CP_ENT_CONV:
-        bad = parse_i64(reply->str, reply->len, &v);
-        ent->u.conv.waiting = !bad;
+        if (parse_i64(reply->str, reply->len, &v))
+            why = "the score is not a time in ms";
+        ent->u.conv.waiting = !why;
         ent->u.conv.wait_start = v;
         break;
     case CP_ENT_TICKET:
-        bad = parse_i64(reply->str, reply->len, &v);
-        ent->u.ticket.open = !bad;
+        if (parse_i64(reply->str, reply->len, &v))
+            why = "not a time in ms";
+        ent->u.ticket.open = !why;
         ent->u.ticket.opened_at = v;
         break;
     case CP_ENT_CUSTOMER:
-        bad = unpack_customer(state, ent->u.customer,
+        why = unpack_customer(state, ent->u.customer,
                               (const uint8_t *)reply->str, reply->len);
+        if (why == OUT_OF_MEMORY)
+            return CP_ENOMEM;
         break;
     }
-    if (bad) {
-        /* Someone else wrote this key: refuse to guess. */
-        cp_log(CP_LOG_ERR, "STATE",
-               "stored state of %s %.*s in tenant %.*s is unreadable: \"%.*s\"",
-               kind_suffix[ent->kind], (int)ent->id_len, cp_entity_id(ent),
-               (int)ent->tenant_len, cp_entity_tenant(ent),
-               (int)(reply->len > 80 ? 80 : reply->len), reply->str);
-        return CP_EREDIS;
-    }
-    return CP_OK;
+    return why ? set_aside(state, ent, reply, why) : CP_OK;
 }
 
 cp_rc cp_state_load_reply(struct cp_state *state, size_t i,
@@ -562,6 +667,31 @@ static void write_group(struct cp_state *state, struct cp_cmds *cmds,
     }
 }
 
+/* HSET P:{T}:state:unreadable "<where it was>:<id>" <the value>, e.g.
+ * field "state:customers:c1". */
+static void write_unreadable(struct cp_state *state, struct cp_cmds *cmds,
+                             const struct unreadable *bad)
+{
+    const char *where = kind_suffix[bad->ent->kind];
+    char field[64 + CP_ID_MAX];
+    size_t key_len = 0;
+    const char *key =
+        tenant_key(state, bad->ent, CP_KSEG_STATE_UNREADABLE, &key_len);
+    int n;
+
+    if (!key) {
+        cp_cmds_poison(cmds);
+        return;
+    }
+    n = snprintf(field, sizeof(field), "%s:%.*s", where, (int)bad->ent->id_len,
+                 cp_entity_id(bad->ent));
+    cp_cmd_begin(cmds, 4);
+    cp_cmd_arg(cmds, "HSET", 4);
+    cp_cmd_arg(cmds, key, key_len);
+    cp_cmd_arg(cmds, field, (size_t)n);
+    cp_cmd_arg(cmds, bad->value, bad->len);
+}
+
 void cp_state_write_dirty(struct cp_state *state, struct cp_cmds *cmds)
 {
     struct cp_entity **items = state->dirty.items;
@@ -575,10 +705,17 @@ void cp_state_write_dirty(struct cp_state *state, struct cp_cmds *cmds)
     for (size_t at = 0; next_group(items, state->dirty.cnt, at, 1, &g);
          at += g.cnt)
         write_group(state, cmds, items + g.start, &g);
+    for (size_t i = 0; i < state->bad_cnt; i++)
+        write_unreadable(state, cmds, &state->bad[i]);
 }
 
 void cp_state_commit_done(struct cp_state *state)
 {
+    for (int i = 0; i < CP_DROP_KIND_CNT; i++) {
+        state->drops_all[i] += state->drops[i];
+        state->drops[i] = 0;
+    }
+    state->bad_cnt = 0;
     for (size_t i = 0; i < state->dirty.cnt; i++)
         state->dirty.items[i]->dirty = 0;
     state->dirty.cnt = 0;
@@ -598,6 +735,18 @@ int cp_state_deal_has_stage(const struct cp_entity *deal, struct cp_str stage)
         p = comma ? comma + 1 : NULL;
     }
     return 0;
+}
+
+int cp_state_deal_full(const struct cp_entity *deal)
+{
+    const char *p = deal->u.deal.stages;
+    int cnt = p && *p ? 1 : 0;
+
+    while (p && (p = strchr(p, ',')) != NULL && cnt < CP_DEAL_STAGES_MAX) {
+        cnt++;
+        p++;
+    }
+    return cnt >= CP_DEAL_STAGES_MAX;
 }
 
 cp_rc cp_state_deal_add_stage(struct cp_state *state, struct cp_entity *deal,
@@ -650,6 +799,13 @@ size_t cp_state_entity_cnt(const struct cp_state *state)
     return state->map.cnt;
 }
 
+size_t cp_state_used_bytes(const struct cp_state *state)
+{
+    /* The table is at most half full: two slots an entity. */
+    return 2 * state->map.cnt * sizeof(*state->map.slots) +
+           cp_arena_used(&state->map.keys) + cp_arena_used(&state->arena);
+}
+
 size_t cp_state_mem_bytes(const struct cp_state *state)
 {
     return state->map.cap * sizeof(*state->map.slots) +
@@ -663,4 +819,16 @@ void cp_state_clear(struct cp_state *state)
     state->loading.cnt = 0;
     state->dirty.cnt = 0;
     state->dirty_failed = 0;
+    state->bad_cnt = 0;
+    memset(state->drops, 0, sizeof(state->drops));
+}
+
+void cp_state_count_drop(struct cp_state *state, enum cp_state_drop why)
+{
+    state->drops[why]++;
+}
+
+uint64_t cp_state_drop_cnt(const struct cp_state *state, enum cp_state_drop why)
+{
+    return state->drops_all[why];
 }

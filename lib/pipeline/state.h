@@ -66,10 +66,11 @@ struct cp_customer {
     uint64_t shown;        /* hash of the public fields last written; 0: none */
     uint64_t fingerprint;  /* hash of the public fields now (scorer.c) */
     int32_t partition;     /* input partition whose timer set holds the timer */
-    uint8_t orders_seen;   /* an order of this customer was counted */
-    uint8_t in_batch;      /* scored in the current batch (scorer.c) */
-    uint8_t timer_stale;   /* silence timer not searched since scored_at */
-    uint8_t shown_changed; /* the shown fields changed in this batch */
+    uint8_t orders_seen : 1;   /* an order of this customer was counted */
+    uint8_t in_batch : 1;      /* scored in the current batch (scorer.c) */
+    uint8_t timer_stale : 1;   /* silence timer not searched since scored_at */
+    uint8_t shown_changed : 1; /* the shown fields changed in this batch */
+    uint16_t waiting; /* its conversations awaiting a reply (tracked ones) */
     const char *manager;   /* current manager, NULL: none; cache-owned */
 };
 
@@ -116,16 +117,43 @@ void cp_state_write_dirty(struct cp_state *state, struct cp_cmds *cmds);
 /** @brief The transaction committed: dirty entities are clean now. */
 void cp_state_commit_done(struct cp_state *state);
 
-/** @brief Replaces a deal's stage list with @p stages plus @p stage. */
+/* Stages one deal remembers (stage_order is 0-63, so a real pipeline has at
+ * most 64): a producer that invents stage names cannot grow one entity
+ * without bound. */
+#define CP_DEAL_STAGES_MAX 64
+/* Open tickets and waiting conversations tracked per customer: past these
+ * a producer's flood (100,000 open conversations: 70,000 SLA alerts) is
+ * counted as dropped instead of tracked. The events still count. */
+#define CP_CUSTOMER_TICKETS_MAX 1000
+#define CP_CUSTOMER_WAITING_MAX 1000
+
+/** What a bound on one entity kept out of the state (metrics). */
+enum cp_state_drop {
+    CP_DROP_STAGE = 0,  /* a stage past CP_DEAL_STAGES_MAX of a deal */
+    CP_DROP_TICKET,     /* a ticket opened past CP_CUSTOMER_TICKETS_MAX */
+    CP_DROP_WAITING,    /* a wait begun past CP_CUSTOMER_WAITING_MAX */
+    CP_DROP_UNREADABLE, /* a stored value that did not parse, set aside */
+    CP_DROP_KIND_CNT
+};
+
+/** @brief Adds @p stage to a deal's stage list (see
+ *         cp_state_deal_full() first). */
 cp_rc cp_state_deal_add_stage(struct cp_state *state, struct cp_entity *deal,
                               struct cp_str stage);
+/** @returns 1 if the deal remembers CP_DEAL_STAGES_MAX stages already. */
+int cp_state_deal_full(const struct cp_entity *deal);
+/** @brief Counts one entry a bound kept out (reported after commit). */
+void cp_state_count_drop(struct cp_state *state, enum cp_state_drop why);
+/** @brief What the bounds kept out in committed batches, by kind. */
+uint64_t cp_state_drop_cnt(const struct cp_state *state,
+                           enum cp_state_drop why);
 /** @brief Sets a deal's source (copied). */
 cp_rc cp_state_deal_set_source(struct cp_state *state, struct cp_entity *deal,
                                struct cp_str source);
 /**
  * @brief Decodes one stored customer (a value of P:{T}:state:customers),
  *        for tools that read the state without the worker.
- * @returns CP_OK, or CP_EDECODE for bytes crmpulse did not write.
+ * @returns CP_OK, CP_EDECODE for bytes crmpulse did not write, CP_ENOMEM.
  * Ownership: the manager string lives in @p state's cache until
  *            cp_state_clear().
  */
@@ -140,6 +168,9 @@ cp_rc cp_state_customer_set_manager(struct cp_state *state,
 int cp_state_deal_has_stage(const struct cp_entity *deal, struct cp_str stage);
 
 size_t cp_state_entity_cnt(const struct cp_state *state);
+/** @brief Bytes the entities in the cache use (worker.cache.max.bytes);
+ *         what the cache holds for reuse may be more. */
+size_t cp_state_used_bytes(const struct cp_state *state);
 /** @brief Bytes the cache holds (table, keys, entities), for metrics. */
 size_t cp_state_mem_bytes(const struct cp_state *state);
 /** @brief Drops every cached entity (they reload from Redis on demand). */

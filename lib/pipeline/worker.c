@@ -316,6 +316,15 @@ static void count_committed(struct cp_worker *w)
     cp_metrics_observe_redis_rtt(m,
                                  (double)(now_us - w->inflight.sent_us) / 1e6);
     cp_metrics_set_cache(m, cp_state_entity_cnt(w->state));
+    cp_metrics_set_dropped(m, CP_METRICS_DROP_STAGE,
+                           cp_state_drop_cnt(w->state, CP_DROP_STAGE));
+    cp_metrics_set_dropped(m, CP_METRICS_DROP_TICKET,
+                           cp_state_drop_cnt(w->state, CP_DROP_TICKET));
+    cp_metrics_set_dropped(m, CP_METRICS_DROP_WAITING,
+                           cp_state_drop_cnt(w->state, CP_DROP_WAITING));
+    cp_metrics_set_dropped(m, CP_METRICS_DROP_UNREADABLE,
+                           cp_state_drop_cnt(w->state, CP_DROP_UNREADABLE) +
+                               cp_scorer_unreadable_cnt(w->sc));
     cp_metrics_set_up(m, CP_METRICS_DEP_REDIS, true);
     cp_metrics_set_up(m, CP_METRICS_DEP_KAFKA, true);
     for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++)
@@ -531,7 +540,8 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
     cp_counters_reset(w->ctr);
     cp_apply_set_clock(w->ap, now, w->cfg->minute_retention_ms);
     cp_scorer_batch_begin(w->sc, now);
-    if ((int64_t)cp_state_entity_cnt(w->state) > w->cfg->cache_max) {
+    if ((int64_t)cp_state_entity_cnt(w->state) > w->cfg->cache_max ||
+        (int64_t)cp_state_used_bytes(w->state) > w->cfg->cache_max_bytes) {
         /* Dropping the cache is safe once everything in it is committed. */
         rc = finish_inflight(w);
         if (rc)
@@ -813,6 +823,7 @@ static cp_rc load_model(struct cp_worker *w, char *errstr, size_t errstr_size)
         .topic = cfg->topic_events,
         .allowed_lateness_ms = cfg->allowed_lateness_ms,
         .idle_advance_ms = cfg->idle_advance_ms,
+        .max_skew_ms = cfg->max_skew_ms,
     };
 
     if (cfg->model_file[0])

@@ -47,6 +47,8 @@
 #define CP_KSEG_STATE_WAITING   "waiting"
 #define CP_KSEG_STATE_TICKETS   "state:tickets"
 #define CP_KSEG_STATE_CUSTOMERS "state:customers"
+/* Stored state crmpulse could not read, set aside: "<kind>:<id>" -> value. */
+#define CP_KSEG_STATE_UNREADABLE "state:unreadable"
 
 /**
  * @brief Writes "P:{T}:<segment>" (NUL-terminated) into @p out.

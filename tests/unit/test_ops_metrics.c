@@ -194,6 +194,14 @@ static const char expected_exposition[] =
     "cache.\n"
     "# TYPE crmpulse_state_cache_entries gauge\n"
     "crmpulse_state_cache_entries 4242\n"
+    "# HELP crmpulse_state_dropped_total What the state kept out: stages, "
+    "open tickets and waiting conversations past their bounds, values read "
+    "back from Redis that were not crmpulse's (set aside).\n"
+    "# TYPE crmpulse_state_dropped_total counter\n"
+    "crmpulse_state_dropped_total{reason=\"stage_limit\"} 0\n"
+    "crmpulse_state_dropped_total{reason=\"ticket_limit\"} 0\n"
+    "crmpulse_state_dropped_total{reason=\"waiting_limit\"} 0\n"
+    "crmpulse_state_dropped_total{reason=\"unreadable\"} 7\n"
     "# HELP crmpulse_up Whether a dependency is reachable (1) or not (0).\n"
     "# TYPE crmpulse_up gauge\n"
     "crmpulse_up{dependency=\"redis\"} 1\n"
@@ -253,6 +261,7 @@ static void known_updates(struct cp_metrics *m)
         eq(int, cp_metrics_partition_set(m, "crm.events", 7, 1, 1), CP_OK));
     cp_metrics_partition_clear(m, "crm.events", 7);
     cp_metrics_set_cache(m, 4242);
+    cp_metrics_set_dropped(m, CP_METRICS_DROP_UNREADABLE, 7);
     cp_metrics_set_up(m, CP_METRICS_DEP_REDIS, true);
     cp_metrics_set_up(m, CP_METRICS_DEP_KAFKA, true);
     cp_metrics_set_up(m, CP_METRICS_DEP_KAFKA, false);

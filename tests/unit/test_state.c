@@ -2,6 +2,7 @@
 /* Entity state: what is written at commit reads back as the same state. */
 #define _GNU_SOURCE /* memmem */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "map.h"
@@ -29,6 +30,32 @@ static void last_arg(const struct cp_cmds *cmds, char *out, size_t size)
     cr_assert((size_t)(end - p) < size);
     memcpy(out, p, (size_t)(end - p));
     out[end - p] = '\0';
+}
+
+/* The last bulk string of the RESP in @p cmds, binary-safe; its length. */
+static size_t last_bulk(const struct cp_cmds *cmds, char *out, size_t size)
+{
+    const char *p = cmds->buf.data, *end = p + cmds->buf.len;
+    const char *last = NULL;
+    size_t last_len = 0;
+
+    while (p < end) {
+        char *next;
+        long n = strtol(p + 1, &next, 10);
+
+        if (*p == '*') {
+            p = next + 2;
+            continue;
+        }
+        cr_assert_eq(*p, '$');
+        last = next + 2;
+        last_len = (size_t)n;
+        p = last + n + 2;
+    }
+    cr_assert_not_null(last);
+    cr_assert_lt(last_len, size);
+    memcpy(out, last, last_len);
+    return last_len;
 }
 
 Test(state, deal_state_round_trips_through_its_encoding)
@@ -80,20 +107,96 @@ Test(state, deal_state_round_trips_through_its_encoding)
     cp_state_destroy(state);
 }
 
-Test(state, unreadable_stored_state_is_an_error_not_a_guess)
+/* Feeds one stored value to a fresh entity of @p kind; CP_OK expected. */
+static struct cp_entity *load_value(struct cp_state *state,
+                                    enum cp_entity_kind kind, const char *id,
+                                    const char *value, size_t len)
+{
+    struct cp_entity *ent = cp_state_get(state, kind, s("acme"), s(id));
+    struct cp_cmds cmds;
+    struct cp_reply elem = {.type = CP_REPLY_STRING, .str = value, .len = len};
+    struct cp_reply arr;
+
+    cr_assert_not_null(ent);
+    cp_cmds_init(&cmds);
+    cr_assert_eq(cp_state_load_cmds(state, &cmds), 1);
+    cp_reply_array(&arr, &elem, 1);
+    cr_assert_eq(cp_state_load_reply(state, 0, &arr), CP_OK,
+                 "one unreadable value must not stop the batch");
+    cp_state_load_done(state);
+    cp_cmds_cleanup(&cmds);
+    return ent;
+}
+
+/* Values someone else wrote: the entity starts empty, the value is kept
+ * under state:unreadable by the commit that overwrites it, and counted. */
+Test(state, unreadable_stored_state_is_set_aside_not_a_stop)
 {
     struct cp_state *state = cp_state_new("crm");
+    struct cp_entity *deal, *conv, *conv2, *ticket, *cust;
     struct cp_cmds cmds;
-    char junk_value[] = "x|y";
-    struct cp_reply elem = {
-        .type = CP_REPLY_STRING, .str = junk_value, .len = 3};
-    struct cp_reply junk;
+    uint8_t packed[16] = {7}; /* version 7: not ours */
 
-    cp_state_get(state, CP_ENT_DEAL, s("acme"), s("d"));
+    deal = load_value(state, CP_ENT_DEAL, "d", "x|y", 3);
+    cr_assert(deal->loaded && !deal->deal_known && !deal->u.deal.stages);
+    conv = load_value(state, CP_ENT_CONV, "cv", "inf", 3);
+    cr_assert(conv->loaded && !conv->u.conv.waiting);
+    conv2 = load_value(state, CP_ENT_CONV, "cv2", "1e400", 5);
+    cr_assert(!conv2->u.conv.waiting);
+    ticket = load_value(state, CP_ENT_TICKET, "t", "-5", 2);
+    cr_assert(ticket->loaded && !ticket->u.ticket.open);
+    cust = load_value(state, CP_ENT_CUSTOMER, "c1", (const char *)packed,
+                      sizeof(packed));
+    cr_assert_eq(cust->u.customer->timer_due, CP_NO_TIMER);
+    cr_assert_eq(cust->u.customer->partition, -1);
+
     cp_cmds_init(&cmds);
-    cp_state_load_cmds(state, &cmds);
-    cp_reply_array(&junk, &elem, 1);
-    cr_assert_eq(cp_state_load_reply(state, 0, &junk), CP_EREDIS);
+    cp_state_write_dirty(state, &cmds);
+    cr_assert(!cp_cmds_failed(&cmds));
+    cr_assert(contains(&cmds, "crm:{acme}:state:unreadable"));
+    cr_assert(contains(&cmds, "state:deals:d"));
+    cr_assert(contains(&cmds, "waiting:cv2"));
+    cr_assert(contains(&cmds, "state:tickets:t"));
+    cr_assert(contains(&cmds, "state:customers:c1"));
+    cr_assert(contains(&cmds, "1e400"));
+    /* The bad values are overwritten (or deleted) in the same commit. */
+    cr_assert(contains(&cmds, "ZREM"));
+    cr_assert(contains(&cmds, "HDEL"));
+    cr_assert(contains(&cmds, "0|0|-||"));
+    cr_assert_eq(cp_state_drop_cnt(state, CP_DROP_UNREADABLE), 0,
+                 "counted once committed");
+    cp_state_commit_done(state);
+    cr_assert_eq(cp_state_drop_cnt(state, CP_DROP_UNREADABLE), 5);
+    cp_cmds_cleanup(&cmds);
+    cp_state_destroy(state);
+}
+
+/* A manager id in packed state becomes part of key names: the id rules of
+ * events apply to it as read back. */
+Test(state, packed_customer_with_a_foreign_manager_id_is_unreadable)
+{
+    struct cp_state *state = cp_state_new("crm");
+    struct cp_entity *cust =
+        cp_state_get(state, CP_ENT_CUSTOMER, s("acme"), s("c1"));
+    struct cp_cmds cmds;
+    char value[1024];
+    size_t len;
+    struct cp_customer decoded;
+
+    /* A good packed value, as the state writes it, with manager "m-1". */
+    cr_assert_eq(cp_state_customer_set_manager(state, cust, s("m-1")), CP_OK);
+    cust->u.customer->scored_at = 1795342530000LL;
+    cp_state_touch(state, cust);
+    cp_cmds_init(&cmds);
+    cp_state_write_dirty(state, &cmds);
+    len = last_bulk(&cmds, value, sizeof(value));
+    cr_assert_eq(cp_state_customer_decode(state, &decoded, value, len), CP_OK,
+                 "the packed value must decode (len %zu)", len);
+    cr_assert_str_eq(decoded.manager, "m-1");
+    /* Same bytes with "m}1" as the manager: not an id of ours. */
+    ((char *)memmem(value, len, "m-1", 3))[1] = '}';
+    cr_assert_eq(cp_state_customer_decode(state, &decoded, value, len),
+                 CP_EDECODE);
     cp_cmds_cleanup(&cmds);
     cp_state_destroy(state);
 }
@@ -246,4 +349,33 @@ Test(state, entity_and_its_map_slot_stay_small)
                   sizeof(struct cp_entity));
     cr_assert_leq(sizeof(struct cp_map_entry), 24, "map slot: %zu bytes",
                   sizeof(struct cp_map_entry));
+}
+
+/* worker.cache.max.bytes compares with what the entities use: it grows
+ * with them, and a cleared cache uses nothing (its memory is kept for
+ * reuse, so what it holds would never fall below the bound again). */
+Test(state, used_bytes_follow_the_entities_and_clear)
+{
+    struct cp_state *state = cp_state_new("crm");
+    char id[32];
+    size_t one, many;
+
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof(id), "c%d", i);
+        cr_assert_not_null(
+            cp_state_get(state, CP_ENT_CUSTOMER, s("acme"), s(id)));
+    }
+    one = cp_state_used_bytes(state);
+    for (int i = 10; i < 10000; i++) {
+        snprintf(id, sizeof(id), "c%d", i);
+        cr_assert_not_null(
+            cp_state_get(state, CP_ENT_CUSTOMER, s("acme"), s(id)));
+    }
+    many = cp_state_used_bytes(state);
+    cr_assert_gt(many, 900 * one, "%zu vs %zu", many, one);
+    cr_assert_geq(cp_state_mem_bytes(state), many);
+    cp_state_clear(state);
+    cr_assert_eq(cp_state_used_bytes(state), 0);
+    cr_assert_geq(cp_state_mem_bytes(state), many, "kept for reuse");
+    cp_state_destroy(state);
 }
