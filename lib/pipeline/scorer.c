@@ -104,29 +104,9 @@ struct cp_scorer {
     uint64_t bad_batch;     /* values read back and dropped in this batch */
     uint64_t bad_sent;      /* ... in the transaction in flight */
     uint64_t bad_committed; /* ... in committed batches */
-    struct cp_buf buf;  /* scratch: keys, JSON */
-    struct cp_buf buf2; /* scratch: members */
+    struct cp_buf buf;      /* scratch: keys, JSON */
+    struct cp_buf buf2;     /* scratch: members */
 };
-
-static int grow(void **items, size_t *cap, size_t cnt, size_t size)
-{
-    void *grown = cp_grow(*items, cap, cnt, size, 256);
-
-    if (!grown)
-        return -1;
-    *items = grown;
-    return 0;
-}
-
-static int64_t max64(int64_t a, int64_t b)
-{
-    return a > b ? a : b;
-}
-
-static int64_t min64(int64_t a, int64_t b)
-{
-    return a < b ? a : b;
-}
 
 /* ---- lifecycle ---- */
 
@@ -264,7 +244,7 @@ static int64_t time_of(const struct cp_scorer *sc, int64_t occurred_at)
 {
     if (occurred_at == INT64_MIN || sc->wall_now > INT64_MAX - sc->max_skew_ms)
         return occurred_at;
-    return min64(occurred_at, sc->wall_now + sc->max_skew_ms);
+    return cp_min64(occurred_at, sc->wall_now + sc->max_skew_ms);
 }
 
 void cp_scorer_note_message(struct cp_scorer *sc, int32_t p,
@@ -275,7 +255,7 @@ void cp_scorer_note_message(struct cp_scorer *sc, int32_t p,
     if (!pt)
         return;
     pt->last_msg_wall = sc->wall_now;
-    pt->batch_max = max64(pt->batch_max, time_of(sc, occurred_at));
+    pt->batch_max = cp_max64(pt->batch_max, time_of(sc, occurred_at));
 }
 
 /* The watermark a partition would have by the wall clock alone, when it
@@ -296,8 +276,8 @@ static int64_t batch_watermark(const struct cp_scorer *sc,
     int64_t wm = pt->wm;
 
     if (pt->batch_max != INT64_MIN)
-        wm = max64(wm, pt->batch_max - sc->lateness_ms);
-    return max64(wm, idle_watermark(sc, pt, sc->wall_now));
+        wm = cp_max64(wm, pt->batch_max - sc->lateness_ms);
+    return cp_max64(wm, idle_watermark(sc, pt, sc->wall_now));
 }
 
 /* ---- keys ---- */
@@ -339,9 +319,12 @@ static const char *tenant_key(struct cp_scorer *sc, const struct cp_entity *ent,
 static int add_fetch(struct cp_scorer *sc, int32_t p, enum fetch_what what,
                      int64_t upto)
 {
-    if (grow((void **)&sc->fetches, &sc->fetch_cap, sc->fetch_cnt,
-             sizeof(*sc->fetches)))
+    struct fetch *fetches = cp_grow(sc->fetches, &sc->fetch_cap, sc->fetch_cnt,
+                                    sizeof(*fetches), 256);
+
+    if (!fetches)
         return -1;
+    sc->fetches = fetches;
     sc->fetches[sc->fetch_cnt].p = p;
     sc->fetches[sc->fetch_cnt].what = (uint8_t)what;
     sc->fetches[sc->fetch_cnt].upto = upto;
@@ -475,10 +458,13 @@ static int heap_less(const struct cp_scorer *sc, const struct heap_item *a,
 static int heap_push(struct cp_scorer *sc, struct heap *h, int64_t due,
                      uint32_t op)
 {
+    struct heap_item *items;
     size_t i;
 
-    if (grow((void **)&h->items, &h->cap, h->cnt, sizeof(*h->items)))
+    items = cp_grow(h->items, &h->cap, h->cnt, sizeof(*items), 256);
+    if (!items)
         return -1;
+    h->items = items;
     i = h->cnt++;
     h->items[i].due = due;
     h->items[i].op = op;
@@ -527,7 +513,7 @@ static struct timer_op *op_get(struct cp_scorer *sc, int32_t p,
      * still has to be found to be removed. */
     char *key = len + 4 <= sizeof(stack_key) ? stack_key : malloc(len + 4);
     struct cp_map_entry *e;
-    struct timer_op *op;
+    struct timer_op *op, *ops;
 
     if (!key || !len)
         return NULL;
@@ -540,8 +526,10 @@ static struct timer_op *op_get(struct cp_scorer *sc, int32_t p,
         return NULL;
     if (e->value)
         return &sc->ops[(uintptr_t)e->value - 1];
-    if (grow((void **)&sc->ops, &sc->op_cap, sc->op_cnt, sizeof(*sc->ops)))
+    ops = cp_grow(sc->ops, &sc->op_cap, sc->op_cnt, sizeof(*ops), 256);
+    if (!ops)
         return NULL;
+    sc->ops = ops;
     op = &sc->ops[sc->op_cnt];
     memset(op, 0, sizeof(*op));
     op->p = p;
@@ -803,7 +791,7 @@ cp_rc cp_scorer_prefetch_reply(struct cp_scorer *sc, size_t i,
                 sc->bad_batch++;
                 return CP_OK;
             }
-            pt->wm = max64(pt->wm, v);
+            pt->wm = cp_max64(pt->wm, v);
             pt->wm_committed = pt->wm;
         }
         return CP_OK;
@@ -847,7 +835,7 @@ cp_rc cp_scorer_prefetch_reply(struct cp_scorer *sc, size_t i,
             parse_i64(score.str, score.len, &v);
             /* More due than one batch takes: the rest stay due. */
             if (reply->elements / 2 == FIRE_LIMIT)
-                pt->next_after = min64(pt->next_after, v);
+                pt->next_after = cp_min64(pt->next_after, v);
         }
         return CP_OK;
     }
@@ -870,15 +858,17 @@ static cp_rc emit_alert(struct cp_scorer *sc, enum cp_alert_kind kind,
                         const char *triggered_by, int64_t event_time)
 {
     const struct cp_customer *c = cust->u.customer;
-    struct pending_alert *pa;
+    struct pending_alert *pa, *alerts;
     char id[33], tenant[CP_NAME_MAX + 1], customer[CP_NAME_MAX + 1];
     struct cp_str tenant_str = {cp_entity_tenant(cust), cust->tenant_len};
     char *key;
     size_t cap = sc->alert_cap;
 
-    if (grow((void **)&sc->alerts, &sc->alert_cap, sc->alert_cnt,
-             sizeof(*sc->alerts)))
+    alerts = cp_grow(sc->alerts, &sc->alert_cap, sc->alert_cnt, sizeof(*alerts),
+                     256);
+    if (!alerts)
         return CP_ENOMEM;
+    sc->alerts = alerts;
     /* Each alert points at its own reasons: re-point them after a move. */
     if (cap != sc->alert_cap)
         for (size_t i = 0; i < sc->alert_cnt; i++)
@@ -939,11 +929,15 @@ static cp_rc emit_alert(struct cp_scorer *sc, enum cp_alert_kind kind,
  * stale public hash and lose its silence timer. */
 static cp_rc mark_scored(struct cp_scorer *sc, struct cp_entity *cust)
 {
+    struct cp_entity **scored;
+
     if (cust->u.customer->in_batch)
         return CP_OK;
-    if (grow((void **)&sc->scored, &sc->scored_cap, sc->scored_cnt,
-             sizeof(*sc->scored)))
+    scored = cp_grow(sc->scored, &sc->scored_cap, sc->scored_cnt,
+                     sizeof(*scored), 256);
+    if (!scored)
         return CP_ENOMEM;
+    sc->scored = scored;
     cust->u.customer->in_batch = 1;
     sc->scored[sc->scored_cnt++] = cust;
     cp_state_touch(sc->state, cust);
@@ -1093,7 +1087,7 @@ static cp_rc fire_silence(struct cp_scorer *sc, struct cp_entity *cust,
     cust->u.customer->timer_due = CP_NO_TIMER;
     snprintf(trigger, sizeof(trigger), "timer:%lld", (long long)due);
     return score_customer(sc, cust, p,
-                          max64(due, cust->u.customer->churn.last_seen_ms),
+                          cp_max64(due, cust->u.customer->churn.last_seen_ms),
                           trigger, NULL);
 }
 
@@ -1244,7 +1238,7 @@ cp_rc cp_scorer_before_event(struct cp_scorer *sc, const struct cp_event *ev,
         return CP_OK;
     /* The event moves the watermark first: what it passes fires before the
      * event applies (a late reply cannot hide the SLA breach it ends). */
-    wm = max64(pt->wm, time_of(sc, ev->occurred_at) - sc->lateness_ms);
+    wm = cp_max64(pt->wm, time_of(sc, ev->occurred_at) - sc->lateness_ms);
     if (wm > pt->wm) {
         pt->wm = wm;
         pt->wm_dirty = 1;
@@ -1272,7 +1266,7 @@ cp_rc cp_scorer_after_event(struct cp_scorer *sc, const struct cp_event *ev,
     snprintf(event_id, sizeof(event_id), "%.*s", (int)ev->event_id.len,
              ev->event_id.ptr);
     rc = score_customer(sc, cust, refs->partition,
-                        max64(pt->wm, cust->u.customer->churn.last_seen_ms),
+                        cp_max64(pt->wm, cust->u.customer->churn.last_seen_ms),
                         event_id, event_id);
     if (rc)
         return rc;
@@ -1537,7 +1531,7 @@ static void write_timers(struct cp_scorer *sc, struct cp_cmds *cmds)
                 cp_cmd_int(cmds, dirty[i]->due);
                 cp_cmd_arg(cmds, dirty[i]->member, dirty[i]->member_len);
                 sc->parts[p].min_due_pending =
-                    min64(sc->parts[p].min_due_pending, dirty[i]->due);
+                    cp_min64(sc->parts[p].min_due_pending, dirty[i]->due);
             }
         }
         if (end - start > adds) {
