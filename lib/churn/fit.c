@@ -1141,7 +1141,9 @@ static cp_rc set_version(struct cp_churn_model *m, const struct cp_fit_opts *o,
     char version[64];
 
     snprintf(version, sizeof(version), "%s", given ? given : "");
-    if (!given)
+    if (!given && o->cutoff == INT64_MIN)
+        snprintf(version, sizeof(version), "fit-evidence");
+    else if (!given)
         snprintf(version, sizeof(version), "fit-%lld", (long long)o->cutoff);
     if (!version[0] || strlen(version) >= sizeof(m->version) ||
         strspn(version, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -1171,13 +1173,22 @@ static cp_rc write_model(const struct cp_churn_model *m,
     FILE *mem, *out;
     cp_rc rc;
 
+    char when[160];
+
+    if (o->ev_horizon > 0)
+        snprintf(when, sizeof(when),
+                 "evidence weights and level.high only (churn started "
+                 "within %g d, precision %g), the rest from the base",
+                 o->ev_horizon, o->ev_precision);
+    else
+        snprintf(when, sizeof(when), "cutoff %lld ms", (long long)o->cutoff);
     snprintf(header, sizeof(header),
              "crmpulse churn-risk model, written by crmpulse-fit.\n"
-             "Fitted on %s (labels %s), cutoff %lld ms, %zu labelled "
+             "Fitted on %s (labels %s), %s, %zu labelled "
              "customers%s.\n%s%s"
              "Format and factors: schemas/churn-model.md.",
-             base_name(o->events), base_name(o->labels), (long long)o->cutoff,
-             n, o->orders_only ? ", orders only" : "", o->note ? o->note : "",
+             base_name(o->events), base_name(o->labels), when, n,
+             o->orders_only ? ", orders only" : "", o->note ? o->note : "",
              o->note ? "\n" : "");
     mem = open_memstream(&text, &len);
     if (!mem)

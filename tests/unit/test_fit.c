@@ -533,6 +533,19 @@ Test(fit, evidence_fit_weighs_the_sign_that_comes_with_churn)
                   m->thr_critical > m->thr_high,
               "high %.2f critical %.2f", m->thr_high, m->thr_critical);
     cr_expect(strstr(text, "precision 1.000"), "%s", text);
+    cr_expect(!strcmp(m->version, "fit-evidence"), "version %s", m->version);
+    {
+        char head[512] = "";
+        FILE *f = fopen(out, "r");
+
+        cr_assert(f != NULL);
+        cr_expect(fread(head, 1, sizeof(head) - 1, f) > 0);
+        fclose(f);
+        cr_expect(strstr(head, "evidence weights and level.high only "
+                               "(churn started within 7 d, precision 0.9)") &&
+                      !strstr(head, "cutoff"),
+                  "%s", head);
+    }
 
     /* A canceller alerts the day after; a stayer with missed calls not. */
     cp_churn_state_init(&st);
