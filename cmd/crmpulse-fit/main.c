@@ -61,9 +61,10 @@ int main(int argc, char **argv)
         goto out;
     }
     if (!o->events || !o->labels || (!o->out && !o->evaluate) ||
-        o->cutoff == INT64_MIN) {
-        fprintf(stderr, PROG ": --events, --labels, --cutoff and -o (or "
-                             "--evaluate) are required (see --help)\n");
+        (o->cutoff == INT64_MIN && !(o->ev_horizon > 0))) {
+        fprintf(stderr, PROG ": --events, --labels, --cutoff (or "
+                             "--evidence-horizon) and -o (or --evaluate) "
+                             "are required (see --help)\n");
         goto out;
     }
     /* The model the workers run is the natural base of a re-fit. */

@@ -31,6 +31,13 @@ struct cp_fit_opts {
     int orders_only;      /* use order observations only */
     int keep_bgnbd;       /* keep the base model's BG/NBD parameters */
     int quiet;            /* no report (an evaluation is still printed) */
+    double ev_horizon;    /* > 0: fit the evidence weights of the alert
+                             instead, labels with churn_start_ms: a sample
+                             is positive within this many days of the
+                             churn start (days) */
+    double ev_step;       /* days between evidence samples (> 0) */
+    double ev_precision;  /* target precision of the alerts on the
+                             training history, for level.high */
 };
 
 /**

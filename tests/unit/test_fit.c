@@ -432,3 +432,203 @@ Test(fit, calibration_report_is_brier_and_ece)
     free(text);
     cp_churn_model_destroy(m);
 }
+
+/* ------------------------------------------------------------------ */
+/* --evidence-horizon: the alert's evidence weights from episodes      */
+
+#define EV_CUSTS 240
+#define EV_DAYS  60
+
+/* A cohort in event-time order, labelled as crmpulse-gen --churn-cohort
+ * labels it. Everyone orders every 3 days. Customer i churns when
+ * i % 4 == 0, from day 25 + i % 20: four of five cancel their
+ * subscription that day, the fifth only stops ordering. Missed calls come
+ * to every tenth customer, churner or not (no sign of churn); lost deals
+ * only to customers who stay (a sign against it). */
+static void write_episodes(const char *ev_path, const char *lb_path)
+{
+    FILE *ev = fopen(ev_path, "w"), *lb = fopen(lb_path, "w");
+
+    cr_assert(ev && lb);
+    fprintf(ev, "tenant_id,customer_id,occurred_at_ms,obs,value\n");
+    fprintf(lb, "tenant_id,customer_id,profile,churned,churn_start_ms,"
+                "population,business,manager_id\n");
+    for (int d = 0; d < EV_DAYS; d++)
+        for (int i = 0; i < EV_CUSTS; i++) {
+            int churner = i % 4 == 0, start = 25 + i % 20;
+            long long at = T0 + d * DAY + i * 1000LL;
+
+            if (churner && d == start && i % 5 != 0)
+                fprintf(ev, "t,c%d,%lld,sub_cancelled,5000\n", i, at);
+            if ((!churner || d < start) && (d + i) % 3 == 0)
+                fprintf(ev, "t,c%d,%lld,order,1000\n", i, at + 1);
+            if (i % 10 == 3 && d % 9 == i % 9)
+                fprintf(ev, "t,c%d,%lld,call_missed,1\n", i, at + 2);
+            if (!churner && i % 6 == 1 && d % 11 == i % 11)
+                fprintf(ev, "t,c%d,%lld,deal_lost,1\n", i, at + 3);
+        }
+    for (int i = 0; i < EV_CUSTS; i++) {
+        if (i % 4 == 0)
+            fprintf(lb, "t,c%d,%s,1,%lld,x,retail,m\n", i,
+                    i % 5 ? "cancelling" : "silent",
+                    T0 + (25 + i % 20) * DAY);
+        else
+            fprintf(lb, "t,c%d,healthy,0,,healthy,retail,m\n", i);
+    }
+    fclose(ev);
+    fclose(lb);
+}
+
+static void ev_opts(struct cp_fit_opts *o, const char *ev, const char *lb)
+{
+    cp_fit_opts_init(o);
+    o->events = ev;
+    o->labels = lb;
+    o->out = out;
+    o->quiet = 1;
+    o->ev_horizon = 7;
+}
+
+/* The cancellation that comes with churn gets a large weight, the missed
+ * calls that come to churners and stayers alike a small one, the lost deals
+ * that only stayers have none (evidence only adds: never negative); the
+ * score's factors stay the base's; level.high makes the alerts on the
+ * training history as precise as asked, and the rule then alerts a
+ * canceller and not a stayer with missed calls. */
+Test(fit, evidence_fit_weighs_the_sign_that_comes_with_churn)
+{
+    char ev[160], lb[160];
+    struct cp_fit_opts o;
+    struct cp_churn_model *m, *def = cp_churn_model_default();
+    struct cp_churn_state st;
+    struct cp_churn_score sc;
+    char *text;
+    cp_rc rc;
+    double wc, wm;
+
+    snprintf(ev, sizeof(ev), "%s/ev-events.csv", dir);
+    snprintf(lb, sizeof(lb), "%s/ev-labels.csv", dir);
+    write_episodes(ev, lb);
+    ev_opts(&o, ev, lb);
+    o.quiet = 0;
+    text = run_report(&o, &rc);
+    cr_assert(rc == CP_OK, "%s", errstr);
+    cr_expect(strstr(text, "evidence: ") && strstr(text, "level.high "), "%s",
+              text);
+    m = cp_churn_model_load(out, errstr, sizeof(errstr));
+    cr_assert(m != NULL, "the written model must load: %s", errstr);
+    wc = m->ev_weight[CP_E_CANCELLATION];
+    wm = m->ev_weight[CP_E_MISSED_CALLS];
+    cr_expect(wc > 2, "cancellation %.4f\n%s", wc, text);
+    cr_expect(wm < wc / 4, "missed calls %.4f vs cancellation %.4f\n%s", wm,
+              wc, text);
+    cr_expect(m->ev_weight[CP_E_DEALS_LOST] == 0, "deals_lost %.4f\n%s",
+              m->ev_weight[CP_E_DEALS_LOST], text);
+    for (int e = 0; e < CP_E_CNT; e++)
+        cr_expect(m->ev_weight[e] >= 0, "%s %.4f", cp__churn_evidence_names[e],
+                  m->ev_weight[e]);
+    cr_expect(m->bias == def->bias && m->f[CP_F_ORDER_SILENCE].weight ==
+                                          def->f[CP_F_ORDER_SILENCE].weight);
+    cr_expect(m->thr_high > 0 && m->thr_high < 1 &&
+                  m->thr_critical > m->thr_high,
+              "high %.2f critical %.2f", m->thr_high, m->thr_critical);
+    cr_expect(strstr(text, "precision 1.000"), "%s", text);
+    cr_expect(!strcmp(m->version, "fit-evidence"), "version %s", m->version);
+    {
+        char head[512] = "";
+        FILE *f = fopen(out, "r");
+
+        cr_assert(f != NULL);
+        cr_expect(fread(head, 1, sizeof(head) - 1, f) > 0);
+        fclose(f);
+        cr_expect(strstr(head, "evidence weights and level.high only "
+                               "(churn started within 7 d, precision 0.9)") &&
+                      !strstr(head, "cutoff"),
+                  "%s", head);
+    }
+
+    /* A canceller alerts the day after; a stayer with missed calls not. */
+    cp_churn_state_init(&st);
+    for (int d = 0; d < 30; d += 3)
+        cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + d * DAY, 1000);
+    cp_churn_observe(&st, m, CP_OBS_SUB_CANCELLED, T0 + 31 * DAY, 5000);
+    cp_churn_score_at(m, &st, T0 + 32 * DAY, &sc);
+    cr_expect(cp_churn_decide(m, &st, &sc, T0 + 32 * DAY) != CP_LEVEL_NONE,
+              "evidence %.3f", sc.evidence);
+    cp_churn_state_init(&st);
+    for (int d = 0; d < 30; d += 3) {
+        cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + d * DAY, 1000);
+        cp_churn_observe(&st, m, CP_OBS_CALL_MISSED, T0 + d * DAY + 1, 1);
+    }
+    cp_churn_score_at(m, &st, T0 + 31 * DAY, &sc);
+    cr_expect(cp_churn_decide(m, &st, &sc, T0 + 31 * DAY) == CP_LEVEL_NONE,
+              "evidence %.3f", sc.evidence);
+    cp_churn_model_destroy(m);
+    cp_churn_model_destroy(def);
+    free(text);
+    unlink(ev);
+    unlink(lb);
+}
+
+/* The evidence fit needs the cohort's labels (churn_start_ms) and events in
+ * event-time order; its options take only sensible values. */
+Test(fit, evidence_fit_refuses_what_it_cannot_use)
+{
+    char ev[160], lb[160];
+    struct cp_fit_opts o;
+    const char *h0[] = {"--evidence-horizon", "0"};
+    const char *h14[] = {"--evidence-horizon", "14"};
+    const char *st2[] = {"--evidence-step", "2"};
+    const char *p1[] = {"--evidence-precision", "1"};
+    const char *p8[] = {"--evidence-precision", "0.8"};
+    FILE *f;
+
+    snprintf(ev, sizeof(ev), "%s/ev-events.csv", dir);
+    snprintf(lb, sizeof(lb), "%s/ev-labels.csv", dir);
+    write_episodes(ev, lb);
+
+    cp_fit_opts_init(&o);
+    cr_expect(o.ev_horizon == 0 && o.ev_step == 1 && o.ev_precision == 0.9);
+    cr_expect(cp_fit_arg(&o, h0, 2, errstr, sizeof(errstr)) == -1);
+    cr_expect(strstr(errstr, "--evidence-horizon: expected days"), "%s",
+              errstr);
+    cr_expect(cp_fit_arg(&o, p1, 2, errstr, sizeof(errstr)) == -1);
+    cr_expect(cp_fit_arg(&o, h14, 2, errstr, sizeof(errstr)) == 2 &&
+              o.ev_horizon == 14);
+    cr_expect(cp_fit_arg(&o, st2, 2, errstr, sizeof(errstr)) == 2 &&
+              o.ev_step == 2);
+    cr_expect(cp_fit_arg(&o, p8, 2, errstr, sizeof(errstr)) == 2 &&
+              o.ev_precision == 0.8);
+
+    /* customer_id,churned labels: no churn start to learn from. */
+    ev_opts(&o, ev, labels);
+    cr_expect(cp_fit_run(&o, stdout, errstr, sizeof(errstr)) == CP_EDECODE);
+    cr_expect(strstr(errstr, "--evidence-horizon needs the header"), "%s",
+              errstr);
+    cr_expect(access(out, F_OK) != 0, "nothing written");
+
+    /* An event earlier than the one before it. */
+    f = fopen(ev, "a");
+    fprintf(f, "t,c1,%lld,order,1000\n", T0);
+    fclose(f);
+    ev_opts(&o, ev, lb);
+    cr_expect(cp_fit_run(&o, stdout, errstr, sizeof(errstr)) == CP_EDECODE);
+    cr_expect(strstr(errstr, "event time goes back"), "%s", errstr);
+
+    /* No churner at all: nothing to fit. */
+    f = fopen(lb, "w");
+    fprintf(f, "tenant_id,customer_id,profile,churned,churn_start_ms\n"
+               "t,c1,healthy,0,\n");
+    fclose(f);
+    write_history(); /* restores the shared files only */
+    f = fopen(ev, "w");
+    fprintf(f, "t,c1,%lld,order,1000\nt,c1,%lld,order,1000\n", T0,
+            T0 + 10 * DAY);
+    fclose(f);
+    ev_opts(&o, ev, lb);
+    cr_expect(cp_fit_run(&o, stdout, errstr, sizeof(errstr)) == CP_ECONFIG);
+    cr_expect(strstr(errstr, "positive and"), "%s", errstr);
+    cr_expect(access(out, F_OK) != 0, "nothing written");
+    unlink(ev);
+    unlink(lb);
+}
