@@ -31,30 +31,30 @@
 
 #define PACK_VERSION 1
 
-const char *const cp__churn_factor_names[CP_F_CNT] = {
-    [CP_F_HORIZON_SILENCE] = "horizon_silence",
-    [CP_F_ORDER_SILENCE] = "order_silence",
-    [CP_F_ORDERS_RECENT] = "orders_recent",
-    [CP_F_ORDERS_LONG] = "orders_long",
-    [CP_F_ORDER_DROP] = "order_drop",
-    [CP_F_FREQUENCY] = "frequency",
-    [CP_F_MONETARY] = "monetary",
-    [CP_F_NO_ORDERS] = "no_orders",
-    [CP_F_TENURE] = "tenure",
-    [CP_F_OPEN_TICKETS] = "open_tickets",
-    [CP_F_TICKET_AGE] = "ticket_age",
-    [CP_F_TICKETS_RECENT] = "tickets_recent",
-    [CP_F_NPS_LOW] = "nps_low",
-    [CP_F_CSAT_LOW] = "csat_low",
-    [CP_F_CES_HIGH] = "ces_high",
-    [CP_F_RESPONSE_WAIT] = "response_wait",
-    [CP_F_MISSED_CALLS] = "missed_calls",
-    [CP_F_DEALS_LOST] = "deals_lost",
-    [CP_F_DEALS_WON] = "deals_won",
-    [CP_F_CANCELLATIONS] = "cancellations",
-    [CP_F_MRR_LOST] = "mrr_lost",
-    [CP_F_RENEWALS] = "renewals",
-    [CP_F_ENGAGEMENT_DROP] = "engagement_drop",
+const char *const cp__churn_factor_names[CP_CF_CNT] = {
+    [CP_CF_HORIZON_SILENCE] = "horizon_silence",
+    [CP_CF_ORDER_SILENCE] = "order_silence",
+    [CP_CF_ORDERS_RECENT] = "orders_recent",
+    [CP_CF_ORDERS_LONG] = "orders_long",
+    [CP_CF_ORDER_DROP] = "order_drop",
+    [CP_CF_FREQUENCY] = "frequency",
+    [CP_CF_MONETARY] = "monetary",
+    [CP_CF_NO_ORDERS] = "no_orders",
+    [CP_CF_TENURE] = "tenure",
+    [CP_CF_OPEN_TICKETS] = "open_tickets",
+    [CP_CF_TICKET_AGE] = "ticket_age",
+    [CP_CF_TICKETS_RECENT] = "tickets_recent",
+    [CP_CF_NPS_LOW] = "nps_low",
+    [CP_CF_CSAT_LOW] = "csat_low",
+    [CP_CF_CES_HIGH] = "ces_high",
+    [CP_CF_RESPONSE_WAIT] = "response_wait",
+    [CP_CF_MISSED_CALLS] = "missed_calls",
+    [CP_CF_DEALS_LOST] = "deals_lost",
+    [CP_CF_DEALS_WON] = "deals_won",
+    [CP_CF_CANCELLATIONS] = "cancellations",
+    [CP_CF_MRR_LOST] = "mrr_lost",
+    [CP_CF_RENEWALS] = "renewals",
+    [CP_CF_ENGAGEMENT_DROP] = "engagement_drop",
 };
 
 const char *const cp__churn_evidence_names[CP_E_CNT] = {
@@ -174,7 +174,7 @@ static const struct keydef scalar_keys[] = {
 
 #define SCALAR_CNT   CP_ARRAY_SIZE(scalar_keys)
 #define FACTOR_KEYS  4 /* weight, ref, transform, clip */
-#define SLA_KEY_BASE (SCALAR_CNT + CP_F_CNT * FACTOR_KEYS)
+#define SLA_KEY_BASE (SCALAR_CNT + CP_CF_CNT * FACTOR_KEYS)
 #define EV_KEYS      3 /* evidence.weight, evidence.clip, action */
 #define EV_KEY_BASE  (SLA_KEY_BASE + 8)
 #define KEY_CNT      (EV_KEY_BASE + CP_E_CNT * EV_KEYS)
@@ -242,7 +242,7 @@ static int key_index(const char *key)
 
         if (strncmp(key, factor_key_prefix[k], pl))
             continue;
-        for (int f = 0; f < CP_F_CNT; f++)
+        for (int f = 0; f < CP_CF_CNT; f++)
             if (!strcmp(key + pl, cp__churn_factor_names[f]))
                 return (int)(SCALAR_CNT + (size_t)f * FACTOR_KEYS + (size_t)k);
     }
@@ -671,30 +671,30 @@ static const char *scalar_comment(const char *key)
     return NULL;
 }
 
-static const char *const factor_comment[CP_F_CNT] = {
-    [CP_F_HORIZON_SILENCE] = "BG/NBD P(no order within horizon_days)",
-    [CP_F_ORDER_SILENCE] = "days since the last order / usual interval",
-    [CP_F_ORDERS_RECENT] = "orders, decayed with halflife.short_days",
-    [CP_F_ORDERS_LONG] = "orders, decayed with halflife.long_days",
-    [CP_F_ORDER_DROP] = "ln(long-run order rate / recent order rate)",
-    [CP_F_FREQUENCY] = "orders, all time",
-    [CP_F_MONETARY] = "average check, major units",
-    [CP_F_NO_ORDERS] = "1 when the customer never ordered",
-    [CP_F_TENURE] = "days since first seen",
-    [CP_F_OPEN_TICKETS] = "tickets open now",
-    [CP_F_TICKET_AGE] = "mean age of the open tickets, days",
-    [CP_F_TICKETS_RECENT] = "tickets opened, decayed (signal half-life)",
-    [CP_F_NPS_LOW] = "(10 - last NPS) / 10, fading with its age",
-    [CP_F_CSAT_LOW] = "(5 - last CSAT) / 4, fading with its age",
-    [CP_F_CES_HIGH] = "(last CES - 1) / 6, fading with its age",
-    [CP_F_RESPONSE_WAIT] = "hours waited for first replies, decayed",
-    [CP_F_MISSED_CALLS] = "missed inbound calls, decayed",
-    [CP_F_DEALS_LOST] = "lost deals, decayed",
-    [CP_F_DEALS_WON] = "won deals, decayed",
-    [CP_F_CANCELLATIONS] = "subscription cancellations, decayed",
-    [CP_F_MRR_LOST] = "MRR cancelled (major units), decayed",
-    [CP_F_RENEWALS] = "subscription starts and renewals, long half-life",
-    [CP_F_ENGAGEMENT_DROP] = "ln(long-run / recent web visits + messages)",
+static const char *const factor_comment[CP_CF_CNT] = {
+    [CP_CF_HORIZON_SILENCE] = "BG/NBD P(no order within horizon_days)",
+    [CP_CF_ORDER_SILENCE] = "days since the last order / usual interval",
+    [CP_CF_ORDERS_RECENT] = "orders, decayed with halflife.short_days",
+    [CP_CF_ORDERS_LONG] = "orders, decayed with halflife.long_days",
+    [CP_CF_ORDER_DROP] = "ln(long-run order rate / recent order rate)",
+    [CP_CF_FREQUENCY] = "orders, all time",
+    [CP_CF_MONETARY] = "average check, major units",
+    [CP_CF_NO_ORDERS] = "1 when the customer never ordered",
+    [CP_CF_TENURE] = "days since first seen",
+    [CP_CF_OPEN_TICKETS] = "tickets open now",
+    [CP_CF_TICKET_AGE] = "mean age of the open tickets, days",
+    [CP_CF_TICKETS_RECENT] = "tickets opened, decayed (signal half-life)",
+    [CP_CF_NPS_LOW] = "(10 - last NPS) / 10, fading with its age",
+    [CP_CF_CSAT_LOW] = "(5 - last CSAT) / 4, fading with its age",
+    [CP_CF_CES_HIGH] = "(last CES - 1) / 6, fading with its age",
+    [CP_CF_RESPONSE_WAIT] = "hours waited for first replies, decayed",
+    [CP_CF_MISSED_CALLS] = "missed inbound calls, decayed",
+    [CP_CF_DEALS_LOST] = "lost deals, decayed",
+    [CP_CF_DEALS_WON] = "won deals, decayed",
+    [CP_CF_CANCELLATIONS] = "subscription cancellations, decayed",
+    [CP_CF_MRR_LOST] = "MRR cancelled (major units), decayed",
+    [CP_CF_RENEWALS] = "subscription starts and renewals, long half-life",
+    [CP_CF_ENGAGEMENT_DROP] = "ln(long-run / recent web visits + messages)",
 };
 
 cp_rc cp__churn_model_write(const struct cp_churn_model *m, const char *header,
@@ -731,7 +731,7 @@ cp_rc cp__churn_model_write(const struct cp_churn_model *m, const char *header,
     fprintf(out, "\n# Factors: score = sigma(bias + sum weight * x), x = "
                  "clip(transform(raw));\n# reasons = top 3 of weight * "
                  "(x - ref) > 0.\n");
-    for (int f = 0; f < CP_F_CNT; f++) {
+    for (int f = 0; f < CP_CF_CNT; f++) {
         const struct cp_churn_factor_param *fp = &m->f[f];
         const char *n = cp__churn_factor_names[f];
 
@@ -1092,7 +1092,7 @@ static double age_days(int64_t now_ms, int64_t at_ms)
 
 /* Raw (untransformed) factor values plus what the details need. */
 struct raw {
-    double v[CP_F_CNT];
+    double v[CP_CF_CNT];
     double usual, recency, rate_s, rate_l, eng_s, eng_l, waits;
 };
 
@@ -1114,54 +1114,55 @@ static void raw_features(const struct cp_churn_model *m,
                                 MS_PER_DAY));
         double ord_l;
 
-        v[CP_F_HORIZON_SILENCE] =
+        v[CP_CF_HORIZON_SILENCE] =
             cp__churn_bgnbd_pnone(m->r, m->alpha_days, m->a, m->b,
                                   repeat_days(st), t_x, T, m->horizon_days);
         rw->usual = cp__churn_usual_interval(m, st);
         rw->recency = age_days(now_ms, st->last_order_ms);
-        v[CP_F_ORDER_SILENCE] = rw->recency / rw->usual;
-        v[CP_F_ORDERS_RECENT] = decayed_at(st, st->ord_short, hs, now_ms);
+        v[CP_CF_ORDER_SILENCE] = rw->recency / rw->usual;
+        v[CP_CF_ORDERS_RECENT] = decayed_at(st, st->ord_short, hs, now_ms);
         ord_l = decayed_at(st, st->ord_long, hl, now_ms);
-        v[CP_F_ORDERS_LONG] = ord_l;
+        v[CP_CF_ORDERS_LONG] = ord_l;
         /* A decayed count over half-life h estimates rate * h / ln 2. */
-        rw->rate_s = v[CP_F_ORDERS_RECENT] * CP_LN2 / hs;
+        rw->rate_s = v[CP_CF_ORDERS_RECENT] * CP_LN2 / hs;
         rw->rate_l = ord_l * CP_LN2 / hl;
-        v[CP_F_ORDER_DROP] =
+        v[CP_CF_ORDER_DROP] =
             log((rw->rate_l + floor_rate) / (rw->rate_s + floor_rate));
-        v[CP_F_FREQUENCY] = st->orders;
-        v[CP_F_MONETARY] =
+        v[CP_CF_FREQUENCY] = st->orders;
+        v[CP_CF_MONETARY] =
             ord_l > 1e-30 ? decayed_at(st, st->amt_long, hl, now_ms) / ord_l
                           : 0;
     } else {
-        v[CP_F_NO_ORDERS] = 1;
+        v[CP_CF_NO_ORDERS] = 1;
     }
-    v[CP_F_TENURE] = age_days(now_ms, st->first_seen_ms);
-    v[CP_F_OPEN_TICKETS] = st->open_tickets;
+    v[CP_CF_TENURE] = age_days(now_ms, st->first_seen_ms);
+    v[CP_CF_OPEN_TICKETS] = st->open_tickets;
     if (st->open_tickets > 0)
-        v[CP_F_TICKET_AGE] =
+        v[CP_CF_TICKET_AGE] =
             fmin(3650, age_days(now_ms, st->open_sum_ms / st->open_tickets));
-    v[CP_F_TICKETS_RECENT] = decayed_at(st, st->tickets, hg, now_ms);
+    v[CP_CF_TICKETS_RECENT] = decayed_at(st, st->tickets, hg, now_ms);
     if (st->last_nps >= 0)
-        v[CP_F_NPS_LOW] = (10 - st->last_nps) / 10.0 *
-                          exp2(-age_days(now_ms, st->nps_at_s * 1000LL) / hg);
+        v[CP_CF_NPS_LOW] = (10 - st->last_nps) / 10.0 *
+                           exp2(-age_days(now_ms, st->nps_at_s * 1000LL) / hg);
     if (st->last_csat >= 0)
-        v[CP_F_CSAT_LOW] = (5 - st->last_csat) / 4.0 *
-                           exp2(-age_days(now_ms, st->csat_at_s * 1000LL) / hg);
+        v[CP_CF_CSAT_LOW] =
+            (5 - st->last_csat) / 4.0 *
+            exp2(-age_days(now_ms, st->csat_at_s * 1000LL) / hg);
     if (st->last_ces >= 0)
-        v[CP_F_CES_HIGH] = (st->last_ces - 1) / 6.0 *
-                           exp2(-age_days(now_ms, st->ces_at_s * 1000LL) / hg);
-    v[CP_F_RESPONSE_WAIT] = decayed_at(st, st->wait_h, hg, now_ms);
+        v[CP_CF_CES_HIGH] = (st->last_ces - 1) / 6.0 *
+                            exp2(-age_days(now_ms, st->ces_at_s * 1000LL) / hg);
+    v[CP_CF_RESPONSE_WAIT] = decayed_at(st, st->wait_h, hg, now_ms);
     rw->waits = decayed_at(st, st->waits, hg, now_ms);
-    v[CP_F_MISSED_CALLS] = decayed_at(st, st->missed, hg, now_ms);
-    v[CP_F_DEALS_LOST] = decayed_at(st, st->lost, hg, now_ms);
-    v[CP_F_DEALS_WON] = decayed_at(st, st->won, hg, now_ms);
-    v[CP_F_CANCELLATIONS] = decayed_at(st, st->cancels, hg, now_ms);
-    v[CP_F_MRR_LOST] = decayed_at(st, st->mrr_lost, hg, now_ms);
-    v[CP_F_RENEWALS] = decayed_at(st, st->renewals, hl, now_ms);
+    v[CP_CF_MISSED_CALLS] = decayed_at(st, st->missed, hg, now_ms);
+    v[CP_CF_DEALS_LOST] = decayed_at(st, st->lost, hg, now_ms);
+    v[CP_CF_DEALS_WON] = decayed_at(st, st->won, hg, now_ms);
+    v[CP_CF_CANCELLATIONS] = decayed_at(st, st->cancels, hg, now_ms);
+    v[CP_CF_MRR_LOST] = decayed_at(st, st->mrr_lost, hg, now_ms);
+    v[CP_CF_RENEWALS] = decayed_at(st, st->renewals, hl, now_ms);
     rw->eng_s = decayed_at(st, st->eng_short, hg, now_ms) * CP_LN2 / hg;
     rw->eng_l = decayed_at(st, st->eng_long, hl, now_ms) * CP_LN2 / hl;
     if (st->eng_long > 0)
-        v[CP_F_ENGAGEMENT_DROP] = log((rw->eng_l + 0.02) / (rw->eng_s + 0.02));
+        v[CP_CF_ENGAGEMENT_DROP] = log((rw->eng_l + 0.02) / (rw->eng_s + 0.02));
 }
 
 static double transform(const struct cp_churn_factor_param *fp, double v)
@@ -1181,15 +1182,15 @@ static double transform(const struct cp_churn_factor_param *fp, double v)
 }
 
 static void features_from_raw(const struct cp_churn_model *m,
-                              const struct raw *rw, double x[CP_F_CNT])
+                              const struct raw *rw, double x[CP_CF_CNT])
 {
-    int no_orders = rw->v[CP_F_NO_ORDERS] > 0.5;
+    int no_orders = rw->v[CP_CF_NO_ORDERS] > 0.5;
 
-    for (int i = 0; i < CP_F_CNT; i++) {
+    for (int i = 0; i < CP_CF_CNT; i++) {
         /* Order factors mean nothing without orders: the typical value,
          * so no_orders alone carries that case. */
-        if (no_orders && i < CP_F_ORDER_GROUP_END && i != CP_F_NO_ORDERS &&
-            i != CP_F_TENURE)
+        if (no_orders && i < CP_CF_ORDER_GROUP_END && i != CP_CF_NO_ORDERS &&
+            i != CP_CF_TENURE)
             x[i] = m->f[i].ref;
         else
             x[i] = transform(&m->f[i], rw->v[i]);
@@ -1198,7 +1199,7 @@ static void features_from_raw(const struct cp_churn_model *m,
 
 void cp__churn_features(const struct cp_churn_model *m,
                         const struct cp_churn_state *st, int64_t now_ms,
-                        double x[CP_F_CNT])
+                        double x[CP_CF_CNT])
 {
     struct raw rw;
 
@@ -1251,102 +1252,102 @@ static void detail(const struct cp_churn_model *m,
     int n;
 
     switch (f) {
-    case CP_F_HORIZON_SILENCE:
+    case CP_CF_HORIZON_SILENCE:
         cp_fmt(buf, cap, "%d%% chance of no order in the next %d days",
                iround(100 * v[f]), iround(m->horizon_days));
         break;
-    case CP_F_ORDER_SILENCE:
+    case CP_CF_ORDER_SILENCE:
         cp_fmt(buf, cap, "no order for %d days; usually every %d days",
                iround(rw->recency), iround(fmax(1, rw->usual)));
         break;
-    case CP_F_ORDERS_RECENT:
+    case CP_CF_ORDERS_RECENT:
         cp_fmt(buf, cap,
                "few recent orders: about %.1f in the last %d "
                "days",
                v[f], win_s);
         break;
-    case CP_F_ORDERS_LONG:
+    case CP_CF_ORDERS_LONG:
         cp_fmt(buf, cap,
                "few orders over time: about %.1f in the last %d "
                "days",
                v[f], win_l);
         break;
-    case CP_F_ORDER_DROP:
+    case CP_CF_ORDER_DROP:
         cp_fmt(buf, cap, "orders down %d%% vs. usual",
                iround(100 * (1 - exp(-v[f]))));
         break;
-    case CP_F_FREQUENCY:
+    case CP_CF_FREQUENCY:
         cp_fmt(buf, cap, "only %u order%s so far", st->orders,
                st->orders == 1 ? "" : "s");
         break;
-    case CP_F_MONETARY:
+    case CP_CF_MONETARY:
         cp_fmt(buf, cap, "small average check: %.2f", v[f]);
         break;
-    case CP_F_NO_ORDERS:
+    case CP_CF_NO_ORDERS:
         cp_fmt(buf, cap, "no order yet");
         break;
-    case CP_F_TENURE:
+    case CP_CF_TENURE:
         cp_fmt(buf, cap, "customer for %d days", iround(v[f]));
         break;
-    case CP_F_OPEN_TICKETS:
-    case CP_F_TICKET_AGE:
+    case CP_CF_OPEN_TICKETS:
+    case CP_CF_TICKET_AGE:
         if (st->open_tickets == 1)
             cp_fmt(buf, cap, "1 ticket open for %d days",
-                   iround(v[CP_F_TICKET_AGE]));
+                   iround(v[CP_CF_TICKET_AGE]));
         else
             cp_fmt(buf, cap, "%u tickets open, %d days on average",
-                   st->open_tickets, iround(v[CP_F_TICKET_AGE]));
+                   st->open_tickets, iround(v[CP_CF_TICKET_AGE]));
         break;
-    case CP_F_TICKETS_RECENT:
+    case CP_CF_TICKETS_RECENT:
         cp_fmt(buf, cap, "%d ticket%s opened in the last %d days", iround(v[f]),
                plural(v[f]), win_g);
         break;
-    case CP_F_NPS_LOW:
+    case CP_CF_NPS_LOW:
         fmt_date(date, sizeof(date), st->nps_at_s);
         cp_fmt(buf, cap, "NPS %d on %s", st->last_nps, date);
         break;
-    case CP_F_CSAT_LOW:
+    case CP_CF_CSAT_LOW:
         fmt_date(date, sizeof(date), st->csat_at_s);
         cp_fmt(buf, cap, "CSAT %d of 5 on %s", st->last_csat, date);
         break;
-    case CP_F_CES_HIGH:
+    case CP_CF_CES_HIGH:
         fmt_date(date, sizeof(date), st->ces_at_s);
         cp_fmt(buf, cap, "effort score CES %d of 7 on %s", st->last_ces, date);
         break;
-    case CP_F_RESPONSE_WAIT:
+    case CP_CF_RESPONSE_WAIT:
         n = iround(rw->waits);
         cp_fmt(buf, cap,
                "waited %.1f hours for first replies in the last "
                "%d days (%d conversation%s)",
                v[f], win_g, n, n == 1 ? "" : "s");
         break;
-    case CP_F_MISSED_CALLS:
+    case CP_CF_MISSED_CALLS:
         cp_fmt(buf, cap, "%d missed call%s in the last %d days", iround(v[f]),
                plural(v[f]), win_g);
         break;
-    case CP_F_DEALS_LOST:
+    case CP_CF_DEALS_LOST:
         cp_fmt(buf, cap, "%d lost deal%s in the last %d days", iround(v[f]),
                plural(v[f]), win_g);
         break;
-    case CP_F_DEALS_WON:
+    case CP_CF_DEALS_WON:
         cp_fmt(buf, cap, "no deal won in the last %d days", win_g);
         break;
-    case CP_F_CANCELLATIONS:
+    case CP_CF_CANCELLATIONS:
         fmt_date(date, sizeof(date),
                  st->last_cancel_ms == INT64_MIN ? 0
                                                  : st->last_cancel_ms / 1000);
         cp_fmt(buf, cap, "cancelled a subscription on %s", date);
         break;
-    case CP_F_MRR_LOST:
+    case CP_CF_MRR_LOST:
         cp_fmt(buf, cap,
                "cancelled subscriptions worth %.2f a month (last %d "
                "days)",
                v[f], win_g);
         break;
-    case CP_F_RENEWALS:
+    case CP_CF_RENEWALS:
         cp_fmt(buf, cap, "no subscription renewed in the last %d days", win_l);
         break;
-    case CP_F_ENGAGEMENT_DROP:
+    case CP_CF_ENGAGEMENT_DROP:
         cp_fmt(buf, cap, "web visits and messages down %d%% vs. usual",
                iround(100 * (1 - exp(-v[f]))));
         break;
@@ -1382,11 +1383,11 @@ static double shown_p(double z)
 static double score_only(const struct cp_churn_model *m,
                          const struct cp_churn_state *st, int64_t now_ms)
 {
-    double x[CP_F_CNT];
+    double x[CP_CF_CNT];
     double z = m->bias;
 
     cp__churn_features(m, st, now_ms, x);
-    for (int i = 0; i < CP_F_CNT; i++)
+    for (int i = 0; i < CP_CF_CNT; i++)
         z += m->f[i].weight * x[i];
     return shown_p(z);
 }
@@ -1562,7 +1563,7 @@ static int evidence_factor(const struct cp_churn_state *st, int e,
 {
     switch (e) {
     case CP_E_CANCELLATION:
-        return CP_F_CANCELLATIONS;
+        return CP_CF_CANCELLATIONS;
     case CP_E_DETRACTOR: {
         double n = st->last_nps >= 0 ? nps_detractor(st->last_nps) *
                                            fading(m, now_ms, st->nps_at_s)
@@ -1574,26 +1575,26 @@ static int evidence_factor(const struct cp_churn_state *st, int e,
                                            fading(m, now_ms, st->ces_at_s)
                                      : 0;
 
-        return n >= c && n >= x ? CP_F_NPS_LOW
-               : c >= x         ? CP_F_CSAT_LOW
-                                : CP_F_CES_HIGH;
+        return n >= c && n >= x ? CP_CF_NPS_LOW
+               : c >= x         ? CP_CF_CSAT_LOW
+                                : CP_CF_CES_HIGH;
     }
     case CP_E_TICKET_OVERDUE:
-        return CP_F_TICKET_AGE;
+        return CP_CF_TICKET_AGE;
     case CP_E_SLOW_REPLIES:
-        return CP_F_RESPONSE_WAIT;
+        return CP_CF_RESPONSE_WAIT;
     case CP_E_MISSED_CALLS:
-        return CP_F_MISSED_CALLS;
+        return CP_CF_MISSED_CALLS;
     case CP_E_DEALS_LOST:
-        return CP_F_DEALS_LOST;
+        return CP_CF_DEALS_LOST;
     case CP_E_SILENCE:
-        return CP_F_ORDER_SILENCE;
+        return CP_CF_ORDER_SILENCE;
     case CP_E_ORDER_DROP:
-        return CP_F_ORDER_DROP;
+        return CP_CF_ORDER_DROP;
     case CP_E_INACTIVITY:
-        return CP_F_TENURE; /* its own sentence; nothing else to hide */
+        return CP_CF_TENURE; /* its own sentence; nothing else to hide */
     default:
-        return CP_F_ENGAGEMENT_DROP;
+        return CP_CF_ENGAGEMENT_DROP;
     }
 }
 
@@ -1602,14 +1603,14 @@ void cp_churn_evaluate(const struct cp_churn_model *m,
                        struct cp_churn_score *out)
 {
     struct raw rw;
-    double x[CP_F_CNT], c[CP_F_CNT], ce[CP_E_CNT];
+    double x[CP_CF_CNT], c[CP_CF_CNT], ce[CP_E_CNT];
     double z = m->bias;
-    int used[CP_F_CNT] = {0}, eused[CP_E_CNT] = {0};
+    int used[CP_CF_CNT] = {0}, eused[CP_E_CNT] = {0};
 
     now_ms = clamp64(now_ms, 0, AT_MAX_MS);
     raw_features(m, st, now_ms, &rw);
     features_from_raw(m, &rw, x);
-    for (int i = 0; i < CP_F_CNT; i++) {
+    for (int i = 0; i < CP_CF_CNT; i++) {
         z += m->f[i].weight * x[i];
         c[i] = m->f[i].weight * (x[i] - m->f[i].ref);
     }
@@ -1622,11 +1623,12 @@ void cp_churn_evaluate(const struct cp_churn_model *m,
         (int64_t)llround(out->score * (double)out->value_minor);
     /* open_tickets and ticket_age share one sentence: one reason for both,
      * under the larger contribution's name. */
-    if (c[CP_F_OPEN_TICKETS] > 0 && c[CP_F_TICKET_AGE] > 0) {
-        int lo = c[CP_F_OPEN_TICKETS] < c[CP_F_TICKET_AGE] ? CP_F_OPEN_TICKETS
-                                                           : CP_F_TICKET_AGE;
+    if (c[CP_CF_OPEN_TICKETS] > 0 && c[CP_CF_TICKET_AGE] > 0) {
+        int lo = c[CP_CF_OPEN_TICKETS] < c[CP_CF_TICKET_AGE]
+                     ? CP_CF_OPEN_TICKETS
+                     : CP_CF_TICKET_AGE;
 
-        c[CP_F_OPEN_TICKETS + CP_F_TICKET_AGE - lo] += c[lo];
+        c[CP_CF_OPEN_TICKETS + CP_CF_TICKET_AGE - lo] += c[lo];
         c[lo] = 0;
     }
     /* The evidence of change first (what an alert is about), each with the
@@ -1643,8 +1645,8 @@ void cp_churn_evaluate(const struct cp_churn_model *m,
         eused[best] = 1;
         f = evidence_factor(st, best, now_ms, m);
         used[f] = 1;
-        if (f == CP_F_TICKET_AGE)
-            used[CP_F_OPEN_TICKETS] = 1;
+        if (f == CP_CF_TICKET_AGE)
+            used[CP_CF_OPEN_TICKETS] = 1;
         r = &out->reasons[out->reason_cnt++];
         snprintf(r->factor, sizeof(r->factor), "%s",
                  cp__churn_evidence_names[best]);
@@ -1663,7 +1665,7 @@ void cp_churn_evaluate(const struct cp_churn_model *m,
     while (out->reason_cnt < 3) {
         int best = -1;
 
-        for (int i = 0; i < CP_F_CNT; i++)
+        for (int i = 0; i < CP_CF_CNT; i++)
             if (!used[i] && c[i] > 1e-6 && (best < 0 || c[i] > c[best]))
                 best = i;
         if (best < 0)

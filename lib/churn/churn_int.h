@@ -11,36 +11,36 @@
 /* The factors, in model-file order. Keep cp__churn_factor_names[] and the
  * feature code in churn.c in step. */
 enum cp_churn_factor {
-    CP_F_HORIZON_SILENCE, /* BG/NBD P(no order within the horizon) */
-    CP_F_ORDER_SILENCE,   /* days since last order / usual interval */
-    CP_F_ORDERS_RECENT,   /* decayed order count, short half-life */
-    CP_F_ORDERS_LONG,     /* decayed order count, long half-life */
-    CP_F_ORDER_DROP,      /* log(long-run rate / recent rate) */
-    CP_F_FREQUENCY,       /* orders, all time */
-    CP_F_MONETARY,        /* average check, major units */
-    CP_F_NO_ORDERS,       /* 1 when the customer never ordered */
-    CP_F_TENURE,          /* days since first seen */
-    CP_F_OPEN_TICKETS,    /* tickets open now */
-    CP_F_TICKET_AGE,      /* mean age of the open tickets, days */
-    CP_F_TICKETS_RECENT,  /* decayed tickets opened */
-    CP_F_NPS_LOW,         /* (10 - NPS) / 10, fading with its age */
-    CP_F_CSAT_LOW,        /* (5 - CSAT) / 4, fading with its age */
-    CP_F_CES_HIGH,        /* (CES - 1) / 6, fading with its age */
-    CP_F_RESPONSE_WAIT,   /* decayed mean first-response wait, hours */
-    CP_F_MISSED_CALLS,    /* decayed missed inbound calls */
-    CP_F_DEALS_LOST,      /* decayed lost deals */
-    CP_F_DEALS_WON,       /* decayed won deals */
-    CP_F_CANCELLATIONS,   /* decayed subscription cancellations */
-    CP_F_MRR_LOST,        /* decayed MRR cancelled, major units */
-    CP_F_RENEWALS,        /* decayed subscription starts and renewals */
-    CP_F_ENGAGEMENT_DROP, /* log(long-run / recent visits + messages) */
-    CP_F_CNT
+    CP_CF_HORIZON_SILENCE, /* BG/NBD P(no order within the horizon) */
+    CP_CF_ORDER_SILENCE,   /* days since last order / usual interval */
+    CP_CF_ORDERS_RECENT,   /* decayed order count, short half-life */
+    CP_CF_ORDERS_LONG,     /* decayed order count, long half-life */
+    CP_CF_ORDER_DROP,      /* log(long-run rate / recent rate) */
+    CP_CF_FREQUENCY,       /* orders, all time */
+    CP_CF_MONETARY,        /* average check, major units */
+    CP_CF_NO_ORDERS,       /* 1 when the customer never ordered */
+    CP_CF_TENURE,          /* days since first seen */
+    CP_CF_OPEN_TICKETS,    /* tickets open now */
+    CP_CF_TICKET_AGE,      /* mean age of the open tickets, days */
+    CP_CF_TICKETS_RECENT,  /* decayed tickets opened */
+    CP_CF_NPS_LOW,         /* (10 - NPS) / 10, fading with its age */
+    CP_CF_CSAT_LOW,        /* (5 - CSAT) / 4, fading with its age */
+    CP_CF_CES_HIGH,        /* (CES - 1) / 6, fading with its age */
+    CP_CF_RESPONSE_WAIT,   /* decayed mean first-response wait, hours */
+    CP_CF_MISSED_CALLS,    /* decayed missed inbound calls */
+    CP_CF_DEALS_LOST,      /* decayed lost deals */
+    CP_CF_DEALS_WON,       /* decayed won deals */
+    CP_CF_CANCELLATIONS,   /* decayed subscription cancellations */
+    CP_CF_MRR_LOST,        /* decayed MRR cancelled, major units */
+    CP_CF_RENEWALS,        /* decayed subscription starts and renewals */
+    CP_CF_ENGAGEMENT_DROP, /* log(long-run / recent visits + messages) */
+    CP_CF_CNT
 };
 
 /* Factors computed from orders alone (crmpulse-fit fits them first). */
-#define CP_F_ORDER_GROUP_END CP_F_OPEN_TICKETS
+#define CP_CF_ORDER_GROUP_END CP_CF_OPEN_TICKETS
 
-extern const char *const cp__churn_factor_names[CP_F_CNT];
+extern const char *const cp__churn_factor_names[CP_CF_CNT];
 
 /* The evidence of change the alert weighs, in model-file order. Keep
  * cp__churn_evidence_names[] and evidence_raw() in churn.c in step. */
@@ -82,7 +82,7 @@ struct cp_churn_model {
     double r, alpha_days, a, b; /* BG/NBD population parameters */
     double horizon_days;
     double bias;
-    struct cp_churn_factor_param f[CP_F_CNT];
+    struct cp_churn_factor_param f[CP_CF_CNT];
     double ev_bias;             /* prior log-odds of a churn episode */
     double ev_weight[CP_E_CNT]; /* log-likelihood ratio per unit */
     double ev_clip[CP_E_CNT];   /* largest value an evidence counts */
@@ -101,7 +101,7 @@ struct cp_churn_model {
  */
 void cp__churn_features(const struct cp_churn_model *m,
                         const struct cp_churn_state *st, int64_t now_ms,
-                        double x[CP_F_CNT]);
+                        double x[CP_CF_CNT]);
 
 /**
  * @brief The evidence values (x_e, before weights) of @p st at @p now_ms.

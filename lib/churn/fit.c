@@ -22,7 +22,7 @@
 #include "map.h"
 
 #define MS_PER_DAY 86400000.0
-#define NF         CP_F_CNT
+#define NF         CP_CF_CNT
 
 struct cust {
     char *id;
@@ -647,11 +647,11 @@ static void fit_refs(struct cp_churn_model *m, const struct data *d,
 
             if (!use[i] || c->label != 0)
                 continue;
-            if (j < CP_F_ORDER_GROUP_END && c->st.orders == 0)
+            if (j < CP_CF_ORDER_GROUP_END && c->st.orders == 0)
                 continue;
             col[k++] = X[i * NF + j];
         }
-        if (j == CP_F_NO_ORDERS)
+        if (j == CP_CF_NO_ORDERS)
             m->f[j].ref = 0;
         else if (k > 0) {
             qsort(col, k, sizeof(double), cmp_double);
@@ -663,13 +663,13 @@ static void fit_refs(struct cp_churn_model *m, const struct data *d,
 /* Expected direction of each non-order factor: +1 raises the risk, -1
  * lowers it, 0 free. */
 static const int risk_sign[NF] = {
-    [CP_F_OPEN_TICKETS] = 1,   [CP_F_TICKET_AGE] = 1,
-    [CP_F_TICKETS_RECENT] = 1, [CP_F_NPS_LOW] = 1,
-    [CP_F_CSAT_LOW] = 1,       [CP_F_CES_HIGH] = 1,
-    [CP_F_RESPONSE_WAIT] = 1,  [CP_F_MISSED_CALLS] = 1,
-    [CP_F_DEALS_LOST] = 1,     [CP_F_DEALS_WON] = -1,
-    [CP_F_CANCELLATIONS] = 1,  [CP_F_MRR_LOST] = 1,
-    [CP_F_RENEWALS] = -1,      [CP_F_ENGAGEMENT_DROP] = 1,
+    [CP_CF_OPEN_TICKETS] = 1,   [CP_CF_TICKET_AGE] = 1,
+    [CP_CF_TICKETS_RECENT] = 1, [CP_CF_NPS_LOW] = 1,
+    [CP_CF_CSAT_LOW] = 1,       [CP_CF_CES_HIGH] = 1,
+    [CP_CF_RESPONSE_WAIT] = 1,  [CP_CF_MISSED_CALLS] = 1,
+    [CP_CF_DEALS_LOST] = 1,     [CP_CF_DEALS_WON] = -1,
+    [CP_CF_CANCELLATIONS] = 1,  [CP_CF_MRR_LOST] = 1,
+    [CP_CF_RENEWALS] = -1,      [CP_CF_ENGAGEMENT_DROP] = 1,
 };
 
 /* Two stages: the order factors alone first (every tenant has orders, and
@@ -685,11 +685,11 @@ static void fit_weights(struct cp_churn_model *m, size_t n, const double *X,
     memset(off, 0, sizeof(double) * n);
     for (int j = 0; j < NF; j++)
         w[j] = m->f[j].weight;
-    for (int j = 0; j < CP_F_ORDER_GROUP_END; j++)
+    for (int j = 0; j < CP_CF_ORDER_GROUP_END; j++)
         cols[k++] = j;
     b1 = logit_fit(X, y, off, use, n, cols, k, l2, NAN, w);
     for (size_t i = 0; i < n; i++)
-        for (int j = 0; j < CP_F_ORDER_GROUP_END; j++)
+        for (int j = 0; j < CP_CF_ORDER_GROUP_END; j++)
             off[i] += w[j] * X[i * NF + j];
     /* Sign-constrained: a factor whose fitted weight points against its
      * meaning (an open ticket lowering the risk) is a confounder of the
@@ -699,14 +699,14 @@ static void fit_weights(struct cp_churn_model *m, size_t n, const double *X,
         int wrong = 0;
 
         k = 0;
-        for (int j = CP_F_ORDER_GROUP_END; j < NF; j++) {
+        for (int j = CP_CF_ORDER_GROUP_END; j < NF; j++) {
             if (dropped[j])
                 w[j] = 0;
             else
                 cols[k++] = j;
         }
         m->bias = logit_fit(X, y, off, use, n, cols, k, l2, b1, w);
-        for (int j = CP_F_ORDER_GROUP_END; j < NF; j++)
+        for (int j = CP_CF_ORDER_GROUP_END; j < NF; j++)
             if (!dropped[j] && w[j] * risk_sign[j] < 0) {
                 dropped[j] = 1;
                 wrong = 1;
@@ -857,7 +857,7 @@ static void evaluate(const struct cp_churn_model *m, const struct data *d,
             (double)pos / (double)n);
     fprintf(out, "ROC AUC: model %.4f, order factors %.4f\n",
             model_auc(m, X, y, use, n, 0, NF, 0, v),
-            model_auc(m, X, y, use, n, 0, CP_F_ORDER_GROUP_END, 0, v));
+            model_auc(m, X, y, use, n, 0, CP_CF_ORDER_GROUP_END, 0, v));
     for (size_t i = 0; i < n; i++) {
         const struct cp_churn_state *st = &d->c[rows[i]].st;
 
@@ -879,7 +879,7 @@ static void evaluate(const struct cp_churn_model *m, const struct data *d,
     fprintf(out, ", decayed orders (half-life %g d) %.4f", m->hl_long_days,
             auc(v, n));
     for (size_t i = 0; i < n; i++) {
-        v[i].s = d->c[rows[i]].st.orders ? X[i * NF + CP_F_HORIZON_SILENCE] : 2;
+        v[i].s = d->c[rows[i]].st.orders ? X[i * NF + CP_CF_HORIZON_SILENCE] : 2;
         v[i].y = y[i];
     }
     fprintf(out, ", horizon_silence %.4f\n", auc(v, n));
@@ -1316,7 +1316,7 @@ static void report_holdout(const struct cp_churn_model *m, struct fit_run *f,
     fprintf(
         report, "held-out ROC AUC: model %.4f, order factors %.4f\n",
         model_auc(m, f->X, f->y, f->te, n, 0, NF, 0, f->sv),
-        model_auc(m, f->X, f->y, f->te, n, 0, CP_F_ORDER_GROUP_END, 0, f->sv));
+        model_auc(m, f->X, f->y, f->te, n, 0, CP_CF_ORDER_GROUP_END, 0, f->sv));
     fprintf(report, "held-out ROC AUC of single factors:");
     for (int j = 0; j < NF; j++)
         fprintf(report, "%s %s %.3f", j % 4 ? "," : "\n ",

@@ -33,7 +33,7 @@ static struct cp_churn_model *raw_model(void)
 {
     struct cp_churn_model *m = model();
 
-    for (int i = 0; i < CP_F_CNT; i++) {
+    for (int i = 0; i < CP_CF_CNT; i++) {
         m->f[i].transform = CP_TR_NONE;
         m->f[i].lo = -1e6;
         m->f[i].hi = 1e6;
@@ -203,7 +203,7 @@ Test(churn_model, write_then_parse_round_trip)
     FILE *mem = open_memstream(&text, &len);
 
     cr_assert(mem);
-    m->f[CP_F_NPS_LOW].weight = 1.234567;
+    m->f[CP_CF_NPS_LOW].weight = 1.234567;
     m->sla_ms[3] = 90 * 60000;
     cr_assert_eq(cp__churn_model_write(m, "a header\nof two lines", mem),
                  CP_OK);
@@ -211,11 +211,11 @@ Test(churn_model, write_then_parse_round_trip)
     cr_assert(strncmp(text, "# a header\n# of two lines\n", 26) == 0);
     back = cp_churn_model_parse(text, len, "written", err, sizeof(err));
     cr_assert(back != NULL, "%s", err);
-    cr_assert(close_rel(back->f[CP_F_NPS_LOW].weight, 1.234567, 1e-9));
+    cr_assert(close_rel(back->f[CP_CF_NPS_LOW].weight, 1.234567, 1e-9));
     cr_assert_eq(cp_churn_model_sla_ms(back, 2), 90 * 60000);
     cr_assert(close_rel(back->r, m->r, 1e-9));
-    cr_assert_eq(back->f[CP_F_ORDER_SILENCE].transform,
-                 m->f[CP_F_ORDER_SILENCE].transform);
+    cr_assert_eq(back->f[CP_CF_ORDER_SILENCE].transform,
+                 m->f[CP_CF_ORDER_SILENCE].transform);
     free(text);
     cp_churn_model_destroy(back);
     cp_churn_model_destroy(m);
@@ -227,7 +227,7 @@ Test(churn_features, decay_halves_per_half_life)
 {
     struct cp_churn_model *m = raw_model();
     struct cp_churn_state st;
-    double x0[CP_F_CNT], x1[CP_F_CNT], x2[CP_F_CNT];
+    double x0[CP_CF_CNT], x1[CP_CF_CNT], x2[CP_CF_CNT];
     int64_t hs = (int64_t)(m->hl_short_days * DAY);
     int64_t hl = (int64_t)(m->hl_long_days * DAY);
 
@@ -236,14 +236,14 @@ Test(churn_features, decay_halves_per_half_life)
     cp__churn_features(m, &st, T0, x0);
     cp__churn_features(m, &st, T0 + hs, x1);
     cp__churn_features(m, &st, T0 + 2 * hs, x2);
-    cr_assert(close_rel(x0[CP_F_ORDERS_RECENT], 1.0, 1e-6));
-    cr_assert(close_rel(x1[CP_F_ORDERS_RECENT], 0.5, 1e-6));
-    cr_assert(close_rel(x2[CP_F_ORDERS_RECENT], 0.25, 1e-6));
+    cr_assert(close_rel(x0[CP_CF_ORDERS_RECENT], 1.0, 1e-6));
+    cr_assert(close_rel(x1[CP_CF_ORDERS_RECENT], 0.5, 1e-6));
+    cr_assert(close_rel(x2[CP_CF_ORDERS_RECENT], 0.25, 1e-6));
     cp__churn_features(m, &st, T0 + hl, x1);
-    cr_assert(close_rel(x1[CP_F_ORDERS_LONG], 0.5, 1e-6));
+    cr_assert(close_rel(x1[CP_CF_ORDERS_LONG], 0.5, 1e-6));
     /* The average check is a ratio of two sums of one half-life: it does
      * not decay. */
-    cr_assert(close_rel(x1[CP_F_MONETARY], 10.0, 1e-6));
+    cr_assert(close_rel(x1[CP_CF_MONETARY], 10.0, 1e-6));
     cp_churn_model_destroy(m);
 }
 
@@ -274,7 +274,7 @@ static void order_insensitive(int64_t from, int64_t span, uint64_t seed)
     struct cp_churn_model *m = raw_model();
     struct ob v[150];
     struct cp_churn_state a, b, c;
-    double xa[CP_F_CNT], xb[CP_F_CNT], xc[CP_F_CNT];
+    double xa[CP_CF_CNT], xb[CP_CF_CNT], xc[CP_CF_CNT];
     uint64_t s = seed;
     int64_t last = from;
     size_t n = CP_ARRAY_SIZE(v);
@@ -315,7 +315,7 @@ static void order_insensitive(int64_t from, int64_t span, uint64_t seed)
         cp__churn_features(m, &a, now, xa);
         cp__churn_features(m, &b, now, xb);
         cp__churn_features(m, &c, now, xc);
-        for (int i = 0; i < CP_F_CNT; i++) {
+        for (int i = 0; i < CP_CF_CNT; i++) {
             cr_assert(isfinite(xa[i]), "%s not finite",
                       cp__churn_factor_names[i]);
             cr_assert(fabs(xa[i] - xb[i]) <= 1e-4 * fmax(1, fabs(xa[i])),
@@ -360,13 +360,13 @@ Test(churn_features, century_of_orders_stays_finite)
     /* Every third day for a century: the decayed count is its steady
      * state rate * h / ln 2 = h / (3 ln 2). */
     {
-        double x[CP_F_CNT];
+        double x[CP_CF_CNT];
         struct cp_churn_model *r = raw_model();
 
         cp__churn_features(r, &st, 4102444800000LL, x);
-        cr_assert(close_rel(x[CP_F_ORDERS_LONG],
+        cr_assert(close_rel(x[CP_CF_ORDERS_LONG],
                             r->hl_long_days / (3 * 0.693147), 0.02),
-                  "%g", x[CP_F_ORDERS_LONG]);
+                  "%g", x[CP_CF_ORDERS_LONG]);
         cp_churn_model_destroy(r);
     }
     cp_churn_model_destroy(m);
@@ -393,13 +393,13 @@ Test(churn_features, usual_interval_shrinks_toward_prior)
     /* 100 gaps of 10 days: (1000 + 60) / 102, close to the data */
     cr_assert(close_rel(cp__churn_usual_interval(m, &st), 1060.0 / 102, 1e-12));
     {
-        double x[CP_F_CNT];
+        double x[CP_CF_CNT];
         struct cp_churn_model *r = raw_model();
 
         r->prior_interval_days = 30;
         r->prior_weight = 2;
         cp__churn_features(r, &st, T0 + 1000 * DAY + 52 * DAY, x);
-        cr_assert(close_rel(x[CP_F_ORDER_SILENCE], 52 / (1060.0 / 102), 1e-9));
+        cr_assert(close_rel(x[CP_CF_ORDER_SILENCE], 52 / (1060.0 / 102), 1e-9));
         cp_churn_model_destroy(r);
     }
     cp_churn_model_destroy(m);
@@ -452,14 +452,14 @@ Test(churn_features, horizon_silence_uses_bgnbd_in_days)
 {
     struct cp_churn_model *m = raw_model();
     struct cp_churn_state st;
-    double x[CP_F_CNT];
+    double x[CP_CF_CNT];
 
     cp_churn_state_init(&st);
     cp_churn_observe(&st, m, CP_OBS_ORDER, T0, 100);
     cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + 10 * DAY, 100);
     cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + 30 * DAY, 100);
     cp__churn_features(m, &st, T0 + 50 * DAY, x);
-    cr_assert(close_rel(x[CP_F_HORIZON_SILENCE],
+    cr_assert(close_rel(x[CP_CF_HORIZON_SILENCE],
                         cp__churn_bgnbd_pnone(m->r, m->alpha_days, m->a, m->b,
                                               2, 30, 50, m->horizon_days),
                         1e-12));
@@ -496,13 +496,13 @@ Test(churn_score, reasons_top3_descending_positive)
     }
     /* Reasons match w_i * (x_i - ref_i) of their factor. */
     {
-        double x[CP_F_CNT];
+        double x[CP_CF_CNT];
 
         cp__churn_features(m, &st, now, x);
         for (int i = 0; i < sc.reason_cnt; i++)
-            for (int f = 0; f < CP_F_CNT; f++)
+            for (int f = 0; f < CP_CF_CNT; f++)
                 if (!strcmp(sc.reasons[i].factor, cp__churn_factor_names[f]) &&
-                    f != CP_F_OPEN_TICKETS && f != CP_F_TICKET_AGE)
+                    f != CP_CF_OPEN_TICKETS && f != CP_CF_TICKET_AGE)
                     cr_assert(close_rel(sc.reasons[i].contribution,
                                         m->f[f].weight * (x[f] - m->f[f].ref),
                                         1e-9));
@@ -528,14 +528,14 @@ Test(churn_score, details_are_sentences)
     const struct cp_churn_reason *r;
 
     /* Only the factor under test contributes. */
-    for (int i = 0; i < CP_F_CNT; i++)
+    for (int i = 0; i < CP_CF_CNT; i++)
         m->f[i].weight = 0;
-    m->f[CP_F_ORDER_SILENCE].weight = 1;
-    m->f[CP_F_ORDER_SILENCE].ref = 0;
-    m->f[CP_F_NPS_LOW].weight = 1;
-    m->f[CP_F_NPS_LOW].ref = 0;
-    m->f[CP_F_OPEN_TICKETS].weight = 1;
-    m->f[CP_F_OPEN_TICKETS].ref = 0;
+    m->f[CP_CF_ORDER_SILENCE].weight = 1;
+    m->f[CP_CF_ORDER_SILENCE].ref = 0;
+    m->f[CP_CF_NPS_LOW].weight = 1;
+    m->f[CP_CF_NPS_LOW].ref = 0;
+    m->f[CP_CF_OPEN_TICKETS].weight = 1;
+    m->f[CP_CF_OPEN_TICKETS].ref = 0;
     m->prior_weight = 0;
     cp_churn_state_init(&st);
     for (int i = 0; i < 5; i++)
@@ -650,7 +650,7 @@ Test(churn_score, hostile_inputs_stay_finite)
     struct cp_churn_state st;
     struct cp_churn_score sc;
     const int64_t vals[] = {INT64_MIN, -1, 0, 1, INT64_MAX};
-    double x[CP_F_CNT];
+    double x[CP_CF_CNT];
 
     cp_churn_state_init(&st);
     for (int o = 0; o < CP_OBS_CNT; o++)
@@ -665,7 +665,7 @@ Test(churn_score, hostile_inputs_stay_finite)
         for (int i = 0; i < sc.reason_cnt; i++)
             cr_assert(isfinite(sc.reasons[i].contribution));
         cp__churn_features(m, &st, vals[t], x);
-        for (int i = 0; i < CP_F_CNT; i++)
+        for (int i = 0; i < CP_CF_CNT; i++)
             cr_assert(isfinite(x[i]), "%s", cp__churn_factor_names[i]);
         cr_assert(cp_churn_next_due(m, &st, vals[t]) > vals[t] ||
                   vals[t] == INT64_MAX);

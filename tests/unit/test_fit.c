@@ -132,8 +132,8 @@ Test(fit, known_history_gives_known_parameters)
     cr_expect(fabs(m->r - EXPECT_R) < 1e-3 * EXPECT_R, "r %.6g", m->r);
     cr_expect(fabs(m->alpha_days - EXPECT_ALPHA) < 1e-3 * EXPECT_ALPHA,
               "alpha %.6g", m->alpha_days);
-    cr_expect(fabs(m->f[CP_F_ORDER_SILENCE].weight - EXPECT_W_SILENCE) < 1e-3,
-              "order_silence weight %.6f", m->f[CP_F_ORDER_SILENCE].weight);
+    cr_expect(fabs(m->f[CP_CF_ORDER_SILENCE].weight - EXPECT_W_SILENCE) < 1e-3,
+              "order_silence weight %.6f", m->f[CP_CF_ORDER_SILENCE].weight);
     cr_expect(fabs(m->thr_high - EXPECT_THR_HIGH) < 1e-9, "high %.3f",
               m->thr_high);
     cp_churn_model_destroy(m);
@@ -527,8 +527,8 @@ Test(fit, evidence_fit_weighs_the_sign_that_comes_with_churn)
     for (int e = 0; e < CP_E_CNT; e++)
         cr_expect(m->ev_weight[e] >= 0, "%s %.4f", cp__churn_evidence_names[e],
                   m->ev_weight[e]);
-    cr_expect(m->bias == def->bias && m->f[CP_F_ORDER_SILENCE].weight ==
-                                          def->f[CP_F_ORDER_SILENCE].weight);
+    cr_expect(m->bias == def->bias && m->f[CP_CF_ORDER_SILENCE].weight ==
+                                          def->f[CP_CF_ORDER_SILENCE].weight);
     cr_expect(m->thr_high > 0 && m->thr_high < 1 &&
                   m->thr_critical > m->thr_high,
               "high %.2f critical %.2f", m->thr_high, m->thr_critical);
