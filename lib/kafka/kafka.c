@@ -604,6 +604,7 @@ static void on_assign(struct cp_consumer *cons,
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t err = 0;
     int backoff_ms = 100;
+    cp_rc rc;
 
     if (!parts) {
         cp_log(CP_LOG_ERR, "KAFKA", "assign: out of memory");
@@ -613,7 +614,15 @@ static void on_assign(struct cp_consumer *cons,
      * that store is down we wait rather than guess (guessing double counts).
      * The callback logs why it cannot decide. */
     while (cons->cbs.assign &&
-           cons->cbs.assign(cons->cbs.opaque, parts, (size_t)list->cnt)) {
+           (rc = cons->cbs.assign(cons->cbs.opaque, parts,
+                                  (size_t)list->cnt))) {
+        if (rc == CP_ECONFIG) {
+            cp_log(CP_LOG_NOTICE, "KAFKA",
+                   "assign %d partitions: refused (the worker is stopping)",
+                   list->cnt);
+            free(parts);
+            return;
+        }
         if (stopping(cons)) {
             /* Nothing was read from these partitions: leaving them
              * unassigned loses nothing, and the caller is about to close. */

@@ -165,7 +165,9 @@ struct cp_consumer_callbacks {
     /** Partitions were assigned: fill in each offset. A non-OK return
      *  means "cannot decide now" (e.g. Redis down): the consumer retries
      *  with backoff (at most 5 s apart) until it succeeds or the stop flag
-     *  (cp_consumer_set_stop()) is set. */
+     *  (cp_consumer_set_stop()) is set. CP_ECONFIG means "never": the
+     *  partitions stay unassigned and nothing is retried (the caller is
+     *  stopping, and has said why). */
     cp_rc (*assign)(void *opaque, struct cp_partition *parts, size_t cnt);
     /** Partitions are being taken away: finish with them now. */
     void (*revoke)(void *opaque, const struct cp_partition *parts, size_t cnt);

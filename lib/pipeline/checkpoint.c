@@ -20,6 +20,7 @@ struct cp_checkpoint {
     uint8_t *owned;            /* owned, MAX_PARTITIONS */
     int64_t *epoch;            /* owned, MAX_PARTITIONS: our fence values */
     int32_t *watch_order;      /* owned, MAX_PARTITIONS: scratch, MGET order */
+    size_t watch_cnt;          /* fences the last arm WATCHed */
 };
 
 struct cp_checkpoint *cp_checkpoint_new(struct cp_store *store,
@@ -83,6 +84,19 @@ bool cp_checkpoint_armed(const struct cp_checkpoint *cp)
 void cp_checkpoint_disarm(struct cp_checkpoint *cp)
 {
     cp->armed_connection = 0;
+}
+
+static void append_fence_key(struct cp_checkpoint *cp, struct cp_cmds *cmds,
+                             int32_t partition);
+
+bool cp_checkpoint_watched_fence(struct cp_checkpoint *cp,
+                                 struct cp_cmds *cmds)
+{
+    if (!cp->watch_cnt || !cp_checkpoint_armed(cp))
+        return false;
+    if (cmds)
+        append_fence_key(cp, cmds, cp->watch_order[0]);
+    return true;
 }
 
 /* ---- keys ---- */
@@ -244,8 +258,10 @@ cp_rc cp_checkpoint_arm(struct cp_checkpoint *cp)
         cp_log(CP_LOG_DEBUG, "REDIS", "arm fences: %s",
                cp_store_errstr(cp->store));
         cp->armed_connection = 0;
+        cp->watch_cnt = 0;
     } else {
         cp->armed_connection = cp_store_connection_id(cp->store);
+        cp->watch_cnt = rd.cnt;
     }
     return rc;
 }

@@ -72,6 +72,13 @@ cp_rc cp_checkpoint_arm(struct cp_checkpoint *cp);
 bool cp_checkpoint_armed(const struct cp_checkpoint *cp);
 /** @brief Forgets the WATCH (after an aborted EXEC). */
 void cp_checkpoint_disarm(struct cp_checkpoint *cp);
+/**
+ * @brief Appends to @p cmds (if not NULL) the key of a fence the last
+ *        cp_checkpoint_arm() WATCHes: writing it aborts our next EXEC.
+ * @returns false when no fence is watched (nothing appended).
+ */
+bool cp_checkpoint_watched_fence(struct cp_checkpoint *cp,
+                                 struct cp_cmds *cmds);
 
 /**
  * @brief Before re-reading the offsets after a failure: bumps the fence of

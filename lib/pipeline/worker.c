@@ -17,6 +17,7 @@
 #include "http.h"
 #include "live.h"
 #include "log.h"
+#include "map.h"
 #include "metrics.h"
 #include "resp.h"
 #include "scorer.h"
@@ -27,6 +28,7 @@
 #define CP_MAX_PARTITIONS CP_CHECKPOINT_MAX_PARTITIONS
 #define CP_DLQ_FLUSH_MS   30000
 #define CP_BACKOFF_MAX_MS 5000
+#define TYPE_CHECK_TAG    "CPTYPE" /* the type check's error replies */
 
 /* What we know of one partition of the input topic. */
 struct part_slot {
@@ -61,6 +63,11 @@ struct cp_worker {
     struct cp_event_refs *refs; /* owned, batch_max */
     struct cp_arena arena;      /* decoded strings */
     struct cp_cmds cmds;        /* Redis commands of one round trip */
+    struct cp_cmds body_cmds;   /* MULTI ... EXEC being built */
+    struct cp_cmds tx_cmds;     /* the type check and the transaction in
+                                   flight, kept until its replies are read
+                                   (to name a failed key) */
+    struct cp_map tx_keys;      /* keys the transaction writes -> type */
     struct cp_cmds pub_cmds;    /* PUBLISH of the batch in flight, sent once
                                    its EXEC succeeded */
     int64_t last_tick_ms;       /* last batch run for timers alone */
@@ -85,6 +92,7 @@ struct cp_worker {
     struct cp_worker_stats stats;
     int backoff_ms;
     int rewind_needed;      /* a commit failed inside a rebalance callback */
+    cp_rc fatal;            /* non-OK: a loud stop; no retry can fix it */
     char rewind_error[128]; /* why the last rewind failed, if not Redis */
 
     /* What the log said last, so that each state change is one line. */
@@ -184,6 +192,8 @@ static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
 
     if (w->inflight.active && finish_inflight(w))
         w->rewind_needed = 1; /* its partitions re-read from Redis offsets */
+    if (w->fatal)
+        return CP_ECONFIG; /* stopping: not assigning, not retrying */
     rc = cp_checkpoint_claim(w->cp, parts, cnt);
     if (rc == CP_EREDIS)
         redis_failed(w, "claim partitions");
@@ -327,6 +337,79 @@ static void count_committed(struct cp_worker *w)
     set_ready(w, true, NULL);
 }
 
+/* Stops the worker for good (the run loop ends and returns @p rc): what
+ * went wrong is not something a retry can fix. Logged by the caller. */
+static void stop_fatally(struct cp_worker *w, cp_rc rc, const char *reason)
+{
+    if (!w->fatal)
+        w->fatal = rc;
+    set_ready(w, false, reason);
+}
+
+/* EXEC answered errors. Queued errors (EXECABORT) applied nothing: the
+ * batch is retried. Errors inside EXEC's result mean Redis ran the rest of
+ * the transaction, offsets included (it never rolls back): the batch
+ * cannot be read again without counting the rest twice, and what the failed
+ * commands carried is lost. That is a loud stop, naming the key. */
+static cp_rc tx_failed(struct cp_worker *w, const struct cp_tx_result *res)
+{
+    char cmd[32], key[256];
+
+    cp_cmds_arg(&w->tx_cmds, res->error_cmd, 0, cmd, sizeof(cmd));
+    cp_cmds_arg(&w->tx_cmds, res->error_cmd, 1, key, sizeof(key));
+    if (!strncmp(res->error, TYPE_CHECK_TAG " ", sizeof(TYPE_CHECK_TAG))) {
+        struct cp_log_field f[] = {{"event", "foreign_key_type", 0},
+                                   {"error", res->error, 0}};
+
+        /* The check aborted the EXEC: nothing of the batch applied, so
+         * once the key is fixed the batch is read again, exactly. */
+        cp_log_fields(CP_LOG_ERR, "REDIS", f, CP_ARRAY_SIZE(f),
+                      "STOPPING: %s (another program wrote it; see "
+                      "schemas/redis-keys.md). Nothing of this batch was "
+                      "applied. Fix: delete the key (or restore what "
+                      "crmpulse wrote there), then restart the worker.",
+                      res->error + sizeof(TYPE_CHECK_TAG));
+        stop_fatally(w, CP_EREDIS, "stopped: a key crmpulse writes has "
+                                   "another type");
+        return CP_EREDIS;
+    }
+    if (!res->exec_errors) {
+        struct cp_log_field f[] = {{"event", "transaction_refused", 0},
+                                   {"command", cmd, 0},
+                                   {"key", key, 0},
+                                   {"error", res->error, 0}};
+
+        cp_log_fields(CP_LOG_ERR, "REDIS", f, CP_ARRAY_SIZE(f),
+                      "commit refused, nothing applied: %s %s: %s",
+                      cmd, key, res->error);
+        return CP_EREDIS;
+    }
+    {
+        struct cp_log_field f[] = {
+            {"event", "transaction_partly_applied", 0},
+            {"command", cmd, 0},
+            {"key", key, 0},
+            {"error", res->error, 0},
+            {"failed_commands", NULL, (int64_t)res->exec_errors},
+            {"commands", NULL, (int64_t)w->tx_cmds.cnt}};
+
+        cp_log_fields(
+            CP_LOG_ERR, "REDIS", f, CP_ARRAY_SIZE(f),
+            "STOPPING: commit partly applied: %zu of the %zu commands of the "
+            "transaction failed, first %s %s: %s. Redis does not roll back: "
+            "the other commands and the partition offsets WERE applied, so "
+            "what the failed commands carried is lost (this batch of %lld "
+            "events is not counted as applied). Key %s has a type crmpulse "
+            "does not write there (another program wrote it; see "
+            "schemas/redis-keys.md). Fix: delete or restore the key, then "
+            "restart the worker.",
+            res->exec_errors, w->tx_cmds.cnt, cmd, key, res->error,
+            (long long)w->inflight.events, key);
+    }
+    stop_fatally(w, CP_EREDIS, "stopped: a transaction partly applied");
+    return CP_EREDIS;
+}
+
 static cp_rc finish_inflight(struct cp_worker *w)
 {
     struct cp_tx_result res;
@@ -343,18 +426,11 @@ static cp_rc finish_inflight(struct cp_worker *w)
         redis_failed(w, "commit");
         return rc;
     }
+    if (res.errors)
+        return tx_failed(w, &res); /* before aborted: the check aborts */
     if (res.aborted) {
         cp_log(CP_LOG_ERR, "REDIS", "commit: transaction aborted");
         return CP_EFENCED;
-    }
-    if (res.errors) {
-        /* Redis does not roll back: some keys were not what we expect
-         * (e.g. another program wrote a key of another type). */
-        cp_log(CP_LOG_ERR, "REDIS",
-               "commit: %zu commands failed, first: %s (a key has a type "
-               "crmpulse does not write? see schemas/redis-keys.md)",
-               res.errors, res.error);
-        return CP_EREDIS;
     }
     cp_state_commit_done(w->state);
     cp_scorer_commit_done(w->sc);
@@ -368,6 +444,92 @@ static cp_rc finish_inflight(struct cp_worker *w)
     w->stats.dlq += w->inflight.dlq;
     count_committed(w);
     return CP_OK;
+}
+
+/* ---- the type check before a transaction ---- */
+
+/* MULTI/EXEC has no rollback: a write to a key another program turned into
+ * another type fails alone while the rest, offsets included, applies. So
+ * the transaction is preceded, in the same pipeline, by a script that
+ * checks the type of every key it writes; on a foreign type it rewrites a
+ * fence we WATCH with its own value, which aborts our EXEC (nothing
+ * applied), and answers the key and both types. KEYS[1] is that fence,
+ * KEYS[2..] the keys, ARGV[i] the type crmpulse writes to KEYS[i + 1]. */
+static const char type_check_script[] =
+    "for i = 2, #KEYS do "
+    "local t = redis.call('TYPE', KEYS[i])['ok'] "
+    "if t ~= 'none' and t ~= ARGV[i - 1] then "
+    "local f = redis.call('GET', KEYS[1]) "
+    "if f then redis.call('SET', KEYS[1], f) end "
+    "return redis.error_reply('" TYPE_CHECK_TAG " key ' .. KEYS[i] .. "
+    "' is a ' .. t .. ', crmpulse writes a ' .. ARGV[i - 1] .. ' there') "
+    "end end return 0";
+
+/* The Redis type a write command of ours needs its key to have; NULL for
+ * commands that take any type (EXPIREAT) or that we do not know. */
+static const char *type_written(const struct cp_cmd_view *v)
+{
+    static const struct {
+        const char *name;
+        const char *type;
+    } cmds[] = {{"HSET", "hash"},  {"HDEL", "hash"},  {"HINCRBY", "hash"},
+                {"HINCRBYFLOAT", "hash"}, {"ZADD", "zset"}, {"ZREM", "zset"},
+                {"ZINCRBY", "zset"}, {"LPUSH", "list"}, {"LTRIM", "list"},
+                {"RPUSH", "list"}};
+
+    if (!v->key)
+        return NULL;
+    for (size_t i = 0; i < CP_ARRAY_SIZE(cmds); i++)
+        if (v->name_len == strlen(cmds[i].name) &&
+            !memcmp(v->name, cmds[i].name, v->name_len))
+            return cmds[i].type;
+    return NULL;
+}
+
+/* tx_cmds = the type check of body_cmds' keys, then body_cmds. */
+static cp_rc build_tx(struct cp_worker *w)
+{
+    struct cp_cmd_view v;
+    size_t pos = 0, keys = 0;
+
+    cp_cmds_reset(&w->tx_cmds);
+    cp_map_reset(&w->tx_keys);
+    if (cp_cmds_failed(&w->body_cmds))
+        return CP_ENOMEM;
+    while (cp_cmds_next(&w->body_cmds, &pos, &v)) {
+        const char *type = type_written(&v);
+        struct cp_map_entry *e;
+
+        if (!type)
+            continue;
+        e = cp_map_upsert(&w->tx_keys, v.key, v.key_len,
+                          cp_map_hash(v.key, v.key_len));
+        if (!e)
+            return CP_ENOMEM;
+        if (!e->value)
+            keys++;
+        e->value = (void *)type;
+    }
+    if (keys && cp_checkpoint_watched_fence(w->cp, NULL)) {
+        cp_cmd_begin(&w->tx_cmds, 3 + 1 + 2 * (int)keys);
+        cp_cmd_arg(&w->tx_cmds, "EVAL", 4);
+        cp_cmd_arg(&w->tx_cmds, type_check_script,
+                   sizeof(type_check_script) - 1);
+        cp_cmd_int(&w->tx_cmds, 1 + (int64_t)keys);
+        cp_checkpoint_watched_fence(w->cp, &w->tx_cmds);
+        for (size_t i = 0; i < w->tx_keys.cap; i++)
+            if (w->tx_keys.slots[i].key)
+                cp_cmd_arg(&w->tx_cmds, w->tx_keys.slots[i].key,
+                           w->tx_keys.slots[i].key_len);
+        for (size_t i = 0; i < w->tx_keys.cap; i++)
+            if (w->tx_keys.slots[i].key)
+                cp_cmd_str(&w->tx_cmds, w->tx_keys.slots[i].value);
+    }
+    if (cp_buf_append(&w->tx_cmds.buf, w->body_cmds.buf.data,
+                      w->body_cmds.buf.len))
+        return CP_ENOMEM;
+    w->tx_cmds.cnt += w->body_cmds.cnt;
+    return cp_cmds_failed(&w->tx_cmds) ? CP_ENOMEM : CP_OK;
 }
 
 /* Counters + state + next offsets in ONE transaction: a crash before EXEC
@@ -394,12 +556,12 @@ static cp_rc send_commit(struct cp_worker *w, int64_t events, int64_t dlq)
         return CP_OK; /* only messages of partitions that are not ours */
     n = 0;
 
-    cp_cmds_reset(&w->cmds);
-    cp_cmd_begin(&w->cmds, 1);
-    cp_cmd_arg(&w->cmds, "MULTI", 5);
-    cp_counters_write(w->ctr, &w->cmds);
-    cp_scorer_write(w->sc, &w->cmds); /* before the state: it updates it */
-    cp_state_write_dirty(w->state, &w->cmds);
+    cp_cmds_reset(&w->body_cmds);
+    cp_cmd_begin(&w->body_cmds, 1);
+    cp_cmd_arg(&w->body_cmds, "MULTI", 5);
+    cp_counters_write(w->ctr, &w->body_cmds);
+    cp_scorer_write(w->sc, &w->body_cmds); /* before the state: it updates it */
+    cp_state_write_dirty(w->state, &w->body_cmds);
     for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++) {
         struct part_slot *slot = &w->parts[p];
 
@@ -408,21 +570,24 @@ static cp_rc send_commit(struct cp_worker *w, int64_t events, int64_t dlq)
         slot->touched = 0;
         if (slot->next_offset < 0)
             continue; /* an idle tick: nothing consumed yet */
-        cp_checkpoint_append_commit(w->cp, &w->cmds, p, slot->next_offset);
+        cp_checkpoint_append_commit(w->cp, &w->body_cmds, p, slot->next_offset);
         parts[n].topic = w->cfg->topic_events;
         parts[n].partition = p;
         parts[n].offset = slot->next_offset;
         slot->touched = 0;
         n++;
     }
-    cp_cmd_begin(&w->cmds, 1);
-    cp_cmd_arg(&w->cmds, "EXEC", 4);
+    cp_cmd_begin(&w->body_cmds, 1);
+    cp_cmd_arg(&w->body_cmds, "EXEC", 4);
+    rc = build_tx(w);
+    if (rc)
+        return rc;
     cp_cmds_reset(&w->pub_cmds);
     cp_scorer_publish_cmds(w->sc, &w->pub_cmds);
     if (cp_live_stage(w->live, w->ctr))
         return CP_ENOMEM;
     w->inflight.sent_us = cp_mono_us();
-    rc = cp_store_send(w->store, &w->cmds);
+    rc = cp_store_send(w->store, &w->tx_cmds);
     if (rc) {
         redis_failed(w, "commit");
         return rc;
@@ -720,6 +885,8 @@ static void recover(struct cp_worker *w, cp_rc cause,
     if (w->inflight.active)
         finish_inflight(w);
     w->rewind_needed = 0;
+    if (w->fatal)
+        return; /* said why; nothing to roll back or retry */
     cp_checkpoint_disarm(w->cp); /* an aborted EXEC dropped the WATCH */
     w->stats.retries++;
     cp_metrics_retry(w->metrics, cause == CP_EFENCED  ? CP_METRICS_RETRY_FENCED
@@ -909,6 +1076,9 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
     cp_arena_init(&w->arena, 1024 * 1024);
     cp_cmds_init(&w->cmds);
     cp_cmds_init(&w->pub_cmds);
+    cp_cmds_init(&w->tx_cmds);
+    cp_cmds_init(&w->body_cmds);
+    cp_map_init(&w->tx_keys);
     w->msgs = calloc(n, sizeof(*w->msgs));
     w->events = calloc(n, sizeof(*w->events));
     w->refs = calloc(n, sizeof(*w->refs));
@@ -1086,7 +1256,7 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
     cp_store_set_stop(w->store, stop);
     cp_producer_set_stop(w->prod, stop); /* a flush waits for Kafka too */
 
-    while (!*stop) {
+    while (!*stop && !w->fatal) {
         int64_t poll_start = cp_mono_us();
         size_t cnt = cp_consumer_poll(
             w->cons, w->msgs, (size_t)w->cfg->batch_max, w->cfg->batch_wait_ms);
@@ -1170,7 +1340,7 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
         w->backoff_ms = 100;
         log_progress(w, &progress_ms, &progress_events);
     }
-    if (finish_inflight(w))
+    if (!w->fatal && finish_inflight(w) && !w->fatal)
         cp_log(CP_LOG_WARNING, "WORKER",
                "last batch not committed: it will be read again on restart");
     alert_log_roll(w, true);
@@ -1191,7 +1361,7 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
            (long long)w->stats.apply_us / 1000,
            (long long)w->stats.ack_us / 1000,
            (long long)w->stats.commit_us / 1000);
-    return CP_OK;
+    return w->fatal;
 }
 
 const struct cp_worker_stats *cp_worker_stats(const struct cp_worker *w)
@@ -1220,6 +1390,9 @@ void cp_worker_destroy(struct cp_worker *w)
     cp_arena_cleanup(&w->arena);
     cp_cmds_cleanup(&w->cmds);
     cp_cmds_cleanup(&w->pub_cmds);
+    cp_cmds_cleanup(&w->tx_cmds);
+    cp_cmds_cleanup(&w->body_cmds);
+    cp_map_cleanup(&w->tx_keys);
     free(w->msgs);
     free(w->events);
     free(w->refs);

@@ -427,10 +427,23 @@ static void *tally_note(const redisReadTask *task, int type)
 static void *tally_string(const redisReadTask *task, char *str, size_t len)
 {
     struct cp_tx_result *res = task->privdata;
+    void *obj = tally_note(task, task->type);
 
-    if (task->type == REDIS_REPLY_ERROR && !res->errors++)
+    if (task->type != REDIS_REPLY_ERROR)
+        return obj;
+    if (task->parent) {
+        /* Element idx of EXEC's reply: the idx-th queued command, the
+         * commands of the transaction being the exec_elems_ before EXEC. */
+        if (!res->errors)
+            res->error_cmd =
+                res->replies_ - res->exec_elems_ + (size_t)task->idx;
+        res->exec_errors++;
+    } else if (!res->errors) {
+        res->error_cmd = res->replies_;
+    }
+    if (!res->errors++)
         snprintf(res->error, sizeof(res->error), "%.*s", (int)len, str);
-    return tally_note(task, task->type);
+    return obj;
 }
 
 /* hiredis 1.0 counts elements in a size_t and added RESP3's doubles and
@@ -443,7 +456,10 @@ static void *tally_string(const redisReadTask *task, char *str, size_t len)
 
 static void *tally_array(const redisReadTask *task, TALLY_ELEMENTS elements)
 {
-    (void)elements;
+    struct cp_tx_result *res = task->privdata;
+
+    if (!task->parent)
+        res->exec_elems_ = elements > 0 ? (size_t)elements : 0;
     return tally_note(task, REDIS_REPLY_ARRAY);
 }
 
@@ -508,12 +524,14 @@ cp_rc cp_store_finish_tx(struct cp_store *st, struct cp_tx_result *res)
     saved_privdata = reader->privdata;
     reader->fn = &tally_fns;
     reader->privdata = res;
+    res->replies_ = 0;
     while (st->pending) {
         void *reply = NULL;
 
         if (read_reply(st, &reply) != REDIS_OK || !reply)
             return io_error(st); /* frees with tally_fns still set */
         st->pending--;
+        res->replies_++;
     }
     reader->fn = saved_fn;
     reader->privdata = saved_privdata;
