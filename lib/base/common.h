@@ -35,6 +35,11 @@ struct cp_str {
 
 #define CP_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/** Partitions of the input topic crmpulse handles: 0 .. CP_PARTITIONS_MAX-1.
+ *  The checkpoint, the scorer and the metrics size their tables by it; an
+ *  assignment of a partition above it stops the worker with an error. */
+#define CP_PARTITIONS_MAX 4096
+
 /** @brief Wall clock in milliseconds since the epoch. */
 int64_t cp_now_ms(void);
 /** @brief Monotonic clock in milliseconds. */

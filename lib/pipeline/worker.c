@@ -29,6 +29,9 @@
 #define CP_DLQ_FLUSH_MS   30000
 #define CP_BACKOFF_MAX_MS 5000
 #define TYPE_CHECK_TAG    "CPTYPE" /* the type check's error replies */
+/* /readyz once a value of ours read back from Redis was not ours (the
+ * checkpoint logged which key, which field and the fix). */
+#define CORRUPT_REASON "stopped: corrupt value in Redis (see the log)"
 
 /* What we know of one partition of the input topic. */
 struct part_slot {
@@ -134,6 +137,15 @@ static void set_ready(struct cp_worker *w, bool ready, const char *reason)
     w->said_ready = ready;
 }
 
+/* Stops the worker for good (the run loop ends and returns @p rc): what
+ * went wrong is not something a retry can fix. Logged by the caller. */
+static void stop_fatally(struct cp_worker *w, cp_rc rc, const char *reason)
+{
+    if (!w->fatal)
+        w->fatal = rc;
+    set_ready(w, false, reason);
+}
+
 /* A Redis call failed (@p what, e.g. "commit"): "redis down" once, the
  * details of each further failure at debug level. */
 static void redis_failed(struct cp_worker *w, const char *what)
@@ -176,11 +188,174 @@ static cp_rc arm(struct cp_worker *w)
 {
     cp_rc rc = cp_checkpoint_arm(w->cp);
 
-    if (rc)
+    if (rc == CP_ECONFIG)
+        stop_fatally(w, rc, CORRUPT_REASON);
+    else if (rc)
         redis_failed(w, "arm fences");
     else
         redis_answered(w);
     return rc;
+}
+
+/* ---- offsets Kafka does not have (offsets.out_of_range) ---- */
+
+static const char *const out_of_range_names[] = {"fail", "earliest", "latest"};
+
+/* Partition @p p was to be read from @p next, but the broker holds only
+ * [@p low, @p high). offsets.out_of_range decides: fail stops the worker
+ * (logged; CP_ECONFIG), earliest and latest set *@p to and *@p skipped,
+ * what is never applied (counted by the caller once the move is
+ * committed, see count_skipped()). */
+static cp_rc out_of_range(struct cp_worker *w, const char *topic, int32_t p,
+                          int64_t next, int64_t low, int64_t high,
+                          int64_t *to, int64_t *skipped_out)
+{
+    int policy = w->cfg->offsets_out_of_range;
+    bool below = next < low;
+    int64_t gone = below ? low - next : next - high, skipped;
+    char what[320];
+
+    if (below)
+        snprintf(what, sizeof(what),
+                 "committed offset %lld is below the log start %lld (log end "
+                 "%lld): %lld messages were deleted (retention) before this "
+                 "group applied them",
+                 (long long)next, (long long)low, (long long)high,
+                 (long long)gone);
+    else
+        snprintf(what, sizeof(what),
+                 "committed offset %lld is beyond the log end %lld (log start "
+                 "%lld): Kafka never had %lld of the offsets this group "
+                 "committed (topic recreated, another cluster, or Redis "
+                 "restored from elsewhere)",
+                 (long long)next, (long long)high, (long long)low,
+                 (long long)gone);
+    if (policy == CP_OUT_OF_RANGE_FAIL) {
+        struct cp_log_field f[] = {{"event", "offset_out_of_range", 0},
+                                   {"topic", topic, 0},
+                                   {"partition", NULL, p},
+                                   {"offset", NULL, next},
+                                   {"log_start", NULL, low},
+                                   {"log_end", NULL, high},
+                                   {"missing", NULL, gone}};
+
+        cp_log_fields(
+            CP_LOG_ERR, "KAFKA", f, CP_ARRAY_SIZE(f),
+            "STOPPING: partition %s [%d]: %s. Nothing more of it is applied "
+            "until an operator chooses (offsets.out_of_range=fail): set "
+            "offsets.out_of_range=earliest to continue from the log start "
+            "(%lld), or latest to continue from the log end (%lld), the "
+            "messages passed over counted in crmpulse_messages_skipped_total; "
+            "or bring back the topic or the Redis that match.",
+            topic, (int)p, what, (long long)low, (long long)high);
+        stop_fatally(w, CP_EKAFKA, "stopped: committed offset out of range");
+        return CP_ECONFIG;
+    }
+    *to = policy == CP_OUT_OF_RANGE_EARLIEST ? low : high;
+    skipped = below ? *to - next : *to - low;
+    {
+        struct cp_log_field f[] = {{"event", "offset_out_of_range", 0},
+                                   {"topic", topic, 0},
+                                   {"partition", NULL, p},
+                                   {"offset", NULL, next},
+                                   {"log_start", NULL, low},
+                                   {"log_end", NULL, high},
+                                   {"missing", NULL, gone},
+                                   {"resume_at", NULL, *to},
+                                   {"skipped", NULL, skipped}};
+
+        cp_log_fields(CP_LOG_WARNING, "KAFKA", f, CP_ARRAY_SIZE(f),
+                      "partition %s [%d]: %s; offsets.out_of_range=%s: "
+                      "continuing at offset %lld, %lld messages skipped "
+                      "(never applied)",
+                      topic, (int)p, what, out_of_range_names[policy],
+                      (long long)*to, (long long)skipped);
+    }
+    *skipped_out = skipped;
+    return CP_OK;
+}
+
+static void count_skipped(struct cp_worker *w, int64_t skipped)
+{
+    w->stats.out_of_range_skipped += skipped;
+    cp_metrics_skipped(w->metrics, (uint64_t)skipped);
+}
+
+/* At assignment: an offset from Redis must lie within the partition's log
+ * (a new cluster, a recreated topic or a Redis from elsewhere put it beyond
+ * the end; retention, below the start). Fixes parts[].offset per policy. */
+static cp_rc check_stored_offsets(struct cp_worker *w,
+                                  struct cp_partition *parts, size_t cnt)
+{
+    for (size_t i = 0; i < cnt; i++) {
+        int64_t low, high, to, skipped;
+        cp_rc rc;
+
+        if (parts[i].offset < 0)
+            continue; /* nothing stored: Kafka's own start, in range */
+        rc = cp_consumer_watermarks(w->cons, parts[i].partition, &low, &high);
+        if (rc)
+            return rc;
+        if (parts[i].offset >= low && parts[i].offset <= high)
+            continue;
+        rc = out_of_range(w, parts[i].topic, parts[i].partition,
+                          parts[i].offset, low, high, &to, &skipped);
+        if (rc)
+            return rc;
+        /* Committed now: a restart before the next batch must not count
+         * (or even see) the same gap again. */
+        rc = cp_checkpoint_move_offset(w->cp, parts[i].partition, to);
+        if (rc == CP_EREDIS)
+            redis_failed(w, "move offset");
+        if (rc)
+            return rc;
+        count_skipped(w, skipped);
+        parts[i].offset = to;
+    }
+    return CP_OK;
+}
+
+/* While consuming: the broker answered "out of range" where the consumer
+ * was about to fetch (retention deleted messages not read yet). */
+static void on_out_of_range(void *opaque, const char *topic, int32_t partition,
+                            int64_t offset, const char *reason)
+{
+    struct cp_worker *w = opaque;
+    struct cp_partition part = {topic, partition, 0};
+    int64_t next, low, high, skipped = 0;
+
+    if (partition < 0 || partition >= CP_MAX_PARTITIONS ||
+        !cp_checkpoint_owns(w->cp, partition) || w->fatal)
+        return;
+    next = w->parts[partition].next_offset >= 0
+               ? w->parts[partition].next_offset
+               : offset;
+    cp_log(CP_LOG_DEBUG, "KAFKA", "%s [%d]: %s", topic, (int)partition,
+           reason);
+    if (cp_consumer_watermarks(w->cons, partition, &low, &high)) {
+        w->rewind_needed = 1; /* read the offsets again, and retry */
+        return;
+    }
+    if (next >= low && next <= high) {
+        /* A position we had skipped to already: fetch from ours. */
+        low = high = -1;
+    } else if (out_of_range(w, topic, partition, next, low, high,
+                            &part.offset, &skipped)) {
+        return; /* stopping */
+    }
+    if (low < 0)
+        part.offset = next;
+    /* Everything before the gap is committed first (the batch in flight),
+     * then the new position, so a restart resumes after the gap. */
+    if ((w->inflight.active && finish_inflight(w)) ||
+        (low >= 0 && cp_checkpoint_move_offset(w->cp, partition, part.offset))) {
+        w->rewind_needed = 1;
+        return;
+    }
+    count_skipped(w, skipped);
+    w->parts[partition].next_offset = part.offset;
+    if (cp_consumer_seek(w->cons, &part, 1))
+        w->rewind_needed = 1;
 }
 
 /* ---- rebalance ---- */
@@ -197,11 +372,27 @@ static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
     rc = cp_checkpoint_claim(w->cp, parts, cnt);
     if (rc == CP_EREDIS)
         redis_failed(w, "claim partitions");
+    if (rc == CP_ECONFIG) { /* logged: which partition or fence */
+        bool above = false;
+
+        for (size_t i = 0; i < cnt; i++)
+            above |= parts[i].partition >= CP_MAX_PARTITIONS;
+        stop_fatally(w, CP_ECONFIG,
+                     above ? "stopped: a partition above the limit"
+                           : CORRUPT_REASON);
+        return CP_ECONFIG;
+    }
     if (!rc) {
         rc = cp_checkpoint_read_offsets(w->cp, parts, cnt);
+        if (rc == CP_ECONFIG) {
+            stop_fatally(w, rc, CORRUPT_REASON);
+            return rc;
+        }
         if (rc)
             redis_failed(w, "read offsets");
     }
+    if (!rc)
+        rc = check_stored_offsets(w, parts, cnt);
     /* Without an offset in Redis, pin down where Kafka would start: a
      * rewind before the first commit must seek to an absolute offset. */
     if (!rc)
@@ -220,7 +411,7 @@ static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
     }
     rc = arm(w);
     if (rc)
-        return rc; /* the consumer calls us again: log once it worked */
+        return rc; /* the consumer calls us again (CP_ECONFIG: it stops) */
     for (size_t i = 0; i < cnt; i++) {
         struct cp_log_field f[] = {{"event", "partition_assigned", 0},
                                    {"topic", parts[i].topic, 0},
@@ -335,15 +526,6 @@ static void count_committed(struct cp_worker *w)
                 cp_consumer_lag(w->cons, p, w->parts[p].next_offset),
                 cp_scorer_watermark(w->sc, p));
     set_ready(w, true, NULL);
-}
-
-/* Stops the worker for good (the run loop ends and returns @p rc): what
- * went wrong is not something a retry can fix. Logged by the caller. */
-static void stop_fatally(struct cp_worker *w, cp_rc rc, const char *reason)
-{
-    if (!w->fatal)
-        w->fatal = rc;
-    set_ready(w, false, reason);
 }
 
 /* EXEC answered errors. Queued errors (EXECABORT) applied nothing: the
@@ -856,10 +1038,12 @@ static cp_rc rewind_to_committed(struct cp_worker *w)
     if (!n)
         return CP_OK;
     rc = cp_checkpoint_read_offsets(w->cp, parts, n);
-    if (rc) {
+    if (rc == CP_ECONFIG)
+        stop_fatally(w, rc, CORRUPT_REASON);
+    else if (rc)
         redis_failed(w, "read offsets");
+    if (rc)
         return rc;
-    }
     for (size_t i = 0; i < n; i++) {
         struct part_slot *slot = &w->parts[parts[i].partition];
 
@@ -929,7 +1113,7 @@ static void recover(struct cp_worker *w, cp_rc cause,
                             ? w->backoff_ms * 2
                             : CP_BACKOFF_MAX_MS;
         w->rewind_error[0] = '\0';
-        if (!rewind_to_committed(w))
+        if (!rewind_to_committed(w) || w->fatal)
             return;
         cp_log(CP_LOG_DEBUG, "WORKER", "still not ready: %s; retrying in %d ms",
                w->rewind_error[0] ? w->rewind_error : cp_store_errstr(w->store),
@@ -953,7 +1137,10 @@ static cp_rc start_embedded(struct cp_worker *w, char *errstr,
     w->bootstrap = cp_embedded_bootstrap(w->emb);
     cp_log(CP_LOG_WARNING, "KAFKA",
            "EMBEDDED KAFKA (librdkafka mock cluster): in memory only, NOT "
-           "DURABLE, lost when crmpulse exits. Bootstrap %s, topics %s %s %s "
+           "DURABLE, lost when crmpulse exits; it keeps only about 5 MiB "
+           "(or 100,000 batches) per partition and DROPS OLDER MESSAGES, so "
+           "a worker further behind than that stops "
+           "(offsets.out_of_range). Bootstrap %s, topics %s %s %s "
            "with %d partitions. Set kafka.bootstrap.servers for a real "
            "cluster.",
            w->bootstrap, cfg->topic_events, cfg->topic_alerts, cfg->topic_dlq,
@@ -1145,6 +1332,7 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
                               cfg->kafka_prop_cnt, &cbs, errstr, errstr_size);
     if (!w->cons)
         goto fail;
+    cp_consumer_set_out_of_range(w->cons, on_out_of_range);
     return w;
 fail:
     cp_worker_destroy(w);
@@ -1199,17 +1387,22 @@ static void log_progress(struct cp_worker *w, int64_t *last_ms,
                                    {"max_lag_partition", NULL, max_part},
                                    {"partitions", NULL, owned},
                                    {"partitions_lag_unknown", NULL, unknown},
-                                   {"retries", NULL, w->stats.retries}};
+                                   {"retries", NULL, w->stats.retries},
+                                   {"skipped_out_of_range", NULL,
+                                    w->stats.out_of_range_skipped}};
 
         cp_log_fields(
             CP_LOG_INFO, "WORKER", f, CP_ARRAY_SIZE(f),
             "progress: %lld events applied (%lld/s), %lld to DLQ, offsets "
-            "%lld; lag %lld over %d partitions%s%s, %lld retries; ms in poll "
+            "%lld; lag %lld over %d partitions%s%s, %lld retries, %lld "
+            "skipped (offsets out of range); ms in poll "
             "%lld decode %lld load %lld apply %lld ack %lld commit %lld",
             (long long)w->stats.events, (long long)rate,
             (long long)w->stats.dlq, (long long)committed, (long long)lag,
             owned, max_desc, unknown ? " (some not fetched yet)" : "",
-            (long long)w->stats.retries, (long long)w->stats.poll_us / 1000,
+            (long long)w->stats.retries,
+            (long long)w->stats.out_of_range_skipped,
+            (long long)w->stats.poll_us / 1000,
             (long long)w->stats.decode_us / 1000,
             (long long)w->stats.load_us / 1000,
             (long long)w->stats.apply_us / 1000,
@@ -1263,6 +1456,11 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
         cp_rc rc;
 
         w->stats.poll_us += cp_mono_us() - poll_start;
+        if (w->fatal) {
+            /* Said why; what this poll returned is read again on restart. */
+            cp_consumer_release(w->cons);
+            break;
+        }
         if (w->rewind_needed) {
             recover(w, CP_EREDIS, stop);
             idle_since = cp_mono_ms(); /* waiting out a failure is not idle */
@@ -1340,7 +1538,7 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
         w->backoff_ms = 100;
         log_progress(w, &progress_ms, &progress_events);
     }
-    if (!w->fatal && finish_inflight(w) && !w->fatal)
+    if (finish_inflight(w) && !w->fatal)
         cp_log(CP_LOG_WARNING, "WORKER",
                "last batch not committed: it will be read again on restart");
     alert_log_roll(w, true);
@@ -1352,10 +1550,12 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
                      (double)cp_state_entity_cnt(w->state)
                : 0.0);
     cp_log(CP_LOG_NOTICE, "WORKER",
-           "stopped: %lld events applied, %lld to DLQ in %lld batches; ms in "
+           "stopped: %lld events applied, %lld to DLQ in %lld batches, %lld "
+           "skipped (offsets out of range); ms in "
            "poll %lld decode %lld load %lld apply %lld ack %lld commit %lld",
            (long long)w->stats.events, (long long)w->stats.dlq,
-           (long long)w->stats.batches, (long long)w->stats.poll_us / 1000,
+           (long long)w->stats.batches,
+           (long long)w->stats.out_of_range_skipped, (long long)w->stats.poll_us / 1000,
            (long long)w->stats.decode_us / 1000,
            (long long)w->stats.load_us / 1000,
            (long long)w->stats.apply_us / 1000,

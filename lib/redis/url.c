@@ -255,8 +255,10 @@ static void mask_tail(const char *s, bool unix_path, char *out,
     if (*p == ':') {
         size_t plen = strcspn(p + 1, "/?");
 
-        /* With no host before it, "port" is a password in disguise. */
-        if (n == 0 || digits_value(p + 1, plen, 65535) < 1) {
+        /* With no host before it, "port" is a password in disguise; after
+         * a host, up to 5 digits read as a port (shown, valid or not, for
+         * diagnosis: as ambiguous as a valid one), anything else not. */
+        if (n == 0 || digits_value(p + 1, plen, 99999) < 0) {
             put(out, out_size, pos, ":***", 4);
             return;
         }

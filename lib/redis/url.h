@@ -47,7 +47,7 @@ void cp_redis_url_cleanup(struct cp_redis_url *url);
  *        '@' after the scheme is the user info; a user name before ':' is
  *        kept for diagnosis, the rest is hidden. After it (or after the
  *        scheme when there is no '@') only what has the shape of a host,
- *        a port 1..65535 after a host, a database number, a unix path
+ *        a port of up to 5 digits after a host, a database number, a unix path
  *        or ?db=N is shown; anything else ("redis://u:PASS",
  *        "redis://:PASS/0", "?password=PASS") is "***" to the end.
  */
