@@ -614,9 +614,8 @@ static void on_assign(struct cp_consumer *cons,
     /* Where to start must come from the offsets stored with the state: if
      * that store is down we wait rather than guess (guessing double counts).
      * The callback logs why it cannot decide. */
-    while (cons->cbs.assign &&
-           (rc = cons->cbs.assign(cons->cbs.opaque, parts,
-                                  (size_t)list->cnt))) {
+    while (cons->cbs.assign && (rc = cons->cbs.assign(cons->cbs.opaque, parts,
+                                                      (size_t)list->cnt))) {
         if (rc == CP_ECONFIG) {
             cp_log(CP_LOG_NOTICE, "KAFKA",
                    "assign %d partitions: refused (the worker is stopping)",
@@ -840,10 +839,10 @@ size_t cp_consumer_poll(struct cp_consumer *cons, struct cp_msg *msgs,
                  rkm->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) &&
                 rkm->rkt) {
                 if (cons->out_of_range)
-                    cons->out_of_range(
-                        cons->cbs.opaque, rd_kafka_topic_name(rkm->rkt),
-                        rkm->partition, rkm->offset,
-                        rd_kafka_message_errstr(rkm));
+                    cons->out_of_range(cons->cbs.opaque,
+                                       rd_kafka_topic_name(rkm->rkt),
+                                       rkm->partition, rkm->offset,
+                                       rd_kafka_message_errstr(rkm));
                 else
                     cp_log(CP_LOG_ERR, "KAFKA", "consume: %s",
                            rd_kafka_message_errstr(rkm));

@@ -28,9 +28,9 @@
  * within HTTP_SEND_DEADLINE_MS, whatever trickles in meanwhile; and a new
  * connection beyond HTTP_MAX_CONNECTIONS closes the oldest one still
  * waiting for its headers, so /healthz is answered even then. */
-#define HTTP_MAX_CONNECTIONS    16u /* Prometheus, a probe, an operator */
-#define HTTP_HARD_CONNECTIONS   (2 * HTTP_MAX_CONNECTIONS) /* MHD's bound:
-                                   room for those being closed */
+#define HTTP_MAX_CONNECTIONS 16u /* Prometheus, a probe, an operator */
+/* MHD's own bound: room beside those for connections being closed. */
+#define HTTP_HARD_CONNECTIONS   (2 * HTTP_MAX_CONNECTIONS)
 #define HTTP_TIMEOUT_S          10u /* idle or slow clients are dropped */
 #define HTTP_HEADER_DEADLINE_MS 2000
 #define HTTP_SEND_DEADLINE_MS   10000
@@ -66,7 +66,7 @@ struct cp_http {
     bool reaper_started;
     bool stopping; /* under lock */
     struct slot slots[HTTP_HARD_CONNECTIONS];
-    uint64_t cut_cnt; /* connections cut by a deadline or eviction */
+    uint64_t cut_cnt;          /* connections cut by a deadline or eviction */
     struct cp_metrics *m;      /* borrowed from the caller */
     int port;                  /* bound port; 0 when off */
     _Atomic bool started;      /* MHD's messages go to the log from now on */
@@ -149,8 +149,8 @@ static void request_started(struct cp_http *http, struct MHD_Connection *conn)
 
 /* Answered (or given up): on keep-alive the next request's headers have
  * the header deadline again. */
-static void request_done(void *cls, struct MHD_Connection *conn,
-                         void **req_cls, enum MHD_RequestTerminationCode toe)
+static void request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
 {
     struct cp_http *http = cls;
     const union MHD_ConnectionInfo *info =

@@ -89,8 +89,7 @@ void cp_checkpoint_disarm(struct cp_checkpoint *cp)
 static void append_fence_key(struct cp_checkpoint *cp, struct cp_cmds *cmds,
                              int32_t partition);
 
-bool cp_checkpoint_watched_fence(struct cp_checkpoint *cp,
-                                 struct cp_cmds *cmds)
+bool cp_checkpoint_watched_fence(struct cp_checkpoint *cp, struct cp_cmds *cmds)
 {
     if (!cp->watch_cnt || !cp_checkpoint_armed(cp))
         return false;
@@ -339,14 +338,21 @@ struct epoch_read {
     const struct cp_partition *parts;
 };
 
+static bool starts_with(const struct cp_reply *reply, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    return reply->len >= n && !memcmp(reply->str, prefix, n);
+}
+
 static cp_rc on_incr_reply(void *opaque, size_t i, const struct cp_reply *reply)
 {
     struct epoch_read *rd = opaque;
 
     /* INCR refuses a fence that does not hold an integer. */
-    if (reply->type == CP_REPLY_ERROR && reply->len >= 6 &&
-        (!memcmp(reply->str, "ERR value is not an integer", 27 < reply->len ? 27 : reply->len) ||
-         !memcmp(reply->str, "WRONGTYPE", 9 < reply->len ? 9 : reply->len))) {
+    if (reply->type == CP_REPLY_ERROR &&
+        (starts_with(reply, "ERR value is not an integer") ||
+         starts_with(reply, "WRONGTYPE"))) {
         char key[600], why[128];
 
         cp_key_fence(key, sizeof(key), rd->cp->group, rd->cp->topic,

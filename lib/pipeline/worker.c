@@ -207,8 +207,8 @@ static const char *const out_of_range_names[] = {"fail", "earliest", "latest"};
  * what is never applied (counted by the caller once the move is
  * committed, see count_skipped()). */
 static cp_rc out_of_range(struct cp_worker *w, const char *topic, int32_t p,
-                          int64_t next, int64_t low, int64_t high,
-                          int64_t *to, int64_t *skipped_out)
+                          int64_t next, int64_t low, int64_t high, int64_t *to,
+                          int64_t *skipped_out)
 {
     int policy = w->cfg->offsets_out_of_range;
     bool below = next < low;
@@ -330,17 +330,17 @@ static void on_out_of_range(void *opaque, const char *topic, int32_t partition,
     next = w->parts[partition].next_offset >= 0
                ? w->parts[partition].next_offset
                : offset;
-    cp_log(CP_LOG_DEBUG, "KAFKA", "%s [%d]: %s", topic, (int)partition,
-           reason);
+    cp_log(CP_LOG_DEBUG, "KAFKA", "%s [%d]: %s", topic, (int)partition, reason);
     if (cp_consumer_watermarks(w->cons, partition, &low, &high)) {
         w->rewind_needed = 1; /* read the offsets again, and retry */
         return;
     }
     if (next >= low && next <= high) {
-        /* A position we had skipped to already: fetch from ours. */
+        /* Our next offset is still in the log (the fetcher, ahead of
+         * what we applied, hit the gap): fetch again from ours. */
         low = high = -1;
-    } else if (out_of_range(w, topic, partition, next, low, high,
-                            &part.offset, &skipped)) {
+    } else if (out_of_range(w, topic, partition, next, low, high, &part.offset,
+                            &skipped)) {
         return; /* stopping */
     }
     if (low < 0)
@@ -348,7 +348,8 @@ static void on_out_of_range(void *opaque, const char *topic, int32_t partition,
     /* Everything before the gap is committed first (the batch in flight),
      * then the new position, so a restart resumes after the gap. */
     if ((w->inflight.active && finish_inflight(w)) ||
-        (low >= 0 && cp_checkpoint_move_offset(w->cp, partition, part.offset))) {
+        (low >= 0 &&
+         cp_checkpoint_move_offset(w->cp, partition, part.offset))) {
         w->rewind_needed = 1;
         return;
     }
@@ -551,8 +552,9 @@ static cp_rc tx_failed(struct cp_worker *w, const struct cp_tx_result *res)
                       "applied. Fix: delete the key (or restore what "
                       "crmpulse wrote there), then restart the worker.",
                       res->error + sizeof(TYPE_CHECK_TAG));
-        stop_fatally(w, CP_EREDIS, "stopped: a key crmpulse writes has "
-                                   "another type");
+        stop_fatally(w, CP_EREDIS,
+                     "stopped: a key crmpulse writes has "
+                     "another type");
         return CP_EREDIS;
     }
     if (!res->exec_errors) {
@@ -562,8 +564,8 @@ static cp_rc tx_failed(struct cp_worker *w, const struct cp_tx_result *res)
                                    {"error", res->error, 0}};
 
         cp_log_fields(CP_LOG_ERR, "REDIS", f, CP_ARRAY_SIZE(f),
-                      "commit refused, nothing applied: %s %s: %s",
-                      cmd, key, res->error);
+                      "commit refused, nothing applied: %s %s: %s", cmd, key,
+                      res->error);
         return CP_EREDIS;
     }
     {
@@ -628,6 +630,38 @@ static cp_rc finish_inflight(struct cp_worker *w)
     return CP_OK;
 }
 
+/* A read of the batch (state load, timers) failed on an error reply: a key
+ * of ours of another type is a loud stop naming it (nothing of the batch
+ * was written yet, so once the key is fixed the batch reads again,
+ * exactly), not "redis down" and a retry loop. */
+static void read_wrong_type(struct cp_worker *w)
+{
+    const char *err = cp_store_errstr(w->store);
+    size_t i = cp_store_error_cmd(w->store);
+    char cmd[32], key[256];
+
+    if (!strstr(err, "WRONGTYPE") || i == SIZE_MAX)
+        return;
+    cp_cmds_arg(&w->cmds, i, 0, cmd, sizeof(cmd));
+    cp_cmds_arg(&w->cmds, i, 1, key, sizeof(key));
+    {
+        struct cp_log_field f[] = {{"event", "foreign_key_type", 0},
+                                   {"command", cmd, 0},
+                                   {"key", key, 0},
+                                   {"error", err, 0}};
+
+        cp_log_fields(CP_LOG_ERR, "REDIS", f, CP_ARRAY_SIZE(f),
+                      "STOPPING: key %s has a type crmpulse does not write "
+                      "there (%s %s: %s; another program wrote it? see "
+                      "schemas/redis-keys.md). Nothing of this batch was "
+                      "applied. Fix: delete the key (or restore what "
+                      "crmpulse wrote there), then restart the worker.",
+                      key, cmd, key, err);
+    }
+    stop_fatally(w, CP_EREDIS,
+                 "stopped: a key crmpulse writes has another type");
+}
+
 /* ---- the type check before a transaction ---- */
 
 /* MULTI/EXEC has no rollback: a write to a key another program turned into
@@ -654,10 +688,11 @@ static const char *type_written(const struct cp_cmd_view *v)
     static const struct {
         const char *name;
         const char *type;
-    } cmds[] = {{"HSET", "hash"},  {"HDEL", "hash"},  {"HINCRBY", "hash"},
-                {"HINCRBYFLOAT", "hash"}, {"ZADD", "zset"}, {"ZREM", "zset"},
-                {"ZINCRBY", "zset"}, {"LPUSH", "list"}, {"LTRIM", "list"},
-                {"RPUSH", "list"}};
+    } cmds[] = {{"HSET", "hash"},    {"HDEL", "hash"},
+                {"HINCRBY", "hash"}, {"HINCRBYFLOAT", "hash"},
+                {"ZADD", "zset"},    {"ZREM", "zset"},
+                {"ZINCRBY", "zset"}, {"LPUSH", "list"},
+                {"LTRIM", "list"},   {"RPUSH", "list"}};
 
     if (!v->key)
         return NULL;
@@ -932,6 +967,8 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
     rc = prefetch_timers(w);
     if (!rc)
         rc = load_state(w);
+    if (rc == CP_EREDIS)
+        read_wrong_type(w);
     if (rc)
         return rc;
     t2 = cp_mono_us();
@@ -1070,7 +1107,7 @@ static void recover(struct cp_worker *w, cp_rc cause,
         finish_inflight(w);
     w->rewind_needed = 0;
     if (w->fatal)
-        return; /* said why; nothing to roll back or retry */
+        return;                  /* said why; nothing to roll back or retry */
     cp_checkpoint_disarm(w->cp); /* an aborted EXEC dropped the WATCH */
     w->stats.retries++;
     cp_metrics_retry(w->metrics, cause == CP_EFENCED  ? CP_METRICS_RETRY_FENCED
@@ -1377,19 +1414,19 @@ static void log_progress(struct cp_worker *w, int64_t *last_ms,
         snprintf(max_desc, sizeof(max_desc), " (max %lld on [%d])",
                  (long long)max_lag, (int)max_part);
     {
-        struct cp_log_field f[] = {{"event", "progress", 0},
-                                   {"events", NULL, w->stats.events},
-                                   {"events_per_s", NULL, rate},
-                                   {"dlq", NULL, w->stats.dlq},
-                                   {"committed_offsets", NULL, committed},
-                                   {"lag", NULL, lag},
-                                   {"max_lag", NULL, max_lag < 0 ? 0 : max_lag},
-                                   {"max_lag_partition", NULL, max_part},
-                                   {"partitions", NULL, owned},
-                                   {"partitions_lag_unknown", NULL, unknown},
-                                   {"retries", NULL, w->stats.retries},
-                                   {"skipped_out_of_range", NULL,
-                                    w->stats.out_of_range_skipped}};
+        struct cp_log_field f[] = {
+            {"event", "progress", 0},
+            {"events", NULL, w->stats.events},
+            {"events_per_s", NULL, rate},
+            {"dlq", NULL, w->stats.dlq},
+            {"committed_offsets", NULL, committed},
+            {"lag", NULL, lag},
+            {"max_lag", NULL, max_lag < 0 ? 0 : max_lag},
+            {"max_lag_partition", NULL, max_part},
+            {"partitions", NULL, owned},
+            {"partitions_lag_unknown", NULL, unknown},
+            {"retries", NULL, w->stats.retries},
+            {"skipped_out_of_range", NULL, w->stats.out_of_range_skipped}};
 
         cp_log_fields(
             CP_LOG_INFO, "WORKER", f, CP_ARRAY_SIZE(f),
@@ -1549,18 +1586,18 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
                ? (double)cp_state_mem_bytes(w->state) /
                      (double)cp_state_entity_cnt(w->state)
                : 0.0);
-    cp_log(CP_LOG_NOTICE, "WORKER",
-           "stopped: %lld events applied, %lld to DLQ in %lld batches, %lld "
-           "skipped (offsets out of range); ms in "
-           "poll %lld decode %lld load %lld apply %lld ack %lld commit %lld",
-           (long long)w->stats.events, (long long)w->stats.dlq,
-           (long long)w->stats.batches,
-           (long long)w->stats.out_of_range_skipped, (long long)w->stats.poll_us / 1000,
-           (long long)w->stats.decode_us / 1000,
-           (long long)w->stats.load_us / 1000,
-           (long long)w->stats.apply_us / 1000,
-           (long long)w->stats.ack_us / 1000,
-           (long long)w->stats.commit_us / 1000);
+    cp_log(
+        CP_LOG_NOTICE, "WORKER",
+        "stopped: %lld events applied, %lld to DLQ in %lld batches, %lld "
+        "skipped (offsets out of range); ms in "
+        "poll %lld decode %lld load %lld apply %lld ack %lld commit %lld",
+        (long long)w->stats.events, (long long)w->stats.dlq,
+        (long long)w->stats.batches, (long long)w->stats.out_of_range_skipped,
+        (long long)w->stats.poll_us / 1000,
+        (long long)w->stats.decode_us / 1000,
+        (long long)w->stats.load_us / 1000, (long long)w->stats.apply_us / 1000,
+        (long long)w->stats.ack_us / 1000,
+        (long long)w->stats.commit_us / 1000);
     return w->fatal;
 }
 

@@ -30,6 +30,8 @@ struct cp_store {
     redisContext *ctx;       /* owned; NULL while disconnected */
     struct cp_redis_url url; /* owned; its password is never logged */
     size_t pending;          /* replies sent for but not read yet */
+    size_t error_cmd;        /* command whose error reply is in errstr;
+                                SIZE_MAX: none (see cp_store_error_cmd) */
     uint64_t connection_id;  /* bumped by every successful connect */
     char address[300];       /* for messages */
     char errstr[512];
@@ -386,6 +388,7 @@ cp_rc cp_store_finish(struct cp_store *st, cp_reply_fn fn, void *opaque)
     size_t cnt = st->pending;
     cp_rc rc = CP_OK;
 
+    st->error_cmd = SIZE_MAX;
     for (size_t i = 0; i < cnt; i++) {
         redisReply *reply = NULL;
         struct cp_reply view;
@@ -396,10 +399,12 @@ cp_rc cp_store_finish(struct cp_store *st, cp_reply_fn fn, void *opaque)
         cp__redis_reply_view(reply, &view);
         /* The first error reply is the message, even when a callback
          * turns it into the failure (NOPERM on a fence INCR, say). */
-        if (!rc && view.type == CP_REPLY_ERROR)
+        if (!rc && view.type == CP_REPLY_ERROR && st->error_cmd == SIZE_MAX) {
             snprintf(st->errstr, sizeof(st->errstr), "redis %s: %.*s%s",
                      st->address, (int)view.len, view.str,
                      acl_hint(view.str, view.len));
+            st->error_cmd = i;
+        }
         if (!rc && fn)
             rc = fn(opaque, i, &view);
         else if (!rc && view.type == CP_REPLY_ERROR)
@@ -541,6 +546,11 @@ cp_rc cp_store_finish_tx(struct cp_store *st, struct cp_tx_result *res)
 uint64_t cp_store_connection_id(const struct cp_store *st)
 {
     return st->connection_id;
+}
+
+size_t cp_store_error_cmd(const struct cp_store *st)
+{
+    return st->error_cmd;
 }
 
 size_t cp_store_pending(const struct cp_store *st)

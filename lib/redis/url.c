@@ -228,8 +228,8 @@ static void put(char *out, size_t out_size, size_t *pos, const char *s,
  * unix path are shown, anything else (a password written where the port
  * or the database goes, a query such as ?password=) is "***" up to the
  * end. */
-static void mask_tail(const char *s, bool unix_path, char *out,
-                      size_t out_size, size_t *pos)
+static void mask_tail(const char *s, bool unix_path, char *out, size_t out_size,
+                      size_t *pos)
 {
     const char *p = s;
     size_t n;
@@ -240,8 +240,8 @@ static void mask_tail(const char *s, bool unix_path, char *out,
         n = strcspn(p, "?");
         put(out, out_size, pos, p, n);
         p += n;
-        if (*p && (strncmp(p, "?db=", 4) || digits_value(p + 4, strlen(p + 4),
-                                                         INT_MAX) < 0)) {
+        if (*p && (strncmp(p, "?db=", 4) ||
+                   digits_value(p + 4, strlen(p + 4), INT_MAX) < 0)) {
             put(out, out_size, pos, "?***", 4);
             return;
         }

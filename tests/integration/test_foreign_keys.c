@@ -81,8 +81,8 @@ static void first_key(const struct h_redis *r, const char *pattern, char *out,
 
 Test(foreign_keys, wrong_type_stops_before_writing_and_resumes_exactly)
 {
-    const char *log1 = h_scratch_file("ft1.log"), *log2 =
-                                                      h_scratch_file("ft2.log"),
+    const char *log1 = h_scratch_file("ft1.log"),
+               *log2 = h_scratch_file("ft2.log"),
                *log3 = h_scratch_file("ft3.log");
     struct streams s = {0};
     char key[256], saved[300], needle[400];
@@ -108,8 +108,10 @@ Test(foreign_keys, wrong_type_stops_before_writing_and_resumes_exactly)
     text = h_slurp(log2);
     if (rc != 1)
         h_tail(log2, 40);
-    cr_assert_eq(rc, 1, "a foreign key type must stop the worker (exit 1), "
-                        "got %d", rc);
+    cr_assert_eq(rc, 1,
+                 "a foreign key type must stop the worker (exit 1), "
+                 "got %d",
+                 rc);
     snprintf(needle, sizeof(needle),
              "key %s is a string, crmpulse writes a zset there", key);
     cr_assert(strstr(text, needle), "the stop must name the key: %s", needle);
@@ -134,10 +136,52 @@ Test(foreign_keys, wrong_type_stops_before_writing_and_resumes_exactly)
     h_redis_stop(&r);
 }
 
+/* The same for a key the batch reads before it writes (the packed
+ * customer state): the read fails, the worker stops naming the key rather
+ * than taking WRONGTYPE for "redis down" and retrying forever. */
+Test(foreign_keys, wrong_type_of_a_key_read_back_stops_and_resumes_exactly)
+{
+    const char *log1 = h_scratch_file("fr1.log"),
+               *log2 = h_scratch_file("fr2.log"),
+               *log3 = h_scratch_file("fr3.log");
+    struct streams s = {0};
+    char key[256], saved[300], needle[400];
+    struct h_redis r;
+    char *text;
+    int rc;
+
+    h_redis_start(&r);
+    produce(&s, "fr");
+    h_worker_wait_done(h_worker_spawn(bootstrap, &r, "fr", log1, NULL), log1,
+                       180);
+    first_key(&r, "crm:*:state:customers", key, sizeof(key));
+    snprintf(saved, sizeof(saved), "%s.saved", key);
+    h_redis_int(&r, "RENAME %s %s", key, saved);
+    h_redis_int(&r, "SET %s foreign", key);
+    produce(&s, "fr");
+    rc = h_wait(h_worker_spawn(bootstrap, &r, "fr", log2, NULL), 120);
+    text = h_slurp(log2);
+    if (rc != 1)
+        h_tail(log2, 40);
+    cr_assert_eq(rc, 1, "exit 1 expected, got %d", rc);
+    snprintf(needle, sizeof(needle), "STOPPING: key %s has a type", key);
+    cr_assert(strstr(text, needle), "the stop must name the key: %s", needle);
+    cr_assert_null(strstr(text, "redis down"), "Redis is not down");
+    cr_assert_null(strstr(text, "rolled back"));
+    free(text);
+    h_redis_int(&r, "DEL %s", key);
+    h_redis_int(&r, "RENAME %s %s", saved, key);
+    h_worker_wait_done(h_worker_spawn(bootstrap, &r, "fr", log3, NULL), log3,
+                       180);
+    cr_assert_eq(h_offsets_sum(&r, "fr"), s.total);
+    h_oracle_check(bootstrap, &r, s.dumps, s.cnt, s.invalid);
+    h_redis_stop(&r);
+}
+
 Test(foreign_keys, error_inside_exec_is_a_loud_stop_never_rolled_back)
 {
-    const char *log1 = h_scratch_file("fo1.log"), *log2 =
-                                                      h_scratch_file("fo2.log");
+    const char *log1 = h_scratch_file("fo1.log"),
+               *log2 = h_scratch_file("fo2.log");
     struct streams s = {0};
     char key[256], day[16];
     struct h_redis r;
@@ -163,8 +207,8 @@ Test(foreign_keys, error_inside_exec_is_a_loud_stop_never_rolled_back)
         for (size_t i = 0; i < risk.cnt; i++) {
             /* crm:{T}:risk -> crm:{T}:d:<day> */
             snprintf(key, sizeof(key), "%.*s:d:%s",
-                     (int)(strlen(risk.str[i]) - strlen(":risk")),
-                     risk.str[i], day);
+                     (int)(strlen(risk.str[i]) - strlen(":risk")), risk.str[i],
+                     day);
             h_redis_int(&r, "HSET %s events 9223372036854775807", key);
         }
         h_strs_free(&risk);

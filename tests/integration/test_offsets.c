@@ -50,8 +50,8 @@ struct streams {
     int64_t total[4], invalid[4];
 };
 
-static void produce(const char *bootstrap, struct streams *s,
-                    const char *group, long n)
+static void produce(const char *bootstrap, struct streams *s, const char *group,
+                    long n)
 {
     char seed[16], name[64];
     int i = (int)s->cnt;
@@ -156,8 +156,8 @@ static int run_worker(const char *bootstrap, const struct h_redis *r,
 static void expect_stop(const char *log, const char *what)
 {
     char *text = h_slurp(log);
-    int ok = strstr(text, "STOPPING: partition crm.events [") && strstr(text,
-                                                                        what) &&
+    int ok = strstr(text, "STOPPING: partition crm.events [") &&
+             strstr(text, what) &&
              strstr(text, "offsets.out_of_range=earliest") &&
              !strstr(text, "rolled back");
 
@@ -265,8 +265,7 @@ static void below_log_start(const char *policy)
     h_redis_start(&r);
     emb = h_kafka_start(PARTITIONS, &bootstrap);
     produce(bootstrap, &s, group, events_n);
-    cr_assert_eq(run_worker(bootstrap, &r, group, h_scratch_file(log1),
-                            policy),
+    cr_assert_eq(run_worker(bootstrap, &r, group, h_scratch_file(log1), policy),
                  0);
     committed = h_offsets_sum(&r, group);
     cr_assert_eq(committed, s.total[0]);

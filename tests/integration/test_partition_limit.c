@@ -38,8 +38,7 @@ Test(partition_limit, a_partition_above_the_limit_stops_the_worker)
              "partition crm.events [%d] is beyond what crmpulse handles "
              "(partitions 0..%d",
              CP_PARTITIONS_MAX, CP_PARTITIONS_MAX - 1);
-    cr_assert(strstr(text, needle), "the stop names the partition: %s",
-              needle);
+    cr_assert(strstr(text, needle), "the stop names the partition: %s", needle);
     free(text);
     h_kafka_stop(&emb);
     h_redis_stop(&r);

@@ -204,8 +204,8 @@ Test(checkpoint, a_partition_above_the_limit_is_refused)
 Test(checkpoint, corrupt_offsets_are_named_not_taken_for_redis_down)
 {
     /* Inline commands: quotes keep the space of " 7". */
-    static const char *const bad[] = {"abc", "-5", "12x", "\" 7\"", "1e3",
-                                      "99999999999999999999", "\"\""};
+    static const char *const bad[] = {
+        "abc", "-5", "12x", "\" 7\"", "1e3", "99999999999999999999", "\"\""};
     struct cp_store *st = connect_store();
     struct cp_checkpoint *cp = cp_checkpoint_new(st, "g-bad", "crm.events");
     struct cp_partition parts[2];
@@ -213,8 +213,8 @@ Test(checkpoint, corrupt_offsets_are_named_not_taken_for_redis_down)
 
     for (size_t i = 0; i < CP_ARRAY_SIZE(bad); i++) {
         parts_of(parts, 2);
-        snprintf(cmd, sizeof(cmd), "HSET crmpulse:offsets:g-bad crm.events:1 %s",
-                 bad[i]);
+        snprintf(cmd, sizeof(cmd),
+                 "HSET crmpulse:offsets:g-bad crm.events:1 %s", bad[i]);
         fx_redis_cmd(&redis, cmd, out, sizeof(out));
         cr_assert_eq(out[0], ':', "%s: %s", cmd, out);
         cr_assert_eq(cp_checkpoint_read_offsets(cp, parts, 2), CP_ECONFIG,

@@ -680,10 +680,10 @@ Test(ops_metrics, every_partition_a_worker_can_own_is_exported)
     char *text;
 
     cr_assert(eq(int,
-                 cp_metrics_partition_set(m, "t", CP_PARTITIONS_MAX - 1, 7,
-                                          -1),
+                 cp_metrics_partition_set(m, "t", CP_PARTITIONS_MAX - 1, 7, -1),
                  CP_OK));
-    cr_assert(eq(int, cp_metrics_partition_set(m, "t", CP_PARTITIONS_MAX, 7, -1),
+    cr_assert(eq(int,
+                 cp_metrics_partition_set(m, "t", CP_PARTITIONS_MAX, 7, -1),
                  CP_ECONFIG));
     text = render(m);
     cr_assert(eq(dbl,

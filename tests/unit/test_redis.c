@@ -273,8 +273,8 @@ static void send_lines(struct cp_store *st, const char *const *lines,
 Test(redis, transaction_errors_inside_exec_are_counted)
 {
     static const char *const setup[] = {"SET s text", "DEL l"};
-    static const char *const tx[] = {"INCR n", "MULTI",     "SET a 1", "INCR s",
-                                     "LPUSH s x", "INCR a",  "EXEC"};
+    static const char *const tx[] = {"INCR n",    "MULTI",  "SET a 1", "INCR s",
+                                     "LPUSH s x", "INCR a", "EXEC"};
     struct fx_redis r;
     struct cp_store *st;
     struct cp_tx_result res;
@@ -489,14 +489,14 @@ Test(redis, type_check_before_multi_aborts_the_exec)
 {
     static const char *const get[] = {"HGET h a"};
     static const char script[] =
-    "for i = 2, #KEYS do "
-    "local t = redis.call('TYPE', KEYS[i])['ok'] "
-    "if t ~= 'none' and t ~= ARGV[i - 1] then "
-    "local f = redis.call('GET', KEYS[1]) "
-    "if f then redis.call('SET', KEYS[1], f) end "
-    "return redis.error_reply('CPTYPE key ' .. KEYS[i] .. "
-    "' is a ' .. t .. ', crmpulse writes a ' .. ARGV[i - 1] .. ' there') "
-    "end end return 0";
+        "for i = 2, #KEYS do "
+        "local t = redis.call('TYPE', KEYS[i])['ok'] "
+        "if t ~= 'none' and t ~= ARGV[i - 1] then "
+        "local f = redis.call('GET', KEYS[1]) "
+        "if f then redis.call('SET', KEYS[1], f) end "
+        "return redis.error_reply('CPTYPE key ' .. KEYS[i] .. "
+        "' is a ' .. t .. ', crmpulse writes a ' .. ARGV[i - 1] .. ' there') "
+        "end end return 0";
     static const char *const setup[] = {"SET f 1", "SET z text", "WATCH f"};
     struct fx_redis r;
     struct cp_store *st;
@@ -536,6 +536,28 @@ Test(redis, type_check_before_multi_aborts_the_exec)
     cr_assert_eq(run(st, &seen, get, 1), CP_OK);
     cr_assert_str_eq(seen.text[0], "N", "nothing of the EXEC ran");
     cp_cmds_cleanup(&cmds);
+    cp_store_destroy(st);
+    fx_redis_stop(&r);
+}
+
+Test(redis, the_command_of_an_error_reply_is_known)
+{
+    static const char *const lines[] = {"SET s text", "GET s", "HGET s f",
+                                        "INCR s"};
+    struct fx_redis r;
+    struct cp_store *st;
+    struct seen seen;
+
+    fx_redis_start(&r, NULL);
+    st = connect_url("redis://", &r, "");
+    cr_assert_not_null(st, "%s", errstr);
+    cr_assert_eq(run(st, &seen, lines, 2), CP_OK);
+    cr_assert_eq(cp_store_error_cmd(st), SIZE_MAX, "no error, no index");
+    cr_assert_eq(run(st, &seen, lines, 4), CP_OK, "callbacks decide");
+    cr_assert_eq(cp_store_error_cmd(st), 2, "HGET on a string: %zu",
+                 cp_store_error_cmd(st));
+    cr_assert(strstr(cp_store_errstr(st), "WRONGTYPE"), "%s",
+              cp_store_errstr(st));
     cp_store_destroy(st);
     fx_redis_stop(&r);
 }
