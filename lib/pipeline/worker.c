@@ -28,6 +28,7 @@
 #define CP_MAX_PARTITIONS CP_CHECKPOINT_MAX_PARTITIONS
 #define CP_DLQ_FLUSH_MS   30000
 #define CP_BACKOFF_MAX_MS 5000
+#define CP_CHECKED_KEYS_MAX ((size_t)1 << 20) /* then forgotten, rechecked */
 #define TYPE_CHECK_TAG    "CPTYPE" /* the type check's error replies */
 /* /readyz once a value of ours read back from Redis was not ours (the
  * checkpoint logged which key, which field and the fix). */
@@ -71,6 +72,9 @@ struct cp_worker {
                                    flight, kept until its replies are read
                                    (to name a failed key) */
     struct cp_map tx_keys;      /* keys the transaction writes -> type */
+    struct cp_map checked_keys; /* keys whose type a committed transaction
+                                   confirmed: not checked again until a
+                                   rebalance, a failure or a cache drop */
     struct cp_cmds pub_cmds;    /* PUBLISH of the batch in flight, sent once
                                    its EXEC succeeded */
     int64_t last_tick_ms;       /* last batch run for timers alone */
@@ -113,6 +117,7 @@ struct cp_worker {
 };
 
 static cp_rc finish_inflight(struct cp_worker *w);
+static void remember_checked(struct cp_worker *w);
 
 /* ---- state changes: one log line each ---- */
 
@@ -402,6 +407,7 @@ static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
         return rc;
     /* Other workers may have changed the state of these customers. */
     cp_state_clear(w->state);
+    cp_map_reset(&w->checked_keys);
     for (size_t i = 0; i < cnt; i++) {
         struct part_slot *slot = &w->parts[parts[i].partition];
 
@@ -453,6 +459,7 @@ static void on_revoke(void *opaque, const struct cp_partition *parts,
                                        parts[i].partition);
         }
     cp_state_clear(w->state);
+    cp_map_reset(&w->checked_keys);
     /* Keep watching only what we still own (a failure re-arms later). */
     arm(w);
 }
@@ -616,6 +623,7 @@ static cp_rc finish_inflight(struct cp_worker *w)
         cp_log(CP_LOG_ERR, "REDIS", "commit: transaction aborted");
         return CP_EFENCED;
     }
+    remember_checked(w);
     cp_state_commit_done(w->state);
     cp_scorer_commit_done(w->sc);
     cp_live_commit(w->live);
@@ -703,6 +711,24 @@ static const char *type_written(const struct cp_cmd_view *v)
     return NULL;
 }
 
+/* The transaction committed: the types of the keys it checked hold (a
+ * later change by another program is caught by EXEC's own errors, the
+ * loud stop of tx_failed()). */
+static void remember_checked(struct cp_worker *w)
+{
+    if (w->checked_keys.cnt + w->tx_keys.cnt > CP_CHECKED_KEYS_MAX)
+        cp_map_reset(&w->checked_keys);
+    for (size_t i = 0; i < w->tx_keys.cap; i++) {
+        const struct cp_map_entry *e = &w->tx_keys.slots[i];
+
+        if (e->key && !cp_map_upsert(&w->checked_keys, e->key, e->key_len,
+                                     cp_map_hash(e->key, e->key_len))) {
+            cp_map_reset(&w->checked_keys); /* out of memory: check all */
+            return;
+        }
+    }
+}
+
 /* tx_cmds = the type check of body_cmds' keys, then body_cmds. */
 static cp_rc build_tx(struct cp_worker *w)
 {
@@ -715,12 +741,15 @@ static cp_rc build_tx(struct cp_worker *w)
         return CP_ENOMEM;
     while (cp_cmds_next(&w->body_cmds, &pos, &v)) {
         const char *type = type_written(&v);
+        uint64_t hash;
         struct cp_map_entry *e;
 
         if (!type)
             continue;
-        e = cp_map_upsert(&w->tx_keys, v.key, v.key_len,
-                          cp_map_hash(v.key, v.key_len));
+        hash = cp_map_hash(v.key, v.key_len);
+        if (cp_map_find(&w->checked_keys, v.key, v.key_len, hash))
+            continue;
+        e = cp_map_upsert(&w->tx_keys, v.key, v.key_len, hash);
         if (!e)
             return CP_ENOMEM;
         if (!e->value)
@@ -919,6 +948,7 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
         if (rc)
             return rc;
         cp_state_clear(w->state);
+    cp_map_reset(&w->checked_keys);
     }
     for (size_t i = 0; i < cnt; i++) {
         const struct cp_msg *msg = &w->msgs[i];
@@ -1046,6 +1076,7 @@ static cp_rc rewind_to_committed(struct cp_worker *w)
     cp_cmds_reset(&w->pub_cmds);
     cp_live_discard(w->live);
     cp_state_clear(w->state);
+    cp_map_reset(&w->checked_keys);
     cp_counters_reset(w->ctr);
     for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++) {
         /* Every partition, owned or not: one fenced in the failed batch
@@ -1303,6 +1334,7 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
     cp_cmds_init(&w->tx_cmds);
     cp_cmds_init(&w->body_cmds);
     cp_map_init(&w->tx_keys);
+    cp_map_init(&w->checked_keys);
     w->msgs = calloc(n, sizeof(*w->msgs));
     w->events = calloc(n, sizeof(*w->events));
     w->refs = calloc(n, sizeof(*w->refs));
@@ -1630,6 +1662,7 @@ void cp_worker_destroy(struct cp_worker *w)
     cp_cmds_cleanup(&w->tx_cmds);
     cp_cmds_cleanup(&w->body_cmds);
     cp_map_cleanup(&w->tx_keys);
+    cp_map_cleanup(&w->checked_keys);
     free(w->msgs);
     free(w->events);
     free(w->refs);
