@@ -51,6 +51,11 @@ static inline int64_t cp_clamp64(int64_t v, int64_t lo, int64_t hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
+/** Partitions of the input topic crmpulse handles: 0 .. CP_PARTITIONS_MAX-1.
+ *  The checkpoint, the scorer and the metrics size their tables by it; an
+ *  assignment of a partition above it stops the worker with an error. */
+#define CP_PARTITIONS_MAX 4096
+
 /** @brief Wall clock in milliseconds since the epoch. */
 int64_t cp_now_ms(void);
 /** @brief Monotonic clock in milliseconds. */

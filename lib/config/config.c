@@ -55,6 +55,8 @@ static bool check_board_currency(const char *list, char *errstr, size_t size);
 static const char *const framing_choices[] = {"confluent", "raw", NULL};
 static const char *const log_format_choices[] = {"text", "json", NULL};
 static const char *const board_lang_choices[] = {"en", "ru", "uk", "it", NULL};
+static const char *const out_of_range_choices[] = {"fail", "earliest", "latest",
+                                                   NULL};
 
 #define OFF(field) offsetof(struct cp_config, field)
 
@@ -120,6 +122,16 @@ static const struct setting settings[] = {
      .choices = framing_choices,
      .doc = "confluent: magic byte and schema id before the Avro body; "
             "raw: the Avro body only"},
+    {.name = "offsets.out_of_range",
+     .type = SET_ENUM,
+     .offset = OFF(offsets_out_of_range),
+     .def = "fail",
+     .choices = out_of_range_choices,
+     .doc = "a committed offset Kafka no longer has (retention deleted "
+            "unread messages) or never had (a new cluster or topic): fail "
+            "stops the worker naming the partition; earliest continues from "
+            "the log start, latest from the log end, counting the messages "
+            "skipped"},
     {.name = "worker.batch.max",
      .type = SET_INT,
      .offset = OFF(batch_max),

@@ -18,6 +18,13 @@ struct cp_kv {
     char *value; /* owned */
 };
 
+/** offsets.out_of_range: what to do with an offset Kafka does not have. */
+enum {
+    CP_OUT_OF_RANGE_FAIL = 0,
+    CP_OUT_OF_RANGE_EARLIEST = 1,
+    CP_OUT_OF_RANGE_LATEST = 2,
+};
+
 /** Validated settings; code reads them through a const pointer. */
 struct cp_config {
     char *kafka_bootstrap; /* kafka.bootstrap.servers; "embedded" = mock cluster
@@ -30,6 +37,7 @@ struct cp_config {
                               unix:///path */
     char *redis_prefix;    /* redis.prefix */
     int codec_raw;         /* codec.framing: 0 confluent, 1 raw */
+    int offsets_out_of_range; /* offsets.out_of_range: CP_OUT_OF_RANGE_* */
     int batch_max;         /* worker.batch.max: messages per batch */
     int batch_wait_ms; /* worker.batch.wait.ms: longest wait to fill a batch */
     int exit_idle_ms;  /* worker.exit.idle.ms: exit 0 after this long with no

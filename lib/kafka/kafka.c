@@ -557,6 +557,7 @@ struct cp_consumer {
     rd_kafka_queue_t *queue; /* owned; the consumer queue */
     char *topic;             /* owned */
     struct cp_consumer_callbacks cbs;
+    cp_out_of_range_fn out_of_range; /* may be NULL */
     volatile sig_atomic_t *stop; /* borrowed, may be NULL; see set_stop */
     int reset_latest;            /* auto.offset.reset is latest/largest/end */
     rd_kafka_message_t **rkms;   /* owned array; messages of the last poll */
@@ -604,6 +605,7 @@ static void on_assign(struct cp_consumer *cons,
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t err = 0;
     int backoff_ms = 100;
+    cp_rc rc;
 
     if (!parts) {
         cp_log(CP_LOG_ERR, "KAFKA", "assign: out of memory");
@@ -612,8 +614,15 @@ static void on_assign(struct cp_consumer *cons,
     /* Where to start must come from the offsets stored with the state: if
      * that store is down we wait rather than guess (guessing double counts).
      * The callback logs why it cannot decide. */
-    while (cons->cbs.assign &&
-           cons->cbs.assign(cons->cbs.opaque, parts, (size_t)list->cnt)) {
+    while (cons->cbs.assign && (rc = cons->cbs.assign(cons->cbs.opaque, parts,
+                                                      (size_t)list->cnt))) {
+        if (rc == CP_ECONFIG) {
+            cp_log(CP_LOG_NOTICE, "KAFKA",
+                   "assign %d partitions: refused (the worker is stopping)",
+                   list->cnt);
+            free(parts);
+            return;
+        }
         if (stopping(cons)) {
             /* Nothing was read from these partitions: leaving them
              * unassigned loses nothing, and the caller is about to close. */
@@ -634,6 +643,14 @@ static void on_assign(struct cp_consumer *cons,
                          ? backoff_ms * 2
                          : CP_ASSIGN_BACKOFF_MAX_MS;
     }
+    /* With auto.offset.reset=error librdkafka must be given a position:
+     * what the caller left to the group is resolved here (committed, else
+     * the start or end as auto.offset.reset said). */
+    for (int i = 0; i < list->cnt; i++)
+        if (parts[i].offset == CP_OFFSET_STORED) {
+            cp_consumer_resolve_offsets(cons, parts, (size_t)list->cnt);
+            break;
+        }
     for (int i = 0; i < list->cnt; i++)
         list->elems[i].offset = parts[i].offset;
     free(parts);
@@ -748,6 +765,12 @@ struct cp_consumer *cp_consumer_new(const char *bootstrap, const char *group_id,
         goto fail;
     if (conf_set(conf, "group.id", group_id, errstr, errstr_size))
         goto fail;
+    /* Where a partition starts is always decided by us (an absolute offset
+     * at assignment, see reset_latest): an offset the broker does not have
+     * must come back as an error (out_of_range callback), never as a
+     * silent jump to another position. */
+    if (conf_set(conf, "auto.offset.reset", "error", errstr, errstr_size))
+        goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_opaque(conf, cons);
     cons->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
@@ -812,6 +835,20 @@ size_t cp_consumer_poll(struct cp_consumer *cons, struct cp_msg *msgs,
         if (rkm->err) {
             if (rkm->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
                 reach_down(&cons->reach, rd_kafka_message_errstr(rkm));
+            if ((rkm->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+                 rkm->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) &&
+                rkm->rkt) {
+                if (cons->out_of_range)
+                    cons->out_of_range(cons->cbs.opaque,
+                                       rd_kafka_topic_name(rkm->rkt),
+                                       rkm->partition, rkm->offset,
+                                       rd_kafka_message_errstr(rkm));
+                else
+                    cp_log(CP_LOG_ERR, "KAFKA", "consume: %s",
+                           rd_kafka_message_errstr(rkm));
+                rd_kafka_message_destroy(rkm);
+                continue;
+            }
             if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 cp_log(CP_LOG_WARNING, "KAFKA", "consume: %s",
                        rd_kafka_message_errstr(rkm));
@@ -942,6 +979,26 @@ cp_rc cp_consumer_resolve_offsets(struct cp_consumer *cons,
 out:
     rd_kafka_topic_partition_list_destroy(list);
     return rc;
+}
+
+void cp_consumer_set_out_of_range(struct cp_consumer *cons,
+                                  cp_out_of_range_fn fn)
+{
+    cons->out_of_range = fn;
+}
+
+cp_rc cp_consumer_watermarks(struct cp_consumer *cons, int32_t partition,
+                             int64_t *low, int64_t *high)
+{
+    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+        cons->rk, cons->topic, partition, low, high, CP_OFFSET_QUERY_MS);
+
+    if (err) {
+        cp_log(CP_LOG_WARNING, "KAFKA", "watermarks of %s [%d]: %s",
+               cons->topic, (int)partition, rd_kafka_err2str(err));
+        return CP_EKAFKA;
+    }
+    return CP_OK;
 }
 
 void cp_consumer_set_stop(struct cp_consumer *cons, volatile sig_atomic_t *stop)

@@ -165,12 +165,19 @@ struct cp_consumer_callbacks {
     /** Partitions were assigned: fill in each offset. A non-OK return
      *  means "cannot decide now" (e.g. Redis down): the consumer retries
      *  with backoff (at most 5 s apart) until it succeeds or the stop flag
-     *  (cp_consumer_set_stop()) is set. */
+     *  (cp_consumer_set_stop()) is set. CP_ECONFIG means "never": the
+     *  partitions stay unassigned and nothing is retried (the caller is
+     *  stopping, and has said why). */
     cp_rc (*assign)(void *opaque, struct cp_partition *parts, size_t cnt);
     /** Partitions are being taken away: finish with them now. */
     void (*revoke)(void *opaque, const struct cp_partition *parts, size_t cnt);
     void *opaque;
 };
+
+/** See cp_consumer_set_out_of_range(). */
+typedef void (*cp_out_of_range_fn)(void *opaque, const char *topic,
+                                   int32_t partition, int64_t offset,
+                                   const char *reason);
 
 struct cp_consumer;
 
@@ -210,6 +217,26 @@ cp_rc cp_consumer_seek(struct cp_consumer *cons,
  */
 cp_rc cp_consumer_resolve_offsets(struct cp_consumer *cons,
                                   struct cp_partition *parts, size_t cnt);
+/**
+ * @brief @p fn (with the callbacks' opaque) is told when the broker no
+ *        longer has (or never had) the offset of a partition where the
+ *        consumer was about to fetch (retention deleted messages not read
+ *        yet, or the topic was recreated). The consumer never picks a new
+ *        position by itself (auto.offset.reset=error): the partition
+ *        fetches nothing until cp_consumer_seek(). Called from
+ *        cp_consumer_poll(); without @p fn it is only logged.
+ */
+void cp_consumer_set_out_of_range(struct cp_consumer *cons,
+                                  cp_out_of_range_fn fn);
+/**
+ * @brief Asks the cluster for the first offset (@p low) and the next offset
+ *        to be written (@p high) of @p partition: the log the broker still
+ *        holds is [low, high). Usable inside the assign callback. Blocks up
+ *        to a few seconds.
+ * @returns CP_OK, or CP_EKAFKA if the cluster did not answer (logged).
+ */
+cp_rc cp_consumer_watermarks(struct cp_consumer *cons, int32_t partition,
+                             int64_t *low, int64_t *high);
 /**
  * @brief Every wait of the consumer (the assign retry loop) ends once
  *        *@p stop is non-zero, so a signal is honoured within a fraction of

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -13,15 +14,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
 #include "log.h"
 
-/* Bounds: a scrape is one short request; nothing here grows with input. */
+/* Bounds: a scrape is one short request; nothing here grows with input.
+ * A slow client (a byte every few seconds) must not starve the probes: a
+ * request's headers must arrive within HTTP_HEADER_DEADLINE_MS of the
+ * connection (or of the previous answer on it), an answer must be taken
+ * within HTTP_SEND_DEADLINE_MS, whatever trickles in meanwhile; and a new
+ * connection beyond HTTP_MAX_CONNECTIONS closes the oldest one still
+ * waiting for its headers, so /healthz is answered even then. */
 #define HTTP_MAX_CONNECTIONS 16u /* Prometheus, a probe, an operator */
-#define HTTP_TIMEOUT_S       10u /* idle or slow clients are dropped */
+/* MHD's own bound: room beside those for connections being closed. */
+#define HTTP_HARD_CONNECTIONS   (2 * HTTP_MAX_CONNECTIONS)
+#define HTTP_TIMEOUT_S          10u /* idle or slow clients are dropped */
+#define HTTP_HEADER_DEADLINE_MS 2000
+#define HTTP_SEND_DEADLINE_MS   10000
+#define HTTP_REAP_EVERY_MS      100
 #define HTTP_CONN_MEMORY     ((size_t)32 * 1024) /* request line + headers */
 #define HTTP_BACKLOG         16u
 #define HTTP_METRICS_MAX     ((size_t)16 << 20) /* a rendering bug, not data */
@@ -32,8 +45,28 @@
 
 #define FIX_OFF "set http.listen= to turn it off"
 
+/* One connection MHD holds, as the deadline keeper sees it. */
+struct slot {
+    bool used;
+    bool in_request;  /* headers in, answer not yet taken */
+    bool cut;         /* shut down by us; MHD closes it next */
+    int fd;           /* MHD's; shut down (never closed) by us */
+    int64_t since_ms; /* start of what the deadline counts */
+};
+
 struct cp_http {
     struct MHD_Daemon *daemon; /* owned; NULL when the endpoint is off */
+    /* Deadlines: MHD's thread fills the slots (notify callbacks), ours
+     * shuts down the sockets that overstay. A slot is freed (under the
+     * lock) when MHD reports the connection closed, before MHD closes the
+     * socket, so a descriptor we shut down is always still MHD's. */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t reaper;
+    bool reaper_started;
+    bool stopping; /* under lock */
+    struct slot slots[HTTP_HARD_CONNECTIONS];
+    uint64_t cut_cnt;          /* connections cut by a deadline or eviction */
     struct cp_metrics *m;      /* borrowed from the caller */
     int port;                  /* bound port; 0 when off */
     _Atomic bool started;      /* MHD's messages go to the log from now on */
@@ -41,6 +74,127 @@ struct cp_http {
     int64_t log_ms;            /* when the last MHD message was logged */
     uint64_t log_dropped;      /* MHD messages dropped since then */
 };
+
+/* ---- deadlines ---- */
+
+/* Under lock: shuts @p sl's socket down; MHD sees EOF and closes it. */
+static void cut(struct cp_http *http, struct slot *sl)
+{
+    if (sl->cut)
+        return;
+    shutdown(sl->fd, SHUT_RDWR);
+    sl->cut = true;
+    http->cut_cnt++;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct cp_http *http = cls;
+    struct slot *sl = *socket_context, *oldest = NULL;
+    const union MHD_ConnectionInfo *info;
+    unsigned live = 0;
+
+    pthread_mutex_lock(&http->lock);
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (sl)
+            memset(sl, 0, sizeof(*sl));
+        pthread_mutex_unlock(&http->lock);
+        return;
+    }
+    info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    for (size_t i = 0; i < HTTP_HARD_CONNECTIONS; i++) {
+        struct slot *s = &http->slots[i];
+
+        if (!s->used) {
+            if (!sl)
+                sl = s;
+            continue;
+        }
+        if (!s->cut) {
+            live++;
+            if (!s->in_request && (!oldest || s->since_ms < oldest->since_ms))
+                oldest = s;
+        }
+    }
+    if (sl && info) {
+        sl->used = true;
+        sl->fd = info->connect_fd;
+        sl->since_ms = cp_mono_ms();
+        *socket_context = sl;
+    }
+    /* Full: the newcomer may be the probe; the oldest connection still
+     * waiting for its headers makes room. */
+    if (live >= HTTP_MAX_CONNECTIONS && oldest)
+        cut(http, oldest);
+    pthread_mutex_unlock(&http->lock);
+}
+
+/* The request's headers are in (the handler runs): the answer's deadline
+ * starts. */
+static void request_started(struct cp_http *http, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct slot *sl = info ? info->socket_context : NULL;
+
+    if (!sl)
+        return;
+    pthread_mutex_lock(&http->lock);
+    sl->in_request = true;
+    sl->since_ms = cp_mono_ms();
+    pthread_mutex_unlock(&http->lock);
+}
+
+/* Answered (or given up): on keep-alive the next request's headers have
+ * the header deadline again. */
+static void request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct cp_http *http = cls;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct slot *sl = info ? info->socket_context : NULL;
+
+    (void)req_cls;
+    (void)toe;
+    if (!sl)
+        return;
+    pthread_mutex_lock(&http->lock);
+    sl->in_request = false;
+    sl->since_ms = cp_mono_ms();
+    pthread_mutex_unlock(&http->lock);
+}
+
+static void *reap(void *arg)
+{
+    struct cp_http *http = arg;
+
+    pthread_mutex_lock(&http->lock);
+    while (!http->stopping) {
+        struct timespec until;
+        int64_t now = cp_mono_ms();
+
+        for (size_t i = 0; i < HTTP_HARD_CONNECTIONS; i++) {
+            struct slot *sl = &http->slots[i];
+            int64_t limit = sl->in_request ? HTTP_SEND_DEADLINE_MS
+                                           : HTTP_HEADER_DEADLINE_MS;
+
+            if (sl->used && now - sl->since_ms > limit)
+                cut(http, sl);
+        }
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += HTTP_REAP_EVERY_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&http->wake, &http->lock, &until);
+    }
+    pthread_mutex_unlock(&http->lock);
+    return NULL;
+}
 
 /* ---- libmicrohttpd glue ---- */
 
@@ -155,6 +309,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
     (void)upload_data;
     (void)upload_data_size;
     (void)req_cls;
+    request_started(http, conn);
     /* Answering on the first call is fine for every method: a request body,
      * if any, is never read and MHD closes such a connection afterwards. */
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
@@ -284,6 +439,8 @@ struct cp_http *cp_http_start(const char *listen, struct cp_metrics *m,
     }
     http->m = m;
     atomic_init(&http->started, false);
+    pthread_mutex_init(&http->lock, NULL);
+    pthread_cond_init(&http->wake, NULL);
     if (!*listen) {
         cp_log(CP_LOG_NOTICE, "HTTP",
                "http.listen is empty: /metrics, /healthz and /readyz are "
@@ -316,7 +473,9 @@ struct cp_http *cp_http_start(const char *listen, struct cp_metrics *m,
     http->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, handle, http, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
         http, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
-        HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, HTTP_TIMEOUT_S,
+        HTTP_HARD_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, HTTP_TIMEOUT_S,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, http,
+        MHD_OPTION_NOTIFY_COMPLETED, request_done, http,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, HTTP_BACKLOG, MHD_OPTION_END);
     if (!http->daemon) {
@@ -325,6 +484,12 @@ struct cp_http *cp_http_start(const char *listen, struct cp_metrics *m,
         goto fail;
     }
     atomic_store(&http->started, true);
+    if (pthread_create(&http->reaper, NULL, reap, http)) {
+        snprintf(errstr, errstr_size, "http.listen=%s: cannot start a thread",
+                 listen);
+        goto fail;
+    }
+    http->reaper_started = true;
     info = MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_BIND_PORT);
     http->port = info ? info->port : 0;
     if (http->port == 0) {
@@ -355,7 +520,16 @@ void cp_http_stop(struct cp_http *http)
 {
     if (!http)
         return;
+    if (http->reaper_started) {
+        pthread_mutex_lock(&http->lock);
+        http->stopping = true;
+        pthread_cond_signal(&http->wake);
+        pthread_mutex_unlock(&http->lock);
+        pthread_join(http->reaper, NULL);
+    }
     if (http->daemon)
         MHD_stop_daemon(http->daemon); /* joins the polling thread */
+    pthread_cond_destroy(&http->wake);
+    pthread_mutex_destroy(&http->lock);
     free(http);
 }

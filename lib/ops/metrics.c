@@ -112,6 +112,7 @@ struct cp_metrics {
     _Atomic uint64_t dead_letters[CP_METRICS_DL_CLASS_CNT];
     _Atomic uint64_t alerts[CP_METRICS_ALERT_KIND_CNT][CP_METRICS_LEVEL_CNT];
     _Atomic uint64_t retries[CP_METRICS_RETRY_CAUSE_CNT];
+    _Atomic uint64_t skipped; /* messages passed over, out of range */
     struct histo histo[H_CNT];
     _Atomic uint64_t cache_entries;
     _Atomic uint64_t dropped[CP_METRICS_DROP_CNT];
@@ -302,6 +303,11 @@ void cp_metrics_observe_batch(struct cp_metrics *m, uint64_t size,
 void cp_metrics_observe_redis_rtt(struct cp_metrics *m, double seconds)
 {
     observe(m, H_REDIS_RTT, seconds_to_ns(seconds));
+}
+
+void cp_metrics_skipped(struct cp_metrics *m, uint64_t cnt)
+{
+    add(&m->skipped, cnt);
 }
 
 void cp_metrics_retry(struct cp_metrics *m, enum cp_metrics_retry_cause cause)
@@ -602,6 +608,13 @@ cp_rc cp_metrics_render(struct cp_metrics *m, struct cp_buf *out)
     for (int i = 0; i < CP_METRICS_RETRY_CAUSE_CNT; i++)
         emit(&o, "crmpulse_retries_total{cause=\"%s\"} %" PRIu64 "\n",
              cause_names[i], load(&m->retries[i]));
+
+    family(&o, "crmpulse_messages_skipped_total", "counter",
+           "Input messages never applied: Kafka no longer had them "
+           "(retention) or the stored offset was beyond the log, and "
+           "offsets.out_of_range moved past them.");
+    emit(&o, "crmpulse_messages_skipped_total %" PRIu64 "\n",
+         load(&m->skipped));
 
     render_parts(&o, m, false);
     render_parts(&o, m, true);

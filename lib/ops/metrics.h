@@ -23,8 +23,9 @@
 #include "buf.h"
 #include "common.h"
 
-/** Partitions 0 .. CP_METRICS_MAX_PARTITIONS-1 of each topic are tracked. */
-#define CP_METRICS_MAX_PARTITIONS 1024
+/** Partitions 0 .. CP_METRICS_MAX_PARTITIONS-1 of each topic are tracked:
+ *  every partition the worker can own (common.h). */
+#define CP_METRICS_MAX_PARTITIONS CP_PARTITIONS_MAX
 /** Distinct topics with per-partition gauges (the worker consumes one). */
 #define CP_METRICS_MAX_TOPICS 4
 /** Longest topic name kept (Kafka's own limit is 249). */
@@ -152,6 +153,10 @@ void cp_metrics_observe_batch(struct cp_metrics *m, uint64_t size,
 
 /** @brief Observes one Redis round trip of @p seconds. */
 void cp_metrics_observe_redis_rtt(struct cp_metrics *m, double seconds);
+
+/** @brief Counts @p cnt input messages passed over for good
+ *         (crmpulse_messages_skipped_total; offsets.out_of_range). */
+void cp_metrics_skipped(struct cp_metrics *m, uint64_t cnt);
 
 /** @brief Counts one retry. */
 void cp_metrics_retry(struct cp_metrics *m, enum cp_metrics_retry_cause cause);

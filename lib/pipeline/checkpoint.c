@@ -20,6 +20,7 @@ struct cp_checkpoint {
     uint8_t *owned;            /* owned, MAX_PARTITIONS */
     int64_t *epoch;            /* owned, MAX_PARTITIONS: our fence values */
     int32_t *watch_order;      /* owned, MAX_PARTITIONS: scratch, MGET order */
+    size_t watch_cnt;          /* fences the last arm WATCHed */
 };
 
 struct cp_checkpoint *cp_checkpoint_new(struct cp_store *store,
@@ -85,6 +86,18 @@ void cp_checkpoint_disarm(struct cp_checkpoint *cp)
     cp->armed_connection = 0;
 }
 
+static void append_fence_key(struct cp_checkpoint *cp, struct cp_cmds *cmds,
+                             int32_t partition);
+
+bool cp_checkpoint_watched_fence(struct cp_checkpoint *cp, struct cp_cmds *cmds)
+{
+    if (!cp->watch_cnt || !cp_checkpoint_armed(cp))
+        return false;
+    if (cmds)
+        append_fence_key(cp, cmds, cp->watch_order[0]);
+    return true;
+}
+
 /* ---- keys ---- */
 
 static void append_fence_key(struct cp_checkpoint *cp, struct cp_cmds *cmds,
@@ -116,15 +129,62 @@ void cp_checkpoint_append_commit(const struct cp_checkpoint *cp,
     cp_cmd_int(cmds, next_offset);
 }
 
+/* ---- values read back: untrusted ---- */
+
+/* A value of ours in Redis is not what we write (another program, a bad
+ * restore): an error naming the key, the field and the fix, once per
+ * read. CP_ECONFIG: the caller stops; no retry can fix it. */
+static cp_rc corrupt(const char *key, const char *field, const char *value,
+                     size_t len, const char *expected, const char *fix)
+{
+    char shown[64];
+    size_t n = 0;
+
+    for (; n < len && n + 1 < sizeof(shown); n++)
+        shown[n] = value[n] >= 0x20 && value[n] < 0x7f ? value[n] : '?';
+    shown[n] = '\0';
+    cp_log(CP_LOG_ERR, "REDIS",
+           "STOPPING: corrupt value in Redis: %s%s%s holds \"%s\"%s, not %s "
+           "(written by another program? see schemas/redis-keys.md). Fix: "
+           "%s, then restart the worker.",
+           key, field ? " field " : "", field ? field : "", shown,
+           len > n ? "..." : "", expected, fix);
+    return CP_ECONFIG;
+}
+
+/* Strict: decimal digits only (no sign, space or exponent), 0..INT64_MAX.
+ * @returns 0 with *@p out set, or -1. */
+static int parse_offset(const char *s, size_t len, int64_t *out)
+{
+    int64_t v = 0;
+
+    if (len == 0 || len > 19)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        if (v > (INT64_MAX - (s[i] - '0')) / 10)
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
 /* ---- offsets ---- */
+
+struct offset_read {
+    struct cp_checkpoint *cp;
+    struct cp_partition *parts;
+};
 
 static cp_rc on_offset_reply(void *opaque, size_t i,
                              const struct cp_reply *reply)
 {
-    struct cp_partition *parts = opaque;
-    char tmp[32];
-    char *end;
-    long long v;
+    struct offset_read *rd = opaque;
+    struct cp_partition *parts = rd->parts;
+    char field[300];
+    int64_t v;
 
     if (reply->type == CP_REPLY_ERROR)
         return CP_EREDIS;
@@ -132,15 +192,17 @@ static cp_rc on_offset_reply(void *opaque, size_t i,
         parts[i].offset = CP_OFFSET_STORED;
         return CP_OK;
     }
-    if (reply->len == 0 || reply->len >= sizeof(tmp))
-        return CP_EREDIS;
-    memcpy(tmp, reply->str, reply->len);
-    tmp[reply->len] = '\0';
-    v = strtoll(tmp, &end, 10);
-    if (*end || v < 0)
-        return CP_EREDIS;
-    parts[i].offset = v;
-    return CP_OK;
+    if (!parse_offset(reply->str, reply->len, &v)) {
+        parts[i].offset = v;
+        return CP_OK;
+    }
+    snprintf(field, sizeof(field), "%s:%d", rd->cp->topic,
+             (int)parts[i].partition);
+    return corrupt(rd->cp->offsets_key, field, reply->str, reply->len,
+                   "an offset (a non-negative decimal integer)",
+                   "HSET the partition's next offset to read there, or HDEL "
+                   "the field to start from Kafka's committed offset or the "
+                   "log start");
 }
 
 cp_rc cp_checkpoint_read_offsets(struct cp_checkpoint *cp,
@@ -155,8 +217,12 @@ cp_rc cp_checkpoint_read_offsets(struct cp_checkpoint *cp,
         cp_cmd_str(&cp->cmds, cp->offsets_key);
         append_offset_field(cp, &cp->cmds, parts[i].partition);
     }
-    rc = cp_store_roundtrip(cp->store, &cp->cmds, on_offset_reply, parts);
-    if (rc)
+    {
+        struct offset_read rd = {cp, parts};
+
+        rc = cp_store_roundtrip(cp->store, &cp->cmds, on_offset_reply, &rd);
+    }
+    if (rc && rc != CP_ECONFIG)
         cp_log(CP_LOG_DEBUG, "REDIS", "read offsets: %s",
                cp_store_errstr(cp->store));
     return rc;
@@ -169,15 +235,28 @@ struct fence_read {
     size_t cnt;
 };
 
+/* A fence's value: its epoch, -1 when the fence is gone (nil), -2 when
+ * it is not a fence at all (corrupt). */
 static int64_t epoch_of(const struct cp_reply *elem)
 {
-    char tmp[32];
+    int64_t v;
 
-    if (elem->type != CP_REPLY_STRING || elem->len >= sizeof(tmp))
+    if (elem->type == CP_REPLY_NIL)
         return -1;
-    memcpy(tmp, elem->str, elem->len);
-    tmp[elem->len] = '\0';
-    return strtoll(tmp, NULL, 10);
+    if (elem->type != CP_REPLY_STRING || parse_offset(elem->str, elem->len, &v))
+        return -2;
+    return v;
+}
+
+static cp_rc corrupt_fence(struct cp_checkpoint *cp, int32_t p,
+                           const struct cp_reply *elem)
+{
+    char key[600];
+
+    cp_key_fence(key, sizeof(key), cp->group, cp->topic, p);
+    return corrupt(key, NULL, elem->str ? elem->str : "", elem->len,
+                   "a fence epoch (a non-negative decimal integer)",
+                   "DEL the key (every worker of the group claims it again)");
 }
 
 static cp_rc on_fence_reply(void *opaque, size_t i,
@@ -199,6 +278,8 @@ static cp_rc on_fence_reply(void *opaque, size_t i,
 
         cp_store_reply_element(reply, j, &elem);
         now_epoch = epoch_of(&elem);
+        if (now_epoch == -2)
+            return corrupt_fence(cp, p, &elem);
         if (now_epoch != cp->epoch[p]) {
             struct cp_log_field f[] = {{"event", "partition_fenced", 0},
                                        {"topic", cp->topic, 0},
@@ -240,12 +321,14 @@ cp_rc cp_checkpoint_arm(struct cp_checkpoint *cp)
             append_fence_key(cp, &cp->cmds, cp->watch_order[j]);
     }
     rc = cp_store_roundtrip(cp->store, &cp->cmds, on_fence_reply, &rd);
-    if (rc) {
+    if (rc && rc != CP_ECONFIG) {
         cp_log(CP_LOG_DEBUG, "REDIS", "arm fences: %s",
                cp_store_errstr(cp->store));
         cp->armed_connection = 0;
+        cp->watch_cnt = 0;
     } else {
         cp->armed_connection = cp_store_connection_id(cp->store);
+        cp->watch_cnt = rd.cnt;
     }
     return rc;
 }
@@ -255,10 +338,31 @@ struct epoch_read {
     const struct cp_partition *parts;
 };
 
+static bool starts_with(const struct cp_reply *reply, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    return reply->len >= n && !memcmp(reply->str, prefix, n);
+}
+
 static cp_rc on_incr_reply(void *opaque, size_t i, const struct cp_reply *reply)
 {
     struct epoch_read *rd = opaque;
 
+    /* INCR refuses a fence that does not hold an integer. */
+    if (reply->type == CP_REPLY_ERROR &&
+        (starts_with(reply, "ERR value is not an integer") ||
+         starts_with(reply, "WRONGTYPE"))) {
+        char key[600], why[128];
+
+        cp_key_fence(key, sizeof(key), rd->cp->group, rd->cp->topic,
+                     rd->parts[i].partition);
+        snprintf(why, sizeof(why), "%.*s", (int)reply->len, reply->str);
+        return corrupt(key, NULL, why, strlen(why),
+                       "a fence epoch (INCR refused it)",
+                       "DEL the key (every worker of the group claims it "
+                       "again)");
+    }
     if (reply->type != CP_REPLY_INTEGER)
         return CP_EREDIS;
     rd->cp->epoch[rd->parts[i].partition] = reply->integer;
@@ -273,8 +377,14 @@ cp_rc cp_checkpoint_claim(struct cp_checkpoint *cp,
 
     for (size_t i = 0; i < cnt; i++)
         if (!in_range(parts[i].partition)) {
-            cp_log(CP_LOG_ERR, "WORKER", "partition %d above the limit %d",
-                   (int)parts[i].partition, CP_CHECKPOINT_MAX_PARTITIONS);
+            cp_log(CP_LOG_ERR, "WORKER",
+                   "STOPPING: partition %s [%d] is beyond what crmpulse "
+                   "handles (partitions 0..%d of the input topic): its "
+                   "messages would not be applied. Fix: use a topic with at "
+                   "most %d partitions",
+                   parts[i].topic, (int)parts[i].partition,
+                   CP_CHECKPOINT_MAX_PARTITIONS - 1,
+                   CP_CHECKPOINT_MAX_PARTITIONS);
             return CP_ECONFIG;
         }
     cp_cmds_reset(&cp->cmds);
@@ -284,7 +394,7 @@ cp_rc cp_checkpoint_claim(struct cp_checkpoint *cp,
         append_fence_key(cp, &cp->cmds, parts[i].partition);
     }
     rc = cp_store_roundtrip(cp->store, &cp->cmds, on_incr_reply, &rd);
-    if (rc)
+    if (rc && rc != CP_ECONFIG)
         cp_log(CP_LOG_DEBUG, "REDIS", "claim partitions: %s",
                cp_store_errstr(cp->store));
     return rc;
@@ -338,4 +448,46 @@ cp_rc cp_checkpoint_reclaim(struct cp_checkpoint *cp,
         cp_log(CP_LOG_DEBUG, "REDIS", "reclaim fences: %s",
                cp_store_errstr(cp->store));
     return rc;
+}
+
+/* KEYS[1] the fence, KEYS[2] the offsets hash; ARGV[1] our epoch, ARGV[2]
+ * the field, ARGV[3] the offset: written only while the fence is ours. */
+static const char move_script[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
+    "redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) return 1";
+
+static cp_rc on_move_reply(void *opaque, size_t i, const struct cp_reply *reply)
+{
+    (void)i;
+    if (reply->type != CP_REPLY_INTEGER)
+        return CP_EREDIS;
+    *(int64_t *)opaque = reply->integer;
+    return CP_OK;
+}
+
+cp_rc cp_checkpoint_move_offset(struct cp_checkpoint *cp, int32_t partition,
+                                int64_t next_offset)
+{
+    int64_t done = 0;
+    cp_rc rc;
+
+    if (!in_range(partition))
+        return CP_ECONFIG;
+    cp_cmds_reset(&cp->cmds);
+    cp_cmd_begin(&cp->cmds, 8);
+    cp_cmd_arg(&cp->cmds, "EVAL", 4);
+    cp_cmd_arg(&cp->cmds, move_script, sizeof(move_script) - 1);
+    cp_cmd_arg(&cp->cmds, "2", 1);
+    append_fence_key(cp, &cp->cmds, partition);
+    cp_cmd_str(&cp->cmds, cp->offsets_key);
+    cp_cmd_int(&cp->cmds, cp->epoch[partition]);
+    append_offset_field(cp, &cp->cmds, partition);
+    cp_cmd_int(&cp->cmds, next_offset);
+    rc = cp_store_roundtrip(cp->store, &cp->cmds, on_move_reply, &done);
+    if (rc) {
+        cp_log(CP_LOG_DEBUG, "REDIS", "move offset: %s",
+               cp_store_errstr(cp->store));
+        return rc;
+    }
+    return done == 1 ? CP_OK : CP_EFENCED;
 }

@@ -24,7 +24,7 @@
 #include "resp.h"
 #include "store.h"
 
-#define CP_CHECKPOINT_MAX_PARTITIONS 4096
+#define CP_CHECKPOINT_MAX_PARTITIONS CP_PARTITIONS_MAX /* common.h */
 
 /* Redis failures are returned (and logged at debug level): the caller says
  * "redis down" once for all its round trips. A fenced partition is logged
@@ -72,6 +72,13 @@ cp_rc cp_checkpoint_arm(struct cp_checkpoint *cp);
 bool cp_checkpoint_armed(const struct cp_checkpoint *cp);
 /** @brief Forgets the WATCH (after an aborted EXEC). */
 void cp_checkpoint_disarm(struct cp_checkpoint *cp);
+/**
+ * @brief Appends to @p cmds (if not NULL) the key of a fence the last
+ *        cp_checkpoint_arm() WATCHes: writing it aborts our next EXEC.
+ * @returns false when no fence is watched (nothing appended).
+ */
+bool cp_checkpoint_watched_fence(struct cp_checkpoint *cp,
+                                 struct cp_cmds *cmds);
 
 /**
  * @brief Before re-reading the offsets after a failure: bumps the fence of
@@ -88,6 +95,15 @@ void cp_checkpoint_disarm(struct cp_checkpoint *cp);
  */
 cp_rc cp_checkpoint_reclaim(struct cp_checkpoint *cp,
                             const struct cp_partition *parts, size_t cnt);
+
+/**
+ * @brief Commits @p next_offset for @p partition at once, outside any
+ *        batch (after moving past offsets Kafka no longer has), if the
+ *        partition's fence still holds our epoch. One round trip.
+ * @returns CP_OK, CP_EFENCED if another worker owns it, or CP_EREDIS.
+ */
+cp_rc cp_checkpoint_move_offset(struct cp_checkpoint *cp, int32_t partition,
+                                int64_t next_offset);
 
 /** @brief Appends the HSET that commits @p next_offset for @p partition
  *         to a transaction being built in @p cmds. */

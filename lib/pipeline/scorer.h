@@ -28,7 +28,7 @@
 #include "state.h"
 
 /** Partitions of the input topic the scorer can track. */
-#define CP_SCORER_MAX_PARTITIONS 4096
+#define CP_SCORER_MAX_PARTITIONS CP_PARTITIONS_MAX
 
 struct cp_scorer_cfg {
     const char *prefix;                 /* redis.prefix */

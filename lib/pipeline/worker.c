@@ -17,6 +17,7 @@
 #include "http.h"
 #include "live.h"
 #include "log.h"
+#include "map.h"
 #include "metrics.h"
 #include "resp.h"
 #include "scorer.h"
@@ -27,6 +28,11 @@
 #define CP_MAX_PARTITIONS CP_CHECKPOINT_MAX_PARTITIONS
 #define CP_DLQ_FLUSH_MS   30000
 #define CP_BACKOFF_MAX_MS 5000
+#define CP_CHECKED_KEYS_MAX ((size_t)1 << 20) /* then forgotten, rechecked */
+#define TYPE_CHECK_TAG    "CPTYPE" /* the type check's error replies */
+/* /readyz once a value of ours read back from Redis was not ours (the
+ * checkpoint logged which key, which field and the fix). */
+#define CORRUPT_REASON "stopped: corrupt value in Redis (see the log)"
 
 /* What we know of one partition of the input topic. */
 struct part_slot {
@@ -61,6 +67,14 @@ struct cp_worker {
     struct cp_event_refs *refs; /* owned, batch_max */
     struct cp_arena arena;      /* decoded strings */
     struct cp_cmds cmds;        /* Redis commands of one round trip */
+    struct cp_cmds body_cmds;   /* MULTI ... EXEC being built */
+    struct cp_cmds tx_cmds;     /* the type check and the transaction in
+                                   flight, kept until its replies are read
+                                   (to name a failed key) */
+    struct cp_map tx_keys;      /* keys the transaction writes -> type */
+    struct cp_map checked_keys; /* keys whose type a committed transaction
+                                   confirmed: not checked again until a
+                                   rebalance, a failure or a cache drop */
     struct cp_cmds pub_cmds;    /* PUBLISH of the batch in flight, sent once
                                    its EXEC succeeded */
     int64_t last_tick_ms;       /* last batch run for timers alone */
@@ -85,6 +99,7 @@ struct cp_worker {
     struct cp_worker_stats stats;
     int backoff_ms;
     int rewind_needed;      /* a commit failed inside a rebalance callback */
+    cp_rc fatal;            /* non-OK: a loud stop; no retry can fix it */
     char rewind_error[128]; /* why the last rewind failed, if not Redis */
 
     /* What the log said last, so that each state change is one line. */
@@ -102,6 +117,7 @@ struct cp_worker {
 };
 
 static cp_rc finish_inflight(struct cp_worker *w);
+static void remember_checked(struct cp_worker *w);
 
 /* ---- state changes: one log line each ---- */
 
@@ -124,6 +140,15 @@ static void set_ready(struct cp_worker *w, bool ready, const char *reason)
         snprintf(w->said_reason, sizeof(w->said_reason), "%s", reason);
     }
     w->said_ready = ready;
+}
+
+/* Stops the worker for good (the run loop ends and returns @p rc): what
+ * went wrong is not something a retry can fix. Logged by the caller. */
+static void stop_fatally(struct cp_worker *w, cp_rc rc, const char *reason)
+{
+    if (!w->fatal)
+        w->fatal = rc;
+    set_ready(w, false, reason);
 }
 
 /* A Redis call failed (@p what, e.g. "commit"): "redis down" once, the
@@ -168,11 +193,175 @@ static cp_rc arm(struct cp_worker *w)
 {
     cp_rc rc = cp_checkpoint_arm(w->cp);
 
-    if (rc)
+    if (rc == CP_ECONFIG)
+        stop_fatally(w, rc, CORRUPT_REASON);
+    else if (rc)
         redis_failed(w, "arm fences");
     else
         redis_answered(w);
     return rc;
+}
+
+/* ---- offsets Kafka does not have (offsets.out_of_range) ---- */
+
+static const char *const out_of_range_names[] = {"fail", "earliest", "latest"};
+
+/* Partition @p p was to be read from @p next, but the broker holds only
+ * [@p low, @p high). offsets.out_of_range decides: fail stops the worker
+ * (logged; CP_ECONFIG), earliest and latest set *@p to and *@p skipped,
+ * what is never applied (counted by the caller once the move is
+ * committed, see count_skipped()). */
+static cp_rc out_of_range(struct cp_worker *w, const char *topic, int32_t p,
+                          int64_t next, int64_t low, int64_t high, int64_t *to,
+                          int64_t *skipped_out)
+{
+    int policy = w->cfg->offsets_out_of_range;
+    bool below = next < low;
+    int64_t gone = below ? low - next : next - high, skipped;
+    char what[320];
+
+    if (below)
+        snprintf(what, sizeof(what),
+                 "committed offset %lld is below the log start %lld (log end "
+                 "%lld): %lld messages were deleted (retention) before this "
+                 "group applied them",
+                 (long long)next, (long long)low, (long long)high,
+                 (long long)gone);
+    else
+        snprintf(what, sizeof(what),
+                 "committed offset %lld is beyond the log end %lld (log start "
+                 "%lld): Kafka never had %lld of the offsets this group "
+                 "committed (topic recreated, another cluster, or Redis "
+                 "restored from elsewhere)",
+                 (long long)next, (long long)high, (long long)low,
+                 (long long)gone);
+    if (policy == CP_OUT_OF_RANGE_FAIL) {
+        struct cp_log_field f[] = {{"event", "offset_out_of_range", 0},
+                                   {"topic", topic, 0},
+                                   {"partition", NULL, p},
+                                   {"offset", NULL, next},
+                                   {"log_start", NULL, low},
+                                   {"log_end", NULL, high},
+                                   {"missing", NULL, gone}};
+
+        cp_log_fields(
+            CP_LOG_ERR, "KAFKA", f, CP_ARRAY_SIZE(f),
+            "STOPPING: partition %s [%d]: %s. Nothing more of it is applied "
+            "until an operator chooses (offsets.out_of_range=fail): set "
+            "offsets.out_of_range=earliest to continue from the log start "
+            "(%lld), or latest to continue from the log end (%lld), the "
+            "messages passed over counted in crmpulse_messages_skipped_total; "
+            "or bring back the topic or the Redis that match.",
+            topic, (int)p, what, (long long)low, (long long)high);
+        stop_fatally(w, CP_EKAFKA, "stopped: committed offset out of range");
+        return CP_ECONFIG;
+    }
+    *to = policy == CP_OUT_OF_RANGE_EARLIEST ? low : high;
+    skipped = below ? *to - next : *to - low;
+    {
+        struct cp_log_field f[] = {{"event", "offset_out_of_range", 0},
+                                   {"topic", topic, 0},
+                                   {"partition", NULL, p},
+                                   {"offset", NULL, next},
+                                   {"log_start", NULL, low},
+                                   {"log_end", NULL, high},
+                                   {"missing", NULL, gone},
+                                   {"resume_at", NULL, *to},
+                                   {"skipped", NULL, skipped}};
+
+        cp_log_fields(CP_LOG_WARNING, "KAFKA", f, CP_ARRAY_SIZE(f),
+                      "partition %s [%d]: %s; offsets.out_of_range=%s: "
+                      "continuing at offset %lld, %lld messages skipped "
+                      "(never applied)",
+                      topic, (int)p, what, out_of_range_names[policy],
+                      (long long)*to, (long long)skipped);
+    }
+    *skipped_out = skipped;
+    return CP_OK;
+}
+
+static void count_skipped(struct cp_worker *w, int64_t skipped)
+{
+    w->stats.out_of_range_skipped += skipped;
+    cp_metrics_skipped(w->metrics, (uint64_t)skipped);
+}
+
+/* At assignment: an offset from Redis must lie within the partition's log
+ * (a new cluster, a recreated topic or a Redis from elsewhere put it beyond
+ * the end; retention, below the start). Fixes parts[].offset per policy. */
+static cp_rc check_stored_offsets(struct cp_worker *w,
+                                  struct cp_partition *parts, size_t cnt)
+{
+    for (size_t i = 0; i < cnt; i++) {
+        int64_t low, high, to, skipped;
+        cp_rc rc;
+
+        if (parts[i].offset < 0)
+            continue; /* nothing stored: Kafka's own start, in range */
+        rc = cp_consumer_watermarks(w->cons, parts[i].partition, &low, &high);
+        if (rc)
+            return rc;
+        if (parts[i].offset >= low && parts[i].offset <= high)
+            continue;
+        rc = out_of_range(w, parts[i].topic, parts[i].partition,
+                          parts[i].offset, low, high, &to, &skipped);
+        if (rc)
+            return rc;
+        /* Committed now: a restart before the next batch must not count
+         * (or even see) the same gap again. */
+        rc = cp_checkpoint_move_offset(w->cp, parts[i].partition, to);
+        if (rc == CP_EREDIS)
+            redis_failed(w, "move offset");
+        if (rc)
+            return rc;
+        count_skipped(w, skipped);
+        parts[i].offset = to;
+    }
+    return CP_OK;
+}
+
+/* While consuming: the broker answered "out of range" where the consumer
+ * was about to fetch (retention deleted messages not read yet). */
+static void on_out_of_range(void *opaque, const char *topic, int32_t partition,
+                            int64_t offset, const char *reason)
+{
+    struct cp_worker *w = opaque;
+    struct cp_partition part = {topic, partition, 0};
+    int64_t next, low, high, skipped = 0;
+
+    if (partition < 0 || partition >= CP_MAX_PARTITIONS ||
+        !cp_checkpoint_owns(w->cp, partition) || w->fatal)
+        return;
+    next = w->parts[partition].next_offset >= 0
+               ? w->parts[partition].next_offset
+               : offset;
+    cp_log(CP_LOG_DEBUG, "KAFKA", "%s [%d]: %s", topic, (int)partition, reason);
+    if (cp_consumer_watermarks(w->cons, partition, &low, &high)) {
+        w->rewind_needed = 1; /* read the offsets again, and retry */
+        return;
+    }
+    if (next >= low && next <= high) {
+        /* Our next offset is still in the log (the fetcher, ahead of
+         * what we applied, hit the gap): fetch again from ours. */
+        low = high = -1;
+    } else if (out_of_range(w, topic, partition, next, low, high, &part.offset,
+                            &skipped)) {
+        return; /* stopping */
+    }
+    if (low < 0)
+        part.offset = next;
+    /* Everything before the gap is committed first (the batch in flight),
+     * then the new position, so a restart resumes after the gap. */
+    if ((w->inflight.active && finish_inflight(w)) ||
+        (low >= 0 &&
+         cp_checkpoint_move_offset(w->cp, partition, part.offset))) {
+        w->rewind_needed = 1;
+        return;
+    }
+    count_skipped(w, skipped);
+    w->parts[partition].next_offset = part.offset;
+    if (cp_consumer_seek(w->cons, &part, 1))
+        w->rewind_needed = 1;
 }
 
 /* ---- rebalance ---- */
@@ -184,14 +373,32 @@ static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
 
     if (w->inflight.active && finish_inflight(w))
         w->rewind_needed = 1; /* its partitions re-read from Redis offsets */
+    if (w->fatal)
+        return CP_ECONFIG; /* stopping: not assigning, not retrying */
     rc = cp_checkpoint_claim(w->cp, parts, cnt);
     if (rc == CP_EREDIS)
         redis_failed(w, "claim partitions");
+    if (rc == CP_ECONFIG) { /* logged: which partition or fence */
+        bool above = false;
+
+        for (size_t i = 0; i < cnt; i++)
+            above |= parts[i].partition >= CP_MAX_PARTITIONS;
+        stop_fatally(w, CP_ECONFIG,
+                     above ? "stopped: a partition above the limit"
+                           : CORRUPT_REASON);
+        return CP_ECONFIG;
+    }
     if (!rc) {
         rc = cp_checkpoint_read_offsets(w->cp, parts, cnt);
+        if (rc == CP_ECONFIG) {
+            stop_fatally(w, rc, CORRUPT_REASON);
+            return rc;
+        }
         if (rc)
             redis_failed(w, "read offsets");
     }
+    if (!rc)
+        rc = check_stored_offsets(w, parts, cnt);
     /* Without an offset in Redis, pin down where Kafka would start: a
      * rewind before the first commit must seek to an absolute offset. */
     if (!rc)
@@ -200,6 +407,7 @@ static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
         return rc;
     /* Other workers may have changed the state of these customers. */
     cp_state_clear(w->state);
+    cp_map_reset(&w->checked_keys);
     for (size_t i = 0; i < cnt; i++) {
         struct part_slot *slot = &w->parts[parts[i].partition];
 
@@ -210,7 +418,7 @@ static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
     }
     rc = arm(w);
     if (rc)
-        return rc; /* the consumer calls us again: log once it worked */
+        return rc; /* the consumer calls us again (CP_ECONFIG: it stops) */
     for (size_t i = 0; i < cnt; i++) {
         struct cp_log_field f[] = {{"event", "partition_assigned", 0},
                                    {"topic", parts[i].topic, 0},
@@ -251,6 +459,7 @@ static void on_revoke(void *opaque, const struct cp_partition *parts,
                                        parts[i].partition);
         }
     cp_state_clear(w->state);
+    cp_map_reset(&w->checked_keys);
     /* Keep watching only what we still own (a failure re-arms later). */
     arm(w);
 }
@@ -336,6 +545,71 @@ static void count_committed(struct cp_worker *w)
     set_ready(w, true, NULL);
 }
 
+/* EXEC answered errors. Queued errors (EXECABORT) applied nothing: the
+ * batch is retried. Errors inside EXEC's result mean Redis ran the rest of
+ * the transaction, offsets included (it never rolls back): the batch
+ * cannot be read again without counting the rest twice, and what the failed
+ * commands carried is lost. That is a loud stop, naming the key. */
+static cp_rc tx_failed(struct cp_worker *w, const struct cp_tx_result *res)
+{
+    char cmd[32], key[256];
+
+    cp_cmds_arg(&w->tx_cmds, res->error_cmd, 0, cmd, sizeof(cmd));
+    cp_cmds_arg(&w->tx_cmds, res->error_cmd, 1, key, sizeof(key));
+    if (!strncmp(res->error, TYPE_CHECK_TAG " ", sizeof(TYPE_CHECK_TAG))) {
+        struct cp_log_field f[] = {{"event", "foreign_key_type", 0},
+                                   {"error", res->error, 0}};
+
+        /* The check aborted the EXEC: nothing of the batch applied, so
+         * once the key is fixed the batch is read again, exactly. */
+        cp_log_fields(CP_LOG_ERR, "REDIS", f, CP_ARRAY_SIZE(f),
+                      "STOPPING: %s (another program wrote it; see "
+                      "schemas/redis-keys.md). Nothing of this batch was "
+                      "applied. Fix: delete the key (or restore what "
+                      "crmpulse wrote there), then restart the worker.",
+                      res->error + sizeof(TYPE_CHECK_TAG));
+        stop_fatally(w, CP_EREDIS,
+                     "stopped: a key crmpulse writes has "
+                     "another type");
+        return CP_EREDIS;
+    }
+    if (!res->exec_errors) {
+        struct cp_log_field f[] = {{"event", "transaction_refused", 0},
+                                   {"command", cmd, 0},
+                                   {"key", key, 0},
+                                   {"error", res->error, 0}};
+
+        cp_log_fields(CP_LOG_ERR, "REDIS", f, CP_ARRAY_SIZE(f),
+                      "commit refused, nothing applied: %s %s: %s", cmd, key,
+                      res->error);
+        return CP_EREDIS;
+    }
+    {
+        struct cp_log_field f[] = {
+            {"event", "transaction_partly_applied", 0},
+            {"command", cmd, 0},
+            {"key", key, 0},
+            {"error", res->error, 0},
+            {"failed_commands", NULL, (int64_t)res->exec_errors},
+            {"commands", NULL, (int64_t)w->tx_cmds.cnt}};
+
+        cp_log_fields(
+            CP_LOG_ERR, "REDIS", f, CP_ARRAY_SIZE(f),
+            "STOPPING: commit partly applied: %zu of the %zu commands of the "
+            "transaction failed, first %s %s: %s. Redis does not roll back: "
+            "the other commands and the partition offsets WERE applied, so "
+            "what the failed commands carried is lost (this batch of %lld "
+            "events is not counted as applied). Key %s has a type crmpulse "
+            "does not write there (another program wrote it; see "
+            "schemas/redis-keys.md). Fix: delete or restore the key, then "
+            "restart the worker.",
+            res->exec_errors, w->tx_cmds.cnt, cmd, key, res->error,
+            (long long)w->inflight.events, key);
+    }
+    stop_fatally(w, CP_EREDIS, "stopped: a transaction partly applied");
+    return CP_EREDIS;
+}
+
 static cp_rc finish_inflight(struct cp_worker *w)
 {
     struct cp_tx_result res;
@@ -352,19 +626,13 @@ static cp_rc finish_inflight(struct cp_worker *w)
         redis_failed(w, "commit");
         return rc;
     }
+    if (res.errors)
+        return tx_failed(w, &res); /* before aborted: the check aborts */
     if (res.aborted) {
         cp_log(CP_LOG_ERR, "REDIS", "commit: transaction aborted");
         return CP_EFENCED;
     }
-    if (res.errors) {
-        /* Redis does not roll back: some keys were not what we expect
-         * (e.g. another program wrote a key of another type). */
-        cp_log(CP_LOG_ERR, "REDIS",
-               "commit: %zu commands failed, first: %s (a key has a type "
-               "crmpulse does not write? see schemas/redis-keys.md)",
-               res.errors, res.error);
-        return CP_EREDIS;
-    }
+    remember_checked(w);
     cp_state_commit_done(w->state);
     cp_scorer_commit_done(w->sc);
     cp_live_commit(w->live);
@@ -377,6 +645,146 @@ static cp_rc finish_inflight(struct cp_worker *w)
     w->stats.dlq += w->inflight.dlq;
     count_committed(w);
     return CP_OK;
+}
+
+/* A read of the batch (state load, timers) failed on an error reply: a key
+ * of ours of another type is a loud stop naming it (nothing of the batch
+ * was written yet, so once the key is fixed the batch reads again,
+ * exactly), not "redis down" and a retry loop. */
+static void read_wrong_type(struct cp_worker *w)
+{
+    const char *err = cp_store_errstr(w->store);
+    size_t i = cp_store_error_cmd(w->store);
+    char cmd[32], key[256];
+
+    if (!strstr(err, "WRONGTYPE") || i == SIZE_MAX)
+        return;
+    cp_cmds_arg(&w->cmds, i, 0, cmd, sizeof(cmd));
+    cp_cmds_arg(&w->cmds, i, 1, key, sizeof(key));
+    {
+        struct cp_log_field f[] = {{"event", "foreign_key_type", 0},
+                                   {"command", cmd, 0},
+                                   {"key", key, 0},
+                                   {"error", err, 0}};
+
+        cp_log_fields(CP_LOG_ERR, "REDIS", f, CP_ARRAY_SIZE(f),
+                      "STOPPING: key %s has a type crmpulse does not write "
+                      "there (%s %s: %s; another program wrote it? see "
+                      "schemas/redis-keys.md). Nothing of this batch was "
+                      "applied. Fix: delete the key (or restore what "
+                      "crmpulse wrote there), then restart the worker.",
+                      key, cmd, key, err);
+    }
+    stop_fatally(w, CP_EREDIS,
+                 "stopped: a key crmpulse writes has another type");
+}
+
+/* ---- the type check before a transaction ---- */
+
+/* MULTI/EXEC has no rollback: a write to a key another program turned into
+ * another type fails alone while the rest, offsets included, applies. So
+ * the transaction is preceded, in the same pipeline, by a script that
+ * checks the type of every key it writes; on a foreign type it rewrites a
+ * fence we WATCH with its own value, which aborts our EXEC (nothing
+ * applied), and answers the key and both types. KEYS[1] is that fence,
+ * KEYS[2..] the keys, ARGV[i] the type crmpulse writes to KEYS[i + 1]. */
+static const char type_check_script[] =
+    "for i = 2, #KEYS do "
+    "local t = redis.call('TYPE', KEYS[i])['ok'] "
+    "if t ~= 'none' and t ~= ARGV[i - 1] then "
+    "local f = redis.call('GET', KEYS[1]) "
+    "if f then redis.call('SET', KEYS[1], f) end "
+    "return redis.error_reply('" TYPE_CHECK_TAG " key ' .. KEYS[i] .. "
+    "' is a ' .. t .. ', crmpulse writes a ' .. ARGV[i - 1] .. ' there') "
+    "end end return 0";
+
+/* The Redis type a write command of ours needs its key to have; NULL for
+ * commands that take any type (EXPIREAT) or that we do not know. */
+static const char *type_written(const struct cp_cmd_view *v)
+{
+    static const struct {
+        const char *name;
+        const char *type;
+    } cmds[] = {{"HSET", "hash"},    {"HDEL", "hash"},
+                {"HINCRBY", "hash"}, {"HINCRBYFLOAT", "hash"},
+                {"ZADD", "zset"},    {"ZREM", "zset"},
+                {"ZINCRBY", "zset"}, {"LPUSH", "list"},
+                {"LTRIM", "list"},   {"RPUSH", "list"}};
+
+    if (!v->key)
+        return NULL;
+    for (size_t i = 0; i < CP_ARRAY_SIZE(cmds); i++)
+        if (v->name_len == strlen(cmds[i].name) &&
+            !memcmp(v->name, cmds[i].name, v->name_len))
+            return cmds[i].type;
+    return NULL;
+}
+
+/* The transaction committed: the types of the keys it checked hold (a
+ * later change by another program is caught by EXEC's own errors, the
+ * loud stop of tx_failed()). */
+static void remember_checked(struct cp_worker *w)
+{
+    if (w->checked_keys.cnt + w->tx_keys.cnt > CP_CHECKED_KEYS_MAX)
+        cp_map_reset(&w->checked_keys);
+    for (size_t i = 0; i < w->tx_keys.cap; i++) {
+        const struct cp_map_entry *e = &w->tx_keys.slots[i];
+
+        if (e->key && !cp_map_upsert(&w->checked_keys, e->key, e->key_len,
+                                     cp_map_hash(e->key, e->key_len))) {
+            cp_map_reset(&w->checked_keys); /* out of memory: check all */
+            return;
+        }
+    }
+}
+
+/* tx_cmds = the type check of body_cmds' keys, then body_cmds. */
+static cp_rc build_tx(struct cp_worker *w)
+{
+    struct cp_cmd_view v;
+    size_t pos = 0, keys = 0;
+
+    cp_cmds_reset(&w->tx_cmds);
+    cp_map_reset(&w->tx_keys);
+    if (cp_cmds_failed(&w->body_cmds))
+        return CP_ENOMEM;
+    while (cp_cmds_next(&w->body_cmds, &pos, &v)) {
+        const char *type = type_written(&v);
+        uint64_t hash;
+        struct cp_map_entry *e;
+
+        if (!type)
+            continue;
+        hash = cp_map_hash(v.key, v.key_len);
+        if (cp_map_find(&w->checked_keys, v.key, v.key_len, hash))
+            continue;
+        e = cp_map_upsert(&w->tx_keys, v.key, v.key_len, hash);
+        if (!e)
+            return CP_ENOMEM;
+        if (!e->value)
+            keys++;
+        e->value = (void *)type;
+    }
+    if (keys && cp_checkpoint_watched_fence(w->cp, NULL)) {
+        cp_cmd_begin(&w->tx_cmds, 3 + 1 + 2 * (int)keys);
+        cp_cmd_arg(&w->tx_cmds, "EVAL", 4);
+        cp_cmd_arg(&w->tx_cmds, type_check_script,
+                   sizeof(type_check_script) - 1);
+        cp_cmd_int(&w->tx_cmds, 1 + (int64_t)keys);
+        cp_checkpoint_watched_fence(w->cp, &w->tx_cmds);
+        for (size_t i = 0; i < w->tx_keys.cap; i++)
+            if (w->tx_keys.slots[i].key)
+                cp_cmd_arg(&w->tx_cmds, w->tx_keys.slots[i].key,
+                           w->tx_keys.slots[i].key_len);
+        for (size_t i = 0; i < w->tx_keys.cap; i++)
+            if (w->tx_keys.slots[i].key)
+                cp_cmd_str(&w->tx_cmds, w->tx_keys.slots[i].value);
+    }
+    if (cp_buf_append(&w->tx_cmds.buf, w->body_cmds.buf.data,
+                      w->body_cmds.buf.len))
+        return CP_ENOMEM;
+    w->tx_cmds.cnt += w->body_cmds.cnt;
+    return cp_cmds_failed(&w->tx_cmds) ? CP_ENOMEM : CP_OK;
 }
 
 /* Counters + state + next offsets in ONE transaction: a crash before EXEC
@@ -403,12 +811,12 @@ static cp_rc send_commit(struct cp_worker *w, int64_t events, int64_t dlq)
         return CP_OK; /* only messages of partitions that are not ours */
     n = 0;
 
-    cp_cmds_reset(&w->cmds);
-    cp_cmd_begin(&w->cmds, 1);
-    cp_cmd_arg(&w->cmds, "MULTI", 5);
-    cp_counters_write(w->ctr, &w->cmds);
-    cp_scorer_write(w->sc, &w->cmds); /* before the state: it updates it */
-    cp_state_write_dirty(w->state, &w->cmds);
+    cp_cmds_reset(&w->body_cmds);
+    cp_cmd_begin(&w->body_cmds, 1);
+    cp_cmd_arg(&w->body_cmds, "MULTI", 5);
+    cp_counters_write(w->ctr, &w->body_cmds);
+    cp_scorer_write(w->sc, &w->body_cmds); /* before the state: it updates it */
+    cp_state_write_dirty(w->state, &w->body_cmds);
     for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++) {
         struct part_slot *slot = &w->parts[p];
 
@@ -417,21 +825,24 @@ static cp_rc send_commit(struct cp_worker *w, int64_t events, int64_t dlq)
         slot->touched = 0;
         if (slot->next_offset < 0)
             continue; /* an idle tick: nothing consumed yet */
-        cp_checkpoint_append_commit(w->cp, &w->cmds, p, slot->next_offset);
+        cp_checkpoint_append_commit(w->cp, &w->body_cmds, p, slot->next_offset);
         parts[n].topic = w->cfg->topic_events;
         parts[n].partition = p;
         parts[n].offset = slot->next_offset;
         slot->touched = 0;
         n++;
     }
-    cp_cmd_begin(&w->cmds, 1);
-    cp_cmd_arg(&w->cmds, "EXEC", 4);
+    cp_cmd_begin(&w->body_cmds, 1);
+    cp_cmd_arg(&w->body_cmds, "EXEC", 4);
+    rc = build_tx(w);
+    if (rc)
+        return rc;
     cp_cmds_reset(&w->pub_cmds);
     cp_scorer_publish_cmds(w->sc, &w->pub_cmds);
     if (cp_live_stage(w->live, w->ctr))
         return CP_ENOMEM;
     w->inflight.sent_us = cp_mono_us();
-    rc = cp_store_send(w->store, &w->cmds);
+    rc = cp_store_send(w->store, &w->tx_cmds);
     if (rc) {
         redis_failed(w, "commit");
         return rc;
@@ -547,6 +958,7 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
         if (rc)
             return rc;
         cp_state_clear(w->state);
+    cp_map_reset(&w->checked_keys);
     }
     for (size_t i = 0; i < cnt; i++) {
         const struct cp_msg *msg = &w->msgs[i];
@@ -595,6 +1007,8 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
     rc = prefetch_timers(w);
     if (!rc)
         rc = load_state(w);
+    if (rc == CP_EREDIS)
+        read_wrong_type(w);
     if (rc)
         return rc;
     t2 = cp_mono_us();
@@ -672,6 +1086,7 @@ static cp_rc rewind_to_committed(struct cp_worker *w)
     cp_cmds_reset(&w->pub_cmds);
     cp_live_discard(w->live);
     cp_state_clear(w->state);
+    cp_map_reset(&w->checked_keys);
     cp_counters_reset(w->ctr);
     for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++) {
         /* Every partition, owned or not: one fenced in the failed batch
@@ -701,10 +1116,12 @@ static cp_rc rewind_to_committed(struct cp_worker *w)
     if (!n)
         return CP_OK;
     rc = cp_checkpoint_read_offsets(w->cp, parts, n);
-    if (rc) {
+    if (rc == CP_ECONFIG)
+        stop_fatally(w, rc, CORRUPT_REASON);
+    else if (rc)
         redis_failed(w, "read offsets");
+    if (rc)
         return rc;
-    }
     for (size_t i = 0; i < n; i++) {
         struct part_slot *slot = &w->parts[parts[i].partition];
 
@@ -730,6 +1147,8 @@ static void recover(struct cp_worker *w, cp_rc cause,
     if (w->inflight.active)
         finish_inflight(w);
     w->rewind_needed = 0;
+    if (w->fatal)
+        return;                  /* said why; nothing to roll back or retry */
     cp_checkpoint_disarm(w->cp); /* an aborted EXEC dropped the WATCH */
     w->stats.retries++;
     cp_metrics_retry(w->metrics, cause == CP_EFENCED  ? CP_METRICS_RETRY_FENCED
@@ -772,7 +1191,7 @@ static void recover(struct cp_worker *w, cp_rc cause,
                             ? w->backoff_ms * 2
                             : CP_BACKOFF_MAX_MS;
         w->rewind_error[0] = '\0';
-        if (!rewind_to_committed(w))
+        if (!rewind_to_committed(w) || w->fatal)
             return;
         cp_log(CP_LOG_DEBUG, "WORKER", "still not ready: %s; retrying in %d ms",
                w->rewind_error[0] ? w->rewind_error : cp_store_errstr(w->store),
@@ -796,7 +1215,10 @@ static cp_rc start_embedded(struct cp_worker *w, char *errstr,
     w->bootstrap = cp_embedded_bootstrap(w->emb);
     cp_log(CP_LOG_WARNING, "KAFKA",
            "EMBEDDED KAFKA (librdkafka mock cluster): in memory only, NOT "
-           "DURABLE, lost when crmpulse exits. Bootstrap %s, topics %s %s %s "
+           "DURABLE, lost when crmpulse exits; it keeps only about 5 MiB "
+           "(or 100,000 batches) per partition and DROPS OLDER MESSAGES, so "
+           "a worker further behind than that stops "
+           "(offsets.out_of_range). Bootstrap %s, topics %s %s %s "
            "with %d partitions. Set kafka.bootstrap.servers for a real "
            "cluster.",
            w->bootstrap, cfg->topic_events, cfg->topic_alerts, cfg->topic_dlq,
@@ -920,6 +1342,10 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
     cp_arena_init(&w->arena, 1024 * 1024);
     cp_cmds_init(&w->cmds);
     cp_cmds_init(&w->pub_cmds);
+    cp_cmds_init(&w->tx_cmds);
+    cp_cmds_init(&w->body_cmds);
+    cp_map_init(&w->tx_keys);
+    cp_map_init(&w->checked_keys);
     w->msgs = calloc(n, sizeof(*w->msgs));
     w->events = calloc(n, sizeof(*w->events));
     w->refs = calloc(n, sizeof(*w->refs));
@@ -986,6 +1412,7 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
                               cfg->kafka_prop_cnt, &cbs, errstr, errstr_size);
     if (!w->cons)
         goto fail;
+    cp_consumer_set_out_of_range(w->cons, on_out_of_range);
     return w;
 fail:
     cp_worker_destroy(w);
@@ -1030,27 +1457,32 @@ static void log_progress(struct cp_worker *w, int64_t *last_ms,
         snprintf(max_desc, sizeof(max_desc), " (max %lld on [%d])",
                  (long long)max_lag, (int)max_part);
     {
-        struct cp_log_field f[] = {{"event", "progress", 0},
-                                   {"events", NULL, w->stats.events},
-                                   {"events_per_s", NULL, rate},
-                                   {"dlq", NULL, w->stats.dlq},
-                                   {"committed_offsets", NULL, committed},
-                                   {"lag", NULL, lag},
-                                   {"max_lag", NULL, max_lag < 0 ? 0 : max_lag},
-                                   {"max_lag_partition", NULL, max_part},
-                                   {"partitions", NULL, owned},
-                                   {"partitions_lag_unknown", NULL, unknown},
-                                   {"retries", NULL, w->stats.retries}};
+        struct cp_log_field f[] = {
+            {"event", "progress", 0},
+            {"events", NULL, w->stats.events},
+            {"events_per_s", NULL, rate},
+            {"dlq", NULL, w->stats.dlq},
+            {"committed_offsets", NULL, committed},
+            {"lag", NULL, lag},
+            {"max_lag", NULL, max_lag < 0 ? 0 : max_lag},
+            {"max_lag_partition", NULL, max_part},
+            {"partitions", NULL, owned},
+            {"partitions_lag_unknown", NULL, unknown},
+            {"retries", NULL, w->stats.retries},
+            {"skipped_out_of_range", NULL, w->stats.out_of_range_skipped}};
 
         cp_log_fields(
             CP_LOG_INFO, "WORKER", f, CP_ARRAY_SIZE(f),
             "progress: %lld events applied (%lld/s), %lld to DLQ, offsets "
-            "%lld; lag %lld over %d partitions%s%s, %lld retries; ms in poll "
+            "%lld; lag %lld over %d partitions%s%s, %lld retries, %lld "
+            "skipped (offsets out of range); ms in poll "
             "%lld decode %lld load %lld apply %lld ack %lld commit %lld",
             (long long)w->stats.events, (long long)rate,
             (long long)w->stats.dlq, (long long)committed, (long long)lag,
             owned, max_desc, unknown ? " (some not fetched yet)" : "",
-            (long long)w->stats.retries, (long long)w->stats.poll_us / 1000,
+            (long long)w->stats.retries,
+            (long long)w->stats.out_of_range_skipped,
+            (long long)w->stats.poll_us / 1000,
             (long long)w->stats.decode_us / 1000,
             (long long)w->stats.load_us / 1000,
             (long long)w->stats.apply_us / 1000,
@@ -1097,13 +1529,18 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
     cp_store_set_stop(w->store, stop);
     cp_producer_set_stop(w->prod, stop); /* a flush waits for Kafka too */
 
-    while (!*stop) {
+    while (!*stop && !w->fatal) {
         int64_t poll_start = cp_mono_us();
         size_t cnt = cp_consumer_poll(
             w->cons, w->msgs, (size_t)w->cfg->batch_max, w->cfg->batch_wait_ms);
         cp_rc rc;
 
         w->stats.poll_us += cp_mono_us() - poll_start;
+        if (w->fatal) {
+            /* Said why; what this poll returned is read again on restart. */
+            cp_consumer_release(w->cons);
+            break;
+        }
         if (w->rewind_needed) {
             recover(w, CP_EREDIS, stop);
             idle_since = cp_mono_ms(); /* waiting out a failure is not idle */
@@ -1181,7 +1618,7 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
         w->backoff_ms = 100;
         log_progress(w, &progress_ms, &progress_events);
     }
-    if (finish_inflight(w))
+    if (finish_inflight(w) && !w->fatal)
         cp_log(CP_LOG_WARNING, "WORKER",
                "last batch not committed: it will be read again on restart");
     alert_log_roll(w, true);
@@ -1192,17 +1629,19 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
                ? (double)cp_state_mem_bytes(w->state) /
                      (double)cp_state_entity_cnt(w->state)
                : 0.0);
-    cp_log(CP_LOG_NOTICE, "WORKER",
-           "stopped: %lld events applied, %lld to DLQ in %lld batches; ms in "
-           "poll %lld decode %lld load %lld apply %lld ack %lld commit %lld",
-           (long long)w->stats.events, (long long)w->stats.dlq,
-           (long long)w->stats.batches, (long long)w->stats.poll_us / 1000,
-           (long long)w->stats.decode_us / 1000,
-           (long long)w->stats.load_us / 1000,
-           (long long)w->stats.apply_us / 1000,
-           (long long)w->stats.ack_us / 1000,
-           (long long)w->stats.commit_us / 1000);
-    return CP_OK;
+    cp_log(
+        CP_LOG_NOTICE, "WORKER",
+        "stopped: %lld events applied, %lld to DLQ in %lld batches, %lld "
+        "skipped (offsets out of range); ms in "
+        "poll %lld decode %lld load %lld apply %lld ack %lld commit %lld",
+        (long long)w->stats.events, (long long)w->stats.dlq,
+        (long long)w->stats.batches, (long long)w->stats.out_of_range_skipped,
+        (long long)w->stats.poll_us / 1000,
+        (long long)w->stats.decode_us / 1000,
+        (long long)w->stats.load_us / 1000, (long long)w->stats.apply_us / 1000,
+        (long long)w->stats.ack_us / 1000,
+        (long long)w->stats.commit_us / 1000);
+    return w->fatal;
 }
 
 const struct cp_worker_stats *cp_worker_stats(const struct cp_worker *w)
@@ -1231,6 +1670,10 @@ void cp_worker_destroy(struct cp_worker *w)
     cp_arena_cleanup(&w->arena);
     cp_cmds_cleanup(&w->cmds);
     cp_cmds_cleanup(&w->pub_cmds);
+    cp_cmds_cleanup(&w->tx_cmds);
+    cp_cmds_cleanup(&w->body_cmds);
+    cp_map_cleanup(&w->tx_keys);
+    cp_map_cleanup(&w->checked_keys);
     free(w->msgs);
     free(w->events);
     free(w->refs);

@@ -17,6 +17,8 @@ struct cp_worker_stats {
     int64_t dlq;     /* messages sent to the DLQ (committed) */
     int64_t skipped; /* messages of partitions not owned, or replays */
     int64_t retries; /* batches rolled back and read again */
+    int64_t out_of_range_skipped; /* messages never applied: Kafka no longer
+                                     had them (offsets.out_of_range) */
     /* Time spent per phase, microseconds (monotonic clock). */
     int64_t poll_us;   /* waiting for and fetching messages */
     int64_t decode_us; /* decode, validate, DLQ hand-off, resolve state */

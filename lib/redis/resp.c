@@ -2,6 +2,7 @@
 /* RESP command writer and the client-independent side of reply views. */
 #include "resp.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* A buffer whose len exceeds cap marks a failed append (sticky). */
@@ -123,4 +124,89 @@ void cp_cmd_int(struct cp_cmds *cmds, int64_t value)
     size_t n = put_int_crlf(tmp, value) - 2;
 
     cp_cmd_arg(cmds, tmp, n);
+}
+
+/* Reads the decimal after a '*' or '$' at *@p pos up to its CRLF. */
+static long long read_header(const struct cp_buf *buf, size_t *pos, char type)
+{
+    long long v = 0;
+    size_t p = *pos;
+
+    if (p >= buf->len || buf->data[p] != type)
+        return -1;
+    for (p++; p < buf->len && buf->data[p] >= '0' && buf->data[p] <= '9'; p++)
+        v = v * 10 + (buf->data[p] - '0');
+    if (p + 1 >= buf->len || buf->data[p] != '\r')
+        return -1;
+    *pos = p + 2;
+    return v;
+}
+
+int cp_cmds_arg(const struct cp_cmds *cmds, size_t cmd, size_t arg, char *out,
+                size_t out_size)
+{
+    const struct cp_buf *buf = &cmds->buf;
+    size_t pos = 0;
+
+    if (out_size)
+        snprintf(out, out_size, "?");
+    if (cp_cmds_failed(cmds))
+        return -1;
+    for (size_t c = 0; c <= cmd; c++) {
+        long long argc = read_header(buf, &pos, '*');
+
+        if (argc < 0)
+            return -1;
+        for (long long a = 0; a < argc; a++) {
+            long long len = read_header(buf, &pos, '$');
+
+            if (len < 0 || pos + (size_t)len + 2 > buf->len)
+                return -1;
+            if (c == cmd && (size_t)a == arg) {
+                size_t n = 0;
+
+                for (; n < (size_t)len && n + 1 < out_size; n++) {
+                    char ch = buf->data[pos + n];
+
+                    out[n] = ch >= 0x20 && ch < 0x7f ? ch : '?';
+                }
+                if (out_size)
+                    out[n] = '\0';
+                return 0;
+            }
+            pos += (size_t)len + 2;
+        }
+    }
+    return -1;
+}
+
+int cp_cmds_next(const struct cp_cmds *cmds, size_t *pos,
+                 struct cp_cmd_view *out)
+{
+    const struct cp_buf *buf = &cmds->buf;
+    size_t p = *pos;
+    long long argc;
+
+    memset(out, 0, sizeof(*out));
+    if (cp_cmds_failed(cmds) || p >= buf->len)
+        return 0;
+    argc = read_header(buf, &p, '*');
+    if (argc < 1)
+        return 0;
+    for (long long a = 0; a < argc; a++) {
+        long long len = read_header(buf, &p, '$');
+
+        if (len < 0 || p + (size_t)len + 2 > buf->len)
+            return 0;
+        if (a == 0) {
+            out->name = buf->data + p;
+            out->name_len = (size_t)len;
+        } else if (a == 1) {
+            out->key = buf->data + p;
+            out->key_len = (size_t)len;
+        }
+        p += (size_t)len + 2;
+    }
+    *pos = p;
+    return 1;
 }

@@ -32,6 +32,31 @@ void cp_cmd_int(struct cp_cmds *cmds, int64_t value);
 void cp_cmds_poison(struct cp_cmds *cmds);
 /** @returns non-zero if any append ran out of memory since the last reset. */
 int cp_cmds_failed(const struct cp_cmds *cmds);
+/**
+ * @brief Copies argument @p arg of command @p cmd (both from 0) of @p cmds
+ *        into @p out as text (cut to fit, non-printable bytes as '?'), to
+ *        name the command or key in a message. A linear scan: for errors.
+ * @returns 0, or -1 (and "?" in @p out) when there is no such argument.
+ */
+int cp_cmds_arg(const struct cp_cmds *cmds, size_t cmd, size_t arg, char *out,
+                size_t out_size);
+
+/** One command of a batch read back: its name and first argument. */
+struct cp_cmd_view {
+    const char *name; /* borrowed from the batch; not NUL-terminated */
+    size_t name_len;
+    const char *key; /* the first argument; NULL when there is none */
+    size_t key_len;
+};
+
+/**
+ * @brief Reads back the command at byte offset *@p pos of @p cmds (start
+ *        with 0) and moves *@p pos to the next one.
+ * @returns 1 with @p out filled, 0 at the end (or on bytes this writer
+ *          did not produce).
+ */
+int cp_cmds_next(const struct cp_cmds *cmds, size_t *pos,
+                 struct cp_cmd_view *out);
 
 enum cp_reply_type {
     CP_REPLY_NIL = 0,

@@ -30,6 +30,8 @@ struct cp_store {
     redisContext *ctx;       /* owned; NULL while disconnected */
     struct cp_redis_url url; /* owned; its password is never logged */
     size_t pending;          /* replies sent for but not read yet */
+    size_t error_cmd;        /* command whose error reply is in errstr;
+                                SIZE_MAX: none (see cp_store_error_cmd) */
     uint64_t connection_id;  /* bumped by every successful connect */
     char address[300];       /* for messages */
     char errstr[512];
@@ -386,6 +388,7 @@ cp_rc cp_store_finish(struct cp_store *st, cp_reply_fn fn, void *opaque)
     size_t cnt = st->pending;
     cp_rc rc = CP_OK;
 
+    st->error_cmd = SIZE_MAX;
     for (size_t i = 0; i < cnt; i++) {
         redisReply *reply = NULL;
         struct cp_reply view;
@@ -396,10 +399,12 @@ cp_rc cp_store_finish(struct cp_store *st, cp_reply_fn fn, void *opaque)
         cp__redis_reply_view(reply, &view);
         /* The first error reply is the message, even when a callback
          * turns it into the failure (NOPERM on a fence INCR, say). */
-        if (!rc && view.type == CP_REPLY_ERROR)
+        if (!rc && view.type == CP_REPLY_ERROR && st->error_cmd == SIZE_MAX) {
             snprintf(st->errstr, sizeof(st->errstr), "redis %s: %.*s%s",
                      st->address, (int)view.len, view.str,
                      acl_hint(view.str, view.len));
+            st->error_cmd = i;
+        }
         if (!rc && fn)
             rc = fn(opaque, i, &view);
         else if (!rc && view.type == CP_REPLY_ERROR)
@@ -427,10 +432,23 @@ static void *tally_note(const redisReadTask *task, int type)
 static void *tally_string(const redisReadTask *task, char *str, size_t len)
 {
     struct cp_tx_result *res = task->privdata;
+    void *obj = tally_note(task, task->type);
 
-    if (task->type == REDIS_REPLY_ERROR && !res->errors++)
+    if (task->type != REDIS_REPLY_ERROR)
+        return obj;
+    if (task->parent) {
+        /* Element idx of EXEC's reply: the idx-th queued command, the
+         * commands of the transaction being the exec_elems_ before EXEC. */
+        if (!res->errors)
+            res->error_cmd =
+                res->replies_ - res->exec_elems_ + (size_t)task->idx;
+        res->exec_errors++;
+    } else if (!res->errors) {
+        res->error_cmd = res->replies_;
+    }
+    if (!res->errors++)
         snprintf(res->error, sizeof(res->error), "%.*s", (int)len, str);
-    return tally_note(task, task->type);
+    return obj;
 }
 
 /* hiredis 1.0 counts elements in a size_t and added RESP3's doubles and
@@ -443,7 +461,10 @@ static void *tally_string(const redisReadTask *task, char *str, size_t len)
 
 static void *tally_array(const redisReadTask *task, TALLY_ELEMENTS elements)
 {
-    (void)elements;
+    struct cp_tx_result *res = task->privdata;
+
+    if (!task->parent)
+        res->exec_elems_ = elements > 0 ? (size_t)elements : 0;
     return tally_note(task, REDIS_REPLY_ARRAY);
 }
 
@@ -508,12 +529,14 @@ cp_rc cp_store_finish_tx(struct cp_store *st, struct cp_tx_result *res)
     saved_privdata = reader->privdata;
     reader->fn = &tally_fns;
     reader->privdata = res;
+    res->replies_ = 0;
     while (st->pending) {
         void *reply = NULL;
 
         if (read_reply(st, &reply) != REDIS_OK || !reply)
             return io_error(st); /* frees with tally_fns still set */
         st->pending--;
+        res->replies_++;
     }
     reader->fn = saved_fn;
     reader->privdata = saved_privdata;
@@ -523,6 +546,11 @@ cp_rc cp_store_finish_tx(struct cp_store *st, struct cp_tx_result *res)
 uint64_t cp_store_connection_id(const struct cp_store *st)
 {
     return st->connection_id;
+}
+
+size_t cp_store_error_cmd(const struct cp_store *st)
+{
+    return st->error_cmd;
 }
 
 size_t cp_store_pending(const struct cp_store *st)

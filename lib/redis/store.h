@@ -59,9 +59,17 @@ cp_rc cp_store_send(struct cp_store *st, const struct cp_cmds *cmds);
 cp_rc cp_store_finish(struct cp_store *st, cp_reply_fn fn, void *opaque);
 /** What a transaction's replies amounted to (see cp_store_finish_tx). */
 struct cp_tx_result {
-    int aborted;     /* EXEC replied nil (a WATCHed key changed) */
-    size_t errors;   /* error replies, queued or inside EXEC's result */
-    char error[256]; /* the first of them */
+    int aborted;        /* EXEC replied nil (a WATCHed key changed) */
+    size_t errors;      /* error replies, queued or inside EXEC's result */
+    size_t exec_errors; /* those inside EXEC's result: the transaction ran
+                           and its other commands DID apply (Redis has no
+                           rollback) */
+    char error[256];    /* the first of them */
+    size_t error_cmd;   /* index in the sent batch of the command that
+                           failed first (see cp_cmds_arg() to name its key) */
+    /* reader bookkeeping */
+    size_t replies_;    /* top-level replies read before the current one */
+    size_t exec_elems_; /* elements of the last top-level array */
 };
 
 /**
@@ -73,6 +81,10 @@ struct cp_tx_result {
 cp_rc cp_store_finish_tx(struct cp_store *st, struct cp_tx_result *res);
 /** @brief Changes whenever a new connection was made (WATCHes are gone). */
 uint64_t cp_store_connection_id(const struct cp_store *st);
+/** @brief After cp_store_finish()/cp_store_roundtrip() failed on an error
+ *         reply: the index (in the batch) of the command that got the
+ *         error cp_store_errstr() quotes; SIZE_MAX otherwise. */
+size_t cp_store_error_cmd(const struct cp_store *st);
 /** @brief Replies still to read from a cp_store_send(). */
 size_t cp_store_pending(const struct cp_store *st);
 /** @brief Same as cp_reply_element() (resp.h), which readers of replies

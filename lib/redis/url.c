@@ -5,6 +5,7 @@
 #include "url.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,23 +212,101 @@ void cp_redis_url_cleanup(struct cp_redis_url *url)
     memset(url, 0, sizeof(*url));
 }
 
+/* Appends @p len bytes of @p s to @p out (at *@p pos), cut to fit. */
+static void put(char *out, size_t out_size, size_t *pos, const char *s,
+                size_t len)
+{
+    if (out_size == 0)
+        return;
+    while (len-- && *pos + 1 < out_size)
+        out[(*pos)++] = *s++;
+    out[*pos] = '\0';
+}
+
+/* Copies what follows the user info (or the scheme when there is none):
+ * only the parts that have the shape of a host, a port, a database or a
+ * unix path are shown, anything else (a password written where the port
+ * or the database goes, a query such as ?password=) is "***" up to the
+ * end. */
+static void mask_tail(const char *s, bool unix_path, char *out, size_t out_size,
+                      size_t *pos)
+{
+    const char *p = s;
+    size_t n;
+
+    if (*p == '@')
+        put(out, out_size, pos, p++, 1);
+    if (unix_path) {
+        n = strcspn(p, "?");
+        put(out, out_size, pos, p, n);
+        p += n;
+        if (*p && (strncmp(p, "?db=", 4) ||
+                   digits_value(p + 4, strlen(p + 4), INT_MAX) < 0)) {
+            put(out, out_size, pos, "?***", 4);
+            return;
+        }
+        put(out, out_size, pos, p, strlen(p));
+        return;
+    }
+    n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                  "0123456789._-");
+    put(out, out_size, pos, p, n);
+    p += n;
+    if (*p == ':') {
+        size_t plen = strcspn(p + 1, "/?");
+
+        /* With no host before it, "port" is a password in disguise; after
+         * a host, up to 5 digits read as a port (shown, valid or not, for
+         * diagnosis: as ambiguous as a valid one), anything else not. */
+        if (n == 0 || digits_value(p + 1, plen, 99999) < 0) {
+            put(out, out_size, pos, ":***", 4);
+            return;
+        }
+        put(out, out_size, pos, p, plen + 1);
+        p += plen + 1;
+    }
+    if (*p == '/') {
+        size_t dlen = strcspn(p + 1, "?");
+
+        if (digits_value(p + 1, dlen, INT_MAX) < 0) {
+            put(out, out_size, pos, "/***", 4);
+            return;
+        }
+        put(out, out_size, pos, p, dlen + 1);
+        p += dlen + 1;
+    }
+    if (*p == '?')
+        put(out, out_size, pos, "?***", 4); /* redis:// takes no query */
+    else if (*p)
+        put(out, out_size, pos, "***", 3);
+}
+
 void cp_redis_url_mask(const char *url, char *out, size_t out_size)
 {
     const char *at = strrchr(url, '@');
     const char *info, *colon;
+    bool unix_path = !strncasecmp(url, "unix:", 5);
+    size_t pos = 0;
 
-    if (!at) {
-        snprintf(out, out_size, "%s", url);
+    if (out_size == 0)
         return;
-    }
+    out[0] = '\0';
     /* The user info starts after "scheme://", or after "//" in a typo such
      * as "redis//", else at the start: whatever the scheme looks like, what
      * precedes the last '@' is hidden. */
     info = strstr(url, "//");
+    if (!at) {
+        info = info ? info + 2 : url;
+        put(out, out_size, &pos, url, (size_t)(info - url));
+        mask_tail(info, unix_path, out, out_size, &pos);
+        return;
+    }
     info = info && info < at ? info + 2 : url;
     colon = memchr(info, ':', (size_t)(at - info));
     if (colon && colon > info)
-        snprintf(out, out_size, "%.*s***%s", (int)(colon + 1 - url), url, at);
+        put(out, out_size, &pos, url, (size_t)(colon + 1 - url));
     else
-        snprintf(out, out_size, "%.*s***%s", (int)(info - url), url, at);
+        put(out, out_size, &pos, url, (size_t)(info - url));
+    put(out, out_size, &pos, "***", 3);
+    mask_tail(at, false, out, out_size, &pos);
 }

@@ -45,8 +45,11 @@ void cp_redis_url_cleanup(struct cp_redis_url *url);
  *        any text a user may have meant as a Redis URL, valid or not
  *        (rediss://, REDIS://, "redis//u:p@h"): everything before the last
  *        '@' after the scheme is the user info; a user name before ':' is
- *        kept for diagnosis, the rest is hidden. Text with no '@' is
- *        copied as is (it holds no user info).
+ *        kept for diagnosis, the rest is hidden. After it (or after the
+ *        scheme when there is no '@') only what has the shape of a host,
+ *        a port of up to 5 digits after a host, a database number, a unix path
+ *        or ?db=N is shown; anything else ("redis://u:PASS",
+ *        "redis://:PASS/0", "?password=PASS") is "***" to the end.
  */
 void cp_redis_url_mask(const char *url, char *out, size_t out_size);
 

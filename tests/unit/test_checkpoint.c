@@ -196,3 +196,60 @@ Test(checkpoint, a_partition_above_the_limit_is_refused)
     cp_checkpoint_destroy(cp);
     cp_store_destroy(st);
 }
+
+/* Values read back are untrusted: an offset or a fence another program
+ * wrote is an error naming the key and the field (CP_ECONFIG: the worker
+ * stops with the fix), never "redis down" and a retry loop, and never a
+ * takeover by another worker. */
+Test(checkpoint, corrupt_offsets_are_named_not_taken_for_redis_down)
+{
+    /* Inline commands: quotes keep the space of " 7". */
+    static const char *const bad[] = {
+        "abc", "-5", "12x", "\" 7\"", "1e3", "99999999999999999999", "\"\""};
+    struct cp_store *st = connect_store();
+    struct cp_checkpoint *cp = cp_checkpoint_new(st, "g-bad", "crm.events");
+    struct cp_partition parts[2];
+    char cmd[128], out[64];
+
+    for (size_t i = 0; i < CP_ARRAY_SIZE(bad); i++) {
+        parts_of(parts, 2);
+        snprintf(cmd, sizeof(cmd),
+                 "HSET crmpulse:offsets:g-bad crm.events:1 %s", bad[i]);
+        fx_redis_cmd(&redis, cmd, out, sizeof(out));
+        cr_assert_eq(out[0], ':', "%s: %s", cmd, out);
+        cr_assert_eq(cp_checkpoint_read_offsets(cp, parts, 2), CP_ECONFIG,
+                     "offset \"%s\"", bad[i]);
+    }
+    fx_redis_cmd(&redis, "HSET crmpulse:offsets:g-bad crm.events:1 9", out,
+                 sizeof(out));
+    parts_of(parts, 2);
+    cr_assert_eq(cp_checkpoint_read_offsets(cp, parts, 2), CP_OK);
+    cr_assert_eq(parts[1].offset, 9);
+    cp_checkpoint_destroy(cp);
+    cp_store_destroy(st);
+}
+
+Test(checkpoint, a_corrupt_fence_is_named_not_taken_for_a_takeover)
+{
+    struct cp_store *st = connect_store();
+    struct cp_checkpoint *cp = cp_checkpoint_new(st, "g-badf", "crm.events");
+    struct cp_partition parts[1];
+    char out[64];
+
+    parts_of(parts, 1);
+    /* Claiming: INCR refuses the value. */
+    fx_redis_cmd(&redis, "SET crmpulse:fence:g-badf:crm.events:0 abc", out,
+                 sizeof(out));
+    cr_assert_eq(cp_checkpoint_claim(cp, parts, 1), CP_ECONFIG);
+    /* Owned, then overwritten: arming reads it back. */
+    fx_redis_cmd(&redis, "DEL crmpulse:fence:g-badf:crm.events:0", out,
+                 sizeof(out));
+    cr_assert_eq(cp_checkpoint_claim(cp, parts, 1), CP_OK);
+    cp_checkpoint_own(cp, 0, true);
+    cr_assert_eq(cp_checkpoint_arm(cp), CP_OK);
+    fx_redis_cmd(&redis, "SET crmpulse:fence:g-badf:crm.events:0 abc", out,
+                 sizeof(out));
+    cr_assert_eq(cp_checkpoint_arm(cp), CP_ECONFIG);
+    cp_checkpoint_destroy(cp);
+    cp_store_destroy(st);
+}

@@ -174,6 +174,11 @@ static const char expected_exposition[] =
     "crmpulse_retries_total{cause=\"redis\"} 3\n"
     "crmpulse_retries_total{cause=\"kafka\"} 1\n"
     "crmpulse_retries_total{cause=\"fenced\"} 0\n"
+    "# HELP crmpulse_messages_skipped_total Input messages never applied: "
+    "Kafka no longer had them (retention) or the stored offset was beyond "
+    "the log, and offsets.out_of_range moved past them.\n"
+    "# TYPE crmpulse_messages_skipped_total counter\n"
+    "crmpulse_messages_skipped_total 1500\n"
     "# HELP crmpulse_consumer_lag_messages Messages behind the high "
     "watermark, per assigned partition.\n"
     "# TYPE crmpulse_consumer_lag_messages gauge\n"
@@ -247,6 +252,8 @@ static void known_updates(struct cp_metrics *m)
     cp_metrics_retry(m, CP_METRICS_RETRY_REDIS);
     cp_metrics_retry(m, CP_METRICS_RETRY_REDIS);
     cp_metrics_retry(m, CP_METRICS_RETRY_KAFKA);
+    cp_metrics_skipped(m, 1000);
+    cp_metrics_skipped(m, 500);
     cr_assert(
         eq(int, cp_metrics_partition_set(m, "crm.events", 0, 12, 1764380000120),
            CP_OK));
@@ -670,6 +677,29 @@ Test(ops_metrics, exposition_passes_promtool_check_metrics)
     cr_assert(eq(int, rc, 0), "promtool check metrics: exit %d:\n%s", rc,
               report);
     cr_assert(eq(sz, strlen(report), (size_t)0), "promtool: %s", report);
+    free(text);
+    cp_metrics_destroy(m);
+}
+
+/* One limit: every partition a worker can own (the checkpoint and the
+ * scorer accept 0 .. CP_PARTITIONS_MAX-1) is exported, none dropped. */
+Test(ops_metrics, every_partition_a_worker_can_own_is_exported)
+{
+    struct cp_metrics *m = new_metrics();
+    char *text;
+
+    cr_assert(eq(int,
+                 cp_metrics_partition_set(m, "t", CP_PARTITIONS_MAX - 1, 7, -1),
+                 CP_OK));
+    cr_assert(eq(int,
+                 cp_metrics_partition_set(m, "t", CP_PARTITIONS_MAX, 7, -1),
+                 CP_ECONFIG));
+    text = render(m);
+    cr_assert(eq(dbl,
+                 value_of(text, "crmpulse_consumer_lag_messages{topic=\"t\","
+                                "partition=\"4095\"}"),
+                 7.0),
+              "%s", text);
     free(text);
     cp_metrics_destroy(m);
 }

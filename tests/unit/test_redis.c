@@ -273,8 +273,8 @@ static void send_lines(struct cp_store *st, const char *const *lines,
 Test(redis, transaction_errors_inside_exec_are_counted)
 {
     static const char *const setup[] = {"SET s text", "DEL l"};
-    static const char *const tx[] = {"MULTI",     "SET a 1", "INCR s",
-                                     "LPUSH s x", "INCR a",  "EXEC"};
+    static const char *const tx[] = {"INCR n",    "MULTI",  "SET a 1", "INCR s",
+                                     "LPUSH s x", "INCR a", "EXEC"};
     struct fx_redis r;
     struct cp_store *st;
     struct cp_tx_result res;
@@ -292,6 +292,9 @@ Test(redis, transaction_errors_inside_exec_are_counted)
     cr_assert_eq(res.errors, 2, "INCR and LPUSH on a string: %zu", res.errors);
     cr_assert(strstr(res.error, "not an integer"), "first error: %s",
               res.error);
+    cr_assert_eq(res.exec_errors, 2, "both inside EXEC: the rest applied");
+    cr_assert_eq(res.error_cmd, 3, "INCR s is command 3 of the batch: %zu",
+                 res.error_cmd);
     /* Redis does not roll back: the other commands ran. */
     cr_assert_eq(run(st, &seen, get, 1), CP_OK);
     cr_assert_str_eq(seen.text[0], "S:2");
@@ -317,6 +320,8 @@ Test(redis, queued_error_aborts_the_transaction)
     cr_assert_eq(res.errors, 2, "the unknown command and EXECABORT: %zu",
                  res.errors);
     cr_assert(strstr(res.error, "unknown command"), "%s", res.error);
+    cr_assert_eq(res.exec_errors, 0, "EXECABORT: nothing applied");
+    cr_assert_eq(res.error_cmd, 2, "%zu", res.error_cmd);
     cr_assert_eq(run(st, &seen, get, 1), CP_OK);
     cr_assert_str_eq(seen.text[0], "N", "nothing of an aborted EXEC ran");
     cp_store_destroy(st);
@@ -452,4 +457,107 @@ Test(redis, open_needs_no_server)
     cr_assert_eq(run(st, &seen, ping, 1), CP_EREDIS);
     cr_assert_eq(cp_store_ensure_connected(st), CP_EREDIS);
     cp_store_destroy(st);
+}
+
+Test(redis, cmds_arg_names_a_command_and_its_key)
+{
+    struct cp_cmds cmds;
+    char out[16];
+
+    cp_cmds_init(&cmds);
+    cmd(&cmds, "MULTI");
+    cmd(&cmds, "HINCRBY crm:t:c:1 n 1");
+    cp_cmd_begin(&cmds, 2);
+    cp_cmd_str(&cmds, "GET");
+    cp_cmd_arg(&cmds, "a\r\nb-with-a-long-tail", 21);
+    cr_assert_eq(cp_cmds_arg(&cmds, 1, 0, out, sizeof(out)), 0);
+    cr_assert_str_eq(out, "HINCRBY");
+    cr_assert_eq(cp_cmds_arg(&cmds, 1, 1, out, sizeof(out)), 0);
+    cr_assert_str_eq(out, "crm:t:c:1");
+    cr_assert_eq(cp_cmds_arg(&cmds, 2, 1, out, sizeof(out)), 0);
+    cr_assert_str_eq(out, "a??b-with-a-lon", "cut to fit, CRLF shown as ?");
+    cr_assert_eq(cp_cmds_arg(&cmds, 0, 1, out, sizeof(out)), -1);
+    cr_assert_str_eq(out, "?");
+    cr_assert_eq(cp_cmds_arg(&cmds, 3, 0, out, sizeof(out)), -1);
+    cp_cmds_cleanup(&cmds);
+}
+
+/* What the worker does before a transaction (see build_tx in worker.c):
+ * a script that finds a key of the wrong type rewrites a WATCHed key, so
+ * the EXEC that follows in the same pipeline applies nothing. */
+Test(redis, type_check_before_multi_aborts_the_exec)
+{
+    static const char *const get[] = {"HGET h a"};
+    static const char script[] =
+        "for i = 2, #KEYS do "
+        "local t = redis.call('TYPE', KEYS[i])['ok'] "
+        "if t ~= 'none' and t ~= ARGV[i - 1] then "
+        "local f = redis.call('GET', KEYS[1]) "
+        "if f then redis.call('SET', KEYS[1], f) end "
+        "return redis.error_reply('CPTYPE key ' .. KEYS[i] .. "
+        "' is a ' .. t .. ', crmpulse writes a ' .. ARGV[i - 1] .. ' there') "
+        "end end return 0";
+    static const char *const setup[] = {"SET f 1", "SET z text", "WATCH f"};
+    struct fx_redis r;
+    struct cp_store *st;
+    struct cp_tx_result res;
+    struct seen seen;
+    struct cp_cmds cmds;
+
+    fx_redis_start(&r, NULL);
+    st = connect_url("redis://", &r, "");
+    cr_assert_not_null(st, "%s", errstr);
+    cr_assert_eq(run(st, &seen, setup, 3), CP_OK);
+    cp_cmds_init(&cmds);
+    cp_cmd_begin(&cmds, 10);
+    cp_cmd_str(&cmds, "EVAL");
+    cp_cmd_str(&cmds, script);
+    cp_cmd_str(&cmds, "4");
+    cp_cmd_str(&cmds, "f");
+    cp_cmd_str(&cmds, "h");
+    cp_cmd_str(&cmds, "z");
+    cp_cmd_str(&cmds, "h2");
+    cp_cmd_str(&cmds, "hash");
+    cp_cmd_str(&cmds, "zset");
+    cp_cmd_str(&cmds, "hash");
+    cmd(&cmds, "MULTI");
+    cmd(&cmds, "HSET h a b");
+    cmd(&cmds, "ZADD z 1 m");
+    cmd(&cmds, "HSET h2 a b");
+    cmd(&cmds, "EXEC");
+    cr_assert_eq(cp_store_send(st, &cmds), CP_OK);
+    cr_assert_eq(cp_store_finish_tx(st, &res), CP_OK);
+    cr_assert_eq(res.errors, 1, "only the check's: %zu (%s)", res.errors,
+                 res.error);
+    cr_assert_eq(res.exec_errors, 0);
+    cr_assert_eq(res.aborted, 1, "the check wrote the WATCHed key");
+    cr_assert_eq(res.error_cmd, 0, "%zu", res.error_cmd);
+    cr_assert(strstr(res.error, "key z is a string"), "%s", res.error);
+    cr_assert_eq(run(st, &seen, get, 1), CP_OK);
+    cr_assert_str_eq(seen.text[0], "N", "nothing of the EXEC ran");
+    cp_cmds_cleanup(&cmds);
+    cp_store_destroy(st);
+    fx_redis_stop(&r);
+}
+
+Test(redis, the_command_of_an_error_reply_is_known)
+{
+    static const char *const lines[] = {"SET s text", "GET s", "HGET s f",
+                                        "INCR s"};
+    struct fx_redis r;
+    struct cp_store *st;
+    struct seen seen;
+
+    fx_redis_start(&r, NULL);
+    st = connect_url("redis://", &r, "");
+    cr_assert_not_null(st, "%s", errstr);
+    cr_assert_eq(run(st, &seen, lines, 2), CP_OK);
+    cr_assert_eq(cp_store_error_cmd(st), SIZE_MAX, "no error, no index");
+    cr_assert_eq(run(st, &seen, lines, 4), CP_OK, "callbacks decide");
+    cr_assert_eq(cp_store_error_cmd(st), 2, "HGET on a string: %zu",
+                 cp_store_error_cmd(st));
+    cr_assert(strstr(cp_store_errstr(st), "WRONGTYPE"), "%s",
+              cp_store_errstr(st));
+    cp_store_destroy(st);
+    fx_redis_stop(&r);
 }

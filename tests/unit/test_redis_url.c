@@ -150,6 +150,18 @@ Test(redis_url, mask_hides_the_secret_of_any_form)
         {"hunter2@h", "***@h"},
         {"redis://h:6379", "redis://h:6379"},
         {"unix:///run/r.sock?db=1", "unix:///run/r.sock?db=1"},
+        /* No '@': a password where the port, the database or a query
+         * goes is hidden all the same. */
+        {"redis://u:hunter2", "redis://u:***"},
+        {"redis://:hunter2/0", "redis://:***"},
+        {"redis://:6379/0", "redis://:***"},
+        {"redis://h:6379/0?password=hunter2", "redis://h:6379/0?***"},
+        {"redis://h?password=hunter2", "redis://h?***"},
+        {"redis://h/hunter2", "redis://h/***"},
+        {"redis://hun ter2", "redis://hun***"},
+        {"redis://u:p@h:6379?password=hunter2", "redis://u:***@h:6379?***"},
+        {"unix:///run/r.sock?password=hunter2", "unix:///run/r.sock?***"},
+        {"redis://h:6379/2", "redis://h:6379/2"},
     };
 
     for (size_t i = 0; i < CP_ARRAY_SIZE(cases); i++) {
@@ -183,6 +195,10 @@ Test(redis_url, settings_errors_never_echo_the_password)
         "REDIS://admin:hunter2@h:99999",
         "redis//admin:hunter2@h",
         "http://hunter2@h",
+        "redis://u:hunter2",
+        "redis://:hunter2/0",
+        "redis://h:6379/0?password=hunter2",
+        "redis://h?password=hunter2",
     };
     char errstr[1024];
 
