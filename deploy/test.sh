@@ -71,7 +71,7 @@ stage unit ctest_in "$asan" -L unit -j2
 # share the machine with the cases that keep a core busy.
 integ_outages() {
   CP_IT_EVENTS=6000 CP_IT_OUTAGE_S=20 \
-    ctest_in "$asan" -R '^(test_faults_redis|test_recovery)$'
+    ctest_in "$asan" -R '^(test_faults_redis|test_recovery|test_foreign_keys)$'
 }
 integ_brokers() {
   CP_IT_EVENTS=6000 ctest_in "$asan" -R '^test_broker_faults$'
@@ -82,7 +82,7 @@ integ_brokers() {
 integ_busy() {
   CP_IT_EVENTS=30000 ctest_in "$asan" -R '^test_pipeline$'
   CP_IT_EVENTS=6000 CP_KAFKA09_EVENTS=9000 ctest_in "$asan" -L integration \
-    -E '^(test_pipeline|test_chaos|test_churn_e2e|test_faults_redis|test_broker_faults|test_recovery|board_browser|board_load)$'
+    -E '^(test_pipeline|test_chaos|test_churn_e2e|test_faults_redis|test_broker_faults|test_recovery|test_foreign_keys|board_browser|board_load)$'
 }
 # lanes NAME...: runs each function NAME in the background, its output to a
 # log printed when all are done; fails if any failed.
