@@ -136,6 +136,38 @@ int cp_fit_parse_ms(const char *s, int64_t *out)
     return 0;
 }
 
+/* The next row of the events CSV (tenant_id, customer_id, occurred_at_ms,
+ * observation, value) into @p f, @p at, @p obs and @p value; the header
+ * and empty lines are skipped. @returns 1, 0 at the end of the file, or -1
+ * with the file, line and what is wrong in @p errstr. */
+static int next_event_row(FILE *fp, const char *path, long *lineno,
+                          char *line, size_t line_size, char *f[6],
+                          int64_t *at, int *obs, int64_t *value, char *errstr,
+                          size_t errstr_size)
+{
+    while (fgets(line, (int)line_size, fp)) {
+        ++*lineno;
+        if (split(line, f, 6) != 5) {
+            if (!line[0])
+                continue;
+            snprintf(errstr, errstr_size, "%s:%ld: expected 5 fields", path,
+                     *lineno);
+            return -1;
+        }
+        if (*lineno == 1 && !strcmp(f[0], "tenant_id"))
+            continue;
+        *obs = cp_churn_obs_parse(f[3]);
+        if (*obs < 0 || cp_fit_parse_ms(f[2], at) ||
+            cp_fit_parse_ms(f[4], value)) {
+            snprintf(errstr, errstr_size, "%s:%ld: bad row (obs '%s')", path,
+                     *lineno, f[3]);
+            return -1;
+        }
+        return 1;
+    }
+    return 0;
+}
+
 /* Remembers the events' tenants: a labels file without a tenant column is
  * only unambiguous with one. */
 static int note_tenant(struct data *d, const char *tenant)
@@ -167,29 +199,16 @@ static cp_rc read_events(struct data *d, const struct cp_churn_model *m,
         return CP_EIO;
     }
     *used = 0;
-    while (fgets(line, sizeof(line), fp)) {
+    for (;;) {
         char *f[6];
         int64_t at, value;
         struct cust *c;
-        int obs;
+        int obs, got = next_event_row(fp, o->events, &lineno, line,
+                                      sizeof(line), f, &at, &obs, &value,
+                                      errstr, errstr_size);
 
-        lineno++;
-        if (split(line, f, 6) != 5) {
-            if (!line[0])
-                continue;
-            snprintf(errstr, errstr_size, "%s:%ld: expected 5 fields",
-                     o->events, lineno);
-            rc = CP_EDECODE;
-            break;
-        }
-        if (lineno == 1 && !strcmp(f[0], "tenant_id"))
-            continue;
-        obs = cp_churn_obs_parse(f[3]);
-        if (obs < 0 || cp_fit_parse_ms(f[2], &at) ||
-            cp_fit_parse_ms(f[4], &value)) {
-            snprintf(errstr, errstr_size, "%s:%ld: bad row (obs '%s')",
-                     o->events, lineno, f[3]);
-            rc = CP_EDECODE;
+        if (got <= 0) {
+            rc = got < 0 ? CP_EDECODE : rc;
             break;
         }
         if (at >= o->cutoff)
@@ -1506,29 +1525,16 @@ static cp_rc ev_replay(struct data *d, struct ev_samples *s,
         return CP_EIO;
     }
     *used = 0;
-    while (fgets(line, sizeof(line), fp)) {
+    for (;;) {
         char *f[6];
         int64_t at, value;
         struct cust *c;
-        int obs;
+        int obs, got = next_event_row(fp, o->events, &lineno, line,
+                                      sizeof(line), f, &at, &obs, &value,
+                                      errstr, errstr_size);
 
-        lineno++;
-        if (split(line, f, 6) != 5) {
-            if (!line[0])
-                continue;
-            snprintf(errstr, errstr_size, "%s:%ld: expected 5 fields",
-                     o->events, lineno);
-            rc = CP_EDECODE;
-            break;
-        }
-        if (lineno == 1 && !strcmp(f[0], "tenant_id"))
-            continue;
-        obs = cp_churn_obs_parse(f[3]);
-        if (obs < 0 || cp_fit_parse_ms(f[2], &at) ||
-            cp_fit_parse_ms(f[4], &value)) {
-            snprintf(errstr, errstr_size, "%s:%ld: bad row (obs '%s')",
-                     o->events, lineno, f[3]);
-            rc = CP_EDECODE;
+        if (got <= 0) {
+            rc = got < 0 ? CP_EDECODE : rc;
             break;
         }
         if (o->cutoff != INT64_MIN && at >= o->cutoff)
