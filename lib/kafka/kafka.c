@@ -563,6 +563,7 @@ struct cp_consumer {
     rd_kafka_message_t **rkms;   /* owned array; messages of the last poll */
     size_t rkm_cnt;
     size_t rkm_cap;
+    int out_of_memory; /* a poll or an assignment failed to allocate */
     uint64_t generation; /* assignment changes */
     int rebalancing;     /* revoked, not assigned again yet */
 };
@@ -608,7 +609,10 @@ static void on_assign(struct cp_consumer *cons,
     cp_rc rc;
 
     if (!parts) {
-        cp_log(CP_LOG_ERR, "KAFKA", "assign: out of memory");
+        /* Not assigning leaves the group believing we consume partitions
+         * we never read: the caller must stop (cp_consumer_out_of_memory). */
+        cp_log(CP_LOG_ERR, "KAFKA", "assign: out of memory: stopping");
+        cons->out_of_memory = 1;
         return;
     }
     /* Where to start must come from the offsets stored with the state: if
@@ -813,6 +817,11 @@ static int ensure_capacity(struct cp_consumer *cons, size_t max)
     return 0;
 }
 
+int cp_consumer_out_of_memory(const struct cp_consumer *cons)
+{
+    return cons->out_of_memory;
+}
+
 size_t cp_consumer_poll(struct cp_consumer *cons, struct cp_msg *msgs,
                         size_t max, int timeout_ms)
 {
@@ -822,8 +831,10 @@ size_t cp_consumer_poll(struct cp_consumer *cons, struct cp_msg *msgs,
     cp_consumer_release(cons);
     if (max > CP_CONSUMER_MAX_BATCH)
         max = CP_CONSUMER_MAX_BATCH;
-    if (ensure_capacity(cons, max))
+    if (ensure_capacity(cons, max)) {
+        cons->out_of_memory = 1; /* not "no messages": see the header */
         return 0;
+    }
     got =
         rd_kafka_consume_batch_queue(cons->queue, timeout_ms, cons->rkms, max);
     if (got <= 0)

@@ -192,6 +192,15 @@ struct cp_consumer *cp_consumer_new(const char *bootstrap, const char *group_id,
                                     const struct cp_consumer_callbacks *cbs,
                                     char *errstr, size_t errstr_size);
 /**
+ * @brief Whether a poll or a partition assignment failed to allocate memory.
+ *        Then cp_consumer_poll() returned 0 without meaning "no messages",
+ *        or partitions were not assigned though the group believes they
+ *        are: the caller must stop (a restart resumes from the committed
+ *        offsets).
+ */
+int cp_consumer_out_of_memory(const struct cp_consumer *cons);
+
+/**
  * @brief Fills @p msgs with up to @p max messages, waiting at most
  *        @p timeout_ms. Errors from the client are logged, not returned as
  *        messages. Rebalance callbacks run inside this call.

@@ -1536,6 +1536,9 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
         cp_rc rc;
 
         w->stats.poll_us += cp_mono_us() - poll_start;
+        /* Not "idle": the consumer could not take messages or partitions. */
+        if (cp_consumer_out_of_memory(w->cons))
+            stop_fatally(w, CP_ENOMEM, "stopped: out of memory");
         if (w->fatal) {
             /* Said why; what this poll returned is read again on restart. */
             cp_consumer_release(w->cons);
@@ -1592,8 +1595,10 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
                 cp_scorer_idle_tick_due(w->sc, cp_now_ms())) {
                 w->last_tick_ms = cp_mono_ms();
                 rc = process_batch(w, 0);
-                if (rc == CP_ENOMEM)
+                if (rc == CP_ENOMEM) {
+                    cp_log(CP_LOG_ERR, "WORKER", "out of memory: stopping");
                     return rc;
+                }
                 if (rc) {
                     recover(w, rc, stop);
                     idle_since = cp_mono_ms();
