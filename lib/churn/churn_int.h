@@ -8,6 +8,23 @@
 
 #include "churn.h"
 
+/* Units and bounds shared by the model file, the engine and packing. */
+#define CP_LN2      0.69314718055994530942
+#define MS_PER_DAY  86400000.0
+#define MS_PER_HOUR 3600000LL
+#define MS_PER_MIN  60000LL
+/* Event times are clamped to [0, 2^32 s): seconds fit a uint32 and every
+ * date from 1970 to 2106 is representable. */
+#define AT_MAX_MS (4294967295LL * 1000)
+/* Forward-decay weights are 2^((t - landmark) / halflife): the landmark is
+ * moved once a weight would pass 2^RENORM_HALVES, so float sums stay far
+ * from overflow for any span of time. */
+#define RENORM_HALVES 32.0
+/* How far cp_churn_next_due() looks ahead. */
+#define DUE_HORIZON_MS (3LL * 365 * 86400000)
+
+#define PACK_VERSION 1
+
 /* The factors, in model-file order. Keep cp__churn_factor_names[] and the
  * feature code in churn.c in step. */
 enum cp_churn_factor {
