@@ -293,7 +293,8 @@ static enum MHD_Result serve_settings(const struct request *rq)
                 json_object_set_new(cur, tenant, json_string(code));
         }
     }
-    j = cur ? json_pack("{s:s, s:o}", "lang",
+    j = cur ? json_pack("{s:s, s:s, s:o}", "thresholds", cfg->board_thresholds,
+                        "lang",
                         langs[cfg->board_lang >= 0 && cfg->board_lang < 4
                                   ? cfg->board_lang
                                   : 0],

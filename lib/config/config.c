@@ -50,6 +50,7 @@ static bool check_redis_url(const char *url, char *errstr, size_t size);
 static void mask_redis_url(const char *url, char *out, size_t size);
 static bool check_prefix(const char *prefix, char *errstr, size_t size);
 static bool check_board_tokens(const char *list, char *errstr, size_t size);
+static bool check_board_thresholds(const char *list, char *errstr, size_t size);
 static bool check_board_currency(const char *list, char *errstr, size_t size);
 
 static const char *const framing_choices[] = {"confluent", "raw", NULL};
@@ -267,6 +268,17 @@ static const struct setting settings[] = {
      .doc = "currency of each tenant's amounts, TENANT:CODE comma-separated "
             "(ISO 4217, e.g. acme:EUR, globex:RUB; *:CODE for the rest); "
             "amounts are shown as money in board.lang's format"},
+    {.name = "board.thresholds",
+     .type = SET_STRING,
+     .offset = OFF(board_thresholds),
+     .min = 0,
+     .max = 1024,
+     .def = "",
+     .check = check_board_thresholds,
+     .doc = "traffic lights of the wallboard's tiles, comma-separated "
+            "KPI>NUMBER or KPI<NUMBER, red while it holds (KPI: events, "
+            "leads, orders, revenue, avg_check, repeat, deals_won, missed, "
+            "rt_avg_s), e.g. rt_avg_s>3600, missed>10, repeat<0.2"},
     {.name = "board.cors.origin",
      .type = SET_STRING,
      .offset = OFF(board_cors_origin),
@@ -559,6 +571,42 @@ static bool check_board_tokens(const char *list, char *errstr, size_t size)
             snprintf(errstr, size,
                      "after '@': expected a tenant id (1-64 of "
                      "[A-Za-z0-9._-])");
+            return false;
+        }
+    }
+    return true;
+}
+
+/* board.thresholds: KPI>NUMBER or KPI<NUMBER, comma-separated. */
+static bool check_board_thresholds(const char *list, char *errstr, size_t size)
+{
+    static const char *const kpis[] = {"events",    "leads",     "orders",
+                                       "revenue",   "avg_check", "repeat",
+                                       "deals_won", "missed",    "rt_avg_s"};
+    const char *p = list, *e;
+    size_t len;
+
+    while (cp_list_next(&p, &e, &len)) {
+        size_t op = strcspn(e, "<>");
+        char num[64], *end;
+        bool known = false;
+
+        for (size_t i = 0; i < CP_ARRAY_SIZE(kpis); i++)
+            known |= op == strlen(kpis[i]) && !strncmp(e, kpis[i], op);
+        if (op >= len || !known || len - op - 1 >= sizeof(num) ||
+            len - op - 1 == 0) {
+            snprintf(errstr, size,
+                     "expected KPI>NUMBER or KPI<NUMBER with KPI one of "
+                     "events, leads, orders, revenue, avg_check, repeat, "
+                     "deals_won, missed, rt_avg_s (e.g. rt_avg_s>3600)");
+            return false;
+        }
+        memcpy(num, e + op + 1, len - op - 1);
+        num[len - op - 1] = '\0';
+        errno = 0;
+        (void)strtod(num, &end);
+        if (errno || *end || end == num) {
+            snprintf(errstr, size, "'%s' is not a number", num);
             return false;
         }
     }

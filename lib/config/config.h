@@ -60,6 +60,7 @@ struct cp_config {
     char *board_cors_origin; /* board.cors.origin; "" = no CORS header */
     int board_lang;          /* board.lang: 0 en, 1 ru, 2 uk, 3 it */
     char *board_currency;    /* board.currency: TENANT:CODE,... */
+    char *board_thresholds;  /* board.thresholds: KPI>N,KPI<N,... */
     int log_level;                 /* log.level (syslog number) */
     int log_format;                /* log.format: 0 text, 1 json */
     int progress_interval_s;       /* log.progress.interval; 0 = off */

@@ -743,6 +743,13 @@ Test(config, board_tokens_and_currencies_are_checked)
     cr_assert(truthy(LOAD("-X", "board.currency=acme:eur") == NULL));
     assert_has(errstr, "ISO 4217");
     cr_assert(truthy(LOAD("-X", "board.currency=acme:EURO") == NULL));
+    cr_assert(truthy(LOAD("-X", "board.thresholds=speed>3") == NULL));
+    assert_has(errstr, "KPI>NUMBER");
+    cr_assert(truthy(LOAD("-X", "board.thresholds=missed>ten") == NULL));
+    assert_has(errstr, "not a number");
+    cfg = LOAD("-X", "board.thresholds=rt_avg_s>3600, repeat<0.2");
+    cr_assert(truthy(cfg != NULL), "%s", errstr);
+    cp_config_destroy(cfg);
     cfg = LOAD("-X", "board.token=0123456789abcdef, tv-acme-0123456789@acme",
                "-X", "board.currency=acme:EUR, *:USD", "-X", "board.lang=uk");
     cr_assert(truthy(cfg != NULL), "%s", errstr);

@@ -27,7 +27,20 @@
   // The team's language: ?lang=, else board.lang (from /api/settings),
   // else English; numbers, money and dates in its locale.
   var I = window.CP_I18N.make(params.get("lang") || "en");
-  var settings = { lang: "", currency: {} };
+  var settings = { lang: "", currency: {}, thresholds: [] };
+  // board.thresholds: "rt_avg_s>3600, missed>10" -> [{kpi, op, v}].
+  function parseThresholds(text) {
+    return String(text || "").split(",").map(function (x) {
+      var m = /^\s*([a-z_]+)\s*([<>])\s*(-?[0-9.eE+-]+)\s*$/.exec(x);
+      return m ? { kpi: m[1], op: m[2], v: parseFloat(m[3]) } : null;
+    }).filter(function (x) { return x && isFinite(x.v); });
+  }
+  // Red while a tile's value passes its threshold (a traffic light).
+  function overThreshold(kpi, v) {
+    return isFinite(v) && settings.thresholds.some(function (t) {
+      return t.kpi === kpi && (t.op === ">" ? v > t.v : v < t.v);
+    });
+  }
   function T(key, args) { return I.t(key, args); }
   function fmtInt(v) { return Math.round(num(v)).toLocaleString(I.locale); }
   function fmtDec(v, digits) {
@@ -125,6 +138,7 @@
         }
       }
       t.dataset.value = isFinite(v) ? String(v) : "";
+      t.classList.toggle("alarm", overThreshold(k.id, v));
       fitWidth(valueEl);
       clear(cmpEl);
       cmpEl.appendChild(document.createTextNode(T("last_wk", { v: isFinite(p) ? k.fmt(p) : "–" }) + " "));
@@ -214,7 +228,9 @@
     });
     clear(node);
     node.appendChild(s);
-    $("rt-avg").textContent = T("rt.avg", { v: fmtDur(ratio(c.response_ms_sum, c.responses)) });
+    var avgMs = ratio(c.response_ms_sum, c.responses);
+    $("rt-avg").textContent = T("rt.avg", { v: fmtDur(avgMs) });
+    $("rt-avg").classList.toggle("alarm", overThreshold("rt_avg_s", avgMs / 1000));
     $("rt-note").textContent = T("rt.note", { n: fmtInt(c.responses) });
   }
 
@@ -481,6 +497,7 @@
       scheduleRefetch();
       return;
     }
+    if (String(a.level).toUpperCase() === "CRITICAL") chime();
     var list = churnOf(b.alerts).filter(function (x) { return x.alert_id !== a.alert_id; });
     list.unshift(a);
     b.alerts.churn = list.slice(0, 30);
@@ -559,6 +576,27 @@
   window.addEventListener("pageshow", function (ev) { if (ev.persisted && state.tenant) connect(); });
   // Kiosk (?kiosk=1): a TV with nothing to click: no cursor, no controls.
   if (params.get("kiosk") === "1") document.body.classList.add("kiosk");
+  // ?sound=1: a short chime for each new CRITICAL churn alert. Browsers
+  // allow sound only after a first click on the page, so until then the
+  // page says so.
+  var audio = null;
+  function chime() {
+    if (!audio || audio.state !== "running") return;
+    var o = audio.createOscillator(), g = audio.createGain();
+    o.frequency.value = 880;
+    g.gain.setValueAtTime(0.2, audio.currentTime);
+    g.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.6);
+    o.connect(g); g.connect(audio.destination);
+    o.start(); o.stop(audio.currentTime + 0.6);
+  }
+  if (params.get("sound") === "1" && window.AudioContext) {
+    audio = new AudioContext();
+    var hint = $("sound-hint");
+    hint.textContent = "click once to allow the alert sound";
+    document.addEventListener("click", function () {
+      audio.resume().then(function () { hint.textContent = ""; });
+    });
+  }
   // Static labels of the page in the team's language.
   function translatePage() {
     document.documentElement.lang = I.lang;
@@ -570,6 +608,7 @@
   getJson("/api/settings").then(function (st) {
     settings.lang = st.lang || "";
     settings.currency = st.currency || {};
+    settings.thresholds = parseThresholds(st.thresholds);
     if (!params.get("lang") && settings.lang) I = window.CP_I18N.make(settings.lang);
   }).catch(function () { /* defaults: English, no currency sign */ }).then(function () {
     translatePage();

@@ -49,13 +49,13 @@ class Servers:
                 time.sleep(0.05)
         return self
 
-    def start_board(self, prefix="crm"):
+    def start_board(self, prefix="crm", extra=()):
         self.board_port = free_port()
         self.board_log = open(os.path.join(self.dir, "board.log"), "w")
         self.board_proc = subprocess.Popen(
             [self.board_bin, "-X", "redis.url=redis://127.0.0.1:%d" % self.redis_port,
              "-X", "redis.prefix=" + prefix,
-             "-X", "board.listen=127.0.0.1:%d" % self.board_port],
+             "-X", "board.listen=127.0.0.1:%d" % self.board_port] + list(extra),
             stdout=self.board_log, stderr=subprocess.STDOUT)
         deadline = time.time() + 10
         while True:

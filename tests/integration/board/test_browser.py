@@ -101,7 +101,9 @@ def main():
 
     with Servers(args.board_bin) as srv:
         day = fixture.load(srv.redis)
-        srv.start_board()
+        # Traffic lights: missed calls past 5 and a slow first response are
+        # red, events (never past a billion here) are not.
+        srv.start_board(extra=["-X", "board.thresholds=missed>5, events>1000000000, rt_avg_s>1"])
         api = srv.get("/api/tenants/%s/board" % TENANT)
         c = api["today"]["counters"]
         driver = new_driver()
@@ -136,6 +138,12 @@ def main():
             assert digits(sla) == api["alerts"]["sla"]["last_hour"], (sla, api["alerts"]["sla"])
             checks.append("waiting, manager order, top at-risk customer + reason, "
                           "newest alert equal the API")
+            tile = lambda k: driver.find_element(By.ID, "kpi-" + k).get_attribute("class")
+            assert c["calls_missed"] > 5 and "alarm" in tile("missed"), tile("missed")
+            assert "alarm" not in tile("events"), tile("events")
+            assert "alarm" in driver.find_element(By.ID, "rt-avg").get_attribute("class")
+            checks.append("board.thresholds: missed calls %d > 5 red, events not"
+                          % c["calls_missed"])
 
             # Screenshots before anything moves.
             time.sleep(0.5)
