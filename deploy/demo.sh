@@ -9,6 +9,8 @@
 # the live wallboard. Ctrl-C stops everything.
 #   CUSTOMERS=3000 DAYS=90 RATE=20 bash deploy/demo.sh
 #   DEMO_SECONDS=60 bash deploy/demo.sh     # stop by itself after 60 s
+#   DEMO_BRIDGE=1 bash deploy/demo.sh       # also crmpulse-bridge: a CRM's
+#       webhooks (Pipedrive deals) into the same pipeline, tenant crm-demo
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CUSTOMERS="${CUSTOMERS:-3000}"
@@ -16,6 +18,7 @@ DAYS="${DAYS:-90}"
 RATE="${RATE:-20}"
 BOARD_PORT="${BOARD_PORT:-8080}"
 DEMO_SECONDS="${DEMO_SECONDS:-0}"
+DEMO_BRIDGE="${DEMO_BRIDGE:-0}"
 
 bash deploy/install-deps.sh
 build=$(bash deploy/build.sh Release)
@@ -104,6 +107,36 @@ echo "dead letters: $(curl -s "127.0.0.1:$metrics_port/metrics" | awk '/^crmpuls
   "(malformed input with reasons on crm.events.dlq)"
 echo "churn labels of the generated customers: $work/labels.csv"
 echo
+if [ "$DEMO_BRIDGE" = 1 ]; then
+  # A CRM's webhooks: a Pipedrive account as tenant crm-demo (HTTP Basic
+  # hook:demo-pass), three deals created and one won, as Pipedrive posts
+  # them; the bridge answers 200 once Kafka has them.
+  bridge_port=$(free_port)
+  cat >"$work/bridge.conf" <<CONF
+[tenant crm-demo]
+crm = pipedrive
+user = hook
+password = demo-pass
+stage.1 = qualified
+CONF
+  "$build/crmpulse-bridge" -X bridge.tenants="$work/bridge.conf" \
+    -X kafka.bootstrap.servers="$bootstrap" -X redis.url="redis://127.0.0.1:$port" \
+    -X bridge.listen="127.0.0.1:$bridge_port" 2>"$work/bridge.log" &
+  pids+=($!)
+  for _ in $(seq 50); do curl -sf "127.0.0.1:$bridge_port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  hook() {
+    curl -s -o /dev/null -w "%{http_code}" -u hook:demo-pass -H 'Content-Type: application/json' \
+      --data "$1" "127.0.0.1:$bridge_port/hooks/pipedrive/crm-demo"
+  }
+  for d in 1 2 3; do
+    echo "demo: webhook deal $d created -> HTTP $(hook '{"meta":{"action":"create","entity":"deal","entity_id":"'$d'","version":"2.0","timestamp":"'$now'"},"data":{"id":'$d',"value":1200,"status":"open","stage_id":1,"owner_id":7,"org_id":'$((40 + d))',"update_time":"'$now'"},"previous":null}')" >&2
+  done
+  echo "demo: webhook deal 1 won -> HTTP $(hook '{"meta":{"action":"change","entity":"deal","entity_id":"1","version":"2.0","timestamp":"'$now'"},"data":{"id":1,"value":1200,"status":"won","stage_id":1,"owner_id":7,"org_id":41,"update_time":"'$now'"},"previous":{"status":"open"}}')" >&2
+  sleep 2
+  echo "crm-demo today (from the webhooks): $(r HGETALL "crm:{crm-demo}:d:$(date -u +%F)" | paste -sd' ')"
+  echo "crmpulse-bridge: http://127.0.0.1:$bridge_port/hooks/<crm>/<tenant> (log $work/bridge.log)"
+fi
 "$build/crmpulse-board" -X redis.url="redis://127.0.0.1:$port" \
   -X board.listen="127.0.0.1:$BOARD_PORT" 2>"$work/board.log" &
 pids+=($!)
