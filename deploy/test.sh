@@ -77,15 +77,14 @@ integ_outages() {
     ctest_in "$asan" -R '^(test_faults_redis|test_recovery|test_foreign_keys)$'
 }
 integ_brokers() {
-  CP_IT_EVENTS=6000 ctest_in "$asan" -R '^test_broker_faults$'
+  CP_IT_EVENTS=6000 ctest_in "$asan" -R '^(test_broker_faults|test_offsets)$'
   CP_CHAOS_EVENTS=50000 CP_CHAOS_RATE=1500 CP_CHAOS_KILLS=2 \
     ctest_in "$asan" -R '^test_chaos$'
-  ctest_in "$asan" -R '^test_churn_e2e$' # one size: its scenarios
 }
 integ_busy() {
   CP_IT_EVENTS=30000 ctest_in "$asan" -R '^test_pipeline$'
   CP_IT_EVENTS=6000 CP_KAFKA09_EVENTS=9000 ctest_in "$asan" -L integration \
-    -E '^(test_pipeline|test_chaos|test_churn_e2e|test_faults_redis|test_broker_faults|test_recovery|test_foreign_keys|board_browser|board_load)$'
+    -E '^(test_pipeline|test_chaos|test_offsets|test_faults_redis|test_broker_faults|test_recovery|test_foreign_keys|board_browser|board_load)$'
 }
 # lanes NAME...: runs each function NAME in the background, its output to a
 # log printed when all are done; fails if any failed.
