@@ -33,6 +33,7 @@
 #include "codec.h"
 #include "common.h"
 #include "harness.h"
+#include "faults.h"
 #include "kafka.h"
 #include "stream.h"
 

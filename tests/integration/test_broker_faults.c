@@ -24,6 +24,7 @@
 #include "arena.h"
 #include "codec.h"
 #include "harness.h"
+#include "faults.h"
 #include "kafka.h"
 #include "stream.h"
 
