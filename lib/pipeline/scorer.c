@@ -12,102 +12,9 @@
 #include "log.h"
 #include "map.h"
 #include "keys.h"
+#include "scorer_int.h"
 
 /* Due timers read per partition and batch; more wait for the next batch. */
-#define FIRE_LIMIT 10000
-/* alerts:recent keeps this many, newest first. */
-#define RECENT_MAX 100
-
-enum timer_kind { TIMER_SILENCE = 'c', TIMER_SLA = 's' };
-
-/* One timer touched in this batch: read from Redis as due, or set, moved or
- * cleared by this batch. Its member names it: "c\tT\tC" (silence) or
- * "s\tT\tC\t<wait start>\t<conversation>" (SLA); tenant and customer ids
- * have no TAB, and ids have no control characters. */
-struct timer_op {
-    int32_t p;
-    char kind;          /* enum timer_kind */
-    uint8_t dirty;      /* differs from Redis: written at commit */
-    const char *member; /* batch arena */
-    size_t member_len;
-    int64_t due;            /* event time; CP_NO_TIMER: no timer */
-    struct cp_entity *cust; /* borrowed from the state cache */
-    struct cp_entity *conv; /* SLA only */
-    int64_t wait_start;     /* SLA only */
-};
-
-struct heap_item {
-    int64_t due;
-    uint32_t op; /* index into ops */
-};
-
-/* Timers of one partition by due time (then member), lazily deleted: an
- * item whose op no longer has that due time is skipped. */
-struct heap {
-    struct heap_item *items; /* owned */
-    size_t cnt, cap;
-};
-
-struct part {
-    uint8_t owned;
-    uint8_t known;    /* stored watermark and earliest timer were read */
-    uint8_t fetched;  /* due timers were read for this batch */
-    uint8_t wm_dirty; /* watermark moved in this batch */
-    int64_t wm;       /* effective watermark; INT64_MIN: none yet */
-    int64_t wm_committed;
-    int64_t min_due; /* lower bound of the earliest timer stored in Redis */
-    int64_t min_due_committed;
-    int64_t min_due_pending; /* min_due once the batch in flight lands */
-    int64_t next_after;      /* earliest stored timer past the fetch */
-    int64_t batch_max;       /* largest occurred_at in this batch */
-    int64_t last_msg_wall;   /* worker clock of its last message */
-    struct heap heap;
-};
-
-/* A prefetch command: what its reply tells. */
-enum fetch_what { FETCH_WM, FETCH_MIN, FETCH_DUE, FETCH_NEXT };
-
-struct fetch {
-    int32_t p;
-    uint8_t what;
-    int64_t upto; /* FETCH_DUE: the watermark the batch will reach */
-};
-
-struct pending_alert {
-    struct cp_alert alert; /* strings in the batch arena */
-    struct cp_alert_reason reasons[3];
-    const char *key; /* "tenant:customer" */
-};
-
-struct cp_scorer {
-    char *prefix, *topic; /* owned */
-    char wm_key[300];     /* crmpulse:watermarks:<group> */
-    char timers_key[300]; /* crmpulse:timers:<group>:<topic>: + partition */
-    int64_t lateness_ms, idle_advance_ms, max_skew_ms;
-    const struct cp_churn_model *model; /* borrowed */
-    struct cp_state *state;             /* borrowed */
-    struct cp_apply *ap;                /* borrowed */
-
-    struct part *parts; /* owned, CP_SCORER_MAX_PARTITIONS */
-    int64_t wall_now;
-    struct cp_arena arena;   /* per batch: members, alert strings */
-    struct cp_map timer_map; /* partition + member -> op index + 1 */
-    struct timer_op *ops;    /* owned */
-    size_t op_cnt, op_cap;
-    struct fetch *fetches; /* owned: the commands of the last prefetch */
-    size_t fetch_cnt, fetch_cap;
-    struct cp_entity **scored; /* owned array of borrowed customers */
-    size_t scored_cnt, scored_cap;
-    struct pending_alert *alerts; /* owned */
-    size_t alert_cnt, alert_cap;
-    int has_writes;
-    uint64_t bad_batch;     /* values read back and dropped in this batch */
-    uint64_t bad_sent;      /* ... in the transaction in flight */
-    uint64_t bad_committed; /* ... in committed batches */
-    struct cp_buf buf;      /* scratch: keys, JSON */
-    struct cp_buf buf2;     /* scratch: members */
-};
-
 /* ---- lifecycle ---- */
 
 static void part_reset(struct part *pt)
@@ -175,14 +82,14 @@ void cp_scorer_destroy(struct cp_scorer *sc)
     free(sc);
 }
 
-static struct part *part_of(struct cp_scorer *sc, int32_t p)
+struct part *cp__sc_part_of(struct cp_scorer *sc, int32_t p)
 {
     return p >= 0 && p < CP_SCORER_MAX_PARTITIONS ? &sc->parts[p] : NULL;
 }
 
 void cp_scorer_assign(struct cp_scorer *sc, int32_t p, int64_t wall_now)
 {
-    struct part *pt = part_of(sc, p);
+    struct part *pt = cp__sc_part_of(sc, p);
 
     if (!pt)
         return;
@@ -193,7 +100,7 @@ void cp_scorer_assign(struct cp_scorer *sc, int32_t p, int64_t wall_now)
 
 void cp_scorer_revoke(struct cp_scorer *sc, int32_t p)
 {
-    struct part *pt = part_of(sc, p);
+    struct part *pt = cp__sc_part_of(sc, p);
 
     if (!pt)
         return;
@@ -250,7 +157,7 @@ static int64_t time_of(const struct cp_scorer *sc, int64_t occurred_at)
 void cp_scorer_note_message(struct cp_scorer *sc, int32_t p,
                             int64_t occurred_at)
 {
-    struct part *pt = part_of(sc, p);
+    struct part *pt = cp__sc_part_of(sc, p);
 
     if (!pt)
         return;
@@ -421,7 +328,7 @@ size_t cp_scorer_prefetch_cmds(struct cp_scorer *sc, struct cp_cmds *cmds)
  * watermark, a member's wait start): untrusted, so "inf", "nan", "abc" and
  * times outside 0 .. year 9999 are -1 (casting an out-of-range double to
  * int64 is undefined). */
-static int parse_i64(const char *s, size_t len, int64_t *out)
+int cp__sc_parse_i64(const char *s, size_t len, int64_t *out)
 {
     char tmp[40];
     char *end;
@@ -437,409 +344,6 @@ static int parse_i64(const char *s, size_t len, int64_t *out)
         return -1;
     *out = (int64_t)d;
     return 0;
-}
-
-/* ---- timers ---- */
-
-static int heap_less(const struct cp_scorer *sc, const struct heap_item *a,
-                     const struct heap_item *b)
-{
-    const struct timer_op *oa = &sc->ops[a->op], *ob = &sc->ops[b->op];
-    size_t n;
-    int c;
-
-    if (a->due != b->due)
-        return a->due < b->due;
-    n = oa->member_len < ob->member_len ? oa->member_len : ob->member_len;
-    c = memcmp(oa->member, ob->member, n);
-    return c ? c < 0 : oa->member_len < ob->member_len;
-}
-
-static int heap_push(struct cp_scorer *sc, struct heap *h, int64_t due,
-                     uint32_t op)
-{
-    struct heap_item *items;
-    size_t i;
-
-    items = cp_grow(h->items, &h->cap, h->cnt, sizeof(*items), 256);
-    if (!items)
-        return -1;
-    h->items = items;
-    i = h->cnt++;
-    h->items[i].due = due;
-    h->items[i].op = op;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        struct heap_item tmp;
-
-        if (!heap_less(sc, &h->items[i], &h->items[parent]))
-            break;
-        tmp = h->items[i];
-        h->items[i] = h->items[parent];
-        h->items[parent] = tmp;
-        i = parent;
-    }
-    return 0;
-}
-
-static void heap_pop(struct cp_scorer *sc, struct heap *h)
-{
-    size_t i = 0;
-
-    h->items[0] = h->items[--h->cnt];
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        struct heap_item tmp;
-
-        if (l < h->cnt && heap_less(sc, &h->items[l], &h->items[m]))
-            m = l;
-        if (r < h->cnt && heap_less(sc, &h->items[r], &h->items[m]))
-            m = r;
-        if (m == i)
-            break;
-        tmp = h->items[i];
-        h->items[i] = h->items[m];
-        h->items[m] = tmp;
-        i = m;
-    }
-}
-
-/* The op of (p, member), created with due CP_NO_TIMER when new. */
-static struct timer_op *op_get(struct cp_scorer *sc, int32_t p,
-                               const char *member, size_t len)
-{
-    char stack_key[4 + 512];
-    /* Ours are < 300 bytes; one written by someone else may be longer and
-     * still has to be found to be removed. */
-    char *key = len + 4 <= sizeof(stack_key) ? stack_key : malloc(len + 4);
-    struct cp_map_entry *e;
-    struct timer_op *op, *ops;
-
-    if (!key || !len)
-        return NULL;
-    memcpy(key, &p, 4);
-    memcpy(key + 4, member, len);
-    e = cp_map_upsert(&sc->timer_map, key, len + 4, cp_map_hash(key, len + 4));
-    if (key != stack_key)
-        free(key);
-    if (!e)
-        return NULL;
-    if (e->value)
-        return &sc->ops[(uintptr_t)e->value - 1];
-    ops = cp_grow(sc->ops, &sc->op_cap, sc->op_cnt, sizeof(*ops), 256);
-    if (!ops)
-        return NULL;
-    sc->ops = ops;
-    op = &sc->ops[sc->op_cnt];
-    memset(op, 0, sizeof(*op));
-    op->p = p;
-    op->kind = member[0];
-    op->member = cp_arena_strndup(&sc->arena, member, len);
-    op->member_len = len;
-    op->due = CP_NO_TIMER;
-    if (!op->member)
-        return NULL;
-    e->value = (void *)(uintptr_t)(++sc->op_cnt);
-    return op;
-}
-
-/* Sets (or with CP_NO_TIMER clears) a timer; it is written at commit. */
-static cp_rc op_set(struct cp_scorer *sc, struct timer_op *op, int64_t due)
-{
-    struct part *pt = part_of(sc, op->p);
-
-    if (op->due == due && op->dirty)
-        return CP_OK;
-    op->due = due;
-    op->dirty = 1;
-    sc->has_writes = 1;
-    if (due != CP_NO_TIMER && pt &&
-        heap_push(sc, &pt->heap, due, (uint32_t)(op - sc->ops)))
-        return CP_ENOMEM;
-    return CP_OK;
-}
-
-/* A timer's member in its ZSET: "kind\ttenant\tcustomer", and for an SLA
- * timer "\twait_start\tconversation" after it. Built piece by piece:
- * every event of a customer sets its silence timer. */
-static const char *member_of(struct cp_scorer *sc, char kind,
-                             const struct cp_entity *cust, int64_t wait_start,
-                             const struct cp_entity *conv, size_t *len)
-{
-    struct cp_buf *b = &sc->buf2;
-    char num[CP_I64_STR_MAX];
-    cp_rc rc;
-
-    cp_buf_reset(b);
-    rc = cp_buf_append(b, &kind, 1);
-    rc = rc ? rc : cp_buf_append(b, "\t", 1);
-    rc = rc ? rc : cp_buf_append(b, cp_entity_tenant(cust), cust->tenant_len);
-    rc = rc ? rc : cp_buf_append(b, "\t", 1);
-    rc = rc ? rc : cp_buf_append(b, cp_entity_id(cust), cust->id_len);
-    if (kind == TIMER_SLA) {
-        rc = rc ? rc : cp_buf_append(b, "\t", 1);
-        rc = rc ? rc : cp_buf_append(b, num, cp_i64_str(num, wait_start));
-        rc = rc ? rc : cp_buf_append(b, "\t", 1);
-        rc = rc ? rc : cp_buf_append(b, cp_entity_id(conv), conv->id_len);
-    }
-    if (rc)
-        return NULL;
-    *len = b->len;
-    return b->data;
-}
-
-static cp_rc set_silence_timer(struct cp_scorer *sc, struct cp_entity *cust,
-                               int32_t p, int64_t due)
-{
-    struct cp_customer *c = cust->u.customer;
-    struct timer_op *op;
-    const char *member;
-    size_t len;
-    cp_rc rc;
-
-    member = member_of(sc, TIMER_SILENCE, cust, 0, NULL, &len);
-    if (!member)
-        return CP_ENOMEM;
-    /* A customer whose events moved to another partition (a changed Kafka
-     * key) takes the timer along: clear it where it was. */
-    if (c->partition >= 0 && c->partition != p) {
-        op = op_get(sc, c->partition, member, len);
-        if (!op)
-            return CP_ENOMEM;
-        op->cust = cust;
-        rc = op_set(sc, op, CP_NO_TIMER);
-        if (rc)
-            return rc;
-        member = member_of(sc, TIMER_SILENCE, cust, 0, NULL, &len);
-        if (!member)
-            return CP_ENOMEM;
-    }
-    c->partition = p;
-    if (c->timer_due == due && due == CP_NO_TIMER)
-        return CP_OK;
-    op = op_get(sc, p, member, len);
-    if (!op)
-        return CP_ENOMEM;
-    op->cust = cust;
-    c->timer_due = due;
-    return op_set(sc, op, due);
-}
-
-static cp_rc set_sla_timer(struct cp_scorer *sc, struct cp_entity *cust,
-                           struct cp_entity *conv, int32_t p,
-                           int64_t wait_start, int64_t due)
-{
-    size_t len;
-    const char *member = member_of(sc, TIMER_SLA, cust, wait_start, conv, &len);
-    struct timer_op *op;
-
-    if (!member)
-        return CP_ENOMEM;
-    op = op_get(sc, p, member, len);
-    if (!op)
-        return CP_ENOMEM;
-    op->cust = cust;
-    op->conv = conv;
-    op->wait_start = wait_start;
-    return op_set(sc, op, due);
-}
-
-/* Splits a stored member; -1 if it is not one of ours. */
-static int parse_member(const char *m, size_t len, char *kind,
-                        struct cp_str *tenant, struct cp_str *customer,
-                        int64_t *wait_start, struct cp_str *conv)
-{
-    const char *end = m + len, *f[5] = {NULL};
-    size_t fl[5] = {0};
-    int n = 0;
-
-    if (len < 5 || (m[0] != TIMER_SILENCE && m[0] != TIMER_SLA) || m[1] != '\t')
-        return -1;
-    *kind = m[0];
-    for (const char *p = m + 2; n < 5;) {
-        const char *tab = n < 4 ? memchr(p, '\t', (size_t)(end - p)) : NULL;
-
-        f[n] = p;
-        fl[n] = (size_t)((tab ? tab : end) - p);
-        n++;
-        if (!tab)
-            break;
-        p = tab + 1;
-    }
-    if (n < 2)
-        return -1;
-    tenant->ptr = f[0];
-    tenant->len = fl[0];
-    customer->ptr = f[1];
-    customer->len = fl[1];
-    /* The ids become key names (P:{T}:customer:C): the rules of events,
-     * or a member like "c\tev}il{\tx" writes under another hash tag. */
-    if (!cp_id_valid(tenant->ptr, tenant->len) ||
-        !cp_id_valid(customer->ptr, customer->len))
-        return -1;
-    if (*kind == TIMER_SILENCE)
-        return n == 2 ? 0 : -1;
-    if (n != 4 || parse_i64(f[2], fl[2], wait_start))
-        return -1;
-    conv->ptr = f[3];
-    conv->len = fl[3];
-    return cp_event_check_id("conversation_id", *conv, NULL, 0) ? -1 : 0;
-}
-
-/* A member of a timer set that crmpulse did not write (or with a score
- * that is no time): removed at commit, counted, logged. Firing it could
- * write keys under another tenant's hash tag; keeping it would read it
- * again every batch. */
-static cp_rc drop_stored_timer(struct cp_scorer *sc, int32_t p,
-                               const struct cp_reply *member,
-                               const struct cp_reply *score, const char *why)
-{
-    struct timer_op *op;
-
-    if (member->type != CP_REPLY_STRING || !member->len)
-        return CP_EREDIS; /* not a ZSET reply at all */
-    op = op_get(sc, p, member->str, member->len);
-    if (!op)
-        return CP_ENOMEM;
-    if (op->dirty && op->due == CP_NO_TIMER && !op->cust)
-        return CP_OK; /* read twice in this batch: dropped already */
-    op->cust = NULL;
-    op->conv = NULL;
-    op->due = CP_NO_TIMER;
-    op->dirty = 1; /* ZREM at commit */
-    sc->has_writes = 1;
-    sc->bad_batch++;
-    cp_log(CP_LOG_ERR, "SCORER",
-           "timer set %s%d: removing member \"%.*s\" (score \"%.*s\"): %s; "
-           "crmpulse did not write it (fix: nothing, unless another program "
-           "shares the key prefix: give it its own redis.prefix)",
-           sc->timers_key, (int)p, (int)(member->len > 80 ? 80 : member->len),
-           member->str,
-           (int)(score->type == CP_REPLY_STRING && score->len < 40 ? score->len
-                                                                   : 0),
-           score->type == CP_REPLY_STRING ? score->str : "", why);
-    return CP_OK;
-}
-
-/* A due timer read from Redis: an op at its stored time. */
-static cp_rc add_stored_timer(struct cp_scorer *sc, int32_t p,
-                              const struct cp_reply *member,
-                              const struct cp_reply *score)
-{
-    struct cp_str tenant, customer, conv = {NULL, 0};
-    struct timer_op *op;
-    int64_t due, wait_start = 0;
-    char kind;
-
-    if (member->type != CP_REPLY_STRING || score->type != CP_REPLY_STRING)
-        return CP_EREDIS;
-    if (parse_i64(score->str, score->len, &due))
-        return drop_stored_timer(sc, p, member, score,
-                                 "the score is not a time in ms");
-    if (parse_member(member->str, member->len, &kind, &tenant, &customer,
-                     &wait_start, &conv))
-        return drop_stored_timer(sc, p, member, score,
-                                 "not a timer member of ours");
-    op = op_get(sc, p, member->str, member->len);
-    if (!op)
-        return CP_ENOMEM;
-    if (op->dirty)
-        return CP_OK; /* set or dropped by this batch already */
-    op->cust = cp_state_get(sc->state, CP_ENT_CUSTOMER, tenant, customer);
-    if (!op->cust)
-        return CP_ENOMEM;
-    if (kind == TIMER_SLA) {
-        op->conv = cp_state_get(sc->state, CP_ENT_CONV, tenant, conv);
-        if (!op->conv)
-            return CP_ENOMEM;
-        op->wait_start = wait_start;
-    }
-    op->due = due;
-    if (heap_push(sc, &sc->parts[p].heap, due, (uint32_t)(op - sc->ops)))
-        return CP_ENOMEM;
-    return CP_OK;
-}
-
-cp_rc cp_scorer_prefetch_reply(struct cp_scorer *sc, size_t i,
-                               const struct cp_reply *reply)
-{
-    const struct fetch *f = &sc->fetches[i];
-    struct part *pt = &sc->parts[f->p];
-    int64_t v;
-    cp_rc rc;
-
-    if (reply->type == CP_REPLY_ERROR) {
-        cp_log(CP_LOG_ERR, "SCORER", "partition %d: read %s%s: %.*s", (int)f->p,
-               f->what == FETCH_WM ? sc->wm_key : sc->timers_key,
-               f->what == FETCH_WM ? "" : "<partition>", (int)reply->len,
-               reply->str);
-        return CP_EREDIS;
-    }
-    switch (f->what) {
-    case FETCH_WM:
-        if (reply->type == CP_REPLY_STRING) {
-            if (parse_i64(reply->str, reply->len, &v)) {
-                /* Refusing it would stall the partition for good; the next
-                 * event (or idle tick) writes a good one over it. */
-                cp_log(CP_LOG_ERR, "SCORER",
-                       "watermark %s field %s:%d is \"%.*s\", not a time in "
-                       "ms: ignored, the partition's event time restarts "
-                       "from its next events (fix: nothing; find what else "
-                       "writes to this key)",
-                       sc->wm_key, sc->topic, (int)f->p,
-                       (int)(reply->len > 40 ? 40 : reply->len), reply->str);
-                sc->bad_batch++;
-                return CP_OK;
-            }
-            pt->wm = cp_max64(pt->wm, v);
-            pt->wm_committed = pt->wm;
-        }
-        return CP_OK;
-    case FETCH_MIN:
-    case FETCH_NEXT:
-        v = CP_NO_TIMER;
-        if (reply->type == CP_REPLY_ARRAY && reply->elements >= 2) {
-            struct cp_reply member, score;
-
-            cp_reply_element(reply, 0, &member);
-            cp_reply_element(reply, 1, &score);
-            if (score.type != CP_REPLY_STRING ||
-                parse_i64(score.str, score.len, &v)) {
-                rc = drop_stored_timer(sc, f->p, &member, &score,
-                                       "the score is not a time in ms");
-                if (rc)
-                    return rc;
-                /* What lies behind it is unknown: look again soon. */
-                v = f->what == FETCH_MIN ? 0 : f->upto + 1;
-            }
-        }
-        if (f->what == FETCH_MIN) {
-            pt->min_due = pt->min_due_committed = v;
-            pt->known = 1;
-        } else if (pt->next_after == CP_NO_TIMER) {
-            pt->next_after = v;
-        }
-        return CP_OK;
-    case FETCH_DUE:
-        if (reply->type != CP_REPLY_ARRAY)
-            return CP_EREDIS;
-        for (size_t j = 0; j + 1 < reply->elements; j += 2) {
-            struct cp_reply member, score;
-
-            cp_reply_element(reply, j, &member);
-            cp_reply_element(reply, j + 1, &score);
-            rc = add_stored_timer(sc, f->p, &member, &score);
-            if (rc)
-                return rc;
-            v = 0;
-            parse_i64(score.str, score.len, &v);
-            /* More due than one batch takes: the rest stay due. */
-            if (reply->elements / 2 == FIRE_LIMIT)
-                pt->next_after = cp_min64(pt->next_after, v);
-        }
-        return CP_OK;
-    }
-    return CP_OK;
 }
 
 /* ---- alerts ---- */
@@ -1061,7 +565,7 @@ static cp_rc score_customer(struct cp_scorer *sc, struct cp_entity *cust,
      * many evaluations): until then the old one is void and the customer
      * is checked by hand before its next event (check_silence). */
     c->timer_stale = 1;
-    return set_silence_timer(sc, cust, p, CP_NO_TIMER);
+    return cp__sc_set_silence_timer(sc, cust, p, CP_NO_TIMER);
 }
 
 /* Would silence alone have changed something at @p t (an alert, or a latch
@@ -1131,7 +635,7 @@ static cp_rc resolve_stale_timers(struct cp_scorer *sc, int *resolved)
         if (!c->timer_stale)
             continue;
         c->timer_stale = 0;
-        rc = set_silence_timer(
+        rc = cp__sc_set_silence_timer(
             sc, cust, c->partition,
             is_prospect(&c->churn)
                 ? CP_NO_TIMER
@@ -1198,7 +702,7 @@ static cp_rc fire(struct cp_scorer *sc, struct timer_op *op)
     int64_t due = op->due;
     cp_rc rc;
 
-    rc = op_set(sc, op, CP_NO_TIMER);
+    rc = cp__sc_op_set(sc, op, CP_NO_TIMER);
     if (rc || !op->cust)
         return rc; /* a member we did not write: just cleared */
     if (op->kind == TIMER_SLA)
@@ -1216,7 +720,7 @@ static cp_rc fire_until(struct cp_scorer *sc, int32_t p, int64_t upto)
         struct timer_op *op = &sc->ops[top.op];
         cp_rc rc;
 
-        heap_pop(sc, h);
+        cp__sc_heap_pop(sc, h);
         if (op->due != top.due)
             continue; /* moved or cleared since */
         rc = fire(sc, op);
@@ -1230,7 +734,7 @@ cp_rc cp_scorer_before_event(struct cp_scorer *sc, const struct cp_event *ev,
                              const struct cp_event_refs *refs)
 {
     int32_t p = refs->partition;
-    struct part *pt = part_of(sc, p);
+    struct part *pt = cp__sc_part_of(sc, p);
     int64_t wm;
     cp_rc rc;
 
@@ -1255,7 +759,7 @@ cp_rc cp_scorer_before_event(struct cp_scorer *sc, const struct cp_event *ev,
 cp_rc cp_scorer_after_event(struct cp_scorer *sc, const struct cp_event *ev,
                             const struct cp_event_refs *refs)
 {
-    struct part *pt = part_of(sc, refs->partition);
+    struct part *pt = cp__sc_part_of(sc, refs->partition);
     struct cp_entity *cust = refs->customer;
     char event_id[CP_ID_MAX + 1];
     cp_rc rc;
@@ -1274,15 +778,16 @@ cp_rc cp_scorer_after_event(struct cp_scorer *sc, const struct cp_event *ev,
         int64_t sla = cp_churn_model_sla_ms(sc->model, (int)ev->channel);
 
         if (sla > 0) {
-            rc = set_sla_timer(sc, cust, refs->entity, refs->partition,
-                               refs->wait_started, refs->wait_started + sla);
+            rc = cp__sc_set_sla_timer(sc, cust, refs->entity, refs->partition,
+                                      refs->wait_started,
+                                      refs->wait_started + sla);
             if (rc)
                 return rc;
         }
     }
     if (refs->wait_ended >= 0) {
-        rc = set_sla_timer(sc, cust, refs->entity, refs->partition,
-                           refs->wait_ended, CP_NO_TIMER);
+        rc = cp__sc_set_sla_timer(sc, cust, refs->entity, refs->partition,
+                                  refs->wait_ended, CP_NO_TIMER);
         if (rc)
             return rc;
     }
