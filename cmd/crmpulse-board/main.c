@@ -39,8 +39,7 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     /* What the board reads (its usage says so too). */
-    static const char *const settings[] = {"board.", "redis.", "log.",
-                                           NULL};
+    static const char *const settings[] = {"board.", "redis.", "log.", NULL};
     const struct cp_cli cli = {.prog = "crmpulse-board",
                                .version = CP_VERSION,
                                .print_config = 1,

@@ -37,15 +37,15 @@ static void usage(FILE *out)
 static int check_kafka_props(const struct cp_config *cfg, char *errstr,
                              size_t errstr_size)
 {
-    return cp_kafka_check_props(cfg->kafka_props, cfg->kafka_prop_cnt,
-                                errstr, errstr_size) != CP_OK;
+    return cp_kafka_check_props(cfg->kafka_props, cfg->kafka_prop_cnt, errstr,
+                                errstr_size) != CP_OK;
 }
 
 int main(int argc, char **argv)
 {
-    static const char *const settings[] = {
-        "kafka.", "topic.", "redis.", "codec.", "embedded.",
-        "bridge.", "log.", NULL};
+    static const char *const settings[] = {"kafka.", "topic.",    "redis.",
+                                           "codec.", "embedded.", "bridge.",
+                                           "log.",   NULL};
     const struct cp_cli cli = {.prog = "crmpulse-bridge",
                                .version = CP_VERSION,
                                .print_config = 1,

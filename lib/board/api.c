@@ -23,11 +23,11 @@
 #include "log.h"
 #include "keys.h"
 
-#define CACHE_SLOTS   128       /* distinct answers kept */
-#define STALE_MAX_MS  5000      /* oldest answer served during a render */
-#define TOP_RISK      30        /* at-risk customers read (the page shows what fits) */
-#define TOP_WAITING   10        /* oldest waiting conversations listed */
-#define RECENT_ALERTS 30        /* alerts in the ticker */
+#define CACHE_SLOTS   128  /* distinct answers kept */
+#define STALE_MAX_MS  5000 /* oldest answer served during a render */
+#define TOP_RISK      30 /* at-risk customers read (the page shows what fits) */
+#define TOP_WAITING   10 /* oldest waiting conversations listed */
+#define RECENT_ALERTS 30 /* alerts in the ticker */
 #define REDIS_TIMEOUT 2000      /* ms per Redis read or write */
 #define RETRY_MS      1000      /* reconnect at most this often */
 #define BODY_MAX      (4 << 20) /* an answer larger than this is an error */

@@ -19,13 +19,15 @@ static cp_rc map_lead(const struct cp_tenant *t, const struct cp_form *f,
                       const char *action, size_t i, struct cp_map_out *out)
 {
     const char *id = cp_form_getf(f, "leads[%s][%zu][id]", action, i);
-    const char *status = cp_form_getf(f, "leads[%s][%zu][status_id]", action, i);
+    const char *status =
+        cp_form_getf(f, "leads[%s][%zu][status_id]", action, i);
     const char *price = cp_form_getf(f, "leads[%s][%zu][price]", action, i);
     const char *owner =
         cp_form_getf(f, "leads[%s][%zu][responsible_user_id]", action, i);
     const char *modified =
         cp_form_getf(f, "leads[%s][%zu][last_modified]", action, i);
-    const char *created = cp_form_getf(f, "leads[%s][%zu][created_at]", action, i);
+    const char *created =
+        cp_form_getf(f, "leads[%s][%zu][created_at]", action, i);
     const char *when = !strcmp(action, "add") && created ? created : modified;
     const struct cp_stage_map *stage = NULL;
     struct cp_bridge_ev *ev;
@@ -40,8 +42,10 @@ static cp_rc map_lead(const struct cp_tenant *t, const struct cp_form *f,
                             action, i);
     if (!strcmp(action, "status")) {
         if (!status)
-            return cp__map_dead(out, "amocrm leads[status][%zu]: status_id "
-                                     "missing", i);
+            return cp__map_dead(out,
+                                "amocrm leads[status][%zu]: status_id "
+                                "missing",
+                                i);
         if (!cp_tenant_is_won(t, status) && !cp_tenant_is_lost(t, status)) {
             stage = cp_tenant_stage(t, status);
             if (!stage)
@@ -65,9 +69,10 @@ static cp_rc map_lead(const struct cp_tenant *t, const struct cp_form *f,
         strcpy(ev->manager, owner);
     if (!cp__map_customer(t, ev, NULL, NULL, id)) {
         cp__map_drop(out);
-        return cp__map_dead(out, "amocrm lead %s: the webhook names no company "
-                                 "or contact (fix: customer = deal for "
-                                 "tenant %s)",
+        return cp__map_dead(out,
+                            "amocrm lead %s: the webhook names no company "
+                            "or contact (fix: customer = deal for "
+                            "tenant %s)",
                             id, t->name);
     }
     if (!strcmp(action, "add")) {
@@ -83,10 +88,12 @@ static cp_rc map_lead(const struct cp_tenant *t, const struct cp_form *f,
     }
     ev->kind = CP_DEAL_CLOSED;
     ev->won = cp_tenant_is_won(t, status);
-    if (price && *price && cp__map_amount(price, t->amount_scale, &ev->amount)) {
+    if (price && *price &&
+        cp__map_amount(price, t->amount_scale, &ev->amount)) {
         cp__map_drop(out);
-        return cp__map_dead(out, "amocrm lead %s: price \"%s\" is not a "
-                                 "non-negative decimal",
+        return cp__map_dead(out,
+                            "amocrm lead %s: price \"%s\" is not a "
+                            "non-negative decimal",
                             id, price);
     }
     return CP_OK;

@@ -66,8 +66,8 @@ static int parse_ms(const char *s, int64_t *out)
     return 0;
 }
 
-bool cp_auth_hubspot_v3(const char *secret, const char *method,
-                        const char *uri, const void *body, size_t body_len,
+bool cp_auth_hubspot_v3(const char *secret, const char *method, const char *uri,
+                        const void *body, size_t body_len,
                         const char *timestamp, const char *signature,
                         int64_t now_ms, char *reason, size_t reason_size)
 {

@@ -37,8 +37,8 @@ void cp_auth_sha256_hex(const void *data, size_t len, char out[65]);
  * @returns true when valid and not older than 5 minutes by @p now_ms;
  *          else false with why in @p reason ("stale timestamp", ...).
  */
-bool cp_auth_hubspot_v3(const char *secret, const char *method,
-                        const char *uri, const void *body, size_t body_len,
+bool cp_auth_hubspot_v3(const char *secret, const char *method, const char *uri,
+                        const void *body, size_t body_len,
                         const char *timestamp, const char *signature,
                         int64_t now_ms, char *reason, size_t reason_size);
 

@@ -77,9 +77,8 @@ static const char *bare_stage(const char *stage)
     return colon ? colon + 1 : stage;
 }
 
-cp_rc cp__map_bitrix24(const struct cp_tenant *t, const char *body,
-                       size_t len, const struct cp_fetcher *fetch,
-                       struct cp_map_out *out)
+cp_rc cp__map_bitrix24(const struct cp_tenant *t, const char *body, size_t len,
+                       const struct cp_fetcher *fetch, struct cp_map_out *out)
 {
     const struct cp_stage_map *stage = NULL;
     const char *event, *id, *ts, *member;
@@ -106,8 +105,9 @@ cp_rc cp__map_bitrix24(const struct cp_tenant *t, const char *body,
         goto out;
     }
     if (cp__map_amount(ts, 1000, &ts_ms) || !cp__map_id_ok(id, 32)) {
-        rc = cp__map_dead(out, "bitrix24 %s: ts \"%s\" or ID \"%s\" is not a "
-                               "number",
+        rc = cp__map_dead(out,
+                          "bitrix24 %s: ts \"%s\" or ID \"%s\" is not a "
+                          "number",
                           event, ts, id);
         goto out;
     }
@@ -125,8 +125,8 @@ cp_rc cp__map_bitrix24(const struct cp_tenant *t, const char *body,
         goto out;
     }
     if (!fetch) {
-        if (add && cp__map_customer(t, &(struct cp_bridge_ev){0}, NULL, NULL,
-                                    id)) {
+        if (add &&
+            cp__map_customer(t, &(struct cp_bridge_ev){0}, NULL, NULL, id)) {
             memset(&deal, 0, sizeof(deal));
         } else {
             rc = cp__map_dead(out,
@@ -157,8 +157,9 @@ cp_rc cp__map_bitrix24(const struct cp_tenant *t, const char *body,
         strcpy(ev->manager, deal.owner);
     if (!cp__map_customer(t, ev, deal.company, deal.contact, id)) {
         cp__map_drop(out);
-        rc = cp__map_dead(out, "bitrix24 %s: deal %s has no company or "
-                               "contact (tenant %s, customer = ...)",
+        rc = cp__map_dead(out,
+                          "bitrix24 %s: deal %s has no company or "
+                          "contact (tenant %s, customer = ...)",
                           event, id, t->name);
         goto out;
     }
@@ -177,8 +178,9 @@ cp_rc cp__map_bitrix24(const struct cp_tenant *t, const char *body,
         if (deal.amount[0] &&
             cp__map_amount(deal.amount, t->amount_scale, &ev->amount)) {
             cp__map_drop(out);
-            rc = cp__map_dead(out, "bitrix24 deal %s: OPPORTUNITY \"%s\" is "
-                                   "not a non-negative decimal",
+            rc = cp__map_dead(out,
+                              "bitrix24 deal %s: OPPORTUNITY \"%s\" is "
+                              "not a non-negative decimal",
                               id, deal.amount);
         }
         goto out;

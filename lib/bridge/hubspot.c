@@ -12,7 +12,6 @@
 
 #include <jansson.h>
 
-
 /* What the REST read of a deal or ticket tells. */
 struct hs_record {
     char company[32], contact[32], owner[32], amount[32];
@@ -40,8 +39,7 @@ static void copy_str(char *dst, size_t size, json_t *v)
 static void first_assoc(json_t *rec, const char *kind, char *dst, size_t size)
 {
     json_t *res = json_object_get(
-        json_object_get(json_object_get(rec, "associations"), kind),
-        "results");
+        json_object_get(json_object_get(rec, "associations"), kind), "results");
 
     copy_str(dst, size, json_object_get(json_array_get(res, 0), "id"));
 }
@@ -102,8 +100,7 @@ static cp_rc fetch_cached(const struct cp_tenant *t,
     cp_rc rc;
 
     if (!c->valid || strcmp(c->type, type) != 0 || strcmp(c->id, id) != 0) {
-        rc = fetch_record(t, fetch, type, id, &c->rec, c->why,
-                          sizeof(c->why));
+        rc = fetch_record(t, fetch, type, id, &c->rec, c->why, sizeof(c->why));
         if (rc != CP_OK && rc != CP_EDECODE) {
             snprintf(why, why_size, "%s", c->why);
             c->valid = 0;
@@ -125,7 +122,8 @@ static cp_rc map_one(const struct cp_tenant *t, json_t *e, size_t idx,
     json_t *jid = json_object_get(e, "eventId");
     json_t *jobj = json_object_get(e, "objectId");
     json_t *jat = json_object_get(e, "occurredAt");
-    const char *type = json_string_value(json_object_get(e, "subscriptionType"));
+    const char *type =
+        json_string_value(json_object_get(e, "subscriptionType"));
     const char *prop = json_string_value(json_object_get(e, "propertyName"));
     const char *value = json_string_value(json_object_get(e, "propertyValue"));
     const struct cp_stage_map *stage = NULL;
@@ -150,8 +148,10 @@ static cp_rc map_one(const struct cp_tenant *t, json_t *e, size_t idx,
     } else if (!strcmp(type, "deal.propertyChange") && prop &&
                !strcmp(prop, "dealstage")) {
         if (!value)
-            return cp__map_dead(out, "hubspot event %zu: dealstage change "
-                                     "without propertyValue", idx);
+            return cp__map_dead(out,
+                                "hubspot event %zu: dealstage change "
+                                "without propertyValue",
+                                idx);
         if (cp_tenant_is_won(t, value) || cp_tenant_is_lost(t, value)) {
             kind = CP_DEAL_CLOSED;
         } else {
@@ -197,8 +197,10 @@ static cp_rc map_one(const struct cp_tenant *t, json_t *e, size_t idx,
     }
     ev = cp__map_add(out);
     if (!ev)
-        return cp__map_dead(out, "hubspot event %zu: over %d events in one "
-                                 "request", idx, CP_MAP_MAX_EVENTS);
+        return cp__map_dead(out,
+                            "hubspot event %zu: over %d events in one "
+                            "request",
+                            idx, CP_MAP_MAX_EVENTS);
     ev->kind = kind;
     ev->occurred_at = json_integer_value(jat);
     strcpy(ev->event_id, event_id);
@@ -228,8 +230,9 @@ static cp_rc map_one(const struct cp_tenant *t, json_t *e, size_t idx,
         if (rec.amount[0] &&
             cp__map_amount(rec.amount, t->amount_scale, &ev->amount)) {
             cp__map_drop(out);
-            return cp__map_dead(out, "hubspot event %zu: deal %s amount "
-                                     "\"%s\" is not a non-negative decimal",
+            return cp__map_dead(out,
+                                "hubspot event %zu: deal %s amount "
+                                "\"%s\" is not a non-negative decimal",
                                 idx, obj, rec.amount);
         }
         break;
@@ -239,9 +242,8 @@ static cp_rc map_one(const struct cp_tenant *t, json_t *e, size_t idx,
     return CP_OK;
 }
 
-cp_rc cp__map_hubspot(const struct cp_tenant *t, const char *body,
-                      size_t len, const struct cp_fetcher *fetch,
-                      struct cp_map_out *out)
+cp_rc cp__map_hubspot(const struct cp_tenant *t, const char *body, size_t len,
+                      const struct cp_fetcher *fetch, struct cp_map_out *out)
 {
     json_error_t jerr;
     json_t *arr = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);

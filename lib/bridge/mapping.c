@@ -80,8 +80,7 @@ cp_rc cp__map_dead(struct cp_map_out *out, const char *fmt, ...)
     char(*dead)[CP_MAP_REASON_MAX];
     va_list ap;
 
-    dead = cp_grow(out->dead, &out->dead_cap, out->dead_cnt, sizeof(*dead),
-                   2);
+    dead = cp_grow(out->dead, &out->dead_cap, out->dead_cnt, sizeof(*dead), 2);
     if (!dead)
         return CP_ENOMEM;
     out->dead = dead;

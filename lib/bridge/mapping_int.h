@@ -39,15 +39,13 @@ bool cp__map_customer(const struct cp_tenant *t, struct cp_bridge_ev *ev,
 /** @brief Valid id text for our contract (1..max of [A-Za-z0-9._-]). */
 bool cp__map_id_ok(const char *s, size_t max);
 
-cp_rc cp__map_hubspot(const struct cp_tenant *t, const char *body,
-                      size_t len, const struct cp_fetcher *fetch,
-                      struct cp_map_out *out);
-cp_rc cp__map_bitrix24(const struct cp_tenant *t, const char *body,
-                       size_t len, const struct cp_fetcher *fetch,
-                       struct cp_map_out *out);
+cp_rc cp__map_hubspot(const struct cp_tenant *t, const char *body, size_t len,
+                      const struct cp_fetcher *fetch, struct cp_map_out *out);
+cp_rc cp__map_bitrix24(const struct cp_tenant *t, const char *body, size_t len,
+                       const struct cp_fetcher *fetch, struct cp_map_out *out);
 cp_rc cp__map_amocrm(const struct cp_tenant *t, const char *body, size_t len,
                      struct cp_map_out *out);
-cp_rc cp__map_pipedrive(const struct cp_tenant *t, const char *body,
-                        size_t len, struct cp_map_out *out);
+cp_rc cp__map_pipedrive(const struct cp_tenant *t, const char *body, size_t len,
+                        struct cp_map_out *out);
 
 #endif

@@ -57,8 +57,8 @@ static void trim_decimal(char *s)
         s[n - 1] = '\0';
 }
 
-cp_rc cp__map_pipedrive(const struct cp_tenant *t, const char *body,
-                        size_t len, struct cp_map_out *out)
+cp_rc cp__map_pipedrive(const struct cp_tenant *t, const char *body, size_t len,
+                        struct cp_map_out *out)
 {
     char id[32], org[32], person[32], owner[32], value[48], stage_id[32],
         prev_stage[32], status[16], prev_status[16], stamp[64];
@@ -139,15 +139,16 @@ cp_rc cp__map_pipedrive(const struct cp_tenant *t, const char *body,
     ev->occurred_at = at;
     /* Pipedrive v2 sends each change once per attempt with the same meta
      * and data: the change's own time makes the id of a redelivery equal. */
-    cp__map_setf(ev->event_id, sizeof(ev->event_id), "pipedrive-deal-%s-%s-%lld",
-                 id, action, (long long)at);
+    cp__map_setf(ev->event_id, sizeof(ev->event_id),
+                 "pipedrive-deal-%s-%s-%lld", id, action, (long long)at);
     strcpy(ev->entity, id);
     if (cp__map_id_ok(owner, CP_NAME_MAX))
         strcpy(ev->manager, owner);
     if (!cp__map_customer(t, ev, org, person, id)) {
         cp__map_drop(out);
-        rc = cp__map_dead(out, "pipedrive deal %s: no organization or person "
-                               "(tenant %s, customer = ...)",
+        rc = cp__map_dead(out,
+                          "pipedrive deal %s: no organization or person "
+                          "(tenant %s, customer = ...)",
                           id, t->name);
         goto out;
     }
@@ -160,8 +161,9 @@ cp_rc cp__map_pipedrive(const struct cp_tenant *t, const char *body,
         ev->won = cp_tenant_is_won(t, status);
         if (value[0] && cp__map_amount(value, t->amount_scale, &ev->amount)) {
             cp__map_drop(out);
-            rc = cp__map_dead(out, "pipedrive deal %s: value \"%s\" is not a "
-                                   "non-negative decimal",
+            rc = cp__map_dead(out,
+                              "pipedrive deal %s: value \"%s\" is not a "
+                              "non-negative decimal",
                               id, value);
         }
     }

@@ -76,9 +76,8 @@ void cp_rest_stats(const struct cp_rest *rest, struct cp_rest_stats *out)
     out->failures = atomic_load(&rest->failures);
 }
 
-static cp_rc rest_get(void *opaque, const struct cp_tenant *t,
-                      const char *path, struct cp_buf *body, char *err,
-                      size_t err_size)
+static cp_rc rest_get(void *opaque, const struct cp_tenant *t, const char *path,
+                      struct cp_buf *body, char *err, size_t err_size)
 {
     struct cp_rest *rest = opaque;
     struct curl_slist *hdrs = NULL;
@@ -95,8 +94,7 @@ static cp_rc rest_get(void *opaque, const struct cp_tenant *t,
     }
     hdrs = curl_slist_append(hdrs, "Accept: application/json");
     if (t->rest_token) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-                 t->rest_token);
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->rest_token);
         hdrs = curl_slist_append(hdrs, auth);
         memset(auth, 0, sizeof(auth));
     }
@@ -145,11 +143,10 @@ static cp_rc rest_get(void *opaque, const struct cp_tenant *t,
             break;
         }
         if (cc != CURLE_OK)
-            snprintf(err, err_size, "GET %s: %s", path,
-                     curl_easy_strerror(cc));
+            snprintf(err, err_size, "GET %s: %s", path, curl_easy_strerror(cc));
         else
-            snprintf(err, err_size, "GET %s: HTTP %ld after %d attempts",
-                     path, status, attempt);
+            snprintf(err, err_size, "GET %s: HTTP %ld after %d attempts", path,
+                     status, attempt);
         if (attempt == rest->opts.attempts)
             break;
         atomic_fetch_add(&rest->retries, 1);

@@ -37,16 +37,15 @@
 /* A claim outlives the longest a request can hold it (the Kafka ack
  * wait, see hook()) by this margin; if the bridge dies between claim and
  * ack, the CRM's retry after that produces the events again. */
-#define CLAIM_MARGIN_MS 2000
+#define CLAIM_MARGIN_MS   2000
 #define AUTH_LOG_EVERY_MS 1000
-#define REDIS_TIMEOUT   2000
-#define METRICS_MAX     (256u << 10)
-#define CT_TEXT         "text/plain; charset=utf-8"
-#define CT_JSON         "application/json"
+#define REDIS_TIMEOUT     2000
+#define METRICS_MAX       (256u << 10)
+#define CT_TEXT           "text/plain; charset=utf-8"
+#define CT_JSON           "application/json"
 
 /* Answers counted in crmpulse_bridge_requests_total{code}. */
-static const unsigned codes[] = {200, 400, 401, 404, 405, 413,
-                                 429, 500, 503};
+static const unsigned codes[] = {200, 400, 401, 404, 405, 413, 429, 500, 503};
 #define CODE_CNT (sizeof(codes) / sizeof(codes[0]))
 
 /* A tenant's token bucket. */
@@ -111,8 +110,7 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status,
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (retry_after)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
-                                retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
     ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -263,8 +261,8 @@ static void on_get_done(void *opaque, size_t i, const struct cp_reply *r)
     bool *done = opaque;
 
     (void)i;
-    *done = r->type == CP_REPLY_STRING && r->len == 4 &&
-            !memcmp(r->str, "done", 4);
+    *done =
+        r->type == CP_REPLY_STRING && r->len == 4 && !memcmp(r->str, "done", 4);
 }
 
 static bool fetch_delivered(void *opaque, const struct cp_tenant *t,
@@ -415,8 +413,8 @@ static cp_rc produce_event(struct cp_bridge *b, const struct cp_tenant *t,
     cp_buf_reset(&b->val);
     rc = cp_codec_encode_event(b->codec, &ev, &b->val);
     if (!rc)
-        rc = cp_producer_send(b->prod, b->cfg->topic_events, -1, key,
-                              (size_t)n, b->val.data, b->val.len);
+        rc = cp_producer_send(b->prod, b->cfg->topic_events, -1, key, (size_t)n,
+                              b->val.data, b->val.len);
     return rc;
 }
 
@@ -564,8 +562,7 @@ static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
                      NULL);
     }
     t = cp_tenants_find(b->tenants, tenant_s);
-    if (!t || (int)t->crm != crm ||
-        (secret_s[0] && t->crm != CP_CRM_AMOCRM)) {
+    if (!t || (int)t->crm != crm || (secret_s[0] && t->crm != CP_CRM_AMOCRM)) {
         count(b, crm, 404);
         return reply(conn, 404, CT_TEXT,
                      "not found: no such tenant for this CRM\n", NULL);
@@ -604,8 +601,8 @@ static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
         if (cp_event_validate(&ev, cp_now_ms(), reason, sizeof(reason))) {
             char full[CP_MAP_REASON_MAX + 160];
 
-            snprintf(full, sizeof(full), "%s event %s: %s",
-                     cp_crm_name(t->crm), b->out.evs[i].event_id, reason);
+            snprintf(full, sizeof(full), "%s event %s: %s", cp_crm_name(t->crm),
+                     b->out.evs[i].event_id, reason);
             rc = cp_map_out_dead(&b->out, full);
             if (rc)
                 goto fail;
@@ -656,8 +653,8 @@ static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
      * request that Kafka took anyway may come again with the CRM's retry:
      * the rare way to a duplicate, README "Connect your CRM".) */
     if (fresh || dead) {
-        cp_rc frc = cp_producer_flush(b->prod,
-                                      b->cfg->bridge_ack_timeout_ms + 1000);
+        cp_rc frc =
+            cp_producer_flush(b->prod, b->cfg->bridge_ack_timeout_ms + 1000);
 
         if (!rc)
             rc = frc;
@@ -731,8 +728,7 @@ static enum MHD_Result serve_metrics(struct cp_bridge *b,
                               "crmpulse_bridge_requests_total{crm=\"%s\","
                               "code=\"%u\"} %llu\n",
                               c < CP_CRM_CNT ? cp_crm_name(c) : "none",
-                              codes[i],
-                              (unsigned long long)b->requests[c][i]);
+                              codes[i], (unsigned long long)b->requests[c][i]);
     cp_buf_printf(
         &buf,
         "# HELP crmpulse_bridge_events_total Events by what became of them.\n"
@@ -763,10 +759,10 @@ static enum MHD_Result serve_metrics(struct cp_bridge *b,
         "crmpulse_build_info{version=\"%s\",program=\"crmpulse-bridge\"} 1\n",
         (unsigned long long)b->produced, (unsigned long long)b->duplicates,
         (unsigned long long)b->dead_letters, (unsigned long long)b->ignored,
-        (unsigned long long)b->auth_failures,
-        (unsigned long long)rs.fetches, (unsigned long long)rs.retries,
-        (unsigned long long)rs.failures, (double)b->ack_us_sum / 1e6,
-        (unsigned long long)b->ack_cnt, b->kafka_ok, b->redis_ok, CP_VERSION);
+        (unsigned long long)b->auth_failures, (unsigned long long)rs.fetches,
+        (unsigned long long)rs.retries, (unsigned long long)rs.failures,
+        (double)b->ack_us_sum / 1e6, (unsigned long long)b->ack_cnt,
+        b->kafka_ok, b->redis_ok, CP_VERSION);
     if (!buf.data) {
         cp_buf_cleanup(&buf);
         return reply(conn, 500, CT_TEXT, "out of memory\n", NULL);
@@ -868,8 +864,8 @@ static bool parse_listen(const char *listen, char *host, size_t host_size,
     if (!colon || colon == listen)
         return false;
     hl = (size_t)(colon - listen);
-    if (hl >= host_size || strlen(colon + 1) >= port_size ||
-        !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+    if (hl >= host_size || strlen(colon + 1) >= port_size || !colon[1] ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1))
         return false;
     if (listen[0] == '[') { /* "[::1]:8088" */
         if (hl < 3 || listen[hl - 1] != ']')
@@ -964,14 +960,14 @@ struct cp_bridge *cp_bridge_new(const struct cp_config *cfg, char *errstr,
     if (cfg->kafka_prop_cnt)
         memcpy(props + 2, cfg->kafka_props,
                cfg->kafka_prop_cnt * sizeof(*props));
-    b->prod = cp_producer_new(bootstrap, props, cfg->kafka_prop_cnt + 2,
-                              errstr, errstr_size);
+    b->prod = cp_producer_new(bootstrap, props, cfg->kafka_prop_cnt + 2, errstr,
+                              errstr_size);
     free(props);
     if (!b->prod)
         goto fail;
-    b->codec = cp_codec_new(cfg->codec_raw ? CP_FRAMING_RAW
-                                           : CP_FRAMING_CONFLUENT,
-                            errstr, errstr_size);
+    b->codec =
+        cp_codec_new(cfg->codec_raw ? CP_FRAMING_RAW : CP_FRAMING_CONFLUENT,
+                     errstr, errstr_size);
     if (!b->codec)
         goto fail;
     b->rest = cp_rest_new(&ro, errstr, errstr_size);

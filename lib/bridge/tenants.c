@@ -242,8 +242,7 @@ static cp_rc apply(struct cp_tenant *t, const char *key, const char *value,
     if (!strcmp(key, "lost"))
         return set_list(t->lost, &t->lost_cnt, key, value, why, why_size);
     if (!strcmp(key, "ticket.closed"))
-        return set_list(t->closed, &t->closed_cnt, key, value, why,
-                        why_size);
+        return set_list(t->closed, &t->closed_cnt, key, value, why, why_size);
     if (!strcmp(key, "amount.scale")) {
         char *end;
         long long v;
@@ -279,8 +278,7 @@ static cp_rc apply(struct cp_tenant *t, const char *key, const char *value,
         s->order = (int)++t->stage_cnt;
         return CP_OK;
     }
-    FAIL("unknown key \"%s\" (fix: see deploy/bridge.conf for the keys)",
-         key);
+    FAIL("unknown key \"%s\" (fix: see deploy/bridge.conf for the keys)", key);
 }
 
 /* Defaults by CRM and the checks that a tenant is usable. */
@@ -401,8 +399,7 @@ struct cp_tenants *cp_tenants_parse(const char *text, size_t len,
         if (*s == '[') {
             size_t sl = strlen(s);
 
-            if (sl < 10 || strncmp(s, "[tenant ", 8) != 0 ||
-                s[sl - 1] != ']') {
+            if (sl < 10 || strncmp(s, "[tenant ", 8) != 0 || s[sl - 1] != ']') {
                 snprintf(why, sizeof(why),
                          "expected a section \"[tenant NAME]\"");
                 goto fail;

@@ -15,7 +15,6 @@
 
 #include "churn_int.h"
 
-
 const char *const cp__churn_factor_names[CP_CF_CNT] = {
     [CP_CF_HORIZON_SILENCE] = "horizon_silence",
     [CP_CF_ORDER_SILENCE] = "order_silence",

@@ -42,8 +42,7 @@ struct cp_cli {
     /* After the settings are loaded and before --print-config: a check
      * of the program's own (e.g. librdkafka's view of kafka.*). Returns
      * nonzero with a message in errstr to exit 2. NULL: none. */
-    int (*check)(const struct cp_config *cfg, char *errstr,
-                 size_t errstr_size);
+    int (*check)(const struct cp_config *cfg, char *errstr, size_t errstr_size);
 };
 
 /** @brief Whether @p name is one of @p settings (see struct cp_cli). */

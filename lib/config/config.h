@@ -38,7 +38,7 @@ struct cp_config {
     char *redis_prefix;    /* redis.prefix */
     int codec_raw;         /* codec.framing: 0 confluent, 1 raw */
     int offsets_out_of_range; /* offsets.out_of_range: CP_OUT_OF_RANGE_* */
-    int batch_max;         /* worker.batch.max: messages per batch */
+    int batch_max;            /* worker.batch.max: messages per batch */
     int batch_wait_ms; /* worker.batch.wait.ms: longest wait to fill a batch */
     int exit_idle_ms;  /* worker.exit.idle.ms: exit 0 after this long with no
                           input; 0 = never */
@@ -61,23 +61,23 @@ struct cp_config {
     int board_lang;          /* board.lang: 0 en, 1 ru, 2 uk, 3 it */
     char *board_currency;    /* board.currency: TENANT:CODE,... */
     char *board_thresholds;  /* board.thresholds: KPI>N,KPI<N,... */
-    int log_level;                 /* log.level (syslog number) */
-    int log_format;                /* log.format: 0 text, 1 json */
-    int progress_interval_s;       /* log.progress.interval; 0 = off */
-    int log_alerts_per_s;          /* log.alerts.per_s */
+    int log_level;           /* log.level (syslog number) */
+    int log_format;          /* log.format: 0 text, 1 json */
+    int progress_interval_s; /* log.progress.interval; 0 = off */
+    int log_alerts_per_s;    /* log.alerts.per_s */
     /* crmpulse-bridge (bridge.*) */
-    char *bridge_listen;           /* bridge.listen: webhooks + ops, host:port */
-    char *bridge_tenants;          /* bridge.tenants: per-tenant file */
-    int bridge_body_max;           /* bridge.body.max: bytes per request */
-    int bridge_rate;               /* bridge.rate: requests/s per tenant */
-    int bridge_timeout_s;          /* bridge.timeout: idle connection, s */
-    int bridge_connections;        /* bridge.connections: open at most */
-    int bridge_ack_timeout_ms;     /* bridge.ack.timeout.ms: Kafka ack wait */
-    int64_t bridge_dedup_ttl_s;    /* bridge.dedup.ttl: seen ids kept, s */
-    int bridge_rest_timeout_ms;    /* bridge.rest.timeout.ms: per attempt */
-    int bridge_rest_attempts;      /* bridge.rest.attempts */
-    int bridge_rest_backoff_ms;    /* bridge.rest.backoff.ms: first wait */
-    struct cp_kv *kafka_props;     /* owned array: the other kafka.* settings */
+    char *bridge_listen;        /* bridge.listen: webhooks + ops, host:port */
+    char *bridge_tenants;       /* bridge.tenants: per-tenant file */
+    int bridge_body_max;        /* bridge.body.max: bytes per request */
+    int bridge_rate;            /* bridge.rate: requests/s per tenant */
+    int bridge_timeout_s;       /* bridge.timeout: idle connection, s */
+    int bridge_connections;     /* bridge.connections: open at most */
+    int bridge_ack_timeout_ms;  /* bridge.ack.timeout.ms: Kafka ack wait */
+    int64_t bridge_dedup_ttl_s; /* bridge.dedup.ttl: seen ids kept, s */
+    int bridge_rest_timeout_ms; /* bridge.rest.timeout.ms: per attempt */
+    int bridge_rest_attempts;   /* bridge.rest.attempts */
+    int bridge_rest_backoff_ms; /* bridge.rest.backoff.ms: first wait */
+    struct cp_kv *kafka_props;  /* owned array: the other kafka.* settings */
     size_t kafka_prop_cnt;
 };
 

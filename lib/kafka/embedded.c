@@ -68,7 +68,6 @@ const char *cp_embedded_bootstrap(const struct cp_embedded *emb)
     return emb->bootstrap;
 }
 
-
 void cp_embedded_destroy(struct cp_embedded *emb)
 {
     if (!emb)

@@ -35,10 +35,10 @@
 #define HTTP_HEADER_DEADLINE_MS 2000
 #define HTTP_SEND_DEADLINE_MS   10000
 #define HTTP_REAP_EVERY_MS      100
-#define HTTP_CONN_MEMORY     ((size_t)32 * 1024) /* request line + headers */
-#define HTTP_BACKLOG         16u
-#define HTTP_METRICS_MAX     ((size_t)16 << 20) /* a rendering bug, not data */
-#define HTTP_LOG_EVERY_MS    10000 /* libmicrohttpd's own messages */
+#define HTTP_CONN_MEMORY        ((size_t)32 * 1024) /* request line + headers */
+#define HTTP_BACKLOG            16u
+#define HTTP_METRICS_MAX        ((size_t)16 << 20) /* a rendering bug, not data */
+#define HTTP_LOG_EVERY_MS       10000 /* libmicrohttpd's own messages */
 
 #define CT_TEXT    "text/plain; charset=utf-8"
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
@@ -66,13 +66,13 @@ struct cp_http {
     bool reaper_started;
     bool stopping; /* under lock */
     struct slot slots[HTTP_HARD_CONNECTIONS];
-    uint64_t cut_cnt;          /* connections cut by a deadline or eviction */
-    struct cp_metrics *m;      /* borrowed from the caller */
-    int port;                  /* bound port; 0 when off */
-    _Atomic bool started;      /* MHD's messages go to the log from now on */
-    char start_err[256];       /* MHD's last message while starting */
-    int64_t log_ms;            /* when the last MHD message was logged */
-    uint64_t log_dropped;      /* MHD messages dropped since then */
+    uint64_t cut_cnt;     /* connections cut by a deadline or eviction */
+    struct cp_metrics *m; /* borrowed from the caller */
+    int port;             /* bound port; 0 when off */
+    _Atomic bool started; /* MHD's messages go to the log from now on */
+    char start_err[256];  /* MHD's last message while starting */
+    int64_t log_ms;       /* when the last MHD message was logged */
+    uint64_t log_dropped; /* MHD messages dropped since then */
 };
 
 /* ---- deadlines ---- */

@@ -31,13 +31,13 @@
 #define CP_SCORER_MAX_PARTITIONS CP_PARTITIONS_MAX
 
 struct cp_scorer_cfg {
-    const char *prefix;                 /* redis.prefix */
-    const char *group;                  /* kafka.group.id */
-    const char *topic;                  /* topic.events */
-    int64_t allowed_lateness_ms;        /* time.allowed_lateness */
-    int64_t idle_advance_ms;            /* time.idle_advance; 0 = off */
-    int64_t max_skew_ms; /* time.max_skew: event times past the worker
-                            clock + this do not move a watermark further */
+    const char *prefix;          /* redis.prefix */
+    const char *group;           /* kafka.group.id */
+    const char *topic;           /* topic.events */
+    int64_t allowed_lateness_ms; /* time.allowed_lateness */
+    int64_t idle_advance_ms;     /* time.idle_advance; 0 = off */
+    int64_t max_skew_ms;         /* time.max_skew: event times past the worker
+                                    clock + this do not move a watermark further */
     const struct cp_churn_model *model; /* borrowed */
 };
 
