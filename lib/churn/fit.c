@@ -113,35 +113,61 @@ int cp_fit_parse_ms(const char *s, int64_t *out)
     return 0;
 }
 
-/* The next row of the events CSV (tenant_id, customer_id, occurred_at_ms,
- * observation, value) into @p f, @p at, @p obs and @p value; the header
- * and empty lines are skipped. @returns 1, 0 at the end of the file, or -1
- * with the file, line and what is wrong in @p errstr. */
-int cp__fit_next_event_row(FILE *fp, const char *path, long *lineno, char *line,
-                           size_t line_size, char *f[6], int64_t *at, int *obs,
-                           int64_t *value, char *errstr, size_t errstr_size)
+cp_rc cp__fit_events_open(struct cp__fit_events *ev, const char *path,
+                          char *errstr, size_t errstr_size)
 {
-    while (fgets(line, (int)line_size, fp)) {
-        ++*lineno;
-        if (cp__fit_split(line, f, 6) != 5) {
-            if (!line[0])
+    ev->path = path;
+    ev->lineno = 0;
+    ev->err = CP_OK;
+    ev->fp = fopen(path, "r");
+    if (ev->fp)
+        return CP_OK;
+    snprintf(errstr, errstr_size,
+             "open events %s: %s (fix: a readable CSV file)", path,
+             strerror(errno));
+    return CP_EIO;
+}
+
+int cp__fit_events_next(struct cp__fit_events *ev, char *f[6], int64_t *at,
+                        int *obs, int64_t *value, char *errstr,
+                        size_t errstr_size)
+{
+    while (fgets(ev->line, (int)sizeof(ev->line), ev->fp)) {
+        ++ev->lineno;
+        if (cp__fit_split(ev->line, f, 6) != 5) {
+            if (!ev->line[0])
                 continue;
-            snprintf(errstr, errstr_size, "%s:%ld: expected 5 fields", path,
-                     *lineno);
+            snprintf(errstr, errstr_size, "%s:%ld: expected 5 fields", ev->path,
+                     ev->lineno);
+            ev->err = CP_EDECODE;
             return -1;
         }
-        if (*lineno == 1 && !strcmp(f[0], "tenant_id"))
+        if (ev->lineno == 1 && !strcmp(f[0], "tenant_id"))
             continue;
         *obs = cp_churn_obs_parse(f[3]);
         if (*obs < 0 || cp_fit_parse_ms(f[2], at) ||
             cp_fit_parse_ms(f[4], value)) {
-            snprintf(errstr, errstr_size, "%s:%ld: bad row (obs '%s')", path,
-                     *lineno, f[3]);
+            snprintf(errstr, errstr_size, "%s:%ld: bad row (obs '%s')",
+                     ev->path, ev->lineno, f[3]);
+            ev->err = CP_EDECODE;
             return -1;
         }
         return 1;
     }
+    if (ferror(ev->fp)) {
+        snprintf(errstr, errstr_size, "read events %s: %s", ev->path,
+                 strerror(errno));
+        ev->err = CP_EIO;
+        return -1;
+    }
     return 0;
+}
+
+void cp__fit_events_close(struct cp__fit_events *ev)
+{
+    if (ev->fp)
+        fclose(ev->fp);
+    ev->fp = NULL;
 }
 
 /* Remembers the events' tenants: a labels file without a tenant column is
@@ -163,28 +189,22 @@ static cp_rc read_events(struct data *d, const struct cp_churn_model *m,
                          const struct cp_fit_opts *o, size_t *used,
                          char *errstr, size_t errstr_size)
 {
-    FILE *fp = fopen(o->events, "r");
-    char line[4096];
-    long lineno = 0;
+    struct cp__fit_events ev;
     cp_rc rc = CP_OK;
 
-    if (!fp) {
-        snprintf(errstr, errstr_size,
-                 "open events %s: %s (fix: a readable CSV file)", o->events,
-                 strerror(errno));
-        return CP_EIO;
-    }
+    rc = cp__fit_events_open(&ev, o->events, errstr, errstr_size);
+    if (rc)
+        return rc;
     *used = 0;
     for (;;) {
         char *f[6];
         int64_t at, value;
         struct cust *c;
-        int obs, got = cp__fit_next_event_row(fp, o->events, &lineno, line,
-                                              sizeof(line), f, &at, &obs,
-                                              &value, errstr, errstr_size);
+        int obs, got = cp__fit_events_next(&ev, f, &at, &obs, &value, errstr,
+                                           errstr_size);
 
         if (got <= 0) {
-            rc = got < 0 ? CP_EDECODE : rc;
+            rc = got < 0 ? ev.err : CP_OK;
             break;
         }
         if (at >= o->cutoff)
@@ -199,12 +219,7 @@ static cp_rc read_events(struct data *d, const struct cp_churn_model *m,
         cp_churn_observe(&c->st, m, (enum cp_churn_obs)obs, at, value);
         (*used)++;
     }
-    if (!rc && ferror(fp)) {
-        snprintf(errstr, errstr_size, "read events %s: %s", o->events,
-                 strerror(errno));
-        rc = CP_EIO;
-    }
-    fclose(fp);
+    cp__fit_events_close(&ev);
     return rc;
 }
 

@@ -170,30 +170,24 @@ static cp_rc ev_replay(struct data *d, struct ev_samples *s,
                        const struct cp_fit_opts *o, int64_t step_ms,
                        size_t *used, char *errstr, size_t errstr_size)
 {
-    FILE *fp = fopen(o->events, "r");
-    char line[4096];
-    long lineno = 0;
+    struct cp__fit_events ev;
     int64_t next = INT64_MIN, last = INT64_MIN;
     double horizon_ms = o->ev_horizon * MS_PER_DAY;
     cp_rc rc = CP_OK;
 
-    if (!fp) {
-        snprintf(errstr, errstr_size,
-                 "open events %s: %s (fix: a readable CSV file)", o->events,
-                 strerror(errno));
-        return CP_EIO;
-    }
+    rc = cp__fit_events_open(&ev, o->events, errstr, errstr_size);
+    if (rc)
+        return rc;
     *used = 0;
     for (;;) {
         char *f[6];
         int64_t at, value;
         struct cust *c;
-        int obs, got = cp__fit_next_event_row(fp, o->events, &lineno, line,
-                                              sizeof(line), f, &at, &obs,
-                                              &value, errstr, errstr_size);
+        int obs, got = cp__fit_events_next(&ev, f, &at, &obs, &value, errstr,
+                                           errstr_size);
 
         if (got <= 0) {
-            rc = got < 0 ? CP_EDECODE : rc;
+            rc = got < 0 ? ev.err : CP_OK;
             break;
         }
         if (o->cutoff != INT64_MIN && at >= o->cutoff)
@@ -203,7 +197,7 @@ static cp_rc ev_replay(struct data *d, struct ev_samples *s,
                      "%s:%ld: event time goes back (%lld after %lld): the "
                      "evidence fit replays in event-time order (fix: sort "
                      "the file by occurred_at_ms)",
-                     o->events, lineno, (long long)at, (long long)last);
+                     o->events, ev.lineno, (long long)at, (long long)last);
             rc = CP_EDECODE;
             break;
         }
@@ -225,16 +219,11 @@ static cp_rc ev_replay(struct data *d, struct ev_samples *s,
         cp_churn_observe(&c->st, m, (enum cp_churn_obs)obs, at, value);
         (*used)++;
     }
-    if (!rc && ferror(fp)) {
-        snprintf(errstr, errstr_size, "read events %s: %s", o->events,
-                 strerror(errno));
-        rc = CP_EIO;
-    }
     /* The end of the history is sampled too (a silence up to it). */
     if (!rc && next != INT64_MIN && ev_sample_all(s, d, mall, last, horizon_ms))
         rc = cp__fit_nomem(errstr, errstr_size);
 out:
-    fclose(fp);
+    cp__fit_events_close(&ev);
     return rc;
 }
 

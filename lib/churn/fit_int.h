@@ -40,9 +40,28 @@ cp_rc cp__fit_nomem(char *errstr, size_t errstr_size);
 struct cust *cp__fit_cust_get(struct data *d, const char *tenant,
                               const char *customer);
 int cp__fit_split(char *line, char **f, int max);
-int cp__fit_next_event_row(FILE *fp, const char *path, long *lineno, char *line,
-                           size_t line_size, char *f[6], int64_t *at, int *obs,
-                           int64_t *value, char *errstr, size_t errstr_size);
+/* A reader of the events CSV (tenant_id, customer_id, occurred_at_ms,
+ * observation, value), for both fits. */
+struct cp__fit_events {
+    FILE *fp;
+    const char *path; /* borrowed */
+    long lineno;
+    cp_rc err; /* why the last cp__fit_events_next() returned -1 */
+    char line[4096];
+};
+/** @brief Opens @p path; CP_EIO with the file and the reason in errstr. */
+cp_rc cp__fit_events_open(struct cp__fit_events *ev, const char *path,
+                          char *errstr, size_t errstr_size);
+/**
+ * @brief The next row into @p f, @p at, @p obs and @p value; the header and
+ *        empty lines are skipped.
+ * @returns 1, 0 at the end, or -1 with ev->err CP_EDECODE (a bad row, file
+ *          and line in errstr) or CP_EIO (a read error).
+ */
+int cp__fit_events_next(struct cp__fit_events *ev, char *f[6], int64_t *at,
+                        int *obs, int64_t *value, char *errstr,
+                        size_t errstr_size);
+void cp__fit_events_close(struct cp__fit_events *ev);
 int cp__fit_solve(double *A, double *b, int n);
 cp_rc cp__fit_write_model(const struct cp_churn_model *m,
                           const struct cp_fit_opts *o, size_t n, char *errstr,
