@@ -3,6 +3,7 @@
 #include "civil.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,7 +101,8 @@ void cp_format_iso_ms(int64_t ms, char out[32])
 
 int cp_parse_utc_time(const char *s, int64_t *ms)
 {
-    int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0, n = 0;
+    int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0, n = 0, offset_min = 0;
+    bool has_time = false;
     char *end;
     long long v;
 
@@ -116,6 +118,7 @@ int cp_parse_utc_time(const char *s, int64_t *ms)
     if (*s == 'T' || *s == ' ') {
         if (sscanf(s + 1, "%2d:%2d%n", &h, &mi, &n) != 2 || n != 5)
             return -1;
+        has_time = true;
         s += 1 + n;
         if (*s == ':') {
             if (sscanf(s + 1, "%2d%n", &sec, &n) != 1 || n != 2)
@@ -134,12 +137,23 @@ int cp_parse_utc_time(const char *s, int64_t *ms)
             }
         }
     }
-    if (*s == 'Z')
+    if (*s == 'Z') {
         s++;
+    } else if ((*s == '+' || *s == '-') && has_time) {
+        /* A CRM's local time with its offset ("+03:00"): back to UTC. */
+        int oh, om, on = 0, sign = *s == '-' ? -1 : 1;
+
+        if (sscanf(s + 1, "%2d:%2d%n", &oh, &om, &on) != 2 || on != 5 ||
+            oh > 23 || om > 59)
+            return -1;
+        offset_min = sign * (oh * 60 + om);
+        s += 1 + on;
+    }
     if (*s || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
         sec > 60)
         return -1;
-    *ms = ((cp_days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000LL +
+    *ms = ((cp_days_from_civil(y, mo, d) * 24 + h) * 60 + mi - offset_min) *
+              60000LL +
           sec * 1000LL + frac;
     return 0;
 }

@@ -28,7 +28,8 @@ int cp_parse_day(const char *s, int64_t *days);
 void cp_format_iso_ms(int64_t ms, char out[32]);
 /**
  * @brief Parses a time in UTC: ms since the epoch, or
- *        YYYY-MM-DD[(T| )HH:MM[:SS[.mmm]]][Z].
+ *        YYYY-MM-DD[(T| )HH:MM[:SS[.mmm]]][Z|(+|-)HH:MM] (an offset is
+ *        taken back to UTC).
  * @returns 0 with *@p ms set, or -1 when @p s is none of these.
  */
 int cp_parse_utc_time(const char *s, int64_t *ms);

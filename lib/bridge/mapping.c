@@ -33,6 +33,9 @@ void cp_bridge_ev_view(const struct cp_bridge_ev *bev, const char *tenant,
     ev->answered = bev->answered;
     if (bev->kind == CP_CALL_LOGGED)
         ev->channel = CP_CHANNEL_PHONE;
+    /* The CRMs' messages we map are e-mails (Bitrix24 activities). */
+    if (bev->kind == CP_MESSAGE_RECEIVED || bev->kind == CP_MESSAGE_SENT)
+        ev->channel = CP_CHANNEL_EMAIL;
 }
 
 void cp_map_out_init(struct cp_map_out *out)

@@ -28,7 +28,7 @@ struct cp_bridge_ev {
     enum cp_payload_kind kind;
     int64_t occurred_at; /* the CRM's own time of the change, ms */
     int32_t stage_order;
-    int64_t amount; /* minor units */
+    int64_t amount; /* minor units; CallLogged: duration_ms */
     bool won;
     bool inbound;
     bool answered;

@@ -3,8 +3,9 @@
  * action (create / change / delete) and the entity; data is the record
  * now and previous the fields that changed. Deals: create -> LeadCreated,
  * a status change to won/lost -> DealClosed with the value, a stage_id
- * change -> StageChanged. The organization, else the person, else the deal
- * stands for the customer (customer = ...). */
+ * change -> StageChanged; a call activity marked done -> CallLogged. The
+ * organization, else the person, else the deal stands for the customer
+ * (customer = ...). */
 #include "mapping_int.h"
 
 #include <stdio.h>
@@ -57,6 +58,84 @@ static void trim_decimal(char *s)
         s[n - 1] = '\0';
 }
 
+/* "HH:MM" or "HH:MM:SS" (an activity's duration) in ms; 0 when absent or
+ * not such a value. */
+static int64_t duration_ms(json_t *v)
+{
+    const char *s = json_string_value(v);
+    int h, m, sec = 0, n = 0;
+
+    if (!s || (sscanf(s, "%3d:%2d%n", &h, &m, &n) != 2))
+        return 0;
+    if (s[n] == ':' && sscanf(s + n + 1, "%2d", &sec) != 1)
+        return 0;
+    if (h < 0 || m < 0 || m > 59 || sec < 0 || sec > 59)
+        return 0;
+    return ((int64_t)h * 3600 + m * 60 + sec) * 1000;
+}
+
+static bool is_true(json_t *v)
+{
+    return json_is_true(v) || (json_is_integer(v) && json_integer_value(v));
+}
+
+/* An activity of type "call" marked done (created done, or changed to
+ * done) -> CallLogged: a call the salesperson made and logged, so
+ * outbound; answered when it has a duration. Other activities, and edits
+ * of a call already done, are ignored. */
+static cp_rc map_call(const struct cp_tenant *t, const char *action,
+                      json_t *meta, json_t *data, json_t *prev,
+                      struct cp_map_out *out)
+{
+    char id[32], org[32], person[32], deal[32], owner[32];
+    const char *type = json_string_value(json_object_get(data, "type"));
+    struct cp_bridge_ev *ev;
+    int64_t at;
+    bool done_now = is_true(json_object_get(data, "done"));
+    bool was_done = is_true(json_object_get(prev, "done"));
+
+    if (!type || strcmp(type, "call") != 0 || !done_now ||
+        !(!strcmp(action, "create") ||
+          (!strcmp(action, "change") && json_object_get(prev, "done") &&
+           !was_done))) {
+        out->ignored++;
+        return CP_OK;
+    }
+    scalar(json_object_get(data, "id"), id, sizeof(id));
+    scalar(json_object_get(data, "org_id"), org, sizeof(org));
+    scalar(json_object_get(data, "person_id"), person, sizeof(person));
+    scalar(json_object_get(data, "deal_id"), deal, sizeof(deal));
+    scalar(json_object_get(data, "owner_id"), owner, sizeof(owner));
+    if (!cp__map_id_ok(id, 32) ||
+        (parse_when(json_object_get(data, "marked_as_done_time"), &at) &&
+         parse_when(json_object_get(data, "update_time"), &at) &&
+         parse_when(json_object_get(meta, "timestamp"), &at)))
+        return cp__map_dead(out, "pipedrive activity: data.id and "
+                                 "data.marked_as_done_time (or update_time, "
+                                 "meta.timestamp) are required");
+    ev = cp__map_add(out);
+    if (!ev)
+        return CP_ENOMEM;
+    ev->kind = CP_CALL_LOGGED;
+    ev->occurred_at = at;
+    cp__map_setf(ev->event_id, sizeof(ev->event_id),
+                 "pipedrive-activity-%s-done-%lld", id, (long long)at);
+    strcpy(ev->entity, id);
+    if (cp__map_id_ok(owner, CP_NAME_MAX))
+        strcpy(ev->manager, owner);
+    ev->inbound = false;
+    ev->amount = duration_ms(json_object_get(data, "duration"));
+    ev->answered = ev->amount > 0;
+    if (!cp__map_customer(t, ev, org, person, deal)) {
+        cp__map_drop(out);
+        return cp__map_dead(out,
+                            "pipedrive activity %s: no organization, person "
+                            "or deal (tenant %s, customer = ...)",
+                            id, t->name);
+    }
+    return CP_OK;
+}
+
 cp_rc cp__map_pipedrive(const struct cp_tenant *t, const char *body, size_t len,
                         struct cp_map_out *out)
 {
@@ -85,9 +164,14 @@ cp_rc cp__map_pipedrive(const struct cp_tenant *t, const char *body, size_t len,
                                "required (webhooks v2)");
         goto out;
     }
+    if (!strcmp(entity, "activity") && strcmp(action, "delete") != 0 &&
+        json_is_object(data)) {
+        rc = map_call(t, action, meta, data, prev, out);
+        goto out;
+    }
     if (strcmp(entity, "deal") != 0 || !strcmp(action, "delete") ||
         !json_is_object(data)) {
-        out->ignored++; /* persons, organizations, activities, deletes */
+        out->ignored++; /* persons, organizations, deletes */
         goto out;
     }
     scalar(json_object_get(data, "id"), id, sizeof(id));

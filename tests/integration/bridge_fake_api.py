@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 """A fake of the vendors' REST APIs for tests/integration/test_bridge.c, on
-loopback: HubSpot's CRM v3 objects and Bitrix24's crm.deal.get, with canned
+loopback: HubSpot's CRM v3 objects and Bitrix24's crm.deal.get and
+crm.activity.get, with canned
 records in the shapes the vendors document. A path listed in FLAKY answers
 429 (Retry-After: 0) the first time and 500 the second, then the record, so
 the bridge's backoff is exercised. Every request is logged to stdout."""
@@ -19,12 +20,19 @@ B24_DEAL_456 = (
 B24_DEAL_457 = (
     '{"result":{"ID":"457","STAGE_ID":"C1:WON","COMPANY_ID":"31",'
     '"CONTACT_ID":"0","OPPORTUNITY":"990.00","ASSIGNED_BY_ID":"1"}}')
+# An incoming call to company 31 nobody took (no time on the line).
+B24_ACTIVITY_900 = (
+    '{"result":{"ID":"900","TYPE_ID":"2","DIRECTION":"1","OWNER_TYPE_ID":"4",'
+    '"OWNER_ID":"31","RESPONSIBLE_ID":"1","COMPLETED":"N",'
+    '"START_TIME":"2023-11-15T01:00:00+03:00",'
+    '"END_TIME":"2023-11-15T01:00:00+03:00"}}')
 
 ROUTES = {
     "/crm/v3/objects/deals/555?properties=amount,hubspot_owner_id&"
     "associations=companies,contacts": HUBSPOT_DEAL_555,
     "/rest/1/code/crm.deal.get.json?id=456": B24_DEAL_456,
     "/rest/1/code/crm.deal.get.json?id=457": B24_DEAL_457,
+    "/rest/1/code/crm.activity.get.json?id=900": B24_ACTIVITY_900,
 }
 FLAKY = {"/rest/1/code/crm.deal.get.json?id=457"}
 hits = {}

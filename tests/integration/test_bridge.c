@@ -139,14 +139,27 @@ static void start_bridge(void)
     char x_boot[300], x_redis[128], x_listen[64], x_tenants[600];
     char tenants[2048];
     const char *argv[] = {h_bin("crmpulse-bridge"),
-                          "-X", x_boot,
-                          "-X", x_redis,
-                          "-X", x_listen,
-                          "-X", x_tenants,
-                          "-X", "bridge.ack.timeout.ms=1500",
-                          "-X", "bridge.rest.backoff.ms=50",
-                          "-X", "kafka.linger.ms=1",
-                          NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                          "-X",
+                          x_boot,
+                          "-X",
+                          x_redis,
+                          "-X",
+                          x_listen,
+                          "-X",
+                          x_tenants,
+                          "-X",
+                          "bridge.ack.timeout.ms=1500",
+                          "-X",
+                          "bridge.rest.backoff.ms=50",
+                          "-X",
+                          "kafka.linger.ms=1",
+                          NULL,
+                          NULL,
+                          NULL,
+                          NULL,
+                          NULL,
+                          NULL,
+                          NULL};
     size_t argc = 15;
     const char *path = h_scratch_file("tenants.conf");
     int n;
@@ -177,7 +190,8 @@ static void start_bridge(void)
         argv[argc++] = "-X";
         argv[argc++] = extra_args[i];
     }
-    snprintf(bridge_log, sizeof(bridge_log), "%s", h_scratch_file("bridge.log"));
+    snprintf(bridge_log, sizeof(bridge_log), "%s",
+             h_scratch_file("bridge.log"));
     bridge_pid = h_spawn(argv, bridge_log);
     wait_http_ok("/healthz", 20000);
 }
@@ -242,8 +256,8 @@ static char *hubspot_body(int64_t event_id, const char *type, const char *stage,
 }
 
 /* The v3 signature headers for @p body, signed at @p ts_ms with @p secret. */
-static void hubspot_headers(const char *secret, const char *body,
-                            int64_t ts_ms, char *out, size_t out_size)
+static void hubspot_headers(const char *secret, const char *body, int64_t ts_ms,
+                            char *out, size_t out_size)
 {
     char uri[128], ts[32], sig[45], *msg;
     int n;
@@ -318,7 +332,8 @@ static char *pd_body(const char *action, int stage, const char *status,
     return s;
 }
 
-#define PD_AUTH_OK  "Authorization: Basic aG9vazpwZC1wYXNz\r\n" /* hook:pd-pass */
+#define PD_AUTH_OK                                                             \
+    "Authorization: Basic aG9vazpwZC1wYXNz\r\n" /* hook:pd-pass */
 #define PD_AUTH_BAD "Authorization: Basic aG9vazpwZC1wYXNT\r\n"
 #define FORM        "Content-Type: application/x-www-form-urlencoded\r\n"
 
@@ -425,9 +440,8 @@ Test(bridge, four_crms_end_to_end_exact_with_auth_failures_and_redelivery)
         /* "[a]" "[b]" "[c]" -> "[a,b,c]" */
         bad99[strlen(bad99) - 1] = '\0';
         created[strlen(created) - 1] = '\0';
-        cr_assert_gt(asprintf(&good[ng], "%s,%s,%s", bad99, created + 1,
-                              won + 1),
-                     0);
+        cr_assert_gt(
+            asprintf(&good[ng], "%s,%s,%s", bad99, created + 1, won + 1), 0);
         free(bad99);
         free(created);
         free(won);
@@ -446,15 +460,18 @@ Test(bridge, four_crms_end_to_end_exact_with_auth_failures_and_redelivery)
     /* Bitrix24: deal 456 added, then at PREPARATION (read back); deal 457
      * won (read back after a 429 and a 500). */
     good[ng] = b24_body("ONCRMDEALADD", "456", t0_ms, "b24-token");
-    good[ng + 1] = b24_body("ONCRMDEALUPDATE", "456", t0_ms + 60000,
-                            "b24-token");
-    good[ng + 2] = b24_body("ONCRMDEALUPDATE", "457", t0_ms + 120000,
-                            "b24-token");
-    for (size_t i = ng; i < ng + 3; i++) {
+    good[ng + 1] =
+        b24_body("ONCRMDEALUPDATE", "456", t0_ms + 60000, "b24-token");
+    good[ng + 2] =
+        b24_body("ONCRMDEALUPDATE", "457", t0_ms + 120000, "b24-token");
+    /* ... and a missed incoming call (activity 900, read back). */
+    good[ng + 3] =
+        b24_body("ONCRMACTIVITYADD", "900", t0_ms + 180000, "b24-token");
+    for (size_t i = ng; i < ng + 4; i++) {
         ghdr[i] = FORM;
         gpath[i] = "/hooks/bitrix24/b24";
     }
-    ng += 3;
+    ng += 4;
     /* amoCRM: lead 9001 added, then won (142) at 2500. */
     good[ng] = amo_body("add", "142001", t0_ms);
     good[ng + 1] = amo_body("status", "142", t0_ms + 60000);
@@ -471,11 +488,27 @@ Test(bridge, four_crms_end_to_end_exact_with_auth_failures_and_redelivery)
         pd_body("change", 2, "lost", "{\"status\":\"open\"}", t0_ms + 120000);
     good[ng + 3] =
         pd_body("change", 9, "open", "{\"stage_id\":2}", t0_ms + 130000);
-    for (size_t i = ng; i < ng + 4; i++) {
+    /* ... and a call of 4:30 logged as done. */
+    {
+        char iso[32];
+
+        cp_format_iso_ms(t0_ms + 140000, iso);
+        cr_assert_gt(
+            asprintf(&good[ng + 4],
+                     "{\"meta\":{\"action\":\"create\",\"entity\":"
+                     "\"activity\",\"entity_id\":\"77\",\"version\":\"2.0\","
+                     "\"timestamp\":\"%s\"},\"data\":{\"id\":77,\"type\":"
+                     "\"call\",\"done\":true,\"owner_id\":18487521,"
+                     "\"org_id\":2,\"duration\":\"00:04:30\","
+                     "\"marked_as_done_time\":\"%s\"},\"previous\":null}",
+                     iso, iso),
+            0);
+    }
+    for (size_t i = ng; i < ng + 5; i++) {
         ghdr[i] = "Content-Type: application/json\r\n" PD_AUTH_OK;
         gpath[i] = "/hooks/pipedrive/pd";
     }
-    ng += 4;
+    ng += 5;
 
     /* Each good webhook twice: the second is a redelivery. */
     for (int round = 0; round < 2; round++) {
@@ -484,11 +517,11 @@ Test(bridge, four_crms_end_to_end_exact_with_auth_failures_and_redelivery)
 
             if (st != 200)
                 h_tail(bridge_log, 20);
-            cr_assert_eq(st, 200, "webhook %zu round %d: %d %s", i, round,
-                         st, resp);
+            cr_assert_eq(st, 200, "webhook %zu round %d: %d %s", i, round, st,
+                         resp);
             if (round == 1)
-                cr_assert(strstr(resp, "\"events\":0"), "redelivery %zu: %s",
-                          i, resp);
+                cr_assert(strstr(resp, "\"events\":0"), "redelivery %zu: %s", i,
+                          resp);
         }
     }
 
@@ -509,25 +542,24 @@ Test(bridge, four_crms_end_to_end_exact_with_auth_failures_and_redelivery)
                  401, "wrong Bitrix24 application_token");
     free(bad);
     bad = amo_body("add", "142001", t0_ms + 5000);
-    cr_assert_eq(post("/hooks/amocrm/amo/wrong-secret", FORM, bad, resp,
-                      sizeof(resp)),
-                 401, "wrong amoCRM path secret");
+    cr_assert_eq(
+        post("/hooks/amocrm/amo/wrong-secret", FORM, bad, resp, sizeof(resp)),
+        401, "wrong amoCRM path secret");
     cr_assert_eq(post("/hooks/amocrm/amo", FORM, bad, resp, sizeof(resp)), 401,
                  "no amoCRM path secret");
     free(bad);
     bad = pd_body("create", 1, "open", "null", t0_ms + 5000);
-    cr_assert_eq(post("/hooks/pipedrive/pd", PD_AUTH_BAD, bad, resp,
-                      sizeof(resp)),
-                 401, "wrong Pipedrive password");
+    cr_assert_eq(
+        post("/hooks/pipedrive/pd", PD_AUTH_BAD, bad, resp, sizeof(resp)), 401,
+        "wrong Pipedrive password");
     cr_assert_eq(post("/hooks/pipedrive/pd", NULL, bad, resp, sizeof(resp)),
                  401, "no Pipedrive credentials");
     /* Unknown tenant or a tenant of another CRM: 404. */
-    cr_assert_eq(post("/hooks/pipedrive/hs", PD_AUTH_OK, bad, resp,
-                      sizeof(resp)),
-                 404);
-    cr_assert_eq(post("/hooks/pipedrive/nobody", PD_AUTH_OK, bad, resp,
-                      sizeof(resp)),
-                 404);
+    cr_assert_eq(
+        post("/hooks/pipedrive/hs", PD_AUTH_OK, bad, resp, sizeof(resp)), 404);
+    cr_assert_eq(
+        post("/hooks/pipedrive/nobody", PD_AUTH_OK, bad, resp, sizeof(resp)),
+        404);
     free(bad);
     cr_assert_eq(metric("crmpulse_bridge_auth_failures_total"), 8);
     {
@@ -547,8 +579,8 @@ Test(bridge, four_crms_end_to_end_exact_with_auth_failures_and_redelivery)
     cr_assert_geq(metric("crmpulse_bridge_rest_total{result=\"retry\"}"), 2,
                   "the 429 and the 500 of the fake API were retried");
 
-    /* hs 3 + b24 3 + amo 2 + pd 3 accepted events. */
-    run_worker("bridge-e2e", 11);
+    /* hs 3 + b24 4 + amo 2 + pd 4 accepted events. */
+    run_worker("bridge-e2e", 13);
 
     cr_assert_eq(counter("hs", "", "events"), 3);
     cr_assert_eq(counter("hs", "", "leads"), 1);
@@ -560,10 +592,14 @@ Test(bridge, four_crms_end_to_end_exact_with_auth_failures_and_redelivery)
     cr_assert_eq(counter("hs", "", "deal_cycle_count"), 1);
     cr_assert_eq(counter("hs", "", "deal_cycle_ms_sum"), 120000);
     cr_assert_eq(counter("hs", ":manager:9001", "deals_won"), 1);
-    cr_assert_eq(h_redis_int(&redis_srv, "EXISTS crm:{hs}:customer:co-8080"),
-                 1, "the deal's company is the customer");
+    cr_assert_eq(h_redis_int(&redis_srv, "EXISTS crm:{hs}:customer:co-8080"), 1,
+                 "the deal's company is the customer");
 
-    cr_assert_eq(counter("b24", "", "events"), 3);
+    cr_assert_eq(counter("b24", "", "events"), 4);
+    cr_assert_eq(counter("b24", "", "calls"), 1);
+    cr_assert_eq(counter("b24", "", "calls_inbound"), 1);
+    cr_assert_eq(counter("b24", "", "calls_missed"), 1);
+    cr_assert_eq(counter("b24", ":manager:1", "calls_missed"), 1);
     cr_assert_eq(counter("b24", "", "leads"), 1);
     cr_assert_eq(counter("b24", ":funnel", "stage:proposal"), 1);
     cr_assert_eq(counter("b24", "", "deals_won"), 1);
@@ -575,7 +611,10 @@ Test(bridge, four_crms_end_to_end_exact_with_auth_failures_and_redelivery)
     cr_assert_eq(counter("amo", "", "won_amount_minor"), 250000);
     cr_assert_eq(counter("amo", "", "deal_cycle_ms_sum"), 60000);
 
-    cr_assert_eq(counter("pd", "", "events"), 3);
+    cr_assert_eq(counter("pd", "", "events"), 4);
+    cr_assert_eq(counter("pd", "", "calls"), 1);
+    cr_assert_eq(counter("pd", "", "calls_missed"), 0);
+    cr_assert_eq(counter("pd", "", "call_ms_sum"), 270000);
     cr_assert_eq(counter("pd", "", "leads"), 1);
     cr_assert_eq(counter("pd", ":funnel", "stage:proposal"), 1);
     cr_assert_eq(counter("pd", "", "deals_lost"), 1);
@@ -659,9 +698,9 @@ Test(bridge, limits_body_size_rate_and_slow_clients)
     for (int i = 0; i < 5; i++) {
         char *body = pd_body("create", 1, "open", "null", t0_ms + i);
 
-        cr_assert_eq(post("/hooks/pipedrive/pd", PD_AUTH_BAD, body, resp,
-                          sizeof(resp)),
-                     401);
+        cr_assert_eq(
+            post("/hooks/pipedrive/pd", PD_AUTH_BAD, body, resp, sizeof(resp)),
+            401);
         free(body);
     }
     /* A burst of twice bridge.rate passes, then tokens come back at
@@ -686,8 +725,7 @@ Test(bridge, limits_body_size_rate_and_slow_clients)
     {
         char *body = pd_body("create", 1, "open", "null", t0_ms + 100);
 
-        cr_assert_eq(post("/hooks/pipedrive/pd", hdr, body, resp,
-                          sizeof(resp)),
+        cr_assert_eq(post("/hooks/pipedrive/pd", hdr, body, resp, sizeof(resp)),
                      200, "tokens come back with time");
         free(body);
     }
@@ -721,8 +759,8 @@ Test(bridge, redis_down_is_503_and_contract_breakers_are_dead_letters)
     cr_assert_eq(post("/hooks/pipedrive/pd", hdr, body, resp, sizeof(resp)),
                  200, "%s", resp);
     cr_assert(strstr(resp, "\"events\":1"), "%s", resp);
-    cr_assert_eq(post("/hooks/pipedrive/pd", hdr, old, resp, sizeof(resp)),
-                 200, "%s", resp);
+    cr_assert_eq(post("/hooks/pipedrive/pd", hdr, old, resp, sizeof(resp)), 200,
+                 "%s", resp);
     cr_assert(strstr(resp, "\"events\":0,\"duplicates\":0,\"dead_letters\":1"),
               "%s", resp);
     free(body);
@@ -756,8 +794,9 @@ Test(bridge, sigkill_mid_request_then_the_retry_lands_once)
     cr_assert_eq(h_wait(bridge_pid, 10), 128 + SIGKILL);
     bridge_pid = 0;
     close(fd);
-    cr_assert_eq(h_redis_int(&redis_srv, "EXISTS crm:{pd}:bridge:seen:"
-                                         "pipedrive-deal-42-create-%lld",
+    cr_assert_eq(h_redis_int(&redis_srv,
+                             "EXISTS crm:{pd}:bridge:seen:"
+                             "pipedrive-deal-42-create-%lld",
                              (long long)t0_ms),
                  1, "the dead request's claim");
 

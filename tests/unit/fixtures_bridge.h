@@ -160,4 +160,30 @@
     FX_PD_DATA("2", "lost", "2023-11-14T23:00:00Z")                            \
     ",\"previous\":{\"status\":\"open\"}}"
 
+/* Bitrix24 activities: ONCRMACTIVITYADD names the activity by id; the
+ * record (crm.activity.get, fields as in crm.activity.fields) says what it
+ * is: TYPE_ID 2 call, 4 e-mail, 1 meeting; DIRECTION 1 incoming, 2
+ * outgoing; OWNER_TYPE_ID 1 lead, 2 deal, 3 contact, 4 company. */
+#define FX_B24_ACTIVITY_ADD(id)                                                \
+    "event=ONCRMACTIVITYADD&event_handler_id=6"                                \
+    "&data%5BFIELDS%5D%5BID%5D=" id "&ts=1700000300"                           \
+    "&auth%5Bmember_id%5D=a223c6b3710f85df22e9377d6c4f7553"                    \
+    "&auth%5Bapplication_token%5D=b24-token"
+#define FX_B24_ACTIVITY(id, type, dir, owner_type, owner, start, end)          \
+    "{\"result\":{\"ID\":\"" id "\",\"TYPE_ID\":\"" type "\","                 \
+    "\"DIRECTION\":\"" dir "\",\"OWNER_TYPE_ID\":\"" owner_type "\","           \
+    "\"OWNER_ID\":\"" owner "\",\"RESPONSIBLE_ID\":\"7\",\"COMPLETED\":\"Y\","   \
+    "\"START_TIME\":\"" start "\",\"END_TIME\":\"" end "\"},\"time\":{}}"
+
+/* Pipedrive v2: a call activity logged as done, then edited. */
+#define FX_PD_CALL(action, done, prev)                                         \
+    "{\"meta\":{\"action\":\"" action "\",\"entity\":\"activity\","             \
+    "\"entity_id\":\"77\",\"version\":\"2.0\","                                \
+    "\"timestamp\":\"2023-11-14T22:30:00Z\"},"                                 \
+    "\"data\":{\"id\":77,\"type\":\"call\",\"subject\":\"Call\","                \
+    "\"done\":" done ",\"owner_id\":18487521,\"deal_id\":42,"                  \
+    "\"person_id\":3,\"org_id\":2,\"duration\":\"00:04:30\","                   \
+    "\"marked_as_done_time\":\"2023-11-14T22:30:00Z\","                          \
+    "\"update_time\":\"2023-11-14T22:30:00Z\"},\"previous\":" prev "}"
+
 #endif

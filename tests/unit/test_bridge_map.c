@@ -22,9 +22,8 @@ struct route {
 static const struct route *routes;
 static size_t route_cnt, fetches;
 
-static cp_rc fake_get(void *opaque, const struct cp_tenant *t,
-                      const char *path, struct cp_buf *body, char *err,
-                      size_t err_size)
+static cp_rc fake_get(void *opaque, const struct cp_tenant *t, const char *path,
+                      struct cp_buf *body, char *err, size_t err_size)
 {
     (void)opaque;
     (void)t;
@@ -115,9 +114,8 @@ Test(bridge_map, tenants_file_errors_name_line_and_fix)
     char err[256];
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct cp_tenants *bad =
-            cp_tenants_parse(cases[i].text, strlen(cases[i].text), "fx", err,
-                             sizeof(err));
+        struct cp_tenants *bad = cp_tenants_parse(
+            cases[i].text, strlen(cases[i].text), "fx", err, sizeof(err));
 
         cr_assert_null(bad, "case %zu", i);
         cr_assert(strstr(err, cases[i].want), "case %zu: %s", i, err);
@@ -129,8 +127,8 @@ Test(bridge_map, tenants_file_never_shows_secrets)
     const char *text = "[tenant a]\ncrm = pipedrive\npassword = hunter2\n";
     char err[256];
 
-    cr_assert_null(cp_tenants_parse(text, strlen(text), "fx", err,
-                                    sizeof(err)));
+    cr_assert_null(
+        cp_tenants_parse(text, strlen(text), "fx", err, sizeof(err)));
     cr_assert_null(strstr(err, "hunter2"), "%s", err);
 }
 
@@ -215,8 +213,8 @@ Test(bridge_map, hubspot_unmapped_stage_and_missing_record_are_dead)
     cr_assert_eq(map("hs", body), CP_OK);
     cr_assert_eq(out.cnt, 0);
     cr_assert_eq(out.dead_cnt, 4);
-    cr_assert(strstr(out.dead[0], "\"mystery\" is not in the mapping"),
-              "%s", out.dead[0]);
+    cr_assert(strstr(out.dead[0], "\"mystery\" is not in the mapping"), "%s",
+              out.dead[0]);
     cr_assert(strstr(out.dead[0], "stage.mystery"), "%s", out.dead[0]);
     cr_assert(strstr(out.dead[1], "404"), "%s", out.dead[1]);
     cr_assert(strstr(out.dead[2], "required"), "%s", out.dead[2]);
@@ -304,6 +302,81 @@ Test(bridge_map, bitrix24_add_and_other_events)
     cr_assert(strstr(out.dead[0], "bitrix24: form"), "%s", out.dead[0]);
 }
 
+/* Calls and e-mails are Bitrix24 activities: a missed inbound call, an
+ * answered outbound one on a deal (its company read back), e-mails in and
+ * out on a contact sharing one conversation; a lead's activity and a
+ * meeting are ignored; a DIRECTION that is neither is a dead letter. */
+Test(bridge_map, bitrix24_call_and_email_activities)
+{
+    static const struct route r[] = {
+        {"/crm.activity.get.json?id=900",
+         FX_B24_ACTIVITY("900", "2", "1", "4", "31",
+                         "2023-11-14T22:00:00+03:00",
+                         "2023-11-14T22:00:00+03:00")},
+        {"/crm.activity.get.json?id=901",
+         FX_B24_ACTIVITY("901", "2", "2", "2", "456",
+                         "2023-11-14T22:00:00+03:00",
+                         "2023-11-14T22:03:20+03:00")},
+        {"/crm.deal.get.json?id=456", FX_B24_DEAL_456_PREP},
+        {"/crm.activity.get.json?id=902",
+         FX_B24_ACTIVITY("902", "4", "1", "3", "88", "", "")},
+        {"/crm.activity.get.json?id=903",
+         FX_B24_ACTIVITY("903", "4", "2", "3", "88", "", "")},
+        {"/crm.activity.get.json?id=904",
+         FX_B24_ACTIVITY("904", "2", "1", "1", "5", "", "")},
+        {"/crm.activity.get.json?id=905",
+         FX_B24_ACTIVITY("905", "1", "0", "4", "31", "", "")},
+        {"/crm.activity.get.json?id=906",
+         FX_B24_ACTIVITY("906", "2", "3", "4", "31", "", "")},
+    };
+    struct cp_event ev;
+
+    routes = r;
+    route_cnt = CP_ARRAY_SIZE(r);
+    cr_assert_eq(map("b24", FX_B24_ACTIVITY_ADD("900")), CP_OK);
+    cr_assert_eq(out.cnt, 1);
+    cr_assert_eq(out.evs[0].kind, CP_CALL_LOGGED);
+    cr_assert(out.evs[0].inbound);
+    cr_assert(!out.evs[0].answered, "no time on the line: missed");
+    cr_assert_str_eq(out.evs[0].customer, "co-31");
+    cr_assert_str_eq(out.evs[0].manager, "7");
+    cr_assert_str_eq(out.evs[0].entity, "900");
+    cr_assert_eq(out.evs[0].occurred_at, 1700000300000LL);
+    cp_bridge_ev_view(&out.evs[0], "b24", &ev);
+    cr_assert_eq(ev.channel, CP_CHANNEL_PHONE);
+
+    cr_assert_eq(map("b24", FX_B24_ACTIVITY_ADD("901")), CP_OK);
+    cr_assert_eq(out.cnt, 1);
+    cr_assert(!out.evs[0].inbound);
+    cr_assert(out.evs[0].answered);
+    cr_assert_eq(out.evs[0].amount, 200000, "duration 3:20 in ms");
+    cr_assert_str_eq(out.evs[0].customer, "co-31", "the deal's company");
+
+    cr_assert_eq(map("b24", FX_B24_ACTIVITY_ADD("902")), CP_OK);
+    cr_assert_eq(out.evs[0].kind, CP_MESSAGE_RECEIVED);
+    cr_assert_str_eq(out.evs[0].customer, "ct-88");
+    cr_assert_str_eq(out.evs[0].entity, "b24-3-88");
+    cp_bridge_ev_view(&out.evs[0], "b24", &ev);
+    cr_assert_eq(ev.channel, CP_CHANNEL_EMAIL);
+    cr_assert_eq(map("b24", FX_B24_ACTIVITY_ADD("903")), CP_OK);
+    cr_assert_eq(out.evs[0].kind, CP_MESSAGE_SENT);
+    cr_assert_str_eq(out.evs[0].entity, "b24-3-88", "one conversation");
+
+    cr_assert_eq(map("b24", FX_B24_ACTIVITY_ADD("904")), CP_OK);
+    cr_assert_eq(out.cnt + out.dead_cnt, 0);
+    cr_assert_eq(out.ignored, 1, "a lead's call: no customer yet");
+    cr_assert_eq(map("b24", FX_B24_ACTIVITY_ADD("905")), CP_OK);
+    cr_assert_eq(out.cnt + out.dead_cnt, 0);
+    cr_assert_eq(out.ignored, 1, "a meeting");
+    cr_assert_eq(map("b24", FX_B24_ACTIVITY_ADD("906")), CP_OK);
+    cr_assert_eq(out.cnt, 0);
+    cr_assert_eq(out.dead_cnt, 1);
+    cr_assert(strstr(out.dead[0], "DIRECTION \"3\""), "%s", out.dead[0]);
+    cr_assert_eq(map("b24", FX_B24_ACTIVITY_ADD("907")), CP_OK);
+    cr_assert_eq(out.dead_cnt, 1, "an activity that does not exist");
+    cr_assert(strstr(out.dead[0], "907"), "%s", out.dead[0]);
+}
+
 /* ---- amoCRM ---- */
 
 Test(bridge_map, amocrm_add_and_won)
@@ -365,6 +438,36 @@ Test(bridge_map, pipedrive_create_stage_lost)
     cr_assert_eq(out.evs[0].kind, CP_DEAL_CLOSED);
     cr_assert(!out.evs[0].won);
     cr_assert_eq(out.evs[0].amount, 12050);
+}
+
+/* A call activity logged as done is a CallLogged (outbound, answered, its
+ * duration); creating it open, editing it once done, or another kind of
+ * activity produces nothing. */
+Test(bridge_map, pipedrive_call_marked_done_is_logged)
+{
+    cr_assert_eq(map("pd", FX_PD_CALL("create", "true", "null")), CP_OK);
+    cr_assert_eq(out.cnt, 1);
+    cr_assert_eq(out.evs[0].kind, CP_CALL_LOGGED);
+    cr_assert(!out.evs[0].inbound);
+    cr_assert(out.evs[0].answered);
+    cr_assert_eq(out.evs[0].amount, 270000);
+    cr_assert_str_eq(out.evs[0].customer, "co-2");
+    cr_assert_str_eq(out.evs[0].entity, "77");
+    cr_assert_str_eq(out.evs[0].event_id,
+                     "pipedrive-activity-77-done-1700001000000");
+    cr_assert_eq(map("pd", FX_PD_CALL("change", "true", "{\"done\":false}")),
+                 CP_OK);
+    cr_assert_eq(out.cnt, 1, "marked done later");
+    cr_assert_str_eq(out.evs[0].event_id,
+                     "pipedrive-activity-77-done-1700001000000",
+                     "the same call, the same id");
+    cr_assert_eq(map("pd", FX_PD_CALL("create", "false", "null")), CP_OK);
+    cr_assert_eq(out.cnt, 0);
+    cr_assert_eq(out.ignored, 1, "planned, not made");
+    cr_assert_eq(map("pd", FX_PD_CALL("change", "true", "{\"subject\":\"x\"}")),
+                 CP_OK);
+    cr_assert_eq(out.cnt, 0);
+    cr_assert_eq(out.ignored, 1, "an edit of a call done already");
 }
 
 Test(bridge_map, pipedrive_redelivery_has_the_same_event_id)
@@ -437,8 +540,7 @@ Test(bridge_map, delivered_events_are_skipped_before_the_rest_read)
         {"/crm/v3/objects/deals/555?properties=amount,hubspot_owner_id&"
          "associations=companies,contacts",
          FX_HUBSPOT_DEAL_555}};
-    const struct cp_fetcher f = {.get = fake_get,
-                                 .delivered = fake_delivered};
+    const struct cp_fetcher f = {.get = fake_get, .delivered = fake_delivered};
 
     routes = r;
     route_cnt = 1;
@@ -449,8 +551,7 @@ Test(bridge_map, delivered_events_are_skipped_before_the_rest_read)
     cr_assert_eq(out.cnt, 1);
     cr_assert_str_eq(out.evs[0].event_id, "hubspot-103");
     cr_assert_eq(fetches, 1);
-    cr_assert_eq(cp_map_request(cp_tenants_find(ts, "b24"),
-                                FX_B24_DEAL_UPDATE,
+    cr_assert_eq(cp_map_request(cp_tenants_find(ts, "b24"), FX_B24_DEAL_UPDATE,
                                 strlen(FX_B24_DEAL_UPDATE), &f, &out),
                  CP_OK);
     cr_assert_eq(out.skipped, 1);

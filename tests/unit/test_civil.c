@@ -45,6 +45,14 @@ Test(civil, typed_times_parse_in_utc)
     cr_assert_eq(ms, 1795342530000LL);
     cr_assert_eq(cp_parse_utc_time("2026-11-22T10:15:30.25Z", &ms), 0);
     cr_assert_eq(ms, 1795342530250LL);
+    /* A CRM's local time with its offset is the same instant in UTC. */
+    cr_assert_eq(cp_parse_utc_time("2026-11-22T13:15:30+03:00", &ms), 0);
+    cr_assert_eq(ms, 1795342530000LL);
+    cr_assert_eq(cp_parse_utc_time("2026-11-22T05:45:30-04:30", &ms), 0);
+    cr_assert_eq(ms, 1795342530000LL);
+    cr_assert_eq(cp_parse_utc_time("2026-11-22+03:00", &ms), -1);
+    cr_assert_eq(cp_parse_utc_time("2026-11-22T13:15+3", &ms), -1);
+    cr_assert_eq(cp_parse_utc_time("2026-11-22T13:15+24:00", &ms), -1);
     cr_assert_eq(cp_parse_utc_time("2026-13-01", &ms), -1);
     cr_assert_eq(cp_parse_utc_time("2026-11-22T25:00", &ms), -1);
     cr_assert_eq(cp_parse_utc_time("22/11/2026", &ms), -1);
