@@ -13,19 +13,23 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include <jansson.h>
 #include <microhttpd.h>
 
 #include "auth.h"
 #include "buf.h"
+#include "civil.h"
 #include "codec.h"
 #include "conn.h"
 #include "form.h"
+#include "ids.h"
 #include "kafka.h"
 #include "log.h"
 #include "mapping.h"
@@ -74,12 +78,25 @@ struct cp_bridge {
     size_t dl_ids_cap;
     int port;
     bool kafka_ok, redis_ok;
-    /* Metrics: only the MHD thread touches them (it serves /metrics too). */
+    /* Metrics: under work, like the rest. */
     uint64_t requests[CP_CRM_CNT + 1][CODE_CNT]; /* [CP_CRM_CNT]: no CRM */
     uint64_t produced, duplicates, dead_letters, ignored, auth_failures;
     uint64_t ack_us_sum, ack_cnt;
     int64_t auth_log_ms;       /* last 401 logged, monotonic ms */
     uint64_t auth_log_dropped; /* 401s not logged since */
+    /* One request at a time: MHD's thread serves the CRMs, the main thread
+     * polls Bitrix24's offline queues; both take this around everything
+     * above (Redis, producer, metrics). */
+    pthread_mutex_t work;
+    struct offline *offline; /* owned; one per tenant */
+};
+
+/* A Bitrix24 tenant's offline queue (offline.poll). */
+struct offline {
+    int64_t due_ms;   /* next poll, monotonic */
+    bool loaded;      /* process read from Redis */
+    char process[64]; /* event.offline.get's process_id of the records we
+                         hold and have not cleared; "" when none */
 };
 
 /* What one connection carries between MHD's calls. */
@@ -540,53 +557,22 @@ static bool split_hook(const char *url, char *crm, char *tenant, char *secret,
     return seg >= 2 && *p == '\0';
 }
 
-static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
-                            const char *url, struct req *rq)
+/* What one authenticated request (or one offline event) delivers: map,
+ * claim, produce, wait for Kafka's ack, settle the claims.
+ * @returns the HTTP status for the CRM: 200 with @p answer (the counts as
+ *          JSON), 503 (Kafka, Redis or the CRM's API did not answer: the
+ *          CRM retries) or 500. Called under b->work. */
+static unsigned deliver(struct cp_bridge *b, const struct cp_tenant *t,
+                        const char *body, size_t len, char *answer,
+                        size_t answer_size)
 {
-    char crm_s[64], tenant_s[128], secret_s[256], why[CP_MAP_REASON_MAX];
-    const char *body = rq->body.data ? rq->body.data : "";
-    const struct cp_tenant *t;
     enum claim *claims = NULL;
-    size_t ti, fresh = 0, dups = 0, dead = 0;
-    int crm;
-    char answer[256];
+    size_t fresh = 0, dups = 0, dead = 0;
     int64_t t0;
     cp_rc rc;
 
-    if (!split_hook(url, crm_s, tenant_s, secret_s, 128) ||
-        (crm = cp_crm_parse(crm_s)) < 0) {
-        count(b, -1, 404);
-        return reply(conn, 404, CT_TEXT,
-                     "not found: POST /hooks/<bitrix24|amocrm|hubspot|"
-                     "pipedrive>/<tenant>\n",
-                     NULL);
-    }
-    t = cp_tenants_find(b->tenants, tenant_s);
-    if (!t || (int)t->crm != crm || (secret_s[0] && t->crm != CP_CRM_AMOCRM)) {
-        count(b, crm, 404);
-        return reply(conn, 404, CT_TEXT,
-                     "not found: no such tenant for this CRM\n", NULL);
-    }
-    ti = (size_t)(t - cp_tenants_get(b->tenants, 0));
-    if (rq->too_big) {
-        count(b, crm, 413);
-        return reply(conn, 413, CT_TEXT, "payload too large\n", NULL);
-    }
-    /* Authentication first: forged requests must not spend the tenant's
-     * rate (and a 401 costs one HMAC at most). */
-    if (!authenticate(b, conn, t, url, secret_s, rq, why, sizeof(why))) {
-        b->auth_failures++;
-        count(b, crm, 401);
-        log_auth_failure(b, t, why);
-        return reply(conn, 401, CT_TEXT, "unauthorized\n", NULL);
-    }
-    if (!take_token(b, ti)) {
-        count(b, crm, 429);
-        return reply(conn, 429, CT_TEXT, "too many requests\n", "1");
-    }
-
     t0 = cp_mono_us();
-    rc = cp_map_request(t, body, rq->body.len, &b->fetch, &b->out);
+    rc = cp_map_request(t, body, len, &b->fetch, &b->out);
     if (rc == CP_EIO)
         goto unavailable;
     if (rc)
@@ -615,7 +601,7 @@ static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
         }
         i++;
     }
-    rc = dead_ids(b, body, rq->body.len);
+    rc = dead_ids(b, body, len);
     if (rc)
         goto fail;
     if (item_cnt(b)) {
@@ -643,8 +629,7 @@ static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
             rc = produce_event(b, t, &b->out.evs[i]);
             fresh++;
         } else {
-            rc = produce_dead(b, t, body, rq->body.len,
-                              b->out.dead[i - b->out.cnt]);
+            rc = produce_dead(b, t, body, len, b->out.dead[i - b->out.cnt]);
             dead++;
         }
     }
@@ -681,27 +666,76 @@ static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
     b->dead_letters += dead;
     b->ignored += b->out.ignored;
     free(claims);
-    snprintf(answer, sizeof(answer),
+    snprintf(answer, answer_size,
              "{\"events\":%zu,\"duplicates\":%zu,\"dead_letters\":%zu,"
              "\"ignored\":%zu}\n",
              fresh, dups, dead, b->out.ignored);
-    count(b, crm, 200);
-    return reply(conn, 200, CT_JSON, answer, NULL);
+    return 200;
 
 unavailable_claims:
     if (claims && item_cnt(b))
         settle(b, t->name, claims, false);
 unavailable:
     free(claims);
-    count(b, crm, 503);
-    return reply(conn, 503, CT_TEXT,
-                 "unavailable: Kafka, Redis or the CRM's API did not answer; "
-                 "retry\n",
-                 "5");
+    return 503;
 fail:
     free(claims);
     cp_log(CP_LOG_ERR, "BRIDGE", "tenant %s: %s", t->name, cp_rc_name(rc));
-    count(b, crm, 500);
+    return 500;
+}
+
+static enum MHD_Result hook(struct cp_bridge *b, struct MHD_Connection *conn,
+                            const char *url, struct req *rq)
+{
+    char crm_s[64], tenant_s[128], secret_s[256], why[CP_MAP_REASON_MAX];
+    const char *body = rq->body.data ? rq->body.data : "";
+    const struct cp_tenant *t;
+    size_t ti;
+    int crm;
+    char answer[256];
+    unsigned status;
+
+    if (!split_hook(url, crm_s, tenant_s, secret_s, 128) ||
+        (crm = cp_crm_parse(crm_s)) < 0) {
+        count(b, -1, 404);
+        return reply(conn, 404, CT_TEXT,
+                     "not found: POST /hooks/<bitrix24|amocrm|hubspot|"
+                     "pipedrive>/<tenant>\n",
+                     NULL);
+    }
+    t = cp_tenants_find(b->tenants, tenant_s);
+    if (!t || (int)t->crm != crm || (secret_s[0] && t->crm != CP_CRM_AMOCRM)) {
+        count(b, crm, 404);
+        return reply(conn, 404, CT_TEXT,
+                     "not found: no such tenant for this CRM\n", NULL);
+    }
+    ti = (size_t)(t - cp_tenants_get(b->tenants, 0));
+    if (rq->too_big) {
+        count(b, crm, 413);
+        return reply(conn, 413, CT_TEXT, "payload too large\n", NULL);
+    }
+    /* Authentication first: forged requests must not spend the tenant's
+     * rate (and a 401 costs one HMAC at most). */
+    if (!authenticate(b, conn, t, url, secret_s, rq, why, sizeof(why))) {
+        b->auth_failures++;
+        count(b, crm, 401);
+        log_auth_failure(b, t, why);
+        return reply(conn, 401, CT_TEXT, "unauthorized\n", NULL);
+    }
+    if (!take_token(b, ti)) {
+        count(b, crm, 429);
+        return reply(conn, 429, CT_TEXT, "too many requests\n", "1");
+    }
+
+    status = deliver(b, t, body, rq->body.len, answer, sizeof(answer));
+    count(b, crm, status);
+    if (status == 200)
+        return reply(conn, 200, CT_JSON, answer, NULL);
+    if (status == 503)
+        return reply(conn, 503, CT_TEXT,
+                     "unavailable: Kafka, Redis or the CRM's API did not "
+                     "answer; retry\n",
+                     "5");
     return reply(conn, 500, CT_TEXT, "internal error\n", NULL);
 }
 
@@ -794,6 +828,10 @@ static enum MHD_Result serve_ready(struct cp_bridge *b,
     return reply(conn, 200, CT_TEXT, "ready\n", NULL);
 }
 
+static enum MHD_Result dispatch(struct cp_bridge *b,
+                                struct MHD_Connection *conn, const char *url,
+                                const char *method, struct req *rq);
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
                               const char *url, const char *method,
                               const char *version, const char *upload_data,
@@ -801,6 +839,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 {
     struct cp_bridge *b = cls;
     struct req *rq = *req_cls;
+    enum MHD_Result ret;
 
     (void)version;
     if (!rq) {
@@ -818,6 +857,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
         *upload_data_size = 0;
         return MHD_YES;
     }
+    pthread_mutex_lock(&b->work);
+    ret = dispatch(b, conn, url, method, rq);
+    pthread_mutex_unlock(&b->work);
+    return ret;
+}
+
+/* The whole request is in: answer it (under b->work). */
+static enum MHD_Result dispatch(struct cp_bridge *b,
+                                struct MHD_Connection *conn, const char *url,
+                                const char *method, struct req *rq)
+{
     if (!strcmp(method, MHD_HTTP_METHOD_POST) && !strncmp(url, "/hooks/", 7))
         return hook(b, conn, url, rq);
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
@@ -899,6 +949,7 @@ struct cp_bridge *cp_bridge_new(const struct cp_config *cfg, char *errstr,
     }
     b->cfg = cfg;
     b->kafka_ok = true;
+    pthread_mutex_init(&b->work, NULL);
     cp_map_out_init(&b->out);
     cp_cmds_init(&b->cmds);
     cp_buf_init(&b->val, 0);
@@ -912,7 +963,8 @@ struct cp_bridge *cp_bridge_new(const struct cp_config *cfg, char *errstr,
     if (!b->tenants)
         goto fail;
     b->buckets = calloc(cp_tenants_count(b->tenants), sizeof(*b->buckets));
-    if (!b->buckets) {
+    b->offline = calloc(cp_tenants_count(b->tenants), sizeof(*b->offline));
+    if (!b->buckets || !b->offline) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -1028,10 +1080,195 @@ int cp_bridge_port(const struct cp_bridge *b)
     return b->port;
 }
 
+/* ---- Bitrix24 offline events (offline.poll) ---- */
+
+/* Records read back per poll (event.offline.get's limit, 50 by default). */
+#define OFFLINE_LIMIT 50
+
+static void on_process(void *opaque, size_t i, const struct cp_reply *r)
+{
+    struct offline *o = opaque;
+
+    (void)i;
+    o->process[0] = '\0';
+    if (r->type == CP_REPLY_STRING && r->len < sizeof(o->process)) {
+        memcpy(o->process, r->str, r->len);
+        o->process[r->len] = '\0';
+    }
+}
+
+/* crm:{T}:bridge:offline:process holds the process id of the records this
+ * tenant's bridge took (clear=0) and has not cleared yet, so a restarted
+ * bridge asks for exactly those again. @p op: 'G' reads it into @p o, 'S'
+ * sets it to o->process, 'D' deletes it. */
+static cp_rc offline_process(struct cp_bridge *b, const struct cp_tenant *t,
+                             struct offline *o, char op)
+{
+    char key[512];
+    int n = snprintf(key, sizeof(key), "%s:{%s}:bridge:offline:process",
+                     b->cfg->redis_prefix, t->name);
+    cp_rc rc;
+
+    cp_cmds_reset(&b->cmds);
+    cp_cmd_begin(&b->cmds, op == 'S' ? 3 : 2);
+    cp_cmd_str(&b->cmds, op == 'G' ? "GET" : op == 'S' ? "SET" : "DEL");
+    cp_cmd_arg(&b->cmds, key, (size_t)n);
+    if (op == 'S')
+        cp_cmd_str(&b->cmds, o->process);
+    rc = send_cmds(b);
+    if (!rc)
+        rc = read_replies(b, 1, op == 'G' ? on_process : NULL, o);
+    return rc;
+}
+
+/* One offline record as the webhook Bitrix24 would have sent: event name,
+ * record id and time; the mapper reads the record back as for a webhook.
+ * A record without those is handed over as it is (a dead letter). */
+static unsigned offline_record(struct cp_bridge *b, const struct cp_tenant *t,
+                               json_t *rec)
+{
+    const char *name = json_string_value(json_object_get(rec, "EVENT_NAME"));
+    const char *stamp = json_string_value(json_object_get(rec, "TIMESTAMP_X"));
+    json_t *idv = json_object_get(
+        json_object_get(json_object_get(rec, "EVENT_DATA"), "FIELDS"), "ID");
+    char id[32], form[512], answer[256], *raw;
+    int64_t at;
+    unsigned status;
+    int n;
+
+    id[0] = '\0';
+    if (json_is_integer(idv))
+        snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(idv));
+    else if (json_is_string(idv) && strlen(json_string_value(idv)) < 32)
+        strcpy(id, json_string_value(idv));
+    if (name && strlen(name) <= 64 && cp_id_valid(name, strlen(name)) &&
+        cp_id_valid(id, strlen(id)) && stamp &&
+        !cp_parse_utc_time(stamp, &at) && at >= 1000) {
+        n = snprintf(form, sizeof(form),
+                     "event=%s&data%%5BFIELDS%%5D%%5BID%%5D=%s&ts=%lld%s%s",
+                     name, id, (long long)(at / 1000),
+                     t->account ? "&auth%5Bmember_id%5D=" : "",
+                     t->account ? t->account : "");
+        return deliver(b, t, form, (size_t)n, answer, sizeof(answer));
+    }
+    raw = json_dumps(rec, JSON_COMPACT);
+    if (!raw)
+        return 500;
+    status = deliver(b, t, raw, strlen(raw), answer, sizeof(answer));
+    free(raw);
+    return status;
+}
+
+/* Takes the tenant's queued records (clear=0: Bitrix24 keeps them under
+ * our process id), delivers each like a webhook, and clears them only
+ * once all are acknowledged; on any failure they are asked for again,
+ * with the same process id, at the next poll. Under b->work. */
+static void offline_poll(struct cp_bridge *b, const struct cp_tenant *t,
+                         struct offline *o)
+{
+    char path[256], why[CP_MAP_REASON_MAX];
+    const char *process;
+    json_t *root = NULL, *res, *records, *rec;
+    struct cp_buf body;
+    unsigned status = 200;
+    size_t i;
+
+    if (!o->loaded) {
+        if (offline_process(b, t, o, 'G'))
+            return;
+        o->loaded = true;
+    }
+    snprintf(path, sizeof(path), "/event.offline.get.json?clear=0&limit=%d%s%s",
+             OFFLINE_LIMIT, o->process[0] ? "&process_id=" : "", o->process);
+    cp_buf_init(&body, (size_t)16 << 20);
+    if (b->rest_fetch.get(b->rest_fetch.opaque, t, path, &body, why,
+                          sizeof(why))) {
+        cp_log(CP_LOG_WARNING, "BRIDGE",
+               "tenant %s: event.offline.get: %s (asked again in %lld s)",
+               t->name, why, (long long)(t->offline_poll_ms / 1000));
+        goto out;
+    }
+    root = json_loadb(body.data ? body.data : "", body.len, 0, NULL);
+    res = json_object_get(root, "result");
+    records = json_object_get(res, "events");
+    process = json_string_value(json_object_get(res, "process_id"));
+    if (!json_is_array(records)) {
+        cp_log(CP_LOG_WARNING, "BRIDGE",
+               "tenant %s: event.offline.get answered without "
+               "result.events (asked again in %lld s)",
+               t->name, (long long)(t->offline_poll_ms / 1000));
+        goto out;
+    }
+    if (!json_array_size(records))
+        goto out;
+    if (!process || !process[0] || strlen(process) >= sizeof(o->process)) {
+        cp_log(CP_LOG_WARNING, "BRIDGE",
+               "tenant %s: event.offline.get gave records without a "
+               "process_id; they are left in the queue",
+               t->name);
+        goto out;
+    }
+    if (strcmp(process, o->process) != 0) {
+        strcpy(o->process, process);
+        if (offline_process(b, t, o, 'S'))
+            goto out; /* asked again under the same id next time */
+    }
+    json_array_foreach(records, i, rec)
+    {
+        status = offline_record(b, t, rec);
+        if (status != 200)
+            break;
+    }
+    if (status != 200) {
+        cp_log(CP_LOG_WARNING, "BRIDGE",
+               "tenant %s: offline record not delivered (%u); the queue's "
+               "records are asked again in %lld s",
+               t->name, status, (long long)(t->offline_poll_ms / 1000));
+        goto out;
+    }
+    snprintf(path, sizeof(path), "/event.offline.clear.json?process_id=%s",
+             o->process);
+    cp_buf_reset(&body);
+    if (b->rest_fetch.get(b->rest_fetch.opaque, t, path, &body, why,
+                          sizeof(why))) {
+        /* Delivered but still queued: the next poll reads them again and
+         * the ids already delivered make them duplicates, not events. */
+        cp_log(CP_LOG_WARNING, "BRIDGE", "tenant %s: event.offline.clear: %s",
+               t->name, why);
+        goto out;
+    }
+    cp_log(CP_LOG_INFO, "BRIDGE", "tenant %s: %zu offline records delivered",
+           t->name, json_array_size(records));
+    o->process[0] = '\0';
+    offline_process(b, t, o, 'D');
+out:
+    json_decref(root);
+    cp_buf_cleanup(&body);
+}
+
+static void offline_tick(struct cp_bridge *b)
+{
+    int64_t now = cp_mono_ms();
+
+    for (size_t i = 0; i < cp_tenants_count(b->tenants); i++) {
+        const struct cp_tenant *t = cp_tenants_get(b->tenants, i);
+        struct offline *o = &b->offline[i];
+
+        if (!t->offline_poll_ms || now < o->due_ms)
+            continue;
+        pthread_mutex_lock(&b->work);
+        offline_poll(b, t, o);
+        pthread_mutex_unlock(&b->work);
+        o->due_ms = cp_mono_ms() + t->offline_poll_ms;
+    }
+}
+
 cp_rc cp_bridge_run(struct cp_bridge *b, volatile sig_atomic_t *stop)
 {
-    while (!*stop)
+    while (!*stop) {
+        offline_tick(b);
         cp_sleep_ms(100);
+    }
     cp_log(CP_LOG_NOTICE, "BRIDGE", "stopping: no new requests");
     /* MHD_stop_daemon waits for the request being served: its events are
      * acknowledged or its 503 sent before the process exits. */
@@ -1054,6 +1291,8 @@ void cp_bridge_destroy(struct cp_bridge *b)
     cp_redis_url_cleanup(&b->rurl);
     cp_tenants_destroy(b->tenants);
     free(b->buckets);
+    free(b->offline);
+    pthread_mutex_destroy(&b->work);
     cp_map_out_cleanup(&b->out);
     cp_cmds_cleanup(&b->cmds);
     cp_buf_cleanup(&b->val);

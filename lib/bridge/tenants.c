@@ -256,6 +256,18 @@ static cp_rc apply(struct cp_tenant *t, const char *key, const char *value,
         t->amount_scale = v;
         return CP_OK;
     }
+    if (!strcmp(key, "offline.poll")) {
+        char *end;
+        long long v;
+
+        errno = 0;
+        v = strtoll(value, &end, 10);
+        if (errno || *end || end == value || v < 0 || v > 3600)
+            FAIL("offline.poll: \"%s\" must be seconds, 0 (off) to 3600",
+                 value);
+        t->offline_poll_ms = v * 1000;
+        return CP_OK;
+    }
     if (!strncmp(key, "stage.", 6) && key[6]) {
         size_t len = strlen(value);
         struct cp_stage_map *s;
@@ -315,6 +327,10 @@ static cp_rc finish(struct cp_tenant *t, char *why, size_t why_size)
              "pipedrive)",
              t->name);
     }
+    if (t->offline_poll_ms && (t->crm != CP_CRM_BITRIX24 || !t->rest_url))
+        FAIL("tenant %s: offline.poll is for Bitrix24 tenants with rest.url "
+             "(the inbound webhook that reads event.offline.get)",
+             t->name);
     if (!t->won_cnt) {
         rc = set_list(t->won, &t->won_cnt, "won", won_def[t->crm], why,
                       why_size);

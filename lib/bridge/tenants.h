@@ -66,7 +66,9 @@ struct cp_tenant {
     char *closed[CP_TENANT_MAX_IDS]; /* owned: ticket stages that mean
                                         resolved (HubSpot) */
     size_t closed_cnt;
-    int64_t amount_scale; /* minor units per major unit (100) */
+    int64_t amount_scale;    /* minor units per major unit (100) */
+    int64_t offline_poll_ms; /* Bitrix24: poll event.offline.get this
+                                often; 0: off (offline.poll = seconds) */
 };
 
 struct cp_tenants;

@@ -6,7 +6,9 @@ crm.activity.get, with canned
 records in the shapes the vendors document. A path listed in FLAKY answers
 429 (Retry-After: 0) the first time and 500 the second, then the record, so
 the bridge's backoff is exercised. Every request is logged to stdout."""
+import datetime
 import http.server
+import json
 import sys
 
 HUBSPOT_DEAL_555 = (
@@ -37,6 +39,39 @@ ROUTES = {
 FLAKY = {"/rest/1/code/crm.deal.get.json?id=457"}
 hits = {}
 
+# Tenant b24off's offline queue (event.offline.get / event.offline.clear):
+# two changes of deal 458 and a record without an event name, at T0 (argv
+# 2, seconds) + 200 s and + 260 s, in the portal's zone (+03:00). The first
+# clear answers 404, so the records are read again (process_id=p-1) and
+# must come out as duplicates; the second clears them.
+B24_DEAL_458 = (
+    '{"result":{"ID":"458","STAGE_ID":"PREPARATION","COMPANY_ID":"32",'
+    '"CONTACT_ID":"0","OPPORTUNITY":"10.00","ASSIGNED_BY_ID":"3"}}')
+ROUTES["/rest/2/code/crm.deal.get.json?id=458"] = B24_DEAL_458
+offline = {"cleared": False, "clears": 0}
+
+
+def portal_time(unix_s):
+    t = datetime.datetime.fromtimestamp(unix_s + 3 * 3600,
+                                        datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S+03:00")
+
+
+def offline_get(t0):
+    if offline["cleared"]:
+        return '{"result":{"process_id":"p-2","events":[]}}'
+    recs = [
+        {"ID": "1", "TIMESTAMP_X": portal_time(t0 + 200),
+         "EVENT_NAME": "ONCRMDEALADD", "EVENT_DATA": {"FIELDS": {"ID": 458}},
+         "MESSAGE_ID": "m1"},
+        {"ID": "2", "TIMESTAMP_X": portal_time(t0 + 260),
+         "EVENT_NAME": "ONCRMDEALUPDATE",
+         "EVENT_DATA": {"FIELDS": {"ID": "458"}}, "MESSAGE_ID": "m2"},
+        {"ID": "3", "TIMESTAMP_X": portal_time(t0 + 300), "EVENT_NAME": "",
+         "EVENT_DATA": {}, "MESSAGE_ID": "m3"},
+    ]
+    return json.dumps({"result": {"process_id": "p-1", "events": recs}})
+
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
@@ -51,6 +86,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         body = ROUTES.get(self.path)
+        if self.path.startswith("/rest/2/code/event.offline.get.json"):
+            body = offline_get(T0)
+        elif self.path == "/rest/2/code/event.offline.clear.json?process_id=p-1":
+            offline["clears"] += 1
+            if offline["clears"] >= 2:
+                offline["cleared"] = True
+                body = '{"result":true}'
         if body is None:
             self.send_response(404)
             self.send_header("Content-Length", "0")
@@ -67,7 +109,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+T0 = 0
+
+
 def main():
+    global T0
+    T0 = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     srv = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
     print("ready", flush=True)
     srv.serve_forever()

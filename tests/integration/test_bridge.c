@@ -126,6 +126,8 @@ static void wait_http_ok(const char *path, int timeout_ms)
 
 /* More -X settings for the next start_bridge() (NULL-terminated). */
 static const char *extra_args[3];
+/* The next start_bridge() adds tenant b24off, polling its offline queue. */
+static bool with_offline;
 
 static void stop_bridge(void)
 {
@@ -137,7 +139,7 @@ static void stop_bridge(void)
 static void start_bridge(void)
 {
     char x_boot[300], x_redis[128], x_listen[64], x_tenants[600];
-    char tenants[2048];
+    char tenants[3072];
     const char *argv[] = {h_bin("crmpulse-bridge"),
                           "-X",
                           x_boot,
@@ -179,6 +181,12 @@ static void start_bridge(void)
                  "password = pd-pass\nstage.1 = qualified\n"
                  "stage.2 = proposal\n",
                  api_port, api_port);
+    if (with_offline)
+        n += snprintf(tenants + n, sizeof(tenants) - (size_t)n,
+                      "\n[tenant b24off]\ncrm = bitrix24\nsecret = off-token\n"
+                      "rest.url = http://127.0.0.1:%d/rest/2/code\n"
+                      "offline.poll = 1\nstage.PREPARATION = proposal\n",
+                      api_port);
     h_write_file(path, tenants, (size_t)n);
     bridge_port = h_free_port();
     snprintf(x_boot, sizeof(x_boot), "kafka.bootstrap.servers=%s", bootstrap);
@@ -200,8 +208,8 @@ static void setup(void)
 {
     const char *api[] = {"/usr/bin/python3",
                          h_src("tests/integration/bridge_fake_api.py"), NULL,
-                         NULL};
-    char port[16];
+                         NULL, NULL};
+    char port[16], t0_s[24];
     int64_t now = cp_now_ms();
 
     /* 01:00 UTC of the day two hours ago: all changes in one day, in the
@@ -213,6 +221,8 @@ static void setup(void)
     api_port = h_free_port();
     snprintf(port, sizeof(port), "%d", api_port);
     api[2] = port;
+    snprintf(t0_s, sizeof(t0_s), "%lld", (long long)(t0_ms / 1000));
+    api[3] = t0_s;
     api_pid = h_spawn(api, h_scratch_file("api.log"));
     cr_assert(h_log_wait(h_scratch_file("api.log"), "ready", 10000),
               "fake vendor API did not start");
@@ -821,4 +831,38 @@ Test(bridge, sigkill_mid_request_then_the_retry_lands_once)
     run_worker("bridge-sigkill", 1);
     cr_assert_eq(counter("pd", "", "events"), 1);
     cr_assert_eq(counter("pd", "", "leads"), 1);
+}
+
+/* Bitrix24's offline queue (offline.poll): records are taken with clear=0,
+ * delivered like webhooks and cleared only once Kafka acknowledged them. A
+ * clear that fails leaves them queued: the next poll asks for them again
+ * under the same process id and they come out as duplicates. A record
+ * without an event name is one dead letter. */
+Test(bridge, bitrix24_offline_queue_is_delivered_once_then_cleared)
+{
+    const char *api_log = h_scratch_file("api.log");
+    char reasons[4][256];
+
+    stop_bridge();
+    with_offline = true;
+    start_bridge();
+    cr_assert(h_log_wait(api_log, "event.offline.clear.json?process_id=p-1 #2",
+                         30000),
+              "the queue was not cleared a second time");
+    cr_assert(h_log_wait(api_log,
+                         "event.offline.get.json?clear=0&limit=50&process_id="
+                         "p-1 #1",
+                         1000),
+              "the records were not asked for again under our process id");
+    cr_assert(h_log_wait(bridge_log, "3 offline records delivered", 5000));
+    cr_assert_eq(
+        h_redis_int(&redis_srv, "EXISTS crm:{b24off}:bridge:offline:process"),
+        0, "the process id is forgotten once its records are gone");
+
+    run_worker("bridge-offline", 2);
+    cr_assert_eq(counter("b24off", "", "events"), 2);
+    cr_assert_eq(counter("b24off", "", "leads"), 1);
+    cr_assert_eq(counter("b24off", ":funnel", "stage:proposal"), 1);
+    cr_assert_eq(read_dlq(reasons, 4), 1, "the nameless record, once");
+    cr_assert(strstr(reasons[0], "bitrix24"), "%s", reasons[0]);
 }

@@ -109,6 +109,14 @@ Test(bridge_map, tenants_file_errors_name_line_and_fix)
          "fx:4: stage.x: stage name"},
         {"[tenant a]\ncrm=hubspot\nsecret=s\namount.scale = 7\n",
          "amount.scale"},
+        {"[tenant a]\ncrm=bitrix24\nsecret=s\nrest.url=http://x\n"
+         "offline.poll = 5s\n",
+         "fx:5: offline.poll: \"5s\" must be seconds"},
+        {"[tenant a]\ncrm=bitrix24\nsecret=s\noffline.poll = 5\n",
+         "offline.poll is for Bitrix24 tenants with rest.url"},
+        {"[tenant a]\ncrm=hubspot\nsecret=s\nrest.url=http://x\n"
+         "offline.poll = 5\n",
+         "offline.poll is for Bitrix24"},
         {"# nothing\n", "no tenant"},
     };
     char err[256];
