@@ -14,6 +14,8 @@ import os
 import re
 import sys
 import time
+import urllib.error
+import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -249,6 +251,41 @@ def main():
             assert "last update" in status, status
             assert "offline" in driver.find_element(By.TAG_NAME, "body").get_attribute("class")
             checks.append("board gone: '%s' %.2f s later, page dimmed" % (status, took))
+
+            # A board with tokens, as on an office TV: no token, no data; the
+            # page opened once with ?token= keeps it in an HttpOnly cookie and
+            # shows the numbers from then on; a token of another tenant is
+            # refused that tenant's API.
+            token, other = "tv-" + "a1b2c3d4" * 3, "tv-" + "e5f6a7b8" * 3
+            srv.start_board(extra=["-X", "board.token=%s, %s@someone-else" % (token, other)])
+            driver.delete_all_cookies()
+            driver.get(srv.url("/?tenant=" + TENANT))
+            body = driver.find_element(By.TAG_NAME, "body").text
+            assert "?token=" in body and not driver.find_elements(By.ID, "kpi-events"), body[:200]
+            console_errors(driver)  # the 401 itself is logged: read it away
+            driver.get(srv.url("/?token=%s&tenant=%s" % (token, TENANT)))
+            wait_for("the page with a token",
+                     lambda: digits(kpi(driver, "events")) == before + 37, 10)
+            cookies = driver.get_cookies()
+            assert cookies and all(c.get("httpOnly") for c in cookies), cookies
+            driver.get(srv.url("/?tenant=" + TENANT))
+            wait_for("the page by its cookie",
+                     lambda: digits(kpi(driver, "events")) == before + 37, 10)
+            errors = console_errors(driver)
+            assert not errors, errors
+            for tok, want in ((other, 403), ("tv-wrong-token-000000", 401)):
+                req = urllib.request.Request(
+                    srv.url("/api/tenants/%s/board" % TENANT),
+                    headers={"Authorization": "Bearer " + tok})
+                try:
+                    urllib.request.urlopen(req, timeout=5)
+                    code = 200
+                except urllib.error.HTTPError as e:
+                    code = e.code
+                assert code == want, (tok[:6], code)
+            checks.append("board.token: no token 401 page; ?token= once, then the "
+                          "HttpOnly cookie shows the numbers; another tenant's "
+                          "token 403, a wrong one 401")
         finally:
             driver.quit()
 
