@@ -5,87 +5,33 @@
  * SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE) makes the router
  * follow ASK and MOVED without losing or repeating a write. */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cluster.h"
+#include "cluster_fixture.h"
 #include "harness.h"
 #include "resp.h"
 
-#define MASTERS 3
+#define MASTERS H_CLUSTER_MASTERS
 
-static int ports[MASTERS];
-static char seeds[128];
-static char dir[700];
-
-/* A port p with p and p + 10000 (the cluster bus) free on loopback. */
-static int bindable(int port)
-{
-    struct sockaddr_in addr;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int ok;
-
-    memset(&addr, 0, sizeof(addr));
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons((uint16_t)port);
-    ok = bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0;
-    close(fd);
-    return ok;
-}
-
-static int cluster_port(void)
-{
-    for (int tries = 0; tries < 1000; tries++) {
-        int port = 20000 + (int)((unsigned)rand() % 20000);
-        int dup = 0;
-
-        for (int i = 0; i < MASTERS; i++)
-            dup |= ports[i] == port || ports[i] + 10000 == port ||
-                   ports[i] == port + 10000;
-        if (!dup && bindable(port) && bindable(port + 10000))
-            return port;
-    }
-    cr_assert_fail("no free port pair for a cluster node");
-    return 0;
-}
+static struct h_cluster cluster;
+static int *ports = cluster.ports;
+static const char *seeds = cluster.seeds;
 
 static void start_cluster(void)
 {
-    char p[MASTERS][16];
-    const char *argv[12];
-    int n = 0;
-
-    srand((unsigned)getpid());
-    snprintf(dir, sizeof(dir), "%s/cluster", h_scratch_dir());
-    argv[n++] = h_src("deploy/cluster.sh");
-    argv[n++] = "start";
-    argv[n++] = dir;
-    for (int i = 0; i < MASTERS; i++) {
-        ports[i] = cluster_port();
-        snprintf(p[i], sizeof(p[i]), "%d", ports[i]);
-        argv[n++] = p[i];
-    }
-    argv[n] = NULL;
-    snprintf(seeds, sizeof(seeds), "127.0.0.1:%d,127.0.0.1:%d", ports[0],
-             ports[1]);
-    if (h_run(argv, NULL, 60) != 0)
-        cr_assert_fail("deploy/cluster.sh start failed");
+    h_cluster_start(&cluster);
 }
 
 static void stop_cluster(void)
 {
-    const char *argv[] = {h_src("deploy/cluster.sh"), "stop", dir, NULL};
-
-    h_run(argv, NULL, 30);
+    h_cluster_stop(&cluster);
 }
 
 TestSuite(cluster_it, .init = start_cluster, .fini = stop_cluster,

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "config.h"
+#include "url.h"
 
 TestSuite(cluster, .timeout = 10);
 
@@ -95,4 +97,53 @@ Test(cluster, router_without_a_cluster_fails_with_the_setting_named)
     cr_assert_eq(cp_cluster_masters(cl), 0);
     cp_cmds_cleanup(&cmds);
     cp_cluster_destroy(cl);
+}
+
+Test(cluster, setting_is_off_by_default_and_checked_by_the_router)
+{
+    char *argv[] = {(char *)"crmpulse", NULL};
+    char errstr[512];
+    struct cp_config *cfg =
+        cp_config_load(1, argv, NULL, NULL, errstr, sizeof(errstr));
+
+    cr_assert_not_null(cfg, "%s", errstr);
+    cr_assert_str_eq(cfg->redis_cluster_nodes, "");
+    cr_assert_eq(cp_config_set(cfg, "redis.cluster.nodes",
+                               "127.0.0.1:7000,127.0.0.1:7001", errstr,
+                               sizeof(errstr)),
+                 CP_OK, "%s", errstr);
+    cr_assert_str_eq(cfg->redis_cluster_nodes, "127.0.0.1:7000,127.0.0.1:7001");
+    cr_assert_neq(cp_config_set(cfg, "redis.cluster.nodes", "127.0.0.1", errstr,
+                                sizeof(errstr)),
+                  CP_OK);
+    cr_assert(strstr(errstr, "redis.cluster.nodes"), "%s", errstr);
+    cr_assert(strstr(errstr, "host:port"), "%s", errstr);
+    cp_config_destroy(cfg);
+}
+
+Test(cluster, url_for_a_cluster_refuses_a_database_or_a_socket)
+{
+    struct cp_redis_url url;
+    char errstr[256];
+
+    cr_assert_eq(
+        cp_redis_url_parse("redis://u:pw@h/3", &url, errstr, sizeof(errstr)),
+        CP_OK);
+    cr_assert_eq(
+        cp_redis_url_set_cluster(&url, "h:7000", errstr, sizeof(errstr)),
+        CP_ECONFIG);
+    cr_assert(strstr(errstr, "database 0"), "%s", errstr);
+    cr_assert_null(strstr(errstr, "pw"), "%s", errstr);
+    cp_redis_url_cleanup(&url);
+
+    cr_assert_eq(cp_redis_url_parse("redis://h", &url, errstr, sizeof(errstr)),
+                 CP_OK);
+    cr_assert_eq(
+        cp_redis_url_set_cluster(&url, "h:7000,h:7001", errstr, sizeof(errstr)),
+        CP_OK, "%s", errstr);
+    cr_assert_str_eq(url.cluster_nodes, "h:7000,h:7001");
+    cr_assert_eq(cp_redis_url_set_cluster(&url, "", errstr, sizeof(errstr)),
+                 CP_OK);
+    cr_assert_null(url.cluster_nodes);
+    cp_redis_url_cleanup(&url);
 }
