@@ -626,8 +626,10 @@ static int write_pipe(struct cp_cluster *cl, unsigned ni)
 
     if (!pb->len)
         return 0;
-    if (node_connect(cl, n))
+    if (node_connect(cl, n)) {
+        cl->map_stale = 1; /* a failover may have replaced it */
         return -1;
+    }
     if (redisAppendFormattedCommand(n->ctx, pb->data, pb->len) != REDIS_OK)
         goto fail;
     while (!done)

@@ -20,9 +20,11 @@
 #define H_CLUSTER_MASTERS 3
 
 struct h_cluster {
-    int ports[H_CLUSTER_MASTERS]; /* the masters, 127.0.0.1 */
-    char seeds[128];              /* redis.cluster.nodes: two of them */
-    char dir[700];                /* data, logs, pid files */
+    int ports[2 * H_CLUSTER_MASTERS]; /* masters, then their replicas (if
+                                         any), 127.0.0.1 */
+    int nodes;                        /* ports in use */
+    char seeds[128];                  /* redis.cluster.nodes: two of them */
+    char dir[700];                    /* data, logs, pid files */
 };
 
 /* Whether @p port is free on loopback right now. */
@@ -49,7 +51,7 @@ static inline int h_cluster_port(const struct h_cluster *c)
         int port = 20000 + (int)((unsigned)rand() % 25000);
         int clash = 0;
 
-        for (int i = 0; i < H_CLUSTER_MASTERS; i++)
+        for (int i = 0; i < 2 * H_CLUSTER_MASTERS; i++)
             clash |= c->ports[i] &&
                      (c->ports[i] == port || c->ports[i] + 10000 == port ||
                       c->ports[i] == port + 10000);
@@ -61,20 +63,33 @@ static inline int h_cluster_port(const struct h_cluster *c)
     return 0;
 }
 
-/** @brief Starts 3 masters and joins them (all 16384 slots covered). */
-static inline void h_cluster_start(struct h_cluster *c)
+/**
+ * @brief Starts 3 masters (and @p replicas replicas of each, 0 or 1) with
+ *        cluster-node-timeout @p node_timeout_ms and joins them: all 16384
+ *        slots covered. redis-cli --cluster create makes the first 3 ports
+ *        the masters.
+ */
+static inline void h_cluster_start_opts(struct h_cluster *c, int replicas,
+                                        int node_timeout_ms)
 {
-    char p[H_CLUSTER_MASTERS][16];
-    const char *argv[12];
+    char p[2 * H_CLUSTER_MASTERS][16], r[8], t[16];
+    const char *argv[20];
     int n = 0;
 
     memset(c, 0, sizeof(*c));
     srand((unsigned)getpid() ^ (unsigned)cp_mono_us());
     snprintf(c->dir, sizeof(c->dir), "%s/cluster", h_scratch_dir());
+    snprintf(r, sizeof(r), "%d", replicas);
+    snprintf(t, sizeof(t), "%d", node_timeout_ms);
     argv[n++] = h_src("deploy/cluster.sh");
     argv[n++] = "start";
     argv[n++] = c->dir;
-    for (int i = 0; i < H_CLUSTER_MASTERS; i++) {
+    argv[n++] = "--replicas";
+    argv[n++] = r;
+    argv[n++] = "--node-timeout";
+    argv[n++] = t;
+    c->nodes = H_CLUSTER_MASTERS * (1 + replicas);
+    for (int i = 0; i < c->nodes; i++) {
         c->ports[i] = h_cluster_port(c);
         snprintf(p[i], sizeof(p[i]), "%d", c->ports[i]);
         argv[n++] = p[i];
@@ -84,6 +99,12 @@ static inline void h_cluster_start(struct h_cluster *c)
              c->ports[0], c->ports[1]);
     if (h_run(argv, NULL, 60) != 0)
         cr_assert_fail("deploy/cluster.sh start failed");
+}
+
+/** @brief Starts 3 masters, no replicas. */
+static inline void h_cluster_start(struct h_cluster *c)
+{
+    h_cluster_start_opts(c, 0, 2000);
 }
 
 /** @brief Kills every node of @p c. */
