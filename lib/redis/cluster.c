@@ -276,7 +276,7 @@ static int load_map_from(struct cp_cluster *cl, unsigned ni)
         map[s] = NODE_NONE;
     for (size_t i = 0; i < reply->elements; i++) {
         const redisReply *e = reply->element[i], *m;
-        const char *host;
+        char host[256];
         unsigned idx;
 
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
@@ -285,6 +285,7 @@ static int load_map_from(struct cp_cluster *cl, unsigned ni)
             e->element[2]->type != REDIS_REPLY_ARRAY ||
             e->element[2]->elements < 2 ||
             e->element[2]->element[0]->type != REDIS_REPLY_STRING ||
+            e->element[2]->element[0]->len >= sizeof(host) ||
             e->element[2]->element[1]->type != REDIS_REPLY_INTEGER ||
             e->element[0]->integer < 0 ||
             e->element[1]->integer >= CP_CLUSTER_SLOTS ||
@@ -298,8 +299,10 @@ static int load_map_from(struct cp_cluster *cl, unsigned ni)
             goto out;
         }
         m = e->element[2];
-        /* An empty host means "the node you asked" (Redis 7). */
-        host = m->element[0]->len ? m->element[0]->str : cl->nodes[ni].host;
+        /* An empty host means "the node you asked" (Redis 7). Copied:
+         * node_find() may move cl->nodes. */
+        snprintf(host, sizeof(host), "%s",
+                 m->element[0]->len ? m->element[0]->str : cl->nodes[ni].host);
         idx = node_find(cl, host, (int)m->element[1]->integer);
         if (idx == NODE_NONE) {
             snprintf(cl->errstr, sizeof(cl->errstr),
@@ -825,9 +828,11 @@ static cp_rc collect(struct cp_cluster *cl, const struct cp_cmds *cmds,
             if (kind == RD_NONE || u->tx || round + 1 >= REDIRECTS_MAX)
                 continue;
             u->done = 0;
-            u->asking = kind == RD_ASK;
-            if (kind == RD_MOVED || kind == RD_ASK)
+            /* TRYAGAIN: the same node, with ASKING again if it had it */
+            if (kind == RD_MOVED || kind == RD_ASK) {
                 u->node = target;
+                u->asking = kind == RD_ASK;
+            }
             tryagain |= kind == RD_TRYAGAIN;
             pending = 1;
         }

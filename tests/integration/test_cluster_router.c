@@ -408,3 +408,71 @@ Test(cluster_it, a_moved_transaction_is_not_retried_and_applies_nothing)
     cp_cmds_cleanup(&cmds);
     cp_cluster_destroy(cl);
 }
+
+Test(cluster_it, a_half_migrated_multi_key_read_waits_then_gives_up_clearly)
+{
+    const char *ka = "crm:{try}:a", *kb = "crm:{try}:b";
+    unsigned slot = cp_cluster_keyslot(ka, strlen(ka));
+    int src = owner_port(slot), dst = 0;
+    char src_id[64], dst_id[64];
+    struct cp_cluster *cl = router();
+    struct cp_cmds cmds;
+    struct replies *got = calloc(1, sizeof(*got));
+    redisContext *s, *d;
+    redisReply *reply;
+    int64_t t0;
+    uint64_t moved, ask;
+
+    for (int m = 0; m < MASTERS && !dst; m++)
+        if (ports[m] != src)
+            dst = ports[m];
+    myid(src, src_id, sizeof(src_id));
+    myid(dst, dst_id, sizeof(dst_id));
+    cp_cmds_init(&cmds);
+    set_cmd(&cmds, ka, "A");
+    set_cmd(&cmds, kb, "B");
+    cr_assert_eq(cp_cluster_run(cl, &cmds, NULL, NULL), CP_OK, "%s",
+                 cp_cluster_errstr(cl));
+
+    /* a moved, b not: a read of both gets TRYAGAIN from src (Redis 7
+     * answers so for a multi-key request with some keys already moved):
+     * the router waits and retries, then reports it. */
+    s = node(src);
+    d = node(dst);
+    cmd_ok(d, "CLUSTER SETSLOT %u IMPORTING %s", slot, src_id);
+    cmd_ok(s, "CLUSTER SETSLOT %u MIGRATING %s", slot, dst_id);
+    reply = cmd(s, "MIGRATE 127.0.0.1 %d %b 0 5000 KEYS %s", dst, "", (size_t)0,
+                ka);
+    cr_assert_eq(reply->type, REDIS_REPLY_STATUS, "%s", reply->str);
+    freeReplyObject(reply);
+    cp_cmds_reset(&cmds);
+    cp_cmd_begin(&cmds, 3);
+    cp_cmd_str(&cmds, "MGET");
+    cp_cmd_str(&cmds, ka);
+    cp_cmd_str(&cmds, kb);
+    t0 = cp_mono_ms();
+    cr_assert_eq(cp_cluster_run(cl, &cmds, NULL, NULL), CP_EREDIS);
+    cr_assert(strstr(cp_cluster_errstr(cl), "TRYAGAIN"), "%s",
+              cp_cluster_errstr(cl));
+    /* 5 rounds of TRYAGAIN, with a 50 ms wait after each but the last */
+    cr_assert_geq(cp_mono_ms() - t0, 200);
+    cp_cluster_redirects(cl, &moved, &ask);
+    cr_assert_eq(moved + ask, 0);
+
+    /* Migration finished: the same read succeeds (after one MOVED). */
+    reply = cmd(s, "MIGRATE 127.0.0.1 %d %b 0 5000 KEYS %s", dst, "", (size_t)0,
+                kb);
+    freeReplyObject(reply);
+    cmd_ok(d, "CLUSTER SETSLOT %u NODE %s", slot, dst_id);
+    cmd_ok(s, "CLUSTER SETSLOT %u NODE %s", slot, dst_id);
+    cr_assert_eq(cp_cluster_run(cl, &cmds, keep, got), CP_OK, "%s",
+                 cp_cluster_errstr(cl));
+    cr_assert_eq(got->type[0], CP_REPLY_ARRAY);
+    cp_cluster_redirects(cl, &moved, &ask);
+    cr_assert_eq(moved, 1);
+    redisFree(s);
+    redisFree(d);
+    free(got);
+    cp_cmds_cleanup(&cmds);
+    cp_cluster_destroy(cl);
+}
