@@ -159,8 +159,8 @@ int main(int argc, char **argv)
                                   "01234567890123456789");
             }
             for (long c = 0; c < k; c++) {
-                snprintf(key, sizeof(key), "crm:{t%d}:customer:cust-%06llu",
-                         t, next_rand() % CUSTOMERS_PER_TENANT);
+                snprintf(key, sizeof(key), "crm:{t%d}:customer:cust-%06llu", t,
+                         next_rand() % CUSTOMERS_PER_TENANT);
                 cp_cmd_begin(&cmds, 8);
                 cp_cmd_str(&cmds, "HSET");
                 cp_cmd_str(&cmds, key);
@@ -210,8 +210,8 @@ int main(int argc, char **argv)
     }
     printf("  all masters: %.2f us per event; the busiest master did %.0f%% "
            "of it (1/%zu = %.0f%% if tenants were even)\n",
-           sum / (double)events, sum > 0 ? 100.0 * busiest / sum : 0.0,
-           masters, 100.0 / (double)masters);
+           sum / (double)events, sum > 0 ? 100.0 * busiest / sum : 0.0, masters,
+           100.0 / (double)masters);
     free(weight);
     free(per_tenant);
     cp_cmds_cleanup(&cmds);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cluster.h"
@@ -474,5 +475,94 @@ Test(cluster_it, a_half_migrated_multi_key_read_waits_then_gives_up_clearly)
     redisFree(d);
     free(got);
     cp_cmds_cleanup(&cmds);
+    cp_cluster_destroy(cl);
+}
+
+struct expect {
+    int bad;
+    int64_t seen;
+};
+
+static cp_rc check_v(void *opaque, size_t i, const struct cp_reply *reply)
+{
+    struct expect *e = opaque;
+    char want[32];
+
+    snprintf(want, sizeof(want), "v%zu", i);
+    e->seen++;
+    if (reply->type != CP_REPLY_STRING || reply->len != strlen(want) ||
+        memcmp(reply->str, want, reply->len))
+        e->bad++;
+    return CP_OK;
+}
+
+Test(cluster_it, reads_during_a_live_reshard_never_fail_nor_go_wrong)
+{
+    enum { N = 2000 };
+    struct cp_cluster *cl = router();
+    struct cp_cmds sets, gets;
+    char key[64], value[32], from_id[64], to_id[64], seed[32], log[700];
+    uint64_t moved, ask;
+    int rounds = 0, status;
+    pid_t pid;
+
+    cp_cmds_init(&sets);
+    cp_cmds_init(&gets);
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "crm:{r%d}:k", i);
+        snprintf(value, sizeof(value), "v%d", i);
+        set_cmd(&sets, key, value);
+        get_cmd(&gets, key);
+    }
+    cr_assert_eq(cp_cluster_run(cl, &sets, NULL, NULL), CP_OK, "%s",
+                 cp_cluster_errstr(cl));
+    myid(ports[0], from_id, sizeof(from_id));
+    myid(ports[1], to_id, sizeof(to_id));
+    snprintf(seed, sizeof(seed), "127.0.0.1:%d", ports[0]);
+    snprintf(log, sizeof(log), "%s/reshard.log", h_scratch_dir());
+    {
+        const char *argv[] = {"redis-cli",
+                              "--cluster",
+                              "reshard",
+                              seed,
+                              "--cluster-from",
+                              from_id,
+                              "--cluster-to",
+                              to_id,
+                              "--cluster-slots",
+                              "3000",
+                              "--cluster-pipeline",
+                              "5",
+                              "--cluster-yes",
+                              NULL};
+
+        pid = h_spawn(argv, log);
+    }
+    /* Read everything again and again while slots and keys move. */
+    for (;;) {
+        struct expect e = {0};
+        int done = waitpid(pid, &status, WNOHANG) == pid;
+
+        cr_assert_eq(cp_cluster_run(cl, &gets, check_v, &e), CP_OK,
+                     "round %d: %s", rounds, cp_cluster_errstr(cl));
+        cr_assert_eq(e.seen, N);
+        cr_assert_eq(e.bad, 0, "round %d: %d wrong values", rounds, e.bad);
+        rounds++;
+        if (done)
+            break;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status))
+        h_tail(log, 20);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "redis-cli --cluster reshard failed");
+    cp_cluster_redirects(cl, &moved, &ask);
+    cr_assert_gt(moved, 0,
+                 "%d rounds, no MOVED: the reshard moved no key "
+                 "we read?",
+                 rounds);
+    cr_log_info("%d rounds during the reshard: %llu MOVED, %llu ASK", rounds,
+                (unsigned long long)moved, (unsigned long long)ask);
+    cp_cmds_cleanup(&sets);
+    cp_cmds_cleanup(&gets);
     cp_cluster_destroy(cl);
 }
