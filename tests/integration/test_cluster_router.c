@@ -16,6 +16,7 @@
 
 #include "cluster.h"
 #include "cluster_fixture.h"
+#include "conn.h"
 #include "harness.h"
 #include "resp.h"
 
@@ -564,5 +565,117 @@ Test(cluster_it, reads_during_a_live_reshard_never_fail_nor_go_wrong)
                 (unsigned long long)moved, (unsigned long long)ask);
     cp_cmds_cleanup(&sets);
     cp_cmds_cleanup(&gets);
+    cp_cluster_destroy(cl);
+}
+
+/* The readers' connection (conn.h) in cluster mode: replies in the batch's
+ * order, SCAN per master covering every key once, and pub/sub on one node
+ * seeing what is published on every master. */
+Test(cluster_it, reader_connection_routes_scans_and_subscribes)
+{
+    enum { TENANTS = 30 };
+    struct cp_redis_url url;
+    struct cp_rconn *conn, *sub;
+    struct cp_cluster *cl = router();
+    struct cp_cmds cmds;
+    struct cp_rconn_reply *reply;
+    struct cp_reply view, elem;
+    char errstr[256], key[64], value[32];
+    const char *psub[] = {"PSUBSCRIBE", "crm:{*}:alerts"};
+    int64_t scanned = 0;
+    int got = 0;
+
+    cr_assert_eq(
+        cp_redis_url_parse("redis://127.0.0.1", &url, errstr, sizeof(errstr)),
+        CP_OK);
+    cr_assert_eq(cp_redis_url_set_cluster(&url, seeds, errstr, sizeof(errstr)),
+                 CP_OK, "%s", errstr);
+    conn = cp_rconn_new(&url, 5000, errstr, sizeof(errstr));
+    cr_assert_not_null(conn, "%s", errstr);
+    cr_assert_eq(cp_rconn_masters(conn), MASTERS);
+    sub = cp_rconn_new_node(&url, 5000, errstr, sizeof(errstr));
+    cr_assert_not_null(sub, "%s", errstr);
+    cp_cmds_init(&cmds);
+    cp_cmd_begin(&cmds, 2);
+    cp_cmd_str(&cmds, psub[0]);
+    cp_cmd_str(&cmds, psub[1]);
+    cr_assert_eq(cp_rconn_send(sub, &cmds), CP_OK);
+    cr_assert_eq(cp_rconn_read(sub, -1, &reply), CP_OK);
+    cp_rconn_reply_free(reply);
+
+    /* A batch over every master; replies come back in order. */
+    cp_cmds_reset(&cmds);
+    for (int t = 0; t < TENANTS; t++) {
+        snprintf(key, sizeof(key), "crm:{c%d}:d:x", t);
+        snprintf(value, sizeof(value), "%d", t);
+        set_cmd(&cmds, key, value);
+        get_cmd(&cmds, key);
+    }
+    cr_assert_eq(cp_rconn_send(conn, &cmds), CP_OK, "%s",
+                 cp_rconn_errstr(conn));
+    for (int t = 0; t < TENANTS; t++) {
+        cr_assert_eq(cp_rconn_read(conn, -1, &reply), CP_OK);
+        cp_rconn_reply_free(reply);
+        cr_assert_eq(cp_rconn_read(conn, -1, &reply), CP_OK);
+        cp_rconn_reply_view(reply, &view);
+        snprintf(value, sizeof(value), "%d", t);
+        cr_assert_eq(view.type, CP_REPLY_STRING);
+        cr_assert_eq(view.len, strlen(value));
+        cr_assert(!memcmp(view.str, value, view.len), "reply %d", t);
+        cp_rconn_reply_free(reply);
+    }
+
+    /* SCAN on each master finds every key exactly once overall. */
+    for (size_t m = 0; m < cp_rconn_masters(conn); m++) {
+        char cursor[32] = "0";
+
+        do {
+            struct cp_reply cur, keys;
+
+            cp_cmds_reset(&cmds);
+            cp_cmd_begin(&cmds, 6);
+            cp_cmd_str(&cmds, "SCAN");
+            cp_cmd_str(&cmds, cursor);
+            cp_cmd_str(&cmds, "MATCH");
+            cp_cmd_str(&cmds, "crm:{c*}:d:x");
+            cp_cmd_str(&cmds, "COUNT");
+            cp_cmd_str(&cmds, "100");
+            cr_assert_eq(cp_rconn_send_on(conn, m, &cmds), CP_OK);
+            cr_assert_eq(cp_rconn_read(conn, -1, &reply), CP_OK);
+            cp_rconn_reply_view(reply, &view);
+            cp_reply_element(&view, 0, &cur);
+            cp_reply_element(&view, 1, &keys);
+            snprintf(cursor, sizeof(cursor), "%.*s", (int)cur.len, cur.str);
+            scanned += (int64_t)keys.elements;
+            cp_rconn_reply_free(reply);
+        } while (strcmp(cursor, "0"));
+    }
+    cr_assert_eq(scanned, TENANTS);
+
+    /* Published through the router on every master, heard on one node. */
+    cp_cmds_reset(&cmds);
+    for (int t = 0; t < TENANTS; t++) {
+        snprintf(key, sizeof(key), "crm:{c%d}:alerts", t);
+        cp_cmd_begin(&cmds, 3);
+        cp_cmd_str(&cmds, "PUBLISH");
+        cp_cmd_str(&cmds, key);
+        cp_cmd_str(&cmds, "{}");
+    }
+    cr_assert_eq(cp_cluster_run(cl, &cmds, NULL, NULL), CP_OK, "%s",
+                 cp_cluster_errstr(cl));
+    while (got < TENANTS) {
+        cr_assert_eq(cp_rconn_read(sub, 3000, &reply), CP_OK);
+        cr_assert_not_null(reply, "only %d of %d messages arrived", got,
+                           TENANTS);
+        cp_rconn_reply_view(reply, &view);
+        cp_reply_element(&view, 0, &elem);
+        if (elem.len == 8 && !memcmp(elem.str, "pmessage", 8))
+            got++;
+        cp_rconn_reply_free(reply);
+    }
+    cp_cmds_cleanup(&cmds);
+    cp_rconn_destroy(sub);
+    cp_rconn_destroy(conn);
+    cp_redis_url_cleanup(&url);
     cp_cluster_destroy(cl);
 }
