@@ -78,9 +78,10 @@ cp_rc cp_cluster_ensure_map(struct cp_cluster *cl);
  *        before any reply is read. A MULTI ... EXEC block (with the WATCHes
  *        right before it) is one unit and must stay in one slot; a WATCH
  *        sent in an earlier batch must be in the same slot as the
- *        transaction. A single command that gets MOVED is sent again to
- *        the new owner (the map is re-read); one that gets ASK is sent
- *        again after ASKING to the importing node; TRYAGAIN waits and
+ *        transaction and end with its EXEC (UNWATCH, having no key, goes
+ *        to the first master). A single command that gets MOVED is sent
+ *        again to the new owner (the map is re-read); one that gets ASK is
+ *        sent again after ASKING to the importing node; TRYAGAIN waits and
  *        retries, each up to 5 times. A redirected transaction is not
  *        retried (the caller's WATCHes were on the old owner): its EXEC
  *        fails with the redirection as the error and the map is re-read.
