@@ -24,7 +24,7 @@ static void usage(FILE *out)
         "what the\n"
         "worker would have said then. Reads Redis only; settings as for "
         "crmpulse\n"
-        "(redis.url, redis.prefix, model.file).\n"
+        "(redis.url or redis.cluster.nodes, redis.prefix, model.file).\n"
         "\n"
         "  --tenant T      tenant id\n"
         "  --as-of TIME    ms since the epoch, or YYYY-MM-DD[THH:MM[:SS]] "
@@ -108,9 +108,9 @@ int main(int argc, char **argv)
         goto out;
     }
     status = 1;
-    if (cp_export_scores(cfg->redis_url, cfg->redis_prefix, args.tenant,
-                         as_of_ms, model, out, &stats, errstr,
-                         sizeof(errstr))) {
+    if (cp_export_scores(cfg->redis_url, cfg->redis_cluster_nodes,
+                         cfg->redis_prefix, args.tenant, as_of_ms, model, out,
+                         &stats, errstr, sizeof(errstr))) {
         fprintf(stderr, "crmpulse-score: %s\n", errstr);
         goto out;
     }

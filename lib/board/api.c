@@ -914,6 +914,15 @@ struct cp_board_api *cp_board_api_new(const char *redis_url, const char *prefix,
                                       int cache_ms, char *errstr,
                                       size_t errstr_size)
 {
+    return cp_board_api_new_cluster(redis_url, NULL, prefix, cache_ms, errstr,
+                                    errstr_size);
+}
+
+struct cp_board_api *cp_board_api_new_cluster(const char *redis_url,
+                                              const char *cluster_nodes,
+                                              const char *prefix, int cache_ms,
+                                              char *errstr, size_t errstr_size)
+{
     struct cp_board_api *api = calloc(1, sizeof(*api));
 
     if (!api) {
@@ -929,7 +938,7 @@ struct cp_board_api *cp_board_api_new(const char *redis_url, const char *prefix,
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
-    if (cp__board_redis_url(redis_url, &api->url, api->address,
+    if (cp__board_redis_url(redis_url, cluster_nodes, &api->url, api->address,
                             sizeof(api->address), errstr, errstr_size))
         goto fail;
     api->index = cp__index_new(&api->url, prefix);

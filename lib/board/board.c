@@ -609,11 +609,13 @@ struct cp_board *cp_board_new(const struct cp_config *cfg,
                  cfg->board_listen);
         goto fail;
     }
-    b->api = cp_board_api_new(cfg->redis_url, cfg->redis_prefix,
-                              b->lim.cache_ms, errstr, errstr_size);
+    b->api = cp_board_api_new_cluster(cfg->redis_url, cfg->redis_cluster_nodes,
+                                      cfg->redis_prefix, b->lim.cache_ms,
+                                      errstr, errstr_size);
     if (!b->api)
         goto fail;
-    b->hub = cp__hub_new(cfg->redis_url, cfg->redis_prefix, b->lim.max_sse,
+    b->hub = cp__hub_new(cfg->redis_url, cfg->redis_cluster_nodes,
+                         cfg->redis_prefix, b->lim.max_sse,
                          b->lim.sse_queue_bytes, errstr, errstr_size);
     if (!b->hub)
         goto fail;

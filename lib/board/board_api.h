@@ -32,6 +32,16 @@ struct cp_board_api;
 struct cp_board_api *cp_board_api_new(const char *redis_url, const char *prefix,
                                       int cache_ms, char *errstr,
                                       size_t errstr_size);
+/**
+ * @brief cp_board_api_new() reading from the Redis Cluster of seed nodes
+ *        @p cluster_nodes (redis.cluster.nodes) when that is not NULL or
+ *        "": a tenant's keys are routed to the master of its slot, the
+ *        tenant index scans every master.
+ */
+struct cp_board_api *cp_board_api_new_cluster(const char *redis_url,
+                                              const char *cluster_nodes,
+                                              const char *prefix, int cache_ms,
+                                              char *errstr, size_t errstr_size);
 
 /**
  * @brief Answers one GET of the API:

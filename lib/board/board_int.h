@@ -14,12 +14,16 @@
 /* ---- Redis (hub.c) ---- */
 
 /**
- * @brief Parses redis.url (url.h) and writes its address for messages.
- * @returns CP_OK, or an error with "redis.url: <reason>" in @p errstr.
+ * @brief Parses redis.url (url.h), adds @p cluster_nodes
+ *        (redis.cluster.nodes; NULL or "" = one Redis) and writes the
+ *        address for messages.
+ * @returns CP_OK, or an error with "redis.url: <reason>" or
+ *          "redis.cluster.nodes: <reason>" in @p errstr.
  * Ownership: on CP_OK free @p url with cp_redis_url_cleanup().
  */
-cp_rc cp__board_redis_url(const char *redis_url, struct cp_redis_url *url,
-                          char *address, size_t address_size, char *errstr,
+cp_rc cp__board_redis_url(const char *redis_url, const char *cluster_nodes,
+                          struct cp_redis_url *url, char *address,
+                          size_t address_size, char *errstr,
                           size_t errstr_size);
 
 /* ---- access (access.c): board.token ---- */
@@ -98,12 +102,15 @@ struct cp__hub_stats {
 /**
  * @brief Starts the subscriber thread on `<prefix>:{*}:live` and
  *        `<prefix>:{*}:alerts`; it reconnects with backoff on its own.
+ *        With @p cluster_nodes it subscribes on one node of the cluster,
+ *        which forwards every node's PUBLISH.
  *        @p redis_url is parsed with cp_redis_url_parse() (url.h).
  * Ownership: copies what it keeps of @p redis_url and @p prefix; caller
  *            frees the hub with cp__hub_destroy().
  */
-struct cp__hub *cp__hub_new(const char *redis_url, const char *prefix,
-                            int max_clients, size_t queue_bytes, char *errstr,
+struct cp__hub *cp__hub_new(const char *redis_url, const char *cluster_nodes,
+                            const char *prefix, int max_clients,
+                            size_t queue_bytes, char *errstr,
                             size_t errstr_size);
 /**
  * @brief Registers a browser; @p tenant ("" = every tenant) filters what

@@ -295,7 +295,7 @@ static void *subscriber(void *arg)
              hub->prefix);
     while (!stop_requested(hub)) {
         struct cp_rconn *conn =
-            cp_rconn_new(&hub->url, 2000, errstr, sizeof(errstr));
+            cp_rconn_new_node(&hub->url, 2000, errstr, sizeof(errstr));
 
         if (conn && send_words(conn, 3, psubscribe)) {
             snprintf(errstr, sizeof(errstr), "redis psubscribe %s: %s",
@@ -337,9 +337,9 @@ static void *subscriber(void *arg)
 
 /* ---- public (board-internal) API ---- */
 
-cp_rc cp__board_redis_url(const char *redis_url, struct cp_redis_url *url,
-                          char *address, size_t address_size, char *errstr,
-                          size_t errstr_size)
+cp_rc cp__board_redis_url(const char *redis_url, const char *cluster_nodes,
+                          struct cp_redis_url *url, char *address,
+                          size_t address_size, char *errstr, size_t errstr_size)
 {
     char why[512];
     cp_rc rc = cp_redis_url_parse(redis_url, url, why, sizeof(why));
@@ -348,12 +348,21 @@ cp_rc cp__board_redis_url(const char *redis_url, struct cp_redis_url *url,
         snprintf(errstr, errstr_size, "redis.url: %s", why);
         return rc;
     }
-    cp_redis_url_address(url, address, address_size);
+    rc = cp_redis_url_set_cluster(url, cluster_nodes, errstr, errstr_size);
+    if (rc) {
+        cp_redis_url_cleanup(url);
+        return rc;
+    }
+    if (url->cluster_nodes)
+        snprintf(address, address_size, "cluster %s", url->cluster_nodes);
+    else
+        cp_redis_url_address(url, address, address_size);
     return CP_OK;
 }
 
-struct cp__hub *cp__hub_new(const char *redis_url, const char *prefix,
-                            int max_clients, size_t queue_bytes, char *errstr,
+struct cp__hub *cp__hub_new(const char *redis_url, const char *cluster_nodes,
+                            const char *prefix, int max_clients,
+                            size_t queue_bytes, char *errstr,
                             size_t errstr_size)
 {
     struct cp__hub *hub = calloc(1, sizeof(*hub));
@@ -371,7 +380,7 @@ struct cp__hub *cp__hub_new(const char *redis_url, const char *prefix,
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
-    if (cp__board_redis_url(redis_url, &hub->url, hub->address,
+    if (cp__board_redis_url(redis_url, cluster_nodes, &hub->url, hub->address,
                             sizeof(hub->address), errstr, errstr_size))
         goto fail;
     if (pthread_create(&hub->thread, NULL, subscriber, hub)) {

@@ -173,7 +173,7 @@ static int stopping(struct cp__index *idx)
 /* Sends one SCAN round from @p cursor and reads its reply (owned by the
  * caller). Returns -1 on a Redis error. */
 static int scan_round(struct cp__index *idx, struct cp_rconn *conn,
-                      struct cp_cmds *cmds, const char *cursor,
+                      size_t master, struct cp_cmds *cmds, const char *cursor,
                       const char *match, struct cp_rconn_reply **reply)
 {
     cp_cmds_reset(cmds);
@@ -187,12 +187,16 @@ static int scan_round(struct cp__index *idx, struct cp_rconn *conn,
     pthread_mutex_lock(&idx->mu);
     idx->scan_commands++;
     pthread_mutex_unlock(&idx->mu);
-    return cp_rconn_send(conn, cmds) || cp_rconn_read(conn, -1, reply) ? -1 : 0;
+    return cp_rconn_send_on(conn, master, cmds) ||
+                   cp_rconn_read(conn, -1, reply)
+               ? -1
+               : 0;
 }
 
-/* One full SCAN of `P:{*}:d:*` into @p ix. Returns -1 on a Redis error. */
-static int scan_all(struct cp__index *idx, struct cp_rconn *conn,
-                    struct cp_cmds *cmds, struct index *ix)
+/* One full SCAN of `P:{*}:d:*` on master @p master (a cluster's keys are
+ * split over its masters) into @p ix. Returns -1 on a Redis error. */
+static int scan_master(struct cp__index *idx, struct cp_rconn *conn,
+                       size_t master, struct cp_cmds *cmds, struct index *ix)
 {
     int64_t oldest = cp_day_of_ms(cp_now_ms()) - INDEX_DAYS;
     char cursor[32] = "0", match[300];
@@ -204,7 +208,7 @@ static int scan_all(struct cp__index *idx, struct cp_rconn *conn,
         struct cp_reply r, cur, keys;
         int bad = 0;
 
-        if (scan_round(idx, conn, cmds, cursor, match, &reply))
+        if (scan_round(idx, conn, master, cmds, cursor, match, &reply))
             return -1;
         cp_rconn_reply_view(reply, &r);
         cp_reply_element(&r, 0, &cur);
@@ -229,6 +233,16 @@ static int scan_all(struct cp__index *idx, struct cp_rconn *conn,
             return -1;
     } while (strcmp(cursor, "0") && ++rounds < SCAN_MAX_ROUNDS &&
              !stopping(idx));
+    return 0;
+}
+
+/* One full SCAN of every master into @p ix. Returns -1 on a Redis error. */
+static int scan_all(struct cp__index *idx, struct cp_rconn *conn,
+                    struct cp_cmds *cmds, struct index *ix)
+{
+    for (size_t m = 0; m < cp_rconn_masters(conn); m++)
+        if (scan_master(idx, conn, m, cmds, ix))
+            return -1;
     if (ix->tcnt)
         qsort(ix->tenants, ix->tcnt, sizeof(*ix->tenants), cmp_str);
     cp_map_cleanup(&ix->seen); /* only needed while scanning */

@@ -14,6 +14,7 @@
 
 #include "ids.h"
 #include "log.h"
+#include "cluster.h"
 #include "url.h"
 
 extern char **environ; /* POSIX; no header declares it without _GNU_SOURCE */
@@ -49,6 +50,7 @@ struct setting {
 static bool check_redis_url(const char *url, char *errstr, size_t size);
 static void mask_redis_url(const char *url, char *out, size_t size);
 static bool check_prefix(const char *prefix, char *errstr, size_t size);
+static bool check_cluster_nodes(const char *nodes, char *errstr, size_t size);
 static bool check_board_tokens(const char *list, char *errstr, size_t size);
 static bool check_board_thresholds(const char *list, char *errstr, size_t size);
 static bool check_board_currency(const char *list, char *errstr, size_t size);
@@ -116,6 +118,15 @@ static const struct setting settings[] = {
      .def = "crm",
      .check = check_prefix,
      .doc = "first part of every Redis key: 1-32 of [A-Za-z0-9_.-]"},
+    {.name = "redis.cluster.nodes",
+     .type = SET_STRING,
+     .offset = OFF(redis_cluster_nodes),
+     .min = 0,
+     .max = 4096,
+     .def = "",
+     .check = check_cluster_nodes,
+     .doc = "Redis Cluster seed nodes host:port[,...]; empty = one Redis at "
+            "redis.url (whose user and password the cluster uses too)"},
     {.name = "codec.framing",
      .type = SET_ENUM,
      .offset = OFF(codec_raw),
@@ -653,6 +664,12 @@ static bool check_redis_url(const char *url, char *errstr, size_t size)
         return false;
     cp_redis_url_cleanup(&parsed);
     return true;
+}
+
+/* The redis layer's own check: what it accepts is what the router can use. */
+static bool check_cluster_nodes(const char *nodes, char *errstr, size_t size)
+{
+    return !nodes[0] || !cp_cluster_nodes_check(nodes, errstr, size);
 }
 
 static bool check_prefix(const char *prefix, char *errstr, size_t size)

@@ -36,6 +36,8 @@ struct cp_config {
     char *redis_url;       /* redis.url: redis://[user:pass@]host[:port][/db] or
                               unix:///path */
     char *redis_prefix;    /* redis.prefix */
+    char *redis_cluster_nodes; /* redis.cluster.nodes: seed host:port list;
+                                  "" = one Redis at redis.url */
     int codec_raw;         /* codec.framing: 0 confluent, 1 raw */
     int offsets_out_of_range; /* offsets.out_of_range: CP_OUT_OF_RANGE_* */
     int batch_max;            /* worker.batch.max: messages per batch */

@@ -90,8 +90,8 @@ static cp_rc on_page(void *opaque, size_t i, const struct cp_reply *reply)
     return CP_OK;
 }
 
-cp_rc cp_export_scores(const char *redis_url, const char *prefix,
-                       const char *tenant, int64_t as_of_ms,
+cp_rc cp_export_scores(const char *redis_url, const char *cluster_nodes,
+                       const char *prefix, const char *tenant, int64_t as_of_ms,
                        const struct cp_churn_model *model, FILE *out,
                        struct cp_export_stats *stats, char *errstr,
                        size_t errstr_size)
@@ -114,7 +114,7 @@ cp_rc cp_export_scores(const char *redis_url, const char *prefix,
         rc = CP_ENOMEM;
         goto out;
     }
-    store = cp_store_new(redis_url, errstr, errstr_size);
+    store = cp_store_new_cluster(redis_url, cluster_nodes, errstr, errstr_size);
     if (!store) {
         rc = CP_EREDIS;
         goto out;

@@ -1370,6 +1370,17 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
                      errstr, errstr_size);
     if (!w->codec)
         goto fail;
+    /* The batch's one transaction spans every tenant of the batch and the
+     * group's offsets: a cluster would refuse it (CROSSSLOT). Say so now
+     * rather than fail every batch. */
+    if (cfg->redis_cluster_nodes[0]) {
+        snprintf(errstr, errstr_size,
+                 "redis.cluster.nodes: the worker cannot commit to a Redis "
+                 "Cluster yet (its batch transaction spans tenant slots); "
+                 "unset it and use one Redis at redis.url (crmpulse-board "
+                 "and crmpulse-score can read from a cluster)");
+        goto fail;
+    }
     /* Redis may come up after us: the assignment waits for it with
      * backoff (and /readyz says so). Credentials it refuses stay fatal. */
     w->store = cp_store_open(cfg->redis_url, errstr, errstr_size);

@@ -13,12 +13,19 @@
 
 #include <hiredis/hiredis.h>
 
+#include "cluster.h"
 #include "redis_int.h"
 
 struct cp_rconn {
-    redisContext *ctx; /* owned; dead after the first error */
-    char address[300]; /* "host:port" or "unix:/path" */
+    redisContext *ctx; /* owned; dead after the first error; NULL in
+                          cluster mode */
+    char address[300]; /* "host:port", "unix:/path" or "cluster <seeds>" */
     char errstr[512];
+    /* cluster mode (url->cluster_nodes): send runs the batch through the
+     * router, read hands its replies out in order */
+    struct cp_cluster *cluster; /* owned; NULL: one Redis */
+    void **queue;               /* owned, each redisReply too until read */
+    size_t queue_cnt, queue_next, queue_cap;
 };
 
 void cp_redis_url_address(const struct cp_redis_url *url, char *out,
@@ -45,12 +52,42 @@ static int setup_command(struct cp_rconn *conn, int argc, const char **argv,
     return ok ? 0 : -1;
 }
 
+static struct cp_rconn *new_cluster(const struct cp_redis_url *url,
+                                    int timeout_ms, char *errstr,
+                                    size_t errstr_size)
+{
+    struct cp_rconn *conn = calloc(1, sizeof(*conn));
+
+    if (!conn) {
+        snprintf(errstr, errstr_size, "redis connect: out of memory");
+        return NULL;
+    }
+    snprintf(conn->address, sizeof(conn->address), "cluster %s",
+             url->cluster_nodes);
+    conn->cluster = cp_cluster_new(url->cluster_nodes, url, timeout_ms, errstr,
+                                   errstr_size);
+    if (!conn->cluster)
+        goto fail;
+    /* Fail here as one Redis would: the callers retry a failed connect. */
+    if (cp_cluster_ensure_map(conn->cluster)) {
+        snprintf(errstr, errstr_size, "%s", cp_cluster_errstr(conn->cluster));
+        goto fail;
+    }
+    return conn;
+fail:
+    cp_rconn_destroy(conn);
+    return NULL;
+}
+
 struct cp_rconn *cp_rconn_new(const struct cp_redis_url *url, int timeout_ms,
                               char *errstr, size_t errstr_size)
 {
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    struct cp_rconn *conn = calloc(1, sizeof(*conn));
+    struct cp_rconn *conn;
 
+    if (url->cluster_nodes)
+        return new_cluster(url, timeout_ms, errstr, errstr_size);
+    conn = calloc(1, sizeof(*conn));
     if (!conn) {
         snprintf(errstr, errstr_size, "redis connect: out of memory");
         return NULL;
@@ -96,6 +133,79 @@ fail:
     return NULL;
 }
 
+struct cp_rconn *cp_rconn_new_node(const struct cp_redis_url *url,
+                                   int timeout_ms, char *errstr,
+                                   size_t errstr_size)
+{
+    const char *p, *item;
+    size_t len;
+
+    if (!url->cluster_nodes)
+        return cp_rconn_new(url, timeout_ms, errstr, errstr_size);
+    snprintf(errstr, errstr_size, "redis.cluster.nodes: no node");
+    p = url->cluster_nodes;
+    while (cp_list_next(&p, &item, &len)) {
+        struct cp_redis_url one = *url; /* borrows url's strings */
+        char host[256];
+        size_t colon = len;
+        struct cp_rconn *conn;
+
+        while (colon > 0 && item[colon - 1] != ':')
+            colon--;
+        if (!colon || colon - 1 >= sizeof(host))
+            continue; /* checked by cp_redis_url_set_cluster() */
+        memcpy(host, item, colon - 1);
+        host[colon - 1] = '\0';
+        one.host = host;
+        one.port = atoi(item + colon);
+        one.cluster_nodes = NULL;
+        conn = cp_rconn_new(&one, timeout_ms, errstr, errstr_size);
+        if (conn)
+            return conn;
+    }
+    return NULL;
+}
+
+static void queue_clear(struct cp_rconn *conn)
+{
+    for (size_t i = conn->queue_next; i < conn->queue_cnt; i++)
+        freeReplyObject(conn->queue[i]);
+    conn->queue_cnt = conn->queue_next = 0;
+}
+
+static cp_rc cluster_send(struct cp_rconn *conn, long master,
+                          const struct cp_cmds *cmds)
+{
+    cp_rc rc;
+
+    queue_clear(conn); /* replies nobody read: the stream starts over */
+    if (!cmds->cnt)
+        return CP_OK;
+    if (conn->queue_cap < cmds->cnt) {
+        void **grown = realloc(conn->queue, cmds->cnt * sizeof(*grown));
+
+        if (!grown) {
+            snprintf(conn->errstr, sizeof(conn->errstr), "out of memory");
+            return CP_ENOMEM;
+        }
+        conn->queue = grown;
+        conn->queue_cap = cmds->cnt;
+    }
+    rc = cp__cluster_collect(conn->cluster, cmds, master, conn->queue);
+    if (rc) {
+        snprintf(conn->errstr, sizeof(conn->errstr), "%s",
+                 cp_cluster_errstr(conn->cluster));
+        return rc;
+    }
+    conn->queue_cnt = cmds->cnt;
+    return CP_OK;
+}
+
+size_t cp_rconn_masters(const struct cp_rconn *conn)
+{
+    return conn->cluster ? cp_cluster_masters(conn->cluster) : 1;
+}
+
 static cp_rc io_error(struct cp_rconn *conn, const char *what)
 {
     snprintf(conn->errstr, sizeof(conn->errstr), "redis %s %s: %s", what,
@@ -110,6 +220,8 @@ cp_rc cp_rconn_send(struct cp_rconn *conn, const struct cp_cmds *cmds)
 
     if (cp_cmds_failed(cmds))
         return CP_ENOMEM;
+    if (conn->cluster)
+        return cluster_send(conn, -1, cmds);
     /* The bytes are RESP already: hiredis only buffers and writes them. */
     if (cmds->buf.len &&
         redisAppendFormattedCommand(conn->ctx, (const char *)cmds->buf.data,
@@ -121,12 +233,38 @@ cp_rc cp_rconn_send(struct cp_rconn *conn, const struct cp_cmds *cmds)
     return CP_OK;
 }
 
+cp_rc cp_rconn_send_on(struct cp_rconn *conn, size_t master,
+                       const struct cp_cmds *cmds)
+{
+    if (cp_cmds_failed(cmds))
+        return CP_ENOMEM;
+    if (conn->cluster)
+        return cluster_send(conn, (long)master, cmds);
+    if (master != 0) {
+        snprintf(conn->errstr, sizeof(conn->errstr),
+                 "redis %s: no master %zu (one Redis)", conn->address, master);
+        return CP_EREDIS;
+    }
+    return cp_rconn_send(conn, cmds);
+}
+
 cp_rc cp_rconn_read(struct cp_rconn *conn, int wait_ms,
                     struct cp_rconn_reply **out)
 {
     void *reply = NULL;
 
     *out = NULL;
+    if (conn->cluster) {
+        if (conn->queue_next < conn->queue_cnt) {
+            *out = conn->queue[conn->queue_next++]; /* now the caller's */
+            return CP_OK;
+        }
+        if (wait_ms >= 0)
+            return CP_OK; /* nothing arrives unasked from a router */
+        snprintf(conn->errstr, sizeof(conn->errstr),
+                 "redis read %s: no reply pending", conn->address);
+        return CP_EREDIS;
+    }
     if (wait_ms < 0) {
         if (redisGetReply(conn->ctx, &reply) != REDIS_OK || !reply)
             return io_error(conn, "read");
@@ -183,5 +321,9 @@ void cp_rconn_destroy(struct cp_rconn *conn)
         return;
     if (conn->ctx)
         redisFree(conn->ctx);
+    if (conn->cluster)
+        queue_clear(conn);
+    free(conn->queue);
+    cp_cluster_destroy(conn->cluster);
     free(conn);
 }

@@ -17,7 +17,9 @@ struct cp_rconn;       /* one connection; dead after any I/O error */
 struct cp_rconn_reply; /* one reply, owned by whoever read it */
 
 /**
- * @brief Connects to @p url, then AUTH and SELECT as the URL says. Every
+ * @brief Connects to @p url, then AUTH and SELECT as the URL says; to the
+ *        Redis Cluster of @p url->cluster_nodes when it is set (the slot
+ *        map is read now, so an unreachable cluster fails here too). Every
  *        later read or write fails after @p timeout_ms without progress.
  *        TCP connections get keepalive, so a silently dead peer of a
  *        long-lived subscription is noticed.
@@ -30,11 +32,38 @@ struct cp_rconn *cp_rconn_new(const struct cp_redis_url *url, int timeout_ms,
                               char *errstr, size_t errstr_size);
 
 /**
+ * @brief In cluster mode (@p url->cluster_nodes, see
+ *        cp_redis_url_set_cluster()) a plain connection to the first seed
+ *        node that answers, for pub/sub (a cluster forwards every PUBLISH to
+ *        all its nodes); otherwise cp_rconn_new().
+ * Ownership: as cp_rconn_new().
+ */
+struct cp_rconn *cp_rconn_new_node(const struct cp_redis_url *url,
+                                   int timeout_ms, char *errstr,
+                                   size_t errstr_size);
+
+/**
  * @brief Writes every command of @p cmds (one write for the batch).
+ *        In cluster mode each command goes to the master of its key's
+ *        slot (cluster.h) and the replies are all read here, to be handed
+ *        out in order by cp_rconn_read(); replies of an earlier send not
+ *        read by then are dropped.
  * @returns CP_OK, CP_ENOMEM if building @p cmds ran out of memory, or
  *          CP_EREDIS on an I/O error (the connection is dead).
  */
 cp_rc cp_rconn_send(struct cp_rconn *conn, const struct cp_cmds *cmds);
+
+/**
+ * @brief Like cp_rconn_send(), but every command goes to master @p master
+ *        (0 .. cp_rconn_masters()-1) unrouted: for SCAN and other commands
+ *        about one node's keys.
+ */
+cp_rc cp_rconn_send_on(struct cp_rconn *conn, size_t master,
+                       const struct cp_cmds *cmds);
+
+/** @brief Masters whose keys make the whole keyspace: 1 for one Redis, the
+ *         masters of the slot map in cluster mode. */
+size_t cp_rconn_masters(const struct cp_rconn *conn);
 
 /**
  * @brief Reads the next reply. @p wait_ms < 0 blocks (up to the connection

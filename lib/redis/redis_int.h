@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Shared by the files of the redis layer only (store.c, conn.c): the one
- * translation of a hiredis reply into the cp_reply view of resp.h. */
+/* Shared by the files of the redis layer only (store.c, conn.c, cluster.c):
+ * the translation of a hiredis reply into the cp_reply view of resp.h, and
+ * the cluster router's reply collector for conn.c. */
 #ifndef CP_REDIS_INT_H
 #define CP_REDIS_INT_H
 
 #include <hiredis/hiredis.h>
 
+#include "common.h"
 #include "resp.h"
 
 /**
@@ -14,5 +16,19 @@
  * Ownership: @p out borrows from @p reply.
  */
 void cp__redis_reply_view(const redisReply *reply, struct cp_reply *out);
+
+struct cp_cluster;
+struct cp_cmds;
+
+/**
+ * @brief cp_cluster_run() (cluster.h) keeping the replies: out[i] is the
+ *        redisReply of command i. @p master < 0 routes by slot; otherwise
+ *        every command goes to that master of the map, unredirected.
+ * @returns CP_OK with every out[i] set, or an error with every out[i] NULL
+ *          (cp_cluster_errstr() says why).
+ * Ownership: the caller frees each out[i] with freeReplyObject().
+ */
+cp_rc cp__cluster_collect(struct cp_cluster *cl, const struct cp_cmds *cmds,
+                          long master, void **out);
 
 #endif

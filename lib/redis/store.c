@@ -13,6 +13,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "cluster.h"
 #include "log.h"
 #include "redis_int.h"
 #include "url.h"
@@ -37,6 +38,11 @@ struct cp_store {
     char errstr[512];
     volatile sig_atomic_t *stop; /* borrowed, may be NULL; see set_stop */
     int64_t stop_seen_ms;        /* when a wait first saw the stop flag */
+    /* cluster mode (redis.cluster.nodes): ctx stays NULL, the router talks */
+    struct cp_cluster *cluster; /* owned; NULL: one Redis */
+    redisReply **replies;       /* owned, each too: the replies of the last
+                                   send, read by finish */
+    size_t reply_cap;
 };
 
 static void drop_connection(struct cp_store *st)
@@ -166,6 +172,14 @@ cp_rc cp_store_ensure_connected(struct cp_store *st)
     struct timeval io_tv = {CP_REDIS_IO_TIMEOUT_MS / 1000, 0};
     int rc;
 
+    if (st->cluster) {
+        cp_rc rc_map = cp_cluster_ensure_map(st->cluster);
+
+        if (rc_map)
+            snprintf(st->errstr, sizeof(st->errstr), "%s",
+                     cp_cluster_errstr(st->cluster));
+        return rc_map;
+    }
     if (st->ctx)
         return CP_OK;
     if (stop_overdue(st)) {
@@ -242,6 +256,42 @@ struct cp_store *cp_store_open(const char *url, char *errstr,
 fail:
     cp_store_destroy(st);
     return NULL;
+}
+
+struct cp_store *cp_store_open_cluster(const char *url,
+                                       const char *cluster_nodes, char *errstr,
+                                       size_t errstr_size)
+{
+    struct cp_store *st = cp_store_open(url, errstr, errstr_size);
+
+    if (!st || !cluster_nodes || !cluster_nodes[0])
+        return st;
+    if (cp_redis_url_set_cluster(&st->url, cluster_nodes, errstr, errstr_size))
+        goto fail;
+    st->cluster = cp_cluster_new(cluster_nodes, &st->url,
+                                 CP_REDIS_IO_TIMEOUT_MS, errstr, errstr_size);
+    if (!st->cluster)
+        goto fail;
+    snprintf(st->address, sizeof(st->address), "cluster %s", cluster_nodes);
+    return st;
+fail:
+    cp_store_destroy(st);
+    return NULL;
+}
+
+struct cp_store *cp_store_new_cluster(const char *url,
+                                      const char *cluster_nodes, char *errstr,
+                                      size_t errstr_size)
+{
+    struct cp_store *st =
+        cp_store_open_cluster(url, cluster_nodes, errstr, errstr_size);
+
+    if (st && cp_store_ensure_connected(st)) {
+        snprintf(errstr, errstr_size, "%s", st->errstr);
+        cp_store_destroy(st);
+        return NULL;
+    }
+    return st;
 }
 
 struct cp_store *cp_store_new(const char *url, char *errstr, size_t errstr_size)
@@ -338,6 +388,94 @@ static cp_rc io_error(struct cp_store *st)
     return CP_EREDIS;
 }
 
+/* ---- cluster mode: the router runs the batch, finish hands out replies */
+
+static void cluster_free_replies(struct cp_store *st)
+{
+    for (size_t i = 0; i < st->pending; i++)
+        if (st->replies[i])
+            freeReplyObject(st->replies[i]);
+    st->pending = 0;
+}
+
+static cp_rc cluster_send(struct cp_store *st, const struct cp_cmds *cmds)
+{
+    cp_rc rc;
+
+    if (st->reply_cap < cmds->cnt) {
+        redisReply **grown = realloc(st->replies, cmds->cnt * sizeof(*grown));
+
+        if (!grown) {
+            snprintf(st->errstr, sizeof(st->errstr), "out of memory");
+            return CP_ENOMEM;
+        }
+        st->replies = grown;
+        st->reply_cap = cmds->cnt;
+    }
+    rc = cp__cluster_collect(st->cluster, cmds, -1, (void **)st->replies);
+    if (rc) {
+        snprintf(st->errstr, sizeof(st->errstr), "%s",
+                 cp_cluster_errstr(st->cluster));
+        return rc;
+    }
+    st->pending = cmds->cnt;
+    return CP_OK;
+}
+
+static cp_rc cluster_finish(struct cp_store *st, cp_reply_fn fn, void *opaque)
+{
+    cp_rc rc = CP_OK;
+
+    st->error_cmd = SIZE_MAX;
+    for (size_t i = 0; i < st->pending; i++) {
+        struct cp_reply view;
+
+        cp__redis_reply_view(st->replies[i], &view);
+        if (!rc && view.type == CP_REPLY_ERROR && st->error_cmd == SIZE_MAX) {
+            snprintf(st->errstr, sizeof(st->errstr), "redis %s: %.*s%s",
+                     st->address, (int)view.len, view.str,
+                     acl_hint(view.str, view.len));
+            st->error_cmd = i;
+        }
+        if (!rc && fn)
+            rc = fn(opaque, i, &view);
+        else if (!rc && view.type == CP_REPLY_ERROR)
+            rc = CP_EREDIS;
+    }
+    cluster_free_replies(st);
+    return rc;
+}
+
+/* What cp_store_finish_tx() tallies, from the held replies. */
+static void cluster_finish_tx(struct cp_store *st, struct cp_tx_result *res)
+{
+    for (size_t i = 0; i < st->pending; i++) {
+        const redisReply *r = st->replies[i];
+
+        res->aborted = r->type == REDIS_REPLY_NIL;
+        if (r->type == REDIS_REPLY_ERROR) {
+            if (!res->errors++) {
+                res->error_cmd = i;
+                snprintf(res->error, sizeof(res->error), "%s", r->str);
+            }
+        } else if (r->type == REDIS_REPLY_ARRAY) {
+            for (size_t j = 0; j < r->elements; j++) {
+                const redisReply *e = r->element[j];
+
+                if (e->type != REDIS_REPLY_ERROR)
+                    continue;
+                /* EXEC's j-th result is the j-th queued command. */
+                if (!res->errors++) {
+                    res->error_cmd = i - r->elements + j;
+                    snprintf(res->error, sizeof(res->error), "%s", e->str);
+                }
+                res->exec_errors++;
+            }
+        }
+    }
+    cluster_free_replies(st);
+}
+
 cp_rc cp_store_send(struct cp_store *st, const struct cp_cmds *cmds)
 {
     if (st->pending) {
@@ -353,6 +491,8 @@ cp_rc cp_store_send(struct cp_store *st, const struct cp_cmds *cmds)
                  "redis batch: out of memory building commands");
         return CP_ENOMEM;
     }
+    if (st->cluster)
+        return cluster_send(st, cmds);
     if (cp_store_ensure_connected(st))
         return CP_EREDIS;
     /* The whole batch is already RESP: write it to the socket ourselves
@@ -388,6 +528,8 @@ cp_rc cp_store_finish(struct cp_store *st, cp_reply_fn fn, void *opaque)
     size_t cnt = st->pending;
     cp_rc rc = CP_OK;
 
+    if (st->cluster)
+        return cluster_finish(st, fn, opaque);
     st->error_cmd = SIZE_MAX;
     for (size_t i = 0; i < cnt; i++) {
         redisReply *reply = NULL;
@@ -524,6 +666,10 @@ cp_rc cp_store_finish_tx(struct cp_store *st, struct cp_tx_result *res)
     memset(res, 0, sizeof(*res));
     if (!st->pending)
         return CP_OK;
+    if (st->cluster) {
+        cluster_finish_tx(st, res);
+        return CP_OK;
+    }
     reader = st->ctx->reader;
     saved_fn = reader->fn;
     saved_privdata = reader->privdata;
@@ -545,6 +691,8 @@ cp_rc cp_store_finish_tx(struct cp_store *st, struct cp_tx_result *res)
 
 uint64_t cp_store_connection_id(const struct cp_store *st)
 {
+    if (st->cluster)
+        return cp_cluster_generation(st->cluster);
     return st->connection_id;
 }
 
@@ -581,6 +729,10 @@ void cp_store_destroy(struct cp_store *st)
     if (!st)
         return;
     drop_connection(st);
+    if (st->cluster)
+        cluster_free_replies(st);
+    free(st->replies);
+    cp_cluster_destroy(st->cluster);
     cp_redis_url_cleanup(&st->url);
     free(st);
 }

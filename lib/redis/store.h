@@ -34,6 +34,24 @@ struct cp_store *cp_store_new(const char *url, char *errstr,
 struct cp_store *cp_store_open(const char *url, char *errstr,
                                size_t errstr_size);
 /**
+ * @brief cp_store_open() for a Redis Cluster when @p cluster_nodes is not
+ *        empty (redis.cluster.nodes; NULL or "" = cp_store_open(@p url)):
+ *        commands are routed by key slot (cluster.h), @p url gives only the
+ *        user and password and must name database 0. Replies come back in
+ *        the batch's order as with one Redis; a transaction must keep to
+ *        one hash slot. The stop flag is not watched in cluster mode: a
+ *        wait ends after the I/O timeout.
+ * @returns the store, or NULL with errstr.
+ * Ownership: caller owns the result; free with cp_store_destroy().
+ */
+struct cp_store *cp_store_open_cluster(const char *url,
+                                       const char *cluster_nodes, char *errstr,
+                                       size_t errstr_size);
+/** @brief cp_store_open_cluster() and connect (as cp_store_new()). */
+struct cp_store *cp_store_new_cluster(const char *url,
+                                      const char *cluster_nodes, char *errstr,
+                                      size_t errstr_size);
+/**
  * @brief Every wait for Redis (reply, write, connect) watches @p stop
  *        (borrowed, may be NULL): once it has been set for a second, waits
  *        end at once with CP_EREDIS, so a stalled Redis cannot hold up a

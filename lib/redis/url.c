@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cluster.h"
+
 #define USE " (use " CP_REDIS_URL_FORMS ")"
 
 static char *dup_range(const char *s, size_t len)
@@ -209,7 +211,36 @@ void cp_redis_url_cleanup(struct cp_redis_url *url)
     free(url->socket_path);
     free(url->user);
     free(url->password);
+    free(url->cluster_nodes);
     memset(url, 0, sizeof(*url));
+}
+
+cp_rc cp_redis_url_set_cluster(struct cp_redis_url *url, const char *nodes,
+                               char *errstr, size_t errstr_size)
+{
+    char why[256];
+
+    free(url->cluster_nodes);
+    url->cluster_nodes = NULL;
+    if (!nodes || !nodes[0])
+        return CP_OK;
+    if (cp_cluster_nodes_check(nodes, why, sizeof(why))) {
+        snprintf(errstr, errstr_size, "redis.cluster.nodes: %s", why);
+        return CP_ECONFIG;
+    }
+    if (url->db || url->socket_path) {
+        snprintf(errstr, errstr_size,
+                 "redis.url: a Redis Cluster has database 0 only and is "
+                 "reached over TCP: use redis://[user:pass@]host with "
+                 "redis.cluster.nodes");
+        return CP_ECONFIG;
+    }
+    url->cluster_nodes = strdup(nodes);
+    if (!url->cluster_nodes) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return CP_ENOMEM;
+    }
+    return CP_OK;
 }
 
 /* Appends @p len bytes of @p s to @p out (at *@p pos), cut to fit. */

@@ -21,6 +21,10 @@ struct cp_redis_url {
     char *user;        /* owned; NULL: AUTH with the password alone */
     char *password;    /* owned; NULL: no AUTH; never printed */
     int db;            /* SELECTed after connecting when not 0 */
+    char *cluster_nodes; /* owned; NULL: one Redis. Not part of redis.url:
+                            redis.cluster.nodes, set with
+                            cp_redis_url_set_cluster(); then only user and
+                            password above are used */
 };
 
 /**
@@ -36,6 +40,17 @@ struct cp_redis_url {
  */
 cp_rc cp_redis_url_parse(const char *url, struct cp_redis_url *out,
                          char *errstr, size_t errstr_size);
+
+/**
+ * @brief Makes @p url name the Redis Cluster of seed nodes @p nodes
+ *        (redis.cluster.nodes, "host:port,..."); NULL or "" = one Redis.
+ *        A cluster has database 0 only and is reached over TCP, so a URL
+ *        with a database or a unix socket is refused.
+ * @returns CP_OK, CP_ECONFIG with the reason in @p errstr, CP_ENOMEM.
+ * Ownership: copies @p nodes; freed by cp_redis_url_cleanup().
+ */
+cp_rc cp_redis_url_set_cluster(struct cp_redis_url *url, const char *nodes,
+                               char *errstr, size_t errstr_size);
 
 /** @brief Frees what @p url owns (wiping the password) and zeroes it. */
 void cp_redis_url_cleanup(struct cp_redis_url *url);
