@@ -443,22 +443,6 @@ static int keyless(const char *name, size_t len)
     return 0;
 }
 
-/* Reads a RESP header ('*' or '$') at *pos. */
-static long long header(const struct cp_buf *buf, size_t *pos, char type)
-{
-    long long v = 0;
-    size_t p = *pos;
-
-    if (p >= buf->len || buf->data[p] != type)
-        return -1;
-    for (p++; p < buf->len && buf->data[p] >= '0' && buf->data[p] <= '9'; p++)
-        v = v * 10 + (buf->data[p] - '0');
-    if (p + 1 >= buf->len || buf->data[p] != '\r')
-        return -1;
-    *pos = p + 2;
-    return v;
-}
-
 /* Parses the command at *pos: its name, and its key (the first argument,
  * or the fourth of EVAL/EVALSHA/FCALL with at least one key). */
 static int parse_cmd(const struct cp_buf *buf, size_t *pos, struct cmd *out,
@@ -470,11 +454,11 @@ static int parse_cmd(const struct cp_buf *buf, size_t *pos, struct cmd *out,
     size_t p = *pos;
 
     out->start = p;
-    argc = header(buf, &p, '*');
+    argc = cp__resp_read_header(buf, &p, '*');
     if (argc < 1)
         return -1;
     for (long long a = 0; a < argc; a++) {
-        long long len = header(buf, &p, '$');
+        long long len = cp__resp_read_header(buf, &p, '$');
 
         if (len < 0 || p + (size_t)len + 2 > buf->len)
             return -1;

@@ -7,6 +7,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "buf.h"
 #include "common.h"
 #include "resp.h"
 
@@ -19,6 +20,12 @@ void cp__redis_reply_view(const redisReply *reply, struct cp_reply *out);
 
 struct cp_cluster;
 struct cp_cmds;
+
+/** @brief Reads the decimal after a '*' or '$' (@p type) at *@p pos of a
+ *         RESP command stream, up to its CRLF, moving *@p pos past it.
+ *  @returns the value, or -1 when @p buf holds no such header there. */
+long long cp__resp_read_header(const struct cp_buf *buf, size_t *pos,
+                               char type);
 
 /**
  * @brief cp_cluster_run() (cluster.h) keeping the replies: out[i] is the

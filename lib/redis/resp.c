@@ -2,6 +2,8 @@
 /* RESP command writer and the client-independent side of reply views. */
 #include "resp.h"
 
+#include "redis_int.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -126,8 +128,7 @@ void cp_cmd_int(struct cp_cmds *cmds, int64_t value)
     cp_cmd_arg(cmds, tmp, n);
 }
 
-/* Reads the decimal after a '*' or '$' at *@p pos up to its CRLF. */
-static long long read_header(const struct cp_buf *buf, size_t *pos, char type)
+long long cp__resp_read_header(const struct cp_buf *buf, size_t *pos, char type)
 {
     long long v = 0;
     size_t p = *pos;
@@ -153,12 +154,12 @@ int cp_cmds_arg(const struct cp_cmds *cmds, size_t cmd, size_t arg, char *out,
     if (cp_cmds_failed(cmds))
         return -1;
     for (size_t c = 0; c <= cmd; c++) {
-        long long argc = read_header(buf, &pos, '*');
+        long long argc = cp__resp_read_header(buf, &pos, '*');
 
         if (argc < 0)
             return -1;
         for (long long a = 0; a < argc; a++) {
-            long long len = read_header(buf, &pos, '$');
+            long long len = cp__resp_read_header(buf, &pos, '$');
 
             if (len < 0 || pos + (size_t)len + 2 > buf->len)
                 return -1;
@@ -190,11 +191,11 @@ int cp_cmds_next(const struct cp_cmds *cmds, size_t *pos,
     memset(out, 0, sizeof(*out));
     if (cp_cmds_failed(cmds) || p >= buf->len)
         return 0;
-    argc = read_header(buf, &p, '*');
+    argc = cp__resp_read_header(buf, &p, '*');
     if (argc < 1)
         return 0;
     for (long long a = 0; a < argc; a++) {
-        long long len = read_header(buf, &p, '$');
+        long long len = cp__resp_read_header(buf, &p, '$');
 
         if (len < 0 || p + (size_t)len + 2 > buf->len)
             return 0;

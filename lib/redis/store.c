@@ -422,6 +422,25 @@ static cp_rc cluster_send(struct cp_store *st, const struct cp_cmds *cmds)
     return CP_OK;
 }
 
+/* One reply of a finish: the first error reply is the message, even when
+ * a callback turns it into the failure (NOPERM on a fence INCR, say); @p fn
+ * sees every reply until one fails, else an error reply fails the batch. */
+static void take_reply(struct cp_store *st, size_t i,
+                       const struct cp_reply *view, cp_reply_fn fn,
+                       void *opaque, cp_rc *rc)
+{
+    if (!*rc && view->type == CP_REPLY_ERROR && st->error_cmd == SIZE_MAX) {
+        snprintf(st->errstr, sizeof(st->errstr), "redis %s: %.*s%s",
+                 st->address, (int)view->len, view->str,
+                 acl_hint(view->str, view->len));
+        st->error_cmd = i;
+    }
+    if (!*rc && fn)
+        *rc = fn(opaque, i, view);
+    else if (!*rc && view->type == CP_REPLY_ERROR)
+        *rc = CP_EREDIS;
+}
+
 static cp_rc cluster_finish(struct cp_store *st, cp_reply_fn fn, void *opaque)
 {
     cp_rc rc = CP_OK;
@@ -431,16 +450,7 @@ static cp_rc cluster_finish(struct cp_store *st, cp_reply_fn fn, void *opaque)
         struct cp_reply view;
 
         cp__redis_reply_view(st->replies[i], &view);
-        if (!rc && view.type == CP_REPLY_ERROR && st->error_cmd == SIZE_MAX) {
-            snprintf(st->errstr, sizeof(st->errstr), "redis %s: %.*s%s",
-                     st->address, (int)view.len, view.str,
-                     acl_hint(view.str, view.len));
-            st->error_cmd = i;
-        }
-        if (!rc && fn)
-            rc = fn(opaque, i, &view);
-        else if (!rc && view.type == CP_REPLY_ERROR)
-            rc = CP_EREDIS;
+        take_reply(st, i, &view, fn, opaque, &rc);
     }
     cluster_free_replies(st);
     return rc;
@@ -539,18 +549,7 @@ cp_rc cp_store_finish(struct cp_store *st, cp_reply_fn fn, void *opaque)
             return io_error(st);
         st->pending--;
         cp__redis_reply_view(reply, &view);
-        /* The first error reply is the message, even when a callback
-         * turns it into the failure (NOPERM on a fence INCR, say). */
-        if (!rc && view.type == CP_REPLY_ERROR && st->error_cmd == SIZE_MAX) {
-            snprintf(st->errstr, sizeof(st->errstr), "redis %s: %.*s%s",
-                     st->address, (int)view.len, view.str,
-                     acl_hint(view.str, view.len));
-            st->error_cmd = i;
-        }
-        if (!rc && fn)
-            rc = fn(opaque, i, &view);
-        else if (!rc && view.type == CP_REPLY_ERROR)
-            rc = CP_EREDIS;
+        take_reply(st, i, &view, fn, opaque, &rc);
         /* Keep reading after a failure: the stream must stay in sync. */
         freeReplyObject(reply);
     }
