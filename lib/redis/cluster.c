@@ -4,6 +4,7 @@
 #include "cluster.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -686,6 +687,33 @@ static enum redirect redirect_of(struct cp_cluster *cl, const redisReply *reply,
     return *target == NODE_NONE ? RD_NONE : kind;
 }
 
+/* Whether a reply of @p cnt says the cluster cannot answer right now (no
+ * master for a slot during a failover, a node loading its data): not an
+ * answer to the command, so the whole batch fails and is retried, and the
+ * map is read again first. Sets errstr. */
+static bool transient_error(struct cp_cluster *cl, size_t cnt,
+                            redisReply **out)
+{
+    static const char *const states[] = {"CLUSTERDOWN", "LOADING",
+                                         "MASTERDOWN"};
+
+    for (size_t i = 0; i < cnt; i++) {
+        const redisReply *r = out[i];
+
+        if (!r || r->type != REDIS_REPLY_ERROR)
+            continue;
+        for (size_t k = 0; k < CP_ARRAY_SIZE(states); k++) {
+            if (strncmp(r->str, states[k], strlen(states[k])) != 0)
+                continue;
+            cl->map_stale = 1;
+            snprintf(cl->errstr, sizeof(cl->errstr),
+                     "redis cluster: %.200s (the batch is retried)", r->str);
+            return true;
+        }
+    }
+    return false;
+}
+
 static const char asking_cmd[] = "*1\r\n$6\r\nASKING\r\n";
 
 /* Sends the units not done to their nodes and reads their replies into
@@ -821,7 +849,7 @@ static cp_rc collect(struct cp_cluster *cl, const struct cp_cmds *cmds,
             pending = 1;
         }
         if (!pending)
-            return CP_OK;
+            return transient_error(cl, cmds->cnt, out) ? CP_EREDIS : CP_OK;
         if (tryagain)
             cp_sleep_ms(TRYAGAIN_MS);
     }

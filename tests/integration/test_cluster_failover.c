@@ -45,8 +45,13 @@ static cp_rc check_value(void *opaque, size_t i, const struct cp_reply *reply)
     snprintf(want, sizeof(want), "v%zu", i);
     c->seen++;
     if (reply->type != CP_REPLY_STRING || reply->len != strlen(want) ||
-        memcmp(reply->str, want, reply->len))
+        memcmp(reply->str, want, reply->len)) {
+        if (!c->bad)
+            fprintf(stderr, "first bad key %zu: reply type %d \"%.*s\"\n", i,
+                    (int)reply->type, (int)reply->len,
+                    reply->str ? reply->str : "");
         c->bad++;
+    }
     return CP_OK;
 }
 
