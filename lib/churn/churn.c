@@ -113,6 +113,7 @@ void cp_churn_state_init(struct cp_churn_state *st)
     st->last_order_ms = INT64_MIN;
     st->last_alert_ms = INT64_MIN;
     st->last_cancel_ms = INT64_MIN;
+    st->last_start_ms = INT64_MIN;
     st->last_nps = -1;
     st->last_csat = -1;
     st->last_ces = -1;
@@ -313,6 +314,9 @@ void cp_churn_observe(struct cp_churn_state *st, const struct cp_churn_model *m,
         ADD(lost, 1);
         break;
     case CP_OBS_SUB_STARTED:
+        st->last_start_ms = max64(st->last_start_ms, at_ms);
+        ADD(renewals, 1);
+        break;
     case CP_OBS_SUB_RENEWED:
         ADD(renewals, 1);
         break;
@@ -399,6 +403,28 @@ double cp__churn_usual_interval(const struct cp_churn_model *m,
         return m->prior_interval_days;
     v = (span + k * m->prior_interval_days) / (gaps + k);
     return fmax(v, 1.0 / 24);
+}
+
+double cp__churn_silence_surprise(const struct cp_churn_model *m,
+                                  const struct cp_churn_state *st,
+                                  double rec_days)
+{
+    double gaps = st->order_days > 1 ? (double)st->order_days - 1 : 0;
+    double span =
+        gaps > 0 ? (double)(st->last_order_ms - st->first_order_ms) / MS_PER_DAY
+                 : 0;
+    double shape = gaps + m->prior_weight;
+    double scale = fmax(span + m->prior_weight * m->prior_interval_days, 1.0 / 24);
+
+    /* The order rate's posterior is Gamma(shape, scale) (the prior's k
+     * pseudo-gaps of prior_days plus the own gaps and span); a live
+     * customer's chance of no order in rec days is then
+     * (scale / (scale + rec))^shape, and the surprise its -ln. Close to
+     * rec / usual with many orders; with one or two it grows only with
+     * the log, as the population's rhythms are wide apart. */
+    if (shape <= 0 || rec_days <= 0)
+        return 0;
+    return shape * log1p(rec_days / scale);
 }
 
 /* BG/NBD's x: repeat purchase days (0 for a state from before order_days
@@ -777,6 +803,23 @@ static double usual_activity_days(const struct cp_churn_model *m,
     return rate > 0 ? fmax(1.0 / 24, 1 / rate) : 0;
 }
 
+/* Does the latest cancellation stand at @p now_ms? Not before it is
+ * evidence.cancel_grace_days old, and not when a subscription started from
+ * that long before it on: a plan change cancels one subscription and
+ * starts another, a win-back starts one again; either retracts it. */
+static int cancel_stands(const struct cp_churn_model *m,
+                         const struct cp_churn_state *st, int64_t now_ms)
+{
+    int64_t grace_ms = (int64_t)llround(m->cancel_grace_days * MS_PER_DAY);
+
+    if (st->last_cancel_ms == INT64_MIN)
+        return 1; /* a cancellation without its time (none seen) */
+    if (now_ms - st->last_cancel_ms < grace_ms)
+        return 0;
+    return st->last_start_ms == INT64_MIN ||
+           st->last_start_ms < st->last_cancel_ms - grace_ms;
+}
+
 void cp__churn_evidence(const struct cp_churn_model *m,
                         const struct cp_churn_state *st, int64_t now_ms,
                         double e[CP_E_CNT])
@@ -785,7 +828,7 @@ void cp__churn_evidence(const struct cp_churn_model *m,
 
     memset(e, 0, sizeof(double) * CP_E_CNT);
     now_ms = clamp64(now_ms, 0, AT_MAX_MS);
-    if (m->ev_weight[CP_E_CANCELLATION] > 0)
+    if (m->ev_weight[CP_E_CANCELLATION] > 0 && cancel_stands(m, st, now_ms))
         e[CP_E_CANCELLATION] = decayed_at(st, st->cancels, hg, now_ms);
     if (m->ev_weight[CP_E_DETRACTOR] > 0) {
         double d = 0;
@@ -816,10 +859,10 @@ void cp__churn_evidence(const struct cp_churn_model *m,
     if (m->ev_weight[CP_E_DEALS_LOST] > 0)
         e[CP_E_DEALS_LOST] = log1p(decayed_at(st, st->lost, hg, now_ms));
     if (st->orders > 0 && st->last_order_ms != INT64_MIN) {
-        double usual = cp__churn_usual_interval(m, st);
         double rec = age_days(now_ms, st->last_order_ms);
 
-        e[CP_E_SILENCE] = fmax(0, rec / usual - m->silence_start);
+        e[CP_E_SILENCE] =
+            fmax(0, cp__churn_silence_surprise(m, st, rec) - m->silence_start);
         /* A fall needs a rate to fall from: two purchase days at least. */
         if (st->order_days >= 2 && m->ev_weight[CP_E_ORDER_DROP] > 0) {
             double floor_rate = 0.1 / m->prior_interval_days;
