@@ -52,6 +52,7 @@ const char *const cp__churn_evidence_names[CP_E_CNT] = {
     [CP_E_ORDER_DROP] = "order_drop",
     [CP_E_ENGAGEMENT_DROP] = "engagement_drop",
     [CP_E_INACTIVITY] = "inactivity",
+    [CP_E_UNANSWERED] = "unanswered",
 };
 
 static const char *const obs_names[CP_OBS_CNT] = {
@@ -114,6 +115,7 @@ void cp_churn_state_init(struct cp_churn_state *st)
     st->last_alert_ms = INT64_MIN;
     st->last_cancel_ms = INT64_MIN;
     st->last_start_ms = INT64_MIN;
+    st->wait_since_ms = INT64_MIN;
     st->last_nps = -1;
     st->last_csat = -1;
     st->last_ces = -1;
@@ -303,6 +305,20 @@ void cp_churn_observe(struct cp_churn_state *st, const struct cp_churn_model *m,
     case CP_OBS_RESPONSE:
         ADD(wait_h, (double)clamp64(value, 0, 365 * 86400000LL) / 3600000.0);
         ADD(waits, 1);
+        /* The reply answers the wait that began value ms before it, and
+         * every message since; an older wait (another conversation) goes
+         * on. */
+        if (st->wait_since_ms != INT64_MIN &&
+            st->wait_since_ms >= at_ms - clamp64(value, 0, at_ms))
+            st->wait_since_ms = INT64_MIN;
+        break;
+    case CP_OBS_MESSAGE_IN:
+        /* The oldest message not answered yet. */
+        st->wait_since_ms = st->wait_since_ms == INT64_MIN
+                                ? at_ms
+                                : min64(st->wait_since_ms, at_ms);
+        ADD(eng_short, 1);
+        ADD(eng_long, 1);
         break;
     case CP_OBS_CALL_MISSED:
         ADD(missed, 1);
@@ -326,7 +342,6 @@ void cp_churn_observe(struct cp_churn_state *st, const struct cp_churn_model *m,
         st->last_cancel_ms = max64(st->last_cancel_ms, at_ms);
         break;
     case CP_OBS_WEB_VISIT:
-    case CP_OBS_MESSAGE_IN:
         ADD(eng_short, 1);
         ADD(eng_long, 1);
         break;
@@ -891,6 +906,15 @@ void cp__churn_evidence(const struct cp_churn_model *m,
                 fmax(0, age_days(now_ms, st->last_seen_ms) / usual -
                             m->silence_start);
     }
+    /* A message still waiting for a reply: ln(1 + days waited so far), as
+     * slow_replies counts the waits that have ended, fading with the
+     * signal half-life (a reply the state never sees, e.g. by phone, must
+     * not weigh forever). */
+    if (st->wait_since_ms != INT64_MIN && m->ev_weight[CP_E_UNANSWERED] > 0) {
+        double d = age_days(now_ms, st->wait_since_ms);
+
+        e[CP_E_UNANSWERED] = log1p(d) * exp2(-d / hg);
+    }
     for (int i = 0; i < CP_E_CNT; i++)
         e[i] = isfinite(e[i]) ? fmin(e[i], m->ev_clip[i]) : 0;
 }
@@ -973,6 +997,7 @@ static int evidence_factor(const struct cp_churn_state *st, int e,
     case CP_E_ORDER_DROP:
         return CP_CF_ORDER_DROP;
     case CP_E_INACTIVITY:
+    case CP_E_UNANSWERED:
         return CP_CF_TENURE; /* its own sentence; nothing else to hide */
     default:
         return CP_CF_ENGAGEMENT_DROP;
@@ -1032,7 +1057,11 @@ void cp_churn_evaluate(const struct cp_churn_model *m,
         snprintf(r->factor, sizeof(r->factor), "%s",
                  cp__churn_evidence_names[best]);
         r->contribution = ce[best];
-        if (best == CP_E_INACTIVITY)
+        if (best == CP_E_UNANSWERED)
+            cp_fmt(r->detail, sizeof(r->detail),
+                   "a message waiting for a reply for %.1f days",
+                   age_days(now_ms, st->wait_since_ms));
+        else if (best == CP_E_INACTIVITY)
             cp_fmt(r->detail, sizeof(r->detail),
                    "no contact for %d days; usually every %d days",
                    iround(age_days(now_ms, st->last_seen_ms)),

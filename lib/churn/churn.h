@@ -77,6 +77,8 @@ struct cp_churn_state {
     int64_t last_cancel_ms; /* latest subscription cancellation */
     int64_t last_start_ms;  /* latest subscription started (not a renewal);
                                packed from version 2 */
+    int64_t wait_since_ms;  /* oldest inbound message not answered yet
+                               (INT64_MIN: none); packed from version 2 */
     uint32_t orders;        /* orders seen, all time */
     uint32_t order_days;    /* purchase occasions: orders on a UTC day other
                                than the latest order's (BG/NBD, intervals) */
@@ -112,7 +114,7 @@ void cp_churn_state_init(struct cp_churn_state *st);
 
 /** Bytes cp_churn_state_pack() writes (format version 2; version 1, still
  *  read, is CP_CHURN_PACKED_V1 bytes). */
-#define CP_CHURN_PACKED_MAX 160
+#define CP_CHURN_PACKED_MAX 168
 #define CP_CHURN_PACKED_V1  152
 
 /**

@@ -96,7 +96,8 @@ static const uint8_t *get_f32(const uint8_t *p, float *f)
     X(eng_long)                                                                \
     X(last_score)
 #define V2_I64_FIELDS(X)                                                       \
-    X(last_start_ms)
+    X(last_start_ms)                                                           \
+    X(wait_since_ms)
 // clang-format on
 
 size_t cp_churn_state_pack(const struct cp_churn_state *st, uint8_t *buf,
@@ -145,8 +146,9 @@ cp_rc cp_churn_state_unpack(struct cp_churn_state *st, const uint8_t *buf,
     if (!buf || len < 1)
         return CP_EDECODE;
     version = *p++;
-    /* Version 1 (no last_start_ms) stays readable: a customer stored
-     * before version 2 reads as one with no subscription start seen. */
+    /* Version 1 (no last_start_ms, wait_since_ms) stays readable: a
+     * customer stored before version 2 reads as one with no subscription
+     * start seen and no message waiting. */
     if (!((version == 1 && len == CP_CHURN_PACKED_V1) ||
           (version == PACK_VERSION && len == CP_CHURN_PACKED_MAX)))
         return CP_EDECODE;
@@ -189,7 +191,8 @@ cp_rc cp_churn_state_unpack(struct cp_churn_state *st, const uint8_t *buf,
     if (!time_ok(s.landmark_ms) || !time_ok(s.first_seen_ms) ||
         !time_ok(s.last_seen_ms) || !time_ok(s.first_order_ms) ||
         !time_ok(s.last_order_ms) || !time_ok(s.last_alert_ms) ||
-        !time_ok(s.last_cancel_ms) || !time_ok(s.last_start_ms))
+        !time_ok(s.last_cancel_ms) || !time_ok(s.last_start_ms) ||
+        !time_ok(s.wait_since_ms))
         return CP_EDECODE;
     if ((s.first_seen_ms == INT64_MIN) != (s.last_seen_ms == INT64_MIN) ||
         s.first_seen_ms > s.last_seen_ms)

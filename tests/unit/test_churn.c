@@ -853,9 +853,10 @@ Test(churn_pack, round_trip)
     uint8_t buf[CP_CHURN_PACKED_MAX + 8], buf2[CP_CHURN_PACKED_MAX];
     size_t n;
 
-    cr_assert(sizeof(struct cp_churn_state) <= 160);
+    cr_assert(sizeof(struct cp_churn_state) <= 168);
     busy_state(m, &st);
     cr_assert_neq(st.last_start_ms, INT64_MIN, "a subscription started");
+    cr_assert_neq(st.wait_since_ms, INT64_MIN, "a message waits");
     cr_assert_eq(cp_churn_state_pack(&st, buf, CP_CHURN_PACKED_MAX - 1), 0);
     n = cp_churn_state_pack(&st, buf, sizeof(buf));
     cr_assert_eq(n, CP_CHURN_PACKED_MAX);
@@ -870,6 +871,7 @@ Test(churn_pack, round_trip)
     cr_assert_eq(back.alert_level, st.alert_level);
     cr_assert_eq(back.eng_long, st.eng_long);
     cr_assert_eq(back.last_start_ms, st.last_start_ms);
+    cr_assert_eq(back.wait_since_ms, st.wait_since_ms);
     /* Same state, same score. */
     {
         struct cp_churn_score a, b;
@@ -886,9 +888,9 @@ Test(churn_pack, round_trip)
     cp_churn_model_destroy(m);
 }
 
-/* Version 1 (152 bytes, no last_start_ms) is still read: a customer
- * stored before version 2 reads as one with no subscription start seen,
- * every version 1 field as it was. */
+/* Version 1 (152 bytes, no last_start_ms, wait_since_ms) is still read: a
+ * customer stored before version 2 reads as one with no subscription start
+ * seen and no message waiting, every version 1 field as it was. */
 Test(churn_pack, version_1_still_reads)
 {
     struct cp_churn_model *m = model();
@@ -898,13 +900,14 @@ Test(churn_pack, version_1_still_reads)
 
     busy_state(m, &st);
     n = cp_churn_state_pack(&st, buf, sizeof(buf));
-    cr_assert_eq(n, CP_CHURN_PACKED_V1 + 8, "version 2 appends one i64");
+    cr_assert_eq(n, CP_CHURN_PACKED_V1 + 16, "version 2 appends two i64");
     /* The version 1 bytes: the same layout without the appended field. */
     memcpy(v1, buf, CP_CHURN_PACKED_V1);
     v1[0] = 1;
     cr_assert_eq(cp_churn_state_unpack(&back, v1, sizeof(v1)), CP_OK);
     want = st;
     want.last_start_ms = INT64_MIN;
+    want.wait_since_ms = INT64_MIN;
     cr_assert(memcmp(&back, &want, sizeof(want)) == 0,
               "version 1 reads as the state without a start time");
     /* Each version only at its own length. */
@@ -935,7 +938,11 @@ Test(churn_pack, rejects_garbage)
     bad[0] = 3;
     cr_assert_eq(cp_churn_state_unpack(&back, bad, n), CP_EDECODE,
                  "unknown version");
-    /* last_start_ms (version 2's field, the last 8 bytes) out of range. */
+    /* last_start_ms and wait_since_ms (version 2's fields, the last 16
+     * bytes) out of range. */
+    memcpy(bad, buf, n);
+    bad[n - 9] = 0x7f;
+    cr_assert_eq(cp_churn_state_unpack(&back, bad, n), CP_EDECODE);
     memcpy(bad, buf, n);
     bad[n - 1] = 0x7f;
     cr_assert_eq(cp_churn_state_unpack(&back, bad, n), CP_EDECODE);
@@ -944,9 +951,9 @@ Test(churn_pack, rejects_garbage)
     memcpy(bad, buf, n);
     memcpy(bad + 1 + 64 + 20, &nan_f, 4);
     cr_assert_eq(cp_churn_state_unpack(&back, bad, n), CP_EDECODE);
-    /* Alert level 3 (before version 2's 8 bytes). */
+    /* Alert level 3 (before version 2's 16 bytes). */
     memcpy(bad, buf, n);
-    bad[n - 8 - 2] = 3;
+    bad[n - 16 - 2] = 3;
     cr_assert_eq(cp_churn_state_unpack(&back, bad, n), CP_EDECODE);
     /* Random bytes: no crash, and (almost) all rejected. */
     for (int i = 0; i < 2000; i++) {
@@ -1124,6 +1131,29 @@ Test(churn_evidence, every_term_is_its_formula)
     cp_churn_state_init(&st);
     cp_churn_observe(&st, m, CP_OBS_WEB_VISIT, T0, 0);
     cr_expect(ev(m, &st, T0 + 300 * DAY, CP_E_INACTIVITY) == 0);
+    /* A message still waiting: ln(1 + days waited) fading with the signal
+     * half-life; the reply to its wait ends it. */
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_MESSAGE_IN, T0, 0);
+    cr_expect(ev(m, &st, T0, CP_E_UNANSWERED) == 0);
+    cr_expect(close_rel(ev(m, &st, T0 + 3 * DAY, CP_E_UNANSWERED),
+                        log1p(3) * exp2(-3 / hg), 1e-6));
+    cr_expect(close_rel(ev(m, &st, T0 + 90 * DAY, CP_E_UNANSWERED),
+                        log1p(90) * exp2(-90 / hg), 1e-6),
+              "a reply never seen does not weigh forever");
+    cp_churn_observe(&st, m, CP_OBS_MESSAGE_IN, T0 + DAY, 0);
+    cr_expect(close_rel(ev(m, &st, T0 + 3 * DAY, CP_E_UNANSWERED),
+                        log1p(3) * exp2(-3 / hg), 1e-6),
+                        "the oldest message waiting counts");
+    cp_churn_observe(&st, m, CP_OBS_RESPONSE, T0 + 2 * DAY, 2 * DAY);
+    cr_expect(ev(m, &st, T0 + 3 * DAY, CP_E_UNANSWERED) == 0, "answered");
+    /* Two conversations: the reply to the younger wait leaves the older. */
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_MESSAGE_IN, T0, 0);
+    cp_churn_observe(&st, m, CP_OBS_MESSAGE_IN, T0 + 2 * DAY, 0);
+    cp_churn_observe(&st, m, CP_OBS_RESPONSE, T0 + 3 * DAY, DAY);
+    cr_expect(close_rel(ev(m, &st, T0 + 4 * DAY, CP_E_UNANSWERED),
+                        log1p(4) * exp2(-4 / hg), 1e-6));
     cp_churn_model_destroy(m);
 }
 
