@@ -825,14 +825,14 @@ static double usual_activity_days(const struct cp_churn_model *m,
 static int cancel_stands(const struct cp_churn_model *m,
                          const struct cp_churn_state *st, int64_t now_ms)
 {
-    int64_t grace_ms = (int64_t)llround(m->cancel_grace_days * MS_PER_DAY);
+    double grace_ms = m->cancel_grace_days * MS_PER_DAY;
 
     if (st->last_cancel_ms == INT64_MIN)
         return 1; /* a cancellation without its time (none seen) */
-    if (now_ms - st->last_cancel_ms < grace_ms)
+    if ((double)(now_ms - st->last_cancel_ms) < grace_ms)
         return 0;
     return st->last_start_ms == INT64_MIN ||
-           st->last_start_ms < st->last_cancel_ms - grace_ms;
+           (double)(st->last_cancel_ms - st->last_start_ms) > grace_ms;
 }
 
 void cp__churn_evidence(const struct cp_churn_model *m,
@@ -843,7 +843,8 @@ void cp__churn_evidence(const struct cp_churn_model *m,
 
     memset(e, 0, sizeof(double) * CP_E_CNT);
     now_ms = clamp64(now_ms, 0, AT_MAX_MS);
-    if (m->ev_weight[CP_E_CANCELLATION] > 0 && cancel_stands(m, st, now_ms))
+    if (m->ev_weight[CP_E_CANCELLATION] > 0 && st->cancels > 0 &&
+        cancel_stands(m, st, now_ms))
         e[CP_E_CANCELLATION] = decayed_at(st, st->cancels, hg, now_ms);
     if (m->ev_weight[CP_E_DETRACTOR] > 0) {
         double d = 0;
