@@ -25,10 +25,19 @@ const char cp__empty_bytes[1] = "";
 
 /* ---- life cycle ---- */
 
+static struct slot *writer_by_id(const struct cp_codec *codec, uint32_t id)
+{
+    for (size_t i = 0; i < codec->writer_cnt; i++)
+        if ((uint32_t)codec->writers[i]->id == id)
+            return codec->writers[i];
+    return NULL;
+}
+
 static int attach_event(struct slot *slot, char *why, size_t why_size)
 {
-    return (slot->ev = cp__event_proj_new(slot->schema, why, why_size)) ? 0
-                                                                        : -1;
+    return (slot->ev = cp__event_proj_new(slot->schema, false, why, why_size))
+               ? 0
+               : -1;
 }
 
 static int attach_dead_letter(struct slot *slot, char *why, size_t why_size)
@@ -116,6 +125,7 @@ static void slot_cleanup(struct slot *slot)
     free(slot->ev);
     free(slot->dl);
     free(slot->al);
+    free(slot->unusable);
     memset(slot, 0, sizeof(*slot));
 }
 
@@ -187,11 +197,212 @@ void cp_codec_destroy(struct cp_codec *codec)
     for (size_t i = 0; i < codec->slot_cnt; i++)
         slot_cleanup(&codec->slots[i]);
     free(codec->slots);
+    for (size_t i = 0; i < codec->writer_cnt; i++) {
+        slot_cleanup(codec->writers[i]);
+        free(codec->writers[i]);
+    }
+    free(codec->writers);
     if (codec->reader)
         avro_reader_free(codec->reader);
     if (codec->writer)
         avro_writer_free(codec->writer);
     free(codec);
+}
+
+/* ---- schema registry ---- */
+
+#define WRITERS_MAX 65536 /* registry schema ids a codec holds */
+
+void cp_codec_use_registry(struct cp_codec *codec)
+{
+    codec->use_registry = true;
+}
+
+bool cp_codec_needs_schema(const struct cp_codec *codec, const void *value,
+                           size_t len, uint32_t *id)
+{
+    const uint8_t *p = value;
+
+    if (!codec->use_registry || codec->framing != CP_FRAMING_CONFLUENT ||
+        !value || len < CONFLUENT_HDR || p[0] != 0)
+        return false; /* decoding says what is wrong, if anything */
+    *id = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 |
+          (uint32_t)p[4];
+    return writer_by_id(codec, *id) == NULL;
+}
+
+/* A new writer slot for @p id, appended; NULL when out of memory or room. */
+static struct slot *writer_new(struct cp_codec *codec, uint32_t id)
+{
+    struct slot *s;
+
+    if (codec->writer_cnt == codec->writer_cap) {
+        size_t cap = codec->writer_cap ? codec->writer_cap * 2 : 8;
+        struct slot **grown;
+
+        if (cap > WRITERS_MAX || codec->writer_cnt == WRITERS_MAX)
+            return NULL;
+        grown = realloc(codec->writers, cap * sizeof(*grown));
+        if (!grown)
+            return NULL;
+        codec->writers = grown;
+        codec->writer_cap = cap;
+    }
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->id = (int)id;
+    codec->writers[codec->writer_cnt++] = s;
+    return s;
+}
+
+cp_rc cp_codec_add_unusable(struct cp_codec *codec, uint32_t id,
+                            const char *why)
+{
+    struct slot *s = writer_new(codec, id);
+
+    if (!s)
+        return CP_ENOMEM;
+    s->unusable = strdup(why);
+    return s->unusable ? CP_OK : CP_ENOMEM;
+}
+
+static bool has_field(avro_schema_t rec, const char *name)
+{
+    return avro_schema_record_field_get_index(rec, name) >= 0;
+}
+
+/* Appends "sep name" to @p out (bounded, truncation is fine: a log line). */
+static void append(char *out, size_t size, const char *sep, const char *rec,
+                   const char *name)
+{
+    size_t len = strlen(out);
+
+    if (len + 1 < size)
+        snprintf(out + len, size - len, "%s%s%s%s", sep, rec ? rec : "",
+                 rec ? "." : "", name);
+}
+
+/* Names in @p a's record (and payload records) that @p b lacks. */
+static void diff_fields(avro_schema_t a, avro_schema_t b, char *out,
+                        size_t size)
+{
+    int pa, pb;
+
+    for (size_t i = 0; i < avro_schema_record_size(a); i++) {
+        const char *name = avro_schema_record_field_name(a, (int)i);
+
+        if (name && !has_field(b, name))
+            append(out, size, *out ? ", " : "", NULL, name);
+    }
+    pa = avro_schema_record_field_get_index(a, "payload");
+    pb = avro_schema_record_field_get_index(b, "payload");
+    if (pa < 0 || pb < 0)
+        return;
+    {
+        avro_schema_t ua =
+            cp__resolve_link(avro_schema_record_field_get_by_index(a, pa));
+        avro_schema_t ub =
+            cp__resolve_link(avro_schema_record_field_get_by_index(b, pb));
+
+        if (!ua || !ub || !is_avro_union(ua) || !is_avro_union(ub))
+            return;
+        for (size_t i = 0; i < avro_schema_union_size(ua); i++) {
+            avro_schema_t ra =
+                cp__resolve_link(avro_schema_union_branch(ua, (int)i));
+            avro_schema_t rb = NULL;
+
+            if (!ra || !is_avro_record(ra))
+                continue;
+            for (size_t k = 0; k < avro_schema_union_size(ub) && !rb; k++) {
+                avro_schema_t c =
+                    cp__resolve_link(avro_schema_union_branch(ub, (int)k));
+
+                if (c && is_avro_record(c) &&
+                    strcmp(avro_schema_name(c), avro_schema_name(ra)) == 0)
+                    rb = c;
+            }
+            if (!rb) {
+                append(out, size, *out ? ", " : "", NULL, avro_schema_name(ra));
+                continue;
+            }
+            for (size_t f = 0; f < avro_schema_record_size(ra); f++) {
+                const char *name = avro_schema_record_field_name(ra, (int)f);
+
+                if (name && !has_field(rb, name))
+                    append(out, size, *out ? ", " : "", avro_schema_name(ra),
+                           name);
+            }
+        }
+    }
+}
+
+cp_rc cp_codec_add_schema(struct cp_codec *codec, uint32_t id, const char *json,
+                          char *summary, size_t summary_size)
+{
+    struct slot *s = writer_new(codec, id);
+    avro_schema_t reader = codec->event_slot->schema;
+    char why[400] = "", added[300] = "", removed[300] = "";
+
+    if (!s)
+        return CP_ENOMEM;
+    if (avro_schema_from_json_length(json, strlen(json), &s->schema)) {
+        s->schema = NULL;
+        snprintf(why, sizeof(why),
+                 "schema id %" PRIu32 ": not an Avro "
+                 "schema: %.200s",
+                 id, avro_strerror());
+        goto unusable;
+    }
+    if (!is_avro_record(s->schema) ||
+        strcmp(avro_schema_name(s->schema), "CrmEvent") != 0) {
+        snprintf(why, sizeof(why),
+                 "schema id %" PRIu32 ": a %s %s, not a record CrmEvent "
+                 "(rule: records resolve by name)",
+                 id, avro_schema_type_name(s->schema),
+                 is_avro_named_type(s->schema) ? avro_schema_name(s->schema)
+                                               : "");
+        goto unusable;
+    }
+    snprintf(s->fullname, sizeof(s->fullname), "crm.v1.CrmEvent");
+    if (!(s->walk = cp__walk_compile(s->schema, added, sizeof(added)))) {
+        snprintf(why, sizeof(why), "schema id %" PRIu32 ": %s", id, added);
+        goto unusable;
+    }
+    if (!(s->ev = cp__event_proj_new(s->schema, true, added, sizeof(added)))) {
+        snprintf(why, sizeof(why),
+                 "schema id %" PRIu32 " does not resolve to "
+                 "crm.v1.CrmEvent: %s",
+                 id, added);
+        goto unusable;
+    }
+    added[0] = '\0';
+    if (!(s->iface = avro_generic_class_from_schema(s->schema)) ||
+        avro_generic_value_new(s->iface, &s->value)) {
+        /* Not the schema's fault: forget the id, it is asked again. */
+        s->value.self = NULL;
+        slot_cleanup(s);
+        free(s);
+        codec->writer_cnt--;
+        return CP_ENOMEM;
+    }
+    diff_fields(s->schema, reader, added, sizeof(added));
+    diff_fields(reader, s->schema, removed, sizeof(removed));
+    snprintf(summary, summary_size, "added: %s; removed: %s",
+             *added ? added : "none", *removed ? removed : "none");
+    return CP_OK;
+
+unusable:
+    /* Keep the reason; drop what was built. */
+    {
+        int keep = s->id;
+
+        slot_cleanup(s);
+        s->id = keep;
+    }
+    s->unusable = strdup(why);
+    snprintf(summary, summary_size, "%s", why);
+    return s->unusable ? CP_EDECODE : CP_ENOMEM;
 }
 
 /* ---- decoding ---- */
@@ -254,10 +465,14 @@ static cp_rc unframe(struct cp_codec *codec, const void *value, size_t len,
                               p[0]);
     id = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 |
          (uint32_t)p[4];
-    s = slot_by_id(codec, id);
+    /* In registry mode, events are framed with the registry's ids only. */
+    s = codec->use_registry && want == WANT_EVENT ? writer_by_id(codec, id)
+                                                  : slot_by_id(codec, id);
     if (!s)
         return cp_decode_fail(reason, reason_size, "unknown schema id %" PRIu32,
                               id);
+    if (s->unusable)
+        return cp_decode_fail(reason, reason_size, "%s", s->unusable);
     if (!slot_is(s, want))
         return cp_decode_fail(
             reason, reason_size, "schema id %" PRIu32 " is %s, not a%s %s", id,
