@@ -218,6 +218,14 @@ void cp_codec_use_registry(struct cp_codec *codec)
     codec->use_registry = true;
 }
 
+void cp_codec_set_output_ids(struct cp_codec *codec, uint32_t event_id,
+                             uint32_t alert_id, uint32_t dead_letter_id)
+{
+    codec->out_event_id = event_id;
+    codec->out_alert_id = alert_id;
+    codec->out_dead_letter_id = dead_letter_id;
+}
+
 bool cp_codec_needs_schema(const struct cp_codec *codec, const void *value,
                            size_t len, uint32_t *id)
 {
@@ -468,6 +476,11 @@ static cp_rc unframe(struct cp_codec *codec, const void *value, size_t len,
     /* In registry mode, events are framed with the registry's ids only. */
     s = codec->use_registry && want == WANT_EVENT ? writer_by_id(codec, id)
                                                   : slot_by_id(codec, id);
+    /* What we wrote with a registry id reads back with our schema. */
+    if (want == WANT_DEAD_LETTER && id && id == codec->out_dead_letter_id)
+        s = codec->dead_letter_slot;
+    else if (want == WANT_ALERT && id && id == codec->out_alert_id)
+        s = codec->alert_slot;
     if (!s)
         return cp_decode_fail(reason, reason_size, "unknown schema id %" PRIu32,
                               id);
@@ -545,9 +558,16 @@ cp_rc cp__write_framed(struct cp_codec *codec, struct slot *slot,
                        struct cp_buf *out)
 {
     size_t hdr = codec->framing == CP_FRAMING_CONFLUENT ? CONFLUENT_HDR : 0;
+    uint32_t id = (uint32_t)slot->id;
     size_t size = 0;
     uint8_t *dst;
 
+    if (slot == codec->event_slot && codec->out_event_id)
+        id = codec->out_event_id;
+    else if (slot == codec->alert_slot && codec->out_alert_id)
+        id = codec->out_alert_id;
+    else if (slot == codec->dead_letter_slot && codec->out_dead_letter_id)
+        id = codec->out_dead_letter_id;
     if (avro_value_sizeof(&slot->value, &size))
         return CP_EDECODE;
     if (cp_buf_reserve(out, hdr + size))
@@ -555,10 +575,10 @@ cp_rc cp__write_framed(struct cp_codec *codec, struct slot *slot,
     dst = (uint8_t *)out->data + out->len;
     if (hdr) {
         dst[0] = 0;
-        dst[1] = (uint8_t)((uint32_t)slot->id >> 24);
-        dst[2] = (uint8_t)((uint32_t)slot->id >> 16);
-        dst[3] = (uint8_t)((uint32_t)slot->id >> 8);
-        dst[4] = (uint8_t)slot->id;
+        dst[1] = (uint8_t)(id >> 24);
+        dst[2] = (uint8_t)(id >> 16);
+        dst[3] = (uint8_t)(id >> 8);
+        dst[4] = (uint8_t)id;
     }
     avro_writer_memory_set_dest(codec->writer, (const char *)dst + hdr,
                                 (int64_t)size);

@@ -90,6 +90,16 @@ cp_rc cp_codec_add_unusable(struct cp_codec *codec, uint32_t id,
                             const char *why);
 
 /**
+ * @brief Frames what this codec encodes with registry ids: events with
+ *        @p event_id, alerts with @p alert_id, dead letters with
+ *        @p dead_letter_id (each 0 = the compiled-in id). The schemas
+ *        written are still ours (the .avsc files of schemas/): the ids are the
+ * ones the registry gave for exactly those schemas.
+ */
+void cp_codec_set_output_ids(struct cp_codec *codec, uint32_t event_id,
+                             uint32_t alert_id, uint32_t dead_letter_id);
+
+/**
  * @brief Decodes and validates one message value.
  * @param now_ms the worker's clock, for the "24 h in the future" rule.
  * @returns CP_OK with @p ev filled (its strings copied into @p arena), or

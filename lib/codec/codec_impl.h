@@ -122,6 +122,9 @@ struct cp_codec {
     struct slot *dead_letter_slot; /* borrowed from slots: schema id 3 */
     struct slot *alert_slot;       /* borrowed from slots: schema id 4 */
     bool use_registry;             /* event ids are the registry's */
+    uint32_t out_event_id;         /* registry ids to frame with; 0: */
+    uint32_t out_alert_id;         /* the compiled-in id */
+    uint32_t out_dead_letter_id;
     struct slot **writers;         /* owned: registry writer schemas */
     size_t writer_cnt, writer_cap;
     avro_reader_t reader;          /* owned, re-pointed per message */

@@ -115,6 +115,7 @@ struct cp_metrics {
     _Atomic uint64_t skipped; /* messages passed over, out of range */
     struct histo histo[H_CNT];
     _Atomic uint64_t cache_entries;
+    _Atomic uint64_t registry[3]; /* requests, errors, schemas cached */
     _Atomic uint64_t dropped[CP_METRICS_DROP_CNT];
     _Atomic int up[CP_METRICS_DEP_CNT];
 
@@ -385,6 +386,14 @@ void cp_metrics_partition_clear(struct cp_metrics *m, const char *topic,
     atomic_store_explicit(&part->wm_ms, -1, memory_order_relaxed);
 }
 
+void cp_metrics_set_registry(struct cp_metrics *m, uint64_t requests,
+                             uint64_t errors, uint64_t cached)
+{
+    atomic_store_explicit(&m->registry[0], requests, memory_order_relaxed);
+    atomic_store_explicit(&m->registry[1], errors, memory_order_relaxed);
+    atomic_store_explicit(&m->registry[2], cached, memory_order_relaxed);
+}
+
 void cp_metrics_set_cache(struct cp_metrics *m, uint64_t entries)
 {
     atomic_store_explicit(&m->cache_entries, entries, memory_order_relaxed);
@@ -623,6 +632,20 @@ cp_rc cp_metrics_render(struct cp_metrics *m, struct cp_buf *out)
            "Entries in the in-memory state cache.");
     emit(&o, "crmpulse_state_cache_entries %" PRIu64 "\n",
          load(&m->cache_entries));
+
+    family(&o, "crmpulse_schema_registry_requests_total", "counter",
+           "HTTP requests to the schema registry (each URL tried counts).");
+    emit(&o, "crmpulse_schema_registry_requests_total %" PRIu64 "\n",
+         load(&m->registry[0]));
+    family(&o, "crmpulse_schema_registry_errors_total", "counter",
+           "Schema registry requests without a usable answer (down, "
+           "timeout, 5xx, garbage, refused).");
+    emit(&o, "crmpulse_schema_registry_errors_total %" PRIu64 "\n",
+         load(&m->registry[1]));
+    family(&o, "crmpulse_schema_registry_cached_schemas", "gauge",
+           "Writer schema ids held (found or definitely not found).");
+    emit(&o, "crmpulse_schema_registry_cached_schemas %" PRIu64 "\n",
+         load(&m->registry[2]));
 
     family(&o, "crmpulse_state_dropped_total", "counter",
            "What the state kept out: stages, open tickets and waiting "

@@ -184,6 +184,11 @@ cp_rc cp_metrics_partition_set(struct cp_metrics *m, const char *topic,
 void cp_metrics_partition_clear(struct cp_metrics *m, const char *topic,
                                 int32_t partition);
 
+/** @brief Sets crmpulse_schema_registry_requests_total, _errors_total and
+ *         _cached_schemas (the client's running counts). */
+void cp_metrics_set_registry(struct cp_metrics *m, uint64_t requests,
+                             uint64_t errors, uint64_t cached);
+
 /** @brief Sets crmpulse_state_cache_entries. */
 void cp_metrics_set_cache(struct cp_metrics *m, uint64_t entries);
 /** @brief Sets crmpulse_state_dropped_total{reason} to @p total (the

@@ -304,3 +304,27 @@ Test(codec_registry, without_a_registry_nothing_is_fetched)
     cr_assert(truthy(!cp_codec_needs_schema(conf, m.b, m.n, &id)));
     cr_assert(truthy(!cp_codec_needs_schema(raw, m.b, m.n, &id)));
 }
+
+Test(codec_registry, output_is_framed_with_the_registry_ids)
+{
+    struct cp_dead_letter dl = {.topic = "crm.events",
+                                .partition = 3,
+                                .offset = 9,
+                                .value = "x",
+                                .value_len = 1,
+                                .reason = "bad",
+                                .failed_at = NOW},
+                          got;
+    const uint8_t *p;
+
+    cp_codec_set_output_ids(conf, 0, 501, 502);
+    cr_assert(truthy(cp_codec_encode_dead_letter(conf, &dl, &out) == CP_OK));
+    p = (const uint8_t *)out.data;
+    cr_assert(truthy(p[0] == 0 && p[1] == 0 && p[2] == 0 && p[3] == 0x01 &&
+                     p[4] == 0xf6));
+    cr_assert(truthy(cp_codec_decode_dead_letter(conf, out.data, out.len,
+                                                 &arena, &got, reason,
+                                                 sizeof(reason)) == CP_OK),
+              "%s", reason);
+    cr_assert(truthy(got.offset == 9 && strcmp(got.reason, "bad") == 0));
+}
