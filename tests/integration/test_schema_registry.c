@@ -15,6 +15,7 @@
  * CP_IT_OUTAGE_S the outage (3 s; 30 with CP_IT_FULL=1). */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +40,14 @@ static void start_kafka(void)
     emb = h_kafka_start(PARTITIONS, &bootstrap);
 }
 
+static pid_t registry_pid; /* the test registry, for the teardown */
+
 static void stop_kafka(void)
 {
+    if (registry_pid > 0) { /* a failed assertion left it running */
+        kill(registry_pid, SIGKILL);
+        waitpid(registry_pid, NULL, 0);
+    }
     h_kafka_stop(&emb);
 }
 
@@ -68,8 +75,9 @@ static void registry_start(struct reg_server *rs)
                           NULL};
 
     snprintf(port, sizeof(port), "%d", rs->port);
-    truncate(rs->log, 0);
-    rs->pid = h_spawn(argv, rs->log);
+    if (truncate(rs->log, 0) && errno != ENOENT)
+        cr_assert_fail("truncate %s", rs->log);
+    rs->pid = registry_pid = h_spawn(argv, rs->log);
     cr_assert(h_log_wait(rs->log, "PORT", 10000), "test registry did not "
                                                   "start");
 }
@@ -78,7 +86,7 @@ static void registry_kill(struct reg_server *rs)
 {
     kill(rs->pid, SIGKILL);
     waitpid(rs->pid, NULL, 0);
-    rs->pid = 0;
+    rs->pid = registry_pid = 0;
 }
 
 /* Produces every record of a dump file to crm.events, by key. */

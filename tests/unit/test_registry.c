@@ -17,6 +17,7 @@
 #include <criterion/new/assert.h>
 
 #include "config.h"
+#include "fixtures_registry.h"
 #include "registry.h"
 
 static int truthy(int cond)
@@ -30,54 +31,14 @@ static void assert_has(const char *text, const char *part)
               text ? text : "(null)", part);
 }
 
-static pid_t server_pid;
-static int server_port;
-static char url[64];
 static char reason[512];
 static struct cp_registry *reg;
-
-/* Starts the test registry; extra arguments after the script's. */
-static void start_server(const char *const *extra)
-{
-    const char *schemas = getenv("CP_SCHEMA_DIR");
-    char script[4096];
-    const char *argv[16] = {"python3", script, "--first-id", "100"};
-    int fds[2], n = 4;
-    FILE *fp;
-
-    cr_assert(truthy(schemas != NULL), "CP_SCHEMA_DIR is not set");
-    snprintf(script, sizeof(script),
-             "%s/../tests/integration/schema_registry.py", schemas);
-    for (; extra && *extra && n < 15; extra++)
-        argv[n++] = *extra;
-    argv[n] = NULL;
-    cr_assert(truthy(pipe(fds) == 0));
-    server_pid = fork();
-    cr_assert(truthy(server_pid >= 0));
-    if (server_pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execvp("python3", (char **)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    fp = fdopen(fds[0], "r");
-    cr_assert(truthy(fp && fscanf(fp, "PORT %d", &server_port) == 1),
-              "the test registry did not start");
-    fclose(fp);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d", server_port);
-}
 
 static void teardown(void)
 {
     cp_registry_destroy(reg);
     reg = NULL;
-    if (server_pid > 0) {
-        kill(server_pid, SIGKILL);
-        waitpid(server_pid, NULL, 0);
-        server_pid = 0;
-    }
+    stop_server();
 }
 
 TestSuite(registry, .fini = teardown, .timeout = 30);
@@ -94,19 +55,6 @@ static struct cp_registry *client(const char *urls, const char *user_info,
 
     cr_assert(truthy(r != NULL), "%s", errstr);
     return r;
-}
-
-/* A tiny HTTP POST through the client itself is not possible for the
- * control endpoint (it is not in the API), so curl(1) sets the mode. */
-static void set_mode(const char *mode)
-{
-    char cmd[512];
-
-    snprintf(cmd, sizeof(cmd),
-             "curl -sf -o /dev/null -X POST -d '{\"mode\":\"%s\"}' "
-             "%s/_control",
-             mode, url);
-    cr_assert(truthy(system(cmd) == 0), "cannot set mode %s", mode);
 }
 
 static const char *const event_schema =
