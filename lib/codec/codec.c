@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "avro_alloc.h"
 #include "codec_impl.h"
 #include "codec_int.h"
@@ -345,6 +347,128 @@ static void diff_fields(avro_schema_t a, avro_schema_t b, char *out,
     }
 }
 
+/* Named types seen while checking a schema: avro-c leaks what it built
+ * when a schema defines a name twice, so such schemas are refused before
+ * avro-c parses them. */
+struct names {
+    char **v; /* owned, each owned */
+    size_t cnt, cap;
+};
+
+#define NAMES_MAX 4096
+
+/* 0, 1 when a name is defined twice (@p dup gets it), -1 out of memory or
+ * too many names. */
+static int scan_names(json_t *node, const char *ns, struct names *seen,
+                      char *dup, size_t dup_size)
+{
+    const char *type, *name, *own_ns;
+    char full[512], space[512];
+    size_t i;
+    json_t *v;
+
+    if (json_is_array(node)) {
+        json_array_foreach(node, i, v)
+        {
+            int rc = scan_names(v, ns, seen, dup, dup_size);
+
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    if (!json_is_object(node))
+        return 0;
+    type = json_string_value(json_object_get(node, "type"));
+    name = json_string_value(json_object_get(node, "name"));
+    own_ns = json_string_value(json_object_get(node, "namespace"));
+    if (type && name &&
+        (!strcmp(type, "record") || !strcmp(type, "enum") ||
+         !strcmp(type, "fixed") || !strcmp(type, "error"))) {
+        if (strchr(name, '.'))
+            snprintf(full, sizeof(full), "%s", name);
+        else
+            snprintf(full, sizeof(full), "%s%s%s", own_ns ? own_ns : ns,
+                     *(own_ns ? own_ns : ns) ? "." : "", name);
+        for (i = 0; i < seen->cnt; i++)
+            if (!strcmp(seen->v[i], full)) {
+                snprintf(dup, dup_size, "%s", full);
+                return 1;
+            }
+        if (seen->cnt == seen->cap) {
+            size_t cap = seen->cap ? seen->cap * 2 : 16;
+            char **grown;
+
+            if (cap > NAMES_MAX)
+                return -1;
+            grown = realloc(seen->v, cap * sizeof(*grown));
+            if (!grown)
+                return -1;
+            seen->v = grown;
+            seen->cap = cap;
+        }
+        if (!(seen->v[seen->cnt] = strdup(full)))
+            return -1;
+        seen->cnt++;
+        /* Names inside take this one's namespace. */
+        {
+            const char *dot = strrchr(full, '.');
+
+            snprintf(space, sizeof(space), "%.*s", dot ? (int)(dot - full) : 0,
+                     full);
+            ns = space;
+        }
+    }
+    {
+        const char *key;
+        char inner[512];
+
+        snprintf(inner, sizeof(inner), "%s", ns);
+        json_object_foreach(node, key, v)
+        {
+            int rc;
+
+            if (strcmp(key, "type") && strcmp(key, "fields") &&
+                strcmp(key, "items") && strcmp(key, "values"))
+                continue;
+            rc = scan_names(v, inner, seen, dup, dup_size);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* 0 if @p json defines each name once (or is not JSON: avro-c says so),
+ * else -1 with @p why set. */
+static int check_names(const char *json, uint32_t id, char *why,
+                       size_t why_size)
+{
+    struct names seen = {0};
+    json_t *root = json_loads(json, JSON_DECODE_ANY, NULL);
+    char dup[512];
+    int rc;
+
+    if (!root)
+        return 0;
+    rc = scan_names(root, "", &seen, dup, sizeof(dup));
+    json_decref(root);
+    for (size_t i = 0; i < seen.cnt; i++)
+        free(seen.v[i]);
+    free(seen.v);
+    if (rc > 0)
+        snprintf(why, why_size,
+                 "schema id %" PRIu32 ": not an Avro schema: %.200s is "
+                 "defined twice (rule: a name is defined once)",
+                 id, dup);
+    else if (rc < 0)
+        snprintf(why, why_size,
+                 "schema id %" PRIu32 ": more than %d named types, or out "
+                 "of memory",
+                 id, NAMES_MAX);
+    return rc ? -1 : 0;
+}
+
 cp_rc cp_codec_add_schema(struct cp_codec *codec, uint32_t id, const char *json,
                           char *summary, size_t summary_size)
 {
@@ -354,6 +478,8 @@ cp_rc cp_codec_add_schema(struct cp_codec *codec, uint32_t id, const char *json,
 
     if (!s)
         return CP_ENOMEM;
+    if (check_names(json, id, why, sizeof(why)))
+        goto unusable;
     if (avro_schema_from_json_length(json, strlen(json), &s->schema)) {
         s->schema = NULL;
         snprintf(why, sizeof(why),

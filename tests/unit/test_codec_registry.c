@@ -328,3 +328,15 @@ Test(codec_registry, output_is_framed_with_the_registry_ids)
               "%s", reason);
     cr_assert(truthy(got.offset == 9 && strcmp(got.reason, "bad") == 0));
 }
+
+/* avro-c leaks what it built for such a schema: refused before it parses. */
+Test(codec_registry, a_name_defined_twice_is_refused_without_leaking)
+{
+    cp_codec_use_registry(conf);
+    assert_unusable(
+        "{\"type\":\"record\",\"name\":\"CrmEvent\",\"namespace\":\"crm.v1\","
+        "\"fields\":[{\"name\":\"payload\",\"type\":["
+        "{\"type\":\"record\",\"name\":\"WebVisit\",\"fields\":[]},"
+        "{\"type\":\"record\",\"name\":\"WebVisit\",\"fields\":[]}]}]}",
+        "crm.v1.WebVisit is defined twice");
+}
