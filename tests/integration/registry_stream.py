@@ -8,9 +8,12 @@ id is not 1), B = an evolution (fields reordered, customer_id as bytes, a
 new optional field "note", manager_id removed (the reader defaults it to
 null), Channel with a new symbol FAX and an enum default, payload records
 in another order, OrderPlaced with a new field "coupon"), C = an
-incompatible one (occurred_at a string). Then re-encodes every event:
-records before --split all with A (part 1), the rest cycling A, B, B, C
-(part 2), with every 25th B message on channel FAX.
+incompatible one (occurred_at a string), D = crm_event.avsc without the
+payload records MessageSent and TicketResolved, written by python3-avro
+(the Apache Avro library, as a Python producer would). Then re-encodes
+every event: records before --split all with A (part 1), the rest cycling
+A, B, B, C, D (part 2; D's turn takes A for the two records D lacks), with
+every 25th B message on channel FAX.
 
 Writes, in crmpulse-gen's dump format (u8 flag, u32 key length + key, u32
 value length + value): --kafka1/--kafka2, the messages to produce, and
@@ -20,6 +23,7 @@ that must be dead-lettered (C, FAX) flagged 1. Prints a JSON summary.
 """
 import argparse
 import copy
+import datetime
 import json
 import os
 import struct
@@ -161,6 +165,40 @@ def writer_c(reader):
     return c
 
 
+def writer_d(reader):
+    d = copy.deepcopy(reader)
+    for f in d["fields"]:
+        if f["name"] == "payload":
+            f["type"] = [r for r in f["type"]
+                         if r["name"] not in D_LACKS]
+    return d
+
+
+# python3-avro picks a union's first branch whose schema validates the
+# datum: records with the same fields (MessageSent, TicketResolved after
+# their twins) would go to the wrong branch, so D leaves them out.
+D_LACKS = ("MessageSent", "TicketResolved")
+
+
+def avro_lib_framed(sid, schema_text, datum):
+    import io
+    import avro.io
+    import avro.schema
+    sch = avro.schema.parse(schema_text)
+    buf = io.BytesIO()
+    # The reference decoder's records carry their name; Avro's validator
+    # refuses keys a record does not have.
+    datum = dict(datum, payload={k: v for k, v in datum["payload"].items()
+                                 if k != "__name__"})
+    datum.pop("__name__", None)
+    # timestamp-millis is a datetime to python3-avro.
+    datum["occurred_at"] = datetime.datetime(
+        1970, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(
+            milliseconds=datum["occurred_at"])
+    avro.io.DatumWriter(sch).write(datum, avro.io.BinaryEncoder(buf))
+    return b"\x00" + struct.pack(">I", sid) + buf.getvalue()
+
+
 def register(url, subject, schema_text):
     req = urllib.request.Request(
         "%s/subjects/%s/versions" % (url, subject),
@@ -194,13 +232,16 @@ def main():
     with open(os.path.join(args.schema_dir, "crm_event.avsc")) as f:
         reader_text = f.read()
     reader = json.loads(reader_text)
-    b, c = writer_b(reader), writer_c(reader)
+    b, c, d = writer_b(reader), writer_c(reader), writer_d(reader)
+    d_text = json.dumps(d)
     subject = args.topic + "-value"
     ids = {"A": register(args.registry, subject, reader_text),
            "B": register(args.registry, subject, json.dumps(b)),
-           "C": register(args.registry, subject, json.dumps(c))}
+           "C": register(args.registry, subject, json.dumps(c)),
+           "D": register(args.registry, subject, d_text)}
     decoder = oracle.load_event_decoder(args.schema_dir)
-    counts = {"part1": 0, "part2": 0, "A": 0, "B": 0, "C": 0, "fax": 0}
+    counts = {"part1": 0, "part2": 0, "A": 0, "B": 0, "C": 0, "D": 0,
+              "fax": 0}
     b_seen = 0
     with open(args.kafka1, "wb") as k1, open(args.kafka2, "wb") as k2, \
             open(args.oracle, "wb") as orc:
@@ -208,12 +249,17 @@ def main():
             if flag != 0:
                 raise SystemExit("the input dump must hold valid events only")
             ev = oracle.decode_value(decoder, value)
-            kind = "A" if idx < args.split else ("A", "B", "B", "C")[idx % 4]
+            kind = "A" if idx < args.split else "ABBCD"[idx % 5]
+            if kind == "D" and ev["payload"]["__name__"] in D_LACKS:
+                kind = "A"
             out = k1 if idx < args.split else k2
             counts["part1" if idx < args.split else "part2"] += 1
             counts[kind] += 1
             if kind == "A":
                 write_rec(out, 0, key, framed(ids["A"], reader, ev))
+                write_rec(orc, 0, key, value)
+            elif kind == "D":
+                write_rec(out, 0, key, avro_lib_framed(ids["D"], d_text, ev))
                 write_rec(orc, 0, key, value)
             elif kind == "B":
                 evb = dict(ev)

@@ -5,7 +5,8 @@
  * registered in the registry: the original schema under an id that is not
  * 1, an evolution (reordered fields, a new optional field, a removed field
  * the reader defaults, a new enum symbol, bytes for a string, payload
- * records reordered, a payload field added) and an incompatible writer.
+ * records reordered, a payload field added), an incompatible writer and
+ * a writer whose messages python3-avro encodes.
  * Part 1 is consumed with the registry up; then the registry is killed,
  * part 2 (new schema ids) produced, the worker must wait (not ready,
  * nothing dead-lettered for it), the registry comes back on the same port
@@ -266,8 +267,10 @@ Test(registry_it, mixed_writers_and_an_outage_give_exact_counters)
     want_dlq = summary_int(summary, "C") + summary_int(summary, "fax");
     cr_assert(summary_int(summary, "A") > 0 && summary_int(summary, "B") > 0 &&
               summary_int(summary, "fax") > 0 && want_dlq > 0);
-    cr_assert(strstr(summary, "\"ids\": {\"A\": 100, \"B\": 101, \"C\": 102}"),
+    cr_assert(strstr(summary, "\"ids\": {\"A\": 100, \"B\": 101, \"C\": "
+                              "102, \"D\": 103}"),
               "%s", summary);
+    cr_assert(summary_int(summary, "D") > 0);
 
     /* Part 1, registry up. */
     part1 = produce_dump(k1);
@@ -301,6 +304,10 @@ Test(registry_it, mixed_writers_and_an_outage_give_exact_counters)
               "no [SCHEMA] line for id 101");
     cr_assert(strstr(text, "schema id 102 does not resolve"),
               "no [SCHEMA] line for id 102");
+    cr_assert(strstr(text, "new writer schema id 103 vs crm_event.avsc: "
+                           "fields added: none; removed: MessageSent, "
+                           "TicketResolved"),
+              "no [SCHEMA] line for id 103");
     cr_assert(strstr(text, "the schema registry answers again"));
     free(text);
 
