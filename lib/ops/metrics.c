@@ -87,7 +87,7 @@ static const char *const kind_names[CP_METRICS_ALERT_KIND_CNT] = {
 static const char *const level_names[CP_METRICS_LEVEL_CNT] = {"high",
                                                               "critical"};
 static const char *const cause_names[CP_METRICS_RETRY_CAUSE_CNT] = {
-    "redis", "kafka", "fenced"};
+    "redis", "kafka", "fenced", "registry"};
 static const char *const dep_names[CP_METRICS_DEP_CNT] = {"redis", "kafka"};
 static const char *const drop_names[CP_METRICS_DROP_CNT] = {
     "stage_limit", "ticket_limit", "waiting_limit", "unreadable"};
@@ -612,8 +612,8 @@ cp_rc cp_metrics_render(struct cp_metrics *m, struct cp_buf *out)
         render_histo(&o, m, h);
 
     family(&o, "crmpulse_retries_total", "counter",
-           "Retries, by cause: Redis or Kafka failures, or a fenced "
-           "partition.");
+           "Retries, by cause: Redis or Kafka failures, a fenced "
+           "partition, or a schema registry that gave no answer.");
     for (int i = 0; i < CP_METRICS_RETRY_CAUSE_CNT; i++)
         emit(&o, "crmpulse_retries_total{cause=\"%s\"} %" PRIu64 "\n",
              cause_names[i], load(&m->retries[i]));

@@ -67,9 +67,10 @@ enum cp_metrics_alert_level {
 
 /** crmpulse_retries_total{cause=...} */
 enum cp_metrics_retry_cause {
-    CP_METRICS_RETRY_REDIS,  /* Redis unreachable or a transaction failed */
-    CP_METRICS_RETRY_KAFKA,  /* a produce, commit or fetch failed */
-    CP_METRICS_RETRY_FENCED, /* another worker took the partition over */
+    CP_METRICS_RETRY_REDIS,    /* Redis unreachable or a transaction failed */
+    CP_METRICS_RETRY_KAFKA,    /* a produce, commit or fetch failed */
+    CP_METRICS_RETRY_FENCED,   /* another worker took the partition over */
+    CP_METRICS_RETRY_REGISTRY, /* the schema registry gave no answer */
     CP_METRICS_RETRY_CAUSE_CNT
 };
 

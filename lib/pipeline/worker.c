@@ -1160,7 +1160,9 @@ static void recover(struct cp_worker *w, cp_rc cause,
     w->stats.retries++;
     cp_metrics_retry(w->metrics, cause == CP_EFENCED  ? CP_METRICS_RETRY_FENCED
                                  : cause == CP_EKAFKA ? CP_METRICS_RETRY_KAFKA
-                                                      : CP_METRICS_RETRY_REDIS);
+                                 : cp_writer_schemas_waiting(w->ws)
+                                     ? CP_METRICS_RETRY_REGISTRY
+                                     : CP_METRICS_RETRY_REDIS);
     if (cause == CP_EKAFKA)
         cp_metrics_set_up(w->metrics, CP_METRICS_DEP_KAFKA, false);
     else if (cause == CP_EREDIS)

@@ -160,6 +160,38 @@ static void learn_output_ids(const char *url)
     cp_registry_destroy(reg);
 }
 
+/* The status code and body of GET @p path on the worker's endpoint, as
+ * "<code> <body>". Ownership: caller frees. */
+static char *http_get(int port, const char *path)
+{
+    char cmd[256], *out = calloc(1, 65536);
+    size_t len = 0, got;
+    FILE *fp;
+
+    cr_assert_not_null(out);
+    snprintf(cmd, sizeof(cmd),
+             "curl -s -m 5 -w '%%{http_code} ' -o /dev/stderr "
+             "http://127.0.0.1:%d%s 2>&1",
+             port, path);
+    fp = popen(cmd, "r");
+    cr_assert_not_null(fp);
+    while ((got = fread(out + len, 1, 65535 - len, fp)) > 0)
+        len += got;
+    pclose(fp);
+    /* curl writes the body (stderr) before the code: put the code first. */
+    {
+        char *sp = len >= 4 ? out + len - 4 : NULL;
+        char *swapped = calloc(1, len + 2);
+
+        cr_assert(sp && sp[3] == ' ', "no HTTP answer on %s: %s", path, out);
+        cr_assert_not_null(swapped);
+        memcpy(swapped, sp, 4);
+        memcpy(swapped + 4, out, len - 4);
+        free(out);
+        return swapped;
+    }
+}
+
 struct letters {
     int64_t incompatible, fax, other;
 };
@@ -198,7 +230,8 @@ Test(registry_it, mixed_writers_and_an_outage_give_exact_counters)
     long outage_s =
         h_env_long("CP_IT_OUTAGE_S", h_env_long("CP_IT_FULL", 0) ? 30 : 3);
     char gen[700], k1[700], k2[700], orc[700], sum_path[700], wlog[700];
-    char n[32], split[32], x_url[128];
+    char n[32], split[32], x_url[128], x_http[64], *body;
+    int http_port = h_free_port();
     struct reg_server rs = {0};
     struct h_redis r;
     struct h_dlq_seen seen;
@@ -275,9 +308,10 @@ Test(registry_it, mixed_writers_and_an_outage_give_exact_counters)
     /* Part 1, registry up. */
     part1 = produce_dump(k1);
     snprintf(x_url, sizeof(x_url), "schema.registry.url=%s", rs.url);
+    snprintf(x_http, sizeof(x_http), "http.listen=127.0.0.1:%d", http_port);
     {
         const char *extras[] = {x_url, "schema.registry.request.timeout.ms=500",
-                                NULL};
+                                x_http, NULL};
 
         worker = h_worker_spawn(bootstrap, &r, "reg", wlog, extras);
     }
@@ -289,8 +323,21 @@ Test(registry_it, mixed_writers_and_an_outage_give_exact_counters)
     part2 = produce_dump(k2);
     cr_assert(h_log_wait(wlog, "not ready: schema registry unreachable", 30000),
               "the worker did not report the registry down");
+    body = http_get(http_port, "/readyz");
+    cr_assert(strstr(body, "503 not ready: schema registry unreachable"),
+              "/readyz during the outage: %s", body);
+    free(body);
     h_sleep_ms((int)outage_s * 1000);
     registry_start(&rs);
+    cr_assert(h_log_wait(wlog, "the schema registry answers again", 60000));
+    body = http_get(http_port, "/metrics");
+    cr_assert(!strstr(body, "crmpulse_retries_total{cause=\"registry\"} 0\n") &&
+                  strstr(body, "crmpulse_retries_total{cause=\"registry\"} "),
+              "no registry retries counted");
+    cr_assert(!strstr(body, "crmpulse_schema_registry_errors_total 0\n"));
+    cr_assert(strstr(body, "crmpulse_schema_registry_cached_schemas 4\n"),
+              "cached schemas: %s", strstr(body, "cached_schemas"));
+    free(body);
     h_worker_wait_done(worker, wlog, 300);
     cr_assert_eq(h_offsets_sum(&r, "reg"), part1 + part2);
 
