@@ -1381,9 +1381,6 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
                      errstr, errstr_size);
     if (!w->codec)
         goto fail;
-    if (cp_writer_schemas_open(cfg, w->codec, w->metrics, &w->ws, errstr,
-                               errstr_size))
-        goto fail;
     /* Redis may come up after us: the assignment waits for it with
      * backoff (and /readyz says so). Credentials it refuses stay fatal. */
     w->store = cp_store_open(cfg->redis_url, errstr, errstr_size);
@@ -1427,6 +1424,11 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
     if (!w->cons)
         goto fail;
     cp_consumer_set_out_of_range(w->cons, on_out_of_range);
+    /* Registry ids for events, alerts and dead letters (none configured:
+     * the fixed ids); refuses to start on an output schema it lacks. */
+    if (cp_writer_schemas_open(cfg, w->codec, w->metrics, &w->ws, errstr,
+                               errstr_size))
+        goto fail;
     return w;
 fail:
     cp_worker_destroy(w);
