@@ -15,7 +15,8 @@ ids count up from --first-id. --user user:password turns on Basic auth
 itself always answers): every other request then answers 500, a body that
 is not JSON, closes the connection unanswered, or hangs. --state FILE
 keeps the schemas across restarts (kill it for a real outage, start it
-again on the same port). Prints "PORT <n>" once listening.
+again on the same port). --tls CERT KEY serves HTTPS. Prints "PORT <n>"
+once listening.
 """
 import argparse
 import base64
@@ -193,11 +194,18 @@ def main():
     ap.add_argument("--first-id", type=int, default=1)
     ap.add_argument("--user", help="user:password for Basic auth")
     ap.add_argument("--state", help="file keeping schemas across restarts")
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"),
+                    help="serve HTTPS with this PEM certificate and key")
     args = ap.parse_args()
     Handler.state = State(args.first_id, args.state)
     Handler.auth = args.user
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True
+    if args.tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls[0], args.tls[1])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print("PORT %d" % srv.server_address[1], flush=True)
     srv.serve_forever()
 

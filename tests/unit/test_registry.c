@@ -274,6 +274,62 @@ Test(registry, a_timeout_is_no_answer)
     assert_has(reason, "imeout");
 }
 
+/* A self-signed certificate for 127.0.0.1 in @p dir (cert.pem, key.pem). */
+static void make_cert(const char *dir)
+{
+    char cmd[1024];
+
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "
+             "/CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout "
+             "%s/key.pem -out %s/cert.pem >/dev/null 2>&1",
+             dir, dir);
+    cr_assert(truthy(system(cmd) == 0), "openssl could not make a "
+                                        "certificate");
+}
+
+Test(registry, tls_needs_the_ca_unless_verification_is_off)
+{
+    char dir[] = "/tmp/cp-reg-tls-XXXXXX", cert[64], key[64], https[80];
+    struct cp_registry_opts opts = {.timeout_ms = 5000, .verify = true};
+    const char *extra[] = {"--tls", cert, key, NULL};
+    char errstr[256];
+    const char *json = NULL;
+
+    cr_assert(truthy(mkdtemp(dir) != NULL));
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    make_cert(dir);
+    start_server(extra);
+    snprintf(https, sizeof(https), "https://127.0.0.1:%d", server_port);
+    opts.urls = https;
+    /* Not signed by a CA the system trusts: no answer, and it says why. */
+    reg = cp_registry_new(&opts, errstr, sizeof(errstr));
+    cr_assert(truthy(reg != NULL), "%s", errstr);
+    cr_assert(truthy(
+        cp_registry_schema(reg, 100, &json, reason, sizeof(reason)) == CP_EIO));
+    assert_has(reason, "certificate");
+    cp_registry_destroy(reg);
+    /* With its CA: a definite answer (nothing registered: 40403). */
+    opts.ca_file = cert;
+    reg = cp_registry_new(&opts, errstr, sizeof(errstr));
+    cr_assert(truthy(cp_registry_schema(reg, 100, &json, reason,
+                                        sizeof(reason)) == CP_EDECODE),
+              "%s", reason);
+    assert_has(reason, "40403");
+    cp_registry_destroy(reg);
+    /* Verification off: answers too. */
+    opts.ca_file = NULL;
+    opts.verify = false;
+    reg = cp_registry_new(&opts, errstr, sizeof(errstr));
+    cr_assert(truthy(cp_registry_schema(reg, 100, &json, reason,
+                                        sizeof(reason)) == CP_EDECODE),
+              "%s", reason);
+    remove(cert);
+    remove(key);
+    rmdir(dir);
+}
+
 /* ---- settings ---- */
 
 static struct cp_config *load(const char *a, const char *b, char *errstr,
