@@ -15,7 +15,7 @@ seconds="${CP_FUZZ_SECONDS:-60}"
 malloc_mb="${CP_FUZZ_MALLOC_MB:-256}"
 dir="${CP_FUZZ_DIR:-build-fuzz}"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_codec fuzz_model fuzz_config fuzz_bridge_form fuzz_bridge_json)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_codec fuzz_schema_json fuzz_model fuzz_config fuzz_bridge_form fuzz_bridge_json)
 
 CC=clang cmake -S . -B "$dir" -DCP_FUZZ=ON -DBUILD_TESTING=OFF \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -41,9 +41,10 @@ int main(int argc, char **argv)
 {
     /* Every setting but the board's. */
     static const char *const settings[] = {
-        "kafka.",    "topic.",   "redis.", "codec.", "worker.",
-        "embedded.", "minute.",  "time.",  "model.", "http.",
-        "log.",      "offsets.", NULL};
+        "kafka.",           "topic.",    "redis.",  "codec.",
+        "worker.",          "embedded.", "minute.", "time.",
+        "model.",           "http.",     "log.",    "offsets.",
+        "schema.registry.", NULL};
     const struct cp_cli cli = {.prog = "crmpulse",
                                .version = CP_VERSION,
                                .print_config = 1,

@@ -8,6 +8,7 @@
 #ifndef CP_CODEC_H
 #define CP_CODEC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "arena.h"
@@ -44,6 +45,59 @@ struct cp_codec;
 struct cp_codec *cp_codec_new(enum cp_framing framing, char *errstr,
                               size_t errstr_size);
 void cp_codec_destroy(struct cp_codec *codec);
+
+/* ---- schema registry: writer schemas by registry id ---- */
+
+/**
+ * @brief From now on the Confluent schema ids of events are those of a
+ *        schema registry: the compiled-in ids no longer read events, only
+ *        the writer schemas given with cp_codec_add_schema() do.
+ */
+void cp_codec_use_registry(struct cp_codec *codec);
+
+/**
+ * @brief Whether @p value is a Confluent-framed message whose schema id
+ *        the codec (in registry mode) has not been given yet: the caller
+ *        fetches it and calls cp_codec_add_schema() (or
+ *        cp_codec_add_unusable()) before decoding.
+ */
+bool cp_codec_needs_schema(const struct cp_codec *codec, const void *value,
+                           size_t len, uint32_t *id);
+
+/**
+ * @brief Compiles writer schema @p json of registry id @p id and its
+ *        resolution to our reader (schemas/crm_event.avsc, by the Avro
+ *        rules: fields only the writer has are skipped, optional fields it
+ *        lacks read as null, int->long and bytes->string promotions, enum
+ *        symbols and payload records by name). Kept for the codec's life.
+ * @returns CP_OK with @p summary saying what differs from the reader
+ *          ("added: ...; removed: ..."); CP_EDECODE when it cannot be
+ *          read (bad JSON, not a CrmEvent, a reader field without default
+ *          missing, a type that does not resolve): the id is kept as
+ *          unusable, every message of it decodes to CP_EDECODE with that
+ *          reason, also in @p summary; CP_ENOMEM.
+ * Ownership: borrows @p json for the call.
+ */
+cp_rc cp_codec_add_schema(struct cp_codec *codec, uint32_t id, const char *json,
+                          char *summary, size_t summary_size);
+
+/**
+ * @brief Records that id @p id has no usable schema (the registry said
+ *        "not found"): its messages decode to CP_EDECODE with @p why.
+ * @returns CP_OK or CP_ENOMEM.
+ */
+cp_rc cp_codec_add_unusable(struct cp_codec *codec, uint32_t id,
+                            const char *why);
+
+/**
+ * @brief Frames what this codec encodes with registry ids: events with
+ *        @p event_id, alerts with @p alert_id, dead letters with
+ *        @p dead_letter_id (each 0 = the compiled-in id). The schemas
+ *        written are still ours (the .avsc files of schemas/): the ids are the
+ * ones the registry gave for exactly those schemas.
+ */
+void cp_codec_set_output_ids(struct cp_codec *codec, uint32_t event_id,
+                             uint32_t alert_id, uint32_t dead_letter_id);
 
 /**
  * @brief Decodes and validates one message value.

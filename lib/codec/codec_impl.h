@@ -23,9 +23,11 @@
 
 /* An optional field: T or union{null, T} in either order. */
 struct opt_field {
-    int index;       /* field index in the record */
+    int index;       /* field index in the record; -1: the writer lacks it,
+                        read as the reader's default (null) */
     int null_branch; /* -1: the field is not a union */
     int val_branch;
+    int8_t promoted; /* 1: written as bytes, read as string */
 };
 
 /* A writer enum mapped by symbol name onto one of our enums. */
@@ -57,12 +59,17 @@ struct kind_proj {
     struct {
         enum role role;
         int index;            /* field index in the branch record */
+        int8_t promoted;      /* 1: int read as long, bytes as string */
         struct enum_map *map; /* owned by the event_proj, or NULL */
     } fields[KIND_MAX_FIELDS];
 };
 
 struct event_proj {
     int f_event_id, f_tenant_id, f_customer_id, f_occurred_at, f_payload;
+    /* Avro promotions the writer needs: bytes read as string (ids), int
+     * read as long (occurred_at). */
+    int8_t event_id_bytes, tenant_id_bytes, customer_id_bytes;
+    int8_t occurred_at_int;
     struct opt_field manager_id;
     struct opt_field channel;
     struct enum_map channels;
@@ -103,6 +110,8 @@ struct slot {
     struct event_proj *ev;     /* owned; NULL: not a CrmEvent */
     struct dl_proj *dl;        /* owned; NULL: not a DeadLetter */
     struct alert_proj *al;     /* owned; NULL: not an Alert */
+    char *unusable; /* owned; a registry id we cannot read: why (every
+                       message of it is dead-lettered with this) */
 };
 
 struct cp_codec {
@@ -112,6 +121,12 @@ struct cp_codec {
     struct slot *event_slot;       /* borrowed from slots: schema id 1 */
     struct slot *dead_letter_slot; /* borrowed from slots: schema id 3 */
     struct slot *alert_slot;       /* borrowed from slots: schema id 4 */
+    bool use_registry;             /* event ids are the registry's */
+    uint32_t out_event_id;         /* registry ids to frame with; 0: */
+    uint32_t out_alert_id;         /* the compiled-in id */
+    uint32_t out_dead_letter_id;
+    struct slot **writers;         /* owned: registry writer schemas */
+    size_t writer_cnt, writer_cap;
     avro_reader_t reader;          /* owned, re-pointed per message */
     avro_writer_t writer;          /* owned, re-pointed per message */
 };
@@ -122,9 +137,12 @@ extern const char cp__empty_bytes[1];
 /* ---- proj.c: projection set-up, one per record kind ---- */
 
 /* Each returns a table owned by the caller (free()), or NULL with
- * @p errstr set when the writer schema lacks what we read. */
-struct event_proj *cp__event_proj_new(avro_schema_t rec, char *errstr,
-                                      size_t errstr_size);
+ * @p errstr set when the writer schema lacks what we read. @p lenient
+ * (a registry writer schema): Avro resolution to schemas/crm_event.avsc,
+ * i.e. optional fields the writer lacks read as null, and the promotions
+ * int->long and bytes->string; the error names the field and the rule. */
+struct event_proj *cp__event_proj_new(avro_schema_t rec, bool lenient,
+                                      char *errstr, size_t errstr_size);
 struct dl_proj *cp__dl_proj_new(avro_schema_t rec, char *errstr,
                                 size_t errstr_size);
 struct alert_proj *cp__alert_proj_new(avro_schema_t rec, char *errstr,

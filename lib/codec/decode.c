@@ -43,6 +43,40 @@ static cp_rc copy_bytes(avro_value_t *v, struct cp_arena *arena,
     return CP_OK;
 }
 
+/* A string the writer may have written as bytes (Avro's bytes -> string
+ * promotion; @p promoted from the projection). */
+static cp_rc copy_str(avro_value_t *v, int8_t promoted, struct cp_arena *arena,
+                      struct cp_str *out)
+{
+    const void *p = NULL;
+    size_t size = 0;
+    char *copy;
+
+    if (!promoted)
+        return copy_string(v, arena, out);
+    if (avro_value_get_bytes(v, &p, &size))
+        return CP_EDECODE;
+    copy = cp_arena_strndup(arena, p ? p : cp__empty_bytes, p ? size : 0);
+    if (!copy)
+        return CP_ENOMEM;
+    out->ptr = copy;
+    out->len = p ? size : 0;
+    return CP_OK;
+}
+
+/* A long the writer may have written as an int (promotion int -> long). */
+static int get_long(avro_value_t *v, int8_t promoted, int64_t *out)
+{
+    int32_t i32;
+
+    if (!promoted)
+        return avro_value_get_long(v, out);
+    if (avro_value_get_int(v, &i32))
+        return -1;
+    *out = i32;
+    return 0;
+}
+
 /* Selects the value of an optional field; *is_null tells a null apart. */
 static int get_optional(avro_value_t *rec, const struct opt_field *of,
                         avro_value_t *out, bool *is_null)
@@ -50,6 +84,10 @@ static int get_optional(avro_value_t *rec, const struct opt_field *of,
     avro_value_t field;
     int disc;
 
+    if (of->index < 0) { /* the writer lacks it: the reader's default */
+        *is_null = true;
+        return 0;
+    }
     if (avro_value_get_by_index(rec, (size_t)of->index, &field, NULL))
         return -1;
     *is_null = false;
@@ -98,10 +136,10 @@ static cp_rc project_payload(const struct event_proj *ep, avro_value_t *root,
                                   "payload: cannot read field");
         switch (kp->fields[i].role) {
         case R_ENTITY:
-            rc = copy_string(&v, arena, &ev->entity_id);
+            rc = copy_str(&v, kp->fields[i].promoted, arena, &ev->entity_id);
             break;
         case R_LABEL:
-            rc = copy_string(&v, arena, &ev->label);
+            rc = copy_str(&v, kp->fields[i].promoted, arena, &ev->label);
             break;
         case R_STAGE_ORDER:
             rc = avro_value_get_int(&v, &i32) ? CP_EDECODE : CP_OK;
@@ -112,7 +150,8 @@ static cp_rc project_payload(const struct event_proj *ep, avro_value_t *root,
             ev->score = i32;
             break;
         case R_AMOUNT:
-            rc = avro_value_get_long(&v, &ev->amount) ? CP_EDECODE : CP_OK;
+            rc = get_long(&v, kp->fields[i].promoted, &ev->amount) ? CP_EDECODE
+                                                                   : CP_OK;
             break;
         case R_WON:
         case R_INBOUND:
@@ -159,11 +198,12 @@ static cp_rc project_event(const struct event_proj *ep, avro_value_t *root,
 {
     const struct {
         int index;
+        int8_t promoted;
         struct cp_str *out;
     } strs[] = {
-        {ep->f_event_id, &ev->event_id},
-        {ep->f_tenant_id, &ev->tenant_id},
-        {ep->f_customer_id, &ev->customer_id},
+        {ep->f_event_id, ep->event_id_bytes, &ev->event_id},
+        {ep->f_tenant_id, ep->tenant_id_bytes, &ev->tenant_id},
+        {ep->f_customer_id, ep->customer_id_bytes, &ev->customer_id},
     };
     avro_value_t v;
     bool is_null;
@@ -176,7 +216,7 @@ static cp_rc project_event(const struct event_proj *ep, avro_value_t *root,
         if (avro_value_get_by_index(root, (size_t)strs[i].index, &v, NULL))
             return cp_decode_fail(reason, reason_size,
                                   "cannot read a string field");
-        rc = copy_string(&v, arena, strs[i].out);
+        rc = copy_str(&v, strs[i].promoted, arena, strs[i].out);
         if (rc == CP_ENOMEM)
             return rc;
         if (rc)
@@ -184,12 +224,12 @@ static cp_rc project_event(const struct event_proj *ep, avro_value_t *root,
                                   "cannot read a string field");
     }
     if (avro_value_get_by_index(root, (size_t)ep->f_occurred_at, &v, NULL) ||
-        avro_value_get_long(&v, &ev->occurred_at))
+        get_long(&v, ep->occurred_at_int, &ev->occurred_at))
         return cp_decode_fail(reason, reason_size, "occurred_at: cannot read");
     if (get_optional(root, &ep->manager_id, &v, &is_null))
         return cp_decode_fail(reason, reason_size, "manager_id: cannot read");
     if (!is_null) {
-        rc = copy_string(&v, arena, &ev->manager_id);
+        rc = copy_str(&v, ep->manager_id.promoted, arena, &ev->manager_id);
         if (rc == CP_ENOMEM)
             return rc;
         if (rc)

@@ -2,6 +2,7 @@
 /* Projection set-up: resolves, once per writer schema, every field and
  * enum symbol we read or write by name, so decoding and encoding index
  * straight into avro-c values. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,27 +49,92 @@ static const char *type_name(avro_type_t type)
     }
 }
 
-static int record_field(avro_schema_t rec, const char *name, avro_type_t type,
-                        avro_schema_t *fs, char *errstr, size_t errstr_size)
+/* Whether a writer value of type @p got is read as @p want: the same type,
+ * or (when @p promoted is not NULL) one of Avro's promotions we read:
+ * int -> long, bytes -> string; *promoted tells which. */
+static bool type_resolves(avro_type_t got, avro_type_t want, int8_t *promoted)
+{
+    if (promoted)
+        *promoted = 0;
+    if (got == want)
+        return true;
+    if (!promoted)
+        return false;
+    if ((want == AVRO_INT64 && got == AVRO_INT32) ||
+        (want == AVRO_STRING && got == AVRO_BYTES)) {
+        *promoted = 1;
+        return true;
+    }
+    return false;
+}
+
+static const char *avro_type_str(avro_type_t type)
+{
+    switch (type) {
+    case AVRO_STRING:
+        return "string";
+    case AVRO_BYTES:
+        return "bytes";
+    case AVRO_INT32:
+        return "int";
+    case AVRO_INT64:
+        return "long";
+    case AVRO_FLOAT:
+        return "float";
+    case AVRO_DOUBLE:
+        return "double";
+    case AVRO_BOOLEAN:
+        return "boolean";
+    case AVRO_ENUM:
+        return "enum";
+    case AVRO_UNION:
+        return "union";
+    case AVRO_ARRAY:
+        return "array";
+    case AVRO_RECORD:
+        return "record";
+    default:
+        return "another type";
+    }
+}
+
+/* The index of reader field @p name (required: no reader default) in
+ * writer record @p rec, or -1 with the field and the Avro rule it breaks in
+ * @p errstr. @p promoted: NULL = the exact type only. */
+static int record_field_p(avro_schema_t rec, const char *name, avro_type_t type,
+                          avro_schema_t *fs, int8_t *promoted, char *errstr,
+                          size_t errstr_size)
 {
     int idx = avro_schema_record_field_get_index(rec, name);
     avro_schema_t s;
 
     if (idx < 0) {
-        snprintf(errstr, errstr_size, "%s: no field %s", avro_schema_name(rec),
-                 name);
+        snprintf(errstr, errstr_size,
+                 "field %s.%s: the writer lacks it and the reader has no "
+                 "default (rule: a reader field missing from the writer "
+                 "needs a default)",
+                 avro_schema_name(rec), name);
         return -1;
     }
     s = cp__resolve_link(avro_schema_record_field_get_by_index(rec, idx));
-    if (!s || avro_typeof(s) != type) {
-        snprintf(errstr, errstr_size, "%s.%s: unexpected type %s",
+    if (!s || !type_resolves(avro_typeof(s), type, promoted)) {
+        snprintf(errstr, errstr_size,
+                 "field %s.%s: writer type %s, reader type %s (rule: same "
+                 "type or a promotion int->long, float->double, "
+                 "string<->bytes)",
                  avro_schema_name(rec), name,
-                 s ? avro_schema_type_name(s) : "?");
+                 s ? avro_type_str(avro_typeof(s)) : "?", avro_type_str(type));
         return -1;
     }
     if (fs)
         *fs = s;
     return idx;
+}
+
+static int record_field(avro_schema_t rec, const char *name, avro_type_t type,
+                        avro_schema_t *fs, char *errstr, size_t errstr_size)
+{
+    return record_field_p(rec, name, type, fs, NULL, errstr, errstr_size);
 }
 
 /* A required field: where its index goes, its name and type. */
@@ -92,23 +158,32 @@ static int record_fields(avro_schema_t rec, const struct field_want *wants,
     return 0;
 }
 
-static int optional_field(avro_schema_t rec, const char *name, avro_type_t type,
-                          struct opt_field *of, avro_schema_t *fs, char *errstr,
-                          size_t errstr_size)
+/* An optional reader field (T or union{null, T}, default null). With
+ * @p lenient (a registry writer), a writer that lacks it reads the default
+ * (index -1) and a string may be written as bytes. */
+static int optional_field_p(avro_schema_t rec, const char *name,
+                            avro_type_t type, struct opt_field *of,
+                            avro_schema_t *fs, bool lenient, char *errstr,
+                            size_t errstr_size)
 {
     int idx = avro_schema_record_field_get_index(rec, name);
+    int8_t promoted = 0;
     avro_schema_t s;
 
+    of->null_branch = of->val_branch = -1;
+    of->promoted = 0;
+    of->index = idx;
+    if (idx < 0 && lenient)
+        return 0; /* the reader's default: null */
     if (idx < 0) {
         snprintf(errstr, errstr_size, "%s: no field %s", avro_schema_name(rec),
                  name);
         return -1;
     }
-    of->index = idx;
-    of->null_branch = of->val_branch = -1;
     s = cp__resolve_link(avro_schema_record_field_get_by_index(rec, idx));
-    if (s && avro_typeof(s) == type) {
+    if (s && type_resolves(avro_typeof(s), type, lenient ? &promoted : NULL)) {
         of->val_branch = 0;
+        of->promoted = promoted;
         *fs = s;
         return 0;
     }
@@ -118,17 +193,29 @@ static int optional_field(avro_schema_t rec, const char *name, avro_type_t type,
 
             if (b && is_avro_null(b))
                 of->null_branch = i;
-            else if (b && avro_typeof(b) == type) {
+            else if (b && type_resolves(avro_typeof(b), type,
+                                        lenient ? &promoted : NULL)) {
                 of->val_branch = i;
+                of->promoted = promoted;
                 *fs = b;
             }
         }
         if (of->null_branch >= 0 && of->val_branch >= 0)
             return 0;
     }
-    snprintf(errstr, errstr_size, "%s.%s: neither %s nor [null, %s]",
+    snprintf(errstr, errstr_size,
+             "field %s.%s: neither %s nor [null, %s] (rule: a writer union "
+             "branch must resolve to the reader's)",
              avro_schema_name(rec), name, type_name(type), type_name(type));
     return -1;
+}
+
+static int optional_field(avro_schema_t rec, const char *name, avro_type_t type,
+                          struct opt_field *of, avro_schema_t *fs, char *errstr,
+                          size_t errstr_size)
+{
+    return optional_field_p(rec, name, type, of, fs, false, errstr,
+                            errstr_size);
 }
 
 static int map_enum(avro_schema_t es, const char *const *ours, int our_cnt,
@@ -157,9 +244,10 @@ static int map_enum(avro_schema_t es, const char *const *ours, int our_cnt,
     return 0;
 }
 
-struct event_proj *cp__event_proj_new(avro_schema_t rec, char *errstr,
-                                      size_t errstr_size)
+struct event_proj *cp__event_proj_new(avro_schema_t rec, bool lenient,
+                                      char *errstr, size_t errstr_size)
 {
+    int8_t *const no = NULL;
     struct event_proj *ep = calloc(1, sizeof(*ep));
     const char *channel_syms[CP_CHANNEL_CNT];
     avro_schema_t s, payload;
@@ -171,29 +259,34 @@ struct event_proj *cp__event_proj_new(avro_schema_t rec, char *errstr,
     for (int i = 0; i < CP_CHANNEL_CNT; i++)
         channel_syms[i] = cp_channel_symbol((enum cp_channel)i);
     ep->f_event_id =
-        record_field(rec, "event_id", AVRO_STRING, NULL, errstr, errstr_size);
+        record_field_p(rec, "event_id", AVRO_STRING, NULL,
+                       lenient ? &ep->event_id_bytes : no, errstr, errstr_size);
     if (ep->f_event_id < 0)
         goto fail;
-    ep->f_tenant_id =
-        record_field(rec, "tenant_id", AVRO_STRING, NULL, errstr, errstr_size);
+    ep->f_tenant_id = record_field_p(rec, "tenant_id", AVRO_STRING, NULL,
+                                     lenient ? &ep->tenant_id_bytes : no,
+                                     errstr, errstr_size);
     if (ep->f_tenant_id < 0)
         goto fail;
-    ep->f_customer_id = record_field(rec, "customer_id", AVRO_STRING, NULL,
-                                     errstr, errstr_size);
+    ep->f_customer_id = record_field_p(rec, "customer_id", AVRO_STRING, NULL,
+                                       lenient ? &ep->customer_id_bytes : no,
+                                       errstr, errstr_size);
     if (ep->f_customer_id < 0)
         goto fail;
-    ep->f_occurred_at =
-        record_field(rec, "occurred_at", AVRO_INT64, NULL, errstr, errstr_size);
+    ep->f_occurred_at = record_field_p(rec, "occurred_at", AVRO_INT64, NULL,
+                                       lenient ? &ep->occurred_at_int : no,
+                                       errstr, errstr_size);
     if (ep->f_occurred_at < 0)
         goto fail;
-    if (optional_field(rec, "manager_id", AVRO_STRING, &ep->manager_id, &s,
-                       errstr, errstr_size))
+    if (optional_field_p(rec, "manager_id", AVRO_STRING, &ep->manager_id, &s,
+                         lenient, errstr, errstr_size))
         goto fail;
-    if (optional_field(rec, "channel", AVRO_ENUM, &ep->channel, &s, errstr,
-                       errstr_size))
+    s = NULL;
+    if (optional_field_p(rec, "channel", AVRO_ENUM, &ep->channel, &s, lenient,
+                         errstr, errstr_size))
         goto fail;
-    if (map_enum(s, channel_syms, CP_CHANNEL_CNT, &ep->channels, errstr,
-                 errstr_size))
+    if (s && map_enum(s, channel_syms, CP_CHANNEL_CNT, &ep->channels, errstr,
+                      errstr_size))
         goto fail;
     ep->f_payload =
         record_field(rec, "payload", AVRO_UNION, &payload, errstr, errstr_size);
@@ -230,8 +323,10 @@ struct event_proj *cp__event_proj_new(avro_schema_t rec, char *errstr,
         entity = cp_payload_entity_field((enum cp_payload_kind)kind);
         if (entity) {
             kp->fields[kp->field_cnt].role = R_ENTITY;
-            kp->fields[kp->field_cnt].index = record_field(
-                br, entity, AVRO_STRING, NULL, errstr, errstr_size);
+            kp->fields[kp->field_cnt].index = record_field_p(
+                br, entity, AVRO_STRING, NULL,
+                lenient ? &kp->fields[kp->field_cnt].promoted : no, errstr,
+                errstr_size);
             if (kp->fields[kp->field_cnt++].index < 0)
                 goto fail;
         }
@@ -243,8 +338,9 @@ struct event_proj *cp__event_proj_new(avro_schema_t rec, char *errstr,
                 continue;
             kp->fields[f].role = pf->role;
             kp->fields[f].map = NULL;
-            kp->fields[f].index =
-                record_field(br, pf->name, pf->type, &s, errstr, errstr_size);
+            kp->fields[f].index = record_field_p(
+                br, pf->name, pf->type, &s,
+                lenient ? &kp->fields[f].promoted : no, errstr, errstr_size);
             if (kp->fields[f].index < 0)
                 goto fail;
             if (pf->role == R_SURVEY_KIND) {

@@ -54,10 +54,13 @@ static bool check_cluster_nodes(const char *nodes, char *errstr, size_t size);
 static bool check_board_tokens(const char *list, char *errstr, size_t size);
 static bool check_board_thresholds(const char *list, char *errstr, size_t size);
 static bool check_board_currency(const char *list, char *errstr, size_t size);
+static bool check_registry_urls(const char *list, char *errstr, size_t size);
+static bool check_user_info(const char *value, char *errstr, size_t size);
 
 static const char *const framing_choices[] = {"confluent", "raw", NULL};
 static const char *const log_format_choices[] = {"text", "json", NULL};
 static const char *const board_lang_choices[] = {"en", "ru", "uk", "it", NULL};
+static const char *const bool_choices[] = {"false", "true", NULL};
 static const char *const out_of_range_choices[] = {"fail", "earliest", "latest",
                                                    NULL};
 
@@ -134,6 +137,56 @@ static const struct setting settings[] = {
      .choices = framing_choices,
      .doc = "confluent: magic byte and schema id before the Avro body; "
             "raw: the Avro body only"},
+    {.name = "schema.registry.url",
+     .type = SET_STRING,
+     .offset = OFF(registry_url),
+     .min = 0,
+     .max = 4096,
+     .def = "",
+     .check = check_registry_urls,
+     .doc = "Confluent-compatible schema registry, http[s]://host:port[/path]"
+            "[,...] tried in order (failover); empty = the fixed schema ids "
+            "of schemas/registry.txt"},
+    {.name = "schema.registry.basic.auth.user.info",
+     .type = SET_STRING,
+     .offset = OFF(registry_user_info),
+     .min = 0,
+     .max = 1024,
+     .def = "",
+     .flags = SET_SENSITIVE,
+     .check = check_user_info,
+     .doc = "user:password for the schema registry's Basic auth; empty = "
+            "none"},
+    {.name = "schema.registry.ssl.ca.location",
+     .type = SET_STRING,
+     .offset = OFF(registry_ca_file),
+     .min = 0,
+     .max = 4096,
+     .def = "",
+     .doc = "PEM file of the CAs that sign the registry's certificate; "
+            "empty = the system's CAs"},
+    {.name = "schema.registry.ssl.verify",
+     .type = SET_ENUM,
+     .offset = OFF(registry_verify),
+     .def = "true",
+     .choices = bool_choices,
+     .doc = "verify the registry's certificate and host name (false only "
+            "for tests)"},
+    {.name = "schema.registry.request.timeout.ms",
+     .type = SET_INT,
+     .offset = OFF(registry_timeout_ms),
+     .min = 100,
+     .max = 120000,
+     .def = "5000",
+     .doc = "longest wait for one registry request, connecting included"},
+    {.name = "schema.registry.auto.register",
+     .type = SET_ENUM,
+     .offset = OFF(registry_auto_register),
+     .def = "true",
+     .choices = bool_choices,
+     .doc = "register the alert and dead-letter schemas under "
+            "<topic>-value; false = only look them up (the worker refuses "
+            "to start if they are missing)"},
     {.name = "offsets.out_of_range",
      .type = SET_ENUM,
      .offset = OFF(offsets_out_of_range),
@@ -644,6 +697,47 @@ static bool check_board_currency(const char *list, char *errstr, size_t size)
                      "code, e.g. acme:EUR, *:USD");
             return false;
         }
+    }
+    return true;
+}
+
+/* Each entry http[s]://host..., no credentials: those go in
+ * schema.registry.basic.auth.user.info, which is masked. */
+static bool check_registry_urls(const char *list, char *errstr, size_t size)
+{
+    const char *p = list;
+
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        size_t scheme = strncmp(p, "http://", 7) == 0    ? 7
+                        : strncmp(p, "https://", 8) == 0 ? 8
+                                                         : 0;
+        const char *at = memchr(p, '@', n);
+
+        if (!scheme || n == scheme) {
+            snprintf(errstr, size,
+                     "expected http[s]://host:port[/path][,...], e.g. "
+                     "http://127.0.0.1:8081");
+            return false;
+        }
+        if (at) {
+            snprintf(errstr, size,
+                     "credentials in the URL are not accepted: set "
+                     "schema.registry.basic.auth.user.info=user:password");
+            return false;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return true;
+}
+
+static bool check_user_info(const char *value, char *errstr, size_t size)
+{
+    if (*value && !strchr(value, ':')) {
+        snprintf(errstr, size, "expected user:password");
+        return false;
     }
     return true;
 }

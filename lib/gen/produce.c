@@ -22,6 +22,7 @@
 #include "produce.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,9 @@
 #include "codec.h"
 #include "common.h"
 #include "kafka.h"
+#include "registry.h"
 #include "replay.h"
+#include "schemas.h"
 
 #define PROG             "crmpulse-gen"
 #define WEEK_MS          (7LL * 86400 * 1000)
@@ -71,6 +74,12 @@ void cp_gen_usage(FILE *out)
         "otherwise)\n"
         "      --raw              raw Avro framing instead of Confluent "
         "(0x00, schema id)\n"
+        "      --schema-registry URL  register crm_event.avsc under "
+        "<topic>-value\n"
+        "                         in this schema registry and frame with "
+        "its id\n"
+        "                         (or -X schema.registry.url=URL; "
+        "-X schema.registry.*)\n"
         "  -o, --out FILE         also write every produced message to FILE "
         "(format below)\n"
         "      --dry-run          write the files only, no Kafka\n"
@@ -290,6 +299,8 @@ static int parse_args(int argc, char **argv, struct cp_gen_opts *o,
                            errstr_size)) != 0 ||
             (r = opt_value(argc, argv, &i, "-o", "--out", &o->out_path, errstr,
                            errstr_size)) != 0 ||
+            (r = opt_value(argc, argv, &i, NULL, "--schema-registry",
+                           &o->registry, errstr, errstr_size)) != 0 ||
             (r = opt_value(argc, argv, &i, NULL, "--labels", &o->labels_path,
                            errstr, errstr_size)) != 0 ||
             (r = opt_value(argc, argv, &i, NULL, "--events-csv", &o->csv_path,
@@ -1060,7 +1071,7 @@ struct cp_config *cp_gen_config_load(const struct cp_gen_opts *o,
 {
     const char **xargv = calloc((size_t)o->xargc + 8, sizeof(*xargv));
     struct cp_config *cfg;
-    char xb[4200], xt[300];
+    char xb[4200], xt[300], xr[4200];
     int xargc = 0;
 
     if (!xargv) {
@@ -1084,6 +1095,11 @@ struct cp_config *cp_gen_config_load(const struct cp_gen_opts *o,
     if (o->raw) {
         xargv[xargc++] = "-X";
         xargv[xargc++] = "codec.framing=raw";
+    }
+    if (o->registry) {
+        snprintf(xr, sizeof(xr), "schema.registry.url=%s", o->registry);
+        xargv[xargc++] = "-X";
+        xargv[xargc++] = xr;
     }
     for (int i = 0; i < o->xargc; i++)
         xargv[xargc++] = o->xargv[i];
@@ -1120,6 +1136,49 @@ static int check_outputs(const struct cp_gen_run *rn,
     return 0;
 }
 
+/* With a schema registry: the id of crm_event.avsc under <topic>-value
+ * (registered unless schema.registry.auto.register=false), which events
+ * are then framed with. @returns 0, or 1 (printed). */
+static int registry_id(struct cp_gen_run *rn, const struct cp_config *cfg)
+{
+    struct cp_registry_opts ropts = {
+        .urls = cfg->registry_url,
+        .user_info = cfg->registry_user_info,
+        .ca_file = cfg->registry_ca_file,
+        .verify = cfg->registry_verify != 0,
+        .timeout_ms = cfg->registry_timeout_ms,
+    };
+    char errstr[1024], subject[300];
+    struct cp_registry *reg;
+    uint32_t id = 0;
+    cp_rc rc;
+
+    if (cfg->codec_raw) {
+        fprintf(rn->msgs, PROG ": --schema-registry needs Confluent framing "
+                               "(leave --raw out)\n");
+        return 1;
+    }
+    reg = cp_registry_new(&ropts, errstr, sizeof(errstr));
+    if (!reg) {
+        fprintf(rn->msgs, PROG ": %s\n", errstr);
+        return 1;
+    }
+    snprintf(subject, sizeof(subject), "%s-value", cfg->topic_events);
+    rc = cp_registry_id_for(
+        reg, subject, cp_schema_json(CP_SCHEMA_ID_CRM_EVENT),
+        cfg->registry_auto_register != 0, &id, errstr, sizeof(errstr));
+    cp_registry_destroy(reg);
+    if (rc) {
+        fprintf(rn->msgs, PROG ": %s\n", errstr);
+        return 1;
+    }
+    cp_codec_set_output_ids(rn->codec, id, 0, 0);
+    if (!rn->o->quiet)
+        fprintf(rn->msgs, PROG ": schema registry: %s id %" PRIu32 "\n",
+                subject, id);
+    return 0;
+}
+
 /* Codec, dump file and producer. @returns 0, or 1 (printed). */
 static int open_outputs(struct cp_gen_run *rn, const struct cp_config *cfg)
 {
@@ -1133,6 +1192,8 @@ static int open_outputs(struct cp_gen_run *rn, const struct cp_config *cfg)
         fprintf(rn->msgs, PROG ": create codec: %s\n", errstr);
         return 1;
     }
+    if (cfg->registry_url[0] && registry_id(rn, cfg))
+        return 1;
     if (o->out_path) {
         rn->out = fopen(o->out_path, "wb");
         if (!rn->out) {

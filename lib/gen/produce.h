@@ -20,6 +20,7 @@ struct cp_gen_opts {
     const char *bootstrap; /* borrowed from argv; NULL: from settings */
     const char *topic;     /* borrowed from argv; NULL: from settings */
     const char *out_path;  /* borrowed from argv; --out dump file */
+    const char *registry;  /* borrowed from argv; --schema-registry URL */
     uint64_t events;       /* valid events (cohort: a cap if events_set) */
     uint64_t customers;    /* over all tenants */
     int tenants;           /* 3, or 1 with --churn-cohort */

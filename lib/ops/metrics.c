@@ -87,7 +87,7 @@ static const char *const kind_names[CP_METRICS_ALERT_KIND_CNT] = {
 static const char *const level_names[CP_METRICS_LEVEL_CNT] = {"high",
                                                               "critical"};
 static const char *const cause_names[CP_METRICS_RETRY_CAUSE_CNT] = {
-    "redis", "kafka", "fenced"};
+    "redis", "kafka", "fenced", "registry"};
 static const char *const dep_names[CP_METRICS_DEP_CNT] = {"redis", "kafka"};
 static const char *const drop_names[CP_METRICS_DROP_CNT] = {
     "stage_limit", "ticket_limit", "waiting_limit", "unreadable"};
@@ -115,6 +115,7 @@ struct cp_metrics {
     _Atomic uint64_t skipped; /* messages passed over, out of range */
     struct histo histo[H_CNT];
     _Atomic uint64_t cache_entries;
+    _Atomic uint64_t registry[3]; /* requests, errors, schemas cached */
     _Atomic uint64_t dropped[CP_METRICS_DROP_CNT];
     _Atomic int up[CP_METRICS_DEP_CNT];
 
@@ -385,6 +386,14 @@ void cp_metrics_partition_clear(struct cp_metrics *m, const char *topic,
     atomic_store_explicit(&part->wm_ms, -1, memory_order_relaxed);
 }
 
+void cp_metrics_set_registry(struct cp_metrics *m, uint64_t requests,
+                             uint64_t errors, uint64_t cached)
+{
+    atomic_store_explicit(&m->registry[0], requests, memory_order_relaxed);
+    atomic_store_explicit(&m->registry[1], errors, memory_order_relaxed);
+    atomic_store_explicit(&m->registry[2], cached, memory_order_relaxed);
+}
+
 void cp_metrics_set_cache(struct cp_metrics *m, uint64_t entries)
 {
     atomic_store_explicit(&m->cache_entries, entries, memory_order_relaxed);
@@ -603,8 +612,8 @@ cp_rc cp_metrics_render(struct cp_metrics *m, struct cp_buf *out)
         render_histo(&o, m, h);
 
     family(&o, "crmpulse_retries_total", "counter",
-           "Retries, by cause: Redis or Kafka failures, or a fenced "
-           "partition.");
+           "Retries, by cause: Redis or Kafka failures, a fenced "
+           "partition, or a schema registry that gave no answer.");
     for (int i = 0; i < CP_METRICS_RETRY_CAUSE_CNT; i++)
         emit(&o, "crmpulse_retries_total{cause=\"%s\"} %" PRIu64 "\n",
              cause_names[i], load(&m->retries[i]));
@@ -623,6 +632,20 @@ cp_rc cp_metrics_render(struct cp_metrics *m, struct cp_buf *out)
            "Entries in the in-memory state cache.");
     emit(&o, "crmpulse_state_cache_entries %" PRIu64 "\n",
          load(&m->cache_entries));
+
+    family(&o, "crmpulse_schema_registry_requests_total", "counter",
+           "HTTP requests to the schema registry (each URL tried counts).");
+    emit(&o, "crmpulse_schema_registry_requests_total %" PRIu64 "\n",
+         load(&m->registry[0]));
+    family(&o, "crmpulse_schema_registry_errors_total", "counter",
+           "Schema registry requests without a usable answer (down, "
+           "timeout, 5xx, garbage, refused).");
+    emit(&o, "crmpulse_schema_registry_errors_total %" PRIu64 "\n",
+         load(&m->registry[1]));
+    family(&o, "crmpulse_schema_registry_cached_schemas", "gauge",
+           "Writer schema ids held (found or definitely not found).");
+    emit(&o, "crmpulse_schema_registry_cached_schemas %" PRIu64 "\n",
+         load(&m->registry[2]));
 
     family(&o, "crmpulse_state_dropped_total", "counter",
            "What the state kept out: stages, open tickets and waiting "

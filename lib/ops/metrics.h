@@ -67,9 +67,10 @@ enum cp_metrics_alert_level {
 
 /** crmpulse_retries_total{cause=...} */
 enum cp_metrics_retry_cause {
-    CP_METRICS_RETRY_REDIS,  /* Redis unreachable or a transaction failed */
-    CP_METRICS_RETRY_KAFKA,  /* a produce, commit or fetch failed */
-    CP_METRICS_RETRY_FENCED, /* another worker took the partition over */
+    CP_METRICS_RETRY_REDIS,    /* Redis unreachable or a transaction failed */
+    CP_METRICS_RETRY_KAFKA,    /* a produce, commit or fetch failed */
+    CP_METRICS_RETRY_FENCED,   /* another worker took the partition over */
+    CP_METRICS_RETRY_REGISTRY, /* the schema registry gave no answer */
     CP_METRICS_RETRY_CAUSE_CNT
 };
 
@@ -183,6 +184,11 @@ cp_rc cp_metrics_partition_set(struct cp_metrics *m, const char *topic,
  * ignored. Ownership: @p topic is borrowed. */
 void cp_metrics_partition_clear(struct cp_metrics *m, const char *topic,
                                 int32_t partition);
+
+/** @brief Sets crmpulse_schema_registry_requests_total, _errors_total and
+ *         _cached_schemas (the client's running counts). */
+void cp_metrics_set_registry(struct cp_metrics *m, uint64_t requests,
+                             uint64_t errors, uint64_t cached);
 
 /** @brief Sets crmpulse_state_cache_entries. */
 void cp_metrics_set_cache(struct cp_metrics *m, uint64_t entries);

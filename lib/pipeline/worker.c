@@ -24,6 +24,7 @@
 #include "sideout.h"
 #include "state.h"
 #include "store.h"
+#include "writer_schemas.h"
 
 #define CP_MAX_PARTITIONS CP_CHECKPOINT_MAX_PARTITIONS
 #define CP_DLQ_FLUSH_MS   30000
@@ -47,6 +48,7 @@ struct cp_worker {
     struct cp_embedded *emb;      /* owned, NULL unless embedded */
     const char *bootstrap;        /* borrowed from cfg or emb */
     struct cp_codec *codec;       /* owned */
+    struct cp_writer_schemas *ws; /* owned; NULL without a schema registry */
     struct cp_store *store;       /* owned */
     struct cp_checkpoint *cp;     /* owned: offsets and fences */
     struct cp_producer *prod;     /* owned; dead letters and alerts */
@@ -947,6 +949,11 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
     char reason[256];
     cp_rc rc;
 
+    /* Writer schemas first: a registry that does not answer fails the
+     * batch before anything of it happened (it is read again). */
+    rc = cp_writer_schemas_prepare(w->ws, w->msgs, cnt);
+    if (rc)
+        return rc;
     cp_arena_reset(&w->arena);
     cp_counters_reset(w->ctr);
     cp_apply_set_clock(w->ap, now, w->cfg->minute_retention_ms);
@@ -1153,7 +1160,9 @@ static void recover(struct cp_worker *w, cp_rc cause,
     w->stats.retries++;
     cp_metrics_retry(w->metrics, cause == CP_EFENCED  ? CP_METRICS_RETRY_FENCED
                                  : cause == CP_EKAFKA ? CP_METRICS_RETRY_KAFKA
-                                                      : CP_METRICS_RETRY_REDIS);
+                                 : cp_writer_schemas_waiting(w->ws)
+                                     ? CP_METRICS_RETRY_REGISTRY
+                                     : CP_METRICS_RETRY_REDIS);
     if (cause == CP_EKAFKA)
         cp_metrics_set_up(w->metrics, CP_METRICS_DEP_KAFKA, false);
     else if (cause == CP_EREDIS)
@@ -1161,14 +1170,16 @@ static void recover(struct cp_worker *w, cp_rc cause,
     if (cause == CP_EREDIS)
         redis_failed(w, "batch"); /* "redis down" before what follows */
     set_ready(w, false,
-              cause == CP_EKAFKA   ? "kafka unreachable"
-              : cause == CP_EREDIS ? "redis unreachable"
-                                   : "recovering a failed batch");
+              cause == CP_EKAFKA                 ? "kafka unreachable"
+              : cause == CP_EREDIS               ? "redis unreachable"
+              : cp_writer_schemas_waiting(w->ws) ? "schema registry unreachable"
+                                                 : "recovering a failed batch");
     {
-        const char *why = cause == CP_EKAFKA    ? "kafka"
-                          : cause == CP_EREDIS  ? "redis"
-                          : cause == CP_EFENCED ? "fenced"
-                                                : "error";
+        const char *why = cause == CP_EKAFKA                 ? "kafka"
+                          : cause == CP_EREDIS               ? "redis"
+                          : cause == CP_EFENCED              ? "fenced"
+                          : cp_writer_schemas_waiting(w->ws) ? "registry"
+                                                             : "error";
         struct cp_log_field f[] = {{"event", "backoff", 0},
                                    {"cause", why, 0},
                                    {"delay_ms", NULL, w->backoff_ms},
@@ -1424,6 +1435,11 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
     if (!w->cons)
         goto fail;
     cp_consumer_set_out_of_range(w->cons, on_out_of_range);
+    /* Registry ids for events, alerts and dead letters (none configured:
+     * the fixed ids); refuses to start on an output schema it lacks. */
+    if (cp_writer_schemas_open(cfg, w->codec, w->metrics, &w->ws, errstr,
+                               errstr_size))
+        goto fail;
     return w;
 fail:
     cp_worker_destroy(w);
@@ -1519,7 +1535,9 @@ static void check_idle_health(struct cp_worker *w)
         set_ready(w, false, "redis unreachable");
     } else {
         redis_answered(w);
-        if (cp_consumer_generation(w->cons))
+        /* A batch waiting for the registry is read again: not ready yet. */
+        if (cp_consumer_generation(w->cons) &&
+            !cp_writer_schemas_waiting(w->ws))
             set_ready(w, true, NULL);
     }
 }
@@ -1539,6 +1557,7 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
      * it (and we resume after it) or none (and it is read again). */
     cp_store_set_stop(w->store, stop);
     cp_producer_set_stop(w->prod, stop); /* a flush waits for Kafka too */
+    cp_writer_schemas_set_stop(w->ws, stop); /* and a registry request */
 
     while (!*stop && !w->fatal) {
         int64_t poll_start = cp_mono_us();
@@ -1676,6 +1695,7 @@ void cp_worker_destroy(struct cp_worker *w)
     cp_embedded_destroy(w->emb);
     cp_checkpoint_destroy(w->cp);
     cp_store_destroy(w->store);
+    cp_writer_schemas_destroy(w->ws); /* before the codec it borrows */
     cp_codec_destroy(w->codec);
     cp_scorer_destroy(w->sc);
     cp_live_destroy(w->live);

@@ -438,6 +438,19 @@ const char *h_scratch_file(const char *name)
     return out;
 }
 
+static uint32_t out_alert_id, out_dead_letter_id;
+
+void h_set_output_ids(uint32_t alert_id, uint32_t dead_letter_id)
+{
+    out_alert_id = alert_id;
+    out_dead_letter_id = dead_letter_id;
+}
+
+void h_codec_output_ids(struct cp_codec *codec)
+{
+    cp_codec_set_output_ids(codec, 0, out_alert_id, out_dead_letter_id);
+}
+
 /* Writes every alert on crm.alerts as one JSON line to @p path (the oracle
  * counts each alert_id once, so alerts sent again by a replayed batch do
  * not count twice); returns how many records were read. */
@@ -457,6 +470,7 @@ int64_t h_dump_alerts(const char *bootstrap, const char *path)
     int quiet_ms = 0;
 
     cr_assert_not_null(codec, "%s", errstr);
+    h_codec_output_ids(codec);
     cr_assert_not_null(out);
     snprintf(group, sizeof(group), "alerts-check-%d", (int)getpid());
     cons = cp_consumer_new(bootstrap, group, "crm.alerts", NULL, 0, &cbs,

@@ -122,4 +122,12 @@ const char *h_scratch_file(const char *name);
  */
 int64_t h_dump_alerts(const char *bootstrap, const char *path);
 
+/** @brief The schema registry ids the worker frames alerts and dead
+ *         letters with (schema.registry.url), for h_dump_alerts() and
+ *         h_read_dlq(); 0 = the fixed ids (the default). */
+void h_set_output_ids(uint32_t alert_id, uint32_t dead_letter_id);
+/** @brief Makes @p codec read what h_set_output_ids() named. */
+struct cp_codec;
+void h_codec_output_ids(struct cp_codec *codec);
+
 #endif

@@ -276,6 +276,7 @@ void h_read_dlq(const char *bootstrap, const char *group_hint, int partitions,
 
     memset(seen, 0, sizeof(*seen));
     cr_assert_not_null(codec, "%s", errstr);
+    h_codec_output_ids(codec);
     cr_assert_not_null(marks);
     snprintf(group, sizeof(group), "dlq-%s-%d", group_hint, (int)getpid());
     cons = cp_consumer_new(bootstrap, group, "crm.events.dlq", NULL, 0, &cbs,

@@ -169,11 +169,13 @@ static const char expected_exposition[] =
     "crmpulse_redis_roundtrip_seconds_sum 10.0013\n"
     "crmpulse_redis_roundtrip_seconds_count 4\n"
     "# HELP crmpulse_retries_total Retries, by cause: Redis or Kafka "
-    "failures, or a fenced partition.\n"
+    "failures, a fenced partition, or a schema registry that gave no "
+    "answer.\n"
     "# TYPE crmpulse_retries_total counter\n"
     "crmpulse_retries_total{cause=\"redis\"} 3\n"
     "crmpulse_retries_total{cause=\"kafka\"} 1\n"
     "crmpulse_retries_total{cause=\"fenced\"} 0\n"
+    "crmpulse_retries_total{cause=\"registry\"} 0\n"
     "# HELP crmpulse_messages_skipped_total Input messages never applied: "
     "Kafka no longer had them (retention) or the stored offset was beyond "
     "the log, and offsets.out_of_range moved past them.\n"
@@ -199,6 +201,18 @@ static const char expected_exposition[] =
     "cache.\n"
     "# TYPE crmpulse_state_cache_entries gauge\n"
     "crmpulse_state_cache_entries 4242\n"
+    "# HELP crmpulse_schema_registry_requests_total HTTP requests to the "
+    "schema registry (each URL tried counts).\n"
+    "# TYPE crmpulse_schema_registry_requests_total counter\n"
+    "crmpulse_schema_registry_requests_total 12\n"
+    "# HELP crmpulse_schema_registry_errors_total Schema registry requests "
+    "without a usable answer (down, timeout, 5xx, garbage, refused).\n"
+    "# TYPE crmpulse_schema_registry_errors_total counter\n"
+    "crmpulse_schema_registry_errors_total 5\n"
+    "# HELP crmpulse_schema_registry_cached_schemas Writer schema ids held "
+    "(found or definitely not found).\n"
+    "# TYPE crmpulse_schema_registry_cached_schemas gauge\n"
+    "crmpulse_schema_registry_cached_schemas 3\n"
     "# HELP crmpulse_state_dropped_total What the state kept out: stages, "
     "open tickets and waiting conversations past their bounds, values read "
     "back from Redis that were not crmpulse's (set aside).\n"
@@ -252,6 +266,7 @@ static void known_updates(struct cp_metrics *m)
     cp_metrics_retry(m, CP_METRICS_RETRY_REDIS);
     cp_metrics_retry(m, CP_METRICS_RETRY_REDIS);
     cp_metrics_retry(m, CP_METRICS_RETRY_KAFKA);
+    cp_metrics_set_registry(m, 12, 5, 3);
     cp_metrics_skipped(m, 1000);
     cp_metrics_skipped(m, 500);
     cr_assert(
