@@ -43,9 +43,9 @@ static int check_kafka_props(const struct cp_config *cfg, char *errstr,
 
 int main(int argc, char **argv)
 {
-    static const char *const settings[] = {"kafka.", "topic.",    "redis.",
-                                           "codec.", "embedded.", "bridge.",
-                                           "log.",   NULL};
+    static const char *const settings[] = {
+        "kafka.",  "topic.", "redis.",           "codec.", "embedded.",
+        "bridge.", "log.",   "schema.registry.", NULL};
     const struct cp_cli cli = {.prog = "crmpulse-bridge",
                                .version = CP_VERSION,
                                .print_config = 1,

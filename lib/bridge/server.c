@@ -33,8 +33,10 @@
 #include "kafka.h"
 #include "log.h"
 #include "mapping.h"
+#include "registry.h"
 #include "resp.h"
 #include "rest.h"
+#include "schemas.h"
 #include "tenants.h"
 #include "url.h"
 
@@ -929,6 +931,59 @@ static bool parse_listen(const char *listen, char *host, size_t host_size,
     return true;
 }
 
+/* ---- schema registry ---- */
+
+/* With schema.registry.url: the ids the registry gives our event and
+ * dead-letter schemas under <topic>-value (registered unless
+ * schema.registry.auto.register = false), which they are framed with, so a
+ * worker reading by registry id finds exactly these schemas. */
+static cp_rc register_outputs(struct cp_bridge *b, char *errstr,
+                              size_t errstr_size)
+{
+    const struct cp_config *cfg = b->cfg;
+    const struct cp_registry_opts opts = {
+        .urls = cfg->registry_url,
+        .user_info = cfg->registry_user_info,
+        .ca_file = cfg->registry_ca_file,
+        .verify = cfg->registry_verify != 0,
+        .timeout_ms = cfg->registry_timeout_ms,
+    };
+    char ev_subject[300], dl_subject[300];
+    uint32_t ev_id = 0, dl_id = 0;
+    struct cp_registry *reg;
+    cp_rc rc;
+
+    if (!cfg->registry_url || !cfg->registry_url[0])
+        return CP_OK;
+    if (cfg->codec_raw) {
+        snprintf(errstr, errstr_size,
+                 "schema.registry.url needs codec.framing=confluent (raw "
+                 "messages carry no schema id)");
+        return CP_ECONFIG;
+    }
+    reg = cp_registry_new(&opts, errstr, errstr_size);
+    if (!reg)
+        return CP_ECONFIG;
+    snprintf(ev_subject, sizeof(ev_subject), "%s-value", cfg->topic_events);
+    snprintf(dl_subject, sizeof(dl_subject), "%s-value", cfg->topic_dlq);
+    rc = cp_registry_id_for(
+        reg, ev_subject, cp_schema_json(CP_SCHEMA_ID_CRM_EVENT),
+        cfg->registry_auto_register != 0, &ev_id, errstr, errstr_size);
+    if (!rc)
+        rc = cp_registry_id_for(
+            reg, dl_subject, cp_schema_json(CP_SCHEMA_ID_DEAD_LETTER),
+            cfg->registry_auto_register != 0, &dl_id, errstr, errstr_size);
+    cp_registry_destroy(reg);
+    if (rc)
+        return rc == CP_ENOMEM ? rc : CP_ECONFIG;
+    cp_codec_set_output_ids(b->codec, ev_id, 0, dl_id);
+    cp_log(CP_LOG_NOTICE, "BRIDGE",
+           "schema registry: events framed with id %u (%s), dead letters "
+           "with id %u (%s)",
+           (unsigned)ev_id, ev_subject, (unsigned)dl_id, dl_subject);
+    return CP_OK;
+}
+
 struct cp_bridge *cp_bridge_new(const struct cp_config *cfg, char *errstr,
                                 size_t errstr_size)
 {
@@ -1020,7 +1075,7 @@ struct cp_bridge *cp_bridge_new(const struct cp_config *cfg, char *errstr,
     b->codec =
         cp_codec_new(cfg->codec_raw ? CP_FRAMING_RAW : CP_FRAMING_CONFLUENT,
                      errstr, errstr_size);
-    if (!b->codec)
+    if (!b->codec || register_outputs(b, errstr, errstr_size))
         goto fail;
     b->rest = cp_rest_new(&ro, errstr, errstr_size);
     if (!b->rest)

@@ -361,9 +361,13 @@ static int64_t counter(const char *tenant, const char *suffix,
 }
 
 /* Runs the worker over everything produced so far. */
+/* The worker's -X schema.registry.url=... when the bridge uses one. */
+static char worker_registry[128];
+
 static void run_worker(const char *group, int64_t want_offsets)
 {
-    const char *extras[] = {"worker.exit.idle.ms=2500", NULL};
+    const char *extras[] = {"worker.exit.idle.ms=2500",
+                            worker_registry[0] ? worker_registry : NULL, NULL};
     const char *log = h_scratch_file("worker.log");
     pid_t pid = h_worker_spawn(bootstrap, &redis_srv, group, log, extras);
 
@@ -373,6 +377,9 @@ static void run_worker(const char *group, int64_t want_offsets)
 }
 
 /* Reads the dead-letter topic for 3 s past the last record. */
+/* The schema id of the last dead letter read_dlq() saw. */
+static uint32_t dlq_frame_id;
+
 static int64_t read_dlq(char reasons[][256], size_t cap)
 {
     struct cp_consumer_callbacks cbs = {0};
@@ -385,6 +392,7 @@ static int64_t read_dlq(char reasons[][256], size_t cap)
 
     codec = cp_codec_new(CP_FRAMING_CONFLUENT, err, sizeof(err));
     cr_assert_not_null(codec, "%s", err);
+    h_codec_output_ids(codec);
     cons = cp_consumer_new(bootstrap, "bridge-dlq-reader", "crm.events.dlq",
                            NULL, 0, &cbs, err, sizeof(err));
     cr_assert_not_null(cons, "%s", err);
@@ -395,6 +403,12 @@ static int64_t read_dlq(char reasons[][256], size_t cap)
         for (size_t i = 0; i < n; i++) {
             struct cp_dead_letter dl;
             char why[256];
+
+            const unsigned char *v = msgs[i].value;
+
+            if (v && msgs[i].value_len >= 5) /* 0x00, schema id, Avro */
+                dlq_frame_id = (uint32_t)v[1] << 24 | (uint32_t)v[2] << 16 |
+                               (uint32_t)v[3] << 8 | (uint32_t)v[4];
 
             cr_assert_eq(cp_codec_decode_dead_letter(codec, msgs[i].value,
                                                      msgs[i].value_len, &arena,
@@ -865,4 +879,58 @@ Test(bridge, bitrix24_offline_queue_is_delivered_once_then_cleared)
     cr_assert_eq(counter("b24off", ":funnel", "stage:proposal"), 1);
     cr_assert_eq(read_dlq(reasons, 4), 1, "the nameless record, once");
     cr_assert(strstr(reasons[0], "bitrix24"), "%s", reasons[0]);
+}
+
+/* With a schema registry, the bridge registers the event and dead-letter
+ * schemas under <topic>-value and frames its records with those ids (not
+ * the compiled-in 1 and 3, which the registry may give other schemas): a
+ * worker reading by registry id counts them, and the dead letter carries
+ * the registry's id. */
+Test(bridge, with_a_schema_registry_records_carry_its_ids)
+{
+    const char *reg_log = h_scratch_file("registry.log");
+    char port[16], url[64], xurl[96], resp[4096];
+    const char *reg[] = {"/usr/bin/python3",
+                         h_src("tests/integration/schema_registry.py"),
+                         "--first-id",
+                         "100",
+                         "--port",
+                         port,
+                         NULL};
+    const char *hdr = "Content-Type: application/json\r\n" PD_AUTH_OK;
+    char *body = pd_body("create", 1, "open", "null", t0_ms);
+    char *unmapped =
+        pd_body("change", 9, "open", "{\"stage_id\":1}", t0_ms + 60000);
+    char reasons[2][256];
+    pid_t reg_pid;
+
+    snprintf(port, sizeof(port), "%d", h_free_port());
+    snprintf(url, sizeof(url), "http://127.0.0.1:%s", port);
+    reg_pid = h_spawn(reg, reg_log);
+    cr_assert(h_log_wait(reg_log, "PORT", 10000), "test registry");
+    snprintf(xurl, sizeof(xurl), "schema.registry.url=%s", url);
+    stop_bridge();
+    extra_args[0] = xurl;
+    start_bridge();
+    cr_assert(h_log_wait(bridge_log,
+                         "events framed with id 100 (crm.events-value), "
+                         "dead letters with id 101",
+                         5000));
+    cr_assert_eq(post("/hooks/pipedrive/pd", hdr, body, resp, sizeof(resp)),
+                 200, "%s", resp);
+    cr_assert_eq(post("/hooks/pipedrive/pd", hdr, unmapped, resp, sizeof(resp)),
+                 200, "%s", resp);
+    cr_assert(strstr(resp, "\"dead_letters\":1"), "%s", resp);
+
+    snprintf(worker_registry, sizeof(worker_registry), "%s", xurl);
+    run_worker("bridge-registry", 1);
+    cr_assert_eq(counter("pd", "", "events"), 1);
+    cr_assert_eq(counter("pd", "", "leads"), 1);
+    h_set_output_ids(0, 101);
+    cr_assert_eq(read_dlq(reasons, 2), 1, "the unmapped stage");
+    cr_assert_eq(dlq_frame_id, 101, "framed with the registry's id");
+    kill(reg_pid, SIGTERM);
+    h_wait(reg_pid, 10);
+    free(body);
+    free(unmapped);
 }
