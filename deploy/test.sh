@@ -83,11 +83,12 @@ integ_brokers() {
   CP_IT_EVENTS=6000 ctest_in "$asan" -R '^(test_broker_faults|test_offsets)$'
   CP_CHAOS_EVENTS=50000 CP_CHAOS_RATE=1500 CP_CHAOS_KILLS=2 \
     ctest_in "$asan" -R '^test_chaos$'
+  CP_IT_EVENTS=6000 CP_KAFKA09_EVENTS=9000 ctest_in "$asan" -R '^test_kafka09$'
 }
 integ_busy() {
   CP_IT_EVENTS=30000 ctest_in "$asan" -R '^test_pipeline$'
-  CP_IT_EVENTS=6000 CP_KAFKA09_EVENTS=9000 ctest_in "$asan" -L integration \
-    -E '^(test_pipeline|test_chaos|test_offsets|test_faults_redis|test_broker_faults|test_recovery|test_foreign_keys|test_cluster_failover|board_browser|board_load)$'
+  CP_IT_EVENTS=6000 ctest_in "$asan" -L integration \
+    -E '^(test_pipeline|test_chaos|test_offsets|test_faults_redis|test_broker_faults|test_recovery|test_foreign_keys|test_kafka09|test_cluster_failover|board_browser|board_load)$'
 }
 # lanes NAME...: runs each function NAME in the background, its output to a
 # log printed when all are done; fails if any failed.
