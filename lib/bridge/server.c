@@ -941,13 +941,6 @@ static cp_rc register_outputs(struct cp_bridge *b, char *errstr,
                               size_t errstr_size)
 {
     const struct cp_config *cfg = b->cfg;
-    const struct cp_registry_opts opts = {
-        .urls = cfg->registry_url,
-        .user_info = cfg->registry_user_info,
-        .ca_file = cfg->registry_ca_file,
-        .verify = cfg->registry_verify != 0,
-        .timeout_ms = cfg->registry_timeout_ms,
-    };
     char ev_subject[300], dl_subject[300];
     uint32_t ev_id = 0, dl_id = 0;
     struct cp_registry *reg;
@@ -961,7 +954,7 @@ static cp_rc register_outputs(struct cp_bridge *b, char *errstr,
                  "messages carry no schema id)");
         return CP_ECONFIG;
     }
-    reg = cp_registry_new(&opts, errstr, errstr_size);
+    reg = cp_registry_from_config(cfg, errstr, errstr_size);
     if (!reg)
         return CP_ECONFIG;
     snprintf(ev_subject, sizeof(ev_subject), "%s-value", cfg->topic_events);

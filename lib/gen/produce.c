@@ -1141,13 +1141,6 @@ static int check_outputs(const struct cp_gen_run *rn,
  * are then framed with. @returns 0, or 1 (printed). */
 static int registry_id(struct cp_gen_run *rn, const struct cp_config *cfg)
 {
-    struct cp_registry_opts ropts = {
-        .urls = cfg->registry_url,
-        .user_info = cfg->registry_user_info,
-        .ca_file = cfg->registry_ca_file,
-        .verify = cfg->registry_verify != 0,
-        .timeout_ms = cfg->registry_timeout_ms,
-    };
     char errstr[1024], subject[300];
     struct cp_registry *reg;
     uint32_t id = 0;
@@ -1158,7 +1151,7 @@ static int registry_id(struct cp_gen_run *rn, const struct cp_config *cfg)
                                "(leave --raw out)\n");
         return 1;
     }
-    reg = cp_registry_new(&ropts, errstr, sizeof(errstr));
+    reg = cp_registry_from_config(cfg, errstr, sizeof(errstr));
     if (!reg) {
         fprintf(rn->msgs, PROG ": %s\n", errstr);
         return 1;

@@ -50,13 +50,6 @@ cp_rc cp_writer_schemas_open(const struct cp_config *cfg,
                              struct cp_writer_schemas **out, char *errstr,
                              size_t errstr_size)
 {
-    struct cp_registry_opts opts = {
-        .urls = cfg->registry_url,
-        .user_info = cfg->registry_user_info,
-        .ca_file = cfg->registry_ca_file,
-        .verify = cfg->registry_verify != 0,
-        .timeout_ms = cfg->registry_timeout_ms,
-    };
     struct cp_writer_schemas *ws;
     uint32_t alert_id = 0, dl_id = 0;
     cp_rc rc;
@@ -78,7 +71,7 @@ cp_rc cp_writer_schemas_open(const struct cp_config *cfg,
     ws->codec = codec;
     ws->metrics = metrics;
     ws->topic = cfg->topic_events;
-    ws->reg = cp_registry_new(&opts, errstr, errstr_size);
+    ws->reg = cp_registry_from_config(cfg, errstr, errstr_size);
     if (!ws->reg) {
         rc = CP_ECONFIG;
         goto fail;

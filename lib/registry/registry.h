@@ -76,6 +76,16 @@ cp_rc cp_registry_id_for(struct cp_registry *reg, const char *subject,
                          const char *schema_json, bool auto_register,
                          uint32_t *id, char *reason, size_t reason_size);
 
+struct cp_config;
+/**
+ * @brief cp_registry_new() with the schema.registry.* settings of @p cfg
+ *        (url, basic.auth.user.info, ssl.ca.location, ssl.verify,
+ *        request.timeout.ms).
+ * Ownership: as cp_registry_new(); @p cfg is read during the call only.
+ */
+struct cp_registry *cp_registry_from_config(const struct cp_config *cfg,
+                                            char *errstr, size_t errstr_size);
+
 /** @brief Copies the counters into @p st. */
 void cp_registry_stats(const struct cp_registry *reg,
                        struct cp_registry_stats *st);
