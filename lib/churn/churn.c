@@ -25,7 +25,6 @@ const char *const cp__churn_factor_names[CP_CF_CNT] = {
     [CP_CF_MONETARY] = "monetary",
     [CP_CF_NO_ORDERS] = "no_orders",
     [CP_CF_TENURE] = "tenure",
-    [CP_CF_SILENCE_X_ORDERS] = "silence_x_orders",
     [CP_CF_OPEN_TICKETS] = "open_tickets",
     [CP_CF_TICKET_AGE] = "ticket_age",
     [CP_CF_TICKETS_RECENT] = "tickets_recent",
@@ -512,11 +511,6 @@ static void raw_features(const struct cp_churn_model *m,
         v[CP_CF_MONETARY] =
             ord_l > 1e-30 ? decayed_at(st, st->amt_long, hl, now_ms) / ord_l
                           : 0;
-        /* Recency against the own rhythm, weighed by how much the customer
-         * used to buy: a frequent buyer gone quiet says more than a rare
-         * one (the interaction of recency with frequency). */
-        v[CP_CF_SILENCE_X_ORDERS] =
-            log1p(v[CP_CF_ORDER_SILENCE]) * log1p(ord_l);
     } else {
         v[CP_CF_NO_ORDERS] = 1;
     }
@@ -673,12 +667,6 @@ static void detail(const struct cp_churn_model *m,
         break;
     case CP_CF_TENURE:
         cp_fmt(buf, cap, "customer for %d days", iround(v[f]));
-        break;
-    case CP_CF_SILENCE_X_ORDERS:
-        cp_fmt(buf, cap,
-               "no order for %d days after about %.1f orders in the last "
-               "%d days",
-               iround(rw->recency), v[CP_CF_ORDERS_LONG], win_l);
         break;
     case CP_CF_OPEN_TICKETS:
     case CP_CF_TICKET_AGE:
@@ -1066,8 +1054,6 @@ void cp_churn_evaluate(const struct cp_churn_model *m,
         used[f] = 1;
         if (f == CP_CF_TICKET_AGE)
             used[CP_CF_OPEN_TICKETS] = 1;
-        if (f == CP_CF_ORDER_SILENCE) /* the same silence, told once */
-            used[CP_CF_SILENCE_X_ORDERS] = 1;
         r = &out->reasons[out->reason_cnt++];
         snprintf(r->factor, sizeof(r->factor), "%s",
                  cp__churn_evidence_names[best]);

@@ -171,15 +171,6 @@ static int key_index(const char *key)
     return -1;
 }
 
-/* Keys a model file may leave out (they default as set in the parser):
- * those of factors added after the format, so older files still load. */
-static int optional_key(size_t idx)
-{
-    size_t lo = SCALAR_CNT + (size_t)CP_CF_SILENCE_X_ORDERS * FACTOR_KEYS;
-
-    return idx >= lo && idx < lo + FACTOR_KEYS;
-}
-
 /* Key name of index @p idx into @p buf (for "missing key" messages). */
 static const char *key_name(size_t idx, char *buf, size_t cap)
 {
@@ -372,10 +363,6 @@ struct cp_churn_model *cp_churn_model_parse(const char *text, size_t len,
         perr(&p, NULL, "out of memory");
         return NULL;
     }
-    /* silence_x_orders came after the format: a model file without its
-     * keys scores as before (weight 0). */
-    m->f[CP_CF_SILENCE_X_ORDERS] =
-        (struct cp_churn_factor_param){0, 0, CP_TR_NONE, 0, 40};
     while (pos < len) {
         size_t end = pos, n;
         char *s, *eq, *key, *val;
@@ -432,8 +419,6 @@ struct cp_churn_model *cp_churn_model_parse(const char *text, size_t len,
     for (size_t i = 0; i < KEY_CNT; i++) {
         char buf[64];
 
-        if (!seen[i] && optional_key(i))
-            continue;
         if (!seen[i]) {
             perr(&p, NULL, "missing key '%s' (fix: add a line '%s = ...')",
                  key_name(i, buf, sizeof(buf)), key_name(i, buf, sizeof(buf)));
@@ -604,8 +589,6 @@ static const char *const factor_comment[CP_CF_CNT] = {
     [CP_CF_MONETARY] = "average check, major units",
     [CP_CF_NO_ORDERS] = "1 when the customer never ordered",
     [CP_CF_TENURE] = "days since first seen",
-    [CP_CF_SILENCE_X_ORDERS] =
-        "ln(1 + order_silence) * ln(1 + orders_long)",
     [CP_CF_OPEN_TICKETS] = "tickets open now",
     [CP_CF_TICKET_AGE] = "mean age of the open tickets, days",
     [CP_CF_TICKETS_RECENT] = "tickets opened, decayed (signal half-life)",

@@ -221,72 +221,6 @@ Test(churn_model, write_then_parse_round_trip)
     cp_churn_model_destroy(m);
 }
 
-/* silence_x_orders came after the format: a model file written before it
- * (without its four keys) still loads and scores as before (weight 0); a
- * file with them reads them; giving one twice is still an error. */
-Test(churn_model, silence_x_orders_keys_may_be_left_out)
-{
-    static const char *const keys[] = {
-        "weight.silence_x_orders", "ref.silence_x_orders",
-        "transform.silence_x_orders", "clip.silence_x_orders"};
-    char *text = malloc(cp__churn_default_model_len + 1), err[256] = "";
-    struct cp_churn_model *m, *full = model();
-    size_t o = 0;
-
-    cr_assert(text);
-    /* The default text without the four lines. */
-    for (size_t i = 0; i < cp__churn_default_model_len;) {
-        size_t e = i;
-        int drop = 0;
-
-        while (e < cp__churn_default_model_len &&
-               cp__churn_default_model[e] != '\n')
-            e++;
-        for (size_t k = 0; k < 4; k++)
-            if (!strncmp(cp__churn_default_model + i, keys[k],
-                         strlen(keys[k])))
-                drop = 1;
-        if (!drop) {
-            memcpy(text + o, cp__churn_default_model + i, e - i);
-            o += e - i;
-            text[o++] = '\n';
-        }
-        i = e + 1;
-    }
-    text[o] = '\0';
-    cr_assert(strstr(text, "silence_x_orders =") == NULL);
-    m = cp_churn_model_parse(text, o, "old.conf", err, sizeof(err));
-    cr_assert(m != NULL, "an older model file must load: %s", err);
-    cr_assert_eq(m->f[CP_CF_SILENCE_X_ORDERS].weight, 0.0);
-    cr_assert_eq(m->f[CP_CF_SILENCE_X_ORDERS].ref, 0.0);
-    cr_assert_eq(m->f[CP_CF_SILENCE_X_ORDERS].transform, CP_TR_NONE);
-    cr_assert_eq(m->f[CP_CF_SILENCE_X_ORDERS].lo, 0.0);
-    cr_assert_eq(m->f[CP_CF_SILENCE_X_ORDERS].hi, 40.0);
-    cr_assert(full->f[CP_CF_SILENCE_X_ORDERS].weight != 0,
-              "the default weighs it");
-    cp_churn_model_destroy(m);
-    cp_churn_model_destroy(full);
-    free(text);
-
-    {
-        int l = line_of("weight.silence_x_orders");
-        char *t = replace_line(l + 1, "weight.silence_x_orders = 1");
-        char want[64];
-
-        snprintf(want, sizeof(want), "model.conf:%d: weight.silence_x_orders",
-                 l + 1);
-        expect_error(t, want, "given twice");
-        free(t);
-    }
-    /* Every other factor's keys are still required. */
-    {
-        char *t = replace_line(line_of("weight.order_silence"), "# removed");
-
-        expect_error(t, "missing key 'weight.order_silence'", NULL);
-        free(t);
-    }
-}
-
 /* ---------------------------------------------------------------- */
 
 Test(churn_features, decay_halves_per_half_life)
@@ -471,47 +405,6 @@ Test(churn_features, usual_interval_shrinks_toward_prior)
     cp_churn_model_destroy(m);
 }
 
-/* silence_x_orders = ln(1 + days since the last order / usual interval)
- * * ln(1 + D_long of orders); a customer without orders gets its ref. */
-Test(churn_features, silence_x_orders_is_its_formula)
-{
-    struct cp_churn_model *r = raw_model();
-    struct cp_churn_state st;
-    double x[CP_CF_CNT], want_l;
-
-    r->prior_interval_days = 30;
-    r->prior_weight = 2;
-    r->hl_long_days = 180;
-    cp_churn_state_init(&st);
-    cp_churn_observe(&st, r, CP_OBS_ORDER, T0, 100);
-    cp_churn_observe(&st, r, CP_OBS_ORDER, T0 + 10 * DAY, 100);
-    cp_churn_observe(&st, r, CP_OBS_ORDER, T0 + 30 * DAY, 100);
-    /* gaps 2, span 30 days: usual (30 + 2 * 30) / (2 + 2) = 22.5 days; 45
-     * days of silence are 2 usual intervals. */
-    cp__churn_features(r, &st, T0 + 75 * DAY, x);
-    want_l = exp2(-75 / 180.0) + exp2(-65 / 180.0) + exp2(-45 / 180.0);
-    cr_assert(close_rel(x[CP_CF_ORDER_SILENCE], 2.0, 1e-9));
-    cr_assert(close_rel(x[CP_CF_ORDERS_LONG], want_l, 1e-6));
-    cr_assert(close_rel(x[CP_CF_SILENCE_X_ORDERS], log1p(2.0) * log1p(want_l),
-                        1e-6),
-              "%.9g", x[CP_CF_SILENCE_X_ORDERS]);
-    /* At the last order: no silence, nothing to weigh. */
-    cp__churn_features(r, &st, T0 + 30 * DAY, x);
-    cr_assert_eq(x[CP_CF_SILENCE_X_ORDERS], 0.0);
-    /* The clip bounds it (the default's clip is 0..40). */
-    r->f[CP_CF_SILENCE_X_ORDERS].hi = 0.5;
-    cp__churn_features(r, &st, T0 + 75 * DAY, x);
-    cr_assert_eq(x[CP_CF_SILENCE_X_ORDERS], 0.5);
-    /* No orders: the typical value, as for every order factor. */
-    r->f[CP_CF_SILENCE_X_ORDERS].ref = 0.7;
-    r->f[CP_CF_SILENCE_X_ORDERS].hi = 40;
-    cp_churn_state_init(&st);
-    cp_churn_observe(&st, r, CP_OBS_ACTIVITY, T0, 0);
-    cp__churn_features(r, &st, T0 + 75 * DAY, x);
-    cr_assert_eq(x[CP_CF_SILENCE_X_ORDERS], 0.7);
-    cp_churn_model_destroy(r);
-}
-
 Test(churn_features, bgnbd_against_closed_form)
 {
     /* FHL 2005's CDNOW parameters (weeks) and their example customer. */
@@ -675,47 +568,6 @@ Test(churn_score, details_are_sentences)
     cr_assert(r != NULL);
     cr_assert_str_eq(r->detail, "2 tickets open, 47 days on average");
     cr_assert_str_eq(sc.action, "");
-    cp_churn_model_destroy(m);
-}
-
-/* silence_x_orders tells the silence and what the customer used to buy;
- * when the silence is evidence of change it is told once, as evidence. */
-Test(churn_score, silence_x_orders_reason)
-{
-    struct cp_churn_model *m = model();
-    struct cp_churn_state st;
-    struct cp_churn_score sc;
-    const struct cp_churn_reason *r;
-    char want[128];
-    double ord_l = 0;
-
-    for (int i = 0; i < CP_CF_CNT; i++)
-        m->f[i].weight = 0;
-    m->f[CP_CF_SILENCE_X_ORDERS].weight = 1;
-    m->f[CP_CF_SILENCE_X_ORDERS].ref = 0;
-    m->prior_weight = 0;
-    cp_churn_state_init(&st);
-    for (int i = 0; i < 5; i++) {
-        cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + i * 12 * DAY, 100);
-        ord_l += exp2(-(96 - i * 12) / m->hl_long_days);
-    }
-    cp_churn_evaluate(m, &st, T0 + 96 * DAY, &sc);
-    cr_assert(reason(&sc, "silence") != NULL);
-    cr_assert(reason(&sc, "silence_x_orders") == NULL,
-              "the silence is told once");
-    for (int e = 0; e < CP_E_CNT; e++)
-        m->ev_weight[e] = 0;
-    cp_churn_evaluate(m, &st, T0 + 96 * DAY, &sc);
-    r = reason(&sc, "silence_x_orders");
-    cr_assert(r != NULL);
-    snprintf(want, sizeof(want),
-             "no order for 48 days after about %.1f orders in the last %d "
-             "days",
-             ord_l, (int)lround(m->hl_long_days / CP_LN2));
-    cr_assert_str_eq(r->detail, want);
-    cr_assert(close_rel(r->contribution, log1p(48 / 12.0) * log1p(ord_l),
-                        1e-6),
-              "%.9g", r->contribution);
     cp_churn_model_destroy(m);
 }
 
