@@ -64,8 +64,6 @@ static const struct keydef scalar_keys[] = {
      "usual intervals, 0..100, e.g. 1"},
     {"evidence.ticket_usual_days", K_NUM, MOFF(ticket_usual_days), 0.01, 3650,
      "days, 0.01..3650, e.g. 3"},
-    {"evidence.cancel_grace_days", K_NUM, MOFF(cancel_grace_days), 0, 365,
-     "days, 0..365, e.g. 2"},
     {"level.high", K_NUM, MOFF(thr_high), 0.001, 0.999,
      "an evidence probability 0.001..0.999 below level.critical"},
     {"level.critical", K_NUM, MOFF(thr_critical), 0.001, 0.999,
@@ -563,10 +561,7 @@ static const char *scalar_comment(const char *key)
                           "evidence.weight.E * min(x_E, evidence.clip.E)); "
                           "silence counts from\n# evidence.silence_start "
                           "usual intervals, a ticket from its usual "
-                          "resolution,\n# a cancellation once "
-                          "evidence.cancel_grace_days old with no "
-                          "subscription\n# started since (a plan change "
-                          "or a win-back retracts it)."},
+                          "resolution."},
         {"level.high", "Levels of the evidence probability; a latched level "
                        "re-arms below its\n# threshold minus the hysteresis; "
                        "a repeat alert waits out the cooldown\n# (days, "
