@@ -125,10 +125,10 @@ struct cp_codec {
     uint32_t out_event_id;         /* registry ids to frame with; 0: */
     uint32_t out_alert_id;         /* the compiled-in id */
     uint32_t out_dead_letter_id;
-    struct slot **writers;         /* owned: registry writer schemas */
+    struct slot **writers; /* owned: registry writer schemas */
     size_t writer_cnt, writer_cap;
-    avro_reader_t reader;          /* owned, re-pointed per message */
-    avro_writer_t writer;          /* owned, re-pointed per message */
+    avro_reader_t reader; /* owned, re-pointed per message */
+    avro_writer_t writer; /* owned, re-pointed per message */
 };
 
 /* A zero-length buffer avro-c readers/writers can point at. */

@@ -38,15 +38,15 @@ struct cp_config {
     char *redis_prefix;    /* redis.prefix */
     char *redis_cluster_nodes; /* redis.cluster.nodes: seed host:port list;
                                   "" = one Redis at redis.url */
-    int codec_raw;         /* codec.framing: 0 confluent, 1 raw */
-    char *registry_url;    /* schema.registry.url: URL[,...]; "" = fixed ids */
+    int codec_raw;             /* codec.framing: 0 confluent, 1 raw */
+    char *registry_url; /* schema.registry.url: URL[,...]; "" = fixed ids */
     char *registry_user_info; /* schema.registry.basic.auth.user.info: secret */
     char *registry_ca_file;   /* schema.registry.ssl.ca.location; "" = system */
     int registry_verify;      /* schema.registry.ssl.verify: 0 no, 1 yes */
     int registry_timeout_ms;  /* schema.registry.request.timeout.ms */
     int registry_auto_register; /* schema.registry.auto.register: 0/1 */
-    int offsets_out_of_range; /* offsets.out_of_range: CP_OUT_OF_RANGE_* */
-    int batch_max;            /* worker.batch.max: messages per batch */
+    int offsets_out_of_range;   /* offsets.out_of_range: CP_OUT_OF_RANGE_* */
+    int batch_max;              /* worker.batch.max: messages per batch */
     int batch_wait_ms; /* worker.batch.wait.ms: longest wait to fill a batch */
     int exit_idle_ms;  /* worker.exit.idle.ms: exit 0 after this long with no
                           input; 0 = never */

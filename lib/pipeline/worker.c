@@ -26,11 +26,11 @@
 #include "store.h"
 #include "writer_schemas.h"
 
-#define CP_MAX_PARTITIONS CP_CHECKPOINT_MAX_PARTITIONS
-#define CP_DLQ_FLUSH_MS   30000
-#define CP_BACKOFF_MAX_MS 5000
+#define CP_MAX_PARTITIONS   CP_CHECKPOINT_MAX_PARTITIONS
+#define CP_DLQ_FLUSH_MS     30000
+#define CP_BACKOFF_MAX_MS   5000
 #define CP_CHECKED_KEYS_MAX ((size_t)1 << 20) /* then forgotten, rechecked */
-#define TYPE_CHECK_TAG    "CPTYPE" /* the type check's error replies */
+#define TYPE_CHECK_TAG      "CPTYPE" /* the type check's error replies */
 /* /readyz once a value of ours read back from Redis was not ours (the
  * checkpoint logged which key, which field and the fix). */
 #define CORRUPT_REASON "stopped: corrupt value in Redis (see the log)"
@@ -965,7 +965,7 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
         if (rc)
             return rc;
         cp_state_clear(w->state);
-    cp_map_reset(&w->checked_keys);
+        cp_map_reset(&w->checked_keys);
     }
     for (size_t i = 0; i < cnt; i++) {
         const struct cp_msg *msg = &w->msgs[i];
@@ -1556,7 +1556,7 @@ cp_rc cp_worker_run(struct cp_worker *w, volatile sig_atomic_t *stop)
      * offsets are in the same MULTI/EXEC, so Redis either applied all of
      * it (and we resume after it) or none (and it is read again). */
     cp_store_set_stop(w->store, stop);
-    cp_producer_set_stop(w->prod, stop); /* a flush waits for Kafka too */
+    cp_producer_set_stop(w->prod, stop);     /* a flush waits for Kafka too */
     cp_writer_schemas_set_stop(w->ws, stop); /* and a registry request */
 
     while (!*stop && !w->fatal) {

@@ -691,8 +691,7 @@ static enum redirect redirect_of(struct cp_cluster *cl, const redisReply *reply,
  * master for a slot during a failover, a node loading its data): not an
  * answer to the command, so the whole batch fails and is retried, and the
  * map is read again first. Sets errstr. */
-static bool transient_error(struct cp_cluster *cl, size_t cnt,
-                            redisReply **out)
+static bool transient_error(struct cp_cluster *cl, size_t cnt, redisReply **out)
 {
     static const char *const states[] = {"CLUSTERDOWN", "LOADING",
                                          "MASTERDOWN"};

@@ -15,12 +15,12 @@
 
 /** A parsed redis.url. Plain data: fill with cp_redis_url_parse(). */
 struct cp_redis_url {
-    char *host;        /* owned; NULL for a unix socket */
-    int port;          /* TCP port, 6379 unless given */
-    char *socket_path; /* owned; NULL for TCP */
-    char *user;        /* owned; NULL: AUTH with the password alone */
-    char *password;    /* owned; NULL: no AUTH; never printed */
-    int db;            /* SELECTed after connecting when not 0 */
+    char *host;          /* owned; NULL for a unix socket */
+    int port;            /* TCP port, 6379 unless given */
+    char *socket_path;   /* owned; NULL for TCP */
+    char *user;          /* owned; NULL: AUTH with the password alone */
+    char *password;      /* owned; NULL: no AUTH; never printed */
+    int db;              /* SELECTed after connecting when not 0 */
     char *cluster_nodes; /* owned; NULL: one Redis. Not part of redis.url:
                             redis.cluster.nodes, set with
                             cp_redis_url_set_cluster(); then only user and

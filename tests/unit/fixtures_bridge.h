@@ -149,16 +149,15 @@
     "\"org_id\":2,\"add_time\":\"2023-11-14T22:13:20Z\","                      \
     "\"update_time\":\"" time "\"}"
 #define FX_PD_CREATE                                                           \
-    "{" FX_PD_META("create", "2023-11-14T22:13:20Z") ","                       \
-    FX_PD_DATA("1", "open", "2023-11-14T22:13:20Z") ",\"previous\":null}"
+    "{" FX_PD_META("create", "2023-11-14T22:13:20Z") "," FX_PD_DATA(           \
+        "1", "open", "2023-11-14T22:13:20Z") ",\"previous\":null}"
 #define FX_PD_STAGE                                                            \
-    "{" FX_PD_META("change", "2023-11-14T22:20:00Z") ","                       \
-    FX_PD_DATA("2", "open", "2023-11-14T22:20:00Z")                            \
-    ",\"previous\":{\"stage_id\":1}}"
+    "{" FX_PD_META("change", "2023-11-14T22:20:00Z") "," FX_PD_DATA(           \
+        "2", "open", "2023-11-14T22:20:00Z") ",\"previous\":{\"stage_id\":1}}"
 #define FX_PD_LOST                                                             \
-    "{" FX_PD_META("change", "2023-11-14T23:00:00Z") ","                       \
-    FX_PD_DATA("2", "lost", "2023-11-14T23:00:00Z")                            \
-    ",\"previous\":{\"status\":\"open\"}}"
+    "{" FX_PD_META("change", "2023-11-14T23:00:00Z") "," FX_PD_DATA(           \
+        "2", "lost",                                                           \
+        "2023-11-14T23:00:00Z") ",\"previous\":{\"status\":\"open\"}}"
 
 /* Bitrix24 activities: ONCRMACTIVITYADD names the activity by id; the
  * record (crm.activity.get, fields as in crm.activity.fields) says what it
@@ -171,19 +170,19 @@
     "&auth%5Bapplication_token%5D=b24-token"
 #define FX_B24_ACTIVITY(id, type, dir, owner_type, owner, start, end)          \
     "{\"result\":{\"ID\":\"" id "\",\"TYPE_ID\":\"" type "\","                 \
-    "\"DIRECTION\":\"" dir "\",\"OWNER_TYPE_ID\":\"" owner_type "\","           \
-    "\"OWNER_ID\":\"" owner "\",\"RESPONSIBLE_ID\":\"7\",\"COMPLETED\":\"Y\","   \
+    "\"DIRECTION\":\"" dir "\",\"OWNER_TYPE_ID\":\"" owner_type "\","          \
+    "\"OWNER_ID\":\"" owner "\",\"RESPONSIBLE_ID\":\"7\",\"COMPLETED\":\"Y\"," \
     "\"START_TIME\":\"" start "\",\"END_TIME\":\"" end "\"},\"time\":{}}"
 
 /* Pipedrive v2: a call activity logged as done, then edited. */
 #define FX_PD_CALL(action, done, prev)                                         \
-    "{\"meta\":{\"action\":\"" action "\",\"entity\":\"activity\","             \
+    "{\"meta\":{\"action\":\"" action "\",\"entity\":\"activity\","            \
     "\"entity_id\":\"77\",\"version\":\"2.0\","                                \
     "\"timestamp\":\"2023-11-14T22:30:00Z\"},"                                 \
-    "\"data\":{\"id\":77,\"type\":\"call\",\"subject\":\"Call\","                \
+    "\"data\":{\"id\":77,\"type\":\"call\",\"subject\":\"Call\","              \
     "\"done\":" done ",\"owner_id\":18487521,\"deal_id\":42,"                  \
-    "\"person_id\":3,\"org_id\":2,\"duration\":\"00:04:30\","                   \
-    "\"marked_as_done_time\":\"2023-11-14T22:30:00Z\","                          \
+    "\"person_id\":3,\"org_id\":2,\"duration\":\"00:04:30\","                  \
+    "\"marked_as_done_time\":\"2023-11-14T22:30:00Z\","                        \
     "\"update_time\":\"2023-11-14T22:30:00Z\"},\"previous\":" prev "}"
 
 #endif

@@ -172,8 +172,8 @@ static void assert_has(const struct conn *c, const char *part)
 
 static void assert_lacks(const struct conn *c, const char *part)
 {
-    cr_assert(truthy(strstr(c->buf, part) == NULL), "\"%s\" in:\n%.2000s",
-              part, c->buf);
+    cr_assert(truthy(strstr(c->buf, part) == NULL), "\"%s\" in:\n%.2000s", part,
+              c->buf);
 }
 
 static void wait_subscribed_with(const char *headers)
@@ -492,8 +492,8 @@ Test(board_server, no_cors_header_unless_one_origin_is_configured)
 Test(board_server, a_lan_address_without_a_token_refuses_to_start)
 {
     static const char *const lan[] = {"board.listen=0.0.0.0:0", NULL};
-    static const char *const lan_token[] = {
-        "board.listen=0.0.0.0:0", "board.token=" TOKEN_ALL, NULL};
+    static const char *const lan_token[] = {"board.listen=0.0.0.0:0",
+                                            "board.token=" TOKEN_ALL, NULL};
 
     load_config(lan);
     cr_assert(truthy(cp_board_new(cfg, NULL, errstr, sizeof(errstr)) == NULL));

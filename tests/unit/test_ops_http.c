@@ -326,8 +326,8 @@ Test(ops_http, silent_connections_are_closed_after_the_header_deadline)
 
 /* 20 clients trickle a request a byte at a time (a byte a second, each
  * resetting an idle timeout): /healthz and /readyz still answer before
- * any deadline could have freed a slot, all along, and the trickling connections are cut by the header
- * deadline however often they send. */
+ * any deadline could have freed a slot, all along, and the trickling
+ * connections are cut by the header deadline however often they send. */
 Test(ops_http, slow_clients_do_not_starve_the_probes)
 {
     enum { SLOW = 20 };
