@@ -75,6 +75,10 @@ struct cp_churn_state {
     int64_t open_sum_ms;    /* sum of opened_at of the open tickets */
     int64_t last_alert_ms;  /* time of the last alert (cooldown) */
     int64_t last_cancel_ms; /* latest subscription cancellation */
+    int64_t last_start_ms;  /* latest subscription started (not a renewal);
+                               packed from version 2 */
+    int64_t wait_since_ms;  /* oldest inbound message not answered yet
+                               (INT64_MIN: none); packed from version 2 */
     uint32_t orders;        /* orders seen, all time */
     uint32_t order_days;    /* purchase occasions: orders on a UTC day other
                                than the latest order's (BG/NBD, intervals) */
@@ -108,8 +112,10 @@ struct cp_churn_state {
 /** @brief Empty state: no observations, nothing alerted. */
 void cp_churn_state_init(struct cp_churn_state *st);
 
-/** Bytes cp_churn_state_pack() writes (format version 1). */
-#define CP_CHURN_PACKED_MAX 152
+/** Bytes cp_churn_state_pack() writes (format version 2; version 1, still
+ *  read, is CP_CHURN_PACKED_V1 bytes). */
+#define CP_CHURN_PACKED_MAX 168
+#define CP_CHURN_PACKED_V1  152
 
 /**
  * @brief Writes @p st as versioned little-endian bytes (a version byte
