@@ -1011,9 +1011,9 @@ Test(churn_timer, next_due_by_is_next_due_cut_off)
 
             cr_assert(due > from, "case %d: %lld", k, (long long)due);
             if (step && due == INT64_MAX) {
-                cr_assert_eq(cp_churn_next_due_by(m, &st[k], from,
-                                                  from + 3000 * DAY),
-                             INT64_MAX);
+                cr_assert_eq(
+                    cp_churn_next_due_by(m, &st[k], from, from + 3000 * DAY),
+                    INT64_MAX);
                 break;
             }
             cr_assert_lt(due, from + 400 * DAY, "case %d: nothing due", k);

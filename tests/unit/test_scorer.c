@@ -1037,8 +1037,7 @@ static size_t replay_stream(struct cp_event *evs, size_t cap)
     ADD_EV(event(CP_SUBSCRIPTION_CHANGED, "cancel", "sub-c", T0 + 51 * DAY_MS));
     evs[n - 1].sub_action = CP_SUB_CANCELLED;
     evs[n - 1].amount = 4900;
-    ADD_EV(event(CP_SUBSCRIPTION_CHANGED, "plan", "sub-p1",
-                 T0 + 52 * DAY_MS));
+    ADD_EV(event(CP_SUBSCRIPTION_CHANGED, "plan", "sub-p1", T0 + 52 * DAY_MS));
     evs[n - 1].sub_action = CP_SUB_CANCELLED;
     evs[n - 1].amount = 4900;
     ADD_EV(event(CP_SUBSCRIPTION_CHANGED, "plan", "sub-p2",
@@ -1076,8 +1075,8 @@ static size_t replay_stream(struct cp_event *evs, size_t cap)
     ADD_EV(event(CP_WEB_VISIT, "nps", "v-n", T0 + 120 * DAY_MS));
     /* The clock: small steps, then long jumps. */
     for (int h = 0; h < 20 * 24; h += 7)
-        ADD_EV(event(CP_WEB_VISIT, "clock", "v",
-                     T0 + 125 * DAY_MS + h * HOUR_MS));
+        ADD_EV(
+            event(CP_WEB_VISIT, "clock", "v", T0 + 125 * DAY_MS + h * HOUR_MS));
     ADD_EV(event(CP_WEB_VISIT, "wait", "v-w", T0 + 80 * DAY_MS));
     ADD_EV(event(CP_WEB_VISIT, "cancel", "v-c", T0 + 81 * DAY_MS));
     ADD_EV(event(CP_MESSAGE_SENT, "wait", "conv-w", T0 + 82 * DAY_MS));
