@@ -1212,7 +1212,9 @@ static char *replay_run(const size_t *sizes, size_t cnt, int reload,
  * time), while with a batch boundary in between the stored timer fired. */
 Test(scorer, alerts_and_state_do_not_depend_on_batches_or_reloads)
 {
-    static const size_t one[] = {1}, big[] = {64}, odd[] = {3, 17, 1, 40, 9};
+    static const size_t one[] = {1}, two[] = {2}, big[] = {64},
+                        odd[] = {3, 17, 1, 40, 9},
+                        more[] = {11, 1, 1, 7, 29, 5};
     struct {
         const size_t *sizes;
         size_t cnt;
@@ -1225,6 +1227,10 @@ Test(scorer, alerts_and_state_do_not_depend_on_batches_or_reloads)
         {odd, 5, 0, "odd batches"},
         {odd, 5, 1, "odd batches, reloaded"},
         {big, 1, 1, "batches of 64, reloaded"},
+        {two, 1, 0, "batches of 2"},
+        {two, 1, 1, "batches of 2, reloaded"},
+        {more, 6, 0, "other odd batches"},
+        {more, 6, 1, "other odd batches, reloaded"},
     };
     char want_digest[128], digest[128];
     char *want = NULL;
