@@ -698,8 +698,8 @@ static cp_rc fire(struct cp_scorer *sc, struct timer_op *op)
          * the customer's silence timer would have fired by then fires
          * first (a stored one would have, being earlier in the heap), even
          * when it is still to be searched because the customer was scored
-         * in this batch. */
-        rc = check_silence(sc, op->cust, op->p, due);
+         * in this batch (and so sits on the partition it was scored on). */
+        rc = check_silence(sc, op->cust, op->cust->u.customer->partition, due);
         return rc ? rc : fire_sla(sc, op, due);
     }
     return fire_silence(sc, op->cust, op->p, due);
