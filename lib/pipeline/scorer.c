@@ -699,8 +699,10 @@ static cp_rc fire(struct cp_scorer *sc, struct timer_op *op)
          * first (a stored one would have, being earlier in the heap), even
          * when it is still to be searched because the customer was scored
          * in this batch (and so sits on the partition it was scored on). */
+        size_t i = (size_t)(op - sc->ops); /* firing may grow sc->ops */
+
         rc = check_silence(sc, op->cust, op->cust->u.customer->partition, due);
-        return rc ? rc : fire_sla(sc, op, due);
+        return rc ? rc : fire_sla(sc, &sc->ops[i], due);
     }
     return fire_silence(sc, op->cust, op->p, due);
 }
