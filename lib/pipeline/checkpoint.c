@@ -750,3 +750,98 @@ void cp_checkpoint_applied_forget(struct cp_checkpoint *cp)
     cp->all_cnt = cp->loading_cnt = cp->batch_cnt = 0;
     cp_map_reset(&cp->applied);
 }
+
+/* KEYS[1] an applied-offsets hash, ARGV[1] a field, ARGV[2] an offset:
+ * the field goes if it is above the offset (or no offset at all). */
+static const char unapply_script[] =
+    "local v = redis.call('HGET', KEYS[1], ARGV[1]) "
+    "if v and (tonumber(v) == nil or tonumber(v) > tonumber(ARGV[2])) then "
+    "redis.call('HDEL', KEYS[1], ARGV[1]) return 1 end return 0";
+
+struct scan_read {
+    struct cp_checkpoint *cp;
+    struct cp_cmds *evals; /* the scripts for the keys found */
+    char cursor[32];
+    int32_t partition;
+    int64_t next_offset;
+};
+
+static cp_rc on_scan_reply(void *opaque, size_t i, const struct cp_reply *reply)
+{
+    struct scan_read *rd = opaque;
+    struct cp_reply cursor, keys, key;
+
+    (void)i;
+    if (reply->type != CP_REPLY_ARRAY || reply->elements != 2)
+        return CP_EREDIS;
+    cp_reply_element(reply, 0, &cursor);
+    cp_reply_element(reply, 1, &keys);
+    if (cursor.type != CP_REPLY_STRING || cursor.len >= sizeof(rd->cursor))
+        return CP_EREDIS;
+    memcpy(rd->cursor, cursor.str, cursor.len);
+    rd->cursor[cursor.len] = '\0';
+    for (size_t k = 0; k < keys.elements; k++) {
+        cp_reply_element(&keys, k, &key);
+        if (key.type != CP_REPLY_STRING)
+            continue;
+        cp_cmd_begin(rd->evals, 6);
+        cp_cmd_arg(rd->evals, "EVAL", 4);
+        cp_cmd_arg(rd->evals, unapply_script, sizeof(unapply_script) - 1);
+        cp_cmd_arg(rd->evals, "1", 1);
+        cp_cmd_arg(rd->evals, key.str, key.len);
+        append_offset_field(rd->cp, rd->evals, rd->partition);
+        cp_cmd_int(rd->evals, rd->next_offset);
+    }
+    return CP_OK;
+}
+
+/* Appends @p s to @p out with the glob characters of SCAN MATCH escaped. */
+static size_t glob_escape(char *out, size_t size, size_t at, const char *s)
+{
+    for (; *s && at + 2 < size; s++) {
+        if (strchr("*?[]\\", *s))
+            out[at++] = '\\';
+        out[at++] = *s;
+    }
+    out[at] = '\0';
+    return at;
+}
+
+cp_rc cp_checkpoint_reset_applied(struct cp_checkpoint *cp, int32_t partition,
+                                  int64_t next_offset)
+{
+    struct scan_read rd = {cp, NULL, "0", partition, next_offset};
+    struct cp_cmds evals;
+    char pattern[700];
+    size_t n;
+    cp_rc rc = CP_OK;
+
+    n = glob_escape(pattern, sizeof(pattern), 0, cp->prefix);
+    n += (size_t)snprintf(pattern + n, sizeof(pattern) - n,
+                          ":{*}:" CP_KSEG_APPLIED);
+    glob_escape(pattern, sizeof(pattern), n, cp->group);
+    cp_cmds_init(&evals);
+    rd.evals = &evals;
+    do {
+        cp_cmds_reset(&cp->cmds);
+        cp_cmds_reset(&evals);
+        cp_cmd_begin(&cp->cmds, 6);
+        cp_cmd_arg(&cp->cmds, "SCAN", 4);
+        cp_cmd_str(&cp->cmds, rd.cursor);
+        cp_cmd_arg(&cp->cmds, "MATCH", 5);
+        cp_cmd_str(&cp->cmds, pattern);
+        cp_cmd_arg(&cp->cmds, "COUNT", 5);
+        cp_cmd_int(&cp->cmds, 1000);
+        rc = cp_store_roundtrip(cp->store, &cp->cmds, on_scan_reply, &rd);
+        if (!rc && cp_cmds_failed(&evals))
+            rc = CP_ENOMEM;
+        if (!rc && evals.cnt)
+            rc = cp_store_roundtrip(cp->store, &evals, NULL, NULL);
+    } while (!rc && strcmp(rd.cursor, "0"));
+    cp_cmds_cleanup(&evals);
+    if (rc == CP_EREDIS)
+        cp_log(CP_LOG_DEBUG, "REDIS", "reset applied offsets: %s",
+               cp_store_errstr(cp->store));
+    cp_checkpoint_applied_forget(cp);
+    return rc;
+}

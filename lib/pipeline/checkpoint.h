@@ -162,6 +162,18 @@ cp_rc cp_checkpoint_applies(struct cp_checkpoint *cp, const char *tenant,
  *         last call, and forgets them. */
 void cp_checkpoint_append_applied(struct cp_checkpoint *cp,
                                   struct cp_cmds *cmds);
+/**
+ * @brief Before the offset of @p partition moves back to @p next_offset
+ *        (offsets.out_of_range: Kafka's log is not the one the offsets
+ *        came from): removes the partition's field from every tenant's
+ *        applied offsets where it is above @p next_offset, so the new log's
+ *        events are not passed over, and forgets the cached ones. SCANs
+ *        the keyspace (a rare operator event); idempotent, so a crash
+ *        before the offset moved repeats it.
+ * @returns CP_OK, CP_EREDIS, CP_ENOMEM.
+ */
+cp_rc cp_checkpoint_reset_applied(struct cp_checkpoint *cp, int32_t partition,
+                                  int64_t next_offset);
 /** @brief Forgets every tenant's applied offsets (read again when next
  *         needed) and the events remembered for the next commit. */
 void cp_checkpoint_applied_forget(struct cp_checkpoint *cp);

@@ -310,9 +310,14 @@ static cp_rc check_stored_offsets(struct cp_worker *w,
                           parts[i].offset, low, high, &to, &skipped);
         if (rc)
             return rc;
+        /* Back to the start of another log: the tenants' applied offsets
+         * of the old one must not pass over the new one's events. */
+        if (to < parts[i].offset)
+            rc = cp_checkpoint_reset_applied(w->cp, parts[i].partition, to);
         /* Committed now: a restart before the next batch must not count
          * (or even see) the same gap again. */
-        rc = cp_checkpoint_move_offset(w->cp, parts[i].partition, to);
+        if (!rc)
+            rc = cp_checkpoint_move_offset(w->cp, parts[i].partition, to);
         if (rc == CP_EREDIS)
             redis_failed(w, "move offset");
         if (rc)
@@ -356,6 +361,8 @@ static void on_out_of_range(void *opaque, const char *topic, int32_t partition,
     /* Everything before the gap is committed first (the batch in flight),
      * then the new position, so a restart resumes after the gap. */
     if ((w->inflight.active && finish_inflight(w)) ||
+        (low >= 0 && part.offset < next &&
+         cp_checkpoint_reset_applied(w->cp, partition, part.offset)) ||
         (low >= 0 &&
          cp_checkpoint_move_offset(w->cp, partition, part.offset))) {
         w->rewind_needed = 1;

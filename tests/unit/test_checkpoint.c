@@ -423,3 +423,37 @@ Test(checkpoint, an_applied_offset_that_is_not_one_stops_naming_it)
     cp_checkpoint_destroy(cp);
     cp_store_destroy(st);
 }
+
+Test(checkpoint, a_partition_moved_back_forgets_the_applied_offsets_above)
+{
+    struct cp_store *st = connect_store();
+    struct cp_checkpoint *cp =
+        cp_checkpoint_new(st, "crm", "g-back*", "crm.events");
+    static const struct batch_event ev[] = {{"A", 0, 40}, {"A", 1, 40},
+                                            {"B", 0, 3},  {"C", 0, 7},
+                                            {"A", 0, 41}, {"B", 0, 4}};
+    char out[64];
+    cp_rc rc;
+
+    cr_assert_eq(run_rule(st, cp, ev, 6, &rc), 0x3f);
+    commit_applied(st, cp);
+    /* Another group's offsets are not touched (the '*' is no glob). */
+    fx_redis_cmd(&redis, "HSET crm:{A}:applied:g-backX crm.events:0 99", out,
+                 sizeof(out));
+    cr_assert_eq(cp_checkpoint_reset_applied(cp, 0, 5), CP_OK);
+    expect_applied("A", "g-back*", 0, "nil");
+    expect_applied("A", "g-back*", 1, "41");
+    expect_applied("B", "g-back*", 0, "5");
+    expect_applied("C", "g-back*", 0, "nil");
+    expect_applied("A", "g-backX", 0, "99");
+    /* The new log's events apply from the new offset on. */
+    {
+        static const struct batch_event again[] = {
+            {"A", 0, 5}, {"B", 0, 4}, {"B", 0, 5}, {"A", 1, 40}};
+
+        cr_assert_eq(run_rule(st, cp, again, 4, &rc), 0x05);
+        cr_assert_eq(rc, CP_OK);
+    }
+    cp_checkpoint_destroy(cp);
+    cp_store_destroy(st);
+}
