@@ -1013,7 +1013,8 @@ static void day_digest(struct rig *r, char *out, size_t size)
 
     redis_cmd(r, &reply, 3, argv, NULL);
     cr_assert_eq(reply.type, CP_REPLY_STRING, "%s", reply.text);
-    snprintf(out, size, "%s", reply.text);
+    cr_assert_lt(strlen(reply.text), size, "digest longer than its buffer");
+    memcpy(out, reply.text, strlen(reply.text) + 1);
 }
 
 /* History with a detractor, open tickets and silence (churn alerts with the
