@@ -741,7 +741,7 @@ rows=(
 rows+=(
     "decode+validate (consume+decode)|$(med decode_rate)|||events/s"
     "decode+validate (in memory)|$(med decode_pure_ns)|||ns/event"
-    "Redis server CPU per event|$(med redis_us_backfill)|$(med redis_us_live)|<= 1.5 / 0.5|us"
+    "Redis server CPU per event|$(med redis_us_backfill)|$(med redis_us_live)|<= 3.5 / 10|us"
     "(probes taken out of it)|$(med redis_probe_us_backfill)|$(med redis_probe_us_live)||us"
     "(of it inside commands, EXEC's own time left out)|$(med redis_inside_us_backfill)|$(med redis_inside_us_live)||us"
     "Redis commands per event (us inside them)|$(med redis_cmds_backfill)|$(med redis_cmds_live)||commands"
@@ -765,11 +765,12 @@ cpu_all=$(cpu_sum "$(med worker_us_backfill)" "$(med redis_us_backfill)" "$(med 
 cpu_cap=-
 [ "$cpu_all" != - ] && cpu_cap=$(calc "$(nproc) * 1000000 / $cpu_all" 0)
 rows+=(
-    "worker CPU per event|$(med worker_us_backfill)|$(med worker_us_live)||us"
+    "worker CPU per event|$(med worker_us_backfill)|$(med worker_us_live)|<= 4 / 10|us"
     "worker CPU per event, counters only|$(med worker_us_counters)|||us"
     "broker CPU per event (embedded; reads and alerts)|$(med broker_us_backfill)|||us"
     "CPU per event: worker + Redis + broker|$cpu_all|||us"
     "events/s that CPU allows on $(nproc) cores|$cpu_cap|||events/s"
+    "pipeline / what the CPU allows|$([ "$cpu_cap" != - ] && [ "$(med pipe_rate_backfill)" != - ] && calc "$(med pipe_rate_backfill) / $cpu_cap" || echo -)||>= 0.85|"
     "customers with state|$(med customers_backfill)|$(med customers_live)||"
     "worker state per customer|$(med worker_state_backfill)|$(med worker_state_live)|<= 300|bytes"
     "worker RSS per customer (all of it)|$(med worker_rss_backfill)|$(med worker_rss_live)||bytes"
@@ -778,7 +779,7 @@ rows+=(
     "Redis used_memory per customer (everything)|$(med redis_bytes_backfill)|$(med redis_bytes_live)||bytes"
     "live input rate||$(med lat_rate)||events/s"
     "latency p50 (produce -> visible)||$(med lat_p50_ms)||ms"
-    "latency p99||$(med lat_p99_ms)|<= 50|ms"
+    "latency p99||$(med lat_p99_ms)|<= 25|ms"
     "latency max||$(med lat_max_ms)||ms"
     "events not visible 30 s after the stream||$(med lat_unseen)|0|events"
 )
