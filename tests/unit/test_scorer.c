@@ -770,6 +770,19 @@ Test(scorer, a_replay_of_history_moves_the_watermark_with_the_events)
 
 /* A digest of everything in Redis (keys, types, contents), to compare two
  * runs exactly. */
+/* Runs a Lua @p script that returns a digest string into @p out. */
+static void eval_digest(struct rig *r, const char *script, char *out,
+                        size_t size)
+{
+    const char *argv[] = {"EVAL", script, "0"};
+    struct one_reply reply;
+
+    redis_cmd(r, &reply, 3, argv, NULL);
+    cr_assert_eq(reply.type, CP_REPLY_STRING, "%s", reply.text);
+    cr_assert_lt(strlen(reply.text), size, "digest longer than its buffer");
+    memcpy(out, reply.text, strlen(reply.text) + 1);
+}
+
 static void dataset_digest(struct rig *r, char *out, size_t size)
 {
     static const char script[] =
@@ -789,13 +802,7 @@ static void dataset_digest(struct rig *r, char *out, size_t size)
         "  acc[#acc + 1] = k .. ':' .. table.concat(v, '|') "
         "end "
         "return redis.sha1hex(table.concat(acc, '\\n')) .. ' ' .. #keys";
-    const char *argv[] = {"EVAL", script, "0"};
-    struct one_reply reply;
-
-    redis_cmd(r, &reply, 3, argv, NULL);
-    cr_assert_eq(reply.type, CP_REPLY_STRING, "%s", reply.text);
-    cr_assert_lt(strlen(reply.text), size, "digest longer than its buffer");
-    memcpy(out, reply.text, strlen(reply.text) + 1);
+    eval_digest(r, script, out, size);
 }
 
 static size_t oom_history(struct cp_event *evs)
@@ -1008,13 +1015,7 @@ static void day_digest(struct rig *r, char *out, size_t size)
         "  table.sort(v) acc[#acc + 1] = k .. ':' .. table.concat(v, '|') "
         "end "
         "return redis.sha1hex(table.concat(acc, '\\n')) .. ' ' .. #keys";
-    const char *argv[] = {"EVAL", script, "0"};
-    struct one_reply reply;
-
-    redis_cmd(r, &reply, 3, argv, NULL);
-    cr_assert_eq(reply.type, CP_REPLY_STRING, "%s", reply.text);
-    cr_assert_lt(strlen(reply.text), size, "digest longer than its buffer");
-    memcpy(out, reply.text, strlen(reply.text) + 1);
+    eval_digest(r, script, out, size);
 }
 
 /* History with a detractor, open tickets and silence (churn alerts with the
