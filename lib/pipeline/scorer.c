@@ -50,6 +50,7 @@ struct cp_scorer *cp_scorer_new(const struct cp_scorer_cfg *cfg,
     sc->idle_advance_ms = cfg->idle_advance_ms;
     sc->max_skew_ms = cfg->max_skew_ms;
     sc->model = cfg->model;
+    sc->counters_only = cfg->counters_only;
     sc->state = state;
     sc->ap = ap;
     for (int i = 0; i < CP_SCORER_MAX_PARTITIONS; i++)
@@ -707,6 +708,8 @@ static cp_rc fire(struct cp_scorer *sc, struct timer_op *op)
         return rc; /* a member we did not write: just cleared */
     if (op->kind == TIMER_SLA)
         return fire_sla(sc, op, due);
+    if (sc->counters_only)
+        return CP_OK; /* left by a run with the engine on: just cleared */
     return fire_silence(sc, op->cust, op->p, due);
 }
 
@@ -771,7 +774,7 @@ cp_rc cp_scorer_before_event(struct cp_scorer *sc, const struct cp_event *ev,
     if (!advance(sc, ev, p, &wm) || wm == INT64_MIN)
         return CP_OK;
     rc = fire_until(sc, p, wm);
-    if (!rc && refs->customer->u.customer->in_batch)
+    if (!rc && !sc->counters_only && refs->customer->u.customer->in_batch)
         rc = check_silence(sc, refs->customer, p, wm);
     return rc;
 }
@@ -787,13 +790,16 @@ cp_rc cp_scorer_after_event(struct cp_scorer *sc, const struct cp_event *ev,
     /* cp_scorer_before_event() already moved the watermark to the event. */
     if (!pt)
         return CP_OK;
-    snprintf(event_id, sizeof(event_id), "%.*s", (int)ev->event_id.len,
-             ev->event_id.ptr);
-    rc = score_customer(sc, cust, refs->partition,
-                        cp_max64(pt->wm, cust->u.customer->churn.last_seen_ms),
-                        event_id, event_id);
-    if (rc)
-        return rc;
+    if (!sc->counters_only) {
+        snprintf(event_id, sizeof(event_id), "%.*s", (int)ev->event_id.len,
+                 ev->event_id.ptr);
+        rc = score_customer(
+            sc, cust, refs->partition,
+            cp_max64(pt->wm, cust->u.customer->churn.last_seen_ms), event_id,
+            event_id);
+        if (rc)
+            return rc;
+    }
     if (refs->wait_started >= 0) {
         int64_t sla = cp_churn_model_sla_ms(sc->model, (int)ev->channel);
 
@@ -946,11 +952,16 @@ static void write_customer_hash(struct cp_scorer *sc, struct cp_cmds *cmds,
  * tenant with their scores. */
 static void write_customers(struct cp_scorer *sc, struct cp_cmds *cmds)
 {
-    struct shown *s = malloc(sizeof(*s));
-    char(*scores)[16] = malloc(sc->scored_cnt * sizeof(*scores) + 1);
-    struct cp_entity **changed = malloc(sc->scored_cnt * sizeof(*changed) + 1);
+    struct shown *s;
+    char(*scores)[16];
+    struct cp_entity **changed;
     size_t start = 0;
 
+    if (!sc->scored_cnt)
+        return; /* nobody scored (counters-only mode, timers only) */
+    s = malloc(sizeof(*s));
+    scores = malloc(sc->scored_cnt * sizeof(*scores) + 1);
+    changed = malloc(sc->scored_cnt * sizeof(*changed) + 1);
     if (!s || !scores || !changed) {
         cp_cmds_poison(cmds);
         goto out;

@@ -39,6 +39,7 @@ struct cp_scorer_cfg {
     int64_t max_skew_ms;         /* time.max_skew: event times past the worker
                                     clock + this do not move a watermark further */
     const struct cp_churn_model *model; /* borrowed */
+    int counters_only; /* churn.enabled = false: no customer is scored */
 };
 
 struct cp_scorer;

@@ -1310,6 +1310,7 @@ static cp_rc load_model(struct cp_worker *w, char *errstr, size_t errstr_size)
         .allowed_lateness_ms = cfg->allowed_lateness_ms,
         .idle_advance_ms = cfg->idle_advance_ms,
         .max_skew_ms = cfg->max_skew_ms,
+        .counters_only = !cfg->churn_enabled,
     };
 
     if (cfg->model_file[0])
@@ -1322,9 +1323,14 @@ static cp_rc load_model(struct cp_worker *w, char *errstr, size_t errstr_size)
                      "built-in churn model: out of memory");
         return CP_ECONFIG;
     }
-    cp_log(CP_LOG_INFO, "WORKER", "churn model %s (%s)",
-           cp_churn_model_version(w->model),
-           cfg->model_file[0] ? cfg->model_file : "built-in");
+    if (cfg->churn_enabled)
+        cp_log(CP_LOG_INFO, "WORKER", "churn model %s (%s)",
+               cp_churn_model_version(w->model),
+               cfg->model_file[0] ? cfg->model_file : "built-in");
+    else /* the model still gives the reply SLAs */
+        cp_log(CP_LOG_INFO, "WORKER",
+               "churn.enabled = false: counters only (SLAs from model %s)",
+               cp_churn_model_version(w->model));
     scfg.model = w->model;
     w->sc = cp_scorer_new(&scfg, w->state, w->ap);
     w->live = cp_live_new(cfg->redis_prefix);
@@ -1332,7 +1338,8 @@ static cp_rc load_model(struct cp_worker *w, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "out of memory");
         return CP_ENOMEM;
     }
-    cp_apply_set_model(w->ap, w->model);
+    if (cfg->churn_enabled) /* no model: no churn features kept */
+        cp_apply_set_model(w->ap, w->model);
     return CP_OK;
 }
 
