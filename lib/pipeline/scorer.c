@@ -733,25 +733,45 @@ static cp_rc fire_until(struct cp_scorer *sc, int32_t p, int64_t upto)
     return CP_OK;
 }
 
-cp_rc cp_scorer_before_event(struct cp_scorer *sc, const struct cp_event *ev,
-                             const struct cp_event_refs *refs)
+/* The event moves the watermark of @p p; *@p wm_out: the new one. */
+static struct part *advance(struct cp_scorer *sc, const struct cp_event *ev,
+                            int32_t p, int64_t *wm_out)
 {
-    int32_t p = refs->partition;
     struct part *pt = cp__sc_part_of(sc, p);
     int64_t wm;
-    cp_rc rc;
 
     if (!pt)
-        return CP_OK;
-    /* The event moves the watermark first: what it passes fires before the
-     * event applies (a late reply cannot hide the SLA breach it ends). */
+        return NULL;
     wm = cp_max64(pt->wm, time_of(sc, ev->occurred_at) - sc->lateness_ms);
     if (wm > pt->wm) {
         pt->wm = wm;
         pt->wm_dirty = 1;
         sc->has_writes = 1;
     }
-    if (wm == INT64_MIN)
+    *wm_out = wm;
+    return pt;
+}
+
+cp_rc cp_scorer_skip_event(struct cp_scorer *sc, const struct cp_event *ev,
+                           int32_t partition)
+{
+    int64_t wm;
+
+    if (!advance(sc, ev, partition, &wm) || wm == INT64_MIN)
+        return CP_OK;
+    return fire_until(sc, partition, wm);
+}
+
+cp_rc cp_scorer_before_event(struct cp_scorer *sc, const struct cp_event *ev,
+                             const struct cp_event_refs *refs)
+{
+    int32_t p = refs->partition;
+    int64_t wm;
+    cp_rc rc;
+
+    /* The event moves the watermark first: what it passes fires before the
+     * event applies (a late reply cannot hide the SLA breach it ends). */
+    if (!advance(sc, ev, p, &wm) || wm == INT64_MIN)
         return CP_OK;
     rc = fire_until(sc, p, wm);
     if (!rc && !sc->counters_only && refs->customer->u.customer->in_batch)
