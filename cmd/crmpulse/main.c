@@ -41,10 +41,9 @@ int main(int argc, char **argv)
 {
     /* Every setting but the board's. */
     static const char *const settings[] = {
-        "kafka.",           "topic.",    "redis.",  "codec.",
-        "worker.",          "embedded.", "minute.", "time.",
-        "model.",           "http.",     "log.",    "offsets.",
-        "schema.registry.", NULL};
+        "kafka.",    "topic.",  "redis.",   "codec.",           "worker.",
+        "embedded.", "minute.", "time.",    "model.",           "churn.",
+        "http.",     "log.",    "offsets.", "schema.registry.", NULL};
     const struct cp_cli cli = {.prog = "crmpulse",
                                .version = CP_VERSION,
                                .print_config = 1,

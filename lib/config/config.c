@@ -281,6 +281,14 @@ static const struct setting settings[] = {
      .doc = "ms: an event stamped later than the worker's clock plus this "
             "still counts, but moves its partition's watermark only that "
             "far"},
+    {.name = "churn.enabled",
+     .type = SET_ENUM,
+     .offset = OFF(churn_enabled),
+     .def = "true",
+     .choices = bool_choices,
+     .doc = "keep churn features, scores, customer hashes and CHURN_RISK "
+            "alerts; false = counters, entity state and SLA breaches only "
+            "(no customer hashes, risk list or churn alerts)"},
     {.name = "model.file",
      .type = SET_STRING,
      .offset = OFF(model_file),

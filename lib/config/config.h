@@ -61,6 +61,7 @@ struct cp_config {
     int64_t allowed_lateness_ms;   /* time.allowed_lateness */
     int64_t idle_advance_ms;       /* time.idle_advance; 0 = off */
     int64_t max_skew_ms;           /* time.max_skew */
+    int churn_enabled;             /* churn.enabled: 0 = counters-only mode */
     char *model_file;              /* model.file; "" = built-in default model */
     char *http_listen;             /* http.listen: worker endpoint; "" = off */
     char *board_listen;            /* board.listen: crmpulse-board's address */

@@ -8,6 +8,25 @@
 
 #include "keys.h"
 #include "log.h"
+#include "map.h"
+
+/* A tenant's applied offsets (checkpoint.h): what Redis held when they were
+ * read, and the partitions of its events applied since the last commit. */
+struct applied_part {
+    int32_t partition;
+    int64_t next; /* next offset */
+};
+
+struct tenant_applied {
+    const char *tenant; /* owned by the map's key arena */
+    size_t tenant_len;
+    int loaded;                /* read from Redis */
+    int in_batch;              /* listed in cp->batch */
+    struct applied_part *read; /* owned: what Redis held */
+    size_t read_cnt, read_cap;
+    struct applied_part *now; /* owned: applied since the last commit */
+    size_t now_cnt, now_cap;
+};
 
 struct cp_checkpoint {
     struct cp_store *store;    /* borrowed */
@@ -21,10 +40,21 @@ struct cp_checkpoint {
     int64_t *epoch;            /* owned, MAX_PARTITIONS: our fence values */
     int32_t *watch_order;      /* owned, MAX_PARTITIONS: scratch, MGET order */
     size_t watch_cnt;          /* fences the last arm WATCHed */
+
+    /* Per-tenant applied offsets (P:{T}:applied:<group>). */
+    char *prefix;                /* owned: redis.prefix */
+    struct cp_map applied;       /* tenant -> struct tenant_applied */
+    struct tenant_applied **all; /* owned array, borrowed entries: to free */
+    size_t all_cnt, all_cap;
+    struct tenant_applied **loading; /* owned array: queued reads */
+    size_t loading_cnt, loading_cap;
+    struct tenant_applied **batch; /* owned array: tenants to write */
+    size_t batch_cnt, batch_cap;
 };
 
 struct cp_checkpoint *cp_checkpoint_new(struct cp_store *store,
-                                        const char *group, const char *topic)
+                                        const char *prefix, const char *group,
+                                        const char *topic)
 {
     struct cp_checkpoint *cp = calloc(1, sizeof(*cp));
 
@@ -33,12 +63,14 @@ struct cp_checkpoint *cp_checkpoint_new(struct cp_store *store,
     cp->store = store;
     cp->topic = strdup(topic);
     cp->group = strdup(group);
+    cp->prefix = strdup(prefix);
+    cp_map_init(&cp->applied);
     cp->owned = calloc(CP_CHECKPOINT_MAX_PARTITIONS, sizeof(*cp->owned));
     cp->epoch = calloc(CP_CHECKPOINT_MAX_PARTITIONS, sizeof(*cp->epoch));
     cp->watch_order =
         calloc(CP_CHECKPOINT_MAX_PARTITIONS, sizeof(*cp->watch_order));
     cp_cmds_init(&cp->cmds);
-    if (!cp->topic || !cp->group || !cp->owned || !cp->epoch ||
+    if (!cp->topic || !cp->group || !cp->prefix || !cp->owned || !cp->epoch ||
         !cp->watch_order ||
         cp_key_offsets(cp->offsets_key, sizeof(cp->offsets_key), group) < 0) {
         cp_checkpoint_destroy(cp);
@@ -51,6 +83,12 @@ void cp_checkpoint_destroy(struct cp_checkpoint *cp)
 {
     if (!cp)
         return;
+    cp_checkpoint_applied_forget(cp);
+    cp_map_cleanup(&cp->applied);
+    free(cp->all);
+    free(cp->loading);
+    free(cp->batch);
+    free(cp->prefix);
     cp_cmds_cleanup(&cp->cmds);
     free(cp->topic);
     free(cp->group);
@@ -490,4 +528,320 @@ cp_rc cp_checkpoint_move_offset(struct cp_checkpoint *cp, int32_t partition,
         return rc;
     }
     return done == 1 ? CP_OK : CP_EFENCED;
+}
+
+/* ---- per-tenant applied offsets ---- */
+
+/* Appends @p item to the array *@p arr of *@p cnt items (capacity *@p cap).
+ * @returns 0, or -1 on ENOMEM. */
+static int push_ptr(struct tenant_applied ***arr, size_t *cnt, size_t *cap,
+                    struct tenant_applied *item)
+{
+    struct tenant_applied **grown = cp_grow(*arr, cap, *cnt, sizeof(**arr), 16);
+
+    if (!grown)
+        return -1;
+    *arr = grown;
+    grown[(*cnt)++] = item;
+    return 0;
+}
+
+static struct applied_part *find_part(struct applied_part *parts, size_t cnt,
+                                      int32_t partition)
+{
+    for (size_t i = 0; i < cnt; i++)
+        if (parts[i].partition == partition)
+            return &parts[i];
+    return NULL;
+}
+
+/* Sets @p partition to @p next in the array (added when absent).
+ * @returns 0, or -1 on ENOMEM. */
+static int set_part(struct applied_part **parts, size_t *cnt, size_t *cap,
+                    int32_t partition, int64_t next)
+{
+    struct applied_part *ap = find_part(*parts, *cnt, partition), *grown;
+
+    if (!ap) {
+        grown = cp_grow(*parts, cap, *cnt, sizeof(**parts), 4);
+        if (!grown)
+            return -1;
+        *parts = grown;
+        ap = &grown[(*cnt)++];
+        ap->partition = partition;
+    }
+    ap->next = next;
+    return 0;
+}
+
+static struct tenant_applied *tenant_of(const struct cp_checkpoint *cp,
+                                        const char *tenant, size_t len)
+{
+    const struct cp_map_entry *e =
+        cp_map_find(&cp->applied, tenant, len, cp_map_hash(tenant, len));
+
+    return e ? e->value : NULL;
+}
+
+cp_rc cp_checkpoint_tenant_seen(struct cp_checkpoint *cp, const char *tenant,
+                                size_t tenant_len)
+{
+    struct cp_map_entry *e;
+    struct tenant_applied *ta;
+
+    if (tenant_of(cp, tenant, tenant_len))
+        return CP_OK;
+    ta = calloc(1, sizeof(*ta));
+    if (!ta || push_ptr(&cp->all, &cp->all_cnt, &cp->all_cap, ta)) {
+        free(ta);
+        return CP_ENOMEM;
+    }
+    e = cp_map_upsert(&cp->applied, tenant, tenant_len,
+                      cp_map_hash(tenant, tenant_len));
+    if (!e)
+        return CP_ENOMEM; /* freed with the others by the forget */
+    e->value = ta;
+    ta->tenant = e->key;
+    ta->tenant_len = tenant_len;
+    if (push_ptr(&cp->loading, &cp->loading_cnt, &cp->loading_cap, ta))
+        return CP_ENOMEM;
+    return CP_OK;
+}
+
+static int applied_key(const struct cp_checkpoint *cp,
+                       const struct tenant_applied *ta, char *out, size_t size)
+{
+    int n = cp_key_tenant(out, size, cp->prefix, ta->tenant, ta->tenant_len,
+                          CP_KSEG_APPLIED);
+
+    if (n < 0 || (size_t)n + strlen(cp->group) >= size)
+        return -1;
+    memcpy(out + n, cp->group, strlen(cp->group) + 1);
+    return n + (int)strlen(cp->group);
+}
+
+size_t cp_checkpoint_applied_load_cmds(struct cp_checkpoint *cp,
+                                       struct cp_cmds *cmds)
+{
+    for (size_t i = 0; i < cp->loading_cnt; i++) {
+        char key[600];
+        int n = applied_key(cp, cp->loading[i], key, sizeof(key));
+
+        cp_cmd_begin(cmds, 2);
+        cp_cmd_arg(cmds, "HGETALL", 7);
+        cp_cmd_arg(cmds, key, n < 0 ? 0 : (size_t)n);
+    }
+    return cp->loading_cnt;
+}
+
+cp_rc cp_checkpoint_applied_load_reply(struct cp_checkpoint *cp, size_t i,
+                                       const struct cp_reply *reply)
+{
+    struct tenant_applied *ta;
+    size_t topic_len = strlen(cp->topic);
+
+    if (i >= cp->loading_cnt)
+        return CP_OK;
+    ta = cp->loading[i];
+    if (reply->type == CP_REPLY_ERROR)
+        return CP_EREDIS;
+    ta->read_cnt = 0;
+    for (size_t f = 0; f + 1 < reply->elements; f += 2) {
+        struct cp_reply name, value;
+        int64_t partition, next;
+        char key[600], field[300];
+
+        cp_reply_element(reply, f, &name);
+        cp_reply_element(reply, f + 1, &value);
+        /* Fields of other input topics (another deployment sharing the
+         * group name) are not ours to read. */
+        if (name.type != CP_REPLY_STRING || name.len <= topic_len + 1 ||
+            memcmp(name.str, cp->topic, topic_len) ||
+            name.str[topic_len] != ':')
+            continue;
+        if (parse_offset(name.str + topic_len + 1, name.len - topic_len - 1,
+                         &partition) ||
+            partition >= CP_CHECKPOINT_MAX_PARTITIONS)
+            continue; /* no partition field: not one we write */
+        if (value.type == CP_REPLY_STRING &&
+            !parse_offset(value.str, value.len, &next)) {
+            if (set_part(&ta->read, &ta->read_cnt, &ta->read_cap,
+                         (int32_t)partition, next))
+                return CP_ENOMEM;
+            continue;
+        }
+        applied_key(cp, ta, key, sizeof(key));
+        snprintf(field, sizeof(field), "%.*s", (int)name.len, name.str);
+        return corrupt(key, field,
+                       value.type == CP_REPLY_STRING ? value.str : "",
+                       value.type == CP_REPLY_STRING ? value.len : 0,
+                       "an offset (a non-negative decimal integer)",
+                       "HSET the partition's next offset there (the group's "
+                       "offset of that partition is a safe value), or DEL the "
+                       "key to apply the tenant's events from the group's "
+                       "offsets");
+    }
+    ta->loaded = 1;
+    return CP_OK;
+}
+
+void cp_checkpoint_applied_load_done(struct cp_checkpoint *cp)
+{
+    cp->loading_cnt = 0;
+}
+
+cp_rc cp_checkpoint_applies(struct cp_checkpoint *cp, const char *tenant,
+                            size_t tenant_len, int32_t partition,
+                            int64_t offset, bool *apply)
+{
+    struct tenant_applied *ta = tenant_of(cp, tenant, tenant_len);
+    const struct applied_part *read;
+
+    *apply = false;
+    if (!ta || !ta->loaded) {
+        cp_log(CP_LOG_ERR, "WORKER",
+               "applied offsets of tenant %.*s not read before its events: "
+               "the batch is read again",
+               (int)tenant_len, tenant);
+        return CP_EREDIS;
+    }
+    read = find_part(ta->read, ta->read_cnt, partition);
+    if (read && offset < read->next)
+        return CP_OK; /* committed for this tenant already */
+    if (set_part(&ta->now, &ta->now_cnt, &ta->now_cap, partition, offset + 1))
+        return CP_ENOMEM;
+    if (!ta->in_batch) {
+        if (push_ptr(&cp->batch, &cp->batch_cnt, &cp->batch_cap, ta))
+            return CP_ENOMEM;
+        ta->in_batch = 1;
+    }
+    *apply = true;
+    return CP_OK;
+}
+
+void cp_checkpoint_append_applied(struct cp_checkpoint *cp,
+                                  struct cp_cmds *cmds)
+{
+    for (size_t i = 0; i < cp->batch_cnt; i++) {
+        struct tenant_applied *ta = cp->batch[i];
+        char key[600];
+        int n = applied_key(cp, ta, key, sizeof(key));
+
+        cp_cmd_begin(cmds, 2 + 2 * (int)ta->now_cnt);
+        cp_cmd_arg(cmds, "HSET", 4);
+        cp_cmd_arg(cmds, key, n < 0 ? 0 : (size_t)n);
+        for (size_t j = 0; j < ta->now_cnt; j++) {
+            append_offset_field(cp, cmds, ta->now[j].partition);
+            cp_cmd_int(cmds, ta->now[j].next);
+        }
+        ta->now_cnt = 0;
+        ta->in_batch = 0;
+    }
+    cp->batch_cnt = 0;
+}
+
+void cp_checkpoint_applied_forget(struct cp_checkpoint *cp)
+{
+    for (size_t i = 0; i < cp->all_cnt; i++) {
+        free(cp->all[i]->read);
+        free(cp->all[i]->now);
+        free(cp->all[i]);
+    }
+    cp->all_cnt = cp->loading_cnt = cp->batch_cnt = 0;
+    cp_map_reset(&cp->applied);
+}
+
+/* KEYS[1] an applied-offsets hash, ARGV[1] a field, ARGV[2] an offset:
+ * the field goes if it is above the offset (or no offset at all). */
+static const char unapply_script[] =
+    "local v = redis.call('HGET', KEYS[1], ARGV[1]) "
+    "if v and (tonumber(v) == nil or tonumber(v) > tonumber(ARGV[2])) then "
+    "redis.call('HDEL', KEYS[1], ARGV[1]) return 1 end return 0";
+
+struct scan_read {
+    struct cp_checkpoint *cp;
+    struct cp_cmds *evals; /* the scripts for the keys found */
+    char cursor[32];
+    int32_t partition;
+    int64_t next_offset;
+};
+
+static cp_rc on_scan_reply(void *opaque, size_t i, const struct cp_reply *reply)
+{
+    struct scan_read *rd = opaque;
+    struct cp_reply cursor, keys, key;
+
+    (void)i;
+    if (reply->type != CP_REPLY_ARRAY || reply->elements != 2)
+        return CP_EREDIS;
+    cp_reply_element(reply, 0, &cursor);
+    cp_reply_element(reply, 1, &keys);
+    if (cursor.type != CP_REPLY_STRING || cursor.len >= sizeof(rd->cursor))
+        return CP_EREDIS;
+    memcpy(rd->cursor, cursor.str, cursor.len);
+    rd->cursor[cursor.len] = '\0';
+    for (size_t k = 0; k < keys.elements; k++) {
+        cp_reply_element(&keys, k, &key);
+        if (key.type != CP_REPLY_STRING)
+            continue;
+        cp_cmd_begin(rd->evals, 6);
+        cp_cmd_arg(rd->evals, "EVAL", 4);
+        cp_cmd_arg(rd->evals, unapply_script, sizeof(unapply_script) - 1);
+        cp_cmd_arg(rd->evals, "1", 1);
+        cp_cmd_arg(rd->evals, key.str, key.len);
+        append_offset_field(rd->cp, rd->evals, rd->partition);
+        cp_cmd_int(rd->evals, rd->next_offset);
+    }
+    return CP_OK;
+}
+
+/* Appends @p s to @p out with the glob characters of SCAN MATCH escaped. */
+static size_t glob_escape(char *out, size_t size, size_t at, const char *s)
+{
+    for (; *s && at + 2 < size; s++) {
+        if (strchr("*?[]\\", *s))
+            out[at++] = '\\';
+        out[at++] = *s;
+    }
+    out[at] = '\0';
+    return at;
+}
+
+cp_rc cp_checkpoint_reset_applied(struct cp_checkpoint *cp, int32_t partition,
+                                  int64_t next_offset)
+{
+    struct scan_read rd = {cp, NULL, "0", partition, next_offset};
+    struct cp_cmds evals;
+    char pattern[700];
+    size_t n;
+    cp_rc rc = CP_OK;
+
+    n = glob_escape(pattern, sizeof(pattern), 0, cp->prefix);
+    n += (size_t)snprintf(pattern + n, sizeof(pattern) - n,
+                          ":{*}:" CP_KSEG_APPLIED);
+    glob_escape(pattern, sizeof(pattern), n, cp->group);
+    cp_cmds_init(&evals);
+    rd.evals = &evals;
+    do {
+        cp_cmds_reset(&cp->cmds);
+        cp_cmds_reset(&evals);
+        cp_cmd_begin(&cp->cmds, 6);
+        cp_cmd_arg(&cp->cmds, "SCAN", 4);
+        cp_cmd_str(&cp->cmds, rd.cursor);
+        cp_cmd_arg(&cp->cmds, "MATCH", 5);
+        cp_cmd_str(&cp->cmds, pattern);
+        cp_cmd_arg(&cp->cmds, "COUNT", 5);
+        cp_cmd_int(&cp->cmds, 1000);
+        rc = cp_store_roundtrip(cp->store, &cp->cmds, on_scan_reply, &rd);
+        if (!rc && cp_cmds_failed(&evals))
+            rc = CP_ENOMEM;
+        if (!rc && evals.cnt)
+            rc = cp_store_roundtrip(cp->store, &evals, NULL, NULL);
+    } while (!rc && strcmp(rd.cursor, "0"));
+    cp_cmds_cleanup(&evals);
+    if (rc == CP_EREDIS)
+        cp_log(CP_LOG_DEBUG, "REDIS", "reset applied offsets: %s",
+               cp_store_errstr(cp->store));
+    cp_checkpoint_applied_forget(cp);
+    return rc;
 }

@@ -34,11 +34,13 @@ struct cp_checkpoint;
 
 /**
  * @brief The checkpoint of consumer group @p group on input topic
- *        @p topic, talking through @p store (borrowed; must outlive it).
+ *        @p topic, talking through @p store (borrowed; must outlive it);
+ *        @p prefix is redis.prefix (the tenants' applied offsets).
  * @returns NULL on ENOMEM. Ownership: free with cp_checkpoint_destroy().
  */
 struct cp_checkpoint *cp_checkpoint_new(struct cp_store *store,
-                                        const char *group, const char *topic);
+                                        const char *prefix, const char *group,
+                                        const char *topic);
 void cp_checkpoint_destroy(struct cp_checkpoint *cp);
 
 /**
@@ -111,4 +113,68 @@ void cp_checkpoint_append_commit(const struct cp_checkpoint *cp,
                                  struct cp_cmds *cmds, int32_t partition,
                                  int64_t next_offset);
 
+/*
+ * Per-tenant applied offsets, P:{T}:applied:<group> (schemas/redis-keys.md):
+ * for each partition that had events of tenant T in a committed batch, the
+ * partition's next offset at the end of that batch, written in the same
+ * transaction as T's counters and state. An event of T at offset o of
+ * partition p applies only if o >= that value: a batch replayed from the
+ * group's offsets (a low watermark, which may lag what a tenant committed)
+ * never counts a tenant's events twice.
+ *
+ * Per batch: cp_checkpoint_tenant_seen() for each event's tenant, then
+ * cp_checkpoint_applied_load_cmds() / _load_reply() in the round trip of the
+ * state load, then cp_checkpoint_applies() for each event in order, then
+ * cp_checkpoint_append_applied() into the transaction. The values read are
+ * kept (a lower bound: our own later commits only raise them) until
+ * cp_checkpoint_applied_forget(), which every rewind, rebalance and cache
+ * drop calls.
+ */
+/** @brief Notes that the batch has events of @p tenant; queues the read of
+ *         its applied offsets unless they are known. CP_ENOMEM. */
+cp_rc cp_checkpoint_tenant_seen(struct cp_checkpoint *cp, const char *tenant,
+                                size_t tenant_len);
+/** @brief Appends an HGETALL per tenant queued by cp_checkpoint_tenant_seen()
+ *         to @p cmds; @returns how many. */
+size_t cp_checkpoint_applied_load_cmds(struct cp_checkpoint *cp,
+                                       struct cp_cmds *cmds);
+/** @brief The reply to command @p i of cp_checkpoint_applied_load_cmds().
+ *         A field of our topic that is not an offset is CP_ECONFIG (logged,
+ *         naming the key, the field and the fix). */
+cp_rc cp_checkpoint_applied_load_reply(struct cp_checkpoint *cp, size_t i,
+                                       const struct cp_reply *reply);
+/** @brief After every reply was read (or the round trip failed). */
+void cp_checkpoint_applied_load_done(struct cp_checkpoint *cp);
+/**
+ * @brief Whether the event of @p tenant at @p offset of @p partition is
+ *        still to apply (*@p apply): false when the tenant's applied offset
+ *        for the partition is above it. An event to apply is remembered for
+ *        cp_checkpoint_append_applied(). A tenant whose offsets were not
+ *        read (no cp_checkpoint_tenant_seen() and load before) is never
+ *        guessed: CP_EREDIS, so the batch is read again after a rewind.
+ * @returns CP_OK, CP_ENOMEM or CP_EREDIS.
+ */
+cp_rc cp_checkpoint_applies(struct cp_checkpoint *cp, const char *tenant,
+                            size_t tenant_len, int32_t partition,
+                            int64_t offset, bool *apply);
+/** @brief Appends to a transaction being built in @p cmds one HSET of
+ *         P:{T}:applied:<group> per tenant with events applied since the
+ *         last call, and forgets them. */
+void cp_checkpoint_append_applied(struct cp_checkpoint *cp,
+                                  struct cp_cmds *cmds);
+/**
+ * @brief Before the offset of @p partition moves back to @p next_offset
+ *        (offsets.out_of_range: Kafka's log is not the one the offsets
+ *        came from): removes the partition's field from every tenant's
+ *        applied offsets where it is above @p next_offset, so the new log's
+ *        events are not passed over, and forgets the cached ones. SCANs
+ *        the keyspace (a rare operator event); idempotent, so a crash
+ *        before the offset moved repeats it.
+ * @returns CP_OK, CP_EREDIS, CP_ENOMEM.
+ */
+cp_rc cp_checkpoint_reset_applied(struct cp_checkpoint *cp, int32_t partition,
+                                  int64_t next_offset);
+/** @brief Forgets every tenant's applied offsets (read again when next
+ *         needed) and the events remembered for the next commit. */
+void cp_checkpoint_applied_forget(struct cp_checkpoint *cp);
 #endif

@@ -50,6 +50,7 @@ struct cp_scorer *cp_scorer_new(const struct cp_scorer_cfg *cfg,
     sc->idle_advance_ms = cfg->idle_advance_ms;
     sc->max_skew_ms = cfg->max_skew_ms;
     sc->model = cfg->model;
+    sc->counters_only = cfg->counters_only;
     sc->state = state;
     sc->ap = ap;
     for (int i = 0; i < CP_SCORER_MAX_PARTITIONS; i++)
@@ -701,9 +702,14 @@ static cp_rc fire(struct cp_scorer *sc, struct timer_op *op)
          * in this batch (and so sits on the partition it was scored on). */
         size_t i = (size_t)(op - sc->ops); /* firing may grow sc->ops */
 
-        rc = check_silence(sc, op->cust, op->cust->u.customer->partition, due);
+        rc = sc->counters_only
+                 ? CP_OK
+                 : check_silence(sc, op->cust, op->cust->u.customer->partition,
+                                 due);
         return rc ? rc : fire_sla(sc, &sc->ops[i], due);
     }
+    if (sc->counters_only)
+        return CP_OK; /* left by a run with the engine on: just cleared */
     return fire_silence(sc, op->cust, op->p, due);
 }
 
@@ -727,28 +733,48 @@ static cp_rc fire_until(struct cp_scorer *sc, int32_t p, int64_t upto)
     return CP_OK;
 }
 
-cp_rc cp_scorer_before_event(struct cp_scorer *sc, const struct cp_event *ev,
-                             const struct cp_event_refs *refs)
+/* The event moves the watermark of @p p; *@p wm_out: the new one. */
+static struct part *advance(struct cp_scorer *sc, const struct cp_event *ev,
+                            int32_t p, int64_t *wm_out)
 {
-    int32_t p = refs->partition;
     struct part *pt = cp__sc_part_of(sc, p);
     int64_t wm;
-    cp_rc rc;
 
     if (!pt)
-        return CP_OK;
-    /* The event moves the watermark first: what it passes fires before the
-     * event applies (a late reply cannot hide the SLA breach it ends). */
+        return NULL;
     wm = cp_max64(pt->wm, time_of(sc, ev->occurred_at) - sc->lateness_ms);
     if (wm > pt->wm) {
         pt->wm = wm;
         pt->wm_dirty = 1;
         sc->has_writes = 1;
     }
-    if (wm == INT64_MIN)
+    *wm_out = wm;
+    return pt;
+}
+
+cp_rc cp_scorer_skip_event(struct cp_scorer *sc, const struct cp_event *ev,
+                           int32_t partition)
+{
+    int64_t wm;
+
+    if (!advance(sc, ev, partition, &wm) || wm == INT64_MIN)
+        return CP_OK;
+    return fire_until(sc, partition, wm);
+}
+
+cp_rc cp_scorer_before_event(struct cp_scorer *sc, const struct cp_event *ev,
+                             const struct cp_event_refs *refs)
+{
+    int32_t p = refs->partition;
+    int64_t wm;
+    cp_rc rc;
+
+    /* The event moves the watermark first: what it passes fires before the
+     * event applies (a late reply cannot hide the SLA breach it ends). */
+    if (!advance(sc, ev, p, &wm) || wm == INT64_MIN)
         return CP_OK;
     rc = fire_until(sc, p, wm);
-    if (!rc && refs->customer->u.customer->in_batch)
+    if (!rc && !sc->counters_only && refs->customer->u.customer->in_batch)
         rc = check_silence(sc, refs->customer, p, wm);
     return rc;
 }
@@ -764,13 +790,16 @@ cp_rc cp_scorer_after_event(struct cp_scorer *sc, const struct cp_event *ev,
     /* cp_scorer_before_event() already moved the watermark to the event. */
     if (!pt)
         return CP_OK;
-    snprintf(event_id, sizeof(event_id), "%.*s", (int)ev->event_id.len,
-             ev->event_id.ptr);
-    rc = score_customer(sc, cust, refs->partition,
-                        cp_max64(pt->wm, cust->u.customer->churn.last_seen_ms),
-                        event_id, event_id);
-    if (rc)
-        return rc;
+    if (!sc->counters_only) {
+        snprintf(event_id, sizeof(event_id), "%.*s", (int)ev->event_id.len,
+                 ev->event_id.ptr);
+        rc = score_customer(
+            sc, cust, refs->partition,
+            cp_max64(pt->wm, cust->u.customer->churn.last_seen_ms), event_id,
+            event_id);
+        if (rc)
+            return rc;
+    }
     if (refs->wait_started >= 0) {
         int64_t sla = cp_churn_model_sla_ms(sc->model, (int)ev->channel);
 
@@ -923,11 +952,16 @@ static void write_customer_hash(struct cp_scorer *sc, struct cp_cmds *cmds,
  * tenant with their scores. */
 static void write_customers(struct cp_scorer *sc, struct cp_cmds *cmds)
 {
-    struct shown *s = malloc(sizeof(*s));
-    char(*scores)[16] = malloc(sc->scored_cnt * sizeof(*scores) + 1);
-    struct cp_entity **changed = malloc(sc->scored_cnt * sizeof(*changed) + 1);
+    struct shown *s;
+    char(*scores)[16];
+    struct cp_entity **changed;
     size_t start = 0;
 
+    if (!sc->scored_cnt)
+        return; /* nobody scored (counters-only mode, timers only) */
+    s = malloc(sizeof(*s));
+    scores = malloc(sc->scored_cnt * sizeof(*scores) + 1);
+    changed = malloc(sc->scored_cnt * sizeof(*changed) + 1);
     if (!s || !scores || !changed) {
         cp_cmds_poison(cmds);
         goto out;

@@ -39,6 +39,7 @@ struct cp_scorer_cfg {
     int64_t max_skew_ms;         /* time.max_skew: event times past the worker
                                     clock + this do not move a watermark further */
     const struct cp_churn_model *model; /* borrowed */
+    int counters_only; /* churn.enabled = false: no customer is scored */
 };
 
 struct cp_scorer;
@@ -78,6 +79,11 @@ cp_rc cp_scorer_prefetch_reply(struct cp_scorer *sc, size_t i,
  *         batch), before the event applies. */
 cp_rc cp_scorer_before_event(struct cp_scorer *sc, const struct cp_event *ev,
                              const struct cp_event_refs *refs);
+/** @brief For an event the batch does not apply (its tenant committed it
+ *         already, checkpoint.h): moves the partition's watermark as
+ *         cp_scorer_before_event() does and fires the timers it passes. */
+cp_rc cp_scorer_skip_event(struct cp_scorer *sc, const struct cp_event *ev,
+                           int32_t partition);
 /** @brief Moves the watermark, scores the event's customer, alerts, sets
  *         the customer's silence timer and the conversation's SLA timer. */
 cp_rc cp_scorer_after_event(struct cp_scorer *sc, const struct cp_event *ev,

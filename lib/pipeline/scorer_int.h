@@ -83,6 +83,7 @@ struct cp_scorer {
     char wm_key[300];     /* crmpulse:watermarks:<group> */
     char timers_key[300]; /* crmpulse:timers:<group>:<topic>: + partition */
     int64_t lateness_ms, idle_advance_ms, max_skew_ms;
+    int counters_only;                  /* churn.enabled = false */
     const struct cp_churn_model *model; /* borrowed */
     struct cp_state *state;             /* borrowed */
     struct cp_apply *ap;                /* borrowed */

@@ -67,6 +67,7 @@ struct cp_worker {
     struct cp_msg *msgs;        /* owned, batch_max */
     struct cp_event *events;    /* owned, batch_max */
     struct cp_event_refs *refs; /* owned, batch_max */
+    int64_t *offsets;           /* owned, batch_max: each event's offset */
     struct cp_arena arena;      /* decoded strings */
     struct cp_cmds cmds;        /* Redis commands of one round trip */
     struct cp_cmds body_cmds;   /* MULTI ... EXEC being built */
@@ -309,9 +310,14 @@ static cp_rc check_stored_offsets(struct cp_worker *w,
                           parts[i].offset, low, high, &to, &skipped);
         if (rc)
             return rc;
+        /* Back to the start of another log: the tenants' applied offsets
+         * of the old one must not pass over the new one's events. */
+        if (to < parts[i].offset)
+            rc = cp_checkpoint_reset_applied(w->cp, parts[i].partition, to);
         /* Committed now: a restart before the next batch must not count
          * (or even see) the same gap again. */
-        rc = cp_checkpoint_move_offset(w->cp, parts[i].partition, to);
+        if (!rc)
+            rc = cp_checkpoint_move_offset(w->cp, parts[i].partition, to);
         if (rc == CP_EREDIS)
             redis_failed(w, "move offset");
         if (rc)
@@ -355,6 +361,8 @@ static void on_out_of_range(void *opaque, const char *topic, int32_t partition,
     /* Everything before the gap is committed first (the batch in flight),
      * then the new position, so a restart resumes after the gap. */
     if ((w->inflight.active && finish_inflight(w)) ||
+        (low >= 0 && part.offset < next &&
+         cp_checkpoint_reset_applied(w->cp, partition, part.offset)) ||
         (low >= 0 &&
          cp_checkpoint_move_offset(w->cp, partition, part.offset))) {
         w->rewind_needed = 1;
@@ -409,6 +417,7 @@ static cp_rc on_assign(void *opaque, struct cp_partition *parts, size_t cnt)
         return rc;
     /* Other workers may have changed the state of these customers. */
     cp_state_clear(w->state);
+    cp_checkpoint_applied_forget(w->cp);
     cp_map_reset(&w->checked_keys);
     for (size_t i = 0; i < cnt; i++) {
         struct part_slot *slot = &w->parts[parts[i].partition];
@@ -461,6 +470,7 @@ static void on_revoke(void *opaque, const struct cp_partition *parts,
                                        parts[i].partition);
         }
     cp_state_clear(w->state);
+    cp_checkpoint_applied_forget(w->cp);
     cp_map_reset(&w->checked_keys);
     /* Keep watching only what we still own (a failure re-arms later). */
     arm(w);
@@ -468,20 +478,38 @@ static void on_revoke(void *opaque, const struct cp_partition *parts,
 
 /* ---- one batch ---- */
 
+/* The state load's replies: the entities', then the tenants' applied
+ * offsets. */
+struct load_read {
+    struct cp_worker *w;
+    size_t entities; /* commands of cp_state_load_cmds() */
+};
+
 static cp_rc on_load_reply(void *opaque, size_t i, const struct cp_reply *reply)
 {
-    return cp_state_load_reply(opaque, i, reply);
+    struct load_read *rd = opaque;
+
+    if (i < rd->entities)
+        return cp_state_load_reply(rd->w->state, i, reply);
+    return cp_checkpoint_applied_load_reply(rd->w->cp, i - rd->entities, reply);
 }
 
+/* Entities not cached, and the applied offsets of tenants not seen since
+ * the cache was last dropped: one round trip. */
 static cp_rc load_state(struct cp_worker *w)
 {
+    struct load_read rd = {w, 0};
+    size_t applied;
     cp_rc rc;
 
     cp_cmds_reset(&w->cmds);
-    if (!cp_state_load_cmds(w->state, &w->cmds))
+    rd.entities = cp_state_load_cmds(w->state, &w->cmds);
+    applied = cp_checkpoint_applied_load_cmds(w->cp, &w->cmds);
+    if (!rd.entities && !applied)
         return CP_OK;
-    rc = cp_store_roundtrip(w->store, &w->cmds, on_load_reply, w->state);
+    rc = cp_store_roundtrip(w->store, &w->cmds, on_load_reply, &rd);
     cp_state_load_done(w->state);
+    cp_checkpoint_applied_load_done(w->cp);
     return rc;
 }
 
@@ -819,6 +847,7 @@ static cp_rc send_commit(struct cp_worker *w, int64_t events, int64_t dlq)
     cp_counters_write(w->ctr, &w->body_cmds);
     cp_scorer_write(w->sc, &w->body_cmds); /* before the state: it updates it */
     cp_state_write_dirty(w->state, &w->body_cmds);
+    cp_checkpoint_append_applied(w->cp, &w->body_cmds);
     for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++) {
         struct part_slot *slot = &w->parts[p];
 
@@ -945,7 +974,7 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
     uint32_t batch_dl_class[CP_METRICS_DL_CLASS_CNT] = {0};
     int64_t now = cp_now_ms();
     int64_t t0 = cp_mono_us(), t_decoded, t1, t2, t3, t4;
-    size_t valid = 0, dlq = 0, alerts_sent = 0;
+    size_t valid = 0, dlq = 0, alerts_sent = 0, done = 0;
     char reason[256];
     cp_rc rc;
 
@@ -965,6 +994,7 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
         if (rc)
             return rc;
         cp_state_clear(w->state);
+        cp_checkpoint_applied_forget(w->cp);
         cp_map_reset(&w->checked_keys);
     }
     for (size_t i = 0; i < cnt; i++) {
@@ -999,9 +1029,14 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
         if (rc)
             return rc;
         rc = cp_apply_prepare(w->ap, &w->events[valid], &w->refs[valid]);
+        if (!rc)
+            rc =
+                cp_checkpoint_tenant_seen(w->cp, w->events[valid].tenant_id.ptr,
+                                          w->events[valid].tenant_id.len);
         if (rc)
             return rc;
         w->refs[valid].partition = msg->partition;
+        w->offsets[valid] = msg->offset;
         valid++;
     }
     t_decoded = cp_mono_us();
@@ -1020,6 +1055,23 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
         return rc;
     t2 = cp_mono_us();
     for (size_t i = 0; i < valid; i++) {
+        const struct cp_event *ev = &w->events[i];
+        bool apply;
+
+        /* A replay from the group's offsets (a low watermark) passes over
+         * what the event's tenant committed already. */
+        rc = cp_checkpoint_applies(w->cp, ev->tenant_id.ptr, ev->tenant_id.len,
+                                   w->refs[i].partition, w->offsets[i], &apply);
+        if (!rc && !apply) {
+            w->stats.skipped++;
+            rc = cp_scorer_skip_event(w->sc, ev, w->refs[i].partition);
+            if (rc)
+                return rc;
+            continue;
+        }
+        if (rc)
+            return rc;
+        done++;
         rc = cp_scorer_before_event(w->sc, &w->events[i], &w->refs[i]);
         if (!rc)
             rc = cp_apply_event(w->ap, &w->events[i], &w->refs[i]);
@@ -1047,7 +1099,7 @@ static cp_rc process_batch(struct cp_worker *w, size_t cnt)
     w->stats.load_us += t2 - t1;
     w->stats.apply_us += t3 - t2;
     w->stats.ack_us += t4 - t3;
-    rc = send_commit(w, (int64_t)valid, (int64_t)dlq);
+    rc = send_commit(w, (int64_t)done, (int64_t)dlq);
     w->stats.commit_us += cp_mono_us() - t4;
     if (!rc && w->inflight.active) {
         w->inflight.msgs = cnt;
@@ -1093,6 +1145,7 @@ static cp_rc rewind_to_committed(struct cp_worker *w)
     cp_cmds_reset(&w->pub_cmds);
     cp_live_discard(w->live);
     cp_state_clear(w->state);
+    cp_checkpoint_applied_forget(w->cp);
     cp_map_reset(&w->checked_keys);
     cp_counters_reset(w->ctr);
     for (int32_t p = 0; p < CP_MAX_PARTITIONS; p++) {
@@ -1257,6 +1310,7 @@ static cp_rc load_model(struct cp_worker *w, char *errstr, size_t errstr_size)
         .allowed_lateness_ms = cfg->allowed_lateness_ms,
         .idle_advance_ms = cfg->idle_advance_ms,
         .max_skew_ms = cfg->max_skew_ms,
+        .counters_only = !cfg->churn_enabled,
     };
 
     if (cfg->model_file[0])
@@ -1269,9 +1323,14 @@ static cp_rc load_model(struct cp_worker *w, char *errstr, size_t errstr_size)
                      "built-in churn model: out of memory");
         return CP_ECONFIG;
     }
-    cp_log(CP_LOG_INFO, "WORKER", "churn model %s (%s)",
-           cp_churn_model_version(w->model),
-           cfg->model_file[0] ? cfg->model_file : "built-in");
+    if (cfg->churn_enabled)
+        cp_log(CP_LOG_INFO, "WORKER", "churn model %s (%s)",
+               cp_churn_model_version(w->model),
+               cfg->model_file[0] ? cfg->model_file : "built-in");
+    else /* the model still gives the reply SLAs */
+        cp_log(CP_LOG_INFO, "WORKER",
+               "churn.enabled = false: counters only (SLAs from model %s)",
+               cp_churn_model_version(w->model));
     scfg.model = w->model;
     w->sc = cp_scorer_new(&scfg, w->state, w->ap);
     w->live = cp_live_new(cfg->redis_prefix);
@@ -1279,7 +1338,8 @@ static cp_rc load_model(struct cp_worker *w, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "out of memory");
         return CP_ENOMEM;
     }
-    cp_apply_set_model(w->ap, w->model);
+    if (cfg->churn_enabled) /* no model: no churn features kept */
+        cp_apply_set_model(w->ap, w->model);
     return CP_OK;
 }
 
@@ -1360,11 +1420,12 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
     w->msgs = calloc(n, sizeof(*w->msgs));
     w->events = calloc(n, sizeof(*w->events));
     w->refs = calloc(n, sizeof(*w->refs));
+    w->offsets = calloc(n, sizeof(*w->offsets));
     w->rewind_parts = calloc(CP_MAX_PARTITIONS, sizeof(*w->rewind_parts));
     w->inflight.parts = calloc(CP_MAX_PARTITIONS, sizeof(*w->inflight.parts));
     w->state = cp_state_new(cfg->redis_prefix);
     w->ctr = cp_counters_new();
-    if (!w->msgs || !w->events || !w->refs || !w->rewind_parts ||
+    if (!w->msgs || !w->events || !w->refs || !w->offsets || !w->rewind_parts ||
         !w->inflight.parts || !w->state || !w->ctr) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
@@ -1397,7 +1458,8 @@ struct cp_worker *cp_worker_new(const struct cp_config *cfg, char *errstr,
     w->store = cp_store_open(cfg->redis_url, errstr, errstr_size);
     if (!w->store)
         goto fail;
-    w->cp = cp_checkpoint_new(w->store, cfg->kafka_group_id, cfg->topic_events);
+    w->cp = cp_checkpoint_new(w->store, cfg->redis_prefix, cfg->kafka_group_id,
+                              cfg->topic_events);
     if (!w->cp) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
@@ -1713,6 +1775,7 @@ void cp_worker_destroy(struct cp_worker *w)
     free(w->msgs);
     free(w->events);
     free(w->refs);
+    free(w->offsets);
     free(w->rewind_parts);
     free(w->inflight.parts);
     cp_metrics_destroy(w->metrics); /* rebalance callbacks above use it */

@@ -49,6 +49,9 @@
 #define CP_KSEG_STATE_CUSTOMERS "state:customers"
 /* Stored state crmpulse could not read, set aside: "<kind>:<id>" -> value. */
 #define CP_KSEG_STATE_UNREADABLE "state:unreadable"
+/* Per consumer group: applied:<group>, hash "<topic>:<partition>" -> the
+ * next offset of that partition whose events of the tenant are applied. */
+#define CP_KSEG_APPLIED "applied:"
 
 /**
  * @brief Writes "P:{T}:<segment>" (NUL-terminated) into @p out.

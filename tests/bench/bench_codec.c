@@ -8,25 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "arena.h"
+#include "bench_util.h"
 #include "buf.h"
 #include "codec.h"
 #include "common.h"
 #include "gen.h"
-
-/* Defined by the counting shim when it is preloaded; NULL otherwise. */
-void cp_malloc_count_snapshot(uint64_t *mallocs, uint64_t *frees,
-                              uint64_t *reallocs) __attribute__((weak));
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void usage(void)
 {
@@ -81,7 +69,7 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    t0 = mono_ns();
+    t0 = bench_mono_ns();
     for (size_t i = 0; i < n; i++) {
         cp_gen_next(gen, &ev);
         off[i] = data.len;
@@ -91,7 +79,7 @@ int main(int argc, char **argv)
         }
     }
     off[n] = data.len;
-    enc_ns = mono_ns() - t0;
+    enc_ns = bench_mono_ns() - t0;
     now_ms = ev.occurred_at + 1000;
 
     /* Warm-up pass: the arena, avro-c's values and any cache reach their
@@ -99,7 +87,7 @@ int main(int argc, char **argv)
     for (int timed = 0; timed < 2; timed++) {
         if (timed && cp_malloc_count_snapshot)
             cp_malloc_count_snapshot(&m0, &f0, &r0);
-        t0 = mono_ns();
+        t0 = bench_mono_ns();
         do {
             for (size_t i = 0; i < n; i++) {
                 if (i % 10000 == 0)
@@ -110,7 +98,7 @@ int main(int argc, char **argv)
                     bad++;
             }
             passes += timed;
-            t1 = mono_ns();
+            t1 = bench_mono_ns();
         } while (timed && t1 - t0 < min_ms * 1000000);
     }
     if (cp_malloc_count_snapshot)

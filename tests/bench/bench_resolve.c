@@ -12,26 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "arena.h"
+#include "bench_util.h"
 #include "buf.h"
 #include "codec.h"
 #include "common.h"
 #include "gen.h"
 #include "schemas.h"
-
-/* Defined by the counting shim when it is preloaded; NULL otherwise. */
-void cp_malloc_count_snapshot(uint64_t *mallocs, uint64_t *frees,
-                              uint64_t *reallocs) __attribute__((weak));
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* The messages of one way: framed values at off[i]..off[i + 1]. */
 struct msgs {
@@ -78,7 +66,7 @@ static int run(const char *mode, struct cp_codec *codec, const struct msgs *m,
     for (int timed = 0; timed < 2; timed++) {
         if (timed && cp_malloc_count_snapshot)
             cp_malloc_count_snapshot(&m0, &f0, &r0);
-        t0 = mono_ns();
+        t0 = bench_mono_ns();
         do {
             for (size_t i = 0; i < n; i++) {
                 if (i % 10000 == 0)
@@ -89,7 +77,7 @@ static int run(const char *mode, struct cp_codec *codec, const struct msgs *m,
                     bad++;
             }
             passes += timed;
-            t1 = mono_ns();
+            t1 = bench_mono_ns();
         } while (timed && t1 - t0 < min_ms * 1000000);
     }
     if (cp_malloc_count_snapshot)

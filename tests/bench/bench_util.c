@@ -7,6 +7,14 @@
 #include <string.h>
 #include <time.h>
 
+int64_t bench_mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 int bench_props_add(struct bench_props *props, char *kv)
 {
     char *eq = strchr(kv, '=');

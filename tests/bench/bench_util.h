@@ -16,6 +16,14 @@
 #define BENCH_MAX_PROPS      64
 #define BENCH_MAX_PARTITIONS 4096
 
+/** Monotonic clock in nanoseconds, for timing in-memory passes. */
+int64_t bench_mono_ns(void);
+
+/* Defined by the counting shim (malloc_count.c) when it is preloaded with
+ * LD_PRELOAD; NULL otherwise, so a benchmark reports heap calls only then. */
+void cp_malloc_count_snapshot(uint64_t *mallocs, uint64_t *frees,
+                              uint64_t *reallocs) __attribute__((weak));
+
 /** kafka key=value pairs from -X options (pointers into argv). */
 struct bench_props {
     const char *key[BENCH_MAX_PROPS];   /* borrowed from argv */

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Prints every key of a Redis database, sorted, one line per value, so two
 runs can be compared byte for byte. TTLs are left out (they depend on when a
-key was written); the consumer group name in the offsets key is normalised;
+key was written); the consumer group name in the offsets key (and the
+tenants' applied offsets) is normalised;
 alerts:recent lists are reduced to their length (see below).
 
 Usage: snapshot.py REDIS_URL [CUTOFF_EPOCH_S]
@@ -35,6 +36,9 @@ def main():
             name = "crmpulse:watermarks:<group>"
         if name.startswith("crmpulse:timers:"):
             name = "crmpulse:timers:<group>:" + name.split(":", 3)[3]
+        head, sep, _ = name.partition("}:applied:")
+        if sep:
+            name = head + "}:applied:<group>"
         if name.startswith("crmpulse:fence:"):
             # Fence epochs count assignments, which differ run to run.
             out.append("crmpulse:fence:<group>:%s\tepoch" % name.rsplit(":", 1)[1])

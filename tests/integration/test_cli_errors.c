@@ -130,6 +130,21 @@ Test(cli, valid_kafka_passthrough_still_prints)
     free(out);
 }
 
+/* The worker reads churn.enabled (counters-only mode) and refuses a value
+ * that is not a boolean. */
+Test(cli, churn_enabled_is_a_worker_setting)
+{
+    const char *args[] = {"--print-config", "-X", "churn.enabled=false", NULL};
+    const char *bad[] = {"--print-config", "-X", "churn.enabled=no", NULL};
+    char *out;
+    int rc = run(args, &out, NULL);
+
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "churn.enabled = false\n"), "%s", out);
+    free(out);
+    expect_rejected(bad, "churn.enabled");
+}
+
 Test(cli, help_prints_the_settings_header_once)
 {
     const char *args[] = {"--help", NULL};

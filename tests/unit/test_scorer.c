@@ -770,8 +770,18 @@ Test(scorer, a_replay_of_history_moves_the_watermark_with_the_events)
 
 /* A digest of everything in Redis (keys, types, contents), to compare two
  * runs exactly. */
-static void digest_with(struct rig *r, const char *script, char *out,
-                        size_t size);
+/* Runs a Lua @p script that returns a digest string into @p out. */
+static void eval_digest(struct rig *r, const char *script, char *out,
+                        size_t size)
+{
+    const char *argv[] = {"EVAL", script, "0"};
+    struct one_reply reply;
+
+    redis_cmd(r, &reply, 3, argv, NULL);
+    cr_assert_eq(reply.type, CP_REPLY_STRING, "%s", reply.text);
+    cr_assert_lt(strlen(reply.text), size, "digest longer than its buffer");
+    memcpy(out, reply.text, strlen(reply.text) + 1);
+}
 
 static void dataset_digest(struct rig *r, char *out, size_t size)
 {
@@ -792,20 +802,7 @@ static void dataset_digest(struct rig *r, char *out, size_t size)
         "  acc[#acc + 1] = k .. ':' .. table.concat(v, '|') "
         "end "
         "return redis.sha1hex(table.concat(acc, '\\n')) .. ' ' .. #keys";
-
-    digest_with(r, script, out, size);
-}
-
-static void digest_with(struct rig *r, const char *script, char *out,
-                        size_t size)
-{
-    const char *argv[] = {"EVAL", script, "0"};
-    struct one_reply reply;
-
-    redis_cmd(r, &reply, 3, argv, NULL);
-    cr_assert_eq(reply.type, CP_REPLY_STRING, "%s", reply.text);
-    cr_assert_lt(strlen(reply.text), size, "digest longer than its buffer");
-    memcpy(out, reply.text, strlen(reply.text) + 1);
+    eval_digest(r, script, out, size);
 }
 
 static size_t oom_history(struct cp_event *evs)
@@ -1123,7 +1120,7 @@ static void dataset_digest_unordered(struct rig *r, char *out, size_t size)
         "end "
         "return redis.sha1hex(table.concat(acc, '\\n')) .. ' ' .. #keys";
 
-    digest_with(r, script, out, size);
+    eval_digest(r, script, out, size);
 }
 
 /* Every alert of a committed batch as its JSON, one a line, appended to
@@ -1367,4 +1364,94 @@ Test(scorer, random_streams_give_the_same_alerts_in_any_batches)
         free(got);
         free(want);
     }
+}
+
+/* A digest of the tenant's day hashes without their churn_alerts field:
+ * what counters-only mode must count exactly as the full engine does. A
+ * hash that holds nothing else (a silence alert on a day without events)
+ * counts as absent. */
+static void day_digest(struct rig *r, char *out, size_t size)
+{
+    static const char script[] =
+        "local keys = redis.call('KEYS', 'crm:{acme}:d:*') table.sort(keys) "
+        "local acc = {} "
+        "for _, k in ipairs(keys) do "
+        "  local h = redis.call('HGETALL', k) local v = {} "
+        "  for i = 1, #h, 2 do "
+        "    if h[i] ~= 'churn_alerts' then v[#v + 1] = h[i] .. '=' .. h[i + "
+        "1] end "
+        "  end "
+        "  if #v > 0 then "
+        "    table.sort(v) acc[#acc + 1] = k .. ':' .. table.concat(v, '|') "
+        "  end "
+        "end "
+        "return redis.sha1hex(table.concat(acc, '\\n')) .. ' ' .. #acc";
+    eval_digest(r, script, out, size);
+}
+
+/* History with a detractor, open tickets and silence (churn alerts with the
+ * engine on) and a chat message left unanswered past its SLA. */
+static void counters_only_run(struct rig *r, char *digest, size_t size)
+{
+    struct cp_event evs[32];
+    size_t n = history(evs, "c1");
+
+    evs[n] = event(CP_MESSAGE_RECEIVED, "c2", "conv-1", T0 + 302 * DAY_MS);
+    evs[n].channel = CP_CHANNEL_CHAT;
+    n++;
+    flush(r);
+    cr_assert_eq(rig_batch(r, evs, n), CP_OK);
+    for (int day = 303; day < 303 + 200; day += 10) {
+        struct cp_event tick = order("clock", T0 + day * DAY_MS);
+
+        cr_assert_eq(rig_batch(r, &tick, 1), CP_OK);
+    }
+    day_digest(r, digest, size);
+}
+
+/* churn.enabled = false: the same counters and SLA breaches, no churn
+ * features kept, no customer scored, no customer hash, risk list, silence
+ * timer or churn alert written. */
+Test(scorer, counters_only_mode_counts_the_same_and_scores_nobody)
+{
+    struct cp_scorer_cfg cfg = {.prefix = "crm",
+                                .group = "g",
+                                .topic = "crm.events",
+                                .max_skew_ms = 5 * MIN_MS,
+                                .counters_only = 1};
+    struct rig full, lean;
+    char want[128], got[128];
+    size_t churn_alerts = 0;
+
+    rig_open(&full, NULL);
+    counters_only_run(&full, want, sizeof(want));
+    churn_alerts = full.alert_cnt - full.sla_cnt;
+    cr_assert_gt(churn_alerts, 0, "the history must alert with the engine on");
+    cr_assert_eq(full.sla_cnt, 1);
+    cr_assert_gt(count_keys(&full, "crm:{acme}:customer:*"), 0);
+    rig_close(&full);
+
+    rig_open(&lean, &cfg);
+    cp_apply_set_model(lean.ap, NULL); /* as the worker does in this mode */
+    counters_only_run(&lean, got, sizeof(got));
+    cr_assert_str_eq(got, want, "day hashes differ from the full engine's");
+    cr_assert_eq(lean.sla_cnt, 1, "the SLA breach still fires");
+    cr_assert_eq(lean.alert_cnt, lean.sla_cnt, "no churn alert: %s",
+                 lean.alert_cnt ? lean.alerts[0] : "");
+    cr_assert_eq(count_keys(&lean, "crm:{acme}:customer:*"), 0);
+    cr_assert_eq(count_keys(&lean, "crm:{acme}:risk"), 0);
+    {
+        struct one_reply out;
+        const char *argv[] = {
+            "EVAL",
+            "local n = 0 for _, k in ipairs(redis.call('KEYS', "
+            "'crmpulse:timers:*')) do for _, m in ipairs(redis.call("
+            "'ZRANGE', k, 0, -1)) do if m:sub(1, 1) == 'c' then n = n + 1 "
+            "end end end return n",
+            "0"};
+
+        redis_cmd(&lean, &out, 3, argv, NULL);
+        cr_assert_str_eq(out.text, "0", "silence timers were written");
+    }
+    rig_close(&lean);
 }
