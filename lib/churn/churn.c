@@ -25,6 +25,7 @@ const char *const cp__churn_factor_names[CP_CF_CNT] = {
     [CP_CF_MONETARY] = "monetary",
     [CP_CF_NO_ORDERS] = "no_orders",
     [CP_CF_TENURE] = "tenure",
+    [CP_CF_SILENCE_X_ORDERS] = "silence_x_orders",
     [CP_CF_OPEN_TICKETS] = "open_tickets",
     [CP_CF_TICKET_AGE] = "ticket_age",
     [CP_CF_TICKETS_RECENT] = "tickets_recent",
@@ -52,6 +53,7 @@ const char *const cp__churn_evidence_names[CP_E_CNT] = {
     [CP_E_ORDER_DROP] = "order_drop",
     [CP_E_ENGAGEMENT_DROP] = "engagement_drop",
     [CP_E_INACTIVITY] = "inactivity",
+    [CP_E_UNANSWERED] = "unanswered",
 };
 
 static const char *const obs_names[CP_OBS_CNT] = {
@@ -113,6 +115,8 @@ void cp_churn_state_init(struct cp_churn_state *st)
     st->last_order_ms = INT64_MIN;
     st->last_alert_ms = INT64_MIN;
     st->last_cancel_ms = INT64_MIN;
+    st->last_start_ms = INT64_MIN;
+    st->wait_since_ms = INT64_MIN;
     st->last_nps = -1;
     st->last_csat = -1;
     st->last_ces = -1;
@@ -302,6 +306,20 @@ void cp_churn_observe(struct cp_churn_state *st, const struct cp_churn_model *m,
     case CP_OBS_RESPONSE:
         ADD(wait_h, (double)clamp64(value, 0, 365 * 86400000LL) / 3600000.0);
         ADD(waits, 1);
+        /* The reply answers the wait that began value ms before it, and
+         * every message since; an older wait (another conversation) goes
+         * on. */
+        if (st->wait_since_ms != INT64_MIN &&
+            st->wait_since_ms >= at_ms - clamp64(value, 0, at_ms))
+            st->wait_since_ms = INT64_MIN;
+        break;
+    case CP_OBS_MESSAGE_IN:
+        /* The oldest message not answered yet. */
+        st->wait_since_ms = st->wait_since_ms == INT64_MIN
+                                ? at_ms
+                                : min64(st->wait_since_ms, at_ms);
+        ADD(eng_short, 1);
+        ADD(eng_long, 1);
         break;
     case CP_OBS_CALL_MISSED:
         ADD(missed, 1);
@@ -313,6 +331,9 @@ void cp_churn_observe(struct cp_churn_state *st, const struct cp_churn_model *m,
         ADD(lost, 1);
         break;
     case CP_OBS_SUB_STARTED:
+        st->last_start_ms = max64(st->last_start_ms, at_ms);
+        ADD(renewals, 1);
+        break;
     case CP_OBS_SUB_RENEWED:
         ADD(renewals, 1);
         break;
@@ -322,7 +343,6 @@ void cp_churn_observe(struct cp_churn_state *st, const struct cp_churn_model *m,
         st->last_cancel_ms = max64(st->last_cancel_ms, at_ms);
         break;
     case CP_OBS_WEB_VISIT:
-    case CP_OBS_MESSAGE_IN:
         ADD(eng_short, 1);
         ADD(eng_long, 1);
         break;
@@ -401,6 +421,28 @@ double cp__churn_usual_interval(const struct cp_churn_model *m,
     return fmax(v, 1.0 / 24);
 }
 
+double cp__churn_silence_surprise(const struct cp_churn_model *m,
+                                  const struct cp_churn_state *st,
+                                  double rec_days)
+{
+    double gaps = st->order_days > 1 ? (double)st->order_days - 1 : 0;
+    double span =
+        gaps > 0 ? (double)(st->last_order_ms - st->first_order_ms) / MS_PER_DAY
+                 : 0;
+    double shape = gaps + m->prior_weight;
+    double scale = fmax(span + m->prior_weight * m->prior_interval_days, 1.0 / 24);
+
+    /* The order rate's posterior is Gamma(shape, scale) (the prior's k
+     * pseudo-gaps of prior_days plus the own gaps and span); a live
+     * customer's chance of no order in rec days is then
+     * (scale / (scale + rec))^shape, and the surprise its -ln. Close to
+     * rec / usual with many orders; with one or two it grows only with
+     * the log, as the population's rhythms are wide apart. */
+    if (shape <= 0 || rec_days <= 0)
+        return 0;
+    return shape * log1p(rec_days / scale);
+}
+
 /* BG/NBD's x: repeat purchase days (0 for a state from before order_days
  * was kept consistent, never negative). */
 static double repeat_days(const struct cp_churn_state *st)
@@ -470,6 +512,11 @@ static void raw_features(const struct cp_churn_model *m,
         v[CP_CF_MONETARY] =
             ord_l > 1e-30 ? decayed_at(st, st->amt_long, hl, now_ms) / ord_l
                           : 0;
+        /* Recency against the own rhythm, weighed by how much the customer
+         * used to buy: a frequent buyer gone quiet says more than a rare
+         * one (the interaction of recency with frequency). */
+        v[CP_CF_SILENCE_X_ORDERS] =
+            log1p(v[CP_CF_ORDER_SILENCE]) * log1p(ord_l);
     } else {
         v[CP_CF_NO_ORDERS] = 1;
     }
@@ -627,6 +674,12 @@ static void detail(const struct cp_churn_model *m,
     case CP_CF_TENURE:
         cp_fmt(buf, cap, "customer for %d days", iround(v[f]));
         break;
+    case CP_CF_SILENCE_X_ORDERS:
+        cp_fmt(buf, cap,
+               "no order for %d days after about %.1f orders in the last "
+               "%d days",
+               iround(rw->recency), v[CP_CF_ORDERS_LONG], win_l);
+        break;
     case CP_CF_OPEN_TICKETS:
     case CP_CF_TICKET_AGE:
         if (st->open_tickets == 1)
@@ -777,6 +830,23 @@ static double usual_activity_days(const struct cp_churn_model *m,
     return rate > 0 ? fmax(1.0 / 24, 1 / rate) : 0;
 }
 
+/* Does the latest cancellation stand at @p now_ms? Not before it is
+ * evidence.cancel_grace_days old, and not when a subscription started from
+ * that long before it on: a plan change cancels one subscription and
+ * starts another, a win-back starts one again; either retracts it. */
+static int cancel_stands(const struct cp_churn_model *m,
+                         const struct cp_churn_state *st, int64_t now_ms)
+{
+    double grace_ms = m->cancel_grace_days * MS_PER_DAY;
+
+    if (st->last_cancel_ms == INT64_MIN)
+        return 1; /* a cancellation without its time (none seen) */
+    if ((double)(now_ms - st->last_cancel_ms) < grace_ms)
+        return 0;
+    return st->last_start_ms == INT64_MIN ||
+           (double)(st->last_cancel_ms - st->last_start_ms) > grace_ms;
+}
+
 void cp__churn_evidence(const struct cp_churn_model *m,
                         const struct cp_churn_state *st, int64_t now_ms,
                         double e[CP_E_CNT])
@@ -785,7 +855,8 @@ void cp__churn_evidence(const struct cp_churn_model *m,
 
     memset(e, 0, sizeof(double) * CP_E_CNT);
     now_ms = clamp64(now_ms, 0, AT_MAX_MS);
-    if (m->ev_weight[CP_E_CANCELLATION] > 0)
+    if (m->ev_weight[CP_E_CANCELLATION] > 0 && st->cancels > 0 &&
+        cancel_stands(m, st, now_ms))
         e[CP_E_CANCELLATION] = decayed_at(st, st->cancels, hg, now_ms);
     if (m->ev_weight[CP_E_DETRACTOR] > 0) {
         double d = 0;
@@ -816,10 +887,10 @@ void cp__churn_evidence(const struct cp_churn_model *m,
     if (m->ev_weight[CP_E_DEALS_LOST] > 0)
         e[CP_E_DEALS_LOST] = log1p(decayed_at(st, st->lost, hg, now_ms));
     if (st->orders > 0 && st->last_order_ms != INT64_MIN) {
-        double usual = cp__churn_usual_interval(m, st);
         double rec = age_days(now_ms, st->last_order_ms);
 
-        e[CP_E_SILENCE] = fmax(0, rec / usual - m->silence_start);
+        e[CP_E_SILENCE] =
+            fmax(0, cp__churn_silence_surprise(m, st, rec) - m->silence_start);
         /* A fall needs a rate to fall from: two purchase days at least. */
         if (st->order_days >= 2 && m->ev_weight[CP_E_ORDER_DROP] > 0) {
             double floor_rate = 0.1 / m->prior_interval_days;
@@ -847,6 +918,15 @@ void cp__churn_evidence(const struct cp_churn_model *m,
             e[CP_E_INACTIVITY] =
                 fmax(0, age_days(now_ms, st->last_seen_ms) / usual -
                             m->silence_start);
+    }
+    /* A message still waiting for a reply: ln(1 + days waited so far), as
+     * slow_replies counts the waits that have ended, fading with the
+     * signal half-life (a reply the state never sees, e.g. by phone, must
+     * not weigh forever). */
+    if (st->wait_since_ms != INT64_MIN && m->ev_weight[CP_E_UNANSWERED] > 0) {
+        double d = age_days(now_ms, st->wait_since_ms);
+
+        e[CP_E_UNANSWERED] = log1p(d) * exp2(-d / hg);
     }
     for (int i = 0; i < CP_E_CNT; i++)
         e[i] = isfinite(e[i]) ? fmin(e[i], m->ev_clip[i]) : 0;
@@ -930,6 +1010,7 @@ static int evidence_factor(const struct cp_churn_state *st, int e,
     case CP_E_ORDER_DROP:
         return CP_CF_ORDER_DROP;
     case CP_E_INACTIVITY:
+    case CP_E_UNANSWERED:
         return CP_CF_TENURE; /* its own sentence; nothing else to hide */
     default:
         return CP_CF_ENGAGEMENT_DROP;
@@ -985,11 +1066,17 @@ void cp_churn_evaluate(const struct cp_churn_model *m,
         used[f] = 1;
         if (f == CP_CF_TICKET_AGE)
             used[CP_CF_OPEN_TICKETS] = 1;
+        if (f == CP_CF_ORDER_SILENCE) /* the same silence, told once */
+            used[CP_CF_SILENCE_X_ORDERS] = 1;
         r = &out->reasons[out->reason_cnt++];
         snprintf(r->factor, sizeof(r->factor), "%s",
                  cp__churn_evidence_names[best]);
         r->contribution = ce[best];
-        if (best == CP_E_INACTIVITY)
+        if (best == CP_E_UNANSWERED)
+            cp_fmt(r->detail, sizeof(r->detail),
+                   "a message waiting for a reply for %.1f days",
+                   age_days(now_ms, st->wait_since_ms));
+        else if (best == CP_E_INACTIVITY)
             cp_fmt(r->detail, sizeof(r->detail),
                    "no contact for %d days; usually every %d days",
                    iround(age_days(now_ms, st->last_seen_ms)),
@@ -1075,8 +1162,12 @@ static int decide_changes(const struct cp_churn_model *m,
     return cp.alert_level < st->alert_level;
 }
 
-int64_t cp_churn_next_due(const struct cp_churn_model *m,
-                          const struct cp_churn_state *st, int64_t now_ms)
+/* cp_churn_next_due() searched no further than needed to tell whether it
+ * is at most @p limit_ms: the same scan points and the same bisection, so
+ * the same value when it is, and INT64_MAX when it is not. */
+static int64_t next_due_until(const struct cp_churn_model *m,
+                              const struct cp_churn_state *st, int64_t now_ms,
+                              int64_t limit_ms)
 {
     int64_t lo = now_ms, hi = -1, end;
 
@@ -1098,6 +1189,10 @@ int64_t cp_churn_next_due(const struct cp_churn_model *m,
             break;
         }
         lo = t;
+        /* Nothing changes up to a scan point past the limit: the search
+         * would go on beyond it and end there or later. */
+        if (lo > limit_ms)
+            return INT64_MAX;
     }
     if (hi < 0)
         return INT64_MAX;
@@ -1110,6 +1205,21 @@ int64_t cp_churn_next_due(const struct cp_churn_model *m,
             lo = mid;
     }
     return hi;
+}
+
+int64_t cp_churn_next_due(const struct cp_churn_model *m,
+                          const struct cp_churn_state *st, int64_t now_ms)
+{
+    return next_due_until(m, st, now_ms, INT64_MAX);
+}
+
+int64_t cp_churn_next_due_by(const struct cp_churn_model *m,
+                             const struct cp_churn_state *st, int64_t now_ms,
+                             int64_t limit_ms)
+{
+    int64_t due = next_due_until(m, st, now_ms, limit_ms);
+
+    return due <= limit_ms ? due : INT64_MAX;
 }
 
 /* ------------------------------------------------------------------ */

@@ -75,6 +75,10 @@ struct cp_churn_state {
     int64_t open_sum_ms;    /* sum of opened_at of the open tickets */
     int64_t last_alert_ms;  /* time of the last alert (cooldown) */
     int64_t last_cancel_ms; /* latest subscription cancellation */
+    int64_t last_start_ms;  /* latest subscription started (not a renewal);
+                               packed from version 2 */
+    int64_t wait_since_ms;  /* oldest inbound message not answered yet
+                               (INT64_MIN: none); packed from version 2 */
     uint32_t orders;        /* orders seen, all time */
     uint32_t order_days;    /* purchase occasions: orders on a UTC day other
                                than the latest order's (BG/NBD, intervals) */
@@ -108,8 +112,10 @@ struct cp_churn_state {
 /** @brief Empty state: no observations, nothing alerted. */
 void cp_churn_state_init(struct cp_churn_state *st);
 
-/** Bytes cp_churn_state_pack() writes (format version 1). */
-#define CP_CHURN_PACKED_MAX 152
+/** Bytes cp_churn_state_pack() writes (format version 2; version 1, still
+ *  read, is CP_CHURN_PACKED_V1 bytes). */
+#define CP_CHURN_PACKED_MAX 168
+#define CP_CHURN_PACKED_V1  152
 
 /**
  * @brief Writes @p st as versioned little-endian bytes (a version byte
@@ -243,6 +249,19 @@ enum cp_churn_level cp_churn_decide(const struct cp_churn_model *m,
  */
 int64_t cp_churn_next_due(const struct cp_churn_model *m,
                           const struct cp_churn_state *st, int64_t now_ms);
+
+/**
+ * @brief cp_churn_next_due() when it is at most @p limit_ms (the same
+ *        value, bit for bit), else INT64_MAX; searches only as far as that
+ *        takes, so a check before a customer's next event costs little.
+ *        The evidence is not monotone along a silence (a cancellation
+ *        counts from the end of its grace, a waiting message's weight rises
+ *        and fades): whether something is due by a time cannot be read
+ *        from the evidence at that time alone.
+ */
+int64_t cp_churn_next_due_by(const struct cp_churn_model *m,
+                             const struct cp_churn_state *st, int64_t now_ms,
+                             int64_t limit_ms);
 
 /** Buffer size that always holds cp_churn_reasons_json()'s output. */
 #define CP_CHURN_REASONS_JSON_MAX 4096

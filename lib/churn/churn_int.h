@@ -23,7 +23,7 @@
 /* How far cp_churn_next_due() looks ahead. */
 #define DUE_HORIZON_MS (3LL * 365 * 86400000)
 
-#define PACK_VERSION 1
+#define PACK_VERSION 2
 
 /* The factors, in model-file order. Keep cp__churn_factor_names[] and the
  * feature code in churn.c in step. */
@@ -37,6 +37,7 @@ enum cp_churn_factor {
     CP_CF_MONETARY,        /* average check, major units */
     CP_CF_NO_ORDERS,       /* 1 when the customer never ordered */
     CP_CF_TENURE,          /* days since first seen */
+    CP_CF_SILENCE_X_ORDERS, /* ln(1 + order_silence) * ln(1 + orders_long) */
     CP_CF_OPEN_TICKETS,    /* tickets open now */
     CP_CF_TICKET_AGE,      /* mean age of the open tickets, days */
     CP_CF_TICKETS_RECENT,  /* decayed tickets opened */
@@ -72,6 +73,7 @@ enum cp_churn_evidence {
     CP_E_ORDER_DROP,      /* recent order rate below the own long-run one */
     CP_E_ENGAGEMENT_DROP, /* visits and messages below the own rate */
     CP_E_INACTIVITY,      /* no event for longer than the own rhythm */
+    CP_E_UNANSWERED,      /* an inbound message still waiting for a reply */
     CP_E_CNT
 };
 
@@ -105,6 +107,7 @@ struct cp_churn_model {
     double ev_clip[CP_E_CNT];   /* largest value an evidence counts */
     double silence_start;       /* usual intervals before silence counts */
     double ticket_usual_days;   /* usual resolution time of a ticket */
+    double cancel_grace_days;   /* a cancellation counts from this age */
     char action[CP_E_CNT][CP_CHURN_ACTION_MAX];
     double thr_high, thr_critical, hysteresis;
     double cooldown_days;
@@ -142,6 +145,15 @@ double cp__churn_bgnbd_ll(double r, double alpha, double a, double b, double x,
 /** @brief Usual inter-order interval in days, shrunk toward the prior. */
 double cp__churn_usual_interval(const struct cp_churn_model *m,
                                 const struct cp_churn_state *st);
+
+/**
+ * @brief How unusual a silence of @p rec_days since the last order is for
+ *        this customer: -ln P(no order in rec_days | alive), the order rate
+ *        Gamma(gaps + prior_weight, span + prior_weight * prior_days) days.
+ */
+double cp__churn_silence_surprise(const struct cp_churn_model *m,
+                                  const struct cp_churn_state *st,
+                                  double rec_days);
 
 /* deploy/model.conf, compiled in (model_default.c, generated). */
 extern const char cp__churn_default_model[];

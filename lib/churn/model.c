@@ -64,6 +64,8 @@ static const struct keydef scalar_keys[] = {
      "usual intervals, 0..100, e.g. 1"},
     {"evidence.ticket_usual_days", K_NUM, MOFF(ticket_usual_days), 0.01, 3650,
      "days, 0.01..3650, e.g. 3"},
+    {"evidence.cancel_grace_days", K_NUM, MOFF(cancel_grace_days), 0, 365,
+     "days, 0..365, e.g. 2"},
     {"level.high", K_NUM, MOFF(thr_high), 0.001, 0.999,
      "an evidence probability 0.001..0.999 below level.critical"},
     {"level.critical", K_NUM, MOFF(thr_critical), 0.001, 0.999,
@@ -167,6 +169,15 @@ static int key_index(const char *key)
         }
     }
     return -1;
+}
+
+/* Keys a model file may leave out (they default as set in the parser):
+ * those of factors added after the format, so older files still load. */
+static int optional_key(size_t idx)
+{
+    size_t lo = SCALAR_CNT + (size_t)CP_CF_SILENCE_X_ORDERS * FACTOR_KEYS;
+
+    return idx >= lo && idx < lo + FACTOR_KEYS;
 }
 
 /* Key name of index @p idx into @p buf (for "missing key" messages). */
@@ -361,6 +372,10 @@ struct cp_churn_model *cp_churn_model_parse(const char *text, size_t len,
         perr(&p, NULL, "out of memory");
         return NULL;
     }
+    /* silence_x_orders came after the format: a model file without its
+     * keys scores as before (weight 0). */
+    m->f[CP_CF_SILENCE_X_ORDERS] =
+        (struct cp_churn_factor_param){0, 0, CP_TR_NONE, 0, 40};
     while (pos < len) {
         size_t end = pos, n;
         char *s, *eq, *key, *val;
@@ -417,6 +432,8 @@ struct cp_churn_model *cp_churn_model_parse(const char *text, size_t len,
     for (size_t i = 0; i < KEY_CNT; i++) {
         char buf[64];
 
+        if (!seen[i] && optional_key(i))
+            continue;
         if (!seen[i]) {
             perr(&p, NULL, "missing key '%s' (fix: add a line '%s = ...')",
                  key_name(i, buf, sizeof(buf)), key_name(i, buf, sizeof(buf)));
@@ -561,7 +578,10 @@ static const char *scalar_comment(const char *key)
                           "evidence.weight.E * min(x_E, evidence.clip.E)); "
                           "silence counts from\n# evidence.silence_start "
                           "usual intervals, a ticket from its usual "
-                          "resolution."},
+                          "resolution,\n# a cancellation once "
+                          "evidence.cancel_grace_days old with no "
+                          "subscription\n# started since (a plan change "
+                          "or a win-back retracts it)."},
         {"level.high", "Levels of the evidence probability; a latched level "
                        "re-arms below its\n# threshold minus the hysteresis; "
                        "a repeat alert waits out the cooldown\n# (days, "
@@ -584,6 +604,8 @@ static const char *const factor_comment[CP_CF_CNT] = {
     [CP_CF_MONETARY] = "average check, major units",
     [CP_CF_NO_ORDERS] = "1 when the customer never ordered",
     [CP_CF_TENURE] = "days since first seen",
+    [CP_CF_SILENCE_X_ORDERS] =
+        "ln(1 + order_silence) * ln(1 + orders_long)",
     [CP_CF_OPEN_TICKETS] = "tickets open now",
     [CP_CF_TICKET_AGE] = "mean age of the open tickets, days",
     [CP_CF_TICKETS_RECENT] = "tickets opened, decayed (signal half-life)",

@@ -59,7 +59,8 @@ static const uint8_t *get_f32(const uint8_t *p, float *f)
     return p;
 }
 
-/* Field order of format version 1 (never reorder; add a version). One
+/* Field order of format version 1 (never reorder; add a version);
+ * version 2 appends V2_I64_FIELDS after the version 1 fields. One
  * field a line: clang-format would fold these lists differently at every
  * pass. */
 // clang-format off
@@ -94,6 +95,9 @@ static const uint8_t *get_f32(const uint8_t *p, float *f)
     X(eng_short)                                                               \
     X(eng_long)                                                                \
     X(last_score)
+#define V2_I64_FIELDS(X)                                                       \
+    X(last_start_ms)                                                           \
+    X(wait_since_ms)
 // clang-format on
 
 size_t cp_churn_state_pack(const struct cp_churn_state *st, uint8_t *buf,
@@ -120,6 +124,9 @@ size_t cp_churn_state_pack(const struct cp_churn_state *st, uint8_t *buf,
     *p++ = (uint8_t)st->last_ces;
     *p++ = st->alert_level;
     *p++ = st->last_alert_lvl;
+#define X(f) p = put_u64(p, (uint64_t)st->f);
+    V2_I64_FIELDS(X)
+#undef X
     return (size_t)(p - buf);
 }
 
@@ -133,9 +140,17 @@ cp_rc cp_churn_state_unpack(struct cp_churn_state *st, const uint8_t *buf,
 {
     struct cp_churn_state s;
     const uint8_t *p = buf;
+    int version;
 
     cp_churn_state_init(st);
-    if (!buf || len != CP_CHURN_PACKED_MAX || *p++ != PACK_VERSION)
+    if (!buf || len < 1)
+        return CP_EDECODE;
+    version = *p++;
+    /* Version 1 (no last_start_ms, wait_since_ms) stays readable: a
+     * customer stored before version 2 reads as one with no subscription
+     * start seen and no message waiting. */
+    if (!((version == 1 && len == CP_CHURN_PACKED_V1) ||
+          (version == PACK_VERSION && len == CP_CHURN_PACKED_MAX)))
         return CP_EDECODE;
     cp_churn_state_init(&s);
 #define X(f)                                                                   \
@@ -161,11 +176,23 @@ cp_rc cp_churn_state_unpack(struct cp_churn_state *st, const uint8_t *buf,
     s.last_ces = (int8_t)p[4];
     s.alert_level = p[5];
     s.last_alert_lvl = p[6];
+    p += 7;
+    if (version >= 2) {
+#define X(f)                                                                   \
+    {                                                                          \
+        uint64_t u;                                                            \
+        p = get_u64(p, &u);                                                    \
+        s.f = (int64_t)u;                                                      \
+    }
+        V2_I64_FIELDS(X)
+#undef X
+    }
 
     if (!time_ok(s.landmark_ms) || !time_ok(s.first_seen_ms) ||
         !time_ok(s.last_seen_ms) || !time_ok(s.first_order_ms) ||
         !time_ok(s.last_order_ms) || !time_ok(s.last_alert_ms) ||
-        !time_ok(s.last_cancel_ms))
+        !time_ok(s.last_cancel_ms) || !time_ok(s.last_start_ms) ||
+        !time_ok(s.wait_since_ms))
         return CP_EDECODE;
     if ((s.first_seen_ms == INT64_MIN) != (s.last_seen_ms == INT64_MIN) ||
         s.first_seen_ms > s.last_seen_ms)

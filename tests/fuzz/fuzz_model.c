@@ -2,7 +2,8 @@
 /* libFuzzer target: the churn model parser and the packed customer state.
  * First byte even: the rest is model text; parsed models must be usable
  * and survive a write/parse round trip. Odd: the rest is a packed state;
- * an accepted state must score finitely and pack back to the same bytes.
+ * an accepted state must score finitely and pack back to the same bytes
+ * (a version 1 state: to version 2 with the same fields).
  * Seeds: deploy/model.conf, and any packed state. */
 #include <math.h>
 #include <stdint.h>
@@ -74,9 +75,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             return 0;
         check_score(m, &st, 1769225600000LL);
         cp_churn_next_due(m, &st, 1769225600000LL);
-        if (cp_churn_state_pack(&st, again, sizeof(again)) != size - 1 ||
-            memcmp(again, data + 1, size - 1))
+        /* Packing writes the current version: a version 2 state packs
+         * back to the same bytes; a version 1 state to version 2 with its
+         * bytes unchanged and the new fields empty. */
+        if (cp_churn_state_pack(&st, again, sizeof(again)) !=
+            CP_CHURN_PACKED_MAX)
             abort();
+        if (data[1] == 1) {
+            if (size - 1 != CP_CHURN_PACKED_V1 || again[0] != 2 ||
+                memcmp(again + 1, data + 2, CP_CHURN_PACKED_V1 - 1) ||
+                st.last_start_ms != INT64_MIN || st.wait_since_ms != INT64_MIN)
+                abort();
+        } else if (size - 1 != CP_CHURN_PACKED_MAX ||
+                   memcmp(again, data + 1, size - 1)) {
+            abort();
+        }
     }
     return 0;
 }

@@ -221,6 +221,72 @@ Test(churn_model, write_then_parse_round_trip)
     cp_churn_model_destroy(m);
 }
 
+/* silence_x_orders came after the format: a model file written before it
+ * (without its four keys) still loads and scores as before (weight 0); a
+ * file with them reads them; giving one twice is still an error. */
+Test(churn_model, silence_x_orders_keys_may_be_left_out)
+{
+    static const char *const keys[] = {
+        "weight.silence_x_orders", "ref.silence_x_orders",
+        "transform.silence_x_orders", "clip.silence_x_orders"};
+    char *text = malloc(cp__churn_default_model_len + 1), err[256] = "";
+    struct cp_churn_model *m, *full = model();
+    size_t o = 0;
+
+    cr_assert(text);
+    /* The default text without the four lines. */
+    for (size_t i = 0; i < cp__churn_default_model_len;) {
+        size_t e = i;
+        int drop = 0;
+
+        while (e < cp__churn_default_model_len &&
+               cp__churn_default_model[e] != '\n')
+            e++;
+        for (size_t k = 0; k < 4; k++)
+            if (!strncmp(cp__churn_default_model + i, keys[k],
+                         strlen(keys[k])))
+                drop = 1;
+        if (!drop) {
+            memcpy(text + o, cp__churn_default_model + i, e - i);
+            o += e - i;
+            text[o++] = '\n';
+        }
+        i = e + 1;
+    }
+    text[o] = '\0';
+    cr_assert(strstr(text, "silence_x_orders =") == NULL);
+    m = cp_churn_model_parse(text, o, "old.conf", err, sizeof(err));
+    cr_assert(m != NULL, "an older model file must load: %s", err);
+    cr_assert_eq(m->f[CP_CF_SILENCE_X_ORDERS].weight, 0.0);
+    cr_assert_eq(m->f[CP_CF_SILENCE_X_ORDERS].ref, 0.0);
+    cr_assert_eq(m->f[CP_CF_SILENCE_X_ORDERS].transform, CP_TR_NONE);
+    cr_assert_eq(m->f[CP_CF_SILENCE_X_ORDERS].lo, 0.0);
+    cr_assert_eq(m->f[CP_CF_SILENCE_X_ORDERS].hi, 40.0);
+    cr_assert(full->f[CP_CF_SILENCE_X_ORDERS].weight != 0,
+              "the default weighs it");
+    cp_churn_model_destroy(m);
+    cp_churn_model_destroy(full);
+    free(text);
+
+    {
+        int l = line_of("weight.silence_x_orders");
+        char *t = replace_line(l + 1, "weight.silence_x_orders = 1");
+        char want[64];
+
+        snprintf(want, sizeof(want), "model.conf:%d: weight.silence_x_orders",
+                 l + 1);
+        expect_error(t, want, "given twice");
+        free(t);
+    }
+    /* Every other factor's keys are still required. */
+    {
+        char *t = replace_line(line_of("weight.order_silence"), "# removed");
+
+        expect_error(t, "missing key 'weight.order_silence'", NULL);
+        free(t);
+    }
+}
+
 /* ---------------------------------------------------------------- */
 
 Test(churn_features, decay_halves_per_half_life)
@@ -405,6 +471,47 @@ Test(churn_features, usual_interval_shrinks_toward_prior)
     cp_churn_model_destroy(m);
 }
 
+/* silence_x_orders = ln(1 + days since the last order / usual interval)
+ * * ln(1 + D_long of orders); a customer without orders gets its ref. */
+Test(churn_features, silence_x_orders_is_its_formula)
+{
+    struct cp_churn_model *r = raw_model();
+    struct cp_churn_state st;
+    double x[CP_CF_CNT], want_l;
+
+    r->prior_interval_days = 30;
+    r->prior_weight = 2;
+    r->hl_long_days = 180;
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, r, CP_OBS_ORDER, T0, 100);
+    cp_churn_observe(&st, r, CP_OBS_ORDER, T0 + 10 * DAY, 100);
+    cp_churn_observe(&st, r, CP_OBS_ORDER, T0 + 30 * DAY, 100);
+    /* gaps 2, span 30 days: usual (30 + 2 * 30) / (2 + 2) = 22.5 days; 45
+     * days of silence are 2 usual intervals. */
+    cp__churn_features(r, &st, T0 + 75 * DAY, x);
+    want_l = exp2(-75 / 180.0) + exp2(-65 / 180.0) + exp2(-45 / 180.0);
+    cr_assert(close_rel(x[CP_CF_ORDER_SILENCE], 2.0, 1e-9));
+    cr_assert(close_rel(x[CP_CF_ORDERS_LONG], want_l, 1e-6));
+    cr_assert(close_rel(x[CP_CF_SILENCE_X_ORDERS], log1p(2.0) * log1p(want_l),
+                        1e-6),
+              "%.9g", x[CP_CF_SILENCE_X_ORDERS]);
+    /* At the last order: no silence, nothing to weigh. */
+    cp__churn_features(r, &st, T0 + 30 * DAY, x);
+    cr_assert_eq(x[CP_CF_SILENCE_X_ORDERS], 0.0);
+    /* The clip bounds it (the default's clip is 0..40). */
+    r->f[CP_CF_SILENCE_X_ORDERS].hi = 0.5;
+    cp__churn_features(r, &st, T0 + 75 * DAY, x);
+    cr_assert_eq(x[CP_CF_SILENCE_X_ORDERS], 0.5);
+    /* No orders: the typical value, as for every order factor. */
+    r->f[CP_CF_SILENCE_X_ORDERS].ref = 0.7;
+    r->f[CP_CF_SILENCE_X_ORDERS].hi = 40;
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, r, CP_OBS_ACTIVITY, T0, 0);
+    cp__churn_features(r, &st, T0 + 75 * DAY, x);
+    cr_assert_eq(x[CP_CF_SILENCE_X_ORDERS], 0.7);
+    cp_churn_model_destroy(r);
+}
+
 Test(churn_features, bgnbd_against_closed_form)
 {
     /* FHL 2005's CDNOW parameters (weeks) and their example customer. */
@@ -568,6 +675,47 @@ Test(churn_score, details_are_sentences)
     cr_assert(r != NULL);
     cr_assert_str_eq(r->detail, "2 tickets open, 47 days on average");
     cr_assert_str_eq(sc.action, "");
+    cp_churn_model_destroy(m);
+}
+
+/* silence_x_orders tells the silence and what the customer used to buy;
+ * when the silence is evidence of change it is told once, as evidence. */
+Test(churn_score, silence_x_orders_reason)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+    struct cp_churn_score sc;
+    const struct cp_churn_reason *r;
+    char want[128];
+    double ord_l = 0;
+
+    for (int i = 0; i < CP_CF_CNT; i++)
+        m->f[i].weight = 0;
+    m->f[CP_CF_SILENCE_X_ORDERS].weight = 1;
+    m->f[CP_CF_SILENCE_X_ORDERS].ref = 0;
+    m->prior_weight = 0;
+    cp_churn_state_init(&st);
+    for (int i = 0; i < 5; i++) {
+        cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + i * 12 * DAY, 100);
+        ord_l += exp2(-(96 - i * 12) / m->hl_long_days);
+    }
+    cp_churn_evaluate(m, &st, T0 + 96 * DAY, &sc);
+    cr_assert(reason(&sc, "silence") != NULL);
+    cr_assert(reason(&sc, "silence_x_orders") == NULL,
+              "the silence is told once");
+    for (int e = 0; e < CP_E_CNT; e++)
+        m->ev_weight[e] = 0;
+    cp_churn_evaluate(m, &st, T0 + 96 * DAY, &sc);
+    r = reason(&sc, "silence_x_orders");
+    cr_assert(r != NULL);
+    snprintf(want, sizeof(want),
+             "no order for 48 days after about %.1f orders in the last %d "
+             "days",
+             ord_l, (int)lround(m->hl_long_days / CP_LN2));
+    cr_assert_str_eq(r->detail, want);
+    cr_assert(close_rel(r->contribution, log1p(48 / 12.0) * log1p(ord_l),
+                        1e-6),
+              "%.9g", r->contribution);
     cp_churn_model_destroy(m);
 }
 
@@ -830,6 +978,70 @@ Test(churn_timer, nothing_to_wait_for)
     cp_churn_model_destroy(m);
 }
 
+/* cp_churn_next_due_by() is cp_churn_next_due() cut off at a limit: the
+ * same instant whenever that is at most the limit, INT64_MAX otherwise,
+ * for evidence that rises (silence), jumps (a cancellation's grace) and
+ * rises then fades (a waiting message), whatever the limit. The check
+ * before a customer's next event relies on it being the stored timer's
+ * instant exactly. */
+Test(churn_timer, next_due_by_is_next_due_cut_off)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st[3];
+    struct cp_churn_score sc;
+    int64_t last, cases = 0, due_cnt = 0;
+
+    weekly_buyer(m, &st[0], &last);
+    cp_churn_state_init(&st[1]);
+    cp_churn_observe(&st[1], m, CP_OBS_SUB_STARTED, T0 - 90 * DAY, 4900);
+    cp_churn_observe(&st[1], m, CP_OBS_SUB_CANCELLED, T0, 4900);
+    cp_churn_state_init(&st[2]);
+    cp_churn_observe(&st[2], m, CP_OBS_ORDER, T0 - DAY, 4000);
+    cp_churn_observe(&st[2], m, CP_OBS_NPS, T0, 0);
+    cp_churn_observe(&st[2], m, CP_OBS_CALL_MISSED, T0, 0);
+    cp_churn_observe(&st[2], m, CP_OBS_CALL_MISSED, T0, 0);
+    cp_churn_observe(&st[2], m, CP_OBS_MESSAGE_IN, T0, 0);
+    for (int k = 0; k < 3; k++) {
+        int64_t from = k ? T0 : last;
+
+        cp_churn_evaluate(m, &st[k], from, &sc);
+        cp_churn_decide(m, &st[k], &sc, from);
+        for (int64_t step = 0; step < 2; step++) {
+            int64_t due = cp_churn_next_due(m, &st[k], from);
+
+            cr_assert(due > from, "case %d: %lld", k, (long long)due);
+            if (step && due == INT64_MAX) {
+                cr_assert_eq(
+                    cp_churn_next_due_by(m, &st[k], from, from + 3000 * DAY),
+                    INT64_MAX);
+                break;
+            }
+            cr_assert_lt(due, from + 400 * DAY, "case %d: nothing due", k);
+            for (int64_t lim = from; lim < due + 5 * DAY;
+                 lim += 37 * 60000LL + (lim - from) / 7) {
+                int64_t by = cp_churn_next_due_by(m, &st[k], from, lim);
+
+                cr_assert_eq(by, due <= lim ? due : INT64_MAX,
+                             "case %d, limit %+.4f d: %lld vs due %+.4f d", k,
+                             (double)(lim - due) / DAY, (long long)by,
+                             (double)(due - from) / DAY);
+                cases++;
+                due_cnt += by != INT64_MAX;
+            }
+            cr_assert_eq(cp_churn_next_due_by(m, &st[k], from, due), due);
+            cr_assert_eq(cp_churn_next_due_by(m, &st[k], from, due - 1),
+                         INT64_MAX);
+            /* The next one, after the timer's evaluation. */
+            cp_churn_score_at(m, &st[k], due, &sc);
+            cp_churn_decide(m, &st[k], &sc, due);
+            from = due;
+        }
+    }
+    cr_assert_gt(due_cnt, 0);
+    cr_assert_gt(cases - due_cnt, 0);
+    cp_churn_model_destroy(m);
+}
+
 /* ---------------------------------------------------------------- */
 
 static void busy_state(const struct cp_churn_model *m,
@@ -853,12 +1065,14 @@ Test(churn_pack, round_trip)
     uint8_t buf[CP_CHURN_PACKED_MAX + 8], buf2[CP_CHURN_PACKED_MAX];
     size_t n;
 
-    cr_assert(sizeof(struct cp_churn_state) <= 160);
+    cr_assert(sizeof(struct cp_churn_state) <= 168);
     busy_state(m, &st);
+    cr_assert_neq(st.last_start_ms, INT64_MIN, "a subscription started");
+    cr_assert_neq(st.wait_since_ms, INT64_MIN, "a message waits");
     cr_assert_eq(cp_churn_state_pack(&st, buf, CP_CHURN_PACKED_MAX - 1), 0);
     n = cp_churn_state_pack(&st, buf, sizeof(buf));
     cr_assert_eq(n, CP_CHURN_PACKED_MAX);
-    cr_assert_eq(buf[0], 1, "version byte first");
+    cr_assert_eq(buf[0], 2, "version byte first");
     cr_assert_eq(cp_churn_state_unpack(&back, buf, n), CP_OK);
     cr_assert_eq(cp_churn_state_pack(&back, buf2, sizeof(buf2)), n);
     cr_assert(memcmp(buf, buf2, n) == 0);
@@ -868,6 +1082,8 @@ Test(churn_pack, round_trip)
     cr_assert_eq(back.last_ces, st.last_ces);
     cr_assert_eq(back.alert_level, st.alert_level);
     cr_assert_eq(back.eng_long, st.eng_long);
+    cr_assert_eq(back.last_start_ms, st.last_start_ms);
+    cr_assert_eq(back.wait_since_ms, st.wait_since_ms);
     /* Same state, same score. */
     {
         struct cp_churn_score a, b;
@@ -881,6 +1097,38 @@ Test(churn_pack, round_trip)
     n = cp_churn_state_pack(&st, buf, sizeof(buf));
     cr_assert_eq(cp_churn_state_unpack(&back, buf, n), CP_OK);
     cr_assert_eq(back.first_seen_ms, INT64_MIN);
+    cp_churn_model_destroy(m);
+}
+
+/* Version 1 (152 bytes, no last_start_ms, wait_since_ms) is still read: a
+ * customer stored before version 2 reads as one with no subscription start
+ * seen and no message waiting, every version 1 field as it was. */
+Test(churn_pack, version_1_still_reads)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st, back, want;
+    uint8_t buf[CP_CHURN_PACKED_MAX], v1[CP_CHURN_PACKED_V1];
+    size_t n;
+
+    busy_state(m, &st);
+    n = cp_churn_state_pack(&st, buf, sizeof(buf));
+    cr_assert_eq(n, CP_CHURN_PACKED_V1 + 16, "version 2 appends two i64");
+    /* The version 1 bytes: the same layout without the appended field. */
+    memcpy(v1, buf, CP_CHURN_PACKED_V1);
+    v1[0] = 1;
+    cr_assert_eq(cp_churn_state_unpack(&back, v1, sizeof(v1)), CP_OK);
+    want = st;
+    want.last_start_ms = INT64_MIN;
+    want.wait_since_ms = INT64_MIN;
+    cr_assert(memcmp(&back, &want, sizeof(want)) == 0,
+              "version 1 reads as the state without a start time");
+    /* Each version only at its own length. */
+    cr_assert_eq(cp_churn_state_unpack(&back, buf, CP_CHURN_PACKED_V1),
+                 CP_EDECODE);
+    buf[0] = 1;
+    cr_assert_eq(cp_churn_state_unpack(&back, buf, n), CP_EDECODE);
+    v1[0] = 2;
+    cr_assert_eq(cp_churn_state_unpack(&back, v1, sizeof(v1)), CP_EDECODE);
     cp_churn_model_destroy(m);
 }
 
@@ -899,23 +1147,31 @@ Test(churn_pack, rejects_garbage)
     cr_assert_eq(cp_churn_state_unpack(&back, buf, n - 1), CP_EDECODE);
     cr_assert_eq(cp_churn_state_unpack(&back, NULL, 0), CP_EDECODE);
     memcpy(bad, buf, n);
-    bad[0] = 2;
+    bad[0] = 3;
     cr_assert_eq(cp_churn_state_unpack(&back, bad, n), CP_EDECODE,
                  "unknown version");
+    /* last_start_ms and wait_since_ms (version 2's fields, the last 16
+     * bytes) out of range. */
+    memcpy(bad, buf, n);
+    bad[n - 9] = 0x7f;
+    cr_assert_eq(cp_churn_state_unpack(&back, bad, n), CP_EDECODE);
+    memcpy(bad, buf, n);
+    bad[n - 1] = 0x7f;
+    cr_assert_eq(cp_churn_state_unpack(&back, bad, n), CP_EDECODE);
     cr_assert_eq(back.orders, 0, "a rejected unpack leaves an empty state");
     /* A NaN in the first float (ord_short, after 1 + 8*8 + 5*4 bytes). */
     memcpy(bad, buf, n);
     memcpy(bad + 1 + 64 + 20, &nan_f, 4);
     cr_assert_eq(cp_churn_state_unpack(&back, bad, n), CP_EDECODE);
-    /* Alert level 3. */
+    /* Alert level 3 (before version 2's 16 bytes). */
     memcpy(bad, buf, n);
-    bad[n - 2] = 3;
+    bad[n - 16 - 2] = 3;
     cr_assert_eq(cp_churn_state_unpack(&back, bad, n), CP_EDECODE);
     /* Random bytes: no crash, and (almost) all rejected. */
     for (int i = 0; i < 2000; i++) {
         for (size_t j = 0; j < n; j++)
             bad[j] = (uint8_t)rnd(&s);
-        bad[0] = 1;
+        bad[0] = 2;
         if (cp_churn_state_unpack(&back, bad, n) == CP_OK) {
             struct cp_churn_score sc;
 
@@ -1005,10 +1261,14 @@ Test(churn_evidence, every_term_is_its_formula)
     struct cp_churn_state st;
     double hg = m->hl_signal_days, u;
 
-    /* Cancellation: the decayed count, one half-life later half. */
+    /* Cancellation: the decayed count once the grace has passed, one
+     * half-life later half. */
     cp_churn_state_init(&st);
     cp_churn_observe(&st, m, CP_OBS_SUB_CANCELLED, T0, 4900);
-    cr_expect(close_rel(ev(m, &st, T0, CP_E_CANCELLATION), 1, 1e-6));
+    cr_expect(close_rel(m->cancel_grace_days, 2, 1e-12));
+    cr_expect(ev(m, &st, T0, CP_E_CANCELLATION) == 0, "within the grace");
+    cr_expect(close_rel(ev(m, &st, T0 + 2 * DAY, CP_E_CANCELLATION),
+                        exp2(-2 / hg), 1e-6));
     cr_expect(close_rel(ev(m, &st, T0 + (int64_t)(hg * DAY), CP_E_CANCELLATION),
                         0.5, 1e-6));
     /* Detractors: NPS 0..6, CSAT 1..2, CES 5..7; the worst counts. */
@@ -1045,15 +1305,16 @@ Test(churn_evidence, every_term_is_its_formula)
     cr_expect(close_rel(ev(m, &st, T0, CP_E_SLOW_REPLIES), log(3), 1e-6));
     cr_expect(close_rel(ev(m, &st, T0, CP_E_MISSED_CALLS), log(3), 1e-6));
     cr_expect(close_rel(ev(m, &st, T0, CP_E_DEALS_LOST), log(2), 1e-6));
-    /* Silence against the own rhythm: a buyer every 10 days. */
+    /* Silence against the own rhythm: a buyer every 10 days (9 gaps over
+     * 90 days): the surprise 9 ln(1 + rec / 90) minus the start. */
     m->prior_weight = 0;
     cp_churn_state_init(&st);
     for (int i = 0; i < 10; i++)
         cp_churn_observe(&st, m, CP_OBS_ORDER, T0 + i * 10 * DAY, 100);
     cr_expect(ev(m, &st, T0 + 100 * DAY, CP_E_SILENCE) == 0,
               "one usual interval is no silence");
-    cr_expect(close_rel(ev(m, &st, T0 + 120 * DAY, CP_E_SILENCE),
-                        3 - m->silence_start, 1e-6));
+    cr_expect(close_rel(ev(m, &st, T0 + 130 * DAY, CP_E_SILENCE),
+                        9 * log1p(40.0 / 90) - m->silence_start, 1e-6));
     cr_expect(ev(m, &st, T0 + 90 * DAY, CP_E_ORDER_DROP) == 0);
     /* Falling frequency against the own long-run rate. */
     for (int i = 10; i < 40; i++)
@@ -1082,20 +1343,122 @@ Test(churn_evidence, every_term_is_its_formula)
     cp_churn_state_init(&st);
     cp_churn_observe(&st, m, CP_OBS_WEB_VISIT, T0, 0);
     cr_expect(ev(m, &st, T0 + 300 * DAY, CP_E_INACTIVITY) == 0);
+    /* A message still waiting: ln(1 + days waited) fading with the signal
+     * half-life; the reply to its wait ends it. */
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_MESSAGE_IN, T0, 0);
+    cr_expect(ev(m, &st, T0, CP_E_UNANSWERED) == 0);
+    cr_expect(close_rel(ev(m, &st, T0 + 3 * DAY, CP_E_UNANSWERED),
+                        log1p(3) * exp2(-3 / hg), 1e-6));
+    cr_expect(close_rel(ev(m, &st, T0 + 90 * DAY, CP_E_UNANSWERED),
+                        log1p(90) * exp2(-90 / hg), 1e-6),
+              "a reply never seen does not weigh forever");
+    cp_churn_observe(&st, m, CP_OBS_MESSAGE_IN, T0 + DAY, 0);
+    cr_expect(close_rel(ev(m, &st, T0 + 3 * DAY, CP_E_UNANSWERED),
+                        log1p(3) * exp2(-3 / hg), 1e-6),
+                        "the oldest message waiting counts");
+    cp_churn_observe(&st, m, CP_OBS_RESPONSE, T0 + 2 * DAY, 2 * DAY);
+    cr_expect(ev(m, &st, T0 + 3 * DAY, CP_E_UNANSWERED) == 0, "answered");
+    /* Two conversations: the reply to the younger wait leaves the older. */
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_MESSAGE_IN, T0, 0);
+    cp_churn_observe(&st, m, CP_OBS_MESSAGE_IN, T0 + 2 * DAY, 0);
+    cp_churn_observe(&st, m, CP_OBS_RESPONSE, T0 + 3 * DAY, DAY);
+    cr_expect(close_rel(ev(m, &st, T0 + 4 * DAY, CP_E_UNANSWERED),
+                        log1p(4) * exp2(-4 / hg), 1e-6));
     cp_churn_model_destroy(m);
 }
 
-/* Silence before the rhythm is known: the population prior. */
+/* Silence before the rhythm is known: the population prior, k =
+ * interval.prior_weight pseudo-gaps of interval.prior_days, so the
+ * surprise of one order's silence is k ln(1 + rec / (k p)): it grows with
+ * the log, as the population's rhythms are wide apart. */
 Test(churn_evidence, silence_uses_the_prior_until_the_rhythm_is_known)
 {
     struct cp_churn_model *m = model();
-    struct cp_churn_state st;
-    double p = m->prior_interval_days;
+    struct cp_churn_state st, known;
+    double p = m->prior_interval_days, k = m->prior_weight;
 
     cp_churn_state_init(&st);
     cp_churn_observe(&st, m, CP_OBS_ORDER, T0, 100);
-    cr_expect(close_rel(ev(m, &st, T0 + (int64_t)(3 * p * DAY), CP_E_SILENCE),
-                        3 - m->silence_start, 1e-6));
+    cr_expect(close_rel(ev(m, &st, T0 + (int64_t)(10 * p * DAY), CP_E_SILENCE),
+                        k * log1p(10 * p / (k * p)) - m->silence_start, 1e-6));
+    cr_expect(close_rel(cp__churn_silence_surprise(m, &st, 10 * p),
+                        k * log1p(10 / k), 1e-9));
+    /* Three prior intervals are no evidence with one order; with a rhythm
+     * of the same length, known from 13 orders, they are. */
+    cr_expect(ev(m, &st, T0 + (int64_t)(3 * p * DAY), CP_E_SILENCE) == 0);
+    cp_churn_state_init(&known);
+    for (int i = 0; i < 13; i++)
+        cp_churn_observe(&known, m, CP_OBS_ORDER,
+                         T0 + i * (int64_t)(p * DAY), 100);
+    cr_expect(close_rel(cp__churn_silence_surprise(m, &known, 3 * p),
+                        (12 + k) * log1p(3 * p / (12 * p + k * p)), 1e-6));
+    cr_expect(ev(m, &known, T0 + (int64_t)((12 + 3) * p * DAY), CP_E_SILENCE) >
+              0);
+    cp_churn_model_destroy(m);
+}
+
+static int alerts_between(const struct cp_churn_model *m,
+                          struct cp_churn_state *st, int64_t from, int64_t to,
+                          int64_t step);
+
+/* A plan change cancels one subscription and starts another: the start
+ * retracts the cancellation, which only counts once it is
+ * evidence.cancel_grace_days old with no start since (or from that long
+ * before it). */
+Test(churn_evidence, restart_retracts_the_cancellation)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+    struct cp_churn_score sc;
+    double g = m->cancel_grace_days, hg = m->hl_signal_days;
+    int64_t grace = (int64_t)(g * DAY);
+
+    /* A plan change: cancelled, another started a day later. */
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_SUB_STARTED, T0 - 200 * DAY, 4900);
+    cp_churn_observe(&st, m, CP_OBS_SUB_CANCELLED, T0, 4900);
+    cp_churn_observe(&st, m, CP_OBS_SUB_STARTED, T0 + DAY, 9900);
+    for (int d = 0; d < 60; d++)
+        cr_expect(ev(m, &st, T0 + d * DAY, CP_E_CANCELLATION) == 0, "day %d",
+                  d);
+    cr_expect_eq(alerts_between(m, &st, T0, T0 + 60 * DAY, HOUR), 0,
+                 "a plan change is not a churn episode");
+    /* The same order of events in another order (the start arrives first,
+     * late cancellation): the same result. */
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_SUB_STARTED, T0 + DAY, 9900);
+    cp_churn_observe(&st, m, CP_OBS_SUB_CANCELLED, T0, 4900);
+    cr_expect(ev(m, &st, T0 + 10 * DAY, CP_E_CANCELLATION) == 0);
+    /* A start just within the grace before the cancellation: one plan
+     * replaced by another, too. */
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_SUB_STARTED, T0 - grace, 9900);
+    cp_churn_observe(&st, m, CP_OBS_SUB_CANCELLED, T0, 4900);
+    cr_expect(ev(m, &st, T0 + 10 * DAY, CP_E_CANCELLATION) == 0);
+    /* A cancellation with no start: evidence from the grace on, alerted
+     * by the timer at that instant, and a win-back 20 days later
+     * retracts it. */
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_SUB_STARTED, T0 - grace - 1, 4900);
+    cp_churn_observe(&st, m, CP_OBS_SUB_CANCELLED, T0, 4900);
+    cr_expect(ev(m, &st, T0 + grace - 1, CP_E_CANCELLATION) == 0);
+    cr_expect(close_rel(ev(m, &st, T0 + grace, CP_E_CANCELLATION),
+                        exp2(-g / hg), 1e-6));
+    cp_churn_evaluate(m, &st, T0, &sc);
+    cr_expect_eq(cp_churn_decide(m, &st, &sc, T0), CP_LEVEL_NONE);
+    {
+        int64_t due = cp_churn_next_due(m, &st, T0);
+
+        cr_expect(llabs(due - (T0 + grace)) <= 60000,
+                  "due %.3f days after the cancellation",
+                  (double)(due - T0) / DAY);
+        cp_churn_score_at(m, &st, due, &sc);
+        cr_expect_eq(cp_churn_decide(m, &st, &sc, due), CP_LEVEL_CRITICAL);
+    }
+    cp_churn_observe(&st, m, CP_OBS_SUB_STARTED, T0 + 20 * DAY, 4900);
+    cr_expect(ev(m, &st, T0 + 20 * DAY, CP_E_CANCELLATION) == 0, "win-back");
     cp_churn_model_destroy(m);
 }
 
