@@ -1243,8 +1243,12 @@ static int decide_changes(const struct cp_churn_model *m,
     return cp.alert_level < st->alert_level;
 }
 
-int64_t cp_churn_next_due(const struct cp_churn_model *m,
-                          const struct cp_churn_state *st, int64_t now_ms)
+/* cp_churn_next_due() searched no further than needed to tell whether it
+ * is at most @p limit_ms: the same scan points and the same bisection, so
+ * the same value when it is, and INT64_MAX when it is not. */
+static int64_t next_due_until(const struct cp_churn_model *m,
+                              const struct cp_churn_state *st, int64_t now_ms,
+                              int64_t limit_ms)
 {
     int64_t lo = now_ms, hi = -1, end;
 
@@ -1266,6 +1270,10 @@ int64_t cp_churn_next_due(const struct cp_churn_model *m,
             break;
         }
         lo = t;
+        /* Nothing changes up to a scan point past the limit: the search
+         * would go on beyond it and end there or later. */
+        if (lo > limit_ms)
+            return INT64_MAX;
     }
     if (hi < 0)
         return INT64_MAX;
@@ -1278,6 +1286,21 @@ int64_t cp_churn_next_due(const struct cp_churn_model *m,
             lo = mid;
     }
     return hi;
+}
+
+int64_t cp_churn_next_due(const struct cp_churn_model *m,
+                          const struct cp_churn_state *st, int64_t now_ms)
+{
+    return next_due_until(m, st, now_ms, INT64_MAX);
+}
+
+int64_t cp_churn_next_due_by(const struct cp_churn_model *m,
+                             const struct cp_churn_state *st, int64_t now_ms,
+                             int64_t limit_ms)
+{
+    int64_t due = next_due_until(m, st, now_ms, limit_ms);
+
+    return due <= limit_ms ? due : INT64_MAX;
 }
 
 /* ------------------------------------------------------------------ */

@@ -250,6 +250,19 @@ enum cp_churn_level cp_churn_decide(const struct cp_churn_model *m,
 int64_t cp_churn_next_due(const struct cp_churn_model *m,
                           const struct cp_churn_state *st, int64_t now_ms);
 
+/**
+ * @brief cp_churn_next_due() when it is at most @p limit_ms (the same
+ *        value, bit for bit), else INT64_MAX; searches only as far as that
+ *        takes, so a check before a customer's next event costs little.
+ *        The evidence is not monotone along a silence (a cancellation
+ *        counts from the end of its grace, a waiting message's weight rises
+ *        and fades): whether something is due by a time cannot be read
+ *        from the evidence at that time alone.
+ */
+int64_t cp_churn_next_due_by(const struct cp_churn_model *m,
+                             const struct cp_churn_state *st, int64_t now_ms,
+                             int64_t limit_ms);
+
 /** Buffer size that always holds cp_churn_reasons_json()'s output. */
 #define CP_CHURN_REASONS_JSON_MAX 4096
 

@@ -568,21 +568,6 @@ static cp_rc score_customer(struct cp_scorer *sc, struct cp_entity *cust,
     return cp__sc_set_silence_timer(sc, cust, p, CP_NO_TIMER);
 }
 
-/* Would silence alone have changed something at @p t (an alert, or a latch
- * released)? What the timer stands for. */
-static int due_at(const struct cp_scorer *sc, const struct cp_churn_state *st,
-                  int64_t t)
-{
-    struct cp_churn_state copy = *st;
-    struct cp_churn_score score;
-
-    cp_churn_score_at(sc->model, st, t, &score); /* decide needs no reasons */
-    if (cp_churn_decide(sc->model, &copy, &score, t) != CP_LEVEL_NONE)
-        return 1;
-    /* As cp_churn_next_due(): an episode ending, not a latch moving up. */
-    return copy.alert_level < st->alert_level;
-}
-
 static cp_rc fire_silence(struct cp_scorer *sc, struct cp_entity *cust,
                           int32_t p, int64_t due)
 {
@@ -597,8 +582,12 @@ static cp_rc fire_silence(struct cp_scorer *sc, struct cp_entity *cust,
 
 /* Before a customer's next event in the same batch: fires what its silence
  * timer would have fired by @p upto (at the time the timer search gives),
- * so alerts do not depend on where batches begin and end. One evaluation
- * when nothing is due, the usual case. Every firing is due, so it ends:
+ * so alerts do not depend on where batches begin and end. The timer's own
+ * search, cut off past @p upto: the evidence is not monotone in time (a
+ * cancellation's grace ends, a waiting message's weight rises and fades),
+ * so the evidence at @p upto alone cannot tell whether a timer stored at a
+ * batch boundary in between would have fired. A few evaluations when the
+ * events are close, the usual case. Every firing is due, so it ends:
  * each one moves scored_at past the last (cp_churn_next_due() is later
  * than the time it is given) and none passes @p upto. No round limit: a
  * firing left out here would never happen (the event changes the state). */
@@ -611,12 +600,11 @@ static cp_rc check_silence(struct cp_scorer *sc, struct cp_entity *cust,
         int64_t due;
         cp_rc rc;
 
-        if (!c->timer_stale || upto <= c->scored_at || is_prospect(&c->churn) ||
-            !due_at(sc, &c->churn, upto))
+        if (!c->timer_stale || upto <= c->scored_at || is_prospect(&c->churn))
             return CP_OK;
-        due = cp_churn_next_due(sc->model, &c->churn, c->scored_at);
+        due = cp_churn_next_due_by(sc->model, &c->churn, c->scored_at, upto);
         if (due > upto || due <= c->scored_at)
-            return CP_OK; /* not monotone there: the batch end decides */
+            return CP_OK; /* not due by upto: the stored timer would not be */
         rc = fire_silence(sc, cust, p, due);
         if (rc)
             return rc;

@@ -989,6 +989,70 @@ Test(churn_timer, nothing_to_wait_for)
     cp_churn_model_destroy(m);
 }
 
+/* cp_churn_next_due_by() is cp_churn_next_due() cut off at a limit: the
+ * same instant whenever that is at most the limit, INT64_MAX otherwise,
+ * for evidence that rises (silence), jumps (a cancellation's grace) and
+ * rises then fades (a waiting message), whatever the limit. The check
+ * before a customer's next event relies on it being the stored timer's
+ * instant exactly. */
+Test(churn_timer, next_due_by_is_next_due_cut_off)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st[3];
+    struct cp_churn_score sc;
+    int64_t last, cases = 0, due_cnt = 0;
+
+    weekly_buyer(m, &st[0], &last);
+    cp_churn_state_init(&st[1]);
+    cp_churn_observe(&st[1], m, CP_OBS_SUB_STARTED, T0 - 90 * DAY, 4900);
+    cp_churn_observe(&st[1], m, CP_OBS_SUB_CANCELLED, T0, 4900);
+    cp_churn_state_init(&st[2]);
+    cp_churn_observe(&st[2], m, CP_OBS_ORDER, T0 - DAY, 4000);
+    cp_churn_observe(&st[2], m, CP_OBS_NPS, T0, 0);
+    cp_churn_observe(&st[2], m, CP_OBS_CALL_MISSED, T0, 0);
+    cp_churn_observe(&st[2], m, CP_OBS_CALL_MISSED, T0, 0);
+    cp_churn_observe(&st[2], m, CP_OBS_MESSAGE_IN, T0, 0);
+    for (int k = 0; k < 3; k++) {
+        int64_t from = k ? T0 : last;
+
+        cp_churn_evaluate(m, &st[k], from, &sc);
+        cp_churn_decide(m, &st[k], &sc, from);
+        for (int64_t step = 0; step < 2; step++) {
+            int64_t due = cp_churn_next_due(m, &st[k], from);
+
+            cr_assert(due > from, "case %d: %lld", k, (long long)due);
+            if (step && due == INT64_MAX) {
+                cr_assert_eq(
+                    cp_churn_next_due_by(m, &st[k], from, from + 3000 * DAY),
+                    INT64_MAX);
+                break;
+            }
+            cr_assert_lt(due, from + 400 * DAY, "case %d: nothing due", k);
+            for (int64_t lim = from; lim < due + 5 * DAY;
+                 lim += 37 * 60000LL + (lim - from) / 7) {
+                int64_t by = cp_churn_next_due_by(m, &st[k], from, lim);
+
+                cr_assert_eq(by, due <= lim ? due : INT64_MAX,
+                             "case %d, limit %+.4f d: %lld vs due %+.4f d", k,
+                             (double)(lim - due) / DAY, (long long)by,
+                             (double)(due - from) / DAY);
+                cases++;
+                due_cnt += by != INT64_MAX;
+            }
+            cr_assert_eq(cp_churn_next_due_by(m, &st[k], from, due), due);
+            cr_assert_eq(cp_churn_next_due_by(m, &st[k], from, due - 1),
+                         INT64_MAX);
+            /* The next one, after the timer's evaluation. */
+            cp_churn_score_at(m, &st[k], due, &sc);
+            cp_churn_decide(m, &st[k], &sc, due);
+            from = due;
+        }
+    }
+    cr_assert_gt(due_cnt, 0);
+    cr_assert_gt(cases - due_cnt, 0);
+    cp_churn_model_destroy(m);
+}
+
 /* ---------------------------------------------------------------- */
 
 static void busy_state(const struct cp_churn_model *m,
