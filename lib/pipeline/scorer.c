@@ -693,8 +693,15 @@ static cp_rc fire(struct cp_scorer *sc, struct timer_op *op)
     rc = cp__sc_op_set(sc, op, CP_NO_TIMER);
     if (rc || !op->cust)
         return rc; /* a member we did not write: just cleared */
-    if (op->kind == TIMER_SLA)
-        return fire_sla(sc, op, due);
+    if (op->kind == TIMER_SLA) {
+        /* The breach shows the customer's score as of its due time: what
+         * the customer's silence timer would have fired by then fires
+         * first (a stored one would have, being earlier in the heap), even
+         * when it is still to be searched because the customer was scored
+         * in this batch. */
+        rc = check_silence(sc, op->cust, op->p, due);
+        return rc ? rc : fire_sla(sc, op, due);
+    }
     return fire_silence(sc, op->cust, op->p, due);
 }
 
