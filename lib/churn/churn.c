@@ -54,6 +54,7 @@ const char *const cp__churn_evidence_names[CP_E_CNT] = {
     [CP_E_ENGAGEMENT_DROP] = "engagement_drop",
     [CP_E_INACTIVITY] = "inactivity",
     [CP_E_UNANSWERED] = "unanswered",
+    [CP_E_COMPLAINT_SIGNS] = "complaint_signs",
 };
 
 static const char *const obs_names[CP_OBS_CNT] = {
@@ -847,6 +848,60 @@ static int cancel_stands(const struct cp_churn_model *m,
            (double)(st->last_cancel_ms - st->last_start_ms) > grace_ms;
 }
 
+/* The kinds of complaint a customer shows at @p now_ms, as bits: a
+ * detractor answer (degree at least 1/4 after fading), a ticket open past
+ * the usual resolution, a missed call (decayed count at least 1/2), replies
+ * kept waiting (decayed waits of a day, or a message unanswered for a
+ * day within two signal half-lives). A bad spell shows one or two; a
+ * complaining churner most often more. */
+enum {
+    SIGN_DETRACTOR = 1,
+    SIGN_TICKET = 2,
+    SIGN_MISSED = 4,
+    SIGN_WAITING = 8
+};
+
+static unsigned complaint_signs(const struct cp_churn_model *m,
+                                const struct cp_churn_state *st,
+                                int64_t now_ms)
+{
+    double hg = m->hl_signal_days, d = 0;
+    unsigned b = 0;
+
+    if (st->last_nps >= 0)
+        d = fmax(d, nps_detractor(st->last_nps) *
+                        fading(m, now_ms, st->nps_at_s));
+    if (st->last_csat >= 0)
+        d = fmax(d, csat_detractor(st->last_csat) *
+                        fading(m, now_ms, st->csat_at_s));
+    if (st->last_ces >= 0)
+        d = fmax(d, ces_detractor(st->last_ces) *
+                        fading(m, now_ms, st->ces_at_s));
+    if (d >= 0.25)
+        b |= SIGN_DETRACTOR;
+    if (st->open_tickets > 0 &&
+        age_days(now_ms, st->open_sum_ms / st->open_tickets) >
+            m->ticket_usual_days)
+        b |= SIGN_TICKET;
+    if (decayed_at(st, st->missed, hg, now_ms) >= 0.5)
+        b |= SIGN_MISSED;
+    if (decayed_at(st, st->wait_h, hg, now_ms) >= 24)
+        b |= SIGN_WAITING;
+    if (st->wait_since_ms != INT64_MIN) {
+        double w = age_days(now_ms, st->wait_since_ms);
+
+        if (w >= 1 && w <= 2 * hg)
+            b |= SIGN_WAITING;
+    }
+    return b;
+}
+
+static int popcount4(unsigned b)
+{
+    return (int)(b & 1) + (int)(b >> 1 & 1) + (int)(b >> 2 & 1) +
+           (int)(b >> 3 & 1);
+}
+
 void cp__churn_evidence(const struct cp_churn_model *m,
                         const struct cp_churn_state *st, int64_t now_ms,
                         double e[CP_E_CNT])
@@ -928,6 +983,10 @@ void cp__churn_evidence(const struct cp_churn_model *m,
 
         e[CP_E_UNANSWERED] = log1p(d) * exp2(-d / hg);
     }
+    /* Several kinds of complaint at once: each kind beyond the first. */
+    if (m->ev_weight[CP_E_COMPLAINT_SIGNS] > 0)
+        e[CP_E_COMPLAINT_SIGNS] =
+            fmax(0, popcount4(complaint_signs(m, st, now_ms)) - 2);
     for (int i = 0; i < CP_E_CNT; i++)
         e[i] = isfinite(e[i]) ? fmin(e[i], m->ev_clip[i]) : 0;
 }
@@ -1011,9 +1070,28 @@ static int evidence_factor(const struct cp_churn_state *st, int e,
         return CP_CF_ORDER_DROP;
     case CP_E_INACTIVITY:
     case CP_E_UNANSWERED:
+    case CP_E_COMPLAINT_SIGNS:
         return CP_CF_TENURE; /* its own sentence; nothing else to hide */
     default:
         return CP_CF_ENGAGEMENT_DROP;
+    }
+}
+
+/* "3 kinds of complaint at once: a detractor answer, an overdue ticket,
+ * missed calls" for the bits of complaint_signs(). */
+static void signs_detail(unsigned b, char *buf, size_t cap)
+{
+    static const char *const what[] = {"a detractor answer", "an overdue ticket",
+                                       "missed calls", "replies kept waiting"};
+    size_t n = (size_t)cp_fmt(buf, cap, "%d kinds of complaint at once:",
+                              popcount4(b));
+    const char *sep = " ";
+
+    for (int i = 0; i < 4; i++) {
+        if (!(b >> i & 1) || n >= cap)
+            continue;
+        n += (size_t)cp_fmt(buf + n, cap - n, "%s%s", sep, what[i]);
+        sep = ", ";
     }
 }
 
@@ -1076,6 +1154,9 @@ void cp_churn_evaluate(const struct cp_churn_model *m,
             cp_fmt(r->detail, sizeof(r->detail),
                    "a message waiting for a reply for %.1f days",
                    age_days(now_ms, st->wait_since_ms));
+        else if (best == CP_E_COMPLAINT_SIGNS)
+            signs_detail(complaint_signs(m, st, now_ms), r->detail,
+                         sizeof(r->detail));
         else if (best == CP_E_INACTIVITY)
             cp_fmt(r->detail, sizeof(r->detail),
                    "no contact for %d days; usually every %d days",

@@ -74,6 +74,7 @@ enum cp_churn_evidence {
     CP_E_ENGAGEMENT_DROP, /* visits and messages below the own rate */
     CP_E_INACTIVITY,      /* no event for longer than the own rhythm */
     CP_E_UNANSWERED,      /* an inbound message still waiting for a reply */
+    CP_E_COMPLAINT_SIGNS, /* several kinds of complaint at once */
     CP_E_CNT
 };
 

@@ -1293,18 +1293,27 @@ static void fit_run_cleanup(struct fit_run *f)
     free(f->sv);
 }
 
-/* The labelled rows and the BG/NBD data; @returns the labelled count. */
+/* The labelled rows and the BG/NBD data; @returns the labelled count.
+ * A labelled customer with no event before the cutoff was not a customer
+ * yet then: fitting it (an empty state labelled "stayed" because it buys
+ * later) would teach the model from after the cutoff. It is left out and
+ * counted in @p unseen. */
 static size_t collect_rows(struct fit_run *f, const struct cp_fit_opts *o,
-                           size_t *nr)
+                           size_t *nr, size_t *unseen)
 {
     size_t n = 0;
 
     *nr = 0;
+    *unseen = 0;
     for (size_t i = 0; i < f->d.cnt; i++) {
         const struct cp_churn_state *st = &f->d.c[i].st;
 
         if (f->d.c[i].label < 0)
             continue;
+        if (st->first_seen_ms == INT64_MIN) {
+            (*unseen)++;
+            continue;
+        }
         f->rows[n++] = i;
         /* BG/NBD data from the training customers with an order. */
         if (st->orders > 0 && !f->d.c[i].holdout) {
@@ -1355,7 +1364,7 @@ cp_rc cp_fit_run(const struct cp_fit_opts *o, FILE *report, char *errstr,
     struct cp_churn_model *m;
     const char *base = o->evaluate ? o->evaluate : o->base;
     FILE *rep = o->quiet ? NULL : report;
-    size_t used, n, nr, pos = 0, ntr = 0, cap;
+    size_t used, n, nr, unseen, pos = 0, ntr = 0, cap;
     cp_rc rc;
 
     memset(&f, 0, sizeof(f));
@@ -1386,7 +1395,7 @@ cp_rc cp_fit_run(const struct cp_fit_opts *o, FILE *report, char *errstr,
         rc = cp__fit_nomem(errstr, errstr_size);
         goto out;
     }
-    n = collect_rows(&f, o, &nr);
+    n = collect_rows(&f, o, &nr, &unseen);
     if (n < 20) {
         snprintf(errstr, errstr_size,
                  "fewer than 20 labelled customers: nothing to fit");
@@ -1398,6 +1407,12 @@ cp_rc cp_fit_run(const struct cp_fit_opts *o, FILE *report, char *errstr,
                 "read %zu observations before the cutoff, %zu customers, "
                 "%zu labelled\n",
                 used, f.d.cnt, n);
+    if (rep && unseen > 0)
+        fprintf(rep,
+                "left out %zu labelled customers with no event before the "
+                "cutoff (not customers yet then; label only customers seen "
+                "before it)\n",
+                unseen);
     if (!o->keep_bgnbd && !o->evaluate && nr >= 10)
         fit_bgnbd(m, f.rfm, nr, rep);
 

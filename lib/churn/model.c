@@ -176,8 +176,10 @@ static int key_index(const char *key)
 static int optional_key(size_t idx)
 {
     size_t lo = SCALAR_CNT + (size_t)CP_CF_SILENCE_X_ORDERS * FACTOR_KEYS;
+    size_t ev = EV_KEY_BASE + (size_t)CP_E_COMPLAINT_SIGNS * EV_KEYS;
 
-    return idx >= lo && idx < lo + FACTOR_KEYS;
+    return (idx >= lo && idx < lo + FACTOR_KEYS) ||
+           (idx >= ev && idx < ev + EV_KEYS);
 }
 
 /* Key name of index @p idx into @p buf (for "missing key" messages). */
@@ -376,6 +378,11 @@ struct cp_churn_model *cp_churn_model_parse(const char *text, size_t len,
      * keys scores as before (weight 0). */
     m->f[CP_CF_SILENCE_X_ORDERS] =
         (struct cp_churn_factor_param){0, 0, CP_TR_NONE, 0, 40};
+    /* So did complaint_signs: without its keys it weighs nothing. */
+    m->ev_weight[CP_E_COMPLAINT_SIGNS] = 0;
+    m->ev_clip[CP_E_COMPLAINT_SIGNS] = 3;
+    snprintf(m->action[CP_E_COMPLAINT_SIGNS], CP_CHURN_ACTION_MAX,
+             "call today and settle every open complaint");
     while (pos < len) {
         size_t end = pos, n;
         char *s, *eq, *key, *val;

@@ -14,6 +14,13 @@
  *       churn started in [FROM_MS, CUTOFF_MS - 30 days) and who were alerted
  *       after that start, before the cutoff. Prints precision, recall and
  *       the median delay from churn start to the first right alert.
+ *   bench_churn cohort MODEL EVENTS.csv END_MS ALERTS.jsonl SCORES.csv
+ *       The same replay over crmpulse-gen --churn-cohort --events-csv
+ *       (customers are tenant and customer id) up to END_MS, without Kafka
+ *       or Redis: every CHURN_RISK alert as a JSON line and every
+ *       customer's score at END_MS as CSV, the inputs churn_eval.py
+ *       (--alerts, --scores) scores against the labels. A quick look at a
+ *       model; bench_churn_quality.sh (the real worker) is the measure.
  */
 #include <math.h>
 #include <stdint.h>
@@ -22,6 +29,7 @@
 #include <string.h>
 
 #include "churn.h"
+#include "churn_int.h"
 #include "common.h"
 #include "map.h"
 
@@ -297,6 +305,148 @@ static int alerts(const char *model, const char *events, const char *truth,
     return 0;
 }
 
+/* ---- cohort: the replay of a crmpulse-gen cohort, for churn_eval.py ---- */
+
+static char **cust_names; /* per customer: "tenant,customer"; owned */
+
+static uint32_t cohort_cust(const char *tenant, const char *cust)
+{
+    char key[256];
+    uint32_t c;
+    size_t had = cust_cnt;
+
+    snprintf(key, sizeof(key), "%s,%s", tenant, cust);
+    c = cust_index(key);
+    if (cust_cnt > had) {
+        cust_names = realloc(cust_names, cust_cap * sizeof(char *));
+        if (!cust_names || !(cust_names[c] = strdup(key)))
+            exit(1);
+    }
+    return c;
+}
+
+static int cohort(const char *model, const char *events, int64_t end,
+                  const char *alerts_path, const char *scores_path)
+{
+    char err[512], line[1024];
+    struct cp_churn_model *m = cp_churn_model_load(model, err, sizeof(err));
+    FILE *fp, *fa, *fs;
+    struct ev *ev = NULL;
+    size_t n = 0, cap = 0;
+    long alerts_n = 0;
+
+    if (!m) {
+        fprintf(stderr, "bench_churn: %s\n", err);
+        return 1;
+    }
+    cp_map_init(&ids);
+    fp = fopen(events, "r");
+    if (!fp)
+        return perror(events), 1;
+    while (fgets(line, sizeof(line), fp)) {
+        char *s = line, *tenant, *cust, *obs;
+        int o;
+
+        tenant = field(&s);
+        cust = field(&s);
+        if (!strcmp(cust, "customer_id"))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 65536;
+            ev = realloc(ev, cap * sizeof(*ev));
+            if (!ev)
+                return 1;
+        }
+        ev[n].cust = cohort_cust(tenant, cust);
+        ev[n].at = strtoll(field(&s), NULL, 10);
+        obs = field(&s);
+        o = cp_churn_obs_parse(obs);
+        ev[n].obs = o;
+        ev[n].value = strtoll(field(&s), NULL, 10);
+        if (o >= 0 && ev[n].at < end)
+            n++;
+    }
+    fclose(fp);
+    fa = fopen(alerts_path, "w");
+    fs = fopen(scores_path, "w");
+    if (!fa || !fs)
+        return perror("bench_churn: an output file"), 1;
+    fprintf(fs, "tenant_id,customer_id,score");
+    for (int k = 0; k < CP_E_CNT; k++)
+        fprintf(fs, ",%s", cp__churn_evidence_names[k]);
+    fprintf(fs, ",evidence\n");
+    qsort(ev, n, sizeof(*ev), cmp_ev);
+    for (size_t i = 0; i < n;) {
+        uint32_t c = ev[i].cust;
+        struct cp_churn_state st;
+        struct cp_churn_score sc;
+        int64_t due = INT64_MAX;
+        const char *name = cust_names[c], *comma = strchr(name, ',');
+
+        cp_churn_state_init(&st);
+        for (;;) {
+            int64_t next = i < n && ev[i].cust == c ? ev[i].at : end;
+            int64_t at;
+
+            if (due <= next && due < end) {
+                at = due;
+            } else if (i < n && ev[i].cust == c) {
+                at = ev[i].at;
+                cp_churn_observe(&st, m, (enum cp_churn_obs)ev[i].obs, at,
+                                 ev[i].value);
+                i++;
+                if (i < n && ev[i].cust == c && ev[i].at == at)
+                    continue;
+            } else {
+                break;
+            }
+            /* As the worker: a prospect (never bought nor subscribed) has
+             * nothing to churn from and is neither decided nor timed. */
+            if (st.orders == 0 && !(st.renewals > 0) && !(st.cancels > 0)) {
+                due = INT64_MAX;
+                continue;
+            }
+            cp_churn_evaluate(m, &st, at, &sc);
+            if (cp_churn_decide(m, &st, &sc, at) != CP_LEVEL_NONE) {
+                fprintf(fa,
+                        "{\"kind\":\"CHURN_RISK\",\"tenant_id\":\"%.*s\","
+                        "\"customer_id\":\"%s\",\"event_time\":%lld,"
+                        "\"alert_id\":\"%u-%lld\",\"reason\":\"%s\"}\n",
+                        (int)(comma - name), name, comma + 1, (long long)at,
+                        c, (long long)at,
+                        sc.reason_cnt ? sc.reasons[0].factor : "");
+                alerts_n++;
+            }
+            due = cp_churn_next_due(m, &st, at);
+        }
+        cp_churn_evaluate(m, &st, end, &sc);
+        fprintf(fs, "%.*s,%s,%.6f", (int)(comma - name), name, comma + 1,
+                sc.score);
+        {
+            /* and every evidence value at the end, for a closer look */
+            double e[CP_E_CNT];
+
+            cp__churn_evidence(m, &st, end, e);
+            for (int k = 0; k < CP_E_CNT; k++)
+                fprintf(fs, ",%.4f", e[k]);
+            fprintf(fs, ",%.4f\n", sc.evidence);
+        }
+    }
+    fclose(fa);
+    fclose(fs);
+    fprintf(stderr, "bench_churn: %zu observations of %zu customers, %ld "
+                    "CHURN_RISK alerts\n",
+            n, cust_cnt, alerts_n);
+    for (size_t c = 0; c < cust_cnt; c++)
+        free(cust_names[c]);
+    free(cust_names);
+    free(ev);
+    free(churn_start);
+    cp_map_cleanup(&ids);
+    cp_churn_model_destroy(m);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "speed"))
@@ -304,8 +454,13 @@ int main(int argc, char **argv)
     if (argc == 7 && !strcmp(argv[1], "alerts"))
         return alerts(argv[2], argv[3], argv[4], strtoll(argv[5], NULL, 10),
                       strtoll(argv[6], NULL, 10));
+    if (argc == 7 && !strcmp(argv[1], "cohort"))
+        return cohort(argv[2], argv[3], strtoll(argv[4], NULL, 10), argv[5],
+                      argv[6]);
     fprintf(stderr, "usage: bench_churn speed [N]\n"
                     "       bench_churn alerts MODEL EVENTS.csv TRUTH.csv "
-                    "FROM_MS CUTOFF_MS\n");
+                    "FROM_MS CUTOFF_MS\n"
+                    "       bench_churn cohort MODEL EVENTS.csv END_MS "
+                    "ALERTS.jsonl SCORES.csv\n");
     return 2;
 }

@@ -37,6 +37,14 @@
 #   tests/bench/bench_churn_quality.sh --build-dir build-release \
 #       --history 1y --customers 9000 --tenants 5 --seed 2
 #
+# A quicker look at a model, without Kafka or Redis (the worker's replay;
+# its alerts agree with the worker's to within one in a thousand):
+#   crmpulse-gen --dry-run --churn-cohort ... --labels L.csv --events-csv E.csv
+#   bench_churn cohort MODEL E.csv END_MS A.jsonl S.csv
+#   churn_eval.py --labels L.csv --alerts A.jsonl --scores S.csv ...
+# and churn_observable.py (with bench_cohort_truth) tells how many churners
+# show any change before the history ends: the bound on recall and lead.
+#
 # The offline model-fit benchmark (crmpulse-fit on a Python cohort, and
 # --write-default, which makes deploy/model.conf) is bench_churn_fit.sh;
 # --fit, --write-default, --train-seed and --eval-seed hand over to it.

@@ -575,6 +575,14 @@ Test(churn_features, horizon_silence_uses_bgnbd_in_days)
 
 /* ---------------------------------------------------------------- */
 
+static int is_evidence_name(const char *name)
+{
+    for (int e = 0; e < CP_E_CNT; e++)
+        if (!strcmp(name, cp__churn_evidence_names[e]))
+            return 1;
+    return 0;
+}
+
 Test(churn_score, reasons_top3_descending_positive)
 {
     struct cp_churn_model *m = model();
@@ -601,7 +609,9 @@ Test(churn_score, reasons_top3_descending_positive)
             cr_assert(sc.reasons[i].contribution <=
                       sc.reasons[i - 1].contribution);
     }
-    /* Reasons match w_i * (x_i - ref_i) of their factor. */
+    /* Reasons match w_i * (x_i - ref_i) of their factor (the evidence
+     * terms come first and weigh their own way, some under a factor's
+     * name, e.g. order_drop). */
     {
         double x[CP_CF_CNT];
 
@@ -609,6 +619,7 @@ Test(churn_score, reasons_top3_descending_positive)
         for (int i = 0; i < sc.reason_cnt; i++)
             for (int f = 0; f < CP_CF_CNT; f++)
                 if (!strcmp(sc.reasons[i].factor, cp__churn_factor_names[f]) &&
+                    !is_evidence_name(sc.reasons[i].factor) &&
                     f != CP_CF_OPEN_TICKETS && f != CP_CF_TICKET_AGE)
                     cr_assert(close_rel(sc.reasons[i].contribution,
                                         m->f[f].weight * (x[f] - m->f[f].ref),
@@ -1243,6 +1254,45 @@ Test(churn_alert_id, deterministic_and_distinct)
     cr_assert_str_eq(a, "94ebc953eda64795b1729b611822fb7b");
 }
 
+Test(churn_model, complaint_signs_keys_may_be_left_out)
+{
+    static const char *const keys[] = {"evidence.weight.complaint_signs",
+                                       "evidence.clip.complaint_signs",
+                                       "action.complaint_signs"};
+    char *text = malloc(cp__churn_default_model_len + 1), err[256] = "";
+    struct cp_churn_model *m;
+    size_t o = 0;
+
+    cr_assert(text);
+    for (size_t i = 0; i < cp__churn_default_model_len;) {
+        size_t e = i;
+        int drop = 0;
+
+        while (e < cp__churn_default_model_len &&
+               cp__churn_default_model[e] != '\n')
+            e++;
+        for (size_t k = 0; k < 3; k++)
+            if (!strncmp(cp__churn_default_model + i, keys[k],
+                         strlen(keys[k])))
+                drop = 1;
+        if (!drop) {
+            memcpy(text + o, cp__churn_default_model + i, e - i);
+            o += e - i;
+            text[o++] = '\n';
+        }
+        i = e + 1;
+    }
+    text[o] = '\0';
+    cr_assert(strstr(text, "complaint_signs =") == NULL);
+    m = cp_churn_model_parse(text, o, "old.conf", err, sizeof(err));
+    cr_assert(m != NULL, "an older model file must load: %s", err);
+    cr_expect_eq(m->ev_weight[CP_E_COMPLAINT_SIGNS], 0.0);
+    cr_expect_eq(m->ev_clip[CP_E_COMPLAINT_SIGNS], 3.0);
+    cr_expect(m->action[CP_E_COMPLAINT_SIGNS][0] != '\0');
+    cp_churn_model_destroy(m);
+    free(text);
+}
+
 /* ---------------------------------------------------------------- */
 /* Evidence of change: each term, the calibration bounds, the decision. */
 
@@ -1366,6 +1416,102 @@ Test(churn_evidence, every_term_is_its_formula)
     cp_churn_observe(&st, m, CP_OBS_RESPONSE, T0 + 3 * DAY, DAY);
     cr_expect(close_rel(ev(m, &st, T0 + 4 * DAY, CP_E_UNANSWERED),
                         log1p(4) * exp2(-4 / hg), 1e-6));
+    cp_churn_model_destroy(m);
+}
+
+/* Several kinds of complaint at once: each kind beyond the second counts
+ * one (a bad spell shows one or two kinds; a complaining churner more). A
+ * kind is a detractor answer of degree >= 1/4 after fading, a ticket open
+ * past the usual resolution, decayed missed calls >= 1/2, or replies kept
+ * waiting (decayed waits >= 24 h, or a message unanswered for a day). */
+Test(churn_evidence, complaint_signs_count_kinds_beyond_the_second)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_state st;
+    double u, hg = m->hl_signal_days;
+    int64_t at;
+
+    m->ev_weight[CP_E_COMPLAINT_SIGNS] = 1;
+    m->ev_clip[CP_E_COMPLAINT_SIGNS] = 3;
+    u = m->ticket_usual_days;
+    at = T0 + (int64_t)((u + 1) * DAY);
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_NPS, T0, 3);
+    cr_expect(ev(m, &st, at, CP_E_COMPLAINT_SIGNS) == 0, "one kind");
+    cp_churn_observe(&st, m, CP_OBS_TICKET_OPENED, T0, 0);
+    cr_expect(ev(m, &st, T0 + (int64_t)(u * DAY) - 1000,
+                 CP_E_COMPLAINT_SIGNS) == 0,
+              "a ticket within its usual resolution is no complaint");
+    cr_expect(ev(m, &st, at, CP_E_COMPLAINT_SIGNS) == 0, "two kinds");
+    cp_churn_observe(&st, m, CP_OBS_CALL_MISSED, T0, 0);
+    cr_expect(ev(m, &st, at, CP_E_COMPLAINT_SIGNS) == 1, "three kinds");
+    cp_churn_observe(&st, m, CP_OBS_MESSAGE_IN, T0, 0);
+    cr_expect(ev(m, &st, T0 + DAY - 1000, CP_E_COMPLAINT_SIGNS) == 0,
+              "a message waiting less than a day; the ticket not overdue");
+    cr_expect(ev(m, &st, at, CP_E_COMPLAINT_SIGNS) == 2, "four kinds");
+    cp_churn_observe(&st, m, CP_OBS_TICKET_RESOLVED, T0 + DAY, T0);
+    cr_expect(ev(m, &st, at, CP_E_COMPLAINT_SIGNS) == 1, "the ticket closed");
+    /* The detractor fades below 1/4: NPS 3 is 4/7, gone after
+     * log2(16/7) signal half-lives; the missed call below 1/2 after one. */
+    cr_expect(ev(m, &st, T0 + (int64_t)(1.1 * hg * DAY),
+                 CP_E_COMPLAINT_SIGNS) == 0,
+              "the missed call faded; detractor and waiting remain");
+    /* Waits that ended: a day of decayed waiting is a kind. */
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_CES, T0, 7);
+    cp_churn_observe(&st, m, CP_OBS_CALL_MISSED, T0, 0);
+    cp_churn_observe(&st, m, CP_OBS_RESPONSE, T0, 23 * HOUR);
+    cr_expect(ev(m, &st, T0, CP_E_COMPLAINT_SIGNS) == 0, "23 h waited");
+    cp_churn_observe(&st, m, CP_OBS_RESPONSE, T0, 2 * HOUR);
+    cr_expect(ev(m, &st, T0, CP_E_COMPLAINT_SIGNS) == 1, "25 h waited");
+    /* A mild detractor (NPS 6: 1/7) is not a kind. */
+    cp_churn_state_init(&st);
+    cp_churn_observe(&st, m, CP_OBS_NPS, T0, 6);
+    cp_churn_observe(&st, m, CP_OBS_CALL_MISSED, T0, 0);
+    cp_churn_observe(&st, m, CP_OBS_MESSAGE_IN, T0, 0);
+    cr_expect(ev(m, &st, T0 + 2 * DAY, CP_E_COMPLAINT_SIGNS) == 0);
+    cp_churn_observe(&st, m, CP_OBS_NPS, T0 + DAY, 5);
+    cr_expect(ev(m, &st, T0 + 2 * DAY, CP_E_COMPLAINT_SIGNS) == 1, "NPS 5");
+    cp_churn_model_destroy(m);
+}
+
+/* The default weighs three kinds of complaint as a churn episode: a
+ * detractor, an overdue ticket and a missed call alert together, any two
+ * of them (a healthy customer's bad spell) do not. */
+Test(churn_decision, three_kinds_of_complaint_alert_two_do_not)
+{
+    struct cp_churn_model *m = model();
+    struct cp_churn_score sc;
+    int64_t at = T0 + 5 * DAY;
+
+    cr_assert(m->ev_weight[CP_E_COMPLAINT_SIGNS] > 0);
+    for (int drop = -1; drop < 3; drop++) {
+        struct cp_churn_state st;
+
+        cp_churn_state_init(&st);
+        for (int i = 0; i < 6; i++)
+            cp_churn_observe(&st, m, CP_OBS_ORDER, T0 - 60 * DAY + i * 10 * DAY,
+                             5000);
+        if (drop != 0)
+            cp_churn_observe(&st, m, CP_OBS_NPS, T0, 3);
+        if (drop != 1)
+            cp_churn_observe(&st, m, CP_OBS_TICKET_OPENED, T0, 0);
+        if (drop != 2)
+            cp_churn_observe(&st, m, CP_OBS_CALL_MISSED, T0, 0);
+        cp_churn_evaluate(m, &st, at, &sc);
+        if (drop < 0) {
+            cr_expect(sc.evidence >= m->thr_high, "three kinds: %.3f",
+                      sc.evidence);
+            cr_expect(!strcmp(sc.reasons[0].factor, "complaint_signs"));
+            cr_expect(strstr(sc.reasons[0].detail, "3 kinds of complaint at "
+                                                   "once") != NULL,
+                      "%s", sc.reasons[0].detail);
+            cr_expect(!strncmp(sc.action, "call today", 10), "%s", sc.action);
+        } else {
+            cr_expect(sc.evidence < m->thr_high, "without kind %d: %.3f", drop,
+                      sc.evidence);
+        }
+    }
     cp_churn_model_destroy(m);
 }
 

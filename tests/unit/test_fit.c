@@ -142,6 +142,45 @@ Test(fit, known_history_gives_known_parameters)
     cp_churn_model_destroy(m);
 }
 
+/* A labelled customer with no event before the cutoff (its first order
+ * comes after it, or it has no event at all) was not a customer yet: an
+ * empty state labelled "stayed" because it buys later is information from
+ * after the cutoff. It is left out, counted in the report, and the fit is
+ * the one without it. */
+Test(fit, customers_first_seen_after_the_cutoff_are_left_out)
+{
+    struct cp_churn_model *m;
+    struct cp_fit_opts o;
+    FILE *ev = fopen(events, "a"), *lb = fopen(labels, "a");
+    char *text;
+    cp_rc rc;
+
+    cr_assert(ev && lb);
+    for (int i = 0; i < 40; i++) {
+        fprintf(ev, "t,late%d,%lld,order,100\n", i, CUTOFF + (i + 1) * DAY);
+        fprintf(lb, "late%d,0\n", i);
+    }
+    fprintf(lb, "ghost,0\n");
+    fclose(ev);
+    fclose(lb);
+    opts(&o);
+    o.quiet = 0;
+    text = run_report(&o, &rc);
+    cr_assert(rc == CP_OK, "%s", errstr);
+    cr_expect(strstr(text, "120 labelled\n") &&
+                  strstr(text, "left out 41 labelled customers with no event "
+                               "before the cutoff"),
+              "%s", text);
+    cr_expect(strstr(text, "churn rate 0.333;"), "%s", text);
+    free(text);
+    m = cp_churn_model_load(out, errstr, sizeof(errstr));
+    cr_assert(m != NULL, "the written model must load: %s", errstr);
+    cr_expect(fabs(m->bias - EXPECT_BIAS) < 1e-3, "bias %.6f", m->bias);
+    cr_expect(fabs(m->f[CP_CF_ORDER_SILENCE].weight - EXPECT_W_SILENCE) < 1e-3,
+              "order_silence weight %.6f", m->f[CP_CF_ORDER_SILENCE].weight);
+    cp_churn_model_destroy(m);
+}
+
 Test(fit, evaluation_ranks_the_churners_first)
 {
     struct cp_fit_opts o;
