@@ -848,6 +848,25 @@ static int cancel_stands(const struct cp_churn_model *m,
            (double)(st->last_cancel_ms - st->last_start_ms) > grace_ms;
 }
 
+/* The worst of the latest NPS, CSAT and CES answers as a detractor degree
+ * (0..1), each fading with the signal half-life. */
+static double detractor_degree(const struct cp_churn_model *m,
+                               const struct cp_churn_state *st, int64_t now_ms)
+{
+    double d = 0;
+
+    if (st->last_nps >= 0)
+        d = fmax(d, nps_detractor(st->last_nps) *
+                        fading(m, now_ms, st->nps_at_s));
+    if (st->last_csat >= 0)
+        d = fmax(d, csat_detractor(st->last_csat) *
+                        fading(m, now_ms, st->csat_at_s));
+    if (st->last_ces >= 0)
+        d = fmax(d, ces_detractor(st->last_ces) *
+                        fading(m, now_ms, st->ces_at_s));
+    return d;
+}
+
 /* The kinds of complaint a customer shows at @p now_ms, as bits: a
  * detractor answer (degree at least 1/4 after fading), a ticket open past
  * the usual resolution, a missed call (decayed count at least 1/2), replies
@@ -865,19 +884,10 @@ static unsigned complaint_signs(const struct cp_churn_model *m,
                                 const struct cp_churn_state *st,
                                 int64_t now_ms)
 {
-    double hg = m->hl_signal_days, d = 0;
+    double hg = m->hl_signal_days;
     unsigned b = 0;
 
-    if (st->last_nps >= 0)
-        d = fmax(d, nps_detractor(st->last_nps) *
-                        fading(m, now_ms, st->nps_at_s));
-    if (st->last_csat >= 0)
-        d = fmax(d, csat_detractor(st->last_csat) *
-                        fading(m, now_ms, st->csat_at_s));
-    if (st->last_ces >= 0)
-        d = fmax(d, ces_detractor(st->last_ces) *
-                        fading(m, now_ms, st->ces_at_s));
-    if (d >= 0.25)
+    if (detractor_degree(m, st, now_ms) >= 0.25)
         b |= SIGN_DETRACTOR;
     if (st->open_tickets > 0 &&
         age_days(now_ms, st->open_sum_ms / st->open_tickets) >
@@ -913,20 +923,8 @@ void cp__churn_evidence(const struct cp_churn_model *m,
     if (m->ev_weight[CP_E_CANCELLATION] > 0 && st->cancels > 0 &&
         cancel_stands(m, st, now_ms))
         e[CP_E_CANCELLATION] = decayed_at(st, st->cancels, hg, now_ms);
-    if (m->ev_weight[CP_E_DETRACTOR] > 0) {
-        double d = 0;
-
-        if (st->last_nps >= 0)
-            d = fmax(d, nps_detractor(st->last_nps) *
-                            fading(m, now_ms, st->nps_at_s));
-        if (st->last_csat >= 0)
-            d = fmax(d, csat_detractor(st->last_csat) *
-                            fading(m, now_ms, st->csat_at_s));
-        if (st->last_ces >= 0)
-            d = fmax(d, ces_detractor(st->last_ces) *
-                            fading(m, now_ms, st->ces_at_s));
-        e[CP_E_DETRACTOR] = d;
-    }
+    if (m->ev_weight[CP_E_DETRACTOR] > 0)
+        e[CP_E_DETRACTOR] = detractor_degree(m, st, now_ms);
     if (st->open_tickets > 0 && m->ev_weight[CP_E_TICKET_OVERDUE] > 0) {
         double age =
             fmin(3650, age_days(now_ms, st->open_sum_ms / st->open_tickets));
