@@ -431,7 +431,8 @@ double cp__churn_silence_surprise(const struct cp_churn_model *m,
         gaps > 0 ? (double)(st->last_order_ms - st->first_order_ms) / MS_PER_DAY
                  : 0;
     double shape = gaps + m->prior_weight;
-    double scale = fmax(span + m->prior_weight * m->prior_interval_days, 1.0 / 24);
+    double scale =
+        fmax(span + m->prior_weight * m->prior_interval_days, 1.0 / 24);
 
     /* The order rate's posterior is Gamma(shape, scale) (the prior's k
      * pseudo-gaps of prior_days plus the own gaps and span); a live
@@ -856,14 +857,14 @@ static double detractor_degree(const struct cp_churn_model *m,
     double d = 0;
 
     if (st->last_nps >= 0)
-        d = fmax(d, nps_detractor(st->last_nps) *
-                        fading(m, now_ms, st->nps_at_s));
+        d = fmax(d,
+                 nps_detractor(st->last_nps) * fading(m, now_ms, st->nps_at_s));
     if (st->last_csat >= 0)
         d = fmax(d, csat_detractor(st->last_csat) *
                         fading(m, now_ms, st->csat_at_s));
     if (st->last_ces >= 0)
-        d = fmax(d, ces_detractor(st->last_ces) *
-                        fading(m, now_ms, st->ces_at_s));
+        d = fmax(d,
+                 ces_detractor(st->last_ces) * fading(m, now_ms, st->ces_at_s));
     return d;
 }
 
@@ -873,16 +874,10 @@ static double detractor_degree(const struct cp_churn_model *m,
  * kept waiting (decayed waits of a day, or a message unanswered for a
  * day within two signal half-lives). A bad spell shows one or two; a
  * complaining churner most often more. */
-enum {
-    SIGN_DETRACTOR = 1,
-    SIGN_TICKET = 2,
-    SIGN_MISSED = 4,
-    SIGN_WAITING = 8
-};
+enum { SIGN_DETRACTOR = 1, SIGN_TICKET = 2, SIGN_MISSED = 4, SIGN_WAITING = 8 };
 
 static unsigned complaint_signs(const struct cp_churn_model *m,
-                                const struct cp_churn_state *st,
-                                int64_t now_ms)
+                                const struct cp_churn_state *st, int64_t now_ms)
 {
     double hg = m->hl_signal_days;
     unsigned b = 0;
@@ -1079,10 +1074,11 @@ static int evidence_factor(const struct cp_churn_state *st, int e,
  * missed calls" for the bits of complaint_signs(). */
 static void signs_detail(unsigned b, char *buf, size_t cap)
 {
-    static const char *const what[] = {"a detractor answer", "an overdue ticket",
-                                       "missed calls", "replies kept waiting"};
-    size_t n = (size_t)cp_fmt(buf, cap, "%d kinds of complaint at once:",
-                              popcount4(b));
+    static const char *const what[] = {"a detractor answer",
+                                       "an overdue ticket", "missed calls",
+                                       "replies kept waiting"};
+    size_t n = (size_t)cp_fmt(buf, cap,
+                              "%d kinds of complaint at once:", popcount4(b));
     const char *sep = " ";
 
     for (int i = 0; i < 4; i++) {

@@ -28,30 +28,30 @@
 /* The factors, in model-file order. Keep cp__churn_factor_names[] and the
  * feature code in churn.c in step. */
 enum cp_churn_factor {
-    CP_CF_HORIZON_SILENCE, /* BG/NBD P(no order within the horizon) */
-    CP_CF_ORDER_SILENCE,   /* days since last order / usual interval */
-    CP_CF_ORDERS_RECENT,   /* decayed order count, short half-life */
-    CP_CF_ORDERS_LONG,     /* decayed order count, long half-life */
-    CP_CF_ORDER_DROP,      /* log(long-run rate / recent rate) */
-    CP_CF_FREQUENCY,       /* orders, all time */
-    CP_CF_MONETARY,        /* average check, major units */
-    CP_CF_NO_ORDERS,       /* 1 when the customer never ordered */
-    CP_CF_TENURE,          /* days since first seen */
+    CP_CF_HORIZON_SILENCE,  /* BG/NBD P(no order within the horizon) */
+    CP_CF_ORDER_SILENCE,    /* days since last order / usual interval */
+    CP_CF_ORDERS_RECENT,    /* decayed order count, short half-life */
+    CP_CF_ORDERS_LONG,      /* decayed order count, long half-life */
+    CP_CF_ORDER_DROP,       /* log(long-run rate / recent rate) */
+    CP_CF_FREQUENCY,        /* orders, all time */
+    CP_CF_MONETARY,         /* average check, major units */
+    CP_CF_NO_ORDERS,        /* 1 when the customer never ordered */
+    CP_CF_TENURE,           /* days since first seen */
     CP_CF_SILENCE_X_ORDERS, /* ln(1 + order_silence) * ln(1 + orders_long) */
-    CP_CF_OPEN_TICKETS,    /* tickets open now */
-    CP_CF_TICKET_AGE,      /* mean age of the open tickets, days */
-    CP_CF_TICKETS_RECENT,  /* decayed tickets opened */
-    CP_CF_NPS_LOW,         /* (10 - NPS) / 10, fading with its age */
-    CP_CF_CSAT_LOW,        /* (5 - CSAT) / 4, fading with its age */
-    CP_CF_CES_HIGH,        /* (CES - 1) / 6, fading with its age */
-    CP_CF_RESPONSE_WAIT,   /* decayed mean first-response wait, hours */
-    CP_CF_MISSED_CALLS,    /* decayed missed inbound calls */
-    CP_CF_DEALS_LOST,      /* decayed lost deals */
-    CP_CF_DEALS_WON,       /* decayed won deals */
-    CP_CF_CANCELLATIONS,   /* decayed subscription cancellations */
-    CP_CF_MRR_LOST,        /* decayed MRR cancelled, major units */
-    CP_CF_RENEWALS,        /* decayed subscription starts and renewals */
-    CP_CF_ENGAGEMENT_DROP, /* log(long-run / recent visits + messages) */
+    CP_CF_OPEN_TICKETS,     /* tickets open now */
+    CP_CF_TICKET_AGE,       /* mean age of the open tickets, days */
+    CP_CF_TICKETS_RECENT,   /* decayed tickets opened */
+    CP_CF_NPS_LOW,          /* (10 - NPS) / 10, fading with its age */
+    CP_CF_CSAT_LOW,         /* (5 - CSAT) / 4, fading with its age */
+    CP_CF_CES_HIGH,         /* (CES - 1) / 6, fading with its age */
+    CP_CF_RESPONSE_WAIT,    /* decayed mean first-response wait, hours */
+    CP_CF_MISSED_CALLS,     /* decayed missed inbound calls */
+    CP_CF_DEALS_LOST,       /* decayed lost deals */
+    CP_CF_DEALS_WON,        /* decayed won deals */
+    CP_CF_CANCELLATIONS,    /* decayed subscription cancellations */
+    CP_CF_MRR_LOST,         /* decayed MRR cancelled, major units */
+    CP_CF_RENEWALS,         /* decayed subscription starts and renewals */
+    CP_CF_ENGAGEMENT_DROP,  /* log(long-run / recent visits + messages) */
     CP_CF_CNT
 };
 

@@ -611,8 +611,7 @@ static const char *const factor_comment[CP_CF_CNT] = {
     [CP_CF_MONETARY] = "average check, major units",
     [CP_CF_NO_ORDERS] = "1 when the customer never ordered",
     [CP_CF_TENURE] = "days since first seen",
-    [CP_CF_SILENCE_X_ORDERS] =
-        "ln(1 + order_silence) * ln(1 + orders_long)",
+    [CP_CF_SILENCE_X_ORDERS] = "ln(1 + order_silence) * ln(1 + orders_long)",
     [CP_CF_OPEN_TICKETS] = "tickets open now",
     [CP_CF_TICKET_AGE] = "mean age of the open tickets, days",
     [CP_CF_TICKETS_RECENT] = "tickets opened, decayed (signal half-life)",

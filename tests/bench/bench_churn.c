@@ -412,8 +412,8 @@ static int cohort(const char *model, const char *events, int64_t end,
                         "{\"kind\":\"CHURN_RISK\",\"tenant_id\":\"%.*s\","
                         "\"customer_id\":\"%s\",\"event_time\":%lld,"
                         "\"alert_id\":\"%u-%lld\",\"reason\":\"%s\"}\n",
-                        (int)(comma - name), name, comma + 1, (long long)at,
-                        c, (long long)at,
+                        (int)(comma - name), name, comma + 1, (long long)at, c,
+                        (long long)at,
                         sc.reason_cnt ? sc.reasons[0].factor : "");
                 alerts_n++;
             }
@@ -434,8 +434,9 @@ static int cohort(const char *model, const char *events, int64_t end,
     }
     fclose(fa);
     fclose(fs);
-    fprintf(stderr, "bench_churn: %zu observations of %zu customers, %ld "
-                    "CHURN_RISK alerts\n",
+    fprintf(stderr,
+            "bench_churn: %zu observations of %zu customers, %ld "
+            "CHURN_RISK alerts\n",
             n, cust_cnt, alerts_n);
     for (size_t c = 0; c < cust_cnt; c++)
         free(cust_names[c]);

@@ -36,8 +36,9 @@ int main(int argc, char **argv)
     cc.no_noise = argc == 7;
     co = cp_cohort_new(&cc, err, sizeof(err));
     if (!co) {
-        fprintf(stderr, "bench_cohort_truth: %s (fix: the arguments of "
-                        "crmpulse-gen --churn-cohort)\n",
+        fprintf(stderr,
+                "bench_cohort_truth: %s (fix: the arguments of "
+                "crmpulse-gen --churn-cohort)\n",
                 err);
         return 2;
     }

@@ -630,13 +630,13 @@ Test(churn, silent_customer_gets_one_alert_from_its_timer)
                   !strcmp(g->factors[0], "inactivity"),
               "first reason %s", g->factors[0]);
     cr_assert_str_eq(g->action, sc.action);
-    cr_assert(!strncmp(g->action,
-                       "get in touch and ask how things are: no "
-                       "order for ",
-                       50) ||
-                  !strncmp(g->action, "get in touch today: no contact for ",
-                           35),
-              "action \"%s\"", g->action);
+    cr_assert(
+        !strncmp(g->action,
+                 "get in touch and ask how things are: no "
+                 "order for ",
+                 50) ||
+            !strncmp(g->action, "get in touch today: no contact for ", 35),
+        "action \"%s\"", g->action);
     cr_assert(g->value == sc.value_minor && g->value > 0, "value %lld",
               (long long)g->value);
     cr_assert_eq(g->value_at_risk, sc.value_at_risk_minor);

@@ -243,8 +243,7 @@ Test(churn_model, silence_x_orders_keys_may_be_left_out)
                cp__churn_default_model[e] != '\n')
             e++;
         for (size_t k = 0; k < 4; k++)
-            if (!strncmp(cp__churn_default_model + i, keys[k],
-                         strlen(keys[k])))
+            if (!strncmp(cp__churn_default_model + i, keys[k], strlen(keys[k])))
                 drop = 1;
         if (!drop) {
             memcpy(text + o, cp__churn_default_model + i, e - i);
@@ -492,9 +491,9 @@ Test(churn_features, silence_x_orders_is_its_formula)
     want_l = exp2(-75 / 180.0) + exp2(-65 / 180.0) + exp2(-45 / 180.0);
     cr_assert(close_rel(x[CP_CF_ORDER_SILENCE], 2.0, 1e-9));
     cr_assert(close_rel(x[CP_CF_ORDERS_LONG], want_l, 1e-6));
-    cr_assert(close_rel(x[CP_CF_SILENCE_X_ORDERS], log1p(2.0) * log1p(want_l),
-                        1e-6),
-              "%.9g", x[CP_CF_SILENCE_X_ORDERS]);
+    cr_assert(
+        close_rel(x[CP_CF_SILENCE_X_ORDERS], log1p(2.0) * log1p(want_l), 1e-6),
+        "%.9g", x[CP_CF_SILENCE_X_ORDERS]);
     /* At the last order: no silence, nothing to weigh. */
     cp__churn_features(r, &st, T0 + 30 * DAY, x);
     cr_assert_eq(x[CP_CF_SILENCE_X_ORDERS], 0.0);
@@ -724,8 +723,7 @@ Test(churn_score, silence_x_orders_reason)
              "days",
              ord_l, (int)lround(m->hl_long_days / CP_LN2));
     cr_assert_str_eq(r->detail, want);
-    cr_assert(close_rel(r->contribution, log1p(48 / 12.0) * log1p(ord_l),
-                        1e-6),
+    cr_assert(close_rel(r->contribution, log1p(48 / 12.0) * log1p(ord_l), 1e-6),
               "%.9g", r->contribution);
     cp_churn_model_destroy(m);
 }
@@ -1272,8 +1270,7 @@ Test(churn_model, complaint_signs_keys_may_be_left_out)
                cp__churn_default_model[e] != '\n')
             e++;
         for (size_t k = 0; k < 3; k++)
-            if (!strncmp(cp__churn_default_model + i, keys[k],
-                         strlen(keys[k])))
+            if (!strncmp(cp__churn_default_model + i, keys[k], strlen(keys[k])))
                 drop = 1;
         if (!drop) {
             memcpy(text + o, cp__churn_default_model + i, e - i);
@@ -1406,7 +1403,7 @@ Test(churn_evidence, every_term_is_its_formula)
     cp_churn_observe(&st, m, CP_OBS_MESSAGE_IN, T0 + DAY, 0);
     cr_expect(close_rel(ev(m, &st, T0 + 3 * DAY, CP_E_UNANSWERED),
                         log1p(3) * exp2(-3 / hg), 1e-6),
-                        "the oldest message waiting counts");
+              "the oldest message waiting counts");
     cp_churn_observe(&st, m, CP_OBS_RESPONSE, T0 + 2 * DAY, 2 * DAY);
     cr_expect(ev(m, &st, T0 + 3 * DAY, CP_E_UNANSWERED) == 0, "answered");
     /* Two conversations: the reply to the younger wait leaves the older. */
@@ -1439,9 +1436,9 @@ Test(churn_evidence, complaint_signs_count_kinds_beyond_the_second)
     cp_churn_observe(&st, m, CP_OBS_NPS, T0, 3);
     cr_expect(ev(m, &st, at, CP_E_COMPLAINT_SIGNS) == 0, "one kind");
     cp_churn_observe(&st, m, CP_OBS_TICKET_OPENED, T0, 0);
-    cr_expect(ev(m, &st, T0 + (int64_t)(u * DAY) - 1000,
-                 CP_E_COMPLAINT_SIGNS) == 0,
-              "a ticket within its usual resolution is no complaint");
+    cr_expect(
+        ev(m, &st, T0 + (int64_t)(u * DAY) - 1000, CP_E_COMPLAINT_SIGNS) == 0,
+        "a ticket within its usual resolution is no complaint");
     cr_expect(ev(m, &st, at, CP_E_COMPLAINT_SIGNS) == 0, "two kinds");
     cp_churn_observe(&st, m, CP_OBS_CALL_MISSED, T0, 0);
     cr_expect(ev(m, &st, at, CP_E_COMPLAINT_SIGNS) == 1, "three kinds");
@@ -1453,9 +1450,9 @@ Test(churn_evidence, complaint_signs_count_kinds_beyond_the_second)
     cr_expect(ev(m, &st, at, CP_E_COMPLAINT_SIGNS) == 1, "the ticket closed");
     /* The detractor fades below 1/4: NPS 3 is 4/7, gone after
      * log2(16/7) signal half-lives; the missed call below 1/2 after one. */
-    cr_expect(ev(m, &st, T0 + (int64_t)(1.1 * hg * DAY),
-                 CP_E_COMPLAINT_SIGNS) == 0,
-              "the missed call faded; detractor and waiting remain");
+    cr_expect(
+        ev(m, &st, T0 + (int64_t)(1.1 * hg * DAY), CP_E_COMPLAINT_SIGNS) == 0,
+        "the missed call faded; detractor and waiting remain");
     /* Waits that ended: a day of decayed waiting is a kind. */
     cp_churn_state_init(&st);
     cp_churn_observe(&st, m, CP_OBS_CES, T0, 7);
@@ -1536,8 +1533,8 @@ Test(churn_evidence, silence_uses_the_prior_until_the_rhythm_is_known)
     cr_expect(ev(m, &st, T0 + (int64_t)(3 * p * DAY), CP_E_SILENCE) == 0);
     cp_churn_state_init(&known);
     for (int i = 0; i < 13; i++)
-        cp_churn_observe(&known, m, CP_OBS_ORDER,
-                         T0 + i * (int64_t)(p * DAY), 100);
+        cp_churn_observe(&known, m, CP_OBS_ORDER, T0 + i * (int64_t)(p * DAY),
+                         100);
     cr_expect(close_rel(cp__churn_silence_surprise(m, &known, 3 * p),
                         (12 + k) * log1p(3 * p / (12 * p + k * p)), 1e-6));
     cr_expect(ev(m, &known, T0 + (int64_t)((12 + 3) * p * DAY), CP_E_SILENCE) >

@@ -512,8 +512,7 @@ static void write_episodes(const char *ev_path, const char *lb_path)
     for (int i = 0; i < EV_CUSTS; i++) {
         if (i % 4 == 0)
             fprintf(lb, "t,c%d,%s,1,%lld,x,retail,m\n", i,
-                    i % 5 ? "cancelling" : "silent",
-                    T0 + (25 + i % 20) * DAY);
+                    i % 5 ? "cancelling" : "silent", T0 + (25 + i % 20) * DAY);
         else
             fprintf(lb, "t,c%d,healthy,0,,healthy,retail,m\n", i);
     }
@@ -562,8 +561,8 @@ Test(fit, evidence_fit_weighs_the_sign_that_comes_with_churn)
     wc = m->ev_weight[CP_E_CANCELLATION];
     wm = m->ev_weight[CP_E_MISSED_CALLS];
     cr_expect(wc > 2, "cancellation %.4f\n%s", wc, text);
-    cr_expect(wm < wc / 4, "missed calls %.4f vs cancellation %.4f\n%s", wm,
-              wc, text);
+    cr_expect(wm < wc / 4, "missed calls %.4f vs cancellation %.4f\n%s", wm, wc,
+              text);
     cr_expect(m->ev_weight[CP_E_DEALS_LOST] == 0, "deals_lost %.4f\n%s",
               m->ev_weight[CP_E_DEALS_LOST], text);
     for (int e = 0; e < CP_E_CNT; e++)
