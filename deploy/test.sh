@@ -78,6 +78,7 @@ stage unit ctest_in "$asan" -L unit -j2
 integ_outages() {
   CP_IT_EVENTS=6000 CP_IT_OUTAGE_S=20 \
     ctest_in "$asan" -R '^(test_faults_redis|test_recovery|test_foreign_keys)$'
+  CP_IT_EVENTS=6000 ctest_in "$asan" -R '^test_tenant_applied$'
 }
 integ_brokers() {
   CP_IT_EVENTS=6000 ctest_in "$asan" -R '^(test_broker_faults|test_offsets)$'
@@ -88,7 +89,7 @@ integ_brokers() {
 integ_busy() {
   CP_IT_EVENTS=30000 ctest_in "$asan" -R '^test_pipeline$'
   CP_IT_EVENTS=6000 ctest_in "$asan" -L integration \
-    -E '^(test_pipeline|test_chaos|test_offsets|test_faults_redis|test_broker_faults|test_recovery|test_foreign_keys|test_kafka09|test_cluster_failover|board_browser|board_load)$'
+    -E '^(test_pipeline|test_chaos|test_offsets|test_faults_redis|test_broker_faults|test_recovery|test_foreign_keys|test_tenant_applied|test_kafka09|test_cluster_failover|board_browser|board_load)$'
 }
 # lanes NAME...: runs each function NAME in the background, its output to a
 # log printed when all are done; fails if any failed.
