@@ -93,13 +93,26 @@ import json, sys
 for x in json.load(sys.stdin): print("      - %s" % x["detail"])'
 done
 echo
-echo "-- latest 5 alerts of $tenant (crm:{$tenant}:alerts:recent; also on topic crm.alerts) --"
-r lrange "crm:{$tenant}:alerts:recent" 0 4 | python3 -c '
+echo "-- latest churn alerts of $tenant (crm:{$tenant}:alerts:recent; also on topic crm.alerts) --"
+r lrange "crm:{$tenant}:alerts:recent" 0 -1 | python3 -c '
 import json, sys
-for line in sys.stdin:
-    a = json.loads(line)
+alerts = [json.loads(line) for line in sys.stdin]
+churn = [a for a in alerts if a["kind"] == "CHURN_RISK"]
+for a in churn[:5]:
+    print("  %-8s %-12s manager %-7s score %.2f, %.2f a month at risk" % (
+        a["level"], a["customer_id"], a["manager_id"], a["risk_score"],
+        (a.get("value_at_risk_minor") or 0) / 100))
+    print("      action: %s" % (a.get("action") or "-"))
+    for x in a["reasons"]:
+        print("      - %s" % x["detail"])
+if not churn:
+    print("  (none among the last %d alerts)" % len(alerts))
+sla = [a for a in alerts if a["kind"] == "RESPONSE_SLA_BREACH"]
+print()
+print("-- response SLA breaches: %d of the last %d alerts; the latest 3 --" % (len(sla), len(alerts)))
+for a in sla[:3]:
     why = "; ".join(x["detail"] for x in a["reasons"])
-    print("  %-19s %-8s %-12s manager %-7s %s" % (a["kind"], a["level"], a["customer_id"], a["manager_id"], why))'
+    print("  %-12s manager %-7s %s" % (a["customer_id"], a["manager_id"], why))'
 echo
 echo "alerts so far: $(curl -s "127.0.0.1:$metrics_port/metrics" | awk '/^crmpulse_alerts_total/ {s+=$2} END {print s+0}')" \
   "(by kind and level: http://127.0.0.1:$metrics_port/metrics)"
