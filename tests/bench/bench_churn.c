@@ -118,6 +118,32 @@ static int cmp_ev(const void *a, const void *b)
     return x->at < y->at ? -1 : x->at > y->at;
 }
 
+/* The next instant of customer @p c's replay, in event time: its timer
+ * @p due, or its next observations (all of one instant, each observed into
+ * @p st). @returns 0 once nothing is left before @p end. */
+static int next_instant(const struct ev *ev, size_t n, size_t *i, uint32_t c,
+                        int64_t due, int64_t end,
+                        const struct cp_churn_model *m,
+                        struct cp_churn_state *st, int64_t *at)
+{
+    int64_t next = *i < n && ev[*i].cust == c ? ev[*i].at : end;
+
+    if (due <= next && due < end) {
+        *at = due;
+        return 1;
+    }
+    if (!(*i < n && ev[*i].cust == c))
+        return 0;
+    *at = ev[*i].at;
+    /* Same instant: one evaluation after all of them. */
+    do {
+        cp_churn_observe(st, m, (enum cp_churn_obs)ev[*i].obs, *at,
+                         ev[*i].value);
+        (*i)++;
+    } while (*i < n && ev[*i].cust == c && ev[*i].at == *at);
+    return 1;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -240,24 +266,11 @@ static int alerts(const char *model, const char *events, const char *truth,
         cp_churn_state_init(&st);
         /* Observations in event time; the timer fires when event time (the
          * next observation, or the cutoff) passes it. */
-        for (;;) {
-            int64_t next = i < n && ev[i].cust == c ? ev[i].at : cutoff;
-            int64_t at;
+        int64_t at;
+
+        while (next_instant(ev, n, &i, c, due, cutoff, m, &st, &at)) {
             enum cp_churn_level lvl;
 
-            if (due <= next && due < cutoff) {
-                at = due;
-            } else if (i < n && ev[i].cust == c) {
-                at = ev[i].at;
-                cp_churn_observe(&st, m, (enum cp_churn_obs)ev[i].obs, at,
-                                 ev[i].value);
-                i++;
-                /* Same instant: one evaluation after all of them. */
-                if (i < n && ev[i].cust == c && ev[i].at == at)
-                    continue;
-            } else {
-                break;
-            }
             cp_churn_evaluate(m, &st, at, &sc);
             lvl = cp_churn_decide(m, &st, &sc, at);
             if (lvl != CP_LEVEL_NONE && at >= from && dump)
@@ -384,22 +397,9 @@ static int cohort(const char *model, const char *events, int64_t end,
         const char *name = cust_names[c], *comma = strchr(name, ',');
 
         cp_churn_state_init(&st);
-        for (;;) {
-            int64_t next = i < n && ev[i].cust == c ? ev[i].at : end;
-            int64_t at;
+        int64_t at;
 
-            if (due <= next && due < end) {
-                at = due;
-            } else if (i < n && ev[i].cust == c) {
-                at = ev[i].at;
-                cp_churn_observe(&st, m, (enum cp_churn_obs)ev[i].obs, at,
-                                 ev[i].value);
-                i++;
-                if (i < n && ev[i].cust == c && ev[i].at == at)
-                    continue;
-            } else {
-                break;
-            }
+        while (next_instant(ev, n, &i, c, due, end, m, &st, &at)) {
             /* As the worker: a prospect (never bought nor subscribed) has
              * nothing to churn from and is neither decided nor timed. */
             if (st.orders == 0 && !(st.renewals > 0) && !(st.cancels > 0)) {
