@@ -224,17 +224,14 @@ Test(churn_model, write_then_parse_round_trip)
 /* silence_x_orders came after the format: a model file written before it
  * (without its four keys) still loads and scores as before (weight 0); a
  * file with them reads them; giving one twice is still an error. */
-Test(churn_model, silence_x_orders_keys_may_be_left_out)
+/* The default model's text without the lines that start with one of
+ * @p keys, into @p text (room for the whole default): an older model file.
+ * @returns its length. */
+static size_t default_model_without(const char *const *keys, size_t cnt,
+                                    char *text)
 {
-    static const char *const keys[] = {
-        "weight.silence_x_orders", "ref.silence_x_orders",
-        "transform.silence_x_orders", "clip.silence_x_orders"};
-    char *text = malloc(cp__churn_default_model_len + 1), err[256] = "";
-    struct cp_churn_model *m, *full = model();
     size_t o = 0;
 
-    cr_assert(text);
-    /* The default text without the four lines. */
     for (size_t i = 0; i < cp__churn_default_model_len;) {
         size_t e = i;
         int drop = 0;
@@ -242,7 +239,7 @@ Test(churn_model, silence_x_orders_keys_may_be_left_out)
         while (e < cp__churn_default_model_len &&
                cp__churn_default_model[e] != '\n')
             e++;
-        for (size_t k = 0; k < 4; k++)
+        for (size_t k = 0; k < cnt; k++)
             if (!strncmp(cp__churn_default_model + i, keys[k], strlen(keys[k])))
                 drop = 1;
         if (!drop) {
@@ -253,6 +250,20 @@ Test(churn_model, silence_x_orders_keys_may_be_left_out)
         i = e + 1;
     }
     text[o] = '\0';
+    return o;
+}
+
+Test(churn_model, silence_x_orders_keys_may_be_left_out)
+{
+    static const char *const keys[] = {
+        "weight.silence_x_orders", "ref.silence_x_orders",
+        "transform.silence_x_orders", "clip.silence_x_orders"};
+    char *text = malloc(cp__churn_default_model_len + 1), err[256] = "";
+    struct cp_churn_model *m, *full = model();
+    size_t o;
+
+    cr_assert(text);
+    o = default_model_without(keys, 4, text);
     cr_assert(strstr(text, "silence_x_orders =") == NULL);
     m = cp_churn_model_parse(text, o, "old.conf", err, sizeof(err));
     cr_assert(m != NULL, "an older model file must load: %s", err);
@@ -1259,27 +1270,10 @@ Test(churn_model, complaint_signs_keys_may_be_left_out)
                                        "action.complaint_signs"};
     char *text = malloc(cp__churn_default_model_len + 1), err[256] = "";
     struct cp_churn_model *m;
-    size_t o = 0;
+    size_t o;
 
     cr_assert(text);
-    for (size_t i = 0; i < cp__churn_default_model_len;) {
-        size_t e = i;
-        int drop = 0;
-
-        while (e < cp__churn_default_model_len &&
-               cp__churn_default_model[e] != '\n')
-            e++;
-        for (size_t k = 0; k < 3; k++)
-            if (!strncmp(cp__churn_default_model + i, keys[k], strlen(keys[k])))
-                drop = 1;
-        if (!drop) {
-            memcpy(text + o, cp__churn_default_model + i, e - i);
-            o += e - i;
-            text[o++] = '\n';
-        }
-        i = e + 1;
-    }
-    text[o] = '\0';
+    o = default_model_without(keys, 3, text);
     cr_assert(strstr(text, "complaint_signs =") == NULL);
     m = cp_churn_model_parse(text, o, "old.conf", err, sizeof(err));
     cr_assert(m != NULL, "an older model file must load: %s", err);
